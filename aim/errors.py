@@ -1,0 +1,73 @@
+"""Errors raised by aimkit.
+
+Every error the library raises on purpose derives from :class:`AimError`::
+
+    AimError
+    ├── RepositoryError
+    │   ├── RepositoryNotFoundError
+    │   ├── RepositoryFormatError        format version this library cannot read
+    │   └── RepositoryWriteError         disk full, read-only repository, ...
+    ├── RunError
+    │   ├── MissingRunError (KeyError)   no run with that hash
+    │   ├── RunLockedError               another live process writes the run
+    │   └── ReadOnlyRunError             write attempted on a read-only run
+    └── QueryError                       (see aim.ql for its subclasses)
+
+Errors keep structured details (``run_hash``, ``path``, ``pid``) as attributes, and
+their message says what to do next.
+"""
+from __future__ import annotations
+
+
+class AimError(Exception):
+    """Base class of every error raised by aimkit."""
+
+
+class RepositoryError(AimError):
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class RepositoryNotFoundError(RepositoryError):
+    pass
+
+
+class RepositoryFormatError(RepositoryError):
+    pass
+
+
+class RepositoryWriteError(RepositoryError):
+    pass
+
+
+class RunError(AimError):
+    def __init__(self, message: str, run_hash: str | None = None):
+        super().__init__(message)
+        self.run_hash = run_hash
+
+
+class MissingRunError(RunError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ''
+
+
+class RunLockedError(RunError):
+    def __init__(self, message: str, run_hash: str | None = None, pid: int | None = None):
+        super().__init__(message, run_hash)
+        self.pid = pid
+
+
+class ReadOnlyRunError(RunError):
+    pass
+
+
+class QueryError(AimError):
+    """Base of query errors; subclasses live in :mod:`aim.ql`."""
+
+    def __init__(self, message: str, position: int | None = None, hint: str | None = None,
+                 query: str | None = None):
+        super().__init__(message)
+        self.position = position
+        self.hint = hint
+        self.query = query
