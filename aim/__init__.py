@@ -1,0 +1,29 @@
+"""aimkit: a fast, crash-proof experiment tracker with the Aim 3 SDK.
+
+``import aim`` is cheap: numpy and every web or framework library are imported only when
+first needed. The legacy (Aim 2) names are loaded on first use.
+"""
+from aim.sdk.repo import Repo
+from aim.sdk.run import Run
+
+__version__ = '0.1.0'
+
+_LEGACY = ('Session', 'flush', 'init', 'select_metrics', 'select_runs', 'set_params', 'track')
+_ADAPTERS = ('hugging_face', 'keras', 'lightgbm', 'optuna', 'pytorch', 'pytorch_lightning',
+             'tensorflow', 'xgboost')
+
+__all__ = sorted(['Repo', 'Run', *_LEGACY])
+
+
+def __getattr__(name):
+    if name in _LEGACY:
+        from aim.sdk import legacy
+        return getattr(legacy, name)
+    if name in _ADAPTERS:
+        import importlib
+        return importlib.import_module(f'aim.{name}')
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LEGACY))

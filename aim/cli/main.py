@@ -1,0 +1,78 @@
+"""The ``aim`` command. Each group lives in its own module; this file wires them."""
+from __future__ import annotations
+
+import os
+
+import click
+
+from aim import __version__
+
+
+@click.group()
+@click.option('-v', '--verbose', is_flag=True, help='Show full tracebacks on errors.')
+@click.pass_context
+def cli(ctx, verbose):
+    """aimkit: track, query and compare ML experiments."""
+    ctx.ensure_object(dict)
+    ctx.obj['verbose'] = verbose
+
+
+@cli.command()
+def version():
+    """Print the aimkit version."""
+    click.echo(f'Aim v{__version__} (aimkit)')
+
+
+@cli.command()
+@click.option('--repo', default='.', type=click.Path(file_okay=False),
+              help='Directory to create the repository in (default: current directory).')
+def init(repo):
+    """Create an aim repository (.aim) in REPO; an existing one is kept."""
+    from aim.sdk.repo import Repo
+    path = os.path.abspath(repo)
+    if Repo.exists(path):
+        Repo.from_path(path)  # checks the format version
+        click.echo(f'Repository already exists at {os.path.join(path, ".aim")}; kept as it is.')
+        return
+    os.makedirs(path, exist_ok=True)
+    Repo.from_path(path, init=True)
+    click.echo(f'Initialized a new aim repository at {os.path.join(path, ".aim")}')
+
+
+@cli.group()
+def storage():
+    """Maintain the repository's storage."""
+
+
+@storage.command()
+@click.option('--repo', default='.', type=click.Path(file_okay=False),
+              help='Repository directory (default: current directory).')
+def reindex(repo):
+    """Rebuild the index (runs, params, series summaries) from the run files."""
+    from aim.sdk.repo import Repo
+    r = _open_repo(repo)
+    hashes = r.list_all_runs()
+    with click.progressbar(length=len(hashes), label='Reindexing runs') as bar:
+        n = r.reindex(progress=lambda h: bar.update(1))
+    click.echo(f'Reindexed {n} runs in {r.path}.')
+    del Repo
+
+
+def _open_repo(path: str):
+    from aim.sdk.repo import Repo
+    if not Repo.exists(path):
+        raise click.ClickException(f'No aim repository at {os.path.abspath(path)}. '
+                                   f'Run `aim init --repo {path}` first.')
+    return Repo.from_path(path)
+
+
+def main():
+    from aim.errors import AimError
+    try:
+        cli(standalone_mode=True)
+    except AimError as e:  # pragma: no cover - click handles most errors itself
+        raise SystemExit(f'Error: {e}')
+
+
+if __name__ == '__main__':
+    main()

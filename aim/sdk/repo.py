@@ -1,0 +1,224 @@
+"""Repo: an aim repository — a directory holding ``.aim/``."""
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import threading
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from aim.errors import AimError, MissingRunError, RepositoryNotFoundError
+from aim.storage.repository import AIM_DIR, RepoStore
+
+if TYPE_CHECKING:
+    from aim.sdk.run import Run
+
+_pool: 'weakref.WeakValueDictionary[str, Repo]' = weakref.WeakValueDictionary()
+_pool_lock = threading.Lock()
+
+
+def _clean_path(path) -> str:
+    path = os.fspath(path)
+    if path.startswith('aim://'):
+        raise AimError('Remote repositories (aim://) are not supported yet; track into a local '
+                       'directory instead.')
+    path = os.path.abspath(os.path.expanduser(path))
+    # accept the .aim directory itself as well as its parent
+    if os.path.basename(path) == AIM_DIR:
+        path = os.path.dirname(path)
+    return path
+
+
+class Repo:
+    """An aim repository: find, create, read and query runs."""
+
+    def __init__(self, path: str | os.PathLike, read_only: bool | None = None,
+                 init: bool = False):
+        self.root_path = _clean_path(path)
+        self.path = os.path.join(self.root_path, AIM_DIR)
+        self.read_only = bool(read_only)
+        self._store = RepoStore(self.root_path, create=init, readonly=self.read_only)
+        self._store.recover_dead_runs()
+
+    # constructors -------------------------------------------------------------------------
+    @classmethod
+    def from_path(cls, path, read_only: bool | None = None, init: bool = False) -> 'Repo':
+        key = _clean_path(path)
+        with _pool_lock:
+            repo = _pool.get(key)
+            if repo is None or (init and not os.path.isdir(repo.path)):
+                repo = cls(key, read_only=read_only, init=init)
+                _pool[key] = repo
+            return repo
+
+    @classmethod
+    def default_repo_path(cls) -> str:
+        """The nearest directory upwards from the working directory holding ``.aim``;
+        the working directory itself if there is none."""
+        env = os.environ.get('AIM_REPO')
+        if env:
+            return _clean_path(env)
+        cwd = os.getcwd()
+        here = cwd
+        while True:
+            if os.path.isdir(os.path.join(here, AIM_DIR)):
+                return here
+            parent = os.path.dirname(here)
+            if parent == here:
+                return cwd
+            here = parent
+
+    @classmethod
+    def default_repo(cls, init: bool = False) -> 'Repo':
+        path = cls.default_repo_path()
+        return cls.from_path(path, init=init or not os.path.isdir(os.path.join(path, AIM_DIR)))
+
+    @classmethod
+    def _resolve(cls, repo, init: bool) -> 'Repo':
+        if isinstance(repo, Repo):
+            return repo
+        if repo is None:
+            return cls.default_repo(init=init)
+        if isinstance(repo, (str, os.PathLike)):
+            return cls.from_path(repo, init=init)
+        raise TypeError(f'repo must be a path or a Repo, got {type(repo).__name__}')
+
+    @classmethod
+    def exists(cls, path) -> bool:
+        return os.path.isdir(os.path.join(_clean_path(path), AIM_DIR))
+
+    @classmethod
+    def rm(cls, path) -> None:
+        """Remove the repository at ``path`` (its ``.aim`` directory) entirely."""
+        root = _clean_path(path)
+        with _pool_lock:
+            repo = _pool.pop(root, None)
+        if repo is not None:
+            repo._store.close()
+        shutil.rmtree(os.path.join(root, AIM_DIR), ignore_errors=True)
+
+    # runs ---------------------------------------------------------------------------------
+    @property
+    def index(self):
+        """The cross-run index (:class:`aim.storage.index.RepoIndex`)."""
+        return self._store.index
+
+    def run_from_index_row(self, row: dict) -> 'Run':
+        from aim.sdk.run import Run
+        return Run._from_index_row(self, row)
+
+    def get_run(self, run_hash: str) -> 'Run | None':
+        """The run with this hash (read-only), or None if there is none."""
+        from aim.sdk.run import Run
+        try:
+            return Run(run_hash, repo=self, read_only=True)
+        except MissingRunError:
+            return None
+
+    def run_exists(self, run_hash: str) -> bool:
+        return self._store.run_exists(run_hash)
+
+    def iter_runs(self) -> Iterator['Run']:
+        """Every run, newest first, read-only."""
+        self._store.recover_dead_runs()
+        for row in self._store.index.run_rows():
+            yield self.run_from_index_row(row)
+
+    def list_all_runs(self) -> list[str]:
+        return self._store.list_run_hashes()
+
+    def list_active_runs(self) -> list[str]:
+        return self._store.active_run_hashes()
+
+    def total_runs_count(self) -> int:
+        return self._store.index.query('SELECT COUNT(*) FROM runs')[0][0]
+
+    def _match_hashes(self, patterns) -> list[str]:
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        known = self.list_all_runs()
+        out: list[str] = []
+        for p in patterns:
+            hits = fnmatch.filter(known, p) if any(c in p for c in '*?[') else [p]
+            out.extend(h for h in hits if h not in out)
+        return out
+
+    def delete_run(self, run_hash: str) -> bool:
+        """Delete a run and free its disk space. False if there is no such run."""
+        return self._store.delete_run(run_hash)
+
+    def delete_runs(self, run_hashes) -> tuple[bool, list[str]]:
+        remaining = []
+        for h in self._match_hashes(run_hashes):
+            try:
+                if not self.delete_run(h):
+                    remaining.append(h)
+            except AimError:
+                remaining.append(h)
+        return not remaining, remaining
+
+    def copy_runs(self, run_hashes, dest_repo) -> tuple[bool, list[str]]:
+        dest = Repo._resolve(dest_repo, init=True)
+        remaining = []
+        for h in self._match_hashes(run_hashes):
+            try:
+                self._store.copy_run_to(h, dest._store)
+            except AimError:
+                remaining.append(h)
+        return not remaining, remaining
+
+    def move_runs(self, run_hashes, dest_repo) -> tuple[bool, list[str]]:
+        dest = Repo._resolve(dest_repo, init=True)
+        remaining = []
+        for h in self._match_hashes(run_hashes):
+            try:
+                self._store.copy_run_to(h, dest._store)
+                self._store.delete_run(h)
+            except AimError:
+                remaining.append(h)
+        return not remaining, remaining
+
+    def reindex(self, progress=None) -> int:
+        return self._store.reindex(progress)
+
+    # queries (aim/sdk/collections.py) -------------------------------------------------------
+    def query_runs(self, query: str = '', paginated: bool = False, offset: str | None = None,
+                   **kwargs):
+        from aim.sdk.collections import QueryRunCollection
+        return QueryRunCollection(self, query, **kwargs)
+
+    def query_metrics(self, query: str = '', **kwargs):
+        from aim.sdk.collections import QueryTraceCollection
+        return QueryTraceCollection(self, query, **kwargs)
+
+    traces = query_metrics
+    iter_traces = query_metrics
+
+    def collect_metrics(self) -> dict:
+        from aim.sdk.collections import collect_metrics
+        return collect_metrics(self)
+
+    collect_metrics_info = collect_metrics
+
+    def collect_params(self) -> dict:
+        from aim.sdk.collections import collect_params
+        return collect_params(self)
+
+    collect_params_info = collect_params
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __repr__(self) -> str:
+        return f'<Repo {self.root_path}>'
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Repo) and other.root_path == self.root_path
+
+    def __hash__(self) -> int:
+        return hash(self.root_path)
+
+
+__all__ = ['Repo', 'RepositoryNotFoundError']

@@ -1,0 +1,672 @@
+"""Run: one experiment run — params, props and tracked series."""
+from __future__ import annotations
+
+import atexit
+import datetime as _dt
+import os
+import re
+import signal
+import threading
+import time
+import uuid
+import warnings
+import weakref
+from typing import TYPE_CHECKING, Any, Iterator
+
+from aim.errors import MissingRunError, ReadOnlyRunError, RunError
+from aim.storage.encoding import (canonical_context, dumps_params, loads_params,
+                                  to_json_value)
+
+if TYPE_CHECKING:
+    from aim.sdk.repo import Repo
+    from aim.sdk.trace import Metric
+
+DEFAULT_SYSTEM_TRACKING_INTERVAL = 10
+_HASH_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
+_MISSING = object()
+
+
+class _NotGiven:
+    """Sentinel for "argument not given" where None means something."""
+
+    def __repr__(self) -> str:
+        return 'NOT_GIVEN'
+
+
+NOT_GIVEN = _NotGiven()
+
+
+def _new_hash() -> str:
+    return uuid.uuid4().hex[:24]
+
+
+def _path(key) -> tuple:
+    if isinstance(key, tuple):
+        return key
+    return (key,)
+
+
+def _check_key(part) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, (int, float, bool)) or part is None:
+        import json
+        return json.dumps(part)
+    raise TypeError(f'param keys must be str (or a tuple of str for a path), got '
+                    f'{type(part).__name__}: {part!r:.40}')
+
+
+class RunProps:
+    """``run.props``: the structured properties of a run."""
+
+    def __init__(self, run: 'Run'):
+        self._run = run
+
+    def __getattr__(self, name):
+        if name in ('name', 'experiment', 'tags', 'description', 'archived', 'creation_time',
+                    'created_at', 'end_time', 'finalized_at', 'active', 'duration', 'hash',
+                    'updated_at'):
+            return getattr(self._run, name)
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        r = self._run
+        return (f'RunProps(name={r.name!r}, experiment={r.experiment!r}, tags={r.tags!r}, '
+                f'creation_time={r.creation_time!r})')
+
+
+class Run:
+    """A run of an experiment: track series with :meth:`track`, set params with ``run[key]``.
+
+    ``Run()`` creates a new run in the default repository (the nearest ``.aim`` upwards
+    from the working directory, created if there is none). ``Run(hash)`` reopens a run for
+    writing and continues its series; ``Run(hash, read_only=True)`` only reads it.
+    """
+
+    def __init__(self, run_hash: str | None = None, *, repo=None, read_only: bool = False,
+                 experiment: str | None = None, force_resume: bool = False,
+                 system_tracking_interval: float | None = DEFAULT_SYSTEM_TRACKING_INTERVAL,
+                 log_system_params: bool = False, capture_terminal_logs: bool = True,
+                 hashname: str | None = None):
+        from aim.sdk.repo import Repo
+        if hashname is not None:
+            if run_hash is not None and run_hash != hashname:
+                raise ValueError('give either run_hash or hashname (they are the same), not both')
+            run_hash = hashname
+        self.repo: Repo = Repo._resolve(repo, init=not read_only)
+        self.read_only = read_only
+        self._live = None
+        self._index_row: dict | None = None
+        self._params: Any = _MISSING
+        self._closed = False
+        self._side_channels: list = []
+        if run_hash is not None and not isinstance(run_hash, str):
+            raise TypeError(f'run_hash must be a str, got {type(run_hash).__name__}')
+        if read_only:
+            if run_hash is None:
+                raise ValueError('Run(read_only=True) needs the hash of an existing run')
+            self.hash = run_hash
+            self._load_readonly()
+            return
+        store = self.repo._store
+        if run_hash is None:
+            run_hash = _new_hash()
+            exists = False
+        else:
+            if not _HASH_RE.match(run_hash):
+                raise ValueError(f'invalid run hash {run_hash!r}: use up to 64 letters, digits, '
+                                 f'"-", "_" or "."')
+            exists = store.run_exists(run_hash)
+        self.hash = run_hash
+        now = time.time()
+        props: dict[str, Any] = {}
+        if not exists:
+            props.update(name=f'Run: {run_hash}', experiment=experiment or 'default',
+                         description=None, tags=[], archived=False, creation_time=now)
+        elif experiment is not None:
+            props['experiment'] = experiment
+        from aim.storage.repository import LiveRun
+        self._live = LiveRun(store, run_hash, create=not exists, initial_props=props)
+        self.track = self._live.writer.track  # the hot path, bound once: no extra call layer
+        _register_live(self)
+        self._start_side_channels(system_tracking_interval, log_system_params,
+                                  capture_terminal_logs)
+
+    # construction helpers ---------------------------------------------------------------
+    @classmethod
+    def _from_index_row(cls, repo: 'Repo', row: dict) -> 'Run':
+        """A read-only Run over an index row, without touching the run file."""
+        run = cls.__new__(cls)
+        run.repo = repo
+        run.read_only = True
+        run._live = None
+        run._index_row = row
+        run._params = _MISSING
+        run._closed = False
+        run._side_channels = []
+        run.hash = row['hash']
+        return run
+
+    def _load_readonly(self) -> None:
+        row = self.repo._store.index.run_row(self.hash)
+        if row is None:
+            if not self.repo._store.run_exists(self.hash):
+                raise MissingRunError(f'Cannot find run {self.hash!r} in the repository at '
+                                      f'{self.repo.path}.', self.hash)
+            self.repo._store.recover_run(self.hash)
+            runfile = self.repo._store.open_run_file(self.hash)
+            try:
+                self.repo._store.index_run(self.hash, runfile)
+            finally:
+                runfile.close()
+            row = self.repo._store.index.run_row(self.hash)
+        self._index_row = row
+
+    def _start_side_channels(self, interval, log_system_params, capture_terminal_logs) -> None:
+        try:
+            from aim.ext.resource_tracker import ResourceTracker
+        except ImportError:
+            ResourceTracker = None
+        if ResourceTracker is not None:
+            check = getattr(ResourceTracker, 'check_interval', None)
+            interval = check(interval) if check else interval
+            if interval:
+                tracker = ResourceTracker(self._track_side, interval)
+                tracker.start()
+                self._side_channels.append(tracker)
+        if capture_terminal_logs:
+            try:
+                from aim.ext.terminal_capture import TerminalLogCapture
+                capture = TerminalLogCapture(self._live.add_log_lines)
+                capture.start()
+                self._side_channels.append(capture)
+            except Exception as e:  # a side channel never stops a training script
+                warnings.warn(f'aim: terminal log capture is off ({e})', RuntimeWarning)
+        if log_system_params:
+            try:
+                from aim.ext.environment import collect_system_params
+                self['__system_params'] = collect_system_params()
+            except Exception as e:
+                warnings.warn(f'aim: could not record system params ({e})', RuntimeWarning)
+
+    def _track_side(self, value, name, context) -> None:
+        if not self._closed:
+            self.track(value, name=name, context=context)
+
+    # tracking -----------------------------------------------------------------------------
+    def track(self, value, name: str | None = None, step: int | None = None,
+              epoch: int | None = None, *, context: dict | None = None) -> None:
+        """Track ``value`` (a number) in the series ``name``/``context`` at ``step``.
+
+        ``step=None`` continues after the series' last step; a value at an existing step
+        replaces it. ``context=None`` is the same as ``{}``. A dict value with
+        ``name=None`` tracks each of its keys.
+        """
+        # Write-mode runs replace this method with the journal writer's bound method.
+        if self._closed:
+            raise RunError(f'Run {self.hash} is closed; open Run(run_hash={self.hash!r}) to '
+                           f'continue tracking into it.', self.hash)
+        raise ReadOnlyRunError(f'Run {self.hash} is open read-only; it cannot track values.',
+                               self.hash)
+
+    # params -------------------------------------------------------------------------------
+    def _params_tree(self) -> dict:
+        if self._params is _MISSING:
+            if self._live is not None:
+                text = self._live.params_text
+            else:
+                text = (self._index_row or {}).get('params') or '{}'
+            self._params = loads_params(text) or {}
+        return self._params
+
+    def _require_writable(self) -> None:
+        if self._live is None:
+            what = 'closed' if self._closed else 'open read-only'
+            raise ReadOnlyRunError(f'Run {self.hash} is {what}; open Run(run_hash={self.hash!r}) '
+                                   f'to change it.', self.hash)
+
+    def __setitem__(self, key, value) -> None:
+        self._require_writable()
+        path = _path(key)
+        clean = to_json_value(value, f'run[{key!r}]')
+        tree = self._params_tree()
+        if path == (Ellipsis,):
+            if not isinstance(clean, dict):
+                raise TypeError('run[...] = value needs a dict of params')
+            new_tree = clean
+        else:
+            import copy
+            new_tree = copy.deepcopy(tree)
+            node = new_tree
+            keys = [_check_key(p) for p in path]
+            for k in keys[:-1]:
+                child = node.get(k)
+                if not isinstance(child, dict):
+                    child = node[k] = {}
+                node = child
+            node[keys[-1]] = clean
+        text = dumps_params(new_tree)
+        self._live.set_params_text(text)
+        self._params = new_tree
+
+    def set(self, key, value, strict: bool = True) -> None:
+        try:
+            self[key] = value
+        except TypeError:
+            if strict:
+                raise
+            self[key] = repr(value)
+
+    def __getitem__(self, key):
+        import copy
+        tree = self._params_tree()
+        if key is Ellipsis:
+            return copy.deepcopy(tree)
+        node = tree
+        for part in _path(key):
+            part = _check_key(part)
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(f'No key {_path(key)!r} is present in the params of run '
+                               f'{self.hash}.')
+            node = node[part]
+        return copy.deepcopy(node)
+
+    def get(self, key, default: Any = None, strict: bool = True):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __delitem__(self, key) -> None:
+        self._require_writable()
+        import copy
+        tree = copy.deepcopy(self._params_tree())
+        path = [_check_key(p) for p in _path(key)] if key is not Ellipsis else None
+        if path is None:
+            tree = {}
+        else:
+            node = tree
+            for part in path[:-1]:
+                node = node.get(part) if isinstance(node, dict) else None
+                if node is None:
+                    return
+            if not isinstance(node, dict) or path[-1] not in node:
+                return
+            del node[path[-1]]
+        self._live.set_params_text(dumps_params(tree))
+        self._params = tree
+
+    def __contains__(self, key) -> bool:
+        return self.get(key, _MISSING) is not _MISSING
+
+    # props --------------------------------------------------------------------------------
+    def _props(self) -> dict:
+        if self._live is not None:
+            return self._live.props
+        row = self._index_row or {}
+        import json
+        return {**row, 'tags': json.loads(row.get('tags') or '[]'),
+                'archived': bool(row.get('archived'))}
+
+    def _set_prop(self, **props) -> None:
+        self._require_writable()
+        self._live.set_props(props)
+
+    @property
+    def hashname(self) -> str:
+        return self.hash
+
+    @property
+    def props(self) -> RunProps:
+        return RunProps(self)
+
+    @property
+    def name(self) -> str | None:
+        return self._props().get('name')
+
+    @name.setter
+    def name(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f'run name must be a str, got {type(value).__name__}')
+        self._set_prop(name=value)
+
+    @property
+    def description(self) -> str | None:
+        return self._props().get('description')
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f'run description must be a str, got {type(value).__name__}')
+        self._set_prop(description=value)
+
+    @property
+    def experiment(self) -> str | None:
+        return self._props().get('experiment')
+
+    @experiment.setter
+    def experiment(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise TypeError('experiment must be a non-empty str')
+        self._set_prop(experiment=value)
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self._props().get('tags') or [])
+
+    def add_tag(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise TypeError('a tag must be a non-empty str')
+        tags = self.tags
+        if value in tags:
+            return
+        self._set_prop(tags=tags + [value])
+
+    def remove_tag(self, value: str) -> bool:
+        tags = self.tags
+        if value not in tags:
+            return False
+        tags.remove(value)
+        self._set_prop(tags=tags)
+        return True
+
+    @property
+    def archived(self) -> bool:
+        return bool(self._props().get('archived'))
+
+    @archived.setter
+    def archived(self, value: bool) -> None:
+        self._set_prop(archived=bool(value))
+
+    @property
+    def creation_time(self) -> float | None:
+        return self._props().get('creation_time')
+
+    @property
+    def created_at(self) -> _dt.datetime | None:
+        ts = self.creation_time
+        return None if ts is None else _utc_naive(ts)
+
+    @property
+    def active(self) -> bool:
+        if self._live is not None:
+            return True
+        if self._props().get('end_time') is not None:
+            return False
+        return self.repo._store.is_active(self.hash)
+
+    @property
+    def end_time(self) -> float | None:
+        end = self._props().get('end_time')
+        if end is None and self._live is None and not self.active:
+            # the writer died without closing: its last sign of life
+            props = self._props()
+            end = props.get('updated_at') or props.get('creation_time')
+        return end
+
+    @property
+    def finalized_at(self) -> _dt.datetime | None:
+        end = self.end_time
+        return None if end is None else _utc_naive(end)
+
+    @property
+    def updated_at(self) -> _dt.datetime | None:
+        ts = self._props().get('updated_at')
+        return None if ts is None else _utc_naive(ts)
+
+    @property
+    def duration(self) -> float | None:
+        start = self.creation_time
+        if start is None:
+            return None
+        end = None if self.active else self.end_time
+        return (end if end is not None else time.time()) - start
+
+    # traces -------------------------------------------------------------------------------
+    def _series_rows(self) -> list[dict]:
+        if self._live is not None:
+            self._live.flush()
+        return self.repo._store.index.series_rows(self.hash)
+
+    def _series_summary(self, name: str, context_json: str) -> dict | None:
+        if self._live is not None:
+            self._live.flush()
+        return self.repo._store.index.series_row(self.hash, name, context_json)
+
+    def _read_series(self, metric: 'Metric', first_step=None, last_step=None):
+        if self._live is not None:
+            self._live.flush()
+            runfile = self._live.runfile
+            row = runfile.find_series(metric.name, metric.context_json)
+            if row is None:
+                return _empty_series()
+            return runfile.read_series(row['id'], first_step, last_step)
+        runfile = self.repo._store.open_run_file(self.hash)
+        try:
+            row = runfile.find_series(metric.name, metric.context_json)
+            if row is None:
+                return _empty_series()
+            return runfile.read_series(row['id'], first_step, last_step)
+        finally:
+            runfile.close()
+
+    def _metric_from_row(self, row: dict) -> 'Metric':
+        from aim.sdk.trace import Metric
+        import json
+        return Metric(self, row['name'], json.loads(row['context']), row)
+
+    def get_metric(self, name: str, context: dict | None = None) -> 'Metric | None':
+        """The series ``name``/``context`` of this run, or None if it was never tracked."""
+        if not isinstance(name, str):
+            raise TypeError(f'metric name must be a str, got {type(name).__name__}')
+        if context is not None and not isinstance(context, dict):
+            raise TypeError(f'context must be a dict, got {type(context).__name__}')
+        row = self._series_summary(name, canonical_context(context))
+        return self._metric_from_row(row) if row else None
+
+    get_trace = get_metric
+
+    def metrics(self) -> list['Metric']:
+        """Every series of this run."""
+        return [self._metric_from_row(r) for r in
+                sorted(self._series_rows(), key=lambda r: (r['name'], r['context']))]
+
+    traces = metrics
+
+    def iter_metrics_info(self) -> Iterator[tuple[str, dict, 'Run']]:
+        for m in self.metrics():
+            yield m.name, m.context, self
+
+    iter_all_traces = iter_metrics_info
+
+    def get_traces_overview(self) -> list[dict]:
+        return [{'name': m.name, 'metric_name': m.name, 'context': m.context,
+                 'last_value': m.last_value, 'last_step': m.last_step, 'count': m.count}
+                for m in self.metrics()]
+
+    collect_metrics_info = get_traces_overview
+
+    def get_terminal_logs(self) -> 'TerminalLogs':
+        if self._live is not None:
+            self._live.flush()
+            return TerminalLogs(self._live.runfile.read_logs())
+        runfile = self.repo._store.open_run_file(self.hash)
+        try:
+            return TerminalLogs(runfile.read_logs())
+        finally:
+            runfile.close()
+
+    def dataframe(self, include_props: bool = True, include_params: bool = True):
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError('Run.dataframe() needs pandas: pip install "aimkit[pandas]"') \
+                from None
+        from aim.sdk.trace import _flatten
+        row: dict[str, Any] = {'hash': self.hash}
+        if include_props:
+            row.update(name=self.name, description=self.description, archived=self.archived,
+                       creation_time=self.creation_time, end_time=self.end_time,
+                       active=self.active, experiment=self.experiment, tags=list(self.tags))
+        if include_params:
+            row.update({k[1:]: v for k, v in _flatten(self._params_tree(), '').items()})
+        return pd.DataFrame([row])
+
+    # lifecycle ----------------------------------------------------------------------------
+    def flush(self) -> None:
+        if self._live is not None:
+            self._live.flush()
+
+    def close(self) -> None:
+        """Stop the side channels, write every pending point, record the end time."""
+        if self._live is None:
+            return
+        for channel in reversed(self._side_channels):
+            try:
+                channel.stop()
+            except Exception as e:
+                warnings.warn(f'aim: a side channel failed to stop ({e})', RuntimeWarning)
+        self._side_channels = []
+        live, self._live = self._live, None
+        self._closed = True
+        self.track = Run.track.__get__(self)
+        live.close()
+        props = dict(live.props)
+        props['params'] = live.params_text
+        self._index_row = {**props, 'hash': self.hash,
+                           'tags': __import__('json').dumps(props.get('tags') or [])}
+        _unregister_live(self)
+
+    finalize = close
+
+    def __enter__(self) -> 'Run':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Run) and other.hash == self.hash and \
+            other.repo.path == self.repo.path
+
+    def __hash__(self) -> int:
+        return hash((self.hash, self.repo.path))
+
+    def __repr__(self) -> str:
+        mode = 'read-only' if self._live is None else 'writing'
+        return f'<Run {self.hash} ({mode}) in {self.repo.path}>'
+
+
+class TerminalLogs:
+    """Captured terminal output of a run: ``(line number, time, text)`` records."""
+
+    def __init__(self, records: list[tuple[int, float, str]]):
+        self._records = records
+
+    @property
+    def lines(self) -> list[str]:
+        return [r[2] for r in self._records]
+
+    @property
+    def timestamps(self) -> list[float]:
+        return [r[1] for r in self._records]
+
+    def values_list(self) -> list[str]:
+        return self.lines
+
+    @property
+    def values(self) -> 'TerminalLogs':
+        return self
+
+    def text(self) -> str:
+        return '\n'.join(self.lines)
+
+    def __iter__(self):
+        return iter(self.lines)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, i):
+        return self.lines[i]
+
+
+def _empty_series():
+    import numpy as np
+    return (np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.int64),
+            np.empty(0, np.float64))
+
+
+def _utc_naive(ts: float) -> _dt.datetime:
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).replace(tzinfo=None)
+
+
+# finalisation at exit and on SIGTERM/SIGINT ------------------------------------------------
+_live_runs: 'weakref.WeakValueDictionary[int, Run]' = weakref.WeakValueDictionary()
+_handlers_installed = False
+_previous_handlers: dict[int, Any] = {}
+_creator_pid = os.getpid()
+
+
+def _register_live(run: Run) -> None:
+    global _handlers_installed
+    _live_runs[id(run)] = run
+    if not _handlers_installed:
+        _handlers_installed = True
+        atexit.register(_close_all)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                try:
+                    previous = signal.getsignal(sig)
+                    if sig == signal.SIGINT and previous is not signal.default_int_handler:
+                        continue  # someone else handles Ctrl-C; atexit still closes the runs
+                    if sig == signal.SIGTERM and previous not in (signal.SIG_DFL, None):
+                        continue
+                    _previous_handlers[sig] = previous
+                    signal.signal(sig, _on_signal)
+                except (ValueError, OSError):
+                    pass
+
+
+def _unregister_live(run: Run) -> None:
+    _live_runs.pop(id(run), None)
+
+
+def _close_all() -> None:
+    for run in list(_live_runs.values()):
+        try:
+            run.close()
+        except Exception as e:
+            warnings.warn(f'aim: could not close run {run.hash} ({e})', RuntimeWarning)
+
+
+def _on_signal(signum, frame) -> None:
+    _close_all()
+    previous = _previous_handlers.get(signum)
+    if signum == signal.SIGINT and callable(previous):
+        previous(signum, frame)  # raises KeyboardInterrupt as usual
+        return
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _after_fork_in_child() -> None:
+    # A forked child (DataLoader worker, sweep) must never write its parent's runs: its
+    # copies become read-only and are not closed at its exit.
+    from aim.storage.sqlite import _inherited
+    for run in list(_live_runs.values()):
+        _inherited.append(run._live)  # keep the parent's files untouched, never closed here
+        run._live = None
+        run._closed = True
+        run._side_channels = []
+        run.track = _forked_track
+    _live_runs.clear()
+
+
+def _forked_track(*args, **kwargs) -> None:
+    warnings.warn('aim: a forked child process cannot track into its parent\'s Run; create '
+                  'a new Run in the child instead. The value was not tracked.', RuntimeWarning,
+                  stacklevel=2)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

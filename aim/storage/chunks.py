@@ -1,0 +1,78 @@
+"""Columnar chunk codec: a series' points as four compressed numpy arrays.
+
+Steps, epochs and times are delta-coded before zlib, so the usual "step += 1" series
+and millisecond timestamps cost almost nothing; values are stored raw (float64/int64).
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+CHUNK_POINTS = 4096
+NO_EPOCH = -(2 ** 63)
+_LEVEL = 6
+
+
+def _pack_deltas(a: np.ndarray) -> bytes:
+    d = np.empty_like(a)
+    if len(a):
+        d[0] = a[0]
+        np.subtract(a[1:], a[:-1], out=d[1:])
+    return zlib.compress(d.astype('<i8', copy=False).tobytes(), _LEVEL)
+
+
+def _unpack_deltas(b: bytes) -> np.ndarray:
+    d = np.frombuffer(zlib.decompress(b), dtype='<i8')
+    return np.cumsum(d, dtype=np.int64)
+
+
+def encode(steps: np.ndarray, values: np.ndarray, epochs: np.ndarray, times: np.ndarray):
+    """-> (steps_blob, values_blob, epochs_blob, times_blob). Values dtype tag in 1st byte."""
+    tag = b'i' if values.dtype.kind in 'iub' else b'f'
+    vals = values.astype('<i8' if tag == b'i' else '<f8', copy=False)
+    # epochs: none (NO_EPOCH) is kept out of the delta chain by mapping it to -1 first
+    ep = epochs.astype(np.int64, copy=True)
+    none = ep == NO_EPOCH
+    ep[none] = -1
+    ep_blob = (b'n' + zlib.compress(np.packbits(none).tobytes(), _LEVEL)
+               if none.any() else b'') + b'|' + _pack_deltas(ep)
+    ms = np.rint(times * 1000.0).astype(np.int64)
+    return (_pack_deltas(steps.astype(np.int64, copy=False)),
+            tag + zlib.compress(vals.tobytes(), 1),
+            ep_blob,
+            _pack_deltas(ms))
+
+
+def decode(steps_b: bytes, values_b: bytes, epochs_b: bytes, times_b: bytes, n: int):
+    steps = _unpack_deltas(steps_b)
+    tag, raw = values_b[:1], zlib.decompress(values_b[1:])
+    values = np.frombuffer(raw, dtype='<i8' if tag == b'i' else '<f8')
+    head, _, body = epochs_b.partition(b'|')
+    epochs = _unpack_deltas(body)
+    if head.startswith(b'n'):
+        none = np.unpackbits(np.frombuffer(zlib.decompress(head[1:]), np.uint8))[:n].astype(bool)
+        epochs[none] = NO_EPOCH
+    times = _unpack_deltas(times_b).astype(np.float64) / 1000.0
+    return steps, values, epochs, times
+
+
+def sort_unique_last(steps, values, epochs, times):
+    """Order points by step; where a step repeats, the last written value wins."""
+    if len(steps) < 2 or bool(np.all(steps[1:] > steps[:-1])):
+        return steps, values, epochs, times
+    # reverse, take first occurrence (= last written) of each step, in step order
+    rev = slice(None, None, -1)
+    uniq, idx = np.unique(steps[rev], return_index=True)
+    pick = len(steps) - 1 - idx
+    return uniq, values[pick], epochs[pick], times[pick]
+
+
+def concat_values(parts: list[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return np.empty(0, dtype=np.float64)
+    if len(parts) == 1:
+        return parts[0]
+    if all(p.dtype.kind == 'i' for p in parts):
+        return np.concatenate(parts)
+    return np.concatenate([p.astype(np.float64) for p in parts])

@@ -1,0 +1,120 @@
+"""The cross-run index (``index.db``): runs, params and series summaries.
+
+Derived data: every row is a copy of something in a run file, so a lost or stale index
+is rebuilt by :func:`aim.storage.repository.RepoStore.reindex`.
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Iterable
+
+from aim.errors import RepositoryFormatError
+from aim.storage.sqlite import Database, translate
+
+FORMAT_VERSION = 1
+
+SCHEMA = (
+    'CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)',
+    """CREATE TABLE IF NOT EXISTS runs(
+        hash TEXT PRIMARY KEY, name TEXT, experiment TEXT, description TEXT,
+        tags TEXT NOT NULL DEFAULT '[]', archived INTEGER NOT NULL DEFAULT 0,
+        creation_time REAL, end_time REAL, updated_at REAL,
+        params TEXT NOT NULL DEFAULT '{}')""",
+    'CREATE INDEX IF NOT EXISTS runs_by_time ON runs(creation_time)',
+    """CREATE TABLE IF NOT EXISTS series(
+        run_hash TEXT NOT NULL, name TEXT NOT NULL, context TEXT NOT NULL,
+        count INTEGER, first_step INTEGER, last_step INTEGER,
+        last REAL, min REAL, max REAL, last_time REAL,
+        PRIMARY KEY(run_hash, name, context))""",
+    'CREATE INDEX IF NOT EXISTS series_by_name ON series(name, context)',
+)
+
+RUN_COLUMNS = ('hash', 'name', 'experiment', 'description', 'tags', 'archived',
+               'creation_time', 'end_time', 'updated_at', 'params')
+SERIES_COLUMNS = ('run_hash', 'name', 'context', 'count', 'first_step', 'last_step', 'last',
+                  'min', 'max', 'last_time')
+
+
+class RepoIndex(Database):
+    def __init__(self, path: str, *, create: bool = False, readonly: bool = False):
+        super().__init__(path, readonly=readonly)
+        if create:
+            with self.write() as conn:
+                for stmt in SCHEMA:
+                    conn.execute(stmt)
+                conn.execute("INSERT OR IGNORE INTO meta VALUES('format_version', ?)",
+                             (str(FORMAT_VERSION),))
+
+    def connection(self) -> sqlite3.Connection:
+        """The process' connection to index.db, for read-only SQL (the query layer)."""
+        return self.conn
+
+    def format_version(self) -> int | None:
+        try:
+            rows = self.query("SELECT value FROM meta WHERE key='format_version'")
+        except Exception:
+            return None
+        return int(rows[0][0]) if rows else None
+
+    def check_version(self) -> None:
+        version = self.format_version()
+        if version is None:
+            raise RepositoryFormatError(
+                f'{self.path} is not an aimkit index (no format version). If this is a '
+                f'repository written by Aim itself, convert it first; otherwise run '
+                f'`aim storage reindex` to rebuild the index.', self.path)
+        if version > FORMAT_VERSION:
+            raise RepositoryFormatError(
+                f'{self.path} has storage format version {version}, but this aimkit reads '
+                f'version {FORMAT_VERSION}; upgrade aimkit (pip install -U aimkit).', self.path)
+
+    # writes ------------------------------------------------------------------------
+    @staticmethod
+    def upsert_run(conn, row: dict[str, Any]) -> None:
+        cols = [c for c in RUN_COLUMNS if c in row]
+        updates = ', '.join(f'{c}=excluded.{c}' for c in cols if c != 'hash')
+        conn.execute(f'INSERT INTO runs({", ".join(cols)}) VALUES({", ".join("?" * len(cols))}) '
+                     f'ON CONFLICT(hash) DO UPDATE SET {updates}', [row[c] for c in cols])
+
+    @staticmethod
+    def upsert_series(conn, run_hash: str, rows: Iterable[tuple]) -> None:
+        """rows: (name, context, count, first_step, last_step, last, min, max, last_time)."""
+        conn.executemany(
+            'INSERT OR REPLACE INTO series VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            [(run_hash, *r) for r in rows])
+
+    @staticmethod
+    def delete_run(conn, run_hash: str) -> None:
+        conn.execute('DELETE FROM runs WHERE hash=?', (run_hash,))
+        conn.execute('DELETE FROM series WHERE run_hash=?', (run_hash,))
+
+    # reads -------------------------------------------------------------------------
+    def run_row(self, run_hash: str) -> dict | None:
+        rows = self.query(f'SELECT {", ".join(RUN_COLUMNS)} FROM runs WHERE hash=?', (run_hash,))
+        return dict(zip(RUN_COLUMNS, rows[0])) if rows else None
+
+    def run_rows(self, where: str = '', params=(), order: str = 'creation_time DESC') -> list[dict]:
+        sql = f'SELECT {", ".join(RUN_COLUMNS)} FROM runs'
+        if where:
+            sql += f' WHERE {where}'
+        rows = self.query(f'{sql} ORDER BY {order}', params)
+        return [dict(zip(RUN_COLUMNS, r)) for r in rows]
+
+    def run_hashes(self) -> list[str]:
+        return [r[0] for r in self.query('SELECT hash FROM runs ORDER BY creation_time DESC')]
+
+    def series_rows(self, run_hash: str | None = None) -> list[dict]:
+        sql = f'SELECT {", ".join(SERIES_COLUMNS)} FROM series'
+        params: tuple = ()
+        if run_hash is not None:
+            sql += ' WHERE run_hash=?'
+            params = (run_hash,)
+        return [dict(zip(SERIES_COLUMNS, r)) for r in self.query(sql, params)]
+
+    def series_row(self, run_hash: str, name: str, context: str) -> dict | None:
+        rows = self.query(f'SELECT {", ".join(SERIES_COLUMNS)} FROM series '
+                          f'WHERE run_hash=? AND name=? AND context=?', (run_hash, name, context))
+        return dict(zip(SERIES_COLUMNS, rows[0])) if rows else None
+
+
+__all__ = ['RepoIndex', 'RUN_COLUMNS', 'SERIES_COLUMNS', 'translate']

@@ -1,0 +1,118 @@
+"""SQLite connections, transactions and the translation of its errors.
+
+This is the one place where ``sqlite3`` errors become aimkit errors (STYLE.md).
+Connections are per process: after ``fork`` the child opens its own.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+
+from aim.errors import RepositoryError, RepositoryWriteError
+
+BUSY_TIMEOUT_MS = 60_000
+# Connections inherited through fork: closing one in the child could checkpoint or unlink
+# the parent's WAL, so the child keeps them referenced and never touches them.
+_inherited: list = []
+
+
+def translate(exc: sqlite3.Error, path: str) -> RepositoryError:
+    msg = str(exc)
+    low = msg.lower()
+    if 'disk is full' in low or 'database or disk is full' in low:
+        return RepositoryWriteError(f'The disk holding {path} is full; nothing stored was '
+                                    f'damaged. Free some space and try again.', path)
+    if 'readonly' in low or 'read-only' in low or 'attempt to write' in low:
+        return RepositoryWriteError(f'{path} cannot be written (read-only file or directory). '
+                                    f'Check its permissions, or open the repository read-only.',
+                                    path)
+    if 'unable to open' in low:
+        return RepositoryWriteError(f'Cannot open {path}: {msg}. Check that the directory '
+                                    f'exists and is writable.', path)
+    if 'malformed' in low or 'not a database' in low or 'corrupt' in low:
+        return RepositoryError(f'{path} is damaged ({msg}). Run `aim storage check` to see '
+                               f'which runs are affected.', path)
+    return RepositoryError(f'SQLite error on {path}: {msg}', path)
+
+
+def connect(path: str, *, create: bool = False, readonly: bool = False) -> sqlite3.Connection:
+    if not create and not os.path.exists(path):
+        raise RepositoryError(f'{path} does not exist', path)
+    try:
+        if readonly:
+            conn = sqlite3.connect(f'file:{path}?mode=ro', uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        else:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f'PRAGMA busy_timeout={BUSY_TIMEOUT_MS}')
+        if not readonly:
+            mode = conn.execute('PRAGMA journal_mode').fetchone()[0]
+            if mode.lower() != 'wal':
+                conn.execute('PRAGMA journal_mode=WAL')
+            conn.execute('PRAGMA synchronous=NORMAL')
+    except sqlite3.Error as e:
+        raise translate(e, path) from None
+    return conn
+
+
+class Database:
+    """A lazily opened, fork-aware SQLite database file guarded by a thread lock."""
+
+    def __init__(self, path: str, *, readonly: bool = False):
+        self.path = path
+        self.readonly = readonly
+        self._conn: sqlite3.Connection | None = None
+        self._pid = None
+        self.lock = threading.RLock()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():
+            if self._conn is not None:
+                _inherited.append(self._conn)
+            self._conn = connect(self.path, create=not self.readonly, readonly=self.readonly)
+            self._pid = os.getpid()
+        return self._conn
+
+    def query(self, sql: str, params=()) -> list:
+        with self.lock:
+            try:
+                return self.conn.execute(sql, params).fetchall()
+            except sqlite3.Error as e:
+                raise translate(e, self.path) from None
+
+    @contextlib.contextmanager
+    def write(self):
+        """A write transaction (BEGIN IMMEDIATE) yielding the connection."""
+        with self.lock:
+            conn = self.conn
+            try:
+                conn.execute('BEGIN IMMEDIATE')
+            except sqlite3.Error as e:
+                raise translate(e, self.path) from None
+            try:
+                yield conn
+            except sqlite3.Error as e:
+                conn.execute('ROLLBACK')
+                raise translate(e, self.path) from None
+            except BaseException:
+                conn.execute('ROLLBACK')
+                raise
+            try:
+                conn.execute('COMMIT')
+            except sqlite3.Error as e:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute('ROLLBACK')
+                raise translate(e, self.path) from None
+
+    def close(self) -> None:
+        with self.lock:
+            if self._conn is not None and self._pid == os.getpid():
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+            elif self._conn is not None:
+                _inherited.append(self._conn)
+            self._conn = None

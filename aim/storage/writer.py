@@ -1,0 +1,258 @@
+"""The live writer of one run: the ``track()`` fast path and the background flusher.
+
+``track()`` validates its arguments, then stores the point into the memory-mapped journal
+under a short thread lock: no system call, no allocation beyond Python's own, never a
+wait on disk. The flusher folds the journal into the run file every ``flush_interval_s``.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time as _time_mod
+import warnings
+from typing import Any, Callable
+
+from aim.errors import RepositoryWriteError
+from aim.storage import journal as jr
+from aim.storage.encoding import canonical_context, check_context, numpy_scalar
+
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+NO_EPOCH = jr.NO_EPOCH
+FLUSH_INTERVAL_S = 0.5
+
+
+def coerce_value(value: Any) -> tuple[Any, int]:
+    """A trackable number as (python value, is_int), or raise TypeError/ValueError."""
+    if isinstance(value, bool):
+        return int(value), 1
+    if isinstance(value, int):
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return int(value), 1
+        try:
+            return float(value), 0
+        except OverflowError:
+            raise ValueError(f'track() value {value} is too large to store') from None
+    if isinstance(value, float):
+        return float(value), 0
+    scalar = numpy_scalar(value)
+    if scalar is not None:
+        return coerce_value(scalar)
+    shape = getattr(value, 'shape', None)
+    if shape is not None:
+        raise ValueError(f'track() takes a single number; got an array of shape {tuple(shape)}. '
+                         f'Track its elements separately or reduce it (e.g. .mean()) first.')
+    raise TypeError(f'track() value must be a number (int, float, bool, or a numpy/torch '
+                    f'scalar), got {type(value).__name__}: {value!r:.60}')
+
+
+def _coerce_int(x: Any, what: str) -> int:
+    if isinstance(x, bool):
+        raise TypeError(f'{what} must be an integer, got bool {x!r}')
+    if isinstance(x, int):
+        v = int(x)
+    else:
+        scalar = numpy_scalar(x)
+        if isinstance(scalar, int) and not isinstance(scalar, bool):
+            v = scalar
+        else:
+            raise TypeError(f'{what} must be an integer, got {type(x).__name__}: {x!r:.40}')
+    if not (_INT64_MIN < v <= _INT64_MAX):
+        raise ValueError(f'{what} {v} is out of the int64 range')
+    return v
+
+
+class RunWriter:
+    def __init__(self, run_hash: str, journal_dir: str, folder, flush_callback: Callable,
+                 flush_interval_s: float = FLUSH_INTERVAL_S,
+                 capacity: int = jr.DEFAULT_CAPACITY):
+        self.run_hash = run_hash
+        self.journal_dir = journal_dir
+        self.folder = folder
+        self._flush_callback = flush_callback   # (changed_series, pending) -> None, in a txn
+        self.flush_interval_s = flush_interval_s
+        self._capacity = capacity
+        os.makedirs(journal_dir, exist_ok=True)
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._series: dict = {}          # (name, context items) -> [code_base, last_step]
+        self._by_canon: dict = {}        # (name, canonical context) -> same list
+        for s in folder.series.values():
+            entry = [s.sid * 2, s.last_step if s.last_step is not None else -1]
+            self._by_canon[(s.name, s.context)] = entry
+        self._next_sid = max(folder.series, default=-1) + 1
+        self._segments: list[jr.Segment] = []
+        self._seg_no = max(jr.list_segments(journal_dir), default=-1) + 1
+        self._open_segment()
+        self._stop = threading.Event()
+        self._warned = False
+        self.closed = False
+        self._thread = threading.Thread(target=self._flush_loop, name=f'aim-flusher-{run_hash}',
+                                        daemon=True)
+        self._thread.start()
+
+    # the hot path --------------------------------------------------------------------
+    def track(self, value, name=None, step=None, epoch=None, context=None):
+        tv = type(value)
+        if tv is float:
+            is_int = 0
+        elif tv is int and _INT64_MIN <= value <= _INT64_MAX:
+            is_int = 1
+        elif tv is dict and name is None:
+            for key, val in value.items():
+                self.track(val, key, step, epoch, context)
+            return
+        else:
+            value, is_int = coerce_value(value)
+        try:
+            entry = self._series[(name, tuple(context.items()) if context is not None else ())]
+        except (KeyError, TypeError, AttributeError):
+            entry = self._series_slow(name, context)
+        if epoch is None:
+            epoch = NO_EPOCH
+        elif type(epoch) is not int:
+            epoch = _coerce_int(epoch, 'epoch')
+        with self._lock:
+            if step is None:
+                step = entry[1] + 1
+            elif type(step) is not int:
+                step = _coerce_int(step, 'step')
+            i = self._n
+            if i >= self._cap:
+                i = self._rotate()
+            try:
+                self._c_step[i] = step
+                self._c_epoch[i] = epoch
+            except (ValueError, OverflowError, TypeError):
+                _coerce_int(step, 'step')
+                _coerce_int(epoch, 'epoch') if epoch != NO_EPOCH else None
+                raise
+            if is_int:
+                self._c_ival[i] = value
+            else:
+                self._c_fval[i] = value
+            self._c_time[i] = _now()
+            self._c_code[i] = entry[0] | is_int
+            self._n = i + 1
+            self._header[jr.H_COMMITTED] = i + 1
+            if step > entry[1]:
+                entry[1] = step
+
+    # slow paths ----------------------------------------------------------------------
+    def _series_slow(self, name, context) -> list:
+        if not isinstance(name, str):
+            raise TypeError(f'track() name must be a str, got {type(name).__name__}: {name!r:.40}')
+        if not name:
+            raise ValueError('track() name must not be empty')
+        ctx = check_context(context)
+        canon = canonical_context(ctx)
+        with self._lock:
+            entry = self._by_canon.get((name, canon))
+            if entry is None:
+                sid = self._next_sid
+                if sid >= 2 ** 30:
+                    raise ValueError('too many series in one run (over a billion)')
+                jr.append_series_line(self.journal_dir, sid, name, canon)
+                self.folder.register(sid, name, canon)
+                self._next_sid = sid + 1
+                entry = [sid * 2, -1]
+                self._by_canon[(name, canon)] = entry
+            try:
+                self._series[(name, tuple(context.items()) if context is not None else ())] = entry
+            except TypeError:
+                pass  # unhashable context values: always take this path
+        return entry
+
+    def _open_segment(self) -> None:
+        path = jr.segment_path(self.journal_dir, self._seg_no)
+        try:
+            seg = jr.Segment(path, self._capacity)
+        except OSError as e:
+            raise RepositoryWriteError(
+                f'Cannot create the journal file {path}: {e.strerror}. Free disk space or fix '
+                f'the repository permissions; points tracked so far are safe.', path) from None
+        self._seg_no += 1
+        self._segments.append(seg)
+        cols = seg.cols
+        self._c_code, self._c_step, self._c_ival = cols['code'], cols['step'], cols['value']
+        self._c_fval, self._c_epoch, self._c_time = seg.dvalue, cols['epoch'], cols['time']
+        self._header = seg.header
+        self._n = 0
+        self._cap = seg.capacity
+
+    def _rotate(self) -> int:
+        self._open_segment()
+        return 0
+
+    # flushing ------------------------------------------------------------------------
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.flush_interval_s):
+            try:
+                self.flush()
+            except Exception as e:  # never kill the training script; keep the journal
+                if not self._warned:
+                    self._warned = True
+                    warnings.warn(f'aim: could not flush run {self.run_hash} to disk ({e}); '
+                                  f'points stay in the journal and will be retried.',
+                                  RuntimeWarning, stacklevel=1)
+
+    def flush(self) -> None:
+        with self._flush_lock:
+            with self._lock:
+                segments = list(self._segments)
+            ranges = [(seg, seg.folded, seg.committed) for seg in segments]
+            batches = [seg.read(a, b) for seg, a, b in ranges if b > a]
+            self._flush_callback(self._fold_batches(batches))
+            for seg, _, b in ranges:
+                seg.set_folded(b)
+            with self._lock:
+                current = self._segments[-1]
+                done = [s for s in self._segments[:-1] if s.folded >= s.capacity]
+                self._segments = [s for s in self._segments if s not in done]
+            for seg in done:
+                seg.close()
+                os.unlink(seg.path)
+            del current
+
+    def _fold_batches(self, batches):
+        def fold(conn):
+            if not batches:
+                return []
+            import numpy as np
+            arrays = [np.concatenate(col) for col in zip(*batches)] if len(batches) > 1 \
+                else batches[0]
+            return self.folder.fold(conn, *arrays)
+        return fold
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+        self.flush()
+        self.closed = True
+        with self._lock:
+            for seg in self._segments:
+                seg.close()
+                try:
+                    os.unlink(seg.path)
+                except FileNotFoundError:
+                    pass
+            self._segments = []
+        remove_journal_dir(self.journal_dir)
+
+
+def remove_journal_dir(journal_dir: str) -> None:
+    try:
+        for name in os.listdir(journal_dir):
+            os.unlink(os.path.join(journal_dir, name))
+        os.rmdir(journal_dir)
+    except FileNotFoundError:
+        pass
+
+
+def _now() -> float:
+    return _time_mod.time()
+
+
+_now = _time_mod.time  # noqa: F811  (bind the C function directly: one call less per point)
