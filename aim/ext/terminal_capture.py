@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
+import select
 import sys
 import termios
 import threading
@@ -94,6 +95,10 @@ class _TeeHub:
         with self._lock:
             if not self._subscribers:
                 self._start_tees()
+            else:  # output written before this start belongs to the earlier captures
+                _flush_python_streams()
+                for tee in self._tees:
+                    tee.drain()
             self._subscribers.append(capture)
 
     def unsubscribe(self, capture: TerminalLogCapture) -> None:
@@ -176,6 +181,7 @@ class _FdTee:
         self._dispatch = dispatch
         self._assembler = LineAssembler()
         self._busy = False
+        self._state_lock = threading.Lock()
         self._original_fd = -1
         self._read_fd = -1
         self._pipe_id: tuple[int, int] | None = None
@@ -216,23 +222,30 @@ class _FdTee:
     def drain(self) -> None:
         """Wait until everything written so far has been read and dispatched."""
         deadline = time.monotonic() + self.DRAIN_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if not self._busy and _bytes_waiting(self._read_fd) == 0:
-                return
+        while time.monotonic() < deadline and self._thread is not None \
+                and self._thread.is_alive():
+            # Bytes stay counted in the pipe until the pump, holding this lock, marks
+            # itself busy and reads them; so "empty and not busy" means all delivered.
+            with self._state_lock:
+                if not self._busy and _bytes_waiting(self._read_fd) == 0:
+                    return
             time.sleep(0.002)
 
     def _pump(self) -> None:
         terminal_ok = True
+        poller = select.poll()
+        poller.register(self._read_fd, select.POLLIN | select.POLLHUP)
         try:
             while True:
-                self._busy = False
                 try:
+                    poller.poll()
+                    with self._state_lock:
+                        self._busy = True
                     data = os.read(self._read_fd, 65536)
                 except InterruptedError:
                     continue
                 except OSError:
                     break
-                self._busy = True
                 if not data:
                     break
                 if terminal_ok:
@@ -241,11 +254,14 @@ class _FdTee:
                 if lines:
                     now = time.time()
                     self._dispatch([(now, line) for line in lines])
+                with self._state_lock:
+                    self._busy = False
             rest = self._assembler.finish()
             if rest:
                 self._dispatch([(time.time(), line) for line in rest])
         finally:
-            self._busy = False
+            with self._state_lock:
+                self._busy = False
             for fd in (self._read_fd, self._original_fd):
                 try:
                     os.close(fd)
