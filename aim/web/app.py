@@ -1,0 +1,190 @@
+"""The ASGI application behind ``aim up``: JSON API under ``/api``, pages everywhere else.
+
+Pages are thin views over the API (see docs/ui.md). Build one with :func:`create_app`.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from fastapi import Body, FastAPI, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from aim.web import repo_summary, run_details
+from aim.web.api_errors import ApiError, install_error_handlers
+from aim.web.json_response import SafeJSONResponse
+from aim.web.runs_table import RunsPageRequest, runs_page
+from aim.web.series_export import export_csv, export_json_lines
+from aim.web.series_payload import BINARY_MEDIA_TYPE, encode_binary, encode_json, header
+from aim.web.series_source import ReducedCache, SeriesRequest, fetch_series
+from aim.web.static_files import index_page, static_response
+
+PAGE_ROUTES = ('/', '/runs', '/metrics', '/params', '/live')
+
+
+class RunEdit(BaseModel):
+    name: Optional[str] = Field(None, max_length=1000)
+    description: Optional[str] = Field(None, max_length=100_000)
+    archived: Optional[bool] = None
+    tags: Optional[list[str]] = None
+
+
+class RunHashes(BaseModel):
+    hashes: list[str]
+
+
+class ArchiveRuns(BaseModel):
+    hashes: list[str]
+    archived: bool = True
+
+
+def _split(text: str | None) -> list[str]:
+    return [p.strip() for p in (text or '').split(',') if p.strip()]
+
+
+def create_app(repo, *, read_only: bool = False) -> FastAPI:
+    """``repo`` is an :class:`aim.sdk.repo.Repo`; ``read_only`` refuses every edit."""
+    app = FastAPI(title='aimkit UI API', version='1',
+                  description='The JSON API of `aim up`. Errors have the shape '
+                              '{"error": {"type", "message", "detail"}}.',
+                  default_response_class=SafeJSONResponse)
+    app.state.repo = repo
+    app.state.read_only = read_only
+    cache = ReducedCache()
+    install_error_handlers(app)
+
+    def writable() -> None:
+        if read_only:
+            raise ApiError(403, 'ReadOnlyError', 'This UI was started with --read-only, so '
+                           'runs cannot be changed. Restart `aim up` without --read-only to '
+                           'edit or delete runs.')
+
+    def series_request(q, runs, names, x_axis, width, x_min, x_max, since, full, max_series):
+        return SeriesRequest(query=q or '', runs=_split(runs), names=_split(names),
+                             x_axis=x_axis, width=width, x_min=x_min, x_max=x_max,
+                             since=since, full=full, max_series=max_series)
+
+    # --- server ----------------------------------------------------------------------
+    @app.get('/api/status', tags=['server'])
+    def status():
+        return {'read_only': read_only, 'repo': str(getattr(repo, 'path', '')),
+                'total_runs': repo.index.query('SELECT COUNT(*) FROM runs')[0][0]}
+
+    # --- runs ------------------------------------------------------------------------
+    @app.get('/api/runs', tags=['runs'])
+    def search_runs(q: str = Query('', description='run query, e.g. run.hparams.lr < 0.01'),
+                    offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=1000),
+                    sort: str = Query('-creation_time', description='prop, params.<path> or '
+                                      'metric:<name>; "-" prefix for descending'),
+                    params: str = Query('', description='comma-separated param paths, or *'),
+                    metrics: str = Query('', description='metric names whose last value to '
+                                         'include'),
+                    archived: bool = Query(True, description='include archived runs')):
+        return runs_page(repo, RunsPageRequest(q, offset, limit, sort, _split(params),
+                                               _split(metrics), archived))
+
+    @app.get('/api/runs/{run_hash}', tags=['runs'])
+    def get_run(run_hash: str):
+        return run_details.run_info(repo, run_hash)
+
+    @app.get('/api/runs/{run_hash}/logs', tags=['runs'])
+    def get_logs(run_hash: str, since_line: int = Query(0, ge=0)):
+        return run_details.terminal_logs(repo, run_hash, since_line)
+
+    @app.patch('/api/runs/{run_hash}', tags=['edits'])
+    def patch_run(run_hash: str, edit: RunEdit):
+        writable()
+        return run_details.edit_run(repo, run_hash, edit.model_dump())
+
+    @app.delete('/api/runs/{run_hash}', tags=['edits'])
+    def delete_run(run_hash: str):
+        writable()
+        return run_details.delete_runs(repo, [run_hash])
+
+    @app.post('/api/runs/delete', tags=['edits'])
+    def delete_many(body: RunHashes):
+        writable()
+        return run_details.delete_runs(repo, body.hashes)
+
+    @app.post('/api/runs/archive', tags=['edits'])
+    def archive_many(body: ArchiveRuns):
+        writable()
+        for h in body.hashes:
+            run_details.edit_run(repo, h, {'archived': body.archived})
+        return {'archived': body.archived, 'hashes': body.hashes}
+
+    # --- repository facts ------------------------------------------------------------
+    @app.get('/api/params', tags=['repository'])
+    def params():
+        return repo_summary.params_summary(repo)
+
+    @app.get('/api/metric-names', tags=['repository'])
+    def metric_names():
+        return repo_summary.metric_names(repo)
+
+    @app.get('/api/experiments', tags=['repository'])
+    def experiments():
+        return repo_summary.experiments(repo)
+
+    @app.get('/api/tags', tags=['repository'])
+    def tags():
+        return repo_summary.tags(repo)
+
+    # --- series ----------------------------------------------------------------------
+    @app.get('/api/series', tags=['series'],
+             responses={200: {'content': {BINARY_MEDIA_TYPE: {}, 'application/json': {}}}})
+    def series(q: str = Query('', description='metric query, e.g. metric.name == "loss"'),
+               runs: str = Query('', description='comma-separated run hashes (instead of q)'),
+               names: str = Query('', description='only these metric names'),
+               x_axis: str = Query('step', description='step, epoch, relative_time or '
+                                   'wall_time'),
+               width: int = Query(1000, ge=1, le=20000, description='buckets; each keeps '
+                                  'first, last, min and max (M4)'),
+               x_min: Optional[float] = Query(None, description='visible range start'),
+               x_max: Optional[float] = Query(None, description='visible range end'),
+               since: Optional[float] = Query(None, description='only points written after '
+                                              'this wall time (the last answer\'s "until")'),
+               full: bool = Query(False, description='no downsampling'),
+               max_series: int = Query(1000, ge=1, le=20000),
+               format: str = Query('json', description='json or binary')):
+        req = series_request(q, runs, names, x_axis, width, x_min, x_max, since, full,
+                             max_series)
+        fetched = fetch_series(repo, req, cache)
+        head = header(repo, fetched, req.x_axis)
+        if format == 'binary':
+            return Response(encode_binary(head, fetched['series']),
+                            media_type=BINARY_MEDIA_TYPE)
+        if format != 'json':
+            raise ApiError(400, 'InvalidFormat', f'Unknown format {format!r}; use json or '
+                           f'binary.')
+        return encode_json(head, fetched['series'])
+
+    @app.get('/api/series/export', tags=['series'])
+    def export(q: str = Query(''), runs: str = Query(''), names: str = Query(''),
+               format: str = Query('csv', description='csv or jsonl'),
+               max_series: int = Query(20000, ge=1, le=20000)):
+        req = SeriesRequest(query=q, runs=_split(runs), names=_split(names),
+                            max_series=max_series)
+        req.check()
+        if format == 'csv':
+            return StreamingResponse(export_csv(repo, req), media_type='text/csv',
+                                     headers={'Content-Disposition':
+                                              'attachment; filename="series.csv"'})
+        if format in ('json', 'jsonl'):
+            return StreamingResponse(export_json_lines(repo, req),
+                                     media_type='application/x-ndjson',
+                                     headers={'Content-Disposition':
+                                              'attachment; filename="series.jsonl"'})
+        raise ApiError(400, 'InvalidFormat', f'Unknown export format {format!r}; use csv or '
+                       f'jsonl.')
+
+    # --- pages -----------------------------------------------------------------------
+    @app.get('/static/{path:path}', include_in_schema=False)
+    def static(path: str):
+        return static_response(path)
+
+    for route in PAGE_ROUTES:
+        app.add_api_route(route, index_page, include_in_schema=False, methods=['GET'])
+    app.add_api_route('/runs/{run_hash}', lambda run_hash: index_page(),
+                      include_in_schema=False, methods=['GET'])
+    return app

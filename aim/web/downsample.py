@@ -1,0 +1,86 @@
+"""M4 downsampling: per x-bucket keep the first, last, minimum and maximum point.
+
+Drawing a series into ``width`` pixel columns needs at most four points per column to be
+exact: where the line enters the column, where it leaves, and its lowest and highest point.
+Random sampling (what Aim 3 does) drops one-step spikes; M4 cannot.
+
+Series are reduced one at a time: a 10,000-point series fits in the CPU cache, which makes
+a loop over a thousand series faster than one pass over their concatenation. When every
+bucket holds the same number of points (evenly spaced steps, the common case) the values
+are reshaped into a (buckets, points) view and reduced without copying.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_WIDTH = 1000
+MAX_WIDTH = 20_000
+
+
+def clamp_width(width: int | None) -> int:
+    if width is None:
+        return DEFAULT_WIDTH
+    return max(1, min(int(width), MAX_WIDTH))
+
+
+def visible_slice(x: np.ndarray, x_min: float | None, x_max: float | None) -> slice:
+    """Index range of the points inside ``[x_min, x_max]`` plus one neighbour each side, so
+    lines still reach the edges of a zoomed chart. ``x`` must be sorted ascending."""
+    lo = 0 if x_min is None else int(np.searchsorted(x, x_min, side='left'))
+    hi = len(x) if x_max is None else int(np.searchsorted(x, x_max, side='right'))
+    if x_min is not None and lo > 0:
+        lo -= 1
+    if x_max is not None and hi < len(x):
+        hi += 1
+    return slice(lo, hi)
+
+
+def m4_indices(x: np.ndarray, y: np.ndarray, lo_x: float, hi_x: float, width: int) -> np.ndarray:
+    """Sorted indices of the points M4 keeps when ``[lo_x, hi_x]`` is cut into ``width``
+    buckets. ``x`` is sorted ascending; ``y`` is float64 of the same length.
+
+    NaN never wins a bucket's min or max, but it is kept when it is a bucket's first or last
+    point, so gaps in a series stay visible.
+    """
+    n = len(x)
+    span = hi_x - lo_x
+    if n <= 4:
+        return np.arange(n)
+    if span > 0:
+        col = ((x - lo_x) * (width / span)).astype(np.int64)
+        np.clip(col, 0, width - 1, out=col)
+    else:
+        col = np.zeros(n, dtype=np.int64)
+    starts = np.flatnonzero(np.diff(col, prepend=-1))
+    n_buckets = len(starts)
+    if n_buckets * 4 >= n:  # at most four points per bucket: nothing to drop
+        return np.arange(n)
+    lengths = np.diff(starts, append=n)
+    longest = int(lengths.max())
+    if longest == int(lengths.min()):
+        values = y.reshape(n_buckets, longest)
+
+        def to_index(local: np.ndarray) -> np.ndarray:
+            return starts + local
+    else:
+        # Pad short buckets by repeating their last point: a repeat changes no min or max.
+        grid = starts[:, None] + np.arange(longest)
+        np.minimum(grid, (starts + lengths - 1)[:, None], out=grid)
+        values = y[grid]
+        rows = np.arange(n_buckets)
+
+        def to_index(local: np.ndarray) -> np.ndarray:
+            return grid[rows, local]
+    nan = np.isnan(values)
+    if nan.any():
+        arg_min = np.where(nan, np.inf, values).argmin(axis=1)
+        arg_max = np.where(nan, -np.inf, values).argmax(axis=1)
+    else:
+        arg_min = values.argmin(axis=1)
+        arg_max = values.argmax(axis=1)
+    keep = np.zeros(n, dtype=bool)
+    keep[starts] = True
+    keep[starts + lengths - 1] = True
+    keep[to_index(arg_min)] = True
+    keep[to_index(arg_max)] = True
+    return np.flatnonzero(keep)

@@ -1,0 +1,108 @@
+"""Everything the run page shows about one run, and the edits it makes."""
+from __future__ import annotations
+
+import json
+
+from aim.errors import MissingRunError
+from aim.storage.encoding import loads_params
+from aim.web.api_errors import ApiError
+from aim.web.runs_table import PROP_COLUMNS, run_props
+
+SYSTEM_PREFIX = '__system__'
+# Where Aim keeps what ``log_system_params=True`` captured (git, env, packages, argv).
+SYSTEM_PARAMS_KEY = '__system_params'
+
+
+def _index_row(repo, run_hash: str) -> dict:
+    cols = PROP_COLUMNS + ('params',)
+    rows = repo.index.query(f'SELECT {", ".join(cols)} FROM runs WHERE hash = ?', [run_hash])
+    if not rows:
+        raise MissingRunError(f'No run {run_hash!r} in this repository; it may have been '
+                              f'deleted. Go back to the runs table to pick another.', run_hash)
+    return dict(zip(cols, rows[0]))
+
+
+def run_info(repo, run_hash: str) -> dict:
+    row = _index_row(repo, run_hash)
+    props = run_props(row)
+    params = loads_params(row['params']) or {}
+    system = params.pop(SYSTEM_PARAMS_KEY, None) if isinstance(params, dict) else None
+    traces = []
+    for name, context, count, first, last_step, last, lo, hi, last_time in repo.index.query(
+            'SELECT name, context, count, first_step, last_step, last, min, max, last_time '
+            'FROM series WHERE run_hash = ? ORDER BY name, context', [run_hash]):
+        traces.append({'name': name, 'context': json.loads(context), 'count': count,
+                       'first_step': first, 'last_step': last_step, 'last': last, 'min': lo,
+                       'max': hi, 'last_time': last_time,
+                       'system': name.startswith(SYSTEM_PREFIX)})
+    active = props['active']
+    try:
+        active = run_hash in set(repo.list_active_runs())
+    except Exception:  # liveness is a nicety; the index's guess stands
+        pass
+    props['active'] = active
+    if props.get('creation_time') is not None:
+        end = props.get('end_time') or props.get('updated_at')
+        props['duration'] = (end - props['creation_time']) if end else None
+    return {'props': props, 'params': params, 'system_params': system, 'traces': traces}
+
+
+def terminal_logs(repo, run_hash: str, since_line: int = 0) -> dict:
+    _index_row(repo, run_hash)
+    run = repo.get_run(run_hash)
+    lines: list[str] = []
+    logs = run.get_terminal_logs() if run is not None else None
+    if logs is not None:
+        if isinstance(logs, str):
+            lines = logs.splitlines()
+        else:
+            values = getattr(logs, 'values', None)
+            items = values.values_list() if hasattr(values, 'values_list') else logs
+            for item in items:
+                text = item if isinstance(item, str) else \
+                    (item[-1] if isinstance(item, tuple) else getattr(item, 'data', str(item)))
+                lines.append(str(text).rstrip('\n'))
+    start = max(0, int(since_line))
+    return {'lines': lines[start:], 'from_line': start, 'next_line': len(lines)}
+
+
+def _open_for_edit(repo, run_hash: str):
+    from aim.sdk.run import Run
+    _index_row(repo, run_hash)
+    return Run(run_hash, repo=repo, system_tracking_interval=None,
+               capture_terminal_logs=False, log_system_params=False)
+
+
+def edit_run(repo, run_hash: str, changes: dict) -> dict:
+    """Apply name / description / archived / tags changes; returns the new run info."""
+    with _open_for_edit(repo, run_hash) as run:
+        if changes.get('name') is not None:
+            run.name = changes['name']
+        if changes.get('description') is not None:
+            run.description = changes['description']
+        if changes.get('archived') is not None:
+            run.archived = bool(changes['archived'])
+        if changes.get('tags') is not None:
+            wanted = list(dict.fromkeys(changes['tags']))
+            for tag in list(run.tags):
+                if tag not in wanted:
+                    run.remove_tag(tag)
+            for tag in wanted:
+                if tag not in run.tags:
+                    run.add_tag(tag)
+    return run_info(repo, run_hash)
+
+
+def delete_runs(repo, run_hashes: list[str]) -> dict:
+    missing = [h for h in run_hashes
+               if not repo.index.query('SELECT 1 FROM runs WHERE hash = ?', [h])]
+    if missing:
+        raise ApiError(404, 'MissingRunError', f'No such runs: {", ".join(missing)}. Nothing '
+                       f'was deleted; reload the runs table.', missing=missing)
+    for h in run_hashes:
+        ok = repo.delete_run(h)
+        if ok is False:
+            raise ApiError(409, 'RunLockedError', f'Run {h} could not be deleted; it may '
+                           f'still be written by a live process. Stop it and try again.',
+                           run_hash=h)
+    return {'deleted': run_hashes}

@@ -1,0 +1,88 @@
+"""Encode fetched series for the wire: a compact binary frame for the UI, JSON for others.
+
+Binary frame (``application/x-aim-series``), little-endian::
+
+    b'AIMS' | uint32 header length | header (UTF-8 JSON) | zero padding to 8 bytes |
+    for each series: x float64[n], y float64[n], step float64[n]
+
+The header lists the series in order with their point count ``n``, so the reader slices
+the body with typed-array views and never parses a number as text. NaN and ±inf travel as
+IEEE values. JSON output spells non-finite values as "NaN" / "Infinity" / "-Infinity".
+"""
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+
+from aim.storage.encoding import loads_params
+from aim.web.json_response import dumps
+from aim.web.runs_table import flatten, run_props
+
+BINARY_MEDIA_TYPE = 'application/x-aim-series'
+MAGIC = b'AIMS'
+
+
+def runs_info(repo, run_hashes: list[str]) -> dict[str, dict]:
+    """Props and flattened params of the given runs (for legends, tooltips, grouping)."""
+    if not run_hashes:
+        return {}
+    cols = ('hash', 'name', 'experiment', 'description', 'tags', 'archived', 'creation_time',
+            'end_time', 'updated_at', 'params')
+    rows = repo.index.query(f'SELECT {", ".join(cols)} FROM runs '
+                            f'WHERE hash IN (SELECT value FROM json_each(?))',
+                            [json.dumps(run_hashes)])
+    info = {}
+    for r in rows:
+        row = dict(zip(cols, r))
+        item = run_props(row)
+        item['params'] = flatten(loads_params(row['params']) or {})
+        info[row['hash']] = item
+    return info
+
+
+def header(repo, fetched: dict, x_axis: str) -> dict:
+    series = fetched['series']
+    hashes = list(dict.fromkeys(s.ref.run_hash for s in series))
+    return {
+        'x_axis': x_axis,
+        'total': fetched['total'],
+        'truncated': fetched['total'] > len(series),
+        'range': fetched['range'],
+        'width': fetched['width'],
+        'until': fetched['until'],
+        'runs': runs_info(repo, hashes),
+        'series': [{'run': s.ref.run_hash, 'name': s.ref.name, 'context': s.ref.context,
+                    'count': s.ref.count, 'last_step': s.ref.last_step, 'n': int(len(s.x))}
+                   for s in series],
+    }
+
+
+def encode_binary(head: dict, series) -> bytes:
+    head_bytes = dumps(head)
+    prefix = MAGIC + struct.pack('<I', len(head_bytes)) + head_bytes
+    prefix += b'\0' * (-len(prefix) % 8)
+    parts = [prefix]
+    for s in series:
+        parts.append(np.ascontiguousarray(s.x, dtype='<f8').tobytes())
+        parts.append(np.ascontiguousarray(s.y, dtype='<f8').tobytes())
+        parts.append(np.ascontiguousarray(s.step, dtype='<f8').tobytes())
+    return b''.join(parts)
+
+
+def _json_numbers(arr: np.ndarray) -> list:
+    values = arr.tolist()
+    if not np.isfinite(arr).all():
+        values = [v if v == v and v not in (float('inf'), float('-inf'))
+                  else ('NaN' if v != v else ('Infinity' if v > 0 else '-Infinity'))
+                  for v in values]
+    return values
+
+
+def encode_json(head: dict, series) -> dict:
+    body = dict(head)
+    body['series'] = [dict(meta, x=_json_numbers(s.x), y=_json_numbers(s.y),
+                           step=[int(v) for v in s.step.tolist()])
+                      for meta, s in zip(head['series'], series)]
+    return body

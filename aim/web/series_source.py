@@ -1,0 +1,261 @@
+"""Select metric series for the charts and turn them into downsampled (x, y) arrays.
+
+A request names series by a metric query or by a list of run hashes, picks an x axis
+(step, epoch, relative time, wall time), a visible range and a width in buckets, and may
+ask only for points newer than ``since`` (live updates). Reduced series are cached by the
+series' summary (count, last step, last time), so a repeated view reads nothing from disk.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from aim.storage.encoding import canonical_context
+from aim.web.api_errors import ApiError
+from aim.web.downsample import clamp_width, m4_indices, visible_slice
+from aim.web.query_bridge import matching_metrics
+
+X_AXES = ('step', 'epoch', 'relative_time', 'wall_time')
+DEFAULT_MAX_SERIES = 1000
+HARD_MAX_SERIES = 20_000
+
+
+@dataclass
+class SeriesRequest:
+    query: str = ''
+    runs: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    x_axis: str = 'step'
+    width: int | None = None
+    x_min: float | None = None
+    x_max: float | None = None
+    since: float | None = None
+    full: bool = False  # no downsampling at all (export, or a small zoomed range)
+    max_series: int = DEFAULT_MAX_SERIES
+
+    def check(self) -> None:
+        if self.x_axis not in X_AXES:
+            raise ApiError(400, 'InvalidXAxis', f'Unknown x axis {self.x_axis!r}; use one of '
+                           f'{", ".join(X_AXES)}.', x_axis=self.x_axis)
+        if self.x_min is not None and self.x_max is not None and self.x_min > self.x_max:
+            raise ApiError(400, 'InvalidRange', f'x_min ({self.x_min}) is greater than x_max '
+                           f'({self.x_max}); swap them.')
+        if not 1 <= self.max_series <= HARD_MAX_SERIES:
+            raise ApiError(400, 'InvalidLimit', f'max_series must be between 1 and '
+                           f'{HARD_MAX_SERIES}, got {self.max_series}.')
+
+
+@dataclass
+class SeriesRef:
+    """One selected series, before its values are read."""
+
+    run_hash: str
+    name: str
+    context: dict
+    metric: Any = None          # SDK Metric view, when the query layer gave one
+    count: int | None = None
+    first_step: int | None = None
+    last_step: int | None = None
+    last_time: float | None = None
+
+    @property
+    def context_key(self) -> str:
+        return canonical_context(self.context)
+
+
+@dataclass
+class SeriesData:
+    ref: SeriesRef
+    x: np.ndarray
+    y: np.ndarray
+    step: np.ndarray
+
+
+class ReducedCache:
+    """LRU of reduced series, bounded by the number of points it holds."""
+
+    def __init__(self, max_points: int = 8_000_000):
+        self.max_points = max_points
+        self.points = 0
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key, value: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        size = len(value[0])
+        with self.lock:
+            if key in self.items:
+                return
+            self.items[key] = value
+            self.points += size
+            while self.points > self.max_points and self.items:
+                _, old = self.items.popitem(last=False)
+                self.points -= len(old[0])
+
+
+# selection -----------------------------------------------------------------------------
+
+def _summary_rows(repo, run_hashes: list[str], names: list[str]) -> list[tuple]:
+    sql = ('SELECT run_hash, name, context, count, first_step, last_step, last_time '
+           'FROM series WHERE run_hash IN (SELECT value FROM json_each(?))')
+    args = [json.dumps(run_hashes)]
+    if names:
+        sql += ' AND name IN (SELECT value FROM json_each(?))'
+        args.append(json.dumps(names))
+    return repo.index.query(sql + ' ORDER BY run_hash, name, context', args)
+
+
+def select_series(repo, req: SeriesRequest) -> tuple[list[SeriesRef], int]:
+    """The series a request names, at most ``max_series`` of them, and how many matched."""
+    refs: list[SeriesRef] = []
+    total = 0
+    if req.runs:
+        order = {h: i for i, h in enumerate(req.runs)}
+        rows = sorted(_summary_rows(repo, req.runs, req.names), key=lambda r: order[r[0]])
+        for run_hash, name, context, count, first, last, last_time in rows:
+            total += 1
+            if len(refs) < req.max_series:
+                refs.append(SeriesRef(run_hash, name, json.loads(context), None, count, first,
+                                      last, last_time))
+        return refs, total
+    for metric in matching_metrics(repo, req.query):
+        if req.names and metric.name not in req.names:
+            continue
+        total += 1
+        if len(refs) < req.max_series:
+            refs.append(SeriesRef(metric.run.hash, metric.name, dict(metric.context or {}),
+                                  metric))
+    _fill_summaries(repo, refs)
+    return refs, total
+
+
+def _fill_summaries(repo, refs: list[SeriesRef]) -> None:
+    if not refs:
+        return
+    wanted = {(r.run_hash, r.name, r.context_key): r for r in refs}
+    for run_hash, name, context, count, first, last, last_time in _summary_rows(
+            repo, sorted({r.run_hash for r in refs}), sorted({r.name for r in refs})):
+        ref = wanted.get((run_hash, name, context))
+        if ref is not None:
+            ref.count, ref.first_step, ref.last_step, ref.last_time = count, first, last, \
+                last_time
+
+
+# loading -------------------------------------------------------------------------------
+
+def _metric_of(repo, ref: SeriesRef, runs_cache: dict):
+    if ref.metric is None:
+        run = runs_cache.get(ref.run_hash)
+        if run is None:
+            run = runs_cache[ref.run_hash] = repo.get_run(ref.run_hash)
+        ref.metric = run.get_metric(ref.name, ref.context) if run is not None else None
+    return ref.metric
+
+
+def _as_float(array) -> np.ndarray:
+    if array is None:
+        return np.empty(0)
+    arr = np.asarray(array)
+    if arr.dtype == object:
+        arr = np.array([np.nan if v is None else v for v in arr], dtype=np.float64)
+    return arr.astype(np.float64, copy=False)
+
+
+def load_series(repo, ref: SeriesRef, x_axis: str, runs_cache: dict,
+                since: float | None = None) -> SeriesData:
+    """Full-resolution x, y and step arrays of one series on the requested x axis."""
+    metric = _metric_of(repo, ref, runs_cache)
+    if metric is None:
+        empty = np.empty(0)
+        return SeriesData(ref, empty, empty, empty)
+    steps, values = metric.values.sparse_numpy()
+    steps = np.asarray(steps, dtype=np.int64)
+    y = _as_float(values)
+    times = None
+    if x_axis in ('relative_time', 'wall_time') or since is not None:
+        times = _as_float(metric.timestamps)
+    if x_axis == 'step':
+        x = steps.astype(np.float64)
+    elif x_axis == 'epoch':
+        x = _as_float(metric.epochs)
+        known = np.isfinite(x) & (x > -9e18)  # -2**63 marks a point without an epoch
+        steps, y, x = steps[known], y[known], x[known]
+        if times is not None:
+            times = times[known]
+    elif x_axis == 'relative_time':
+        x = times - times[0] if len(times) else times
+    else:
+        x = times
+    if since is not None and times is not None and len(times):
+        newer = times > since
+        steps, y, x = steps[newer], y[newer], x[newer]
+    if len(x) > 1 and np.any(x[1:] < x[:-1]):
+        order = np.argsort(x, kind='stable')
+        steps, y, x = steps[order], y[order], x[order]
+    return SeriesData(ref, x, y, steps)
+
+
+def _step_range(refs: Iterable[SeriesRef]) -> tuple[float, float] | None:
+    firsts = [r.first_step for r in refs]
+    lasts = [r.last_step for r in refs]
+    if not firsts or any(v is None for v in firsts + lasts):
+        return None
+    return float(min(firsts)), float(max(lasts))
+
+
+def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) -> dict:
+    """Select, load and reduce. Returns ``{'series': [SeriesData...], 'total', 'range',
+    'until'}`` where ``range`` is the x range the buckets were laid over."""
+    req.check()
+    width = clamp_width(req.width)
+    refs, total = select_series(repo, req)
+    if req.since is not None:
+        refs = [r for r in refs if r.last_time is None or r.last_time > req.since]
+    runs_cache: dict = {}
+    known_range = None
+    if req.x_axis == 'step' and req.since is None:
+        known_range = _step_range(refs)
+    cacheable = cache is not None and known_range is not None and not req.full
+    lo = req.x_min if req.x_min is not None else (known_range[0] if known_range else None)
+    hi = req.x_max if req.x_max is not None else (known_range[1] if known_range else None)
+    out: list[SeriesData | None] = [None] * len(refs)
+    pending: list[int] = []
+    for i, ref in enumerate(refs):
+        if cacheable and ref.count is not None:
+            key = (ref.run_hash, ref.name, ref.context_key, ref.count, ref.last_step,
+                   ref.last_time, req.x_axis, width, lo, hi)
+            hit = cache.get(key)
+            if hit is not None:
+                out[i] = SeriesData(ref, *hit)
+                continue
+        pending.append(i)
+    loaded = {i: load_series(repo, refs[i], req.x_axis, runs_cache, req.since) for i in pending}
+    if lo is None or hi is None:
+        xs = [d.x for d in loaded.values() if len(d.x)]
+        lo = lo if lo is not None else (min(float(x[0]) for x in xs) if xs else 0.0)
+        hi = hi if hi is not None else (max(float(x[-1]) for x in xs) if xs else 0.0)
+    for i, data in loaded.items():
+        part = visible_slice(data.x, req.x_min, req.x_max)
+        x, y, step = data.x[part], data.y[part], data.step[part]
+        if not req.full:
+            keep = m4_indices(x, y, lo, hi, width)
+            if len(keep) < len(x):
+                x, y, step = x[keep], y[keep], step[keep]
+        out[i] = SeriesData(data.ref, x, y, step)
+        ref = data.ref
+        if cacheable and ref.count is not None:
+            cache.put((ref.run_hash, ref.name, ref.context_key, ref.count, ref.last_step,
+                       ref.last_time, req.x_axis, width, lo, hi), (x, y, step))
+    until = max([r.last_time for r in refs if r.last_time is not None], default=req.since)
+    return {'series': out, 'total': total, 'range': [lo, hi], 'width': width, 'until': until}

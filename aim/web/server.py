@@ -1,0 +1,41 @@
+"""Start the UI server: bind first (so ``--port 0`` can report the port it got), print the
+URL, then hand the socket to uvicorn."""
+from __future__ import annotations
+
+import socket
+import sys
+
+from aim.web.api_errors import ApiError  # noqa: F401  (fastapi must import before uvicorn)
+from aim.web.app import create_app
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise OSError(f'Cannot listen on {host}:{port} ({e.strerror}). Pick another port with '
+                      f'--port, or --port 0 for any free one.') from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = False,
+          log_level: str = 'warning') -> None:
+    import uvicorn
+
+    sock = bind_socket(host, port)
+    actual_port = sock.getsockname()[1]
+    shown_host = f'[{host}]' if ':' in host else host
+    url = f'http://{shown_host}:{actual_port}/'
+    print(f'Aim UI is running at {url}' + (' (read-only)' if read_only else ''), flush=True)
+    print(f'API documentation: {url}docs', flush=True)
+    sys.stdout.flush()
+    app = create_app(repo, read_only=read_only)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])

@@ -1,0 +1,218 @@
+// Metrics explorer: query, line charts grouped into colours / line styles / charts, EMA
+// smoothing, group aggregation, x-axis choice, log scale, zoom that re-queries the server
+// at full resolution, tooltip and legend. The whole view state lives in the URL.
+
+import { el, clear, errorBox } from '../dom.js';
+import { getJSON, getSeries } from '../api.js';
+import { QueryBar } from '../query_bar.js';
+import { LineChart } from '../chart.js';
+import { PALETTE, DASH_STYLES, ema, groupValue, GroupIndex, aggregate } from '../series_ops.js';
+import { formatNumber, formatTime, seriesLabel } from '../format.js';
+import { setUrlState } from '../app.js';
+
+const X_AXES = [['step', 'Step'], ['epoch', 'Epoch'], ['relative_time', 'Relative time (s)'], ['wall_time', 'Wall time']];
+const MAX_CHARTS = 24;
+
+function stateFromUrl(query) {
+  return {
+    q: query.get('q') || '', runs: query.get('runs') || '',
+    x: query.get('x') || 'step', smooth: Number(query.get('smooth') || 0),
+    color: query.get('color') ?? 'run.hash', style: query.get('style') || '',
+    chart: query.get('chart') ?? 'metric.name', agg: query.get('agg') || '',
+    log: query.get('log') === '1',
+    xmin: query.get('xmin') !== null ? Number(query.get('xmin')) : null,
+    xmax: query.get('xmax') !== null ? Number(query.get('xmax')) : null,
+  };
+}
+
+export async function mount(root, { query }) {
+  const state = stateFromUrl(query);
+  let data = null;
+  let controller = null;
+  const bar = new QueryBar({ value: state.q, withMetric: true,
+    placeholder: 'metric.name == "loss" and run.hparams.lr < 0.01',
+    onSubmit: (q) => { state.q = q; state.runs = ''; state.xmin = state.xmax = null; fetchAndDraw(); } });
+  const status = el('span', { class: 'muted', id: 'metrics-status' });
+  const charts = el('div', { class: 'charts', id: 'charts' });
+  const legend = el('div', { class: 'legend', id: 'legend' });
+  const fieldSelect = (id, key, label) => {
+    const select = el('select', { id, 'aria-label': label, onchange: () => { state[key] = select.value; redraw(); } });
+    return { select, node: el('label', { class: 'control' }, label, select) };
+  };
+  const color = fieldSelect('group-color', 'color', 'Colour by');
+  const style = fieldSelect('group-style', 'style', 'Line style by');
+  const chartBy = fieldSelect('group-chart', 'chart', 'Charts by');
+  const xSelect = el('select', { id: 'x-axis', onchange: () => { state.x = xSelect.value; state.xmin = state.xmax = null; fetchAndDraw(); } },
+    ...X_AXES.map(([v, l]) => el('option', { value: v, text: l, selected: v === state.x })));
+  const smooth = el('input', { type: 'range', min: 0, max: 0.99, step: 0.01, id: 'smoothing', value: state.smooth,
+    oninput: () => { state.smooth = Number(smooth.value); smoothValue.textContent = smooth.value; redraw(); } });
+  const smoothValue = el('span', { class: 'muted', text: String(state.smooth) });
+  const smoothToggle = el('input', { type: 'checkbox', id: 'smoothing-on', checked: state.smooth > 0, onchange: () => {
+    state.smooth = smoothToggle.checked ? (Number(smooth.value) || 0.6) : 0;
+    smooth.value = state.smooth; smoothValue.textContent = String(state.smooth); redraw();
+  } });
+  const agg = el('select', { id: 'aggregate', onchange: () => { state.agg = agg.value; redraw(); } },
+    ...[['', 'none'], ['minmax', 'mean, min–max'], ['std', 'mean ± std']].map(([v, l]) => el('option', { value: v, text: l, selected: v === state.agg })));
+  const logY = el('input', { type: 'checkbox', id: 'log-scale', checked: state.log, onchange: () => { state.log = logY.checked; redraw(); } });
+  const resetZoom = el('button', { text: 'Reset zoom', id: 'reset-zoom', onclick: () => zoom(null, null) });
+  const exportLink = el('a', { class: 'button', text: 'Export CSV', id: 'export' });
+  root.append(el('h1', { text: 'Metrics' }), bar.root,
+    el('div', { class: 'toolbar controls' }, color.node, style.node, chartBy.node,
+      el('label', { class: 'control' }, 'X axis', xSelect),
+      el('label', { class: 'control' }, smoothToggle, 'Smoothing (EMA)', smooth, smoothValue),
+      el('label', { class: 'control' }, 'Aggregate', agg),
+      el('label', { class: 'control' }, logY, 'Log scale'), resetZoom, exportLink, status),
+    legend, charts);
+
+  getJSON('/api/params').then((p) => bar.setParamNames(Object.keys(p))).catch(() => {});
+
+  function fieldOptions() {
+    const fields = ['metric.name', 'run.hash', 'run.name', 'run.experiment'];
+    const ctxKeys = new Set(); const paramKeys = new Set();
+    for (const s of data?.series || []) for (const k of Object.keys(s.context || {})) ctxKeys.add(`context.${k}`);
+    for (const r of Object.values(data?.runs || {})) for (const k of Object.keys(r.params || {})) {
+      if (!k.startsWith('__system_params')) paramKeys.add(`run.${k}`);
+    }
+    return ['', ...fields, ...[...ctxKeys].sort(), ...[...paramKeys].sort()];
+  }
+
+  function fillSelects() {
+    const options = fieldOptions();
+    for (const [{ select }, key] of [[color, 'color'], [style, 'style'], [chartBy, 'chart']]) {
+      const opts = options.includes(state[key]) ? options : [...options, state[key]];
+      select.replaceChildren(...opts.map((f) => el('option', { value: f, text: f || '(none)', selected: f === state[key] })));
+    }
+  }
+
+  function saveUrl() {
+    setUrlState({ q: state.q, runs: state.runs, x: state.x === 'step' ? '' : state.x,
+      smooth: state.smooth || '', color: state.color === 'run.hash' ? null : (state.color || 'none'),
+      style: state.style, chart: state.chart === 'metric.name' ? null : (state.chart || 'none'),
+      agg: state.agg, log: state.log ? '1' : '', xmin: state.xmin ?? '', xmax: state.xmax ?? '' });
+    const search = new URLSearchParams({ q: state.q, runs: state.runs, format: 'csv' });
+    exportLink.href = `/api/series/export?${search}`;
+  }
+
+  function zoom(x0, x1) {
+    state.xmin = x0; state.xmax = x1;
+    fetchAndDraw();
+  }
+
+  async function fetchAndDraw() {
+    if (state.color === 'none') state.color = '';
+    if (state.chart === 'none') state.chart = '';
+    saveUrl();
+    if (controller) controller.abort();
+    controller = new AbortController();
+    status.textContent = 'loading…';
+    root.dataset.ready = '0';
+    const started = performance.now();
+    try {
+      data = await getSeries({ q: state.q, runs: state.runs, x_axis: state.x,
+        width: Math.min(1000, Math.max(200, Math.round(charts.clientWidth || 1000))),
+        x_min: state.xmin, x_max: state.xmax }, { signal: controller.signal });
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      if (e.detail && 'position' in e.detail) bar.showError(e); else clear(charts).append(errorBox(e));
+      status.textContent = ''; return;
+    }
+    const fetched = performance.now();
+    bar.showError(null);
+    fillSelects();
+    redraw();
+    const points = data.series.reduce((a, s) => a + s.n, 0);
+    status.textContent = `${data.series.length}${data.truncated ? ` of ${data.total}` : ''} series · ${points} points · ` +
+      `fetch ${Math.round(fetched - started)} ms · draw ${Math.round(performance.now() - fetched)} ms`;
+    window.__aimMetrics = { fetchMs: fetched - started, drawMs: performance.now() - fetched,
+      series: data.series.length, points };
+    root.dataset.ready = '1';
+  }
+
+  function redraw() {
+    saveUrl();
+    clear(charts); clear(legend);
+    if (!data) return;
+    if (!data.series.length) { charts.append(el('p', { class: 'muted', text: 'No series match this query.' })); return; }
+    const colors = new GroupIndex(); const styles = new GroupIndex(); const chartKeys = new GroupIndex();
+    const byChart = new Map();
+    for (const s of data.series) {
+      const run = data.runs[s.run] || {};
+      const ci = colors.of(groupValue(s, run, state.color));
+      const si = styles.of(groupValue(s, run, state.style));
+      const ki = chartKeys.of(groupValue(s, run, state.chart));
+      if (!byChart.has(ki)) byChart.set(ki, []);
+      byChart.get(ki).push({ s, run, ci, si });
+    }
+    const chartTitles = chartKeys.entries();
+    let drawn = 0;
+    for (const [ki, items] of byChart) {
+      if (drawn++ >= MAX_CHARTS) { charts.append(el('p', { class: 'muted', text: `Only the first ${MAX_CHARTS} charts are drawn; group by fewer values.` })); break; }
+      const title = chartTitles[ki][0];
+      const box = el('section', { class: 'chart-box' }, el('h3', { text: state.chart ? `${state.chart} = ${title}` : 'all series' }));
+      charts.append(box);
+      const chart = new LineChart(box, { height: byChart.size > 1 ? 260 : 380, logY: state.log, xAxis: state.x,
+        onZoom: zoom, tooltip: (hit) => tooltipRows(hit) });
+      const lines = []; const bands = [];
+      if (state.agg) {
+        const groups = new Map();
+        for (const it of items) {
+          const key = `${it.ci}/${it.si}`;
+          if (!groups.has(key)) groups.set(key, []);
+          groups.get(key).push(it);
+        }
+        for (const members of groups.values()) {
+          const { ci, si } = members[0];
+          const a = aggregate(members.map(({ s }) => ({ x: s.x, y: state.smooth ? ema(s.y, state.smooth) : s.y })), 400, state.agg);
+          if (!a) continue;
+          const c = PALETTE[ci % PALETTE.length];
+          bands.push({ x: a.x, lo: a.lo, hi: a.hi, color: c });
+          lines.push({ x: a.x, y: a.mean, color: c, dash: DASH_STYLES[si % DASH_STYLES.length], width: 2,
+            meta: { aggregate: true, count: members.length, label: colors.entries()[ci][0] } });
+        }
+      } else {
+        for (const { s, run, ci, si } of items) {
+          lines.push({ x: s.x, y: state.smooth ? ema(s.y, state.smooth) : s.y, color: PALETTE[ci % PALETTE.length],
+            dash: DASH_STYLES[si % DASH_STYLES.length], alpha: items.length > 200 ? 0.5 : 1, meta: { s, run } });
+        }
+      }
+      chart.setData({ lines, bands, xRange: state.xmin !== null ? [state.xmin, state.xmax] : null });
+    }
+    drawLegend(colors, styles);
+  }
+
+  function formatX(v) { return state.x === 'wall_time' ? formatTime(v) : formatNumber(v); }
+
+  function tooltipRows(hit) {
+    const meta = hit.line.meta || {};
+    if (meta.aggregate) return [`group ${state.color} = ${meta.label}`, `mean of ${meta.count} series`, `${state.x}: ${formatX(hit.x)}`, `value: ${formatNumber(hit.y)}`];
+    const { s, run } = meta;
+    const rows = [`${run.name || s.run}`, seriesLabel(s), `${state.x}: ${formatX(hit.x)}`];
+    if (state.x !== 'step') rows.push(`step: ${s.step[hit.index]}`);
+    rows.push(`value: ${formatNumber(hit.y)}${state.smooth ? ` (smoothed; raw ${formatNumber(s.y[hit.index])})` : ''}`);
+    const params = Object.entries(run.params || {}).filter(([k]) => !k.startsWith('__system_params')).slice(0, 6);
+    for (const [k, v] of params) rows.push(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+    return rows;
+  }
+
+  function drawLegend(colors, styles) {
+    const items = [];
+    if (state.color) {
+      const entries = colors.entries();
+      items.push(el('strong', { text: `${state.color}:` }));
+      for (const [label, i] of entries.slice(0, 30)) {
+        items.push(el('span', { class: 'legend-item' }, el('span', { class: 'swatch', style: { background: PALETTE[i % PALETTE.length] } }), label));
+      }
+      if (entries.length > 30) items.push(el('span', { class: 'muted', text: `+${entries.length - 30} more` }));
+    }
+    if (state.style) {
+      items.push(el('strong', { text: ` ${state.style}:` }));
+      for (const [label, i] of styles.entries().slice(0, 8)) {
+        items.push(el('span', { class: 'legend-item' }, el('span', { class: `dash dash-${DASH_STYLES[i % DASH_STYLES.length]}` }), label));
+      }
+    }
+    legend.replaceChildren(...items);
+  }
+
+  fetchAndDraw();
+  return () => { if (controller) controller.abort(); };
+}

@@ -1,0 +1,36 @@
+"""Serve the UI's files from ``aim/web/static`` and refuse anything outside it."""
+from __future__ import annotations
+
+import mimetypes
+import os
+from pathlib import Path
+
+from fastapi.responses import FileResponse
+
+from aim.web.api_errors import ApiError
+
+STATIC_ROOT = Path(__file__).resolve().parent / 'static'
+mimetypes.add_type('text/javascript', '.js')
+mimetypes.add_type('text/css', '.css')
+
+
+def resolve_static(root: Path, relative: str) -> Path:
+    """The file under ``root`` that ``relative`` names; ApiError 404 for anything that
+    escapes ``root`` (``..``, absolute paths, symlinks leading out) or does not exist."""
+    if '\0' in relative or relative.startswith(('/', '\\')) or '\\' in relative:
+        raise ApiError(404, 'NotFound', f'No static file {relative!r}.')
+    root = root.resolve()
+    target = (root / relative).resolve()
+    if os.path.commonpath([root, target]) != str(root) or not target.is_file():
+        raise ApiError(404, 'NotFound', f'No static file {relative!r}.')
+    return target
+
+
+def static_response(relative: str) -> FileResponse:
+    path = resolve_static(STATIC_ROOT, relative)
+    media_type = mimetypes.guess_type(path.name)[0] or 'application/octet-stream'
+    return FileResponse(path, media_type=media_type, headers={'Cache-Control': 'no-cache'})
+
+
+def index_page() -> FileResponse:
+    return static_response('index.html')
