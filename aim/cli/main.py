@@ -58,6 +58,14 @@ def reindex(repo):
     del Repo
 
 
+from aim.cli.runs import runs as _runs_group  # noqa: E402
+from aim.cli.storage_cmds import check as _storage_check, vacuum as _storage_vacuum  # noqa: E402
+
+cli.add_command(_runs_group)
+storage.add_command(_storage_check)
+storage.add_command(_storage_vacuum)
+
+
 def _open_repo(path: str):
     from aim.sdk.repo import Repo
     if not Repo.exists(path):

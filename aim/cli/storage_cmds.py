@@ -1,0 +1,89 @@
+"""``aim storage check`` and ``aim storage vacuum`` (the ``storage`` group is in main.py)."""
+from __future__ import annotations
+
+import os
+
+import click
+
+from aim.errors import AimError
+
+
+def _repo_root(repo: str) -> str:
+    root = os.path.abspath(repo)
+    if os.path.basename(root) == '.aim':
+        root = os.path.dirname(root)
+    if not os.path.isdir(os.path.join(root, '.aim')):
+        raise click.ClickException(f'No aim repository at {root}. Pass --repo DIR, or run '
+                                   f'`aim init --repo {repo}` first.')
+    return root
+
+
+def _progress(length: int, label: str):
+    return click.progressbar(length=length, label=label, file=click.get_text_stream('stderr'))
+
+
+@click.command('check')
+@click.option('--repo', default='.', type=click.Path(file_okay=False),
+              help='Repository directory (default: current directory).')
+@click.option('--quick', is_flag=True,
+              help='Check the files\' structure only, without decoding every series.')
+def check(repo, quick):
+    """Verify every run's data; report damaged runs by hash (exit status 1 if any)."""
+    from aim.storage.maintenance import check_repository, list_run_files
+
+    root = _repo_root(repo)
+    with _progress(len(list_run_files(root)), 'Checking runs') as bar:
+        report = check_repository(root, thorough=not quick, progress=lambda h: bar.update(1))
+    for damaged in report.damaged:
+        click.echo(f'DAMAGED {damaged.run_hash}: {"; ".join(damaged.problems)}')
+    for problem in report.index_problems:
+        click.echo(f'INDEX   {problem}')
+    checked = len(report.runs)
+    if report.ok:
+        click.echo(f'All {checked} runs are intact.')
+        return
+    if report.damaged:
+        hashes = ' '.join(r.run_hash for r in report.damaged)
+        click.echo(f'{len(report.damaged)} of {checked} runs are damaged; the others are '
+                   f'intact and readable. Copy what you need from the damaged runs, then '
+                   f'remove them with `aim runs --repo {repo} rm {hashes}`.', err=True)
+    raise SystemExit(1)
+
+
+@click.command('vacuum')
+@click.option('--repo', default='.', type=click.Path(file_okay=False),
+              help='Repository directory (default: current directory).')
+def vacuum(repo):
+    """Reclaim disk space: compact run files and the index, remove leftovers."""
+    from aim.storage.maintenance import list_run_files, vacuum_repository
+    from aim.storage.repository import RepoStore
+
+    root = _repo_root(repo)
+    try:
+        store = RepoStore(root)
+    except AimError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        with _progress(len(list_run_files(root)), 'Compacting runs') as bar:
+            report = vacuum_repository(store, progress=lambda h: bar.update(1))
+    finally:
+        store.close()
+    click.echo(f'Compacted {len(report.vacuumed)} run(s); freed '
+               f'{_human_bytes(report.bytes_freed)} ({_human_bytes(report.bytes_before)} -> '
+               f'{_human_bytes(report.bytes_after)}).')
+    if report.skipped_active:
+        click.echo(f'Skipped {len(report.skipped_active)} run(s) being written right now: '
+                   f'{" ".join(report.skipped_active)}. Run vacuum again once they finish.')
+    for name, error in report.failed.items():
+        click.echo(f'FAILED  {name}: {error}', err=True)
+    if report.failed:
+        raise SystemExit(1)
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if size < 1024 or unit == 'GiB':
+            return f'{size:.0f} {unit}' if unit == 'B' else f'{size:.1f} {unit}'
+        size /= 1024
+    return f'{n} B'
