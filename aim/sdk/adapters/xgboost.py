@@ -1,0 +1,82 @@
+"""XGBoost callback: ``xgb.train(params, dtrain, evals=[...], callbacks=[AimCallback()])``.
+
+Every eval metric of every eval set is tracked at ``step=<boosting round>``, with
+context ``{'subset': <eval set name>}``. Under ``xgb.cv`` the mean goes to that context
+and the standard deviation to ``{'subset': <name>, 'stdv': True}``.
+"""
+from __future__ import annotations
+
+import json
+
+from xgboost import collective
+from xgboost.callback import TrainingCallback
+
+from aim.sdk.adapters.adapter_run import AdapterRun, as_number, to_param_value
+
+__all__ = ['AimCallback']
+
+
+def _is_xgboost_worker() -> bool:
+    """True on the non-zero ranks of a distributed (Dask, Spark, collective) training."""
+    try:
+        return collective.is_distributed() and collective.get_rank() != 0
+    except Exception:  # collective not initialised: a single process
+        return False
+
+
+class AimCallback(TrainingCallback):
+    """Tracks XGBoost eval results per boosting round into an aim Run and saves the
+    booster configuration as the ``xgboost`` param."""
+
+    def __init__(self, repo=None, experiment: str | None = None, run_hash: str | None = None,
+                 system_tracking_interval: float | None = 10, log_system_params: bool = True,
+                 capture_terminal_logs: bool = True, run=None):
+        super().__init__()
+        self._aim = AdapterRun(repo=repo, experiment=experiment, run_hash=run_hash,
+                               system_tracking_interval=system_tracking_interval,
+                               log_system_params=log_system_params,
+                               capture_terminal_logs=capture_terminal_logs, run=run)
+
+    @property
+    def experiment(self):
+        """The aim Run (created on first use; ``None`` outside rank 0)."""
+        return None if _is_xgboost_worker() else self._aim.run
+
+    run = experiment
+
+    def before_training(self, model):
+        if _is_xgboost_worker():
+            return model
+        save_config = getattr(model, 'save_config', None)  # xgb.cv's packed booster has none
+        if save_config is not None:
+            self._aim.set_params('xgboost', to_param_value(json.loads(save_config())),
+                                 merge=False)
+        return model
+
+    def after_iteration(self, model, epoch: int, evals_log) -> bool:
+        if _is_xgboost_worker():
+            return False
+        for subset, metrics in evals_log.items():
+            for metric_name, history in metrics.items():
+                if not history:
+                    continue
+                latest = history[-1]
+                if isinstance(latest, tuple):  # xgb.cv: (mean, std)
+                    mean, std = latest
+                    self._track(mean, metric_name, epoch, {'subset': subset})
+                    self._track(std, metric_name, epoch, {'subset': subset, 'stdv': True})
+                else:
+                    self._track(latest, metric_name, epoch, {'subset': subset})
+        return False
+
+    def after_training(self, model):
+        self._aim.close()
+        return model
+
+    def close(self) -> None:
+        self._aim.close()
+
+    def _track(self, value, name: str, iteration: int, context: dict) -> None:
+        number = as_number(value)
+        if number is not None:
+            self._aim.track(number, name=name, step=iteration, context=context)
