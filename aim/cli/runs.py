@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import os
+import sys
 
 import click
 
@@ -78,7 +79,7 @@ def _confirm(action: str, hashes: list[str], yes: bool) -> None:
 def _for_each(hashes: list[str], label: str, work) -> dict[str, str]:
     """Run ``work(hash)`` under a progress bar; returns ``{hash: error}`` for failures."""
     failures: dict[str, str] = {}
-    with click.progressbar(hashes, label=label, file=click.get_text_stream('stderr')) as bar:
+    with click.progressbar(hashes, label=label, file=sys.stderr) as bar:
         for run_hash in bar:
             try:
                 work(run_hash)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
@@ -19,7 +20,7 @@ def _repo_root(repo: str) -> str:
 
 
 def _progress(length: int, label: str):
-    return click.progressbar(length=length, label=label, file=click.get_text_stream('stderr'))
+    return click.progressbar(length=length, label=label, file=sys.stderr)
 
 
 @click.command('check')
