@@ -62,6 +62,8 @@ from aim.cli.runs import runs as _runs_group  # noqa: E402
 from aim.cli.storage_cmds import check as _storage_check, vacuum as _storage_vacuum  # noqa: E402
 
 cli.add_command(_runs_group)
+from aim.cli.up import up as _up_command  # noqa: E402
+cli.add_command(_up_command)
 storage.add_command(_storage_check)
 storage.add_command(_storage_vacuum)
 
