@@ -1,0 +1,100 @@
+import os
+import sqlite3
+
+
+def test_check_of_an_intact_repository(repo_dir, make_run, invoke):
+    for _ in range(3):
+        make_run(repo_dir)
+    result = invoke('storage', 'check', '--repo', repo_dir)
+    assert result.exit_code == 0, result.output
+    assert 'All 3 runs are intact.' in result.stdout
+
+
+def test_check_reports_a_run_file_overwritten_with_junk(repo_dir, make_run, invoke, reopen):
+    good, bad = make_run(repo_dir), make_run(repo_dir)
+    run_file = repo_dir / '.aim' / 'runs' / f'{bad.hash}.db'
+    for leftover in ('-wal', '-shm'):
+        if os.path.exists(str(run_file) + leftover):
+            os.unlink(str(run_file) + leftover)
+    run_file.write_bytes(b'this is not a database at all ' * 300)
+
+    result = invoke('storage', 'check', '--repo', repo_dir)
+    assert result.exit_code == 1
+    assert f'DAMAGED {bad.hash}' in result.stdout
+    assert good.hash not in result.stdout
+    assert f'aim runs --repo {repo_dir} rm {bad.hash}' in result.output
+
+    # the damaged run never makes the others unreadable
+    repo = reopen(repo_dir)
+    assert good.hash in [run.hash for run in repo.iter_runs()]
+    metric = repo.get_run(good.hash).get_metric('loss', {'subset': 'train'})
+    assert metric.values.values_list() == [i * 0.5 for i in range(10)]
+    assert invoke('runs', '--repo', repo_dir, 'ls').exit_code == 0
+
+    # and it can be removed, after which the repository is clean again
+    assert invoke('runs', '--repo', repo_dir, 'rm', bad.hash, '-y').exit_code == 0
+    assert invoke('storage', 'check', '--repo', repo_dir).exit_code == 0
+
+
+def test_check_decodes_series_data_unless_quick(repo_dir, make_run, invoke):
+    run = make_run(repo_dir)
+    path = repo_dir / '.aim' / 'runs' / f'{run.hash}.db'
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE chunks SET vals = x'789c0bad'")  # a truncated zlib stream
+    conn.close()
+    quick = invoke('storage', 'check', '--repo', repo_dir, '--quick')
+    assert quick.exit_code == 0, quick.output
+    full = invoke('storage', 'check', '--repo', repo_dir)
+    assert full.exit_code == 1
+    assert f'DAMAGED {run.hash}' in full.stdout and "'loss'" in full.stdout
+
+
+def test_check_reports_an_index_out_of_step_with_the_run_files(repo_dir, make_run, invoke):
+    run = make_run(repo_dir)
+    conn = sqlite3.connect(repo_dir / '.aim' / 'index.db')
+    with conn:
+        conn.execute('DELETE FROM runs')
+    conn.close()
+    result = invoke('storage', 'check', '--repo', repo_dir)
+    assert result.exit_code == 1
+    assert 'not in the index' in result.stdout and run.hash in result.stdout
+    assert 'aim storage reindex' in result.stdout
+    assert invoke('storage', 'reindex', '--repo', repo_dir).exit_code == 0
+    assert invoke('storage', 'check', '--repo', repo_dir).exit_code == 0
+
+
+def test_check_outside_a_repository(tmp_path, invoke):
+    result = invoke('storage', 'check', '--repo', tmp_path)
+    assert result.exit_code != 0 and 'aim init' in result.output
+
+
+def test_vacuum_reclaims_space_and_keeps_every_value(repo_dir, make_run, invoke, reopen):
+    from aim.storage.maintenance import directory_size
+
+    keep = make_run(repo_dir, points=20000)
+    dropped = make_run(repo_dir, points=20000)
+    live = make_run(repo_dir, close=False)
+    # a lock file left behind by a deleted run, and a copy that was interrupted
+    stale_lock = repo_dir / '.aim' / 'locks' / 'deadbeefdeadbeefdeadbeef.lock'
+    stale_lock.write_text('12345')
+    stale_tmp = repo_dir / '.aim' / 'runs' / 'cafe.db.tmp'
+    stale_tmp.write_bytes(b'partial')
+    os.utime(stale_tmp, (0, 0))
+    assert invoke('runs', '--repo', repo_dir, 'rm', dropped.hash, '-y').exit_code == 0
+    before = directory_size(str(repo_dir / '.aim'))
+
+    result = invoke('storage', 'vacuum', '--repo', repo_dir)
+    assert result.exit_code == 0, result.output
+    assert 'Compacted 1 run(s)' in result.stdout
+    assert f'Skipped 1 run(s) being written right now: {live.hash}' in result.stdout
+    assert directory_size(str(repo_dir / '.aim')) < before
+    assert not stale_lock.exists() and not stale_tmp.exists()
+
+    live.track(99.0, name='loss', step=10, context={'subset': 'train'})
+    live.close()
+    repo = reopen(repo_dir)
+    values = repo.get_run(keep.hash).get_metric('loss', {'subset': 'train'}).values.values_list()
+    assert values == [i * 0.5 for i in range(20000)]
+    assert repo.get_run(live.hash).get_metric('loss', {'subset': 'train'}).last_value == 99.0
+    assert invoke('storage', 'check', '--repo', repo_dir).exit_code == 0
