@@ -15,7 +15,8 @@ from aim.web.api_errors import ApiError, install_error_handlers
 from aim.web.json_response import SafeJSONResponse
 from aim.web.runs_table import RunsPageRequest, runs_page
 from aim.web.series_export import export_csv, export_json_lines
-from aim.web.series_payload import BINARY_MEDIA_TYPE, encode_binary, encode_json, header
+from aim.web.series_payload import (BINARY_MEDIA_TYPE, encode_binary, encode_json, header,
+                                   runs_info)
 from aim.web.series_source import ReducedCache, SeriesRequest, fetch_series
 from aim.web.static_files import index_page, static_response
 
@@ -82,6 +83,12 @@ def create_app(repo, *, read_only: bool = False) -> FastAPI:
                     archived: bool = Query(True, description='include archived runs')):
         return runs_page(repo, RunsPageRequest(q, offset, limit, sort, _split(params),
                                                _split(metrics), archived))
+
+    @app.get('/api/runs/active', tags=['runs'])
+    def active_runs():
+        hashes = list(repo.list_active_runs())
+        info = runs_info(repo, hashes)
+        return {'runs': [dict(info[h], active=True) for h in hashes if h in info]}
 
     @app.get('/api/runs/{run_hash}', tags=['runs'])
     def get_run(run_hash: str):

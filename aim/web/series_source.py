@@ -129,6 +129,20 @@ def select_series(repo, req: SeriesRequest) -> tuple[list[SeriesRef], int]:
                 refs.append(SeriesRef(run_hash, name, json.loads(context), None, count, first,
                                       last, last_time))
         return refs, total
+    if not req.query.strip():
+        # No query: every series, newest runs first, straight from the index.
+        sql = ('SELECT s.run_hash, s.name, s.context, s.count, s.first_step, s.last_step, '
+               's.last_time FROM series s JOIN runs r ON r.hash = s.run_hash')
+        args: list = []
+        if req.names:
+            sql += ' WHERE s.name IN (SELECT value FROM json_each(?))'
+            args.append(json.dumps(req.names))
+        rows = repo.index.query(sql + ' ORDER BY r.creation_time DESC, s.run_hash, s.name, '
+                                's.context', args)
+        for run_hash, name, context, count, first, last, last_time in rows[:req.max_series]:
+            refs.append(SeriesRef(run_hash, name, json.loads(context), None, count, first,
+                                  last, last_time))
+        return refs, len(rows)
     for metric in matching_metrics(repo, req.query):
         if req.names and metric.name not in req.names:
             continue
@@ -257,5 +271,8 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) ->
         if cacheable and ref.count is not None:
             cache.put((ref.run_hash, ref.name, ref.context_key, ref.count, ref.last_step,
                        ref.last_time, req.x_axis, width, lo, hi), (x, y, step))
-    until = max([r.last_time for r in refs if r.last_time is not None], default=req.since)
+    # The next live poll asks for points after the *oldest* last write among the series: a
+    # run whose flush lags behind another's still gets its late points (clients drop the
+    # repeats by step).
+    until = min([r.last_time for r in refs if r.last_time is not None], default=req.since)
     return {'series': out, 'total': total, 'range': [lo, hi], 'width': width, 'until': until}

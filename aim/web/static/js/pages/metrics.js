@@ -200,7 +200,8 @@ export async function mount(root, { query }) {
       const entries = colors.entries();
       items.push(el('strong', { text: `${state.color}:` }));
       for (const [label, i] of entries.slice(0, 30)) {
-        items.push(el('span', { class: 'legend-item' }, el('span', { class: 'swatch', style: { background: PALETTE[i % PALETTE.length] } }), label));
+        const text = state.color === 'run.hash' ? (data.runs[label]?.name || label) : label;
+        items.push(el('span', { class: 'legend-item', title: label }, el('span', { class: 'swatch', style: { background: PALETTE[i % PALETTE.length] } }), text));
       }
       if (entries.length > 30) items.push(el('span', { class: 'muted', text: `+${entries.length - 30} more` }));
     }

@@ -1,0 +1,37 @@
+"""Small repositories for the web tests, written through the SDK."""
+from __future__ import annotations
+
+import math
+
+from aim import Repo, Run
+
+XSS_NAME = '<img src=x onerror="window.__xss=1">run & co'
+
+
+def quiet_run(repo, **kwargs) -> Run:
+    return Run(repo=repo, system_tracking_interval=None, capture_terminal_logs=False, **kwargs)
+
+
+def build_repo(path: str, n_runs: int = 6, steps: int = 300) -> list[str]:
+    """``n_runs`` finished runs with params, tags and three series each; run 0 carries a
+    one-step spike in ``loss`` at step ``steps // 2`` and a name full of markup."""
+    repo = Repo(path, init=True)
+    hashes = []
+    for i in range(n_runs):
+        run = quiet_run(repo, experiment='baseline' if i % 2 == 0 else 'wide')
+        run.name = XSS_NAME if i == 0 else f'run-{i}'
+        run['hparams'] = {'lr': 10 ** -(i % 3 + 1), 'batch': 32 * (i % 2 + 1),
+                          'optimizer': 'adam' if i < 3 else 'sgd'}
+        run['seed'] = i
+        run.add_tag('even' if i % 2 == 0 else 'odd')
+        for s in range(steps):
+            loss = math.exp(-s / 100) + 0.01 * i
+            if i == 0 and s == steps // 2:
+                loss = 100.0
+            run.track(loss, name='loss', step=s, epoch=s // 100)
+            run.track(1 - loss / 2, name='acc', step=s, context={'subset': 'train'})
+            if s % 10 == 0:
+                run.track(1 - loss / 1.5, name='acc', step=s, context={'subset': 'val'})
+        run.close()
+        hashes.append(run.hash)
+    return hashes
