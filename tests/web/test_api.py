@@ -1,0 +1,201 @@
+"""The JSON API, in process, on a repository written through the SDK."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from tests.web.repo_factory import XSS_NAME
+
+HAS_QUERY_LAYER = importlib.util.find_spec('aim.sdk.collections') is not None
+
+
+def decode_frame(content: bytes) -> dict:
+    assert content[:4] == b'AIMS'
+    (length,) = struct.unpack('<I', content[4:8])
+    head = json.loads(content[8:8 + length])
+    offset = 8 + length
+    offset += -offset % 8
+    for s in head['series']:
+        n = s['n']
+        for key in ('x', 'y', 'step'):
+            s[key] = np.frombuffer(content, '<f8', n, offset)
+            offset += 8 * n
+    assert offset == len(content)
+    return head
+
+
+def test_runs_page_projects_params_and_last_metric_values(client, built_repo):
+    body = client.get('/api/runs', params={'params': 'hparams.lr,seed', 'metrics': 'loss',
+                                           'limit': 4}).json()
+    assert body['total'] == 6 and len(body['runs']) == 4
+    first = body['runs'][0]
+    assert set(first['params']) == {'hparams.lr', 'seed'}
+    assert first['metrics'][0]['name'] == 'loss' and first['metrics'][0]['last_step'] == 299
+    page2 = client.get('/api/runs', params={'offset': 4, 'limit': 4}).json()
+    assert len(page2['runs']) == 2
+    seen = {r['hash'] for r in body['runs']} | {r['hash'] for r in page2['runs']}
+    assert seen == set(built_repo[1])
+
+
+def test_runs_sort_by_param_and_by_metric(client):
+    by_lr = client.get('/api/runs', params={'sort': 'params.hparams.lr', 'params': 'hparams.lr'})
+    lrs = [r['params']['hparams.lr'] for r in by_lr.json()['runs']]
+    assert lrs == sorted(lrs)
+    by_loss = client.get('/api/runs', params={'sort': '-metric:loss', 'metrics': 'loss'})
+    lasts = [r['metrics'][0]['last'] for r in by_loss.json()['runs']]
+    assert lasts == sorted(lasts, reverse=True)
+
+
+def test_bad_parameters_share_one_error_shape(client):
+    bad_sort = client.get('/api/runs', params={'sort': 'nonsense'})
+    assert bad_sort.status_code == 400
+    assert bad_sort.json()['error']['type'] == 'InvalidSort'
+    bad_limit = client.get('/api/runs', params={'limit': 0})
+    assert bad_limit.status_code == 422
+    err = bad_limit.json()['error']
+    assert err['type'] == 'InvalidRequest' and 'limit' in err['message']
+    missing = client.get('/api/runs/deadbeef')
+    assert missing.status_code == 404
+    assert missing.json()['error']['detail']['run_hash'] == 'deadbeef'
+    nowhere = client.get('/api/nothing-here')
+    assert nowhere.status_code == 404 and 'error' in nowhere.json()
+    bad_axis = client.get('/api/series', params={'x_axis': 'color'})
+    assert bad_axis.status_code == 400 and 'step' in bad_axis.json()['error']['message']
+
+
+@pytest.mark.skipif(not HAS_QUERY_LAYER, reason='query layer (aim.sdk.collections) not present')
+def test_query_errors_carry_their_position(client):
+    r = client.get('/api/runs', params={'q': 'run.hparams.lr < 0.01 and and'})
+    assert r.status_code == 400
+    err = r.json()['error']
+    assert err['detail']['position'] is not None
+    r = client.get('/api/series', params={'q': 'metric.name == "loss" &&'})
+    assert r.status_code == 400 and r.json()['error']['detail']['position'] is not None
+
+
+@pytest.mark.skipif(not HAS_QUERY_LAYER, reason='query layer (aim.sdk.collections) not present')
+def test_queries_select_runs_and_series(client):
+    runs = client.get('/api/runs', params={'q': 'run.hparams.optimizer == "adam"'}).json()
+    assert runs['total'] == 3
+    series = client.get('/api/series', params={'q': 'metric.name == "loss"'}).json()
+    assert series['total'] == 6 and {s['name'] for s in series['series']} == {'loss'}
+
+
+def test_run_details_and_logs(client, built_repo):
+    h = built_repo[1][0]
+    info = client.get(f'/api/runs/{h}').json()
+    assert info['props']['name'] == XSS_NAME
+    assert info['params']['hparams']['optimizer'] == 'adam'
+    names = {(t['name'], json.dumps(t['context'])) for t in info['traces']}
+    assert ('loss', '{}') in names and ('acc', '{"subset": "val"}') in names
+    logs = client.get(f'/api/runs/{h}/logs').json()
+    assert logs['lines'] == [] and logs['next_line'] == 0
+
+
+def test_series_downsampling_keeps_the_spike(client, built_repo):
+    h = built_repo[1][0]
+    body = client.get('/api/series', params={'runs': h, 'names': 'loss', 'width': 10}).json()
+    (s,) = body['series']
+    assert s['n'] <= 40 < 300
+    assert max(s['y']) == 100.0
+    assert s['step'][s['y'].index(100.0)] == 150
+    assert body['runs'][h]['name'] == XSS_NAME
+
+
+def test_zoomed_range_comes_back_at_full_resolution(client, built_repo):
+    h = built_repo[1][0]
+    body = client.get('/api/series', params={'runs': h, 'names': 'loss', 'width': 100,
+                                             'x_min': 140, 'x_max': 160}).json()
+    (s,) = body['series']
+    assert s['x'] == list(range(139, 162))  # every point, plus one neighbour each side
+
+
+def test_x_axes(client, built_repo):
+    h = built_repo[1][1]
+    params = {'runs': h, 'names': 'loss', 'full': True}
+    epoch = client.get('/api/series', params={**params, 'x_axis': 'epoch'}).json()['series'][0]
+    assert epoch['x'][0] == 0 and epoch['x'][-1] == 2 and epoch['n'] == 300
+    rel = client.get('/api/series', params={**params, 'x_axis': 'relative_time'}).json()
+    xs = rel['series'][0]['x']
+    assert xs[0] == 0 and all(b >= a for a, b in zip(xs, xs[1:]))
+    wall = client.get('/api/series', params={**params, 'x_axis': 'wall_time'}).json()
+    assert wall['series'][0]['x'][0] > 1.6e9
+
+
+def test_binary_frame_matches_json(client):
+    as_json = client.get('/api/series', params={'width': 20}).json()
+    frame = client.get('/api/series', params={'width': 20, 'format': 'binary'})
+    assert frame.headers['content-type'] == 'application/x-aim-series'
+    head = decode_frame(frame.content)
+    assert len(head['series']) == len(as_json['series']) == 18
+    for a, b in zip(head['series'], as_json['series']):
+        assert (a['run'], a['name'], a['context']) == (b['run'], b['name'], b['context'])
+        assert a['x'].tolist() == b['x'] and a['y'].tolist() == b['y']
+
+
+def test_since_returns_only_newer_points(client, built_repo):
+    h = built_repo[1][2]
+    params = {'runs': h, 'names': 'loss', 'full': True}
+    full = client.get('/api/series', params={**params, 'x_axis': 'wall_time'}).json()
+    (s,) = full['series']
+    assert client.get('/api/series', params={**params, 'since': full['until']}).json()[
+        'series'] == []
+    middle = s['x'][len(s['x']) // 2]
+    newer = client.get('/api/series', params={**params, 'since': middle}).json()['series']
+    assert newer and all(t > middle for t in
+                         client.get('/api/series', params={**params, 'since': middle,
+                                                           'x_axis': 'wall_time'}
+                                    ).json()['series'][0]['x'])
+    assert newer[0]['n'] < 300
+
+
+def test_export_is_full_resolution(client, built_repo):
+    h = built_repo[1][0]
+    text = client.get('/api/series/export', params={'runs': h, 'format': 'csv'}).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 300 + 300 + 30
+    spike = [r for r in rows if r['metric'] == 'loss' and r['step'] == '150']
+    assert float(spike[0]['value']) == 100.0 and spike[0]['run_name'] == XSS_NAME
+    lines = client.get('/api/series/export', params={'runs': h, 'format': 'jsonl'}).text
+    records = [json.loads(line) for line in lines.splitlines()]
+    assert sum(len(r['values']) for r in records) == 630
+
+
+def test_repository_facts(client):
+    params = client.get('/api/params').json()
+    assert params['hparams.lr']['min'] == 0.001 and params['hparams.lr']['max'] == 0.1
+    assert params['hparams.optimizer']['values'] == ['adam', 'sgd']
+    assert {e['name']: e['runs'] for e in client.get('/api/experiments').json()} == \
+        {'baseline': 3, 'wide': 3}
+    assert {t['name'] for t in client.get('/api/tags').json()} == {'even', 'odd'}
+    names = client.get('/api/metric-names').json()
+    assert {(m['name'], json.dumps(m['context'])) for m in names} == {
+        ('loss', '{}'), ('acc', '{"subset": "train"}'), ('acc', '{"subset": "val"}')}
+
+
+def test_openapi_documents_the_api(client):
+    paths = client.get('/openapi.json').json()['paths']
+    for path in ('/api/runs', '/api/series', '/api/series/export', '/api/params',
+                 '/api/runs/{run_hash}'):
+        assert path in paths
+
+
+def test_static_files_refuse_path_escapes(client):
+    assert client.get('/static/js/app.js').status_code == 200
+    for escape in ('/static/..%2Fapp.py', '/static/%2e%2e/%2e%2e/errors.py',
+                   '/static/..%5Capp.py', '/static/%2Fetc%2Fpasswd'):
+        r = client.get(escape)
+        assert r.status_code == 404, escape
+        assert r.json()['error']['type'] in ('NotFound', 'HTTPError')
+
+
+def test_pages_are_served(client, built_repo):
+    for path in ('/', '/runs', '/metrics', '/params', '/live', f'/runs/{built_repo[1][0]}'):
+        r = client.get(path)
+        assert r.status_code == 200 and '<main id="page">' in r.text
