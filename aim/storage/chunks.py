@@ -31,12 +31,18 @@ def encode(steps: np.ndarray, values: np.ndarray, epochs: np.ndarray, times: np.
     """-> (steps_blob, values_blob, epochs_blob, times_blob). Values dtype tag in 1st byte."""
     tag = b'i' if values.dtype.kind in 'iub' else b'f'
     vals = values.astype('<i8' if tag == b'i' else '<f8', copy=False)
-    # epochs: none (NO_EPOCH) is kept out of the delta chain by mapping it to -1 first
+    # epochs: b'N' = no epoch at all (the usual case); b'd' + deltas; or b'm' + mask length
+    # (4 bytes) + mask of missing epochs + deltas, with missing ones mapped to -1
     ep = epochs.astype(np.int64, copy=True)
     none = ep == NO_EPOCH
-    ep[none] = -1
-    ep_blob = (b'n' + zlib.compress(np.packbits(none).tobytes(), _LEVEL)
-               if none.any() else b'') + b'|' + _pack_deltas(ep)
+    if none.all():
+        ep_blob = b'N'
+    elif not none.any():
+        ep_blob = b'd' + _pack_deltas(ep)
+    else:
+        ep[none] = -1
+        mask = zlib.compress(np.packbits(none).tobytes(), _LEVEL)
+        ep_blob = b'm' + len(mask).to_bytes(4, 'little') + mask + _pack_deltas(ep)
     ms = np.rint(times * 1000.0).astype(np.int64)
     return (_pack_deltas(steps.astype(np.int64, copy=False)),
             tag + zlib.compress(vals.tobytes(), 1),
@@ -48,11 +54,16 @@ def decode(steps_b: bytes, values_b: bytes, epochs_b: bytes, times_b: bytes, n: 
     steps = _unpack_deltas(steps_b)
     tag, raw = values_b[:1], zlib.decompress(values_b[1:])
     values = np.frombuffer(raw, dtype='<i8' if tag == b'i' else '<f8')
-    head, _, body = epochs_b.partition(b'|')
-    epochs = _unpack_deltas(body)
-    if head.startswith(b'n'):
-        none = np.unpackbits(np.frombuffer(zlib.decompress(head[1:]), np.uint8))[:n].astype(bool)
-        epochs[none] = NO_EPOCH
+    kind = epochs_b[:1]
+    if kind == b'N':
+        epochs = np.full(len(steps), NO_EPOCH, dtype=np.int64)
+    elif kind == b'd':
+        epochs = _unpack_deltas(epochs_b[1:])
+    else:
+        size = int.from_bytes(epochs_b[1:5], 'little')
+        none = np.unpackbits(np.frombuffer(zlib.decompress(epochs_b[5:5 + size]), np.uint8))
+        epochs = _unpack_deltas(epochs_b[5 + size:])
+        epochs[none[:len(epochs)].astype(bool)] = NO_EPOCH
     times = _unpack_deltas(times_b).astype(np.float64) / 1000.0
     return steps, values, epochs, times
 

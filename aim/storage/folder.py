@@ -97,6 +97,7 @@ class SeriesFolder:
             s.known = True
         in_order = (s.last_step is None or steps[0] > s.last_step) and (
             len(steps) < 2 or bool(np.all(steps[1:] > steps[:-1])))
+        new_points = (steps, vals, times)
         if s.tail is not None and len(s.tail[0]):
             ts, tv, te, tt = s.tail
             steps = np.concatenate([ts, steps])
@@ -119,27 +120,22 @@ class SeriesFolder:
         new_dtype = 'int' if vals.dtype.kind == 'i' else 'float'
         s.dtype = new_dtype if s.dtype in (None, new_dtype) else 'float'
         if in_order:
-            self._update_summary(s, steps, vals, times, appended=True)
+            self._update_summary(s, *new_points)
         else:
             st, v, _, t = self.runfile.read_series(s.sid)
             s.count = 0
             s.first_step = s.last_step = s.min = s.max = None
-            self._update_summary(s, st, v, t, appended=False)
+            self._update_summary(s, st, v, t)
         conn.execute('UPDATE series SET count=?, first_step=?, last_step=?, last=?, last_time=?, '
                      'min=?, max=?, dtype=? WHERE id=?',
                      (s.count, s.first_step, s.last_step, _real(s.last), s.last_time,
                       _real(s.min), _real(s.max), s.dtype, s.sid))
 
     @staticmethod
-    def _update_summary(s: _Series, steps, vals, times, appended: bool) -> None:
-        # with appended=True, `steps` may include the old tail; count only the new points
+    def _update_summary(s: _Series, steps, vals, times) -> None:
+        """Add points that all come after the series' last step to its summary."""
         if not len(steps):
             return
-        if appended:
-            new = steps > s.last_step if s.last_step is not None else slice(None)
-            steps, vals, times = steps[new], vals[new], times[new]
-            if not len(steps):
-                return
         s.count = (s.count or 0) + len(steps)
         if s.first_step is None:
             s.first_step = int(steps[0])

@@ -51,12 +51,13 @@ class RepoStore:
             raise RepositoryFormatError(
                 f'{self.path} was written by Aim itself (RocksDB format), which aimkit does '
                 f'not read. Use a new directory for aimkit runs.', self.path)
+        if not readonly and not os.access(self.path, os.W_OK):
+            self.readonly = readonly = True  # read-only media or no permission: read only
         new_index = not os.path.exists(self.index_path)
-        if new_index and (readonly or not os.access(self.path, os.W_OK)):
+        if new_index and readonly:
             raise RepositoryError(f'{self.path} has no index.db and cannot be written; '
                                   f'run `aim init` with write access first.', self.path)
-        self.index = RepoIndex(self.index_path, create=not readonly and (
-            new_index or os.access(self.index_path, os.W_OK)), readonly=False)
+        self.index = RepoIndex(self.index_path, create=not readonly, readonly=readonly)
         self.index.check_version()
         if new_index and os.listdir(self.runs_dir):
             self.reindex()
@@ -97,7 +98,7 @@ class RepoStore:
         if not os.path.exists(path):
             raise MissingRunError(f'Cannot find run {run_hash!r} in the repository at '
                                   f'{self.root}.', run_hash)
-        return RunFile(path, readonly=not os.access(path, os.W_OK))
+        return RunFile(path, readonly=self.readonly or not os.access(path, os.W_OK))
 
     # recovery ------------------------------------------------------------------------
     def recover_dead_runs(self) -> list[str]:
@@ -320,6 +321,11 @@ class LiveRun:
         self.store = store
         self.run_hash = run_hash
         self._pid = os.getpid()
+        if store.readonly:
+            raise RepositoryWriteError(
+                f'The repository at {store.root} cannot be written (read-only file system, no '
+                f'write permission, or opened read_only=True); runs can only be read. '
+                f'Track into a writable directory instead.', store.path)
         lock = store.lock_path(run_hash)
         try:
             acquired, pid = locks.try_acquire(lock)

@@ -44,6 +44,14 @@ def connect(path: str, *, create: bool = False, readonly: bool = False) -> sqlit
         if readonly:
             conn = sqlite3.connect(f'file:{path}?mode=ro', uri=True, isolation_level=None,
                                    check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                conn.execute('SELECT count(*) FROM sqlite_master').fetchone()
+            except sqlite3.OperationalError:
+                # a WAL database on read-only media without its -shm file: nobody can be
+                # writing it, so read it as immutable
+                conn.close()
+                conn = sqlite3.connect(f'file:{path}?immutable=1', uri=True,
+                                       isolation_level=None, check_same_thread=False)
         else:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=BUSY_TIMEOUT_MS / 1000)

@@ -108,7 +108,7 @@ class RunWriter:
         except (KeyError, TypeError, AttributeError):
             entry = self._series_slow(name, context)
         if epoch is None:
-            epoch = NO_EPOCH
+            epoch = -9223372036854775808  # NO_EPOCH, as a literal: no global lookup per point
         elif type(epoch) is not int:
             epoch = _coerce_int(epoch, 'epoch')
         with self._lock:
@@ -133,7 +133,7 @@ class RunWriter:
             self._c_time[i] = _now()
             self._c_code[i] = entry[0] | is_int
             self._n = i + 1
-            self._header[jr.H_COMMITTED] = i + 1
+            self._header[2] = i + 1  # jr.H_COMMITTED
             if step > entry[1]:
                 entry[1] = step
 
