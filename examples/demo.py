@@ -1,0 +1,60 @@
+"""A demo training run tracked into the default repository, then queried.
+
+A tiny logistic regression trained with numpy on synthetic data: three learning rates,
+loss and accuracy for train and validation, hyperparameters as params.
+"""
+import numpy as np
+
+from aim import Repo, Run
+
+
+def train(lr: float, epochs: int = 30, seed: int = 0) -> str:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(600, 5))
+    true_w = np.array([1.5, -2.0, 0.5, 0.0, 1.0])
+    y = (x @ true_w + rng.normal(scale=0.5, size=600) > 0).astype(float)
+    x_tr, y_tr, x_va, y_va = x[:500], y[:500], x[500:], y[500:]
+    w = np.zeros(5)
+
+    run = Run(experiment='demo')
+    run['hparams'] = {'lr': lr, 'epochs': epochs, 'optimizer': 'sgd', 'batch_size': 50}
+    run.add_tag('demo')
+    step = 0
+    for epoch in range(epochs):
+        for i in range(0, 500, 50):
+            xb, yb = x_tr[i:i + 50], y_tr[i:i + 50]
+            p = 1 / (1 + np.exp(-(xb @ w)))
+            w -= lr * xb.T @ (p - yb) / len(yb)
+            loss = -np.mean(yb * np.log(p + 1e-9) + (1 - yb) * np.log(1 - p + 1e-9))
+            run.track(loss, name='loss', step=step, epoch=epoch, context={'subset': 'train'})
+            step += 1
+        p_va = 1 / (1 + np.exp(-(x_va @ w)))
+        val_loss = -np.mean(y_va * np.log(p_va + 1e-9) + (1 - y_va) * np.log(1 - p_va + 1e-9))
+        run.track(val_loss, name='loss', step=step, epoch=epoch, context={'subset': 'val'})
+        run.track(np.mean((p_va > 0.5) == y_va), name='acc', step=step, epoch=epoch,
+                  context={'subset': 'val'})
+    run.close()
+    return run.hash
+
+
+def main() -> None:
+    hashes = [train(lr) for lr in (0.01, 0.1, 0.5)]
+    print(f'Tracked {len(hashes)} demo runs: {", ".join(hashes)}')
+
+    repo = Repo.default_repo()
+    print('\nRuns with lr > 0.05:')
+    for item in repo.query_runs("run.hparams.lr > 0.05 and run.experiment == 'demo'").iter_runs():
+        run = item.run
+        print(f'  {run.hash}  lr={run["hparams", "lr"]}')
+
+    print('\nFinal validation loss per run (query: metric.name == "loss" and '
+          'metric.context.subset == "val"):')
+    q = "metric = 'loss' and context['subset'] = 'val' and run.experiment == 'demo'"
+    for trace in repo.traces(query=q):
+        steps, values = trace.values.sparse_numpy()
+        print(f'  {trace.run.hash}  lr={trace.run["hparams"]["lr"]:<5} '
+              f'{len(values)} points, last {values[-1]:.4f}, best {values.min():.4f}')
+
+
+if __name__ == '__main__':
+    main()

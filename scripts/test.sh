@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets up everything the test suite needs on a fresh machine and runs every test:
+# unit and integration tests, real-framework adapter tests, browser tests in
+# Debian's Chromium, and the benchmarks in their quick mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+AIM_EXTRAS=web,pandas,test bash scripts/setup.sh
+PIP=.venv/bin/pip bash scripts/install_adapters.sh
+bash scripts/setup_web.sh
+mkdir -p test-output
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
