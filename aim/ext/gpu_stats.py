@@ -6,6 +6,8 @@ machines have no NVIDIA GPU and that is not a problem.
 """
 from __future__ import annotations
 
+import os
+import sys
 from typing import Iterator
 
 from aim.ext.warn_once import warn_once
@@ -23,6 +25,8 @@ class GpuStatsReader:
     @classmethod
     def open(cls) -> GpuStatsReader | None:
         """Initialise NVML; ``None`` when there is no usable NVIDIA GPU."""
+        if not nvidia_driver_present():
+            return None
         try:
             import pynvml
         except ImportError:
@@ -82,6 +86,14 @@ class GpuStatsReader:
             nvml.nvmlShutdown()
         except Exception:
             pass
+
+
+def nvidia_driver_present() -> bool:
+    """A cheap look for the NVIDIA driver before importing pynvml (a large module)."""
+    if sys.platform.startswith('linux'):
+        return os.path.exists('/proc/driver/nvidia/version') or \
+            os.path.exists('/dev/nvidiactl')
+    return True  # elsewhere, NVML itself is the only way to know
 
 
 def describe_gpus() -> list[dict]:

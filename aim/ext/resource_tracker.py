@@ -87,6 +87,15 @@ class ResourceTracker:
         if interval is None or self.running:
             return
         self._interval = interval
+        # psutil is prepared here, not in the thread: importing it in the background
+        # would hold the GIL against the first moments of the training loop.
+        try:
+            self._prepare()
+        except Exception as exc:  # psutil missing or broken: no system metrics at all
+            warn_once('resource-tracker-prepare',
+                      f'System metrics are not tracked: {exc!r}. Training goes on; '
+                      f'install psutil (pip install psutil) to get them.')
+            return
         self._stop_event.clear()
         self._thread = threading.Thread(target=self._run, name='aim-resource-tracker',
                                         daemon=True)
@@ -99,23 +108,22 @@ class ResourceTracker:
         if thread is not None and thread is not threading.current_thread():
             thread.join(self.STOP_TIMEOUT_S)
         self._thread = None
-        if self._gpus is not None:
-            self._gpus.close()
-            self._gpus = None
 
     # -- sampling thread ------------------------------------------------------------
     def _run(self) -> None:
         try:
-            self._prepare()
-        except Exception as exc:  # psutil missing or broken: no system metrics at all
-            warn_once('resource-tracker-prepare',
-                      f'System metrics are not tracked: {exc!r}. Training goes on; '
-                      f'install psutil (pip install psutil) to get them.')
-            return
-        while True:
-            self._sample_and_track()
-            if self._stop_event.wait(self._interval):
-                return
+            self._gpus = GpuStatsReader.open()
+            while not self._stop_event.is_set():
+                self._sample_and_track()
+                if self._stop_event.wait(self._interval):
+                    break
+        except Exception as exc:  # a bug here must not print tracebacks into training logs
+            warn_once('resource-tracker-thread',
+                      f'System metrics stopped: {exc!r}. Training goes on.')
+        finally:
+            if self._gpus is not None:
+                self._gpus.close()
+                self._gpus = None
 
     def _prepare(self) -> None:
         import psutil  # imported here so that `import aim` stays cheap
@@ -124,7 +132,6 @@ class ResourceTracker:
         # The first cpu_percent() call only sets the reference point and returns 0.
         self._process.cpu_percent(None)
         self._net_start = self._net_counters()
-        self._gpus = GpuStatsReader.open()
 
     def _sample_and_track(self) -> None:
         for name, value, context in self._samples():

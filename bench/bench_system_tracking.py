@@ -1,0 +1,88 @@
+"""S1 with the side channels on vs off: do system tracking and terminal capture slow track()?
+
+S1: one run, 200,000 ``track()`` calls alternating ``loss`` / ``acc`` with context
+``{'subset': 'train'}``. "on" is ``system_tracking_interval=1`` with terminal capture;
+"off" is both disabled. Each measurement runs in its own fresh process (terminal
+capture is process-wide), the two configurations alternate, and the median of 3 is kept.
+
+    python bench/bench_system_tracking.py           # full run
+    python bench/bench_system_tracking.py --quick   # 20,000 calls, 1 round (CI smoke)
+
+Budget (issue 4): "on" within 10 % of "off".
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+WORKER = r'''
+import json, sys, time
+from aim import Run
+repo, calls, on = sys.argv[1], int(sys.argv[2]), sys.argv[3] == 'on'
+run = Run(repo=repo, system_tracking_interval=1 if on else None, capture_terminal_logs=on)
+track = run.track
+context = {'subset': 'train'}
+start, start_cpu = time.perf_counter(), time.process_time()
+for i in range(calls // 2):
+    track(0.5, name='loss', step=i, context=context)
+    track(0.9, name='acc', step=i, context=context)
+loop_s = time.perf_counter() - start
+loop_cpu_s = time.process_time() - start_cpu   # every thread: flusher, sampler, capture
+start = time.perf_counter()
+run.close()
+close_s = time.perf_counter() - start
+system = [m.name for m in run.repo.get_run(run.hash).metrics() if m.name.startswith('__system__')]
+print(json.dumps({'loop_s': loop_s, 'loop_cpu_s': loop_cpu_s, 'close_s': close_s, 'system_series': len(system)}))
+'''
+
+
+def measure(config: str, calls: int) -> dict:
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [REPO_ROOT, env.get('PYTHONPATH')]))
+    with tempfile.TemporaryDirectory() as repo:
+        out = subprocess.run([sys.executable, '-c', WORKER, repo, str(calls), config],
+                             env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--quick', action='store_true', help='20,000 calls, one round')
+    parser.add_argument('--calls', type=int, default=None)
+    parser.add_argument('--rounds', type=int, default=None)
+    args = parser.parse_args(argv)
+    calls = args.calls or (20_000 if args.quick else 200_000)
+    rounds = args.rounds or (1 if args.quick else 3)
+
+    results: dict[str, list[dict]] = {'off': [], 'on': []}
+    for _ in range(rounds):
+        for config in ('off', 'on'):
+            results[config].append(measure(config, calls))
+
+    def median(config: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[config])
+
+    wall = {c: median(c, 'loop_s') / calls * 1e6 for c in results}
+    cpu = {c: median(c, 'loop_cpu_s') / calls * 1e6 for c in results}
+    close_ms = {c: median(c, 'close_s') * 1000 for c in results}
+    print(f'S1: {calls:,} track() calls, median of {rounds} '
+          f'(wall clock; CPU = all threads of the process)')
+    for config, label in (('off', 'off (no system tracking, no capture)'),
+                          ('on', 'on  (interval=1 s, terminal capture)')):
+        print(f'  {label}: {wall[config]:.3f} us/call wall, {cpu[config]:.3f} us/call CPU, '
+              f'close {close_ms[config]:.0f} ms')
+    print(f'  system series tracked with "on": {results["on"][-1]["system_series"]}')
+    print(f'  ratio on/off: {wall["on"] / wall["off"]:.3f} wall, {cpu["on"] / cpu["off"]:.3f} '
+          f'CPU (budget <= 1.10)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
