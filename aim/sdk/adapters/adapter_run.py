@@ -180,6 +180,8 @@ def as_number(value) -> int | float | None:
 
     Libraries are recognised by the methods their scalars have, so none is imported.
     """
+    if value is None or isinstance(value, (str, bytes)):
+        return None
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, numbers.Integral):
@@ -197,11 +199,11 @@ def as_number(value) -> int | float | None:
                 result = as_number(converted)
                 if result is not None:
                     return result
-    try:
-        if getattr(value, 'shape', ()) in ((), (1,)):
+    if hasattr(value, 'shape') and tuple(value.shape) in ((), (1,)):
+        try:
             return float(value)
-    except (TypeError, ValueError):
-        pass
+        except (TypeError, ValueError):
+            pass
     return None
 
 

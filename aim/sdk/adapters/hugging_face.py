@@ -48,6 +48,12 @@ class AimCallback(TrainerCallback, ExportableState):
 
     run = experiment
 
+    @property
+    def run_hash(self) -> str | None:
+        """The hash of the run written to (``None`` before it exists); pass it as
+        ``run_hash=`` to continue the run later, without opening it now."""
+        return self._aim.run_hash
+
     # -- checkpoint state: the run hash travels with trainer_state.json -------------
     def state(self) -> dict:
         repo = self._aim.repo

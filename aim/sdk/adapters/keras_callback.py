@@ -56,6 +56,12 @@ class _KerasCallbackBehaviour:
     def run(self):
         return self._aim.run
 
+    @property
+    def run_hash(self) -> str | None:
+        """The hash of the run written to (``None`` before it exists); pass it as
+        ``run_hash=`` to continue the run later, without opening it now."""
+        return self._aim.run_hash
+
     # -- Keras events ------------------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
         if not self._aim.writes:

@@ -41,6 +41,12 @@ class AimCallback:
 
     run = experiment
 
+    @property
+    def run_hash(self) -> str | None:
+        """The hash of the run written to (``None`` before it exists); pass it as
+        ``run_hash=`` to continue the run later, without opening it now."""
+        return self._aim.run_hash
+
     def __call__(self, env) -> None:
         if not self._params_saved or env.iteration == env.begin_iteration:
             self._aim.set_params('hparams', env.params)

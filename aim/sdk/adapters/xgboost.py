@@ -1,6 +1,7 @@
 """XGBoost callback: ``xgb.train(params, dtrain, evals=[...], callbacks=[AimCallback()])``.
 
-Every eval metric of every eval set is tracked at ``step=<boosting round>``, with
+Every eval metric of every eval set is tracked at ``step=<boosting round>`` (counted
+from the rounds the model already had when training continues), with
 context ``{'subset': <eval set name>}``. Under ``xgb.cv`` the mean goes to that context
 and the standard deviation to ``{'subset': <name>, 'stdv': True}``.
 """
@@ -32,6 +33,7 @@ class AimCallback(TrainingCallback):
                  system_tracking_interval: float | None = 10, log_system_params: bool = True,
                  capture_terminal_logs: bool = True, run=None):
         super().__init__()
+        self._rounds_before = 0
         self._aim = AdapterRun(repo=repo, experiment=experiment, run_hash=run_hash,
                                system_tracking_interval=system_tracking_interval,
                                log_system_params=log_system_params,
@@ -44,7 +46,19 @@ class AimCallback(TrainingCallback):
 
     run = experiment
 
+    @property
+    def run_hash(self) -> str | None:
+        """The hash of the run written to (``None`` before it exists); pass it as
+        ``run_hash=`` to continue the run later, without opening it now."""
+        return self._aim.run_hash
+
     def before_training(self, model):
+        # xgb.train(xgb_model=...) counts rounds from 0 again; the steps go on from the
+        # rounds the model already has.
+        try:
+            self._rounds_before = int(model.num_boosted_rounds())
+        except Exception:
+            self._rounds_before = 0
         if _is_xgboost_worker():
             return model
         save_config = getattr(model, 'save_config', None)  # xgb.cv's packed booster has none
@@ -56,6 +70,7 @@ class AimCallback(TrainingCallback):
     def after_iteration(self, model, epoch: int, evals_log) -> bool:
         if _is_xgboost_worker():
             return False
+        step = self._rounds_before + epoch
         for subset, metrics in evals_log.items():
             for metric_name, history in metrics.items():
                 if not history:
@@ -63,10 +78,10 @@ class AimCallback(TrainingCallback):
                 latest = history[-1]
                 if isinstance(latest, tuple):  # xgb.cv: (mean, std)
                     mean, std = latest
-                    self._track(mean, metric_name, epoch, {'subset': subset})
-                    self._track(std, metric_name, epoch, {'subset': subset, 'stdv': True})
+                    self._track(mean, metric_name, step, {'subset': subset})
+                    self._track(std, metric_name, step, {'subset': subset, 'stdv': True})
                 else:
-                    self._track(latest, metric_name, epoch, {'subset': subset})
+                    self._track(latest, metric_name, step, {'subset': subset})
         return False
 
     def after_training(self, model):
