@@ -10,4 +10,5 @@ def test_benchmark_runs_in_quick_mode():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert 'ratio on/off' in out.stdout
-    assert 'system series tracked with "on": 6' in out.stdout
+    tracked = out.stdout.split('system series tracked with "on": ')[1].split()[0]
+    assert int(tracked) >= 6  # more on a machine with GPUs

@@ -139,3 +139,36 @@ def test_forked_child_output_is_teed_by_the_parent(tmp_path, child_env, python):
     proc, lines = run_child(tmp_path, child_env, python, source)
     assert 'from the forked worker' in lines
     assert 'from the forked worker' in proc.stdout
+
+
+def test_streams_without_a_file_descriptor_are_teed_at_python_level(
+        tmp_path, child_env, python):
+    # Jupyter's sys.stdout is such a stream: writes never reach fd 1.
+    source = textwrap.dedent('''
+        import io, json, sys
+        from aim.ext import TerminalLogCapture
+
+        class NotebookStream(io.TextIOBase):
+            def __init__(self):
+                self.seen = []
+            def write(self, text):
+                self.seen.append(text)
+                return len(text)
+
+        notebook = NotebookStream()
+        real_stdout, sys.stdout = sys.stdout, notebook
+        captured = []
+        capture = TerminalLogCapture(captured.extend)
+        capture.start()
+        print("cell output")
+        print("progress", end="\\r"); print("progress done")
+        capture.stop()
+        restored = sys.stdout is notebook
+        sys.stdout = real_stdout
+        json.dump({"lines": [l for _, l in captured], "seen": "".join(notebook.seen),
+                   "restored": restored}, open(sys.argv[1], "w"))
+    ''')
+    _, result = run_child(tmp_path, child_env, python, source)
+    assert result['lines'] == ['cell output', 'progress done']
+    assert result['seen'] == 'cell output\nprogress\rprogress done\n'
+    assert result['restored']
