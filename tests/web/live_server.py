@@ -54,7 +54,10 @@ def chromium_page(width: int = 1400, height: int = 900):
         try:
             page = browser.new_page(viewport={'width': width, 'height': height})
             page.console_errors = []
-            page.on('console', lambda m: m.type == 'error' and page.console_errors.append(m.text))
+            # HTTP errors the pages handle (a 400 for a bad query) are not script errors.
+            page.on('console', lambda m: m.type == 'error'
+                    and not m.text.startswith('Failed to load resource')
+                    and page.console_errors.append(m.text))
             page.on('pageerror', lambda e: page.console_errors.append(str(e)))
             yield page
         finally:

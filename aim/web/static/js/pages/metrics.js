@@ -124,7 +124,7 @@ export async function mount(root, { query }) {
     status.textContent = `${data.series.length}${data.truncated ? ` of ${data.total}` : ''} series · ${points} points · ` +
       `fetch ${Math.round(fetched - started)} ms · draw ${Math.round(performance.now() - fetched)} ms`;
     window.__aimMetrics = { fetchMs: fetched - started, drawMs: performance.now() - fetched,
-      series: data.series.length, points };
+      series: data.series.length, points, readyAt: performance.now() };
     root.dataset.ready = '1';
   }
 
