@@ -170,17 +170,18 @@ def _open_tee(fd: int, stream_name: str, dispatch) -> _FdTee | _SysStreamTee | N
 class _FdTee:
     """Points ``fd`` at a pipe; a thread copies the pipe to the original fd and parses lines."""
 
-    # How long stop() waits for children that inherited the pipe before leaving the
-    # reader thread to drain it in the background.
-    STOP_JOIN_S = 2.0
+    # How long stop() and drain() wait for output already written to be read; only a
+    # child process that keeps writing could make them wait that long.
     DRAIN_TIMEOUT_S = 1.0
+    STOP_JOIN_S = 0.2
 
     def __init__(self, fd: int, stream_name: str, dispatch):
         self.fd = fd
         self.stream_name = stream_name
         self._dispatch = dispatch
         self._assembler = LineAssembler()
-        self._busy = False
+        # Held while a chunk is read and processed, so that "pipe empty" seen under it
+        # means every byte written so far has been teed and dispatched.
         self._state_lock = threading.Lock()
         self._original_fd = -1
         self._read_fd = -1
@@ -214,8 +215,12 @@ class _FdTee:
                 os.dup2(self._original_fd, self.fd)
         except OSError:
             pass
-        # With our write end gone the reader sees end-of-file, unless a child process
-        # still holds the pipe; then the thread keeps teeing its output in the background.
+        self.drain()
+        with self._state_lock:
+            self._dispatch_tail()
+        # With our write end gone the reader sees end-of-file at once, unless a child
+        # process still holds the pipe: then the thread keeps teeing its output to the
+        # terminal in the background until the child exits.
         if self._thread is not None:
             self._thread.join(self.STOP_JOIN_S)
 
@@ -224,10 +229,8 @@ class _FdTee:
         deadline = time.monotonic() + self.DRAIN_TIMEOUT_S
         while time.monotonic() < deadline and self._thread is not None \
                 and self._thread.is_alive():
-            # Bytes stay counted in the pipe until the pump, holding this lock, marks
-            # itself busy and reads them; so "empty and not busy" means all delivered.
             with self._state_lock:
-                if not self._busy and _bytes_waiting(self._read_fd) == 0:
+                if _bytes_waiting(self._read_fd) == 0:
                     return
             time.sleep(0.002)
 
@@ -238,35 +241,37 @@ class _FdTee:
         try:
             while True:
                 try:
-                    poller.poll()
-                    with self._state_lock:
-                        self._busy = True
-                    data = os.read(self._read_fd, 65536)
+                    poller.poll()  # wait outside the lock: drain() may look meanwhile
                 except InterruptedError:
                     continue
-                except OSError:
-                    break
-                if not data:
-                    break
-                if terminal_ok:
-                    terminal_ok = _write_all(self._original_fd, data)
-                lines = self._assembler.feed(data)
-                if lines:
-                    now = time.time()
-                    self._dispatch([(now, line) for line in lines])
                 with self._state_lock:
-                    self._busy = False
-            rest = self._assembler.finish()
-            if rest:
-                self._dispatch([(time.time(), line) for line in rest])
+                    try:
+                        data = os.read(self._read_fd, 65536)
+                    except InterruptedError:
+                        continue
+                    except OSError:
+                        data = b''
+                    if not data:
+                        self._dispatch_tail()
+                        return
+                    if terminal_ok:
+                        terminal_ok = _write_all(self._original_fd, data)
+                    lines = self._assembler.feed(data)
+                    if lines:
+                        now = time.time()
+                        self._dispatch([(now, line) for line in lines])
         finally:
-            with self._state_lock:
-                self._busy = False
             for fd in (self._read_fd, self._original_fd):
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+
+    def _dispatch_tail(self) -> None:
+        """Hand over the unfinished last line (called with the state lock held)."""
+        rest = self._assembler.finish()
+        if rest:
+            self._dispatch([(time.time(), line) for line in rest])
 
 
 class _SysStreamTee:

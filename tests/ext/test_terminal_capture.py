@@ -172,3 +172,27 @@ def test_streams_without_a_file_descriptor_are_teed_at_python_level(
     assert result['lines'] == ['cell output', 'progress done']
     assert result['seen'] == 'cell output\nprogress\rprogress done\n'
     assert result['restored']
+
+
+def test_a_child_outliving_the_capture_neither_delays_stop_nor_loses_output(
+        tmp_path, child_env, python):
+    source = textwrap.dedent('''
+        import json, subprocess, sys, time
+        from aim.ext import TerminalLogCapture
+        captured = []
+        capture = TerminalLogCapture(captured.extend); capture.start()
+        child = subprocess.Popen([sys.executable, "-c",
+            "import time; print('child early', flush=True); time.sleep(1.5); "
+            "print('child late', flush=True)"])
+        time.sleep(0.8)
+        started = time.monotonic()
+        capture.stop()
+        stop_s = time.monotonic() - started
+        child.wait()
+        json.dump({"lines": [l for _, l in captured], "stop_s": stop_s}, open(sys.argv[1], "w"))
+        time.sleep(0.2)
+    ''')
+    proc, result = run_child(tmp_path, child_env, python, source)
+    assert result['stop_s'] < 0.5
+    assert result['lines'] == ['child early']
+    assert 'child early\n' in proc.stdout and 'child late\n' in proc.stdout
