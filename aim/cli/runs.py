@@ -233,7 +233,10 @@ def close_runs(ctx, hashes, repo, yes):
         if close_dead_run(store, run_hash):
             closed.append(run_hash)
 
-    failures = _for_each(matched, 'Closing runs', close)
+    try:
+        failures = _for_each(matched, 'Closing runs', close)
+    finally:
+        store.close()
     already = len(matched) - len(closed) - len(failures)
     note = f' ({already} were already finished)' if already else ''
     _finish(f'Closed {len(closed)} run(s){note}.', matched, failures)

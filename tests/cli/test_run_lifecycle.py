@@ -106,3 +106,35 @@ def test_runs_close_marks_a_crashed_run_finished_at_its_last_sign_of_life(
     assert not run.active
     assert run.end_time is not None and run.end_time <= time.time()
     assert run.get_metric('loss').last_value == 99.0
+
+
+def test_run_props_defaults_and_round_trip(repo_dir, reopen):
+    import datetime
+
+    from aim import Run
+
+    run = Run(repo=str(repo_dir), system_tracking_interval=None, capture_terminal_logs=False)
+    run_hash = run.hash
+    assert run.name == f'Run: {run_hash}'
+    assert run.experiment == 'default'
+    assert run.description is None and run.tags == [] and run.archived is False
+    assert run.active and run.end_time is None and run.finalized_at is None
+    utc = datetime.timezone.utc
+    assert run.created_at == datetime.datetime.fromtimestamp(run.creation_time, utc).replace(
+        tzinfo=None)  # naive UTC, as in Aim
+    run.name, run.description, run.experiment = 'baseline', 'first try', 'cifar'
+    run.add_tag('lr-sweep')
+    run.add_tag('keep')
+    run.remove_tag('lr-sweep')
+    run.archived = True
+    assert run.duration >= 0
+    run.close()
+
+    stored = reopen(repo_dir).get_run(run_hash)
+    assert (stored.name, stored.description, stored.experiment) == ('baseline', 'first try',
+                                                                    'cifar')
+    assert stored.tags == ['keep'] and stored.archived is True
+    assert stored.active is False
+    assert stored.end_time >= stored.creation_time
+    assert stored.duration == pytest.approx(stored.end_time - stored.creation_time)
+    assert isinstance(stored.finalized_at, datetime.datetime)
