@@ -73,8 +73,9 @@ class _AimLoggerBehaviour:
     @property
     def version(self) -> str | None:
         """The run hash; Lightning names the checkpoint folder after it."""
-        run = self.experiment
-        return run.hash if run is not None else self._aim.run_hash
+        if self._aim.run_hash is None:
+            self.experiment  # creates the run (on rank 0), which gives it its hash
+        return self._aim.run_hash
 
     @property
     def save_dir(self) -> None:
