@@ -101,7 +101,7 @@ def _finish(done_message: str, hashes: list[str], failures: dict[str, str]) -> N
 @_repo_option
 @click.pass_context
 def list_runs(ctx, repo):
-    """List the runs: hash, name, experiment, creation time and whether it is active."""
+    """List runs: hash, name, experiment, creation time, active."""
     r = open_repo(ctx, repo)
     rows = []
     for run in r.iter_runs():
@@ -220,7 +220,7 @@ def move_runs(ctx, hashes, destination, repo, yes):
 @_yes_option
 @click.pass_context
 def close_runs(ctx, hashes, repo, yes):
-    """Mark runs whose process died as finished (end time = their last sign of life)."""
+    """Mark crashed runs finished (end time = last sign of life)."""
     from aim.storage.maintenance import close_dead_run
 
     r = open_repo(ctx, repo)

@@ -29,7 +29,7 @@ def _progress(length: int, label: str):
 @click.option('--quick', is_flag=True,
               help='Check the files\' structure only, without decoding every series.')
 def check(repo, quick):
-    """Verify every run's data; report damaged runs by hash (exit status 1 if any)."""
+    """Verify every run; report damaged runs (exit status 1 if any)."""
     from aim.storage.maintenance import check_repository, list_run_files
 
     root = _repo_root(repo)
@@ -55,7 +55,7 @@ def check(repo, quick):
 @click.option('--repo', default='.', type=click.Path(file_okay=False),
               help='Repository directory (default: current directory).')
 def vacuum(repo):
-    """Reclaim disk space: compact run files and the index, remove leftovers."""
+    """Reclaim disk space: compact runs and the index."""
     from aim.storage.maintenance import list_run_files, vacuum_repository
     from aim.storage.repository import RepoStore
 
