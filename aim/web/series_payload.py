@@ -3,7 +3,8 @@
 Binary frame (``application/x-aim-series``), little-endian::
 
     b'AIMS' | uint32 header length | header (UTF-8 JSON) | zero padding to 8 bytes |
-    for each series: x float64[n], y float64[n], step float64[n]
+    for each series: x float64[n], y float64[n], and step float64[n] unless the header's
+    ``has_step`` is false (on the step axis x already is the step)
 
 The header lists the series in order with their point count ``n``, so the reader slices
 the body with typed-array views and never parses a number as text. NaN and ±inf travel as
@@ -47,6 +48,7 @@ def header(repo, fetched: dict, x_axis: str) -> dict:
     hashes = list(dict.fromkeys(s.ref.run_hash for s in series))
     return {
         'x_axis': x_axis,
+        'has_step': x_axis != 'step',
         'total': fetched['total'],
         'truncated': fetched['total'] > len(series),
         'range': fetched['range'],
@@ -64,10 +66,12 @@ def encode_binary(head: dict, series) -> bytes:
     prefix = MAGIC + struct.pack('<I', len(head_bytes)) + head_bytes
     prefix += b'\0' * (-len(prefix) % 8)
     parts = [prefix]
+    with_step = head.get('has_step', True)
     for s in series:
         parts.append(np.ascontiguousarray(s.x, dtype='<f8').tobytes())
         parts.append(np.ascontiguousarray(s.y, dtype='<f8').tobytes())
-        parts.append(np.ascontiguousarray(s.step, dtype='<f8').tobytes())
+        if with_step:
+            parts.append(np.ascontiguousarray(s.step, dtype='<f8').tobytes())
     return b''.join(parts)
 
 

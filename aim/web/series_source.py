@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -23,6 +24,7 @@ from aim.web.query_bridge import matching_metrics
 X_AXES = ('step', 'epoch', 'relative_time', 'wall_time')
 DEFAULT_MAX_SERIES = 1000
 HARD_MAX_SERIES = 20_000
+LOAD_THREADS = 4
 
 
 @dataclass
@@ -220,6 +222,28 @@ def load_series(repo, ref: SeriesRef, x_axis: str, runs_cache: dict,
     return SeriesData(ref, x, y, steps)
 
 
+def _load_all(repo, refs: list[SeriesRef], x_axis: str, since: float | None) -> list[SeriesData]:
+    """Load many series on a few threads: reading is SQLite and zlib, which release the
+    GIL, so loading overlaps with decompressing on a multi-core machine."""
+    if len(refs) < 8:
+        runs_cache: dict = {}
+        return [load_series(repo, r, x_axis, runs_cache, since) for r in refs]
+    by_run: dict[str, list[int]] = {}
+    for i, ref in enumerate(refs):
+        by_run.setdefault(ref.run_hash, []).append(i)
+    out: list[SeriesData | None] = [None] * len(refs)
+
+    def load_run(indices: list[int]) -> None:
+        runs_cache: dict = {}  # one Run object per run, private to this task
+        for i in indices:
+            out[i] = load_series(repo, refs[i], x_axis, runs_cache, since)
+
+    with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
+        for _ in pool.map(load_run, by_run.values()):
+            pass
+    return out
+
+
 def _step_range(refs: Iterable[SeriesRef]) -> tuple[float, float] | None:
     firsts = [r.first_step for r in refs]
     lasts = [r.last_step for r in refs]
@@ -254,7 +278,8 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) ->
                 out[i] = SeriesData(ref, *hit)
                 continue
         pending.append(i)
-    loaded = {i: load_series(repo, refs[i], req.x_axis, runs_cache, req.since) for i in pending}
+    loaded = _load_all(repo, [refs[i] for i in pending], req.x_axis, req.since)
+    loaded = dict(zip(pending, loaded))
     if lo is None or hi is None:
         xs = [d.x for d in loaded.values() if len(d.x)]
         lo = lo if lo is not None else (min(float(x[0]) for x in xs) if xs else 0.0)

@@ -23,7 +23,7 @@ def decode_frame(content: bytes) -> dict:
     offset += -offset % 8
     for s in head['series']:
         n = s['n']
-        for key in ('x', 'y', 'step'):
+        for key in ('x', 'y', 'step') if head['has_step'] else ('x', 'y'):
             s[key] = np.frombuffer(content, '<f8', n, offset)
             offset += 8 * n
     assert offset == len(content)

@@ -46,7 +46,7 @@ export async function sendJSON(method, path, body) {
 }
 
 // Binary series frame: 'AIMS' | u32 header length | JSON header | pad to 8 |
-// per series x, y, step as float64[n]. Views share the one ArrayBuffer: no copying.
+// per series x, y (and step unless x is the step) as float64[n]. Views share the one ArrayBuffer: no copying.
 export function decodeSeriesFrame(buffer) {
   const bytes = new Uint8Array(buffer);
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
@@ -59,7 +59,7 @@ export function decodeSeriesFrame(buffer) {
     const n = s.n;
     s.x = new Float64Array(buffer, offset, n); offset += n * 8;
     s.y = new Float64Array(buffer, offset, n); offset += n * 8;
-    s.step = new Float64Array(buffer, offset, n); offset += n * 8;
+    if (head.has_step) { s.step = new Float64Array(buffer, offset, n); offset += n * 8; } else s.step = s.x;
   }
   return head;
 }

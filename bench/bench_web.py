@@ -1,0 +1,165 @@
+"""Benchmarks of the web UI (`aim up`): runs table API, downsampled series API, time from
+navigation to a drawn chart in headless Chromium, and that a one-step spike survives.
+
+    .venv/bin/python bench/bench_web.py            # 1,000 and 10,000 runs x 4 series x 10,000 steps
+    .venv/bin/python bench/bench_web.py --quick    # tiny repositories: checks that it all works
+
+Repositories are generated once into --data-dir (default /tmp/aimkit-bench-web) and reused.
+Every HTTP figure is measured against a real `aim up` subprocess over loopback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from web_repo_gen import generate  # noqa: E402
+
+BUDGET_RUNS_MS = 100
+BUDGET_SERIES_MS = 300
+BUDGET_DRAW_MS = 1500
+
+
+def timed_get(client, path, params, repeat):
+    times = []
+    response = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        response = client.get(path, params=params)
+        response.raise_for_status()
+        _ = response.content
+        times.append((time.perf_counter() - t) * 1000)
+    return times, response
+
+
+def decode_frame(content: bytes) -> dict:
+    import struct
+
+    import numpy as np
+    (length,) = struct.unpack('<I', content[4:8])
+    head = json.loads(content[8:8 + length])
+    offset = 8 + length
+    offset += -offset % 8
+    for s in head['series']:
+        n = s['n']
+        for key in ('x', 'y', 'step') if head['has_step'] else ('x', 'y'):
+            s[key] = np.frombuffer(content, '<f8', n, offset)
+            offset += 8 * n
+    return head
+
+
+def bench_repo(path: str, manifest: dict, browser: bool, max_series: int) -> dict:
+    import httpx
+
+    from tests.web.live_server import CHROMIUM, aim_up, chromium_page
+    out: dict = {'runs': manifest['runs'], 'steps': manifest['steps']}
+    with aim_up(path, timeout=120) as url, httpx.Client(base_url=url, timeout=120) as client:
+        params = client.get('/api/params').json()
+        columns = ','.join(p for p in params if not p.startswith('__'))[:2000]
+        runs_params = {'limit': 50, 'params': columns, 'metrics': 'loss,acc,grad_norm'}
+        first, _ = timed_get(client, '/api/runs', runs_params, 1)
+        times, _ = timed_get(client, '/api/runs', runs_params, 20)
+        out['runs_page_first_ms'] = round(first[0], 1)
+        out['runs_page_median_ms'] = round(statistics.median(times), 1)
+        sorted_params = dict(runs_params, sort='-params.hparams.lr')
+        times, _ = timed_get(client, '/api/runs', sorted_params, 10)
+        out['runs_page_sorted_by_param_median_ms'] = round(statistics.median(times), 1)
+
+        series_params = {'names': 'loss', 'max_series': max_series, 'width': 1000,
+                         'format': 'binary'}
+        cold, response = timed_get(client, '/api/series', series_params, 1)
+        warm, _ = timed_get(client, '/api/series', series_params, 5)
+        head = decode_frame(response.content)
+        out['series_count'] = len(head['series'])
+        out['series_points'] = int(sum(s['n'] for s in head['series']))
+        out['series_bytes'] = len(response.content)
+        out['series_cold_ms'] = round(cold[0], 1)
+        out['series_warm_median_ms'] = round(statistics.median(warm), 1)
+
+        spike_run = manifest['spike_run']
+        spike = [s for s in head['series'] if s['run'] == spike_run and not s['context']]
+        out['spike_in_1000_series_response'] = bool(
+            spike and float(spike[0]['y'].max()) == manifest['spike_value']
+            and manifest['spike_step'] in spike[0]['x'].tolist())
+        alone = decode_frame(client.get('/api/series', params={
+            'runs': spike_run, 'names': 'loss', 'width': 1000, 'format': 'binary'}).content)
+        s = [s for s in alone['series'] if not s['context']][0]
+        out['spike_alone_points'] = int(s['n'])
+        out['spike_visible'] = bool(float(s['y'].max()) == manifest['spike_value'])
+
+        if browser and os.path.exists(CHROMIUM):
+            with chromium_page(1400, 900) as page:
+                draws = []
+                for _ in range(3):
+                    page.goto(url + '/metrics', wait_until='commit')
+                    page.wait_for_selector('#page[data-ready="1"]', timeout=120_000)
+                    stats = page.evaluate('window.__aimMetrics')
+                    draws.append(stats)
+                out['chart_series'] = draws[0]['series']
+                out['chart_points'] = draws[0]['points']
+                out['nav_to_chart_cold_ms'] = round(draws[0]['readyAt'], 1)
+                out['nav_to_chart_warm_ms'] = round(min(d['readyAt'] for d in draws[1:]), 1)
+                out['chart_draw_ms'] = round(min(d['drawMs'] for d in draws), 1)
+                out['chart_fetch_warm_ms'] = round(min(d['fetchMs'] for d in draws[1:]), 1)
+                shots = os.path.join(ROOT, 'test-output', 'screenshots')
+                os.makedirs(shots, exist_ok=True)
+                page.screenshot(path=os.path.join(shots, f'bench-{manifest["runs"]}-runs.png'))
+    return out
+
+
+def verdicts(r: dict) -> list[str]:
+    lines = []
+
+    def check(name, value, budget):
+        if value is not None:
+            lines.append(f'{name}: {value} ms (budget {budget} ms) '
+                         f'{"OK" if value <= budget else "OVER"}')
+    check('runs page (median)', r.get('runs_page_median_ms'), BUDGET_RUNS_MS)
+    check('series warm (median)', r.get('series_warm_median_ms'), BUDGET_SERIES_MS)
+    check('series cold', r.get('series_cold_ms'), BUDGET_SERIES_MS)
+    check('navigation to chart, warm', r.get('nav_to_chart_warm_ms'), BUDGET_DRAW_MS)
+    check('navigation to chart, cold', r.get('nav_to_chart_cold_ms'), BUDGET_DRAW_MS)
+    lines.append(f'spike visible: {r.get("spike_visible")} / in 1000-series answer: '
+                 f'{r.get("spike_in_1000_series_response")}')
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--quick', action='store_true', help='tiny repositories (a smoke check)')
+    ap.add_argument('--data-dir', default='/tmp/aimkit-bench-web')
+    ap.add_argument('--runs', default=None, help='comma-separated run counts')
+    ap.add_argument('--steps', type=int, default=None)
+    ap.add_argument('--no-browser', action='store_true')
+    ap.add_argument('--json', default=None, help='write the figures to this file')
+    args = ap.parse_args(argv)
+    sizes = [int(n) for n in (args.runs or ('20,100' if args.quick else '1000,10000')).split(',')]
+    steps = args.steps or (500 if args.quick else 10_000)
+    results = []
+    for n in sizes:
+        path = os.path.join(args.data_dir, f'{"quick_" if args.quick else ""}r{n}_s{steps}')
+        t = time.time()
+        manifest = generate(path, n, steps)
+        print(f'repository {path}: {n} runs x 4 x {steps} steps '
+              f'(ready in {time.time() - t:.1f} s)', flush=True)
+        r = bench_repo(path, manifest, browser=not args.no_browser, max_series=1000)
+        results.append(r)
+        print(json.dumps(r, indent=1), flush=True)
+        for line in verdicts(r):
+            print('  ' + line, flush=True)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f, indent=1)
+    ok = all(r['spike_visible'] and r['spike_in_1000_series_response'] for r in results)
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
