@@ -30,15 +30,15 @@ def _progress(length: int, label: str):
               help='Check the files\' structure only, without decoding every series.')
 def check(repo, quick):
     """Verify every run; report damaged runs (exit status 1 if any)."""
-    from aim.storage.maintenance import check_repository, list_run_files
+    from aim.storage.maintenance import check_repository, count_runs
 
     root = _repo_root(repo)
-    with _progress(len(list_run_files(root)), 'Checking runs') as bar:
+    with _progress(count_runs(root), 'Checking runs') as bar:
         report = check_repository(root, thorough=not quick, progress=lambda h: bar.update(1))
     for damaged in report.damaged:
         click.echo(f'DAMAGED {damaged.run_hash}: {"; ".join(damaged.problems)}')
-    for problem in report.index_problems:
-        click.echo(f'INDEX   {problem}')
+    for problem in report.repository_problems:
+        click.echo(f'REPO    {problem}')
     checked = len(report.runs)
     if report.ok:
         click.echo(f'All {checked} runs are intact.')
@@ -56,7 +56,7 @@ def check(repo, quick):
               help='Repository directory (default: current directory).')
 def vacuum(repo):
     """Reclaim disk space: compact runs and the index."""
-    from aim.storage.maintenance import list_run_files, vacuum_repository
+    from aim.storage.maintenance import count_runs, vacuum_repository
     from aim.storage.repository import RepoStore
 
     root = _repo_root(repo)
@@ -65,11 +65,11 @@ def vacuum(repo):
     except AimError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        with _progress(len(list_run_files(root)), 'Compacting runs') as bar:
+        with _progress(count_runs(root), 'Compacting runs') as bar:
             report = vacuum_repository(store, progress=lambda h: bar.update(1))
     finally:
         store.close()
-    click.echo(f'Compacted {len(report.vacuumed)} run(s); freed '
+    click.echo(f'Compacted {len(report.compacted)} database file(s); freed '
                f'{_human_bytes(report.bytes_freed)} ({_human_bytes(report.bytes_before)} -> '
                f'{_human_bytes(report.bytes_after)}).')
     if report.skipped_active:

@@ -16,7 +16,7 @@ from typing import Callable
 from aim.errors import MissingRunError, RepositoryError, RunLockedError
 from aim.storage import locks
 from aim.storage.repository import AIM_DIR, RepoStore
-from aim.storage.runfile import FORMAT_VERSION, RunFile
+from aim.storage.runfile import FORMAT_VERSION
 from aim.storage.sqlite import translate
 
 Progress = Callable[[str], None]
@@ -39,7 +39,7 @@ class RunCheck:
 @dataclass
 class CheckReport:
     runs: list[RunCheck]
-    index_problems: list[str] = field(default_factory=list)
+    repository_problems: list[str] = field(default_factory=list)
 
     @property
     def damaged(self) -> list[RunCheck]:
@@ -47,116 +47,143 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return not self.damaged and not self.index_problems
+        return not self.damaged and not self.repository_problems
 
 
-def check_run_file(path: str, run_hash: str, *, thorough: bool = True) -> RunCheck:
-    """Read a run file end to end without changing it; list what is wrong with it."""
-    result = RunCheck(run_hash)
+def check_database_file(path: str, *, thorough: bool = True) -> list[str]:
+    """SQLite's own verdict on one database file, read-only; ``[]`` when intact."""
     if not os.path.exists(path):
-        result.problems.append('the run file is missing')
-        return result
+        return ['the file is missing']
     if os.path.getsize(path) == 0:
-        result.problems.append('the run file is empty')
-        return result
+        return ['the file is empty']
     try:
         conn = sqlite3.connect(f'file:{path}?mode=ro', uri=True, timeout=60)
     except sqlite3.Error as exc:
-        result.problems.append(f'cannot be opened: {exc}')
-        return result
-    try:
-        _check_open_run_file(conn, path, result, thorough)
-    finally:
-        conn.close()
-    return result
-
-
-def _check_open_run_file(conn: sqlite3.Connection, path: str, result: RunCheck,
-                         thorough: bool) -> None:
+        return [f'cannot be opened: {exc}']
     try:
         pragma = 'integrity_check' if thorough else 'quick_check'
         verdict = [row[0] for row in conn.execute(f'PRAGMA {pragma}(20)')]
         if verdict != ['ok']:
-            result.problems.append('SQLite reports damage: ' + '; '.join(verdict[:3]))
-            return
+            return ['SQLite reports damage: ' + '; '.join(verdict[:3])]
         rows = conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchall()
     except sqlite3.Error as exc:
-        result.problems.append(f'not a readable run file: {exc}')
-        return
-    if not rows or not str(rows[0][0]).isdigit():
-        result.problems.append('no storage format version (not an aimkit run file)')
-        return
-    if int(rows[0][0]) > FORMAT_VERSION:
-        result.problems.append(f'format version {rows[0][0]} is newer than this aimkit reads '
-                               f'({FORMAT_VERSION}); upgrade aimkit')
-        return
-    try:
-        for key, value in conn.execute('SELECT key, value FROM props'):
-            try:
-                json.loads(value)
-            except ValueError:
-                result.problems.append(f'property {key!r} is not valid JSON')
-    except sqlite3.Error as exc:
-        result.problems.append(f'properties unreadable: {exc}')
-    if thorough:
-        _check_series_data(path, result)
-
-
-def _check_series_data(path: str, result: RunCheck) -> None:
-    runfile = RunFile(path, readonly=True)
-    try:
-        for row in runfile.series_rows():
-            try:
-                runfile.read_series(row['id'])
-            except Exception as exc:  # zlib.error, ValueError from a bad blob, ...
-                result.problems.append(f'series {row["name"]!r} {row["context"]}: data cannot '
-                                       f'be decoded ({type(exc).__name__}: {exc})')
-    except RepositoryError as exc:
-        result.problems.append(str(exc))
+        return [f'not a readable aimkit database: {exc}']
     finally:
-        runfile.close()
+        conn.close()
+    if not rows or not str(rows[0][0]).isdigit():
+        return ['no storage format version (not an aimkit database)']
+    if int(rows[0][0]) > FORMAT_VERSION:
+        return [f'format version {rows[0][0]} is newer than this aimkit reads '
+                f'({FORMAT_VERSION}); upgrade aimkit']
+    return []
+
+
+def check_run_data(store: RepoStore, run_hash: str, *, thorough: bool = True) -> list[str]:
+    """Read one run's props, params and (if ``thorough``) every point; list what fails."""
+    problems = []
+    try:
+        data = store.open_run_file(run_hash)
+    except Exception as exc:  # RepositoryError for a damaged file, sqlite3 errors, ...
+        return [f'cannot be opened: {exc}']
+    try:
+        try:
+            data.get_props()
+            params = data.get_params_text()
+            if params is not None:
+                json.loads(params)
+        except Exception as exc:
+            problems.append(f'properties or params unreadable: {exc}')
+        try:
+            series = data.series_rows()
+        except Exception as exc:
+            return problems + [f'series list unreadable: {exc}']
+        for row in series if thorough else ():
+            try:
+                data.read_series(row['id'])
+            except Exception as exc:  # zlib.error or ValueError from a damaged chunk
+                problems.append(f'series {row["name"]!r} {row["context"]}: data cannot be '
+                                f'decoded ({type(exc).__name__}: {exc})')
+    finally:
+        data.close()
+    return problems
 
 
 def check_repository(root: str, *, thorough: bool = True,
                      progress: Progress | None = None) -> CheckReport:
-    """Check every run file under ``root/.aim`` and whether the index agrees with them."""
-    runs_dir = os.path.join(root, AIM_DIR, 'runs')
-    hashes = list_run_files(root)
+    """Check every database file and every run under ``root/.aim``, each on its own."""
+    aim_dir = os.path.join(root, AIM_DIR)
     report = CheckReport([])
-    for run_hash in hashes:
-        report.runs.append(check_run_file(os.path.join(runs_dir, f'{run_hash}.db'), run_hash,
-                                          thorough=thorough))
-        if progress:
-            progress(run_hash)
-    report.index_problems = _check_index(root, set(hashes))
+    # Whole database files first: a file SQLite itself calls damaged is not read further.
+    for name in sorted(os.listdir(aim_dir)):
+        if name.endswith('.db'):
+            for problem in check_database_file(os.path.join(aim_dir, name), thorough=thorough):
+                report.repository_problems.append(f'{name}: {problem}; {_repair_hint(name)}')
+    damaged_files = {}
+    for run_hash in list_run_files(root):
+        problems = check_database_file(os.path.join(aim_dir, 'runs', f'{run_hash}.db'),
+                                       thorough=thorough)
+        if problems:
+            damaged_files[run_hash] = problems
+    try:
+        store = RepoStore(root)
+    except Exception as exc:
+        report.repository_problems.append(f'the repository cannot be opened: {exc}')
+        report.runs = [RunCheck(h, p) for h, p in damaged_files.items()]
+        return report
+    try:
+        hashes = sorted(set(store.list_run_hashes()) | set(damaged_files))
+        for run_hash in hashes:
+            problems = damaged_files.get(run_hash) or check_run_data(store, run_hash,
+                                                                     thorough=thorough)
+            report.runs.append(RunCheck(run_hash, problems))
+            if progress:
+                progress(run_hash)
+        report.repository_problems += _check_index(store, set(hashes))
+    finally:
+        store.close()
     return report
 
 
-def _check_index(root: str, run_files: set[str]) -> list[str]:
-    index_path = os.path.join(root, AIM_DIR, 'index.db')
+def _repair_hint(db_name: str) -> str:
+    if db_name == 'index.db':  # derived data only
+        return 'run `aim storage reindex` to rebuild it from the runs'
+    return ('copy the runs that still read into a new repository (`aim runs cp ... '
+            '--destination NEW`), then use that one')
+
+
+def _check_index(store: RepoStore, run_hashes: set[str]) -> list[str]:
     try:
-        conn = sqlite3.connect(f'file:{index_path}?mode=ro', uri=True, timeout=60)
-        try:
-            verdict = [row[0] for row in conn.execute('PRAGMA quick_check(5)')]
-            if verdict != ['ok']:
-                return ['index.db is damaged (' + '; '.join(verdict[:2]) + '); run '
-                        '`aim storage reindex` to rebuild it from the run files']
-            indexed = {row[0] for row in conn.execute('SELECT hash FROM runs')}
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        return [f'index.db cannot be read ({exc}); run `aim storage reindex` to rebuild it']
+        indexed = set(store.index.run_hashes())
+    except Exception as exc:
+        return [f'the index cannot be read ({exc}); run `aim storage reindex` to rebuild it']
     problems = []
-    missing = sorted(run_files - indexed)
-    orphans = sorted(indexed - run_files)
+    missing = sorted(run_hashes - indexed)
+    orphans = sorted(indexed - run_hashes)
     if missing:
         problems.append(f'{len(missing)} run(s) not in the index ({", ".join(missing[:5])}'
                         f'{", ..." if len(missing) > 5 else ""}); run `aim storage reindex`')
     if orphans:
-        problems.append(f'{len(orphans)} indexed run(s) have no run file '
+        problems.append(f'{len(orphans)} indexed run(s) have no data '
                         f'({", ".join(orphans[:5])}{", ..." if len(orphans) > 5 else ""}); '
                         f'run `aim storage reindex`')
     return problems
+
+
+def count_runs(root: str) -> int:
+    """How many runs a check will visit (for progress bars), without opening anything."""
+    runs = list_run_files(root)
+    if runs:
+        return len(runs)
+    for name in ('index.db', 'repo.db'):
+        try:
+            conn = sqlite3.connect(f'file:{os.path.join(root, AIM_DIR, name)}?mode=ro', uri=True)
+            try:
+                return conn.execute('SELECT COUNT(*) FROM runs').fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            continue
+    return 0
 
 
 def list_run_files(root: str) -> list[str]:
@@ -188,22 +215,29 @@ def close_dead_run(store: RepoStore, run_hash: str) -> bool:
         if os.path.isdir(jdir):
             store._fold_journal(run_hash, jdir, mark_ended=True)
             return True
-        runfile = store.open_run_file(run_hash)
+        data = store.open_run_file(run_hash)
         try:
-            props = runfile.get_props()
+            props = data.get_props()
             if props.get('end_time') is not None:
-                store.index_run(run_hash, runfile)  # the index may still show it open
                 return False
             last_sign = [t for t in (props.get('updated_at'), props.get('creation_time')) if t]
-            with runfile.write() as conn:
-                RunFile.put_props(conn, {'end_time': max(last_sign) if last_sign
-                                         else time.time()})
-            store.index_run(run_hash, runfile)
+            _set_end_time(store, run_hash, data, max(last_sign) if last_sign else time.time())
             return True
         finally:
-            runfile.close()
+            data.close()
     finally:
         locks.release(lock)
+
+
+def _set_end_time(store: RepoStore, run_hash: str, data, end_time: float) -> None:
+    with data.write() as conn:
+        data.put_props(conn, {'end_time': end_time})
+        index_in_same_database = getattr(store, '_index_run', None)
+        if index_in_same_database is not None:
+            index_in_same_database(conn, data)
+    index_elsewhere = getattr(store, 'index_run', None)  # layout with one file per run
+    if index_elsewhere is not None:
+        index_elsewhere(run_hash, data)
 
 
 # -- vacuum ------------------------------------------------------------------------------
@@ -211,7 +245,7 @@ def close_dead_run(store: RepoStore, run_hash: str) -> bool:
 class VacuumReport:
     bytes_before: int
     bytes_after: int = 0
-    vacuumed: list[str] = field(default_factory=list)
+    compacted: list[str] = field(default_factory=list)   # database files, relative to .aim
     skipped_active: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     removed_files: int = 0
@@ -222,44 +256,52 @@ class VacuumReport:
 
 
 def vacuum_repository(store: RepoStore, progress: Progress | None = None) -> VacuumReport:
-    """Compact every run file nobody is writing, the index, and remove leftovers."""
+    """Fold dead writers' journals, compact every database file, remove leftovers."""
     report = VacuumReport(bytes_before=directory_size(store.path))
     store.recover_dead_runs()  # folds journals of dead writers; drops orphan journals
-    for run_hash in store.list_run_hashes():
-        _vacuum_run(store, run_hash, report)
+    # A layout with one file per run: compact each file nobody is writing.
+    for run_hash in list_run_files(store.root):
+        _vacuum_run_file(store, run_hash, report)
         if progress:
             progress(run_hash)
+    # The shared database(s): SQLite lets live writers wait while it compacts.
+    for name in sorted(os.listdir(store.path)):
+        if name.endswith('.db'):
+            _vacuum_file(os.path.join(store.path, name), name, report)
     report.removed_files += _remove_leftovers(store)
-    try:
-        _vacuum_database(store.index.conn)
-    except sqlite3.Error as exc:
-        report.failed['index.db'] = str(translate(exc, store.index_path))
     report.bytes_after = directory_size(store.path)
     return report
 
 
-def _vacuum_run(store: RepoStore, run_hash: str, report: VacuumReport) -> None:
+def _vacuum_run_file(store: RepoStore, run_hash: str, report: VacuumReport) -> None:
     lock = store.lock_path(run_hash)
     acquired, _ = locks.try_acquire(lock)
     if not acquired:  # a live writer: its file is in use, leave it alone
         report.skipped_active.append(run_hash)
         return
     try:
-        conn = sqlite3.connect(store.run_path(run_hash), isolation_level=None, timeout=60)
-        try:
-            _vacuum_database(conn)
-        finally:
-            conn.close()
-        report.vacuumed.append(run_hash)
-    except sqlite3.Error as exc:
-        report.failed[run_hash] = str(translate(exc, store.run_path(run_hash)))
+        _vacuum_file(os.path.join(store.path, 'runs', f'{run_hash}.db'),
+                     f'runs/{run_hash}.db', report)
     finally:
         locks.release(lock)
 
 
-def _vacuum_database(conn: sqlite3.Connection) -> None:
-    conn.execute('VACUUM')
-    conn.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+def _vacuum_file(path: str, name: str, report: VacuumReport) -> None:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+        try:
+            auto_vacuum = conn.execute('PRAGMA auto_vacuum').fetchone()[0]
+            if auto_vacuum == 2:
+                # INCREMENTAL: hand the free pages back without rewriting the file
+                conn.execute('PRAGMA incremental_vacuum').fetchall()
+            else:
+                conn.execute('VACUUM')
+            conn.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchall()
+        finally:
+            conn.close()
+        report.compacted.append(name)
+    except sqlite3.Error as exc:
+        report.failed[name] = str(translate(exc, path))
 
 
 def _remove_leftovers(store: RepoStore) -> int:
@@ -276,10 +318,11 @@ def _remove_leftovers(store: RepoStore) -> int:
                 and not locks.held_here(path) and not locks.is_locked(path):
             removed += _unlink(path)
     now = time.time()
-    for name in os.listdir(store.runs_dir):
-        path = os.path.join(store.runs_dir, name)
-        if name.endswith('.tmp') and now - _mtime(path) > STALE_TMP_AGE_S:
-            removed += _unlink(path)
+    for folder in (store.path, os.path.join(store.path, 'runs')):
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            path = os.path.join(folder, name)
+            if name.endswith('.tmp') and now - _mtime(path) > STALE_TMP_AGE_S:
+                removed += _unlink(path)
     for name in os.listdir(store.journal_dir) if os.path.isdir(store.journal_dir) else []:
         path = os.path.join(store.journal_dir, name)
         if name not in existing and not locks.is_locked(store.lock_path(name)):
@@ -314,5 +357,6 @@ def _unlink(path: str) -> int:
         return 0
 
 
-__all__ = ['CheckReport', 'RunCheck', 'VacuumReport', 'check_repository', 'check_run_file',
-           'close_dead_run', 'directory_size', 'list_run_files', 'vacuum_repository']
+__all__ = ['CheckReport', 'RunCheck', 'VacuumReport', 'check_database_file', 'check_repository',
+           'check_run_data', 'close_dead_run', 'count_runs', 'directory_size', 'list_run_files',
+           'vacuum_repository']
