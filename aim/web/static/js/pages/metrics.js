@@ -172,7 +172,7 @@ export async function mount(root, { query }) {
       } else {
         for (const { s, run, ci, si } of items) {
           lines.push({ x: s.x, y: state.smooth ? ema(s.y, state.smooth) : s.y, color: PALETTE[ci % PALETTE.length],
-            dash: DASH_STYLES[si % DASH_STYLES.length], alpha: items.length > 200 ? 0.5 : 1, meta: { s, run } });
+            dash: DASH_STYLES[si % DASH_STYLES.length], width: items.length > 100 ? 1 : 1.5, meta: { s, run } });
         }
       }
       chart.setData({ lines, bands, xRange: state.xmin !== null ? [state.xmin, state.xmax] : null });
