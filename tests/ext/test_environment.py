@@ -1,8 +1,11 @@
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
+
+needs_git = pytest.mark.skipif(shutil.which('git') is None, reason='needs the git command')
 
 from aim.ext import collect_system_params
 from aim.ext.environment import MASKED_VALUE, masked_environment
@@ -25,6 +28,8 @@ def isolated_git(monkeypatch, tmp_path):
 
 @pytest.fixture
 def git_repo(tmp_path, isolated_git):
+    if shutil.which('git') is None:
+        pytest.skip('needs the git command')
     repo = tmp_path / 'project'
     repo.mkdir()
     git(repo, 'init', '-q', '-b', 'experiments')
@@ -56,6 +61,7 @@ def test_git_info_sees_a_dirty_tree_from_a_subdirectory(git_repo):
     assert collect_git_info(str(sub))['dirty'] is True
 
 
+@needs_git
 def test_git_info_of_a_repository_without_commits(tmp_path, isolated_git):
     git(tmp_path, 'init', '-q')
     info = collect_git_info(str(tmp_path))

@@ -28,6 +28,7 @@ def run_script(tmp_path, child_env, python, interval, seconds):
     script = tmp_path / 'train.py'
     script.write_text(SCRIPT)
     child_env['WANDB_API_KEY'] = 'must-not-be-stored'
+    child_env['GIT_CEILING_DIRECTORIES'] = str(tmp_path)  # never find a repository above
     proc = subprocess.run([python, str(script), str(repo_dir), interval, str(seconds)],
                           env=child_env, capture_output=True, text=True, timeout=60,
                           cwd=tmp_path)
