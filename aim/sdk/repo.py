@@ -1,16 +1,14 @@
 """Repo: an aim repository — a directory holding ``.aim/``."""
 from __future__ import annotations
 
-import fnmatch
 import os
-import shutil
 import threading
 import weakref
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from aim.errors import AimError, MissingRunError, RepositoryNotFoundError
-from aim.storage.repository import AIM_DIR, RepoStore
+
+AIM_DIR = '.aim'  # the same as aim.storage.repository.AIM_DIR (storage is imported lazily)
 
 if TYPE_CHECKING:
     from aim.sdk.run import Run
@@ -39,6 +37,7 @@ class Repo:
         self.root_path = _clean_path(path)
         self.path = os.path.join(self.root_path, AIM_DIR)
         self.read_only = bool(read_only)
+        from aim.storage.repository import RepoStore
         self._store = RepoStore(self.root_path, create=init, readonly=self.read_only)
         self._store.recover_dead_runs()
 
@@ -97,6 +96,7 @@ class Repo:
             repo = _pool.pop(root, None)
         if repo is not None:
             repo._store.close()
+        import shutil
         shutil.rmtree(os.path.join(root, AIM_DIR), ignore_errors=True)
 
     # runs ---------------------------------------------------------------------------------
@@ -138,6 +138,7 @@ class Repo:
     def _match_hashes(self, patterns) -> list[str]:
         if isinstance(patterns, str):
             patterns = [patterns]
+        import fnmatch
         known = self.list_all_runs()
         out: list[str] = []
         for p in patterns:

@@ -8,7 +8,6 @@ import re
 import signal
 import threading
 import time
-import uuid
 import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, Iterator
@@ -37,7 +36,7 @@ NOT_GIVEN = _NotGiven()
 
 
 def _new_hash() -> str:
-    return uuid.uuid4().hex[:24]
+    return os.urandom(12).hex()  # 24 hex characters, like Aim's
 
 
 def _path(key) -> tuple:

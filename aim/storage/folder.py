@@ -1,7 +1,9 @@
-"""Folding journal records into a run file's columnar chunks and series summaries.
+"""Folding journal records into a run's columnar chunks and series summaries.
 
 Used by the live writer's flusher and by crash recovery alike, so both produce the same
-bytes. Folding is idempotent: replaying records already folded rewrites the same values.
+rows. Folding is idempotent: replaying records already folded rewrites the same values.
+Journal records name series by a *local* id (per writer session, see series.jsonl); the
+folder maps it to the series row in the repository database.
 """
 from __future__ import annotations
 
@@ -9,26 +11,22 @@ import numpy as np
 
 from aim.storage import chunks as codec
 from aim.storage.chunks import CHUNK_POINTS
-from aim.storage.runfile import RunFile
+from aim.storage.runfile import RunData
 
 
 class _Series:
-    __slots__ = ('sid', 'name', 'context', 'seq', 'tail', 'count', 'first_step', 'last_step',
-                 'last', 'min', 'max', 'last_time', 'dtype', 'known')
+    __slots__ = ('db_id', 'name', 'context', 'seq', 'tail', 'count', 'first_step', 'last_step',
+                 'last', 'min', 'max', 'last_time', 'dtype')
 
-    def __init__(self, sid: int, name: str, context: str):
-        self.sid, self.name, self.context = sid, name, context
+    def __init__(self, name: str, context: str):
+        self.db_id = None
+        self.name, self.context = name, context
         self.seq = 0
         self.tail = None  # (steps, values, epochs, times) of the open chunk
         self.count = 0
         self.first_step = self.last_step = None
         self.last = self.min = self.max = self.last_time = None
         self.dtype = None
-        self.known = False  # row exists in the run file
-
-    def summary_row(self) -> tuple:
-        return (self.name, self.context, self.count, self.first_step, self.last_step,
-                _real(self.last), _real(self.min), _real(self.max), self.last_time)
 
 
 def _real(x):
@@ -39,31 +37,38 @@ def _real(x):
 
 
 class SeriesFolder:
-    def __init__(self, runfile: RunFile):
-        self.runfile = runfile
-        self.series: dict[int, _Series] = {}
-        for row in runfile.series_rows():
-            s = _Series(row['id'], row['name'], row['context'])
-            s.known = True
+    def __init__(self, rundata: RunData):
+        self.rundata = rundata
+        self.by_key: dict[tuple[str, str], _Series] = {}
+        self.series: dict[int, _Series] = {}   # local id (journal) -> series
+        by_id = {}
+        for row in rundata.series_rows():
+            s = _Series(row['name'], row['context'])
+            s.db_id = row['id']
             s.count, s.first_step, s.last_step = row['count'], row['first_step'], row['last_step']
             s.last, s.min, s.max, s.last_time = row['last'], row['min'], row['max'], row['last_time']
             s.dtype = row['dtype']
-            self.series[s.sid] = s
-        for sid, seq, n in runfile.query(
-                'SELECT series_id, MAX(seq), n FROM chunks GROUP BY series_id'):
-            s = self.series.get(sid)
-            if s is None:
-                continue
-            s.seq = seq
-            if n < CHUNK_POINTS:
-                (_, n, st, v, e, t), = runfile.read_chunks_by_seq(sid, seq)
-                s.tail = codec.decode(st, v, e, t, n)
-            else:
-                s.seq = seq + 1
+            self.by_key[(s.name, s.context)] = s
+            by_id[s.db_id] = s
+        if by_id:
+            for sid, seq, n in rundata.query(
+                    'SELECT series_id, MAX(seq), n FROM chunks WHERE series_id IN '
+                    '(SELECT id FROM series WHERE run_hash=?) GROUP BY series_id',
+                    (rundata.run_hash,)):
+                s = by_id[sid]
+                s.seq = seq
+                if n < CHUNK_POINTS:
+                    (_, n, st, v, e, t), = rundata.read_chunks_by_seq(sid, seq)
+                    s.tail = codec.decode(st, v, e, t, n)
+                else:
+                    s.seq = seq + 1
 
-    def register(self, sid: int, name: str, context: str) -> None:
-        if sid not in self.series:
-            self.series[sid] = _Series(sid, name, context)
+    def register(self, local_id: int, name: str, context: str) -> _Series:
+        s = self.by_key.get((name, context))
+        if s is None:
+            s = self.by_key[(name, context)] = _Series(name, context)
+        self.series[local_id] = s
+        return s
 
     def fold(self, conn, code, step, ivalue, fvalue, epoch, time) -> list[_Series]:
         """Fold one batch of records (numpy arrays, in track order). Returns changed series."""
@@ -75,9 +80,8 @@ class SeriesFolder:
         bounds = np.flatnonzero(np.diff(sids[order])) + 1
         changed = []
         for group in np.split(order, bounds):
-            sid = int(sids[group[0]])
-            s = self.series.get(sid)
-            if s is None:  # points of a series never announced: cannot be named; skip
+            s = self.series.get(int(sids[group[0]]))
+            if s is None:  # points of a series never announced cannot be named; skip
                 continue
             gi = is_int[group]
             if gi.all():
@@ -91,10 +95,12 @@ class SeriesFolder:
         return changed
 
     def _append(self, conn, s: _Series, steps, vals, epochs, times) -> None:
-        if not s.known:
-            conn.execute('INSERT OR IGNORE INTO series(id, name, context) VALUES(?, ?, ?)',
-                         (s.sid, s.name, s.context))
-            s.known = True
+        if s.db_id is None:
+            run_hash = self.rundata.run_hash
+            conn.execute('INSERT OR IGNORE INTO series(run_hash, name, context) VALUES(?, ?, ?)',
+                         (run_hash, s.name, s.context))
+            s.db_id = conn.execute('SELECT id FROM series WHERE run_hash=? AND name=? AND '
+                                   'context=?', (run_hash, s.name, s.context)).fetchone()[0]
         in_order = (s.last_step is None or steps[0] > s.last_step) and (
             len(steps) < 2 or bool(np.all(steps[1:] > steps[:-1])))
         new_points = (steps, vals, times)
@@ -122,14 +128,17 @@ class SeriesFolder:
         if in_order:
             self._update_summary(s, *new_points)
         else:
-            st, v, _, t = self.runfile.read_series(s.sid)
+            from aim.storage.runfile import decode_series
+            rows = conn.execute('SELECT seq, n, steps, vals, epochs, times FROM chunks '
+                                'WHERE series_id=? ORDER BY seq', (s.db_id,)).fetchall()
+            st, v, _, t = decode_series(rows)
             s.count = 0
             s.first_step = s.last_step = s.min = s.max = None
             self._update_summary(s, st, v, t)
         conn.execute('UPDATE series SET count=?, first_step=?, last_step=?, last=?, last_time=?, '
                      'min=?, max=?, dtype=? WHERE id=?',
                      (s.count, s.first_step, s.last_step, _real(s.last), s.last_time,
-                      _real(s.min), _real(s.max), s.dtype, s.sid))
+                      _real(s.min), _real(s.max), s.dtype, s.db_id))
 
     @staticmethod
     def _update_summary(s: _Series, steps, vals, times) -> None:
@@ -151,5 +160,5 @@ class SeriesFolder:
     def _write_chunk(conn, s: _Series, steps, vals, epochs, times) -> None:
         b_steps, b_vals, b_epochs, b_times = codec.encode(steps, vals, epochs, times)
         conn.execute('INSERT OR REPLACE INTO chunks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                     (s.sid, s.seq, int(steps[0]), int(steps[-1]), len(steps),
+                     (s.db_id, s.seq, int(steps[0]), int(steps[-1]), len(steps),
                       b_steps, b_vals, b_epochs, b_times))

@@ -1,7 +1,9 @@
-"""The cross-run index (``index.db``): runs, params and series summaries.
+"""The repository database (``.aim/repo.db``): run data and the cross-run index.
 
-Derived data: every row is a copy of something in a run file, so a lost or stale index
-is rebuilt by :func:`aim.storage.repository.RepoStore.reindex`.
+Source-of-truth tables: ``run_props`` (props and params of each run), ``series`` identity
+columns, ``chunks`` (the points) and ``logs``. Index tables, derived and rebuilt by
+``aim storage reindex``: ``runs`` (one row per run: props and params JSON) and the summary
+columns of ``series`` (count, first/last step, last, min, max). Queries read the index.
 """
 from __future__ import annotations
 
@@ -21,24 +23,42 @@ SCHEMA = (
         creation_time REAL, end_time REAL, updated_at REAL,
         params TEXT NOT NULL DEFAULT '{}')""",
     'CREATE INDEX IF NOT EXISTS runs_by_time ON runs(creation_time)',
+    """CREATE TABLE IF NOT EXISTS run_props(
+        run_hash TEXT NOT NULL, key TEXT NOT NULL, value TEXT,
+        PRIMARY KEY(run_hash, key)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS series(
-        run_hash TEXT NOT NULL, name TEXT NOT NULL, context TEXT NOT NULL,
-        count INTEGER, first_step INTEGER, last_step INTEGER,
-        last REAL, min REAL, max REAL, last_time REAL,
-        PRIMARY KEY(run_hash, name, context))""",
+        id INTEGER PRIMARY KEY, run_hash TEXT NOT NULL, name TEXT NOT NULL,
+        context TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0,
+        first_step INTEGER, last_step INTEGER, last REAL, min REAL, max REAL,
+        last_time REAL, dtype TEXT,
+        UNIQUE(run_hash, name, context))""",
     'CREATE INDEX IF NOT EXISTS series_by_name ON series(name, context)',
+    """CREATE TABLE IF NOT EXISTS chunks(
+        series_id INTEGER NOT NULL, seq INTEGER NOT NULL,
+        first_step INTEGER, last_step INTEGER, n INTEGER,
+        steps BLOB, vals BLOB, epochs BLOB, times BLOB,
+        PRIMARY KEY(series_id, seq))""",
+    """CREATE TABLE IF NOT EXISTS logs(
+        run_hash TEXT NOT NULL, id INTEGER NOT NULL, time REAL, line TEXT,
+        PRIMARY KEY(run_hash, id))""",
 )
 
 RUN_COLUMNS = ('hash', 'name', 'experiment', 'description', 'tags', 'archived',
                'creation_time', 'end_time', 'updated_at', 'params')
 SERIES_COLUMNS = ('run_hash', 'name', 'context', 'count', 'first_step', 'last_step', 'last',
                   'min', 'max', 'last_time')
+SERIES_ALL = ('id',) + SERIES_COLUMNS + ('dtype',)
 
 
 class RepoIndex(Database):
+    """The repository database; ``repo.index`` in the SDK."""
+
     def __init__(self, path: str, *, create: bool = False, readonly: bool = False):
         super().__init__(path, readonly=readonly)
         if create:
+            with self.lock:
+                # auto_vacuum must be chosen before the first table exists
+                self.conn.execute('PRAGMA auto_vacuum=INCREMENTAL')
             with self.write() as conn:
                 for stmt in SCHEMA:
                     conn.execute(stmt)
@@ -46,7 +66,7 @@ class RepoIndex(Database):
                              (str(FORMAT_VERSION),))
 
     def connection(self) -> sqlite3.Connection:
-        """The process' connection to index.db, for read-only SQL (the query layer)."""
+        """This process' connection, for read-only SQL (the query layer)."""
         return self.conn
 
     def format_version(self) -> int | None:
@@ -60,15 +80,14 @@ class RepoIndex(Database):
         version = self.format_version()
         if version is None:
             raise RepositoryFormatError(
-                f'{self.path} is not an aimkit index (no format version). If this is a '
-                f'repository written by Aim itself, convert it first; otherwise run '
-                f'`aim storage reindex` to rebuild the index.', self.path)
+                f'{self.path} is not an aimkit repository database (no format version).',
+                self.path)
         if version > FORMAT_VERSION:
             raise RepositoryFormatError(
                 f'{self.path} has storage format version {version}, but this aimkit reads '
                 f'version {FORMAT_VERSION}; upgrade aimkit (pip install -U aimkit).', self.path)
 
-    # writes ------------------------------------------------------------------------
+    # index writes (inside a write transaction) ---------------------------------------------
     @staticmethod
     def upsert_run(conn, row: dict[str, Any]) -> None:
         cols = [c for c in RUN_COLUMNS if c in row]
@@ -77,18 +96,14 @@ class RepoIndex(Database):
                      f'ON CONFLICT(hash) DO UPDATE SET {updates}', [row[c] for c in cols])
 
     @staticmethod
-    def upsert_series(conn, run_hash: str, rows: Iterable[tuple]) -> None:
-        """rows: (name, context, count, first_step, last_step, last, min, max, last_time)."""
-        conn.executemany(
-            'INSERT OR REPLACE INTO series VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-            [(run_hash, *r) for r in rows])
-
-    @staticmethod
     def delete_run(conn, run_hash: str) -> None:
-        conn.execute('DELETE FROM runs WHERE hash=?', (run_hash,))
-        conn.execute('DELETE FROM series WHERE run_hash=?', (run_hash,))
+        conn.execute('DELETE FROM chunks WHERE series_id IN '
+                     '(SELECT id FROM series WHERE run_hash=?)', (run_hash,))
+        for table, col in (('series', 'run_hash'), ('logs', 'run_hash'),
+                           ('run_props', 'run_hash'), ('runs', 'hash')):
+            conn.execute(f'DELETE FROM {table} WHERE {col}=?', (run_hash,))
 
-    # reads -------------------------------------------------------------------------
+    # reads ---------------------------------------------------------------------------------
     def run_row(self, run_hash: str) -> dict | None:
         rows = self.query(f'SELECT {", ".join(RUN_COLUMNS)} FROM runs WHERE hash=?', (run_hash,))
         return dict(zip(RUN_COLUMNS, rows[0])) if rows else None
@@ -102,6 +117,11 @@ class RepoIndex(Database):
 
     def run_hashes(self) -> list[str]:
         return [r[0] for r in self.query('SELECT hash FROM runs ORDER BY creation_time DESC')]
+
+    def data_run_hashes(self) -> list[str]:
+        """Every run that has data (props), indexed or not."""
+        return [r[0] for r in self.query('SELECT DISTINCT run_hash FROM run_props '
+                                         'ORDER BY run_hash')]
 
     def series_rows(self, run_hash: str | None = None) -> list[dict]:
         sql = f'SELECT {", ".join(SERIES_COLUMNS)} FROM series'
@@ -117,4 +137,5 @@ class RepoIndex(Database):
         return dict(zip(SERIES_COLUMNS, rows[0])) if rows else None
 
 
-__all__ = ['RepoIndex', 'RUN_COLUMNS', 'SERIES_COLUMNS', 'translate']
+__all__ = ['RepoIndex', 'RUN_COLUMNS', 'SERIES_COLUMNS', 'SERIES_ALL', 'translate',
+           'Iterable']

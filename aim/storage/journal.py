@@ -19,6 +19,7 @@ HEADER_SIZE = 64
 H_CAPACITY, H_COMMITTED, H_FOLDED = 1, 2, 3
 NO_EPOCH = -(2 ** 63)
 DEFAULT_CAPACITY = 1 << 16
+FIRST_CAPACITY = 1 << 12
 # (name, struct code, bytes per entry)
 COLUMNS = (('code', 'i', 4), ('step', 'q', 8), ('value', 'q', 8), ('epoch', 'q', 8),
            ('time', 'd', 8))

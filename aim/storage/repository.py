@@ -1,10 +1,8 @@
-"""The repository as a whole: layout, opening, run files, live runs, recovery, reindex."""
+"""The repository as a whole: layout, opening, live runs, recovery, reindex, copy, delete."""
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import sqlite3
 import threading
 import time
 from typing import Any
@@ -15,11 +13,12 @@ from aim.storage import journal as jr
 from aim.storage import locks
 from aim.storage.encoding import dumps_params
 from aim.storage.index import RepoIndex
-from aim.storage.runfile import RunFile
-from aim.storage.sqlite import translate
+from aim.storage.runfile import RunData
 
 AIM_DIR = '.aim'
+DB_NAME = 'repo.db'
 FORMAT_VERSION = 1
+SYNC_INTERVAL_S = 1.0
 
 
 class RepoStore:
@@ -29,8 +28,7 @@ class RepoStore:
         self.root = os.path.abspath(root)
         self.path = os.path.join(self.root, AIM_DIR)
         self.readonly = readonly
-        self.index_path = os.path.join(self.path, 'index.db')
-        self.runs_dir = os.path.join(self.path, 'runs')
+        self.db_path = self.index_path = os.path.join(self.path, DB_NAME)
         self.journal_dir = os.path.join(self.path, 'journal')
         self.locks_dir = os.path.join(self.path, 'locks')
         exists = os.path.isdir(self.path)
@@ -40,47 +38,47 @@ class RepoStore:
                 f'there, or pass init=True.', self.root)
         if create and not readonly:
             try:
-                for d in (self.path, self.runs_dir, self.journal_dir, self.locks_dir):
+                for d in (self.path, self.journal_dir, self.locks_dir):
                     os.makedirs(d, exist_ok=True)
             except OSError as e:
                 raise RepositoryWriteError(f'Cannot create the repository at {self.path}: '
                                            f'{e.strerror}. Check the directory permissions.',
                                            self.path) from None
-        if os.path.exists(os.path.join(self.path, 'meta')) and \
-                not os.path.exists(self.index_path):
+        if os.path.exists(os.path.join(self.path, 'meta')) and not os.path.exists(self.db_path):
             raise RepositoryFormatError(
                 f'{self.path} was written by Aim itself (RocksDB format), which aimkit does '
                 f'not read. Use a new directory for aimkit runs.', self.path)
         if not readonly and not os.access(self.path, os.W_OK):
             self.readonly = readonly = True  # read-only media or no permission: read only
-        new_index = not os.path.exists(self.index_path)
-        if new_index and readonly:
-            raise RepositoryError(f'{self.path} has no index.db and cannot be written; '
-                                  f'run `aim init` with write access first.', self.path)
-        self.index = RepoIndex(self.index_path, create=not readonly, readonly=readonly)
-        self.index.check_version()
-        if new_index and os.listdir(self.runs_dir):
-            self.reindex()
+        if not os.path.exists(self.db_path) and readonly:
+            raise RepositoryError(f'{self.path} has no {DB_NAME} and cannot be written; run '
+                                  f'`aim init` with write access first.', self.path)
+        self.index = self.db = RepoIndex(self.db_path, create=not readonly, readonly=readonly)
+        self.db.check_version()
 
-    # paths ---------------------------------------------------------------------------
-    def run_path(self, run_hash: str) -> str:
-        return os.path.join(self.runs_dir, f'{run_hash}.db')
-
+    # paths and views -----------------------------------------------------------------------
     def lock_path(self, run_hash: str) -> str:
         return os.path.join(self.locks_dir, f'{run_hash}.lock')
 
     def run_journal_dir(self, run_hash: str) -> str:
         return os.path.join(self.journal_dir, run_hash)
 
-    # listing -------------------------------------------------------------------------
+    def run_data(self, run_hash: str) -> RunData:
+        return RunData(self.db, run_hash)
+
+    def open_run_file(self, run_hash: str) -> RunData:
+        data = self.run_data(run_hash)
+        if not data.exists():
+            raise MissingRunError(f'Cannot find run {run_hash!r} in the repository at '
+                                  f'{self.root}.', run_hash)
+        return data
+
+    # listing -------------------------------------------------------------------------------
     def run_exists(self, run_hash: str) -> bool:
-        return os.path.exists(self.run_path(run_hash))
+        return self.run_data(run_hash).exists()
 
     def list_run_hashes(self) -> list[str]:
-        try:
-            return sorted(n[:-3] for n in os.listdir(self.runs_dir) if n.endswith('.db'))
-        except FileNotFoundError:
-            return []
+        return self.db.data_run_hashes()
 
     def is_active(self, run_hash: str) -> bool:
         return locks.is_locked(self.lock_path(run_hash))
@@ -93,14 +91,7 @@ class RepoStore:
         return sorted(n[:-5] for n in names
                       if n.endswith('.lock') and locks.is_locked(os.path.join(self.locks_dir, n)))
 
-    def open_run_file(self, run_hash: str) -> RunFile:
-        path = self.run_path(run_hash)
-        if not os.path.exists(path):
-            raise MissingRunError(f'Cannot find run {run_hash!r} in the repository at '
-                                  f'{self.root}.', run_hash)
-        return RunFile(path, readonly=self.readonly or not os.access(path, os.W_OK))
-
-    # recovery ------------------------------------------------------------------------
+    # recovery ------------------------------------------------------------------------------
     def recover_dead_runs(self) -> list[str]:
         """Fold the journals left by dead writers; returns the hashes recovered."""
         if self.readonly:
@@ -121,7 +112,7 @@ class RepoStore:
     def recover_run(self, run_hash: str) -> bool:
         jdir = self.run_journal_dir(run_hash)
         lock = self.lock_path(run_hash)
-        if not os.path.isdir(jdir) or locks.held_here(lock):
+        if self.readonly or not os.path.isdir(jdir) or locks.held_here(lock):
             return False
         acquired, _ = locks.try_acquire(lock)
         if not acquired:
@@ -135,105 +126,88 @@ class RepoStore:
             locks.release(lock)
 
     def _fold_journal(self, run_hash: str, jdir: str, mark_ended: bool) -> None:
+        """Replay a dead writer's journal into the database (idempotent), then drop it."""
         from aim.storage.folder import SeriesFolder
         from aim.storage.writer import remove_journal_dir
-        path = self.run_path(run_hash)
-        if not os.path.exists(path):
-            # the writer died before its run file was complete: nothing was acknowledged
+        data = self.run_data(run_hash)
+        if not data.exists():
+            # the writer died before its run was created: nothing was acknowledged
             remove_journal_dir(jdir)
             return
-        runfile = RunFile(path)
+        folder = SeriesFolder(data)
+        for local_id, name, ctx in jr.read_series_lines(jdir):
+            folder.register(local_id, name, ctx)
+        segments = [jr.Segment(jr.segment_path(jdir, n)) for n in jr.list_segments(jdir)]
         try:
-            folder = SeriesFolder(runfile)
-            for sid, name, ctx in jr.read_series_lines(jdir):
-                folder.register(sid, name, ctx)
-            segments = [jr.Segment(jr.segment_path(jdir, n)) for n in jr.list_segments(jdir)]
-            try:
-                changed = []
-                last_sign = None
-                with runfile.write() as conn:
-                    for seg in segments:
-                        if seg.committed > seg.folded:
-                            arrays = seg.read(seg.folded, seg.committed)
-                            changed += folder.fold(conn, *arrays)
-                            if len(arrays[5]):
-                                last_sign = max(last_sign or 0, float(arrays[5].max()))
-                    props = runfile.get_props()
-                    if mark_ended and props.get('end_time') is None:
-                        candidates = [t for t in (last_sign, props.get('updated_at'),
-                                                  props.get('creation_time')) if t]
-                        RunFile.put_props(conn, {'end_time': max(candidates) if candidates
-                                                 else time.time()})
-                self.index_run(run_hash, runfile)
-            finally:
+            last_sign = None
+            with self.db.write() as conn:
                 for seg in segments:
-                    seg.close()
-            remove_journal_dir(jdir)
+                    if seg.committed > seg.folded:
+                        arrays = seg.read(seg.folded, seg.committed)
+                        folder.fold(conn, *arrays)
+                        if len(arrays[5]):
+                            last_sign = max(last_sign or 0.0, float(arrays[5].max()))
+                props = data.get_props()
+                if mark_ended and props.get('end_time') is None:
+                    candidates = [t for t in (last_sign, props.get('updated_at'),
+                                              props.get('creation_time')) if t]
+                    data.put_props(conn, {'end_time': max(candidates) if candidates
+                                          else time.time()})
+                self._index_run(conn, data)
         finally:
-            runfile.close()
+            for seg in segments:
+                seg.close()
+        remove_journal_dir(jdir)
 
-    # index maintenance -----------------------------------------------------------------
-    def index_run(self, run_hash: str, runfile: RunFile, recompute: bool = False) -> None:
-        """Copy one run's props, params and series summaries into the index."""
-        props = runfile.get_props()
-        params_text = runfile.get_params_text() or '{}'
-        if recompute:
-            self._recompute_summaries(runfile)
-        series = [(r['name'], r['context'], r['count'], r['first_step'], r['last_step'],
-                   r['last'], r['min'], r['max'], r['last_time'])
-                  for r in runfile.series_rows()]
-        with self.index.write() as conn:
-            RepoIndex.delete_run(conn, run_hash)
-            RepoIndex.upsert_run(conn, index_row(run_hash, props, params_text))
-            RepoIndex.upsert_series(conn, run_hash, series)
-
+    # index maintenance -----------------------------------------------------------------------
     @staticmethod
-    def _recompute_summaries(runfile: RunFile) -> None:
+    def _index_run(conn, data: RunData) -> None:
+        """Copy one run's props and params into its ``runs`` index row (inside a txn)."""
+        props = {k: json.loads(v) for k, v in conn.execute(
+            "SELECT key, value FROM run_props WHERE run_hash=? AND key != 'params'",
+            (data.run_hash,))}
+        row = conn.execute("SELECT value FROM run_props WHERE run_hash=? AND key='params'",
+                           (data.run_hash,)).fetchone()
+        RepoIndex.upsert_run(conn, index_row(data.run_hash, props, row[0] if row else '{}'))
+
+    def _recompute_summaries(self, conn, run_hash: str) -> None:
         import numpy as np
-        rows = runfile.series_rows()
-        updates = []
-        for r in rows:
-            steps, vals, _, times = runfile.read_series(r['id'])
+
+        from aim.storage.runfile import decode_series
+        ids = [r[0] for r in conn.execute('SELECT id FROM series WHERE run_hash=?', (run_hash,))]
+        for sid in ids:
+            rows = conn.execute('SELECT seq, n, steps, vals, epochs, times FROM chunks '
+                                'WHERE series_id=? ORDER BY seq', (sid,)).fetchall()
+            steps, vals, _, times = decode_series(rows)
             if not len(steps):
-                updates.append((0, None, None, None, None, None, None, r['id']))
+                conn.execute('UPDATE series SET count=0, first_step=NULL, last_step=NULL, '
+                             'last=NULL, last_time=NULL, min=NULL, max=NULL WHERE id=?', (sid,))
                 continue
             f = vals.astype(np.float64)
-            lo, hi = np.fmin.reduce(f).item(), np.fmax.reduce(f).item()
-            updates.append((len(steps), int(steps[0]), int(steps[-1]), _real(vals[-1].item()),
-                            float(times[-1]), _real(lo), _real(hi), r['id']))
-        if runfile.readonly:
-            return
-        with runfile.write() as conn:
-            conn.executemany('UPDATE series SET count=?, first_step=?, last_step=?, last=?, '
-                             'last_time=?, min=?, max=? WHERE id=?', updates)
+            conn.execute('UPDATE series SET count=?, first_step=?, last_step=?, last=?, '
+                         'last_time=?, min=?, max=?, dtype=? WHERE id=?',
+                         (len(steps), int(steps[0]), int(steps[-1]), _real(vals[-1].item()),
+                          float(times[-1]), _real(np.fmin.reduce(f).item()),
+                          _real(np.fmax.reduce(f).item()),
+                          'int' if vals.dtype.kind == 'i' else 'float', sid))
 
     def reindex(self, progress=None) -> int:
-        """Rebuild index.db from the run files. Returns the number of runs indexed."""
+        """Rebuild the index (``runs`` rows, series summaries) from the run data."""
         self.recover_dead_runs()
         hashes = self.list_run_hashes()
-        with self.index.write() as conn:
+        with self.db.write() as conn:
             conn.execute('DELETE FROM runs')
-            conn.execute('DELETE FROM series')
-        n = 0
         for run_hash in hashes:
-            try:
-                runfile = RunFile(self.run_path(run_hash))
-            except (RepositoryError, sqlite3.Error):
-                continue
-            try:
-                self.index_run(run_hash, runfile, recompute=True)
-                n += 1
-            except RepositoryError:
-                pass
-            finally:
-                runfile.close()
+            with self.db.write() as conn:
+                self._recompute_summaries(conn, run_hash)
+                self._index_run(conn, self.run_data(run_hash))
             if progress:
                 progress(run_hash)
-        return n
+        return len(hashes)
 
-    # deleting and copying ----------------------------------------------------------------
+    # deleting and copying ----------------------------------------------------------------------
     def delete_run(self, run_hash: str) -> bool:
-        if not self.run_exists(run_hash) and self.index.run_row(run_hash) is None:
+        if not self.run_exists(run_hash) and self.db.run_row(run_hash) is None:
             return False
         lock = self.lock_path(run_hash)
         acquired, pid = locks.try_acquire(lock)
@@ -242,13 +216,9 @@ class RepoStore:
                                  f'(or wait for it to finish) before deleting the run.',
                                  run_hash, pid)
         try:
-            with self.index.write() as conn:
+            with self.db.write() as conn:
                 RepoIndex.delete_run(conn, run_hash)
-            for suffix in ('', '-wal', '-shm'):
-                try:
-                    os.unlink(self.run_path(run_hash) + suffix)
-                except FileNotFoundError:
-                    pass
+            import shutil
             shutil.rmtree(self.run_journal_dir(run_hash), ignore_errors=True)
         finally:
             locks.release(lock)
@@ -256,7 +226,13 @@ class RepoStore:
                 os.unlink(lock)
             except FileNotFoundError:
                 pass
+        self.reclaim_space()
         return True
+
+    def reclaim_space(self) -> None:
+        """Return the pages of deleted data to the file system."""
+        with self.db.lock:
+            self.db.conn.execute('PRAGMA incremental_vacuum')
 
     def copy_run_to(self, run_hash: str, dest: 'RepoStore') -> None:
         if not self.run_exists(run_hash):
@@ -266,27 +242,29 @@ class RepoStore:
                                  f'finished.', run_hash, locks.holder_pid(self.lock_path(run_hash)))
         if dest.run_exists(run_hash):
             raise RepositoryError(f'Run {run_hash} already exists in {dest.root}.', dest.root)
-        src = sqlite3.connect(self.run_path(run_hash))
-        tmp = dest.run_path(run_hash) + '.tmp'
-        try:
-            out = sqlite3.connect(tmp)
-            try:
-                src.backup(out)
-            finally:
-                out.close()
-        except sqlite3.Error as e:
-            raise translate(e, tmp) from None
-        finally:
-            src.close()
-        os.replace(tmp, dest.run_path(run_hash))
-        runfile = RunFile(dest.run_path(run_hash))
-        try:
-            dest.index_run(run_hash, runfile)
-        finally:
-            runfile.close()
+        src = self.db
+        props = src.query('SELECT key, value FROM run_props WHERE run_hash=?', (run_hash,))
+        series = src.query('SELECT id, name, context, count, first_step, last_step, last, min, '
+                           'max, last_time, dtype FROM series WHERE run_hash=?', (run_hash,))
+        logs = src.query('SELECT id, time, line FROM logs WHERE run_hash=?', (run_hash,))
+        with dest.db.write() as conn:
+            conn.executemany('INSERT INTO run_props VALUES(?, ?, ?)',
+                             [(run_hash, k, v) for k, v in props])
+            for sid, *rest in series:
+                cur = conn.execute('INSERT INTO series(run_hash, name, context, count, '
+                                   'first_step, last_step, last, min, max, last_time, dtype) '
+                                   'VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', (run_hash, *rest))
+                new_id = cur.lastrowid
+                chunks = src.query('SELECT seq, first_step, last_step, n, steps, vals, epochs, '
+                                   'times FROM chunks WHERE series_id=?', (sid,))
+                conn.executemany('INSERT INTO chunks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                                 [(new_id, *c) for c in chunks])
+            conn.executemany('INSERT INTO logs VALUES(?, ?, ?, ?)',
+                             [(run_hash, *row) for row in logs])
+            dest._index_run(conn, dest.run_data(run_hash))
 
     def close(self) -> None:
-        self.index.close()
+        self.db.close()
 
 
 def _real(x):
@@ -312,7 +290,7 @@ def index_row(run_hash: str, props: dict[str, Any], params_text: str) -> dict[st
 
 
 class LiveRun:
-    """A run open for writing in this process: its lock, run file and journal writer."""
+    """A run open for writing in this process: its lock, its data and its journal writer."""
 
     def __init__(self, store: RepoStore, run_hash: str, *, create: bool,
                  initial_props: dict[str, Any] | None = None):
@@ -342,23 +320,25 @@ class LiveRun:
             jdir = store.run_journal_dir(run_hash)
             if not create and os.path.isdir(jdir):
                 store._fold_journal(run_hash, jdir, mark_ended=False)
-            self.runfile = RunFile(store.run_path(run_hash), create=create)
+            self.data = self.runfile = store.run_data(run_hash)
             props = dict(initial_props or {})
             props['end_time'] = None
             props['updated_at'] = time.time()
-            self.props = {**self.runfile.get_props(), **props}
-            params_text = self.runfile.get_params_text()
-            with self.runfile.write() as conn:
-                RunFile.put_props(conn, props)
+            self.props = {} if create else self.data.get_props()
+            self.props.update(props)
+            params_text = None if create else self.data.get_params_text()
+            with store.db.write() as conn:
+                self.data.put_props(conn, props)
                 if params_text is None:
                     params_text = '{}'
-                    RunFile.put_params_text(conn, params_text)
-            self.params_text = params_text
-            with store.index.write() as conn:
+                    self.data.put_params_text(conn, params_text)
                 RepoIndex.upsert_run(conn, index_row(run_hash, self.props, params_text))
+            self.params_text = params_text
             self._pending_logs: list[tuple[float, str]] = []
             self._logs_lock = threading.Lock()
-            self.folder = SeriesFolder(self.runfile)
+            self._next_log_id = None
+            self._last_sync = time.time()
+            self.folder = SeriesFolder(self.data)
             self.writer = RunWriter(run_hash, jdir, self.folder, self._commit_flush)
         except BaseException:
             locks.release(lock)
@@ -372,41 +352,50 @@ class LiveRun:
             logs, self._pending_logs = self._pending_logs, []
         now = time.time()
         try:
-            with self.runfile.write() as conn:
+            with self.store.db.write() as conn:
                 changed = fold(conn)
                 if logs:
-                    conn.executemany('INSERT INTO logs(time, line) VALUES(?, ?)', logs)
-                if changed:
-                    RunFile.put_props(conn, {'updated_at': now})
+                    if self._next_log_id is None:
+                        self._next_log_id = conn.execute(
+                            'SELECT COALESCE(MAX(id), -1) + 1 FROM logs WHERE run_hash=?',
+                            (self.run_hash,)).fetchone()[0]
+                    first = self._next_log_id
+                    conn.executemany('INSERT OR REPLACE INTO logs VALUES(?, ?, ?, ?)',
+                                     [(self.run_hash, first + i, t, line)
+                                      for i, (t, line) in enumerate(logs)])
+                    self._next_log_id = first + len(logs)
+                if changed or logs:
+                    self.data.put_props(conn, {'updated_at': now})
+                    conn.execute('UPDATE runs SET updated_at=? WHERE hash=?', (now, self.run_hash))
         except BaseException:
             with self._logs_lock:
                 self._pending_logs = logs + self._pending_logs
             raise
-        if changed:
+        if changed or logs:
             self.props['updated_at'] = now
-            with self.store.index.write() as conn:
-                RepoIndex.upsert_series(conn, self.run_hash, [s.summary_row() for s in changed])
-                conn.execute('UPDATE runs SET updated_at=? WHERE hash=?', (now, self.run_hash))
+        if now - self._last_sync >= SYNC_INTERVAL_S and \
+                threading.current_thread() is self.writer._thread:
+            # WAL commits with synchronous=NORMAL reach the disk at checkpoints: one a
+            # second, off the training thread, bounds what a power cut can take
+            self._last_sync = now
+            with self.store.db.lock:
+                self.store.db.conn.execute('PRAGMA wal_checkpoint(PASSIVE)')
 
     def add_log_lines(self, lines: list[tuple[float, str]]) -> None:
         with self._logs_lock:
             self._pending_logs.extend(lines)
 
     def set_props(self, props: dict[str, Any]) -> None:
-        with self.runfile.write() as conn:
-            RunFile.put_props(conn, props)
-        self.props.update(props)
-        self._reindex_row()
+        with self.store.db.write() as conn:
+            self.data.put_props(conn, props)
+            self.props.update(props)
+            RepoIndex.upsert_run(conn, index_row(self.run_hash, self.props, self.params_text))
 
     def set_params_text(self, params_text: str) -> None:
-        with self.runfile.write() as conn:
-            RunFile.put_params_text(conn, params_text)
+        with self.store.db.write() as conn:
+            self.data.put_params_text(conn, params_text)
+            RepoIndex.upsert_run(conn, index_row(self.run_hash, self.props, params_text))
         self.params_text = params_text
-        self._reindex_row()
-
-    def _reindex_row(self) -> None:
-        with self.store.index.write() as conn:
-            RepoIndex.upsert_run(conn, index_row(self.run_hash, self.props, self.params_text))
 
     def flush(self) -> None:
         self.writer.flush()
@@ -419,7 +408,6 @@ class LiveRun:
             self.writer.close()
             self.set_props({'end_time': time.time()})
         finally:
-            self.runfile.close()
             locks.release(self.lock_path)
 
 

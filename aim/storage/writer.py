@@ -64,22 +64,27 @@ def _coerce_int(x: Any, what: str) -> int:
 class RunWriter:
     def __init__(self, run_hash: str, journal_dir: str, folder, flush_callback: Callable,
                  flush_interval_s: float = FLUSH_INTERVAL_S,
-                 capacity: int = jr.DEFAULT_CAPACITY):
+                 capacity: int = jr.FIRST_CAPACITY, max_capacity: int = jr.DEFAULT_CAPACITY):
         self.run_hash = run_hash
         self.journal_dir = journal_dir
         self.folder = folder
-        self._flush_callback = flush_callback   # (changed_series, pending) -> None, in a txn
+        self._flush_callback = flush_callback   # (fold function) -> None
         self.flush_interval_s = flush_interval_s
         self._capacity = capacity
+        self._max_capacity = max_capacity
         os.makedirs(journal_dir, exist_ok=True)
+        remove_journal_files(journal_dir)  # a previous session's journal was folded already
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._series: dict = {}          # (name, context items) -> [code_base, last_step]
         self._by_canon: dict = {}        # (name, canonical context) -> same list
-        for s in folder.series.values():
-            entry = [s.sid * 2, s.last_step if s.last_step is not None else -1]
-            self._by_canon[(s.name, s.context)] = entry
-        self._next_sid = max(folder.series, default=-1) + 1
+        # series that exist already (a resumed run) get local ids now, announced in the
+        # journal so that a crash recovery maps them as this session did
+        for local_id, (key, s) in enumerate(list(folder.by_key.items())):
+            folder.register(local_id, *key)
+            jr.append_series_line(journal_dir, local_id, *key)
+            self._by_canon[key] = [local_id * 2, s.last_step if s.last_step is not None else -1]
+        self._next_sid = len(folder.by_key)
         self._segments: list[jr.Segment] = []
         self._seg_no = max(jr.list_segments(journal_dir), default=-1) + 1
         self._open_segment()
@@ -171,6 +176,8 @@ class RunWriter:
                 f'Cannot create the journal file {path}: {e.strerror}. Free disk space or fix '
                 f'the repository permissions; points tracked so far are safe.', path) from None
         self._seg_no += 1
+        # small runs get a small file; long runs double it up to the maximum
+        self._capacity = min(self._capacity * 2, self._max_capacity)
         self._segments.append(seg)
         cols = seg.cols
         self._c_code, self._c_step, self._c_ival = cols['code'], cols['step'], cols['value']
@@ -240,6 +247,11 @@ class RunWriter:
                     pass
             self._segments = []
         remove_journal_dir(self.journal_dir)
+
+
+def remove_journal_files(journal_dir: str) -> None:
+    for name in os.listdir(journal_dir):
+        os.unlink(os.path.join(journal_dir, name))
 
 
 def remove_journal_dir(journal_dir: str) -> None:
