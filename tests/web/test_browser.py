@@ -114,8 +114,14 @@ def test_metrics_explorer_groups_smooths_and_zooms(server, page):
         page.mouse.up()
     page.wait_for_selector('#page[data-ready="1"]')
     assert 'xmin=' in page.url and 'xmax=' in page.url
-    # Hovering shows the run's name, the value and params in the tooltip.
-    page.mouse.move(box['x'] + box['width'] * 0.5, box['y'] + box['height'] * 0.5)
+    # Hovering a line shows the run's name, the value and params in the tooltip.
+    point = page.evaluate('''() => { const c = window.__aimCharts[1]; const l = c.lines[0];
+        const i = Math.floor(l.x.length / 2);
+        return [c.px(l.x[i]), c.py(l.y[i]), l.meta.run.name]; }''')
+    page.mouse.move(box['x'] + point[0], box['y'] + point[1])
+    page.wait_for_selector('.chart-tooltip:not([hidden])')
+    tip = page.locator('.chart-tooltip:not([hidden])').inner_text()
+    assert point[2] in tip and 'value:' in tip and 'hparams.lr' in tip
     shot(page, 'metrics-zoomed')
     # The state is in the URL: reloading it restores the view.
     page.reload()

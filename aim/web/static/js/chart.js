@@ -229,6 +229,10 @@ export class LineChart {
     const hit = this.hover;
     if (!hit) { this.tip.hidden = true; return; }
     const line = hit.line;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(PAD.left, PAD.top, this.w - PAD.left - PAD.right, this.h - PAD.top - PAD.bottom);
+    ctx.clip();
     ctx.strokeStyle = line.color; ctx.lineWidth = 2.5;
     ctx.beginPath();
     let pen = false;
@@ -241,6 +245,7 @@ export class LineChart {
     ctx.stroke();
     const X = this.px(hit.x); const Y = this.py(this.yOf(hit.y));
     ctx.fillStyle = line.color; ctx.beginPath(); ctx.arc(X, Y, 4, 0, Math.PI * 2); ctx.fill();
+    ctx.restore();
     const rows = this.options.tooltip ? this.options.tooltip(hit) : [`${hit.x}: ${hit.y}`];
     this.tip.replaceChildren(...rows.map((r) => el('div', { text: r })));
     this.tip.hidden = false;

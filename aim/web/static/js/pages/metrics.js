@@ -144,6 +144,7 @@ export async function mount(root, { query }) {
       byChart.get(ki).push({ s, run, ci, si });
     }
     const chartTitles = chartKeys.entries();
+    window.__aimCharts = [];
     let drawn = 0;
     for (const [ki, items] of byChart) {
       if (drawn++ >= MAX_CHARTS) { charts.append(el('p', { class: 'muted', text: `Only the first ${MAX_CHARTS} charts are drawn; group by fewer values.` })); break; }
@@ -176,6 +177,7 @@ export async function mount(root, { query }) {
         }
       }
       chart.setData({ lines, bands, xRange: state.xmin !== null ? [state.xmin, state.xmax] : null });
+      window.__aimCharts.push(chart);
     }
     drawLegend(colors, styles);
   }
