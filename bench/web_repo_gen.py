@@ -1,8 +1,9 @@
 """Generate large repositories for the web benchmarks, once, and reuse them.
 
-A handful of template runs are written through the SDK (4 series of N steps each); the rest
-are copies of their run files with their own hash, name, params and creation time, indexed
-through the storage layer. Copying keeps a 10,000-run repository to minutes, not hours.
+A handful of template runs are written through the SDK (4 series of N steps each); every
+benchmark run is a copy of one of them, made with SQL inside the repository database (the
+layout of docs/storage.md) and given its own hash, name, params and creation time, then
+indexed through the storage layer. Copying keeps a 10,000-run repository to minutes.
 """
 from __future__ import annotations
 
@@ -51,7 +52,6 @@ def generate(path: str, n_runs: int, steps: int, templates: int = 8) -> dict:
             return json.load(f)
     from aim import Repo
     from aim.storage.encoding import dumps_params
-    from aim.storage.runfile import RunFile
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
     started = time.time()
@@ -59,35 +59,45 @@ def generate(path: str, n_runs: int, steps: int, templates: int = 8) -> dict:
     n_templates = min(templates, n_runs)
     template_hashes = [_template(repo, seed, steps) for seed in range(n_templates)]
     store = repo._store
+    template_series = {h: store.db.query(
+        'SELECT id, name, context, count, first_step, last_step, last, min, max, last_time, '
+        'dtype FROM series WHERE run_hash=?', (h,)) for h in template_hashes}
     rng = np.random.default_rng(1)
     base_time = time.time() - n_runs
     all_hashes = []
-    for i in range(n_runs):
-        spike = i == n_runs - 1
-        src = template_hashes[0] if spike else template_hashes[1 + i % max(1, n_templates - 1)
-                                                               if n_templates > 1 else 0]
-        run_hash = uuid.uuid4().hex[:24]
-        shutil.copyfile(store.run_path(src), store.run_path(run_hash))
-        runfile = RunFile(store.run_path(run_hash))
-        try:
-            props = {'name': f'run-{i:05d}' + (' (spike)' if spike else ''),
-                     'experiment': f'exp-{i % 7}', 'creation_time': base_time + i,
-                     'end_time': base_time + i + 60, 'updated_at': base_time + i + 60,
-                     'archived': False, 'tags': ['bench', 'even' if i % 2 == 0 else 'odd'],
-                     'description': None}
-            params = {'hparams': {'lr': float(10 ** rng.uniform(-5, -1)),
-                                  'batch': int(2 ** rng.integers(4, 9)),
-                                  'optimizer': ['adam', 'sgd', 'adamw'][i % 3],
-                                  'dropout': round(float(rng.uniform(0, 0.5)), 3)},
-                      'seed': i, 'index': i}
-            with runfile.write() as conn:
-                RunFile.put_props(conn, props)
-                RunFile.put_params_text(conn, dumps_params(params))
-                conn.execute("INSERT OR REPLACE INTO meta VALUES('hash', ?)", (run_hash,))
-            store.index_run(run_hash, runfile)
-        finally:
-            runfile.close()
-        all_hashes.append(run_hash)
+    batch = 100
+    for start in range(0, n_runs, batch):
+        # Copy template rows inside the database, a batch of runs per transaction: the
+        # chunk blobs never leave SQLite.
+        with store.db.write() as conn:
+            for i in range(start, min(n_runs, start + batch)):
+                spike = i == n_runs - 1
+                src = template_hashes[0] if spike or n_templates == 1 else \
+                    template_hashes[1 + i % (n_templates - 1)]
+                run_hash = uuid.uuid4().hex[:24]
+                props = {'name': f'run-{i:05d}' + (' (spike)' if spike else ''),
+                         'experiment': f'exp-{i % 7}', 'creation_time': base_time + i,
+                         'end_time': base_time + i + 60, 'updated_at': base_time + i + 60,
+                         'archived': False, 'tags': ['bench', 'even' if i % 2 == 0 else 'odd'],
+                         'description': None}
+                params = {'hparams': {'lr': float(10 ** rng.uniform(-5, -1)),
+                                      'batch': int(2 ** rng.integers(4, 9)),
+                                      'optimizer': ['adam', 'sgd', 'adamw'][i % 3],
+                                      'dropout': round(float(rng.uniform(0, 0.5)), 3)},
+                          'seed': i, 'index': i}
+                data = store.run_data(run_hash)
+                data.put_props(conn, props)
+                data.put_params_text(conn, dumps_params(params))
+                for sid, *rest in template_series[src]:
+                    new_id = conn.execute(
+                        'INSERT INTO series(run_hash, name, context, count, first_step, '
+                        'last_step, last, min, max, last_time, dtype) '
+                        'VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', (run_hash, *rest)).lastrowid
+                    conn.execute('INSERT INTO chunks SELECT ?, seq, first_step, last_step, n, '
+                                 'steps, vals, epochs, times FROM chunks WHERE series_id=?',
+                                 (new_id, sid))
+                store._index_run(conn, data)
+                all_hashes.append(run_hash)
     for h in template_hashes:
         store.delete_run(h)
     manifest = {'runs': n_runs, 'steps': steps, 'series_per_run': len(SERIES),
