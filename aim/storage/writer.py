@@ -88,6 +88,7 @@ class RunWriter:
         self._segments: list[jr.Segment] = []
         self._seg_no = max(jr.list_segments(journal_dir), default=-1) + 1
         self._open_segment()
+        self.track = self._make_track()
         self._stop = threading.Event()
         self._warned = False
         self.closed = False
@@ -96,51 +97,68 @@ class RunWriter:
         self._thread.start()
 
     # the hot path --------------------------------------------------------------------
-    def track(self, value, name=None, step=None, epoch=None, context=None):
-        tv = type(value)
-        if tv is float:
-            is_int = 0
-        elif tv is int and _INT64_MIN <= value <= _INT64_MAX:
-            is_int = 1
-        elif tv is dict and name is None:
-            for key, val in value.items():
-                self.track(val, key, step, epoch, context)
-            return
-        else:
-            value, is_int = coerce_value(value)
-        try:
-            entry = self._series[(name, tuple(context.items()) if context is not None else ())]
-        except (KeyError, TypeError, AttributeError):
-            entry = self._series_slow(name, context)
-        if epoch is None:
-            epoch = -9223372036854775808  # NO_EPOCH, as a literal: no global lookup per point
-        elif type(epoch) is not int:
-            epoch = _coerce_int(epoch, 'epoch')
-        with self._lock:
-            if step is None:
-                step = entry[1] + 1
-            elif type(step) is not int:
-                step = _coerce_int(step, 'step')
-            i = self._n
-            if i >= self._cap:
-                i = self._rotate()
-            try:
-                self._c_step[i] = step
-                self._c_epoch[i] = epoch
-            except (ValueError, OverflowError, TypeError):
-                _coerce_int(step, 'step')
-                _coerce_int(epoch, 'epoch') if epoch != NO_EPOCH else None
-                raise
-            if is_int:
-                self._c_ival[i] = value
+    def _make_track(self):
+        """Build ``track()`` as a closure: its state lives in cells, which Python reads
+        faster than instance attributes, and this is the hottest code in the product."""
+        series, lock, series_slow, now = self._series, self._lock, self._series_slow, _now
+        open_segment = self._open_segment
+        seg = self._segments[-1]
+        cols = seg.cols
+        c_code, c_step, c_ival, c_epoch, c_time = (cols['code'], cols['step'], cols['value'],
+                                                   cols['epoch'], cols['time'])
+        c_fval, header, cap, n = seg.dvalue, seg.header, seg.capacity, 0
+
+        def track(value, name=None, step=None, epoch=None, context=None):
+            nonlocal c_code, c_step, c_ival, c_fval, c_epoch, c_time, header, cap, n
+            tv = type(value)
+            if tv is float:
+                is_int = 0
+            elif tv is int and -9223372036854775808 <= value <= 9223372036854775807:
+                is_int = 1
+            elif tv is dict and name is None:
+                for key, val in value.items():
+                    track(val, key, step, epoch, context)
+                return
             else:
-                self._c_fval[i] = value
-            self._c_time[i] = _now()
-            self._c_code[i] = entry[0] | is_int
-            self._n = i + 1
-            self._header[2] = i + 1  # jr.H_COMMITTED
-            if step > entry[1]:
-                entry[1] = step
+                value, is_int = coerce_value(value)
+            try:
+                entry = series[(name, tuple(context.items()) if context is not None else ())]
+            except (KeyError, TypeError, AttributeError):
+                entry = series_slow(name, context)
+            if epoch is None:
+                epoch = -9223372036854775808  # NO_EPOCH as a literal: no lookup per point
+            elif type(epoch) is not int:
+                epoch = _coerce_int(epoch, 'epoch')
+            with lock:
+                if step is None:
+                    step = entry[1] + 1
+                elif type(step) is not int:
+                    step = _coerce_int(step, 'step')
+                i = n
+                if i >= cap:
+                    seg = open_segment()
+                    cols = seg.cols
+                    c_code, c_step, c_ival, c_epoch, c_time = (
+                        cols['code'], cols['step'], cols['value'], cols['epoch'], cols['time'])
+                    c_fval, header, cap, i = seg.dvalue, seg.header, seg.capacity, 0
+                try:
+                    c_step[i] = step
+                except (ValueError, OverflowError):
+                    _coerce_int(step, 'step')
+                    raise
+                c_epoch[i] = epoch
+                if is_int:
+                    c_ival[i] = value
+                else:
+                    c_fval[i] = value
+                c_time[i] = now()
+                c_code[i] = entry[0] | is_int
+                n = i + 1
+                header[2] = n  # jr.H_COMMITTED: the point is acknowledged from here on
+                if step > entry[1]:
+                    entry[1] = step
+
+        return track
 
     # slow paths ----------------------------------------------------------------------
     def _series_slow(self, name, context) -> list:
@@ -179,16 +197,7 @@ class RunWriter:
         # small runs get a small file; long runs double it up to the maximum
         self._capacity = min(self._capacity * 2, self._max_capacity)
         self._segments.append(seg)
-        cols = seg.cols
-        self._c_code, self._c_step, self._c_ival = cols['code'], cols['step'], cols['value']
-        self._c_fval, self._c_epoch, self._c_time = seg.dvalue, cols['epoch'], cols['time']
-        self._header = seg.header
-        self._n = 0
-        self._cap = seg.capacity
-
-    def _rotate(self) -> int:
-        self._open_segment()
-        return 0
+        return seg
 
     # flushing ------------------------------------------------------------------------
     def _flush_loop(self) -> None:
