@@ -1,0 +1,176 @@
+"""The allow-list: a query AST is checked node by node before anything is evaluated.
+
+Only expression nodes that cannot reach Python's internals are allowed. Calls are allowed
+only to the functions in `aim.ql.functions` and to methods from its method allow-list
+(which the evaluator enforces again per receiver type). Names are limited to the query's
+variables, the safe functions and comprehension variables.
+"""
+from __future__ import annotations
+
+import ast
+
+from aim.ql.errors import QuerySyntaxError, UnsafeQueryError, query_error
+from aim.ql.functions import ALLOWED_METHOD_NAMES, SAFE_FUNCTIONS, SAFE_MODULES
+from aim.ql.syntax import ParsedQuery
+
+MAX_AST_NODES = 2_000
+MAX_AST_DEPTH = 60
+
+RUN_VARIABLES = frozenset({'run'})
+TRACE_VARIABLES = frozenset({'run', 'metric', 'trace', 'context'})
+
+_ALLOWED_NODES = (
+    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
+    ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
+    ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
+    ast.Is, ast.IsNot, ast.Call, ast.keyword, ast.Attribute, ast.Subscript, ast.Slice,
+    ast.Name, ast.Load, ast.Store, ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict,
+    ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension, ast.IfExp,
+)
+
+_REFUSED_HINTS = {
+    ast.Lambda: 'lambdas are not allowed in queries',
+    ast.NamedExpr: 'assignment expressions (:=) are not allowed in queries',
+    ast.JoinedStr: 'f-strings are not allowed in queries; compare with a plain string or '
+                   'build it with + and str()',
+    ast.FormattedValue: 'f-strings are not allowed in queries',
+    ast.Starred: '* and ** unpacking are not allowed in queries',
+    ast.Await: 'await is not allowed in queries',
+    ast.Yield: 'yield is not allowed in queries',
+    ast.YieldFrom: 'yield is not allowed in queries',
+    ast.MatMult: 'the @ operator is not allowed in queries',
+    ast.BitAnd: "'&' is not allowed in queries; write `and`",
+    ast.BitOr: "'|' is not allowed in queries; write `or`",
+    ast.BitXor: "'^' is not allowed in queries; for powers write **",
+    ast.LShift: "'<<' is not allowed in queries",
+    ast.RShift: "'>>' is not allowed in queries",
+    ast.Invert: "'~' is not allowed in queries; write `not`",
+}
+
+_NAME_HINTS = {
+    'true': 'True', 'false': 'False', 'null': 'None', 'none': 'None', 'nil': 'None',
+    'TRUE': 'True', 'FALSE': 'False', 'NULL': 'None', 'NONE': 'None',
+}
+
+
+def check_query(parsed: ParsedQuery, variables: frozenset[str]) -> None:
+    """Raise UnsafeQueryError / QuerySyntaxError if the query is not allowed."""
+    if parsed.tree is None:
+        return
+    _Checker(parsed, variables).check()
+
+
+class _Checker:
+    def __init__(self, parsed: ParsedQuery, variables: frozenset[str]):
+        self.parsed = parsed
+        self.variables = variables
+        self.count = 0
+
+    def fail(self, node: ast.AST, message: str, hint: str | None = None,
+             cls: type = UnsafeQueryError):
+        raise query_error(cls, message, self.parsed.text, self.parsed.position(node), hint)
+
+    def check(self):
+        self.visit(self.parsed.tree, frozenset(), 0)
+
+    def visit(self, node: ast.AST, local_names: frozenset[str], depth: int):
+        self.count += 1
+        if self.count > MAX_AST_NODES:
+            self.fail(node, f'the query has more than {MAX_AST_NODES} parts',
+                      'Shorten the query.')
+        if depth > MAX_AST_DEPTH:
+            self.fail(node, 'the query is nested too deeply', 'Flatten the expression.')
+        refused = _REFUSED_HINTS.get(type(node))
+        if refused is not None:
+            self.fail(node, refused)
+        if not isinstance(node, _ALLOWED_NODES):
+            self.fail(node, f'{type(node).__name__} expressions are not allowed in queries')
+
+        if isinstance(node, ast.Name):
+            self.check_name(node, local_names)
+        elif isinstance(node, ast.Attribute):
+            self.check_identifier(node, node.attr, 'attribute')
+        elif isinstance(node, ast.Constant):
+            if not isinstance(node.value, (str, int, float, bool, type(None))):
+                self.fail(node, f'{type(node.value).__name__} literals are not allowed in queries')
+        elif isinstance(node, ast.Call):
+            self.check_call(node)
+        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            self.visit_comprehension(node, local_names, depth)
+            return
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, local_names, depth + 1)
+
+    def visit_comprehension(self, node, local_names, depth):
+        names = set(local_names)
+        for gen in node.generators:
+            if gen.is_async:
+                self.fail(node, 'async comprehensions are not allowed in queries')
+            # The iterable of a generator is evaluated with the names bound so far.
+            self.visit(gen.iter, frozenset(names), depth + 1)
+            for target in _target_names(gen.target, self):
+                self.check_identifier(gen.target, target, 'name')
+                names.add(target)
+            for cond in gen.ifs:
+                self.visit(cond, frozenset(names), depth + 1)
+        inner = frozenset(names)
+        if isinstance(node, ast.DictComp):
+            self.visit(node.key, inner, depth + 1)
+            self.visit(node.value, inner, depth + 1)
+        else:
+            self.visit(node.elt, inner, depth + 1)
+
+    def check_identifier(self, node, name: str, what: str):
+        if name.startswith('_'):
+            self.fail(node, f"the {what} {name!r} starts with '_'; such names are not "
+                      'allowed in queries',
+                      "To read a param whose name starts with '_', write run['" + name + "'].")
+
+    def check_name(self, node: ast.Name, local_names: frozenset[str]):
+        name = node.id
+        self.check_identifier(node, name, 'name')
+        if name in local_names or name in self.variables or name in SAFE_FUNCTIONS \
+                or name in SAFE_MODULES:
+            return
+        if name in TRACE_VARIABLES:
+            self.fail(node, f'{name!r} is not available in a run query',
+                      'Use repo.query_metrics() / repo.traces() to filter metrics; run '
+                      'queries see only `run`.', QuerySyntaxError)
+        if name in _NAME_HINTS:
+            self.fail(node, f'unknown name {name!r}', f'Write {_NAME_HINTS[name]} instead.',
+                      QuerySyntaxError)
+        known = ', '.join(sorted(self.variables))
+        self.fail(node, f'unknown name {name!r}',
+                  f'Queries can use {known}, e.g. run.hparams.{name}; strings need quotes: '
+                  f"'{name}'.", QuerySyntaxError)
+
+    def check_call(self, node: ast.Call):
+        for kw in node.keywords:
+            if kw.arg is None:
+                self.fail(node, '** unpacking is not allowed in queries')
+            self.check_identifier(kw, kw.arg, 'keyword argument')
+        func = node.func
+        if isinstance(func, ast.Name):
+            if func.id not in SAFE_FUNCTIONS:
+                self.fail(func, f'calling {func.id!r} is not allowed in queries',
+                          'Allowed functions: ' + ', '.join(sorted(SAFE_FUNCTIONS)) + '.')
+        elif isinstance(func, ast.Attribute):
+            if isinstance(func.value, ast.Name) and func.value.id in SAFE_MODULES:
+                module = SAFE_MODULES[func.value.id]
+                if func.attr not in module:
+                    self.fail(func, f'{func.value.id}.{func.attr} is not allowed in queries',
+                              f'Allowed: ' + ', '.join(sorted(module)) + '.')
+            elif func.attr not in ALLOWED_METHOD_NAMES:
+                self.fail(func, f'calling the method {func.attr!r} is not allowed in queries',
+                          'Allowed methods: ' + ', '.join(sorted(ALLOWED_METHOD_NAMES)) + '.')
+        else:
+            self.fail(func, 'only named functions and methods can be called in queries')
+
+
+def _target_names(target: ast.AST, checker: _Checker) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Tuple) and all(isinstance(e, ast.Name) for e in target.elts):
+        return [e.id for e in target.elts]
+    checker.fail(target, 'a comprehension variable must be a name or a tuple of names')
+    return []

@@ -1,0 +1,51 @@
+"""Errors of the query language.
+
+::
+
+    QueryError (aim.errors)          base: every query problem, with .position and .hint
+    ├── QuerySyntaxError             the text is not a query (bad token, `&&`, unbalanced brackets)
+    ├── UnsafeQueryError             the query uses something the sandbox does not allow
+    └── QueryLimitError              the query ran past its CPU budget or built a huge value
+
+``position`` is a 0-based character offset into the query text the user wrote (``None``
+when the problem has no single place), ``hint`` says what to write instead.
+"""
+from __future__ import annotations
+
+from aim.errors import QueryError
+
+
+class QuerySyntaxError(QueryError):
+    pass
+
+
+class UnsafeQueryError(QueryError):
+    pass
+
+
+class QueryLimitError(QueryError):
+    pass
+
+
+def format_query_error(message: str, query: str | None, position: int | None,
+                       hint: str | None) -> str:
+    """The message shown to the user: what went wrong, where, and what to do."""
+    parts = [message]
+    if query is not None and position is not None:
+        line_start = query.rfind('\n', 0, position) + 1
+        line_end = query.find('\n', position)
+        line = query[line_start:line_end if line_end >= 0 else len(query)]
+        parts.append(f'at position {position}:')
+        parts.append('    ' + line)
+        parts.append('    ' + ' ' * (position - line_start) + '^')
+    if hint:
+        parts.append(hint)
+    return '\n'.join(parts)
+
+
+def query_error(cls: type[QueryError], message: str, query: str | None = None,
+                position: int | None = None, hint: str | None = None) -> QueryError:
+    err = cls(format_query_error(message, query, position, hint), position=position,
+              hint=hint, query=query)
+    err.reason = message
+    return err

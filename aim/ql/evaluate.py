@@ -1,0 +1,451 @@
+"""A tree-walking evaluator for checked query ASTs.
+
+It never calls `eval` or `compile`: each node kind has a small rule here, so every value
+a query can produce passes through code that knows the undefined rules, the size limits
+and the CPU budget. A type error inside a comparison makes that comparison false; a type
+error in arithmetic or a call gives undefined, which no comparison matches.
+"""
+from __future__ import annotations
+
+import ast
+import datetime as _dt
+import operator
+
+from aim.errors import QueryError
+from aim.ql import functions as fn
+from aim.ql.budget import CpuBudget
+from aim.ql.errors import QueryLimitError, query_error
+from aim.ql.undefined import UNDEFINED, Undefined
+
+
+class QueryObject:
+    """Base of the views a query sees (`run`, `metric`, ...); see aim.ql.views."""
+
+    def ql_getattr(self, name: str):
+        return UNDEFINED
+
+    def ql_getitem(self, key):
+        return UNDEFINED
+
+    def ql_call(self, name: str, args: tuple, kwargs: dict):
+        return UNDEFINED
+
+    def ql_value(self):
+        """The plain value this object stands for in comparisons and arithmetic."""
+        return self
+
+    def ql_bool(self) -> bool:
+        return True
+
+    def ql_iter(self):
+        return iter(())
+
+
+# Errors that mean "this value does not fit this operation": the result is undefined.
+_VALUE_ERRORS = (TypeError, ValueError, ArithmeticError, IndexError, KeyError,
+                 AttributeError, UnicodeError)
+
+_COMPARE = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+_BINOPS = {
+    ast.Add: fn.bounded_add, ast.Sub: operator.sub, ast.Mult: fn.bounded_multiply,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Pow: fn.bounded_power,
+}
+
+
+def plain(value):
+    return value.ql_value() if isinstance(value, QueryObject) else value
+
+
+def truth(value) -> bool:
+    if isinstance(value, Undefined):
+        return False
+    if isinstance(value, QueryObject):
+        return value.ql_bool()
+    try:
+        return bool(value)
+    except _VALUE_ERRORS:
+        return False
+
+
+def py_compare(op: type, a, b) -> bool:
+    """One comparison with the query language's rules (undefined, type errors -> False)."""
+    a = plain(a)
+    b = plain(b)
+    a_undef = isinstance(a, Undefined)
+    b_undef = isinstance(b, Undefined)
+    if op is ast.Is:
+        if a_undef or b_undef:
+            return (a_undef and (b is None or b_undef)) or (b_undef and a is None)
+        return a is b
+    if op is ast.IsNot:
+        return not py_compare(ast.Is, a, b)
+    if a_undef or b_undef:
+        return op in (ast.NotEq, ast.NotIn)
+    try:
+        if op is ast.In:
+            return _contains(b, a)
+        if op is ast.NotIn:
+            return not _contains(b, a)
+        return bool(_COMPARE[op](a, b))
+    except _VALUE_ERRORS:
+        return False
+
+
+def _contains(container, item) -> bool:
+    if isinstance(container, QueryObject):
+        return any(plain(x) == item for x in container.ql_iter())
+    if isinstance(container, (str, list, tuple, set, frozenset, dict, range)):
+        if isinstance(container, str) and not isinstance(item, str):
+            raise TypeError('a string contains only strings')
+        return item in container
+    raise TypeError(f'{type(container).__name__} is not a container')
+
+
+def get_attribute(obj, name: str):
+    if isinstance(obj, Undefined):
+        return UNDEFINED
+    if isinstance(obj, QueryObject):
+        return obj.ql_getattr(name)
+    if isinstance(obj, fn.ModuleTable):
+        value = obj.members.get(name, UNDEFINED)
+        return UNDEFINED if value is None else value
+    if isinstance(obj, dict):
+        return obj.get(name, UNDEFINED)
+    if isinstance(obj, _dt.datetime) and name in fn.DATETIME_ATTRIBUTES:
+        return getattr(obj, name)
+    if isinstance(obj, _dt.timedelta) and name in fn.TIMEDELTA_ATTRIBUTES:
+        return getattr(obj, name)
+    return UNDEFINED
+
+
+def get_item(obj, key):
+    if isinstance(obj, Undefined) or isinstance(key, Undefined):
+        return UNDEFINED
+    if isinstance(obj, QueryObject):
+        return obj.ql_getitem(key)
+    key = plain(key)
+    try:
+        if isinstance(obj, dict):
+            if isinstance(key, tuple) and key not in obj:
+                value = obj
+                for part in key:
+                    value = get_item(value, part)
+                return value
+            return obj.get(key, UNDEFINED) if _hashable(key) else UNDEFINED
+        if isinstance(obj, (list, tuple, str, range)):
+            if isinstance(key, bool) or not isinstance(key, (int, slice)):
+                return UNDEFINED
+            return obj[key]
+    except _VALUE_ERRORS:
+        return UNDEFINED
+    return UNDEFINED
+
+
+def _hashable(key) -> bool:
+    try:
+        hash(key)
+        return True
+    except TypeError:
+        return False
+
+
+def call_method(obj, name: str, args: tuple, kwargs: dict):
+    if isinstance(obj, Undefined):
+        return UNDEFINED
+    if isinstance(obj, QueryObject):
+        return obj.ql_call(name, args, kwargs)
+    if isinstance(obj, str) and name in fn.STR_METHODS:
+        fn.precheck_str_method(obj, name, args)
+        return getattr(obj, name)(*args, **kwargs)
+    if isinstance(obj, (list, tuple)) and name in fn.SEQUENCE_METHODS:
+        return getattr(obj, name)(*args, **kwargs)
+    if isinstance(obj, dict) and name in fn.DICT_METHODS:
+        if name == 'get':
+            if len(args) > 1:
+                return obj.get(*args)
+            value = obj.get(*args, UNDEFINED) if args else UNDEFINED
+            return value
+        return list(getattr(obj, name)())
+    if isinstance(obj, _dt.datetime) and name in fn.DATETIME_METHODS:
+        if name == 'strftime':
+            fn.precheck_str_method('', name, args)
+        return getattr(obj, name)(*args, **kwargs)
+    if isinstance(obj, _dt.date) and name in fn.DATETIME_METHODS - {'timestamp', 'date'}:
+        return getattr(obj, name)(*args, **kwargs)
+    if isinstance(obj, _dt.timedelta) and name in fn.TIMEDELTA_METHODS:
+        return getattr(obj, name)(*args, **kwargs)
+    return UNDEFINED
+
+
+class FrozenClock:
+    """`datetime.now()` inside one query always returns the same instant."""
+
+    def __init__(self):
+        self.now = _dt.datetime.now()
+        self.utcnow = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+
+    def member(self, name: str):
+        if name == 'now':
+            return lambda tz=None: self.now if tz is None else _dt.datetime.now(tz)
+        if name == 'utcnow':
+            return lambda: self.utcnow
+        if name == 'today':
+            return lambda: self.now
+        return None
+
+
+class Evaluator:
+    """Evaluates one checked expression against an environment of variables."""
+
+    def __init__(self, tree: ast.AST, budget: CpuBudget | None = None,
+                 clock: FrozenClock | None = None, query: str | None = None):
+        self.tree = tree.body if isinstance(tree, ast.Expression) else tree
+        self.budget = budget or CpuBudget(query=query)
+        self.clock = clock or FrozenClock()
+        self.query = query
+
+    def matches(self, env: dict) -> bool:
+        """The truth of the expression for one candidate."""
+        return truth(self.value(self.tree, env))
+
+    def value(self, node: ast.AST, env: dict):
+        with self.budget:
+            try:
+                return self.eval(node, env)
+            except QueryError:
+                raise
+            except RecursionError:
+                raise query_error(QueryLimitError, 'the query recursed too deeply', self.query,
+                                  None, 'Simplify the query.') from None
+            except MemoryError:
+                raise query_error(QueryLimitError, 'the query ran out of memory', self.query,
+                                  None, 'Make the query build smaller values.') from None
+
+    # ------------------------------------------------------------------ nodes
+    def eval(self, node: ast.AST, env: dict):
+        method = getattr(self, 'eval_' + type(node).__name__)
+        return method(node, env)
+
+    def eval_Constant(self, node, env):
+        return node.value
+
+    def eval_Name(self, node, env):
+        name = node.id
+        if name in env:
+            return env[name]
+        if name in fn.SAFE_FUNCTIONS:
+            return fn.SAFE_FUNCTIONS[name]
+        if name in fn.SAFE_MODULES:
+            return fn.SAFE_MODULES[name]
+        return UNDEFINED
+
+    def eval_BoolOp(self, node, env):
+        is_and = isinstance(node.op, ast.And)
+        result = None
+        for value_node in node.values:
+            result = self.eval(value_node, env)
+            if truth(result) != is_and:
+                return result
+        return result
+
+    def eval_UnaryOp(self, node, env):
+        operand = self.eval(node.operand, env)
+        if isinstance(node.op, ast.Not):
+            return not truth(operand)
+        operand = plain(operand)
+        if isinstance(operand, Undefined):
+            return UNDEFINED
+        try:
+            return -operand if isinstance(node.op, ast.USub) else +operand
+        except _VALUE_ERRORS:
+            return UNDEFINED
+
+    def eval_BinOp(self, node, env):
+        left = plain(self.eval(node.left, env))
+        right = plain(self.eval(node.right, env))
+        if isinstance(left, Undefined) or isinstance(right, Undefined):
+            return UNDEFINED
+        if isinstance(node.op, ast.Mod):
+            if isinstance(left, str):
+                raise query_error(
+                    QueryLimitError, "string formatting with '%' is not allowed in queries",
+                    self.query, None, 'Build strings with + and str(), or compare directly.')
+            op = operator.mod
+        else:
+            op = _BINOPS[type(node.op)]
+        try:
+            return op(left, right)
+        except _VALUE_ERRORS:
+            return UNDEFINED
+
+    def eval_Compare(self, node, env):
+        left = self.eval(node.left, env)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = self.eval(comparator, env)
+            if not py_compare(type(op), left, right):
+                return False
+            left = right
+        return True
+
+    def eval_IfExp(self, node, env):
+        if truth(self.eval(node.test, env)):
+            return self.eval(node.body, env)
+        return self.eval(node.orelse, env)
+
+    def eval_Attribute(self, node, env):
+        return get_attribute(self.eval(node.value, env), node.attr)
+
+    def eval_Subscript(self, node, env):
+        obj = self.eval(node.value, env)
+        key = self.eval(node.slice, env)
+        return get_item(obj, key)
+
+    def eval_Slice(self, node, env):
+        parts = []
+        for part in (node.lower, node.upper, node.step):
+            v = None if part is None else plain(self.eval(part, env))
+            if isinstance(v, Undefined):
+                v = None
+            parts.append(v)
+        return slice(*parts)
+
+    def eval_List(self, node, env):
+        value = [self.eval(e, env) for e in node.elts]
+        fn.check_volume(value, 'a list')
+        return value
+
+    def eval_Tuple(self, node, env):
+        value = tuple(self.eval(e, env) for e in node.elts)
+        fn.check_volume(value, 'a tuple')
+        return value
+
+    def eval_Set(self, node, env):
+        try:
+            return {plain(self.eval(e, env)) for e in node.elts}
+        except TypeError:
+            return UNDEFINED
+
+    def eval_Dict(self, node, env):
+        try:
+            return {plain(self.eval(k, env)): self.eval(v, env)
+                    for k, v in zip(node.keys, node.values)}
+        except TypeError:
+            return UNDEFINED
+
+    def eval_Call(self, node, env):
+        func = node.func
+        args = tuple(plain(self.eval(a, env)) for a in node.args)
+        kwargs = {kw.arg: plain(self.eval(kw.value, env)) for kw in node.keywords}
+        if isinstance(func, ast.Name) and func.id not in env:
+            target = fn.SAFE_FUNCTIONS.get(func.id)
+            if target is None:
+                return UNDEFINED
+            if target is bool:
+                return truth(args[0]) if args else False
+            if any(isinstance(a, Undefined) for a in args) or \
+                    any(isinstance(v, Undefined) for v in kwargs.values()):
+                return UNDEFINED
+            return self._call(target, args, kwargs)
+        if isinstance(func, ast.Attribute):
+            if isinstance(func.value, ast.Name) and func.value.id not in env \
+                    and func.value.id in fn.SAFE_MODULES:
+                member = self.clock.member(func.attr) if func.value.id == 'datetime' else None
+                if member is None:
+                    member = fn.SAFE_MODULES[func.value.id].members.get(func.attr)
+                if member is None or not callable(member):
+                    return UNDEFINED
+                if any(isinstance(a, Undefined) for a in args):
+                    return UNDEFINED
+                return self._call(member, args, kwargs)
+            receiver = self.eval(func.value, env)
+            if func.attr not in fn.ALLOWED_METHOD_NAMES:
+                return UNDEFINED
+            try:
+                return call_method(receiver, func.attr, args, kwargs)
+            except _VALUE_ERRORS:
+                return UNDEFINED
+        return UNDEFINED
+
+    def _call(self, target, args, kwargs):
+        self.budget.tick()
+        try:
+            return target(*args, **kwargs)
+        except _VALUE_ERRORS:
+            return UNDEFINED
+
+    # ------------------------------------------------------------ comprehensions
+    def _iterate(self, value):
+        value = value if isinstance(value, QueryObject) else plain(value)
+        if isinstance(value, Undefined):
+            return iter(())
+        if isinstance(value, QueryObject):
+            return value.ql_iter()
+        if isinstance(value, dict):
+            return iter(list(value))
+        if isinstance(value, (list, tuple, str, set, frozenset, range)):
+            return iter(value)
+        raise TypeError(f'{type(value).__name__} is not iterable')
+
+    def _bindings(self, generators, env, index=0):
+        if index == len(generators):
+            yield env
+            return
+        gen = generators[index]
+        for item in self._iterate(self.eval(gen.iter, env)):
+            self.budget.tick()
+            local = dict(env)
+            if isinstance(gen.target, ast.Name):
+                local[gen.target.id] = item
+            else:
+                names = [e.id for e in gen.target.elts]
+                try:
+                    values = tuple(item)
+                except TypeError:
+                    continue
+                if len(values) != len(names):
+                    continue
+                local.update(zip(names, values))
+            if all(truth(self.eval(cond, local)) for cond in gen.ifs):
+                yield from self._bindings(generators, local, index + 1)
+
+    def _collect(self, node, env, make_item):
+        out = []
+        total = 0
+        try:
+            for local in self._bindings(node.generators, env):
+                item = make_item(local)
+                out.append(item)
+                total += fn.volume(item, fn.MAX_ITEMS - total + 1)
+                fn.check_size(total, 'a comprehension')
+        except TypeError:
+            return UNDEFINED
+        return out
+
+    def eval_ListComp(self, node, env):
+        return self._collect(node, env, lambda local: self.eval(node.elt, local))
+
+    def eval_GeneratorExp(self, node, env):
+        # Evaluated eagerly: bounded by MAX_ITEMS and the CPU budget like a list.
+        return self.eval_ListComp(node, env)
+
+    def eval_SetComp(self, node, env):
+        items = self._collect(node, env, lambda local: plain(self.eval(node.elt, local)))
+        if isinstance(items, Undefined):
+            return items
+        try:
+            return set(items)
+        except TypeError:
+            return UNDEFINED
+
+    def eval_DictComp(self, node, env):
+        pairs = self._collect(node, env, lambda local: (plain(self.eval(node.key, local)),
+                                                        self.eval(node.value, local)))
+        if isinstance(pairs, Undefined):
+            return pairs
+        try:
+            return dict(pairs)
+        except TypeError:
+            return UNDEFINED

@@ -1,0 +1,146 @@
+"""A compiled query: parse -> check -> plan (push-down) -> evaluate the residual.
+
+    q = Query("run.hparams.lr > 0.01 and run.hparams.optimizer == 'adam'", kind='run')
+    for row in q.iter_runs(source): ...          # rows of index.db `runs`, newest first
+
+SQL over index.db selects the candidates; when the SQL is not exact, the evaluator
+decides on each candidate. Rows are fetched in batches, so a large result streams.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from aim.errors import QueryError
+from aim.ql.budget import CpuBudget
+from aim.ql.check import RUN_VARIABLES, TRACE_VARIABLES, check_query
+from aim.ql.evaluate import Evaluator, FrozenClock
+from aim.ql.errors import QuerySyntaxError, query_error
+from aim.ql.pushdown import Sql, translate
+from aim.ql.source import IndexSource
+from aim.ql.syntax import parse_query
+from aim.ql.undefined import Undefined
+from aim.ql.views import RUN_COLUMNS, SERIES_COLUMNS, MetricView, RunView
+
+_BATCH = 256
+_RUN_SELECT = ', '.join('r.' + c for c in RUN_COLUMNS)
+_SERIES_SELECT = ', '.join('s.' + c for c in SERIES_COLUMNS)
+_VARIABLES = ('run', 'metric', 'trace', 'context')
+
+
+def mentions_archived(tree: ast.AST | None) -> bool:
+    """Whether the query says anything about `archived` (then archived runs are not hidden)."""
+    if tree is None:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == 'archived':
+            return True
+    return False
+
+
+def _uses_variables(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in _VARIABLES for n in ast.walk(node))
+
+
+class Query:
+    """One query, compiled for `kind` 'run' (names: run) or 'trace' (run, metric, context)."""
+
+    def __init__(self, text: str | None, kind: str = 'run', cpu_budget_s: float | None = None):
+        if kind not in ('run', 'trace'):
+            raise ValueError("kind must be 'run' or 'trace'")
+        self.text = text or ''
+        self.kind = kind
+        self.parsed = parse_query(text)
+        check_query(self.parsed, RUN_VARIABLES if kind == 'run' else TRACE_VARIABLES)
+        self.tree = self.parsed.tree
+        self.budget = CpuBudget(cpu_budget_s, self.text)
+        self.clock = FrozenClock()
+        self.evaluator = Evaluator(self.tree, self.budget, self.clock, self.text) \
+            if self.tree is not None else None
+        self.include_archived = mentions_archived(self.tree)
+        self._constants: dict[int, tuple] = {}
+        self.pushed = translate(self.tree, kind, self._constant) if self.tree is not None \
+            else Sql('1', [], True)
+        self.needs_residual = self.tree is not None and not self.pushed.exact
+
+    # Constants (sub-expressions that use no query variable) are evaluated once, here.
+    def _constant(self, node: ast.AST):
+        key = id(node)
+        if key not in self._constants:
+            if _uses_variables(node):
+                self._constants[key] = (False, None)
+            else:
+                try:
+                    value = self.evaluator.value(node, {})
+                except QueryError:
+                    raise
+                ok = not isinstance(value, Undefined)
+                self._constants[key] = (ok, value if ok else None)
+        return self._constants[key]
+
+    def where(self) -> tuple[str, list]:
+        parts, args = [], []
+        if not self.include_archived:
+            parts.append('COALESCE(r.archived, 0) = 0')
+        if self.pushed.text != '1':
+            parts.append(self.pushed.text)
+            args += self.pushed.args
+        return (' AND '.join(parts) or '1'), args
+
+    def run_sql(self) -> tuple[str, list]:
+        where, args = self.where()
+        return (f'SELECT {_RUN_SELECT} FROM runs r WHERE {where} '
+                f'ORDER BY r.creation_time DESC, r.hash'), args
+
+    def trace_sql(self) -> tuple[str, list]:
+        where, args = self.where()
+        return (f'SELECT {_RUN_SELECT}, {_SERIES_SELECT} FROM runs r '
+                f'JOIN series s ON s.run_hash = r.hash WHERE {where} '
+                f'ORDER BY r.creation_time DESC, r.hash, s.name, s.context'), args
+
+    # -------------------------------------------------------------------- run
+    def iter_runs(self, source: IndexSource) -> Iterator[RunView]:
+        """Matching runs (as RunViews over their index rows), newest first."""
+        if self.kind != 'run':
+            raise query_error(QuerySyntaxError, 'this query was compiled for traces',
+                              self.text, None, "Compile it with kind='run'.")
+        sql, args = self.run_sql()
+        cursor = source.connection.execute(sql, args)
+        evaluator = self.evaluator if self.needs_residual else None
+        while True:
+            rows = cursor.fetchmany(_BATCH)
+            if not rows:
+                return
+            for row in rows:
+                view = RunView(row, source)
+                if evaluator is None or evaluator.matches({'run': view}):
+                    yield view
+
+    def matches_run(self, view: RunView) -> bool:
+        """Evaluate the whole query on one run (used by callers holding a run already)."""
+        if self.tree is None:
+            return self.include_archived or not view.prop('archived')
+        if not self.include_archived and view.prop('archived'):
+            return False
+        return self.evaluator.matches({'run': view})
+
+    # ------------------------------------------------------------------ traces
+    def iter_traces(self, source: IndexSource) -> Iterator[MetricView]:
+        """Matching series (as MetricViews; `.run` is their RunView), newest run first."""
+        sql, args = self.trace_sql()
+        cursor = source.connection.execute(sql, args)
+        evaluator = self.evaluator if self.needs_residual else None
+        n_run = len(RUN_COLUMNS)
+        current: RunView | None = None
+        while True:
+            rows = cursor.fetchmany(_BATCH)
+            if not rows:
+                return
+            for row in rows:
+                if current is None or current.row[0] != row[0]:
+                    current = RunView(row[:n_run], source)
+                metric = MetricView(row[n_run:], current)
+                if evaluator is None or evaluator.matches(
+                        {'run': current, 'metric': metric, 'trace': metric,
+                         'context': metric.context}):
+                    yield metric

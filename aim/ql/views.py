@@ -1,0 +1,308 @@
+"""What the names of a query stand for: `run`, `metric` / `trace`, `context`.
+
+Views are built from index rows (aim.ql.source); they decode params and open series
+values only when the query reads them.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import time
+
+from aim.ql.evaluate import QueryObject, get_item, plain
+from aim.ql.functions import check_size
+from aim.ql.undefined import UNDEFINED, Undefined
+
+RUN_COLUMNS = ('hash', 'name', 'experiment', 'description', 'tags', 'archived',
+               'creation_time', 'end_time', 'updated_at', 'params')
+SERIES_COLUMNS = ('name', 'context', 'count', 'first_step', 'last_step', 'last', 'min',
+                  'max', 'last_time')
+
+RUN_PROPS = frozenset({'hash', 'name', 'experiment', 'description', 'tags', 'archived',
+                       'active', 'creation_time', 'created_at', 'end_time', 'finalized_at',
+                       'updated_at', 'duration', 'metrics'})
+METRIC_SUMMARY_ATTRIBUTES = frozenset({'last', 'min', 'max', 'count', 'first_step',
+                                       'last_step'})
+
+_SPECIAL_FLOATS = {'nan': math.nan, 'inf': math.inf, '-inf': -math.inf}
+
+
+def _decode_special(obj: dict):
+    if len(obj) == 1 and '$float' in obj and obj['$float'] in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[obj['$float']]
+    return obj
+
+
+def decode_json(text: str | None, default=None):
+    """JSON as the index stores it (non-finite floats as {"$float": ...})."""
+    if text is None:
+        return default
+    return json.loads(text, object_hook=_decode_special)
+
+
+def _timestamp_to_datetime(ts):
+    if ts is None:
+        return None
+    # Naive local time, so that comparisons with datetime.now() mean what they say.
+    return _dt.datetime.fromtimestamp(ts)
+
+
+class RunView(QueryObject):
+    """`run` in a query: props by attribute, params by attribute or item."""
+    __slots__ = ('row', 'source', '_params', '_tags', '_metrics')
+
+    def __init__(self, row: tuple, source):
+        self.row = row
+        self.source = source
+        self._params = None
+        self._tags = None
+        self._metrics = None
+
+    @property
+    def hash(self) -> str:
+        return self.row[0]
+
+    @property
+    def params(self) -> dict:
+        if self._params is None:
+            self._params = decode_json(self.row[9], {}) or {}
+        return self._params
+
+    def prop(self, name: str):
+        row = self.row
+        if name == 'hash':
+            return row[0]
+        if name in ('name', 'experiment', 'description'):
+            return row[RUN_COLUMNS.index(name)]
+        if name == 'tags':
+            if self._tags is None:
+                self._tags = decode_json(row[4], []) or []
+            return self._tags
+        if name == 'archived':
+            return bool(row[5])
+        if name in ('creation_time', 'end_time', 'updated_at'):
+            return row[RUN_COLUMNS.index(name)]
+        if name == 'created_at':
+            return _timestamp_to_datetime(row[6])
+        if name == 'finalized_at':
+            return _timestamp_to_datetime(row[7])
+        if name == 'active':
+            return self.source.is_active(row)
+        if name == 'duration':
+            start = row[6]
+            if start is None:
+                return None
+            end = row[7]
+            if end is None:
+                end = time.time() if self.source.is_active(row) else (row[8] or time.time())
+            return end - start
+        if name == 'metrics':
+            if self._metrics is None:
+                self._metrics = MetricsLookup(self)
+            return self._metrics
+        return UNDEFINED
+
+    def ql_getattr(self, name: str):
+        if name in RUN_PROPS:
+            return self.prop(name)
+        return self.params.get(name, UNDEFINED)
+
+    def ql_getitem(self, key):
+        key = plain(key)
+        if isinstance(key, tuple):
+            value = self.params
+            for part in key:
+                value = get_item(value, part)
+            return value
+        if isinstance(key, str):
+            return self.params.get(key, UNDEFINED)
+        return UNDEFINED
+
+    def ql_value(self):
+        return self
+
+    def __repr__(self):
+        return f'<run {self.hash}>'
+
+
+class MetricsLookup(QueryObject):
+    """`run.metrics['loss']` / `run.metrics['loss', {'subset': 'val'}]`: series summaries."""
+    __slots__ = ('run', '_series')
+
+    def __init__(self, run: RunView):
+        self.run = run
+        self._series = None
+
+    def series(self) -> list[tuple]:
+        if self._series is None:
+            self._series = self.run.source.run_series(self.run.hash)
+        return self._series
+
+    def ql_getitem(self, key):
+        key = plain(key)
+        if isinstance(key, str):
+            name, context = key, {}
+        elif isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str) \
+                and isinstance(key[1], (dict, type(None))):
+            name, context = key[0], key[1] or {}
+        else:
+            return UNDEFINED
+        wanted = canonical_context(context)
+        for row in self.series():
+            if row[0] == name and canonical_context(decode_json(row[1], {}) or {}) == wanted:
+                return MetricView(row, self.run)
+        return UNDEFINED
+
+    def ql_iter(self):
+        return iter([MetricView(row, self.run) for row in self.series()])
+
+
+def canonical_context(context) -> str:
+    return json.dumps(context, sort_keys=True, separators=(',', ':'), default=str)
+
+
+class MetricView(QueryObject):
+    """`metric` / `trace` in a query: name, context, run and the series summary.
+
+    Compared with a string, a metric compares its name (`metric == 'loss'`).
+    """
+    __slots__ = ('row', 'run', '_context', '_values')
+
+    def __init__(self, row: tuple, run: RunView):
+        self.row = row
+        self.run = run
+        self._context = None
+        self._values = None
+
+    @property
+    def name(self) -> str:
+        return self.row[0]
+
+    @property
+    def context(self) -> dict:
+        if self._context is None:
+            self._context = decode_json(self.row[1], {}) or {}
+        return self._context
+
+    def summary(self, name: str):
+        value = self.row[SERIES_COLUMNS.index(name)]
+        if value is None and name in ('last', 'min', 'max'):
+            return math.nan      # the index keeps NaN as NULL
+        return value
+
+    def values(self) -> 'SeriesValues':
+        if self._values is None:
+            loaded = self.run.source.load_series(self.run.hash, self.name, self.context)
+            if loaded is None:
+                self._values = SeriesValues(None, None)
+            else:
+                self._values = SeriesValues(*loaded)
+        return self._values
+
+    def ql_getattr(self, name: str):
+        if name == 'name':
+            return self.name
+        if name == 'context':
+            return self.context
+        if name == 'run':
+            return self.run
+        if name in METRIC_SUMMARY_ATTRIBUTES:
+            return self.summary(name)
+        if name == 'first':
+            return self.values().first()
+        if name == 'values':
+            return self.values()
+        return UNDEFINED
+
+    def ql_call(self, name: str, args: tuple, kwargs: dict):
+        if name == 'values_between':
+            return self.values().between(*args, **kwargs)
+        if name == 'last_n':
+            return self.values().last_n(*args, **kwargs)
+        return UNDEFINED
+
+    def ql_value(self):
+        return self.name
+
+    def __repr__(self):
+        return f'<metric {self.name} {self.context} of run {self.run.hash}>'
+
+
+class SeriesValues(QueryObject):
+    """The values of a series (or a slice of them), with aggregates for queries."""
+    __slots__ = ('steps', 'values')
+
+    def __init__(self, steps, values):
+        self.steps = steps
+        self.values = values
+
+    def _empty(self) -> bool:
+        return self.values is None or len(self.values) == 0
+
+    def between(self, start, stop):
+        """Values whose step s satisfies start <= s < stop (like range)."""
+        if self._empty():
+            return self
+        mask = (self.steps >= start) & (self.steps < stop)
+        return SeriesValues(self.steps[mask], self.values[mask])
+
+    def last_n(self, n):
+        if self._empty():
+            return self
+        n = int(n)
+        if n <= 0:
+            return SeriesValues(self.steps[:0], self.values[:0])
+        return SeriesValues(self.steps[-n:], self.values[-n:])
+
+    def _aggregate(self, name: str):
+        if self._empty():
+            return UNDEFINED
+        import numpy as np
+        values = self.values.astype('float64', copy=False)
+        if name == 'count':
+            return int(len(values))
+        if name == 'first':
+            return _scalar(self.values[0])
+        if name == 'last':
+            return _scalar(self.values[-1])
+        fn = {'mean': np.mean, 'median': np.median, 'std': np.std, 'min': np.min,
+              'max': np.max, 'sum': np.sum}[name]
+        return float(fn(values))
+
+    def first(self):
+        return self._aggregate('first')
+
+    def ql_call(self, name: str, args: tuple, kwargs: dict):
+        if name in ('mean', 'median', 'std', 'min', 'max', 'sum', 'count', 'first', 'last'):
+            if args or kwargs:
+                raise TypeError(f'{name}() takes no arguments')
+            return self._aggregate(name)
+        if name == 'values_between':
+            return self.between(*args, **kwargs)
+        if name == 'last_n':
+            return self.last_n(*args, **kwargs)
+        return UNDEFINED
+
+    def ql_getattr(self, name: str):
+        return UNDEFINED
+
+    def ql_bool(self) -> bool:
+        return not self._empty()
+
+    def ql_iter(self):
+        if self._empty():
+            return iter(())
+        check_size(len(self.values), 'a list of series values')
+        return iter(self.values.tolist())
+
+    def ql_value(self):
+        return self
+
+
+def _scalar(x):
+    return x.item() if hasattr(x, 'item') else x
+
+
+def undefined_or(value):
+    return UNDEFINED if value is None or isinstance(value, Undefined) else value

@@ -1,0 +1,281 @@
+"""Query results: the collections returned by ``Repo.query_runs`` / ``Repo.query_metrics``.
+
+Both stream: runs and series come from one SQL statement over the index (aim.ql plans
+it), newest run first, fetched in batches; a ``Run`` or ``Metric`` is built only when an
+item is reached, and never opens the run's data until values are read.
+
+    for item in repo.query_runs("run.hparams.lr > 0.01"):      # items: .run, iterate traces
+        print(item.run.hash)
+    for metric in repo.query_metrics("metric.name == 'loss'"):  # Metric objects
+        steps, values = metric.values.sparse_numpy()
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Iterator
+
+from aim.ql import IndexSource, Query
+from aim.ql.views import RUN_COLUMNS, SERIES_COLUMNS, decode_json
+
+if TYPE_CHECKING:
+    from aim.sdk.repo import Repo
+    from aim.sdk.run import Run
+    from aim.sdk.trace import Metric
+
+_SUMMARY_KEYS = ('count', 'first_step', 'last_step', 'last', 'min', 'max', 'last_time')
+_local = threading.local()
+
+
+def _read_connection(repo: 'Repo'):
+    """A read-only connection of this thread and process to the repository database.
+
+    Queries stream with a cursor held open between items; a connection of their own keeps
+    that cursor away from the writer's transactions (WAL readers never block writers).
+    """
+    from aim.storage.sqlite import connect
+    path = repo.index.path
+    key = (path, os.getpid())
+    cache = getattr(_local, 'connections', None)
+    if cache is None:
+        cache = _local.connections = {}
+    conn = cache.get(key)
+    if conn is None:
+        conn = cache[key] = connect(path, readonly=True)
+    return conn
+
+
+def _flush_live_runs(repo: 'Repo') -> None:
+    """Runs written by this process are flushed first, so a query sees its own writes."""
+    from aim.sdk import run as run_module
+    for run in list(run_module._live_runs.values()):
+        if run.repo == repo:
+            try:
+                run.flush()
+            except Exception:   # a failing side write must not break reading
+                pass
+
+
+def _source(repo: 'Repo') -> IndexSource:
+    def load_series(run_hash: str, name: str, context: dict):
+        from aim.sdk.trace import Metric
+        run = _run_from_hash(repo, run_hash)
+        steps, values = run._read_series(Metric(run, name, context))[:2]
+        return steps, values
+
+    return IndexSource(_read_connection(repo), load_series=load_series,
+                       is_active=repo._store.is_active)
+
+
+def _run_from_hash(repo: 'Repo', run_hash: str) -> 'Run':
+    row = repo.index.run_row(run_hash)
+    return repo.run_from_index_row(row or {'hash': run_hash})
+
+
+def _run_from_view(repo: 'Repo', view) -> 'Run':
+    return repo.run_from_index_row(dict(zip(RUN_COLUMNS, view.row)))
+
+
+def _metric_from_view(run: 'Run', view) -> 'Metric':
+    from aim.sdk.trace import Metric
+    row = dict(zip(SERIES_COLUMNS, view.row))
+    row['run_hash'] = run.hash
+    return Metric(run, view.name, view.context, row)
+
+
+def _no_pandas(what: str) -> ImportError:
+    return ImportError(f'{what}.dataframe() needs pandas: pip install "aimkit[pandas]"')
+
+
+class RunItem:
+    """One run of a query result: ``.run``, and iterating it yields its traces."""
+
+    def __init__(self, repo: 'Repo', view, metrics: list | None = None):
+        self._repo = repo
+        self._view = view
+        self._run: 'Run | None' = None
+        self._metrics = metrics       # the matching traces, for trace queries
+
+    @property
+    def hash(self) -> str:
+        return self._view.hash
+
+    @property
+    def run(self) -> 'Run':
+        if self._run is None:
+            self._run = _run_from_view(self._repo, self._view)
+        return self._run
+
+    def iter(self) -> Iterator['Metric']:
+        if self._metrics is not None:
+            return iter(self._metrics)
+        return iter(self.run.metrics())
+
+    __iter__ = iter
+
+    def iter_runs(self) -> Iterator['RunItem']:
+        # Aim's single-run collection is already bound to its run: nothing to split.
+        return iter(())
+
+    def dataframe(self, **kwargs):
+        frames = [m.dataframe(**_metric_frame_options(kwargs)) for m in self]
+        return _concat(frames, 'RunItem')
+
+    def __repr__(self) -> str:
+        return f'<RunItem {self.hash}>'
+
+
+def _metric_frame_options(kwargs: dict) -> dict:
+    return {'include_run': kwargs.get('include_run', True),
+            'include_name': kwargs.get('include_name', True),
+            'include_context': kwargs.get('include_context', True),
+            'include_params': kwargs.get('include_params', True),
+            'only_last': kwargs.get('only_last', False)}
+
+
+def _concat(frames: list, what: str):
+    try:
+        import pandas as pd
+    except ImportError:
+        raise _no_pandas(what) from None
+    frames = [f for f in frames if f is not None]
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True)
+
+
+class QueryRunCollection:
+    """Runs matching a run query (names: ``run``), newest first; iterating yields RunItems.
+
+    The query is compiled here, so a bad query raises at once (QuerySyntaxError /
+    UnsafeQueryError, both QueryError, with the position and a hint).
+    """
+
+    def __init__(self, repo: 'Repo', query: str = '', report_mode=None,
+                 cpu_budget_s: float | None = None, **kwargs):
+        self.repo = repo
+        self.query = query or ''
+        self._compiled = Query(self.query, 'run', cpu_budget_s)
+
+    def _views(self):
+        _flush_live_runs(self.repo)
+        self.repo._store.recover_dead_runs()
+        return self._compiled.iter_runs(_source(self.repo))
+
+    def iter_runs(self) -> Iterator[RunItem]:
+        for view in self._views():
+            yield RunItem(self.repo, view)
+
+    __iter__ = iter_runs
+
+    def iter(self) -> Iterator['Metric']:
+        """Every trace of every matching run."""
+        for item in self.iter_runs():
+            yield from item
+
+    def hashes(self) -> list[str]:
+        return [view.hash for view in self._views()]
+
+    def dataframe(self, include_props: bool = True, include_params: bool = True):
+        """One row per run (props and flattened params); None when nothing matches."""
+        frames = [item.run.dataframe(include_props=include_props,
+                                     include_params=include_params)
+                  for item in self.iter_runs()]
+        return _concat(frames, 'QueryRunCollection')
+
+    def __repr__(self) -> str:
+        return f'<QueryRunCollection {self.query!r}>'
+
+
+class QueryTraceCollection:
+    """Traces matching a trace query (names: ``run``, ``metric``/``trace``, ``context``).
+
+    Iterating yields Metric objects, newest run first, then by name and context.
+    """
+
+    def __init__(self, repo: 'Repo', query: str = '', report_mode=None,
+                 cpu_budget_s: float | None = None, **kwargs):
+        self.repo = repo
+        self.query = query or ''
+        self._compiled = Query(self.query, 'trace', cpu_budget_s)
+
+    def _pairs(self):
+        """(RunItem, Metric) for each matching trace, sharing one Run per run."""
+        _flush_live_runs(self.repo)
+        self.repo._store.recover_dead_runs()
+        item = None
+        for view in self._compiled.iter_traces(_source(self.repo)):
+            if item is None or item.hash != view.run.hash:
+                item = RunItem(self.repo, view.run, metrics=[])
+            yield item, _metric_from_view(item.run, view)
+
+    def iter(self) -> Iterator['Metric']:
+        for _, metric in self._pairs():
+            yield metric
+
+    __iter__ = iter
+
+    def iter_runs(self) -> Iterator[RunItem]:
+        """One RunItem per run with matching traces; iterating it yields those traces."""
+        current = None
+        for item, metric in self._pairs():
+            if current is not None and item is not current:
+                yield current
+            current = item
+            item._metrics.append(metric)
+        if current is not None:
+            yield current
+
+    def dataframe(self, only_last: bool = False, include_run: bool = True,
+                  include_name: bool = True, include_context: bool = True,
+                  include_props: bool = True, include_params: bool = True):
+        """The points of every matching trace in one frame; None when nothing matches."""
+        frames = [m.dataframe(include_run=include_run, include_name=include_name,
+                              include_context=include_context, include_params=include_params,
+                              only_last=only_last) for m in self.iter()]
+        return _concat(frames, 'QueryTraceCollection')
+
+    def __repr__(self) -> str:
+        return f'<QueryTraceCollection {self.query!r}>'
+
+
+QuerySequenceCollection = QueryTraceCollection
+QueryRunSequenceCollection = QueryRunCollection
+
+
+def collect_metrics(repo: 'Repo') -> dict[str, list[dict]]:
+    """``{metric name: [context, ...]}`` over every run (archived ones included)."""
+    _flush_live_runs(repo)
+    conn = _read_connection(repo)
+    out: dict[str, list[dict]] = {}
+    for name, context in conn.execute('SELECT DISTINCT name, context FROM series '
+                                      'ORDER BY name, context'):
+        out.setdefault(name, []).append(decode_json(context, {}) or {})
+    return out
+
+
+def collect_params(repo: 'Repo') -> dict:
+    """The union of every run's params as one nested dict (later runs win on conflicts)."""
+    _flush_live_runs(repo)
+    conn = _read_connection(repo)
+    merged: dict = {}
+    for (params,) in conn.execute('SELECT params FROM runs ORDER BY creation_time, hash'):
+        tree = decode_json(params, {})
+        if isinstance(tree, dict):
+            _merge(merged, tree)
+    return merged
+
+
+def _merge(into: dict, tree: dict) -> None:
+    for key, value in tree.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        elif isinstance(value, dict):
+            into[key] = {}
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+__all__ = ['QueryRunCollection', 'QueryTraceCollection', 'RunItem', 'collect_metrics',
+           'collect_params']
