@@ -603,7 +603,6 @@ def _utc_naive(ts: float) -> _dt.datetime:
 # finalisation at exit and on SIGTERM/SIGINT ------------------------------------------------
 _live_runs: 'weakref.WeakValueDictionary[int, Run]' = weakref.WeakValueDictionary()
 _handlers_installed = False
-_previous_handlers: dict[int, Any] = {}
 _creator_pid = os.getpid()
 
 
@@ -613,18 +612,16 @@ def _register_live(run: Run) -> None:
     if not _handlers_installed:
         _handlers_installed = True
         atexit.register(_close_all)
+        # Ctrl-C (SIGINT) raises KeyboardInterrupt, which unwinds to the atexit handler
+        # above (or is caught by the script, which may go on tracking). SIGTERM would kill
+        # the interpreter without running atexit, so it gets a handler — unless the script
+        # installed its own.
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                try:
-                    previous = signal.getsignal(sig)
-                    if sig == signal.SIGINT and previous is not signal.default_int_handler:
-                        continue  # someone else handles Ctrl-C; atexit still closes the runs
-                    if sig == signal.SIGTERM and previous not in (signal.SIG_DFL, None):
-                        continue
-                    _previous_handlers[sig] = previous
-                    signal.signal(sig, _on_signal)
-                except (ValueError, OSError):
-                    pass
+            try:
+                if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                    signal.signal(signal.SIGTERM, _on_sigterm)
+            except (ValueError, OSError):
+                pass
 
 
 def _unregister_live(run: Run) -> None:
@@ -639,14 +636,10 @@ def _close_all() -> None:
             warnings.warn(f'aim: could not close run {run.hash} ({e})', RuntimeWarning)
 
 
-def _on_signal(signum, frame) -> None:
+def _on_sigterm(signum, frame) -> None:
     _close_all()
-    previous = _previous_handlers.get(signum)
-    if signum == signal.SIGINT and callable(previous):
-        previous(signum, frame)  # raises KeyboardInterrupt as usual
-        return
     signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
+    os.kill(os.getpid(), signum)  # terminate as the default action would
 
 
 def _after_fork_in_child() -> None:

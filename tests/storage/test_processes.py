@@ -279,3 +279,29 @@ def test_import_aim_is_cheap():
     modules = {line.split('|')[-1].strip() for line in res.stderr.splitlines()}
     for heavy in ('numpy', 'pandas', 'fastapi', 'uvicorn', 'torch', 'psutil'):
         assert heavy not in modules, f'import aim imports {heavy}'
+
+
+@pytest.mark.parametrize('how', ['sigterm', 'sigint', 'exit'])
+def test_run_is_finalised_on_exit_and_signals(repo_dir, how):
+    code = f"""
+import os, signal, sys, time
+from aim import Run
+run = Run(repo={repo_dir!r}, system_tracking_interval=None, capture_terminal_logs=False)
+for i in range(1000):
+    run.track(float(i), name='loss')
+print(run.hash, flush=True)
+if {how!r} == 'exit':
+    sys.exit(0)
+time.sleep(60)
+"""
+    proc = subprocess.Popen([PY, '-c', code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    run_hash = proc.stdout.readline().strip()
+    if how != 'exit':
+        os.kill(proc.pid, signal.SIGTERM if how == 'sigterm' else signal.SIGINT)
+    proc.wait(timeout=60)
+    journal = os.path.join(repo_dir, '.aim', 'journal', run_hash)
+    assert not os.path.exists(journal), 'the run was closed, not left for recovery'
+    run = Repo(repo_dir).get_run(run_hash)
+    assert run.active is False and run.end_time is not None
+    assert run.get_metric('loss').count == 1000
