@@ -73,6 +73,15 @@ def test_multi_objective_names(repo_dir, quiet, metrics_of, only_run):
     assert metrics('error').count == 2
 
 
+def test_experiment_name_is_an_alias(repo_dir, quiet, only_run):
+    callback = AimCallback(experiment_name='named', repo=repo_dir, **quiet)
+    make_study().optimize(objective, n_trials=1, callbacks=[callback])
+    callback.close()
+    assert Repo.from_path(repo_dir).get_run(only_run()).experiment == 'named'
+    with pytest.raises(ValueError, match='experiment_name'):
+        AimCallback(experiment='a', experiment_name='b')
+
+
 def test_run_hash_with_multirun_is_refused(repo_dir):
     with pytest.raises(ValueError, match='as_multirun'):
         AimCallback(as_multirun=True, run_hash='abc', repo=repo_dir)

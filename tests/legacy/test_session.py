@@ -18,7 +18,7 @@ def test_session_tracks_with_keyword_context(repo_dir, metrics_of):
     session = quiet_session(repo_dir, experiment='legacy')
     session.track(0.5, name='loss', epoch=1, subset='train', __internal='dropped')
     session.track(0.25, name='loss', subset='train')
-    session.track(0.9, name='acc', step=7, subset='val', fold=2)
+    session.track(0.9, name='acc', step=7, context={'subset': 'val', 'fold': 2})
     run_hash = session.run_hash
     assert session.repo_path == Repo.from_path(repo_dir).path
     session.close()

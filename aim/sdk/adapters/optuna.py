@@ -26,7 +26,12 @@ class AimCallback:
     def __init__(self, metric_name: str | Sequence[str] = 'value', as_multirun: bool = False,
                  repo=None, experiment: str | None = None, run_hash: str | None = None,
                  system_tracking_interval: float | None = 10, log_system_params: bool = True,
-                 capture_terminal_logs: bool = True):
+                 capture_terminal_logs: bool = True, experiment_name: str | None = None):
+        if experiment_name is not None:  # the name Aim 3's Optuna callback uses
+            if experiment is not None and experiment != experiment_name:
+                raise ValueError('give either experiment or experiment_name (they are the '
+                                 'same), not both')
+            experiment = experiment_name
         if as_multirun and run_hash is not None:
             raise ValueError('run_hash continues one run; it cannot be combined with '
                              'as_multirun=True, which makes a new run for every trial')

@@ -58,10 +58,13 @@ class Session:
     def repo_path(self) -> str:
         return self._run.repo.path
 
-    def track(self, value, name: str | None = None, step: int | None = None, epoch: int | None = None,
-              **context: Any) -> None:
+    def track(self, value, name: str | None = None, step: int | None = None,
+              epoch: int | None = None, **context: Any) -> None:
         """Track ``value`` as ``name``; extra keyword arguments are the context (keys that
-        start with ``__`` are Aim 2 internals and are dropped)."""
+        start with ``__`` are Aim 2 internals and are dropped). An Aim 3 style
+        ``context={...}`` argument is taken as the context itself."""
+        if set(context) == {'context'} and isinstance(context['context'], dict):
+            context = context['context']
         context = {key: item for key, item in context.items() if not key.startswith('__')}
         self._run.track(value, name=name, step=step, epoch=epoch, context=context)
 
