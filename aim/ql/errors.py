@@ -3,7 +3,7 @@
 ::
 
     QueryError (aim.errors)          base: every query problem, with .position and .hint
-    ├── QuerySyntaxError             the text is not a query (bad token, `&&`, unbalanced brackets)
+    ├── QuerySyntaxError (SyntaxError) the text is not a query (bad token, `&&`, brackets)
     ├── UnsafeQueryError             the query uses something the sandbox does not allow
     └── QueryLimitError              the query ran past its CPU budget or built a huge value
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 from aim.errors import QueryError
 
 
-class QuerySyntaxError(QueryError):
-    pass
+class QuerySyntaxError(QueryError, SyntaxError):
+    """Also a SyntaxError, which is what Aim raised: `except SyntaxError` keeps working."""
 
 
 class UnsafeQueryError(QueryError):

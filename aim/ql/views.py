@@ -290,6 +290,9 @@ class SeriesValues(QueryObject):
     def ql_bool(self) -> bool:
         return not self._empty()
 
+    def __len__(self) -> int:
+        return 0 if self.values is None else len(self.values)
+
     def ql_iter(self):
         if self._empty():
             return iter(())
