@@ -170,7 +170,7 @@ class Run:
             check = getattr(ResourceTracker, 'check_interval', None)
             interval = check(interval) if check else interval
             if interval:
-                tracker = ResourceTracker(self._track_side, interval)
+                tracker = ResourceTracker(_weak_side_track(self), interval)
                 tracker.start()
                 self._side_channels.append(tracker)
         if capture_terminal_logs:
@@ -188,9 +188,6 @@ class Run:
             except Exception as e:
                 warnings.warn(f'aim: could not record system params ({e})', RuntimeWarning)
 
-    def _track_side(self, value, name, context) -> None:
-        if not self._closed:
-            self.track(value, name=name, context=context)
 
     # tracking -----------------------------------------------------------------------------
     def track(self, value, name: str | None = None, step: int | None = None,
@@ -538,6 +535,14 @@ class Run:
 
     finalize = close
 
+    def __del__(self):
+        # A run dropped without close() (Aim closes on garbage collection too).
+        try:
+            if getattr(self, '_live', None) is not None:
+                self.close()
+        except Exception:
+            pass
+
     def __enter__(self) -> 'Run':
         return self
 
@@ -588,6 +593,17 @@ class TerminalLogs:
 
     def __getitem__(self, i):
         return self.lines[i]
+
+
+def _weak_side_track(run: Run):
+    """A track callback for side channels that does not keep the Run alive."""
+    ref = weakref.ref(run)
+
+    def track(value, name, context) -> None:
+        target = ref()
+        if target is not None and not target._closed:
+            target.track(value, name=name, context=context)
+    return track
 
 
 def _empty_series():

@@ -258,3 +258,18 @@ def test_long_run_spans_segments_and_chunks(make_run):
     assert len(steps) == n and np.array_equal(steps, np.arange(n))
     assert np.array_equal(vals, np.arange(n, dtype=float))
     assert m.count == n and m.min == 0.0 and m.max == n - 1
+
+
+def test_run_dropped_without_close_is_finalised(repo):
+    import gc
+
+    def work():
+        run = Run(repo=repo, system_tracking_interval=None, capture_terminal_logs=False)
+        run.track(1.0, name='x')
+        return run.hash
+
+    h = work()
+    gc.collect()
+    again = repo.get_run(h)
+    assert again.active is False and again.end_time is not None
+    assert again.get_metric('x').values.values_list() == [1.0]
