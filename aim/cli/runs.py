@@ -179,7 +179,7 @@ def _transfer_failure_reason(r, dest, run_hash: str) -> str:
         return f'already exists in {dest.root_path}'
     if run_hash in r.list_active_runs():
         return 'is being written by a live process; try again once it has finished'
-    return 'could not be transferred'
+    return 'could not be read or written; `aim storage check` tells whether it is damaged'
 
 
 @runs.command('cp')

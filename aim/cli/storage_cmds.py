@@ -43,11 +43,18 @@ def check(repo, quick):
     if report.ok:
         click.echo(f'All {checked} runs are intact.')
         return
-    if report.damaged:
+    intact = checked - len(report.damaged)
+    if report.shared_database_damaged:
+        click.echo(f'{len(report.damaged)} of {checked} runs cannot be read completely and the '
+                   f'repository database itself is damaged. Copy the runs into a new '
+                   f'repository with `aim runs --repo {repo} cp "*" --destination NEW` '
+                   f'(runs that no longer read are listed and left out), then use NEW.',
+                   err=True)
+    elif report.damaged:
         hashes = ' '.join(r.run_hash for r in report.damaged)
-        click.echo(f'{len(report.damaged)} of {checked} runs are damaged; the others are '
-                   f'intact and readable. Copy what you need from the damaged runs, then '
-                   f'remove them with `aim runs --repo {repo} rm {hashes}`.', err=True)
+        click.echo(f'{len(report.damaged)} of {checked} runs are damaged; the other {intact} '
+                   f'read correctly. Copy what you need from the damaged runs, then remove '
+                   f'them with `aim runs --repo {repo} rm {hashes}`.', err=True)
     raise SystemExit(1)
 
 

@@ -40,6 +40,8 @@ class RunCheck:
 class CheckReport:
     runs: list[RunCheck]
     repository_problems: list[str] = field(default_factory=list)
+    # A database file shared by runs is damaged (not only the rebuildable index).
+    shared_database_damaged: bool = False
 
     @property
     def damaged(self) -> list[RunCheck]:
@@ -62,7 +64,10 @@ def check_database_file(path: str, *, thorough: bool = True) -> list[str]:
         return [f'cannot be opened: {exc}']
     try:
         pragma = 'integrity_check' if thorough else 'quick_check'
-        verdict = [row[0] for row in conn.execute(f'PRAGMA {pragma}(20)')]
+        try:
+            verdict = [row[0] for row in conn.execute(f'PRAGMA {pragma}(20)')]
+        except sqlite3.DatabaseError as exc:  # too damaged to even list the damage
+            verdict = [str(exc)]
         if verdict != ['ok']:
             return ['SQLite reports damage: ' + '; '.join(verdict[:3])]
         rows = conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchall()
@@ -84,7 +89,7 @@ def check_run_data(store: RepoStore, run_hash: str, *, thorough: bool = True) ->
     try:
         data = store.open_run_file(run_hash)
     except Exception as exc:  # RepositoryError for a damaged file, sqlite3 errors, ...
-        return [f'cannot be opened: {exc}']
+        return [f'cannot be opened: {_reason(exc)}']
     try:
         try:
             data.get_props()
@@ -92,20 +97,28 @@ def check_run_data(store: RepoStore, run_hash: str, *, thorough: bool = True) ->
             if params is not None:
                 json.loads(params)
         except Exception as exc:
-            problems.append(f'properties or params unreadable: {exc}')
+            problems.append(f'properties or params unreadable: {_reason(exc)}')
         try:
             series = data.series_rows()
         except Exception as exc:
-            return problems + [f'series list unreadable: {exc}']
+            return problems + [f'series list unreadable: {_reason(exc)}']
         for row in series if thorough else ():
             try:
                 data.read_series(row['id'])
             except Exception as exc:  # zlib.error or ValueError from a damaged chunk
                 problems.append(f'series {row["name"]!r} {row["context"]}: data cannot be '
-                                f'decoded ({type(exc).__name__}: {exc})')
+                                f'read ({_reason(exc)})')
     finally:
         data.close()
     return problems
+
+
+def _reason(exc: Exception) -> str:
+    """The part of an error that says what is wrong, without paths or advice."""
+    if isinstance(exc, RepositoryError) and exc.__cause__ is None and '(' in str(exc):
+        # "<path> is damaged (<sqlite message>). Run ..." -> "<sqlite message>"
+        return str(exc).split('(', 1)[1].split(')', 1)[0]
+    return f'{type(exc).__name__}: {exc}'
 
 
 def check_repository(root: str, *, thorough: bool = True,
@@ -118,6 +131,7 @@ def check_repository(root: str, *, thorough: bool = True,
         if name.endswith('.db'):
             for problem in check_database_file(os.path.join(aim_dir, name), thorough=thorough):
                 report.repository_problems.append(f'{name}: {problem}; {_repair_hint(name)}')
+                report.shared_database_damaged |= name != 'index.db'
     damaged_files = {}
     for run_hash in list_run_files(root):
         problems = check_database_file(os.path.join(aim_dir, 'runs', f'{run_hash}.db'),

@@ -120,3 +120,26 @@ def test_vacuum_reclaims_space_and_keeps_every_value(repo_dir, make_run, invoke,
     assert values == [i * 0.5 for i in range(20000)]
     assert repo.get_run(live.hash).get_metric('loss', {'subset': 'train'}).last_value == 99.0
     assert invoke('storage', 'check', '--repo', repo_dir).exit_code == 0
+
+
+def test_check_reports_pages_of_the_repository_database_overwritten_with_junk(
+        repo_dir, make_run, invoke):
+    runs = [make_run(repo_dir, points=20000) for _ in range(3)]
+    db = repo_dir / '.aim' / 'repo.db'
+    if not db.exists():
+        pytest.skip('this storage layout keeps one database file per run')
+    conn = sqlite3.connect(db)
+    conn.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+    conn.close()
+    size = db.stat().st_size
+    with open(db, 'r+b') as f:  # junk over pages in the middle, away from the schema
+        f.seek(size // 2 // 4096 * 4096)
+        f.write(b'\xde\xad\xbe\xef' * 4096)
+    result = invoke('storage', 'check', '--repo', repo_dir)
+    assert result.exit_code == 1
+    assert 'REPO    repo.db: SQLite reports damage' in result.stdout
+    assert 'Traceback' not in result.output
+    assert 'cp "*" --destination NEW' in result.output  # the way out: salvage what reads
+    damaged = [line.split()[1].rstrip(':') for line in result.stdout.splitlines()
+               if line.startswith('DAMAGED')]
+    assert set(damaged) <= {r.hash for r in runs}
