@@ -48,6 +48,14 @@ _JSON_REPRESENTATIVES = (('integer', 0), ('real', 0.0), ('true', True), ('false'
                          ('text', ''), ('null', None), ('array', []), ('object', {}))
 
 
+def _special_float(column: str) -> str:
+    """SQL giving the "$float" word of a one-key object (else NULL); two arguments: the
+    value's path and the path of its "$float" key. The decoder turns exactly the one-key
+    objects holding 'nan', 'inf' or '-inf' into floats."""
+    return (f"(CASE WHEN (SELECT count(*) FROM json_each({column}, ?)) = 1 "
+            f"THEN json_extract({column}, ?) END)")
+
+
 def _b(value: bool) -> str:
     return '1' if value else '0'
 
@@ -311,12 +319,12 @@ class Translator:
                     float_path = ref.json_path('$float')
                     if float_path is None:
                         return UNKNOWN
-                    sql = (f"(CASE json_extract({ref.column}, ?) "
+                    sql = (f"(CASE {_special_float(ref.column)} "
                            f"WHEN 'nan' THEN {_b(py_compare(op, math.nan, c))} "
                            f"WHEN 'inf' THEN {_b(py_compare(op, math.inf, c))} "
                            f"WHEN '-inf' THEN {_b(py_compare(op, -math.inf, c))} "
                            f"ELSE {_b(py_compare(op, {}, c))} END)")
-                    branch_args = [float_path]
+                    branch_args = [path, float_path]
             if sql is None:
                 branches.append(f"WHEN '{jtype}' THEN {_b(py_compare(op, representative, c))}")
             else:
@@ -424,11 +432,12 @@ class Translator:
                 f"WHEN 'text' THEN ({neg}instr(json_extract({ref.column}, ?), ?) > 0)",
                 f"WHEN 'array' THEN ({neg}EXISTS (SELECT 1 FROM json_each({ref.column}, ?) "
                 f"WHERE type = 'text' AND value = ?))",
-                f"WHEN 'object' THEN (CASE WHEN json_type({ref.column}, ?) IS NOT NULL "
+                f"WHEN 'object' THEN (CASE WHEN {_special_float(ref.column)} "
+                f"IN ('nan', 'inf', '-inf') "
                 f"THEN {_b(py_compare(op, c, math.nan))} ELSE ({neg}EXISTS (SELECT 1 FROM "
                 f"json_each({ref.column}, ?) WHERE key = ?)) END)",
             ]
-            args = [path, path, c, path, c, float_path, path, c]
+            args = [path, path, c, path, c, path, float_path, path, c]
             for jtype, representative in _JSON_REPRESENTATIVES:
                 if jtype not in ('text', 'array', 'object'):
                     branches.append(f"WHEN '{jtype}' THEN {_b(py_compare(op, c, representative))}")
