@@ -62,8 +62,8 @@ def check(repo, quick):
 @click.option('--repo', default='.', type=click.Path(file_okay=False),
               help='Repository directory (default: current directory).')
 def vacuum(repo):
-    """Reclaim disk space: compact runs and the index."""
-    from aim.storage.maintenance import count_runs, vacuum_repository
+    """Reclaim disk space: compact the repository database."""
+    from aim.storage.maintenance import vacuum_repository
     from aim.storage.repository import RepoStore
 
     root = _repo_root(repo)
@@ -72,16 +72,13 @@ def vacuum(repo):
     except AimError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        with _progress(count_runs(root), 'Compacting runs') as bar:
-            report = vacuum_repository(store, progress=lambda h: bar.update(1))
+        click.echo('Compacting the repository ...', err=True)
+        report = vacuum_repository(store)
     finally:
         store.close()
     click.echo(f'Compacted {len(report.compacted)} database file(s); freed '
                f'{_human_bytes(report.bytes_freed)} ({_human_bytes(report.bytes_before)} -> '
                f'{_human_bytes(report.bytes_after)}).')
-    if report.skipped_active:
-        click.echo(f'Skipped {len(report.skipped_active)} run(s) being written right now: '
-                   f'{" ".join(report.skipped_active)}. Run vacuum again once they finish.')
     for name, error in report.failed.items():
         click.echo(f'FAILED  {name}: {error}', err=True)
     if report.failed:

@@ -1,7 +1,7 @@
-"""Repository upkeep: verify run files, close crashed runs, reclaim disk space.
+"""Repository upkeep: verify the data, close crashed runs, reclaim disk space.
 
 Used by ``aim storage check``, ``aim storage vacuum`` and ``aim runs close``. Each run is
-handled on its own, so one damaged run file is reported and never stops the others.
+read on its own, so a run whose data is damaged is reported and never stops the others.
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from typing import Callable
 
 from aim.errors import MissingRunError, RepositoryError, RunLockedError
 from aim.storage import locks
-from aim.storage.repository import AIM_DIR, RepoStore
+from aim.storage.repository import AIM_DIR, DB_NAME, RepoStore
 from aim.storage.runfile import FORMAT_VERSION
 from aim.storage.sqlite import translate
 
 Progress = Callable[[str], None]
 
-# A leftover `<hash>.db.tmp` (an interrupted copy) older than this is garbage.
+# A leftover `*.tmp` file (an interrupted copy) older than this is garbage.
 STALE_TMP_AGE_S = 600
 
 
@@ -123,33 +123,24 @@ def _reason(exc: Exception) -> str:
 
 def check_repository(root: str, *, thorough: bool = True,
                      progress: Progress | None = None) -> CheckReport:
-    """Check every database file and every run under ``root/.aim``, each on its own."""
+    """Check every database file under ``root/.aim``, then every run on its own."""
     aim_dir = os.path.join(root, AIM_DIR)
     report = CheckReport([])
-    # Whole database files first: a file SQLite itself calls damaged is not read further.
     for name in sorted(os.listdir(aim_dir)):
         if name.endswith('.db'):
             for problem in check_database_file(os.path.join(aim_dir, name), thorough=thorough):
                 report.repository_problems.append(f'{name}: {problem}; {_repair_hint(name)}')
                 report.shared_database_damaged |= name != 'index.db'
-    damaged_files = {}
-    for run_hash in list_run_files(root):
-        problems = check_database_file(os.path.join(aim_dir, 'runs', f'{run_hash}.db'),
-                                       thorough=thorough)
-        if problems:
-            damaged_files[run_hash] = problems
     try:
         store = RepoStore(root)
     except Exception as exc:
-        report.repository_problems.append(f'the repository cannot be opened: {exc}')
-        report.runs = [RunCheck(h, p) for h, p in damaged_files.items()]
+        report.repository_problems.append(f'the repository cannot be opened: {_reason(exc)}')
         return report
     try:
-        hashes = sorted(set(store.list_run_hashes()) | set(damaged_files))
+        hashes = store.list_run_hashes()
         for run_hash in hashes:
-            problems = damaged_files.get(run_hash) or check_run_data(store, run_hash,
-                                                                     thorough=thorough)
-            report.runs.append(RunCheck(run_hash, problems))
+            report.runs.append(RunCheck(run_hash, check_run_data(store, run_hash,
+                                                                 thorough=thorough)))
             if progress:
                 progress(run_hash)
         report.repository_problems += _check_index(store, set(hashes))
@@ -184,28 +175,16 @@ def _check_index(store: RepoStore, run_hashes: set[str]) -> list[str]:
 
 
 def count_runs(root: str) -> int:
-    """How many runs a check will visit (for progress bars), without opening anything."""
-    runs = list_run_files(root)
-    if runs:
-        return len(runs)
-    for name in ('index.db', 'repo.db'):
-        try:
-            conn = sqlite3.connect(f'file:{os.path.join(root, AIM_DIR, name)}?mode=ro', uri=True)
-            try:
-                return conn.execute('SELECT COUNT(*) FROM runs').fetchone()[0]
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            continue
-    return 0
-
-
-def list_run_files(root: str) -> list[str]:
-    runs_dir = os.path.join(root, AIM_DIR, 'runs')
+    """How many runs a check will visit (for progress bars), read-only."""
+    path = os.path.join(root, AIM_DIR, DB_NAME)
     try:
-        return sorted(name[:-3] for name in os.listdir(runs_dir) if name.endswith('.db'))
-    except FileNotFoundError:
-        return []
+        conn = sqlite3.connect(f'file:{path}?mode=ro', uri=True)
+        try:
+            return conn.execute('SELECT COUNT(*) FROM runs').fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
 
 
 # -- close -------------------------------------------------------------------------------
@@ -235,7 +214,7 @@ def close_dead_run(store: RepoStore, run_hash: str) -> bool:
             if props.get('end_time') is not None:
                 return False
             last_sign = [t for t in (props.get('updated_at'), props.get('creation_time')) if t]
-            _set_end_time(store, run_hash, data, max(last_sign) if last_sign else time.time())
+            _set_end_time(store, data, max(last_sign) if last_sign else time.time())
             return True
         finally:
             data.close()
@@ -243,15 +222,10 @@ def close_dead_run(store: RepoStore, run_hash: str) -> bool:
         locks.release(lock)
 
 
-def _set_end_time(store: RepoStore, run_hash: str, data, end_time: float) -> None:
+def _set_end_time(store: RepoStore, data, end_time: float) -> None:
     with data.write() as conn:
         data.put_props(conn, {'end_time': end_time})
-        index_in_same_database = getattr(store, '_index_run', None)
-        if index_in_same_database is not None:
-            index_in_same_database(conn, data)
-    index_elsewhere = getattr(store, 'index_run', None)  # layout with one file per run
-    if index_elsewhere is not None:
-        index_elsewhere(run_hash, data)
+        store._index_run(conn, data)  # the index row shows it finished in the same commit
 
 
 # -- vacuum ------------------------------------------------------------------------------
@@ -260,7 +234,6 @@ class VacuumReport:
     bytes_before: int
     bytes_after: int = 0
     compacted: list[str] = field(default_factory=list)   # database files, relative to .aim
-    skipped_active: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     removed_files: int = 0
 
@@ -272,32 +245,17 @@ class VacuumReport:
 def vacuum_repository(store: RepoStore, progress: Progress | None = None) -> VacuumReport:
     """Fold dead writers' journals, compact every database file, remove leftovers."""
     report = VacuumReport(bytes_before=directory_size(store.path))
-    store.recover_dead_runs()  # folds journals of dead writers; drops orphan journals
-    # A layout with one file per run: compact each file nobody is writing.
-    for run_hash in list_run_files(store.root):
-        _vacuum_run_file(store, run_hash, report)
-        if progress:
-            progress(run_hash)
-    # The shared database(s): SQLite lets live writers wait while it compacts.
+    store.recover_dead_runs()  # folds dead writers' journals, drops orphan ones
+    # SQLite makes live writers' flushes wait (busy timeout) while it compacts; their
+    # track() calls never wait, they write to the journal.
     for name in sorted(os.listdir(store.path)):
         if name.endswith('.db'):
             _vacuum_file(os.path.join(store.path, name), name, report)
+            if progress:
+                progress(name)
     report.removed_files += _remove_leftovers(store)
     report.bytes_after = directory_size(store.path)
     return report
-
-
-def _vacuum_run_file(store: RepoStore, run_hash: str, report: VacuumReport) -> None:
-    lock = store.lock_path(run_hash)
-    acquired, _ = locks.try_acquire(lock)
-    if not acquired:  # a live writer: its file is in use, leave it alone
-        report.skipped_active.append(run_hash)
-        return
-    try:
-        _vacuum_file(os.path.join(store.path, 'runs', f'{run_hash}.db'),
-                     f'runs/{run_hash}.db', report)
-    finally:
-        locks.release(lock)
 
 
 def _vacuum_file(path: str, name: str, report: VacuumReport) -> None:
@@ -319,7 +277,7 @@ def _vacuum_file(path: str, name: str, report: VacuumReport) -> None:
 
 
 def _remove_leftovers(store: RepoStore) -> int:
-    """Lock files of deleted runs and temporary files of interrupted copies."""
+    """Lock files and journals of deleted runs, temporary files of interrupted copies."""
     removed = 0
     existing = set(store.list_run_hashes())
     try:
@@ -332,11 +290,10 @@ def _remove_leftovers(store: RepoStore) -> int:
                 and not locks.held_here(path) and not locks.is_locked(path):
             removed += _unlink(path)
     now = time.time()
-    for folder in (store.path, os.path.join(store.path, 'runs')):
-        for name in os.listdir(folder) if os.path.isdir(folder) else []:
-            path = os.path.join(folder, name)
-            if name.endswith('.tmp') and now - _mtime(path) > STALE_TMP_AGE_S:
-                removed += _unlink(path)
+    for name in os.listdir(store.path):
+        path = os.path.join(store.path, name)
+        if name.endswith('.tmp') and now - _mtime(path) > STALE_TMP_AGE_S:
+            removed += _unlink(path)
     for name in os.listdir(store.journal_dir) if os.path.isdir(store.journal_dir) else []:
         path = os.path.join(store.journal_dir, name)
         if name not in existing and not locks.is_locked(store.lock_path(name)):
@@ -372,5 +329,5 @@ def _unlink(path: str) -> int:
 
 
 __all__ = ['CheckReport', 'RunCheck', 'VacuumReport', 'check_database_file', 'check_repository',
-           'check_run_data', 'close_dead_run', 'count_runs', 'directory_size', 'list_run_files',
+           'check_run_data', 'close_dead_run', 'count_runs', 'directory_size',
            'vacuum_repository']
