@@ -35,6 +35,17 @@ def du(path: str) -> int:
     return total
 
 
+def import_ms(repeats: int) -> float:
+    def cost(code):
+        out = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            subprocess.run([PY, '-c', code], check=True)
+            out.append(time.perf_counter() - t0)
+        return statistics.median(out)
+    return (cost('import aim') - cost('pass')) * 1e3
+
+
 def s1(n: int, repeats: int) -> dict:
     from aim import Run
     vals = [random.random() for _ in range(n)]
@@ -116,8 +127,10 @@ for r in runs:
         steps, vals = m.values.sparse_numpy()
         n += 1
 t2 = time.perf_counter()
-last = [r.get_metric('loss', {'subset': 'val'}).last_value for r in repo.iter_runs()]
+q = "metric.name == 'loss' and metric.context.subset == 'val'"
+last = [m.last_value for m in repo.query_metrics(q)]
 t3 = time.perf_counter()
+assert len(last) == len(runs)
 print(f'{t1-t0:.4f} {t2-t1:.4f} {t3-t2:.4f} {n}')
 '''
 
@@ -197,6 +210,7 @@ def main() -> None:
     ap.add_argument('--quick', action='store_true', help='tiny sizes, to prove the script works')
     args = ap.parse_args()
     q = args.quick
+    print(f"import aim: {import_ms(3 if q else 7):.1f} ms (median, over a bare interpreter)")
     r1 = s1(2_000 if q else 200_000, 1 if q else 3)
     print(f"S1 track(): {r1['us_per_call']:.2f} us/call (median of {1 if q else 3}); "
           f"close(): {r1['close_ms']:.1f} ms; bare Python loop appending the same: "
@@ -208,7 +222,7 @@ def main() -> None:
         print(f"S4 {r4['runs']} runs: build {r4['build_s']:.2f} s; fresh process: iterate runs "
               f"reading hparams {r4['iter_hparams_s'] * 1e3:.1f} ms; read {r4['series']} series "
               f"fully into numpy {r4['read_all_series_s']:.3f} s; last loss/val of every run "
-              f"{r4['last_val_loss_s'] * 1e3:.1f} ms")
+              f"{r4['last_val_loss_s'] * 1e3:.1f} ms (query_metrics + last_value)")
     r5 = s5(4, 1_000 if q else 50_000)
     print(f"S5 4 processes x {1_000 if q else 50_000} points: wall {r5['wall_s']:.2f} s, "
           f"lost {r5['lost']}")

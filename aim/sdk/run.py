@@ -432,19 +432,8 @@ class Run:
     def _read_series(self, metric: 'Metric', first_step=None, last_step=None):
         if self._live is not None:
             self._live.flush()
-            runfile = self._live.runfile
-            row = runfile.find_series(metric.name, metric.context_json)
-            if row is None:
-                return _empty_series()
-            return runfile.read_series(row['id'], first_step, last_step)
-        runfile = self.repo._store.open_run_file(self.hash)
-        try:
-            row = runfile.find_series(metric.name, metric.context_json)
-            if row is None:
-                return _empty_series()
-            return runfile.read_series(row['id'], first_step, last_step)
-        finally:
-            runfile.close()
+        return self.repo._store.run_data(self.hash).read_series_by_key(
+            metric.name, metric.context_json, first_step, last_step)
 
     def _metric_from_row(self, row: dict) -> 'Metric':
         from aim.sdk.trace import Metric
@@ -604,12 +593,6 @@ def _weak_side_track(run: Run):
         if target is not None and not target._closed:
             target.track(value, name=name, context=context)
     return track
-
-
-def _empty_series():
-    import numpy as np
-    return (np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.int64),
-            np.empty(0, np.float64))
 
 
 def _utc_naive(ts: float) -> _dt.datetime:

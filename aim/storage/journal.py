@@ -123,16 +123,16 @@ class Segment:
         self._mm.close()
 
 
-def append_series_line(journal_dir: str, series_id: int, name: str, context_json: str) -> None:
+def open_series_file(journal_dir: str) -> int:
+    return os.open(os.path.join(journal_dir, SERIES_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                   0o644)
+
+
+def append_series_line(fd: int, series_id: int, name: str, context_json: str) -> None:
     """Announce a new series; one write() so a crash leaves whole lines only."""
     line = json.dumps({'id': series_id, 'name': name, 'context': context_json},
                       ensure_ascii=False) + '\n'
-    fd = os.open(os.path.join(journal_dir, SERIES_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                 0o644)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
+    os.write(fd, line.encode())
 
 
 def read_series_lines(journal_dir: str) -> Iterator[tuple[int, str, str]]:

@@ -40,7 +40,7 @@ class RunCheck:
 class CheckReport:
     runs: list[RunCheck]
     repository_problems: list[str] = field(default_factory=list)
-    # A database file shared by runs is damaged (not only the rebuildable index).
+    # The database file that all runs share is damaged, not only some runs' data.
     shared_database_damaged: bool = False
 
     @property
@@ -129,10 +129,12 @@ def check_repository(root: str, *, thorough: bool = True,
     for name in sorted(os.listdir(aim_dir)):
         if name.endswith('.db'):
             for problem in check_database_file(os.path.join(aim_dir, name), thorough=thorough):
-                report.repository_problems.append(f'{name}: {problem}; {_repair_hint(name)}')
-                report.shared_database_damaged |= name != 'index.db'
+                report.repository_problems.append(
+                    f'{name}: {problem}; copy the runs that still read into a new repository '
+                    f'(`aim runs cp ... --destination NEW`), then use that one')
+                report.shared_database_damaged = True
     try:
-        store = RepoStore(root)
+        store = RepoStore(root, readonly=True)
     except Exception as exc:
         report.repository_problems.append(f'the repository cannot be opened: {_reason(exc)}')
         return report
@@ -147,13 +149,6 @@ def check_repository(root: str, *, thorough: bool = True,
     finally:
         store.close()
     return report
-
-
-def _repair_hint(db_name: str) -> str:
-    if db_name == 'index.db':  # derived data only
-        return 'run `aim storage reindex` to rebuild it from the runs'
-    return ('copy the runs that still read into a new repository (`aim runs cp ... '
-            '--destination NEW`), then use that one')
 
 
 def _check_index(store: RepoStore, run_hashes: set[str]) -> list[str]:

@@ -85,6 +85,21 @@ class RunData:
         return decode_series(self.read_chunks(series_id, first_step, last_step),
                              first_step, last_step)
 
+    def read_series_by_key(self, name: str, context_json: str, first_step: int | None = None,
+                           last_step: int | None = None):
+        """Like :meth:`read_series`, by name and canonical context, in one statement."""
+        sql = ('SELECT c.seq, c.n, c.steps, c.vals, c.epochs, c.times FROM series s '
+               'JOIN chunks c ON c.series_id = s.id '
+               'WHERE s.run_hash=? AND s.name=? AND s.context=?')
+        params: list = [self.run_hash, name, context_json]
+        if first_step is not None:
+            sql += ' AND c.last_step >= ?'
+            params.append(first_step)
+        if last_step is not None:
+            sql += ' AND c.first_step <= ?'
+            params.append(last_step)
+        return decode_series(self.query(sql + ' ORDER BY c.seq', params), first_step, last_step)
+
     # logs --------------------------------------------------------------------------------
     def read_logs(self) -> list[tuple[int, float, str]]:
         return self.query('SELECT id, time, line FROM logs WHERE run_hash=? ORDER BY id',

@@ -80,9 +80,10 @@ class RunWriter:
         self._by_canon: dict = {}        # (name, canonical context) -> same list
         # series that exist already (a resumed run) get local ids now, announced in the
         # journal so that a crash recovery maps them as this session did
+        self._series_fd = jr.open_series_file(journal_dir)
         for local_id, (key, s) in enumerate(list(folder.by_key.items())):
             folder.register(local_id, *key)
-            jr.append_series_line(journal_dir, local_id, *key)
+            jr.append_series_line(self._series_fd, local_id, *key)
             self._by_canon[key] = [local_id * 2, s.last_step if s.last_step is not None else -1]
         self._next_sid = len(folder.by_key)
         self._segments: list[jr.Segment] = []
@@ -174,7 +175,7 @@ class RunWriter:
                 sid = self._next_sid
                 if sid >= 2 ** 30:
                     raise ValueError('too many series in one run (over a billion)')
-                jr.append_series_line(self.journal_dir, sid, name, canon)
+                jr.append_series_line(self._series_fd, sid, name, canon)
                 self.folder.register(sid, name, canon)
                 self._next_sid = sid + 1
                 entry = [sid * 2, -1]
@@ -255,6 +256,7 @@ class RunWriter:
                 except FileNotFoundError:
                     pass
             self._segments = []
+        os.close(self._series_fd)
         remove_journal_dir(self.journal_dir)
 
 
