@@ -153,13 +153,18 @@ def create_app(repo, *, read_only: bool = False) -> FastAPI:
                                               'this wall time (the last answer\'s "until")'),
                full: bool = Query(False, description='no downsampling'),
                max_series: int = Query(1000, ge=1, le=20000),
-               format: str = Query('json', description='json or binary')):
+               format: str = Query('json', description='json or binary'),
+               precision: str = Query('f64', description='binary only: f64, or f32 for '
+                                      'overview charts (half the bytes)')):
         req = series_request(q, runs, names, x_axis, width, x_min, x_max, since, full,
                              max_series)
         fetched = fetch_series(repo, req, cache)
         head = header(repo, fetched, req.x_axis)
+        if precision not in ('f64', 'f32'):
+            raise ApiError(400, 'InvalidPrecision', f'Unknown precision {precision!r}; use '
+                           f'f64 or f32.')
         if format == 'binary':
-            return Response(encode_binary(head, fetched['series']),
+            return Response(encode_binary(head, fetched['series'], precision),
                             media_type=BINARY_MEDIA_TYPE)
         if format != 'json':
             raise ApiError(400, 'InvalidFormat', f'Unknown format {format!r}; use json or '

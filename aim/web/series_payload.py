@@ -3,8 +3,9 @@
 Binary frame (``application/x-aim-series``), little-endian::
 
     b'AIMS' | uint32 header length | header (UTF-8 JSON) | zero padding to 8 bytes |
-    for each series: x float64[n], y float64[n], and step float64[n] unless the header's
-    ``has_step`` is false (on the step axis x already is the step)
+    for each series: x[n], y[n], and step[n] unless the header's ``has_step`` is false
+    (on the step axis x already is the step); all float64, or float32 when the header's
+    ``dtype`` is "f4", with x stored as offsets from the header's ``x0``
 
 The header lists the series in order with their point count ``n``, so the reader slices
 the body with typed-array views and never parses a number as text. NaN and ±inf travel as
@@ -61,18 +62,31 @@ def header(repo, fetched: dict, x_axis: str) -> dict:
     }
 
 
-def encode_binary(head: dict, series) -> bytes:
+def encode_binary(head: dict, series, precision: str = 'f64') -> bytes:
+    """The binary frame. ``precision='f32'`` halves it for overview charts: y as float32
+    (7 significant digits, far below a pixel) and x as float32 offsets from ``head['x0']``
+    (exact for steps below 2**24 from the start of the range)."""
+    dtype = '<f4' if precision == 'f32' else '<f8'
+    x0 = float(head['range'][0] or 0.0) if precision == 'f32' else 0.0
+    head = dict(head, dtype='f4' if precision == 'f32' else 'f8', x0=x0)
     head_bytes = dumps(head)
     prefix = MAGIC + struct.pack('<I', len(head_bytes)) + head_bytes
     prefix += b'\0' * (-len(prefix) % 8)
-    parts = [prefix]
     with_step = head.get('has_step', True)
+    columns = 3 if with_step else 2
+    item = np.dtype(dtype).itemsize
+    total = len(prefix) + item * columns * sum(len(s.x) for s in series)
+    # One buffer, each array copied into it once (no per-array bytes objects to join).
+    frame = bytearray(total)
+    frame[:len(prefix)] = prefix
+    offset = len(prefix)
     for s in series:
-        parts.append(np.ascontiguousarray(s.x, dtype='<f8').tobytes())
-        parts.append(np.ascontiguousarray(s.y, dtype='<f8').tobytes())
-        if with_step:
-            parts.append(np.ascontiguousarray(s.step, dtype='<f8').tobytes())
-    return b''.join(parts)
+        n = len(s.x)
+        arrays = (s.x - x0 if x0 else s.x, s.y, s.step)[:columns]
+        for array in arrays:
+            np.frombuffer(frame, dtype=dtype, count=n, offset=offset)[:] = array
+            offset += item * n
+    return bytes(frame) if len(frame) < 1 << 20 else memoryview(frame)
 
 
 def _json_numbers(arr: np.ndarray) -> list:

@@ -21,11 +21,14 @@ def decode_frame(content: bytes) -> dict:
     head = json.loads(content[8:8 + length])
     offset = 8 + length
     offset += -offset % 8
+    dtype = '<f4' if head['dtype'] == 'f4' else '<f8'
+    size = 4 if head['dtype'] == 'f4' else 8
     for s in head['series']:
         n = s['n']
         for key in ('x', 'y', 'step') if head['has_step'] else ('x', 'y'):
-            s[key] = np.frombuffer(content, '<f8', n, offset)
-            offset += 8 * n
+            s[key] = np.frombuffer(content, dtype, n, offset).astype(np.float64)
+            offset += size * n
+        s['x'] = s['x'] + head['x0']
     assert offset == len(content)
     return head
 
@@ -137,6 +140,18 @@ def test_binary_frame_matches_json(client):
     for a, b in zip(head['series'], as_json['series']):
         assert (a['run'], a['name'], a['context']) == (b['run'], b['name'], b['context'])
         assert a['x'].tolist() == b['x'] and a['y'].tolist() == b['y']
+
+
+def test_float32_frame_is_half_the_size_and_close(client, built_repo):
+    params = {'runs': built_repo[1][0], 'names': 'loss', 'width': 20, 'format': 'binary'}
+    exact = decode_frame(client.get('/api/series', params=params).content)
+    small = client.get('/api/series', params={**params, 'precision': 'f32'}).content
+    compact = decode_frame(small)
+    assert compact['dtype'] == 'f4'
+    a, b = exact['series'][0], compact['series'][0]
+    assert a['x'].tolist() == b['x'].tolist()  # steps are exact as offsets in float32
+    assert np.allclose(a['y'], b['y'], rtol=1e-6) and b['y'].max() == 100.0
+    assert client.get('/api/series', params={**params, 'precision': 'f16'}).status_code == 400
 
 
 def test_since_returns_only_newer_points(client, built_repo):

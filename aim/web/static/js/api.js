@@ -46,7 +46,8 @@ export async function sendJSON(method, path, body) {
 }
 
 // Binary series frame: 'AIMS' | u32 header length | JSON header | pad to 8 |
-// per series x, y (and step unless x is the step) as float64[n]. Views share the one ArrayBuffer: no copying.
+// per series x, y (and step unless x is the step) as float64[n], or float32 with x as
+// offsets from head.x0. Views share the one ArrayBuffer: no copying.
 export function decodeSeriesFrame(buffer) {
   const bytes = new Uint8Array(buffer);
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
@@ -55,11 +56,16 @@ export function decodeSeriesFrame(buffer) {
   const head = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headLength)));
   let offset = 8 + headLength;
   offset += (8 - (offset % 8)) % 8;
+  const Typed = head.dtype === 'f4' ? Float32Array : Float64Array;
+  const size = Typed.BYTES_PER_ELEMENT;
+  const x0 = head.x0 || 0;
   for (const s of head.series) {
     const n = s.n;
-    s.x = new Float64Array(buffer, offset, n); offset += n * 8;
-    s.y = new Float64Array(buffer, offset, n); offset += n * 8;
-    if (head.has_step) { s.step = new Float64Array(buffer, offset, n); offset += n * 8; } else s.step = s.x;
+    const x = new Typed(buffer, offset, n); offset += n * size;
+    if (Typed === Float64Array && !x0) s.x = x;
+    else { s.x = new Float64Array(n); for (let i = 0; i < n; i++) s.x[i] = x[i] + x0; }
+    s.y = new Typed(buffer, offset, n); offset += n * size;
+    if (head.has_step) { s.step = new Typed(buffer, offset, n); offset += n * size; } else s.step = s.x;
   }
   return head;
 }

@@ -93,6 +93,15 @@ export async function mount(root, { query }) {
     exportLink.href = `/api/series/export?${search}`;
   }
 
+  // M4 is exact at one bucket per pixel column, so ask for as many buckets as a chart in
+  // the grid (two columns from 1,064 px: see .charts in style.css) has pixels to draw on.
+  function plotWidth() {
+    const total = charts.clientWidth || 1000;
+    const columns = Math.max(1, Math.floor((total + 12) / 532));
+    const plot = (total - 12 * (columns - 1)) / columns - 20 - 80;
+    return Math.min(1000, Math.max(200, Math.round(plot * (window.devicePixelRatio || 1))));
+  }
+
   function zoom(x0, x1) {
     state.xmin = x0; state.xmax = x1;
     fetchAndDraw();
@@ -109,8 +118,10 @@ export async function mount(root, { query }) {
     const started = performance.now();
     try {
       data = await getSeries({ q: state.q, runs: state.runs, x_axis: state.x,
-        width: Math.min(1000, Math.max(200, Math.round(charts.clientWidth || 1000))),
-        x_min: state.xmin, x_max: state.xmax }, { signal: controller.signal });
+        width: plotWidth(),
+        x_min: state.xmin, x_max: state.xmax,
+        // Overview in float32 (half the bytes, finer than a pixel); a zoomed view in float64.
+        precision: state.xmin === null ? 'f32' : 'f64' }, { signal: controller.signal });
     } catch (e) {
       if (e.name === 'AbortError') return;
       if (e.detail && 'position' in e.detail) bar.showError(e); else clear(charts).append(errorBox(e));
