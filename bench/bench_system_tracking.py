@@ -38,8 +38,10 @@ loop_cpu_s = time.process_time() - start_cpu   # every thread: flusher, sampler,
 start = time.perf_counter()
 run.close()
 close_s = time.perf_counter() - start
-system = [m.name for m in run.repo.get_run(run.hash).metrics() if m.name.startswith('__system__')]
-print(json.dumps({'loop_s': loop_s, 'loop_cpu_s': loop_cpu_s, 'close_s': close_s, 'system_series': len(system)}))
+stored = run.repo.get_run(run.hash).metrics()
+system = [m.name for m in stored if m.name.startswith('__system__')]
+print(json.dumps({'loop_s': loop_s, 'loop_cpu_s': loop_cpu_s, 'close_s': close_s,
+                  'system_series': len(system)}))
 '''
 
 
