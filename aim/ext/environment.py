@@ -11,7 +11,6 @@ import platform
 import re
 import socket
 import sys
-from importlib import metadata
 from typing import Callable
 
 from aim.ext.git_info import collect_git_info
@@ -62,6 +61,8 @@ def masked_environment(environ) -> dict[str, str]:
 
 def installed_packages() -> dict[str, str]:
     """``{distribution name: version}`` of everything importable by this interpreter."""
+    from importlib import metadata  # tens of milliseconds: only when params are collected
+
     packages = {}
     for dist in metadata.distributions():
         name = dist.metadata['Name'] if dist.metadata else None
