@@ -19,11 +19,14 @@ def _items(collection) -> Iterator:
 
 def matching_run_hashes(repo, query: str) -> list[str]:
     """Hashes of the runs matching a run query (``run.hparams.lr < 0.01``)."""
+    collection = repo.query_runs(query)
+    fast = getattr(collection, 'hashes', None)
+    if callable(fast):
+        return list(fast())
     hashes = []
     seen = set()
-    for item in _items(repo.query_runs(query)):
-        run = getattr(item, 'run', item)
-        h = run.hash
+    for item in _items(collection):
+        h = getattr(item, 'hash', None) or item.run.hash
         if h not in seen:
             seen.add(h)
             hashes.append(h)

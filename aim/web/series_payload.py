@@ -51,7 +51,7 @@ def header(repo, fetched: dict, x_axis: str) -> dict:
         'x_axis': x_axis,
         'has_step': x_axis != 'step',
         'total': fetched['total'],
-        'truncated': fetched['total'] > len(series),
+        'truncated': fetched['total'] is None or fetched['total'] > len(series),
         'range': fetched['range'],
         'width': fetched['width'],
         'until': fetched['until'],

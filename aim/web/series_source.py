@@ -118,8 +118,9 @@ def _summary_rows(repo, run_hashes: list[str], names: list[str]) -> list[tuple]:
     return repo.index.query(sql + ' ORDER BY run_hash, name, context', args)
 
 
-def select_series(repo, req: SeriesRequest) -> tuple[list[SeriesRef], int]:
-    """The series a request names, at most ``max_series`` of them, and how many matched."""
+def select_series(repo, req: SeriesRequest) -> tuple[list[SeriesRef], int | None]:
+    """The series a request names, at most ``max_series`` of them, and how many matched
+    (None: more than ``max_series``, not counted)."""
     refs: list[SeriesRef] = []
     total = 0
     if req.runs:
@@ -148,10 +149,14 @@ def select_series(repo, req: SeriesRequest) -> tuple[list[SeriesRef], int]:
     for metric in matching_metrics(repo, req.query):
         if req.names and metric.name not in req.names:
             continue
+        if len(refs) == req.max_series:
+            # Counting every match of a broad query costs more than drawing the first
+            # thousand; the answer says "more than max_series" instead (total None).
+            total = None
+            break
         total += 1
-        if len(refs) < req.max_series:
-            refs.append(SeriesRef(metric.run.hash, metric.name, dict(metric.context or {}),
-                                  metric))
+        refs.append(SeriesRef(metric.run.hash, metric.name, dict(metric.context or {}),
+                              metric))
     _fill_summaries(repo, refs)
     return refs, total
 

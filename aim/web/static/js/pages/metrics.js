@@ -132,7 +132,8 @@ export async function mount(root, { query }) {
     fillSelects();
     redraw();
     const points = data.series.reduce((a, s) => a + s.n, 0);
-    status.textContent = `${data.series.length}${data.truncated ? ` of ${data.total}` : ''} series · ${points} points · ` +
+    const more = data.total === null ? ' (more match: narrow the query)' : ` of ${data.total}`;
+    status.textContent = `${data.series.length}${data.truncated ? more : ''} series · ${points} points · ` +
       `fetch ${Math.round(fetched - started)} ms · draw ${Math.round(performance.now() - fetched)} ms`;
     window.__aimMetrics = { fetchMs: fetched - started, drawMs: performance.now() - fetched,
       series: data.series.length, points, readyAt: performance.now() };
