@@ -232,7 +232,10 @@ class RepoStore:
     def reclaim_space(self) -> None:
         """Return the pages of deleted data to the file system."""
         with self.db.lock:
-            self.db.conn.execute('PRAGMA incremental_vacuum')
+            conn = self.db.conn
+            conn.execute('PRAGMA incremental_vacuum').fetchall()
+            # the freed pages leave the file only once the WAL is folded back into it
+            conn.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchall()
 
     def copy_run_to(self, run_hash: str, dest: 'RepoStore') -> None:
         if not self.run_exists(run_hash):
