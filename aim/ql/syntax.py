@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
+import warnings
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -209,7 +210,10 @@ def parse_query(query: str | None) -> ParsedQuery:
     parsed = ParsedQuery(query, python_text, None, anchors_new, anchors_orig,
                          _line_starts(python_text))
     try:
-        tree = ast.parse(python_text, mode='eval')
+        with warnings.catch_warnings():
+            # "is with a literal", "invalid escape sequence": not the user's concern here.
+            warnings.simplefilter('ignore')
+            tree = ast.parse(python_text, mode='eval')
     except SyntaxError as e:
         pos = None
         if e.lineno is not None and e.offset is not None:
