@@ -1,11 +1,12 @@
 """Tee the process's stdout and stderr into a run, line by line, with timestamps.
 
-Capture works at the file-descriptor level: fds 1 and 2 are pointed at pipes, and a
+Capture works at the file-descriptor level: fds 1 and 2 are pointed at pipes (at
+pseudo-terminals where they were terminals, so that ``isatty()`` stays true), and a
 daemon thread per stream copies every byte to the original destination (so the terminal
 still shows everything, immediately) and hands finished lines to the subscribed sinks.
-Unlike replacing ``sys.stdout``, this also catches output of C extensions, of the
-``logging`` module's handlers created before the run, and of child processes started by
-the training script (they inherit fds 1 and 2). See docs/system-tracking.md.
+Unlike replacing ``sys.stdout``, this also catches output of C extensions and of child
+processes started by the training script (they inherit fds 1 and 2). See
+docs/system-tracking.md.
 
 The redirection is process-wide and shared: every ``TerminalLogCapture`` that is started
 subscribes to it, the first one sets it up and the last one to stop takes it down.
@@ -168,7 +169,12 @@ def _open_tee(fd: int, stream_name: str, dispatch) -> _FdTee | _SysStreamTee | N
 
 
 class _FdTee:
-    """Points ``fd`` at a pipe; a thread copies the pipe to the original fd and parses lines."""
+    """Points ``fd`` at a pipe; a thread copies the pipe to the original fd and parses lines.
+
+    When the original is a terminal, the "pipe" is a pseudo-terminal with the same size and
+    settings, so that ``isatty()`` stays true: libraries keep their colours and progress
+    bars, and child Pythons keep line-buffering their output.
+    """
 
     # How long stop() and drain() wait for output already written to be read; only a
     # child process that keeps writing could make them wait that long.
@@ -190,7 +196,11 @@ class _FdTee:
 
     def start(self) -> None:
         self._original_fd = os.dup(self.fd)
-        read_fd, write_fd = os.pipe()
+        try:
+            read_fd, write_fd = _open_channel(self._original_fd)
+        except OSError:
+            os.close(self._original_fd)
+            raise
         try:
             os.dup2(write_fd, self.fd)
             stat = os.fstat(write_fd)
@@ -321,6 +331,26 @@ class _TeeTextStream:
 
     def __getattr__(self, name):  # flush, isatty, encoding, ... of the real stream
         return getattr(self._target, name)
+
+
+def _open_channel(original_fd: int) -> tuple[int, int]:
+    """(read end, write end): a pseudo-terminal mirroring ``original_fd`` if that is a
+    terminal, else a pipe."""
+    if not os.isatty(original_fd):
+        return os.pipe()
+    try:
+        master, slave = os.openpty()
+    except OSError:  # no pseudo-terminals left (or none in this container)
+        return os.pipe()
+    try:
+        attrs = termios.tcgetattr(original_fd)
+        attrs[1] &= ~termios.OPOST  # bytes pass unchanged: no '\n' -> '\r\n' on the way
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        size = fcntl.ioctl(original_fd, termios.TIOCGWINSZ, b'\0' * 8)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
+    except (OSError, termios.error):
+        pass  # a plain pseudo-terminal still keeps isatty() true
+    return master, slave
 
 
 def _has_fileno(stream) -> bool:

@@ -196,3 +196,58 @@ def test_a_child_outliving_the_capture_neither_delays_stop_nor_loses_output(
     assert result['stop_s'] < 0.5
     assert result['lines'] == ['child early']
     assert 'child early\n' in proc.stdout and 'child late\n' in proc.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, 'openpty'), reason='needs pseudo-terminals')
+def test_on_a_terminal_programs_still_see_a_terminal(tmp_path, child_env, python):
+    import threading
+
+    source = textwrap.dedent('''
+        import json, os, subprocess, sys
+        from aim.ext import TerminalLogCapture
+        captured = []
+        capture = TerminalLogCapture(captured.extend); capture.start()
+        ttys = [os.isatty(1), os.isatty(2)]
+        print("\\x1b[32mgreen\\x1b[0m text")
+        subprocess.run([sys.executable, "-c", "import sys; print('child tty', sys.stdout.isatty())"])
+        size = os.get_terminal_size(1)
+        capture.stop()
+        json.dump({"lines": [l for _, l in captured], "ttys": ttys,
+                   "size": [size.columns, size.lines]}, open(sys.argv[1], "w"))
+    ''')
+    script = tmp_path / 'child.py'
+    script.write_text(source)
+    result_file = tmp_path / 'captured.json'
+    master, slave = os.openpty()
+    import fcntl
+    import struct
+    import termios
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 33, 111, 0, 0))
+    child_env.pop('PYTHONUNBUFFERED')  # the grandchild must find its terminal by itself
+    proc = subprocess.Popen([python, str(script), str(result_file)], env=child_env,
+                            stdout=slave, stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    seen = bytearray()
+
+    def read_terminal():
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every writer is gone
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    assert proc.wait(60) == 0, bytes(seen)
+    reader.join(5)
+    os.close(master)
+    result = json.loads(result_file.read_text())
+    assert result['ttys'] == [True, True]
+    assert result['size'] == [111, 33]
+    assert result['lines'] == ['green text', 'child tty True']
+    shown = bytes(seen).replace(b'\r\n', b'\n')
+    assert b'\x1b[32mgreen\x1b[0m text\n' in shown  # colours reach the terminal unchanged
+    assert b'child tty True\n' in shown
