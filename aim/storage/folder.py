@@ -63,6 +63,14 @@ class SeriesFolder:
                 else:
                     s.seq = seq + 1
 
+    def reload(self) -> None:
+        """Re-read the series state from the database, keeping the local ids; used after a
+        failed flush, whose transaction rolled back what this object had already applied."""
+        fresh = SeriesFolder(self.rundata)
+        for local_id, s in list(self.series.items()):
+            self.series[local_id] = fresh.register(local_id, s.name, s.context)
+        self.by_key = fresh.by_key
+
     def register(self, local_id: int, name: str, context: str) -> _Series:
         s = self.by_key.get((name, context))
         if s is None:

@@ -18,6 +18,7 @@ from aim.storage.encoding import canonical_context, check_context, numpy_scalar
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 NO_EPOCH = jr.NO_EPOCH
+_NUMERIC = (bool, int, float)
 FLUSH_INTERVAL_S = 0.5
 
 
@@ -76,7 +77,7 @@ class RunWriter:
         remove_journal_files(journal_dir)  # a previous session's journal was folded already
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._series: dict = {}          # (name, context items) -> [code_base, last_step]
+        self._series: dict = {}   # (name, context items) -> ([code_base, last_step], types)
         self._by_canon: dict = {}        # (name, canonical context) -> same list
         # series that exist already (a resumed run) get local ids now, announced in the
         # journal so that a crash recovery maps them as this session did
@@ -123,7 +124,11 @@ class RunWriter:
             else:
                 value, is_int = coerce_value(value)
             try:
-                entry = series[(name, tuple(context.items()) if context is not None else ())]
+                entry, types = series[(name, tuple(context.items()) if context is not None
+                                       else ())]
+                # 1 == 1.0 == True as dict keys, but they are different contexts
+                if types is not None and types != tuple(map(type, context.values())):
+                    entry = series_slow(name, context)
             except (KeyError, TypeError, AttributeError):
                 entry = series_slow(name, context)
             if epoch is None:
@@ -180,8 +185,12 @@ class RunWriter:
                 self._next_sid = sid + 1
                 entry = [sid * 2, -1]
                 self._by_canon[(name, canon)] = entry
+            types = None
+            if context and any(type(v) in _NUMERIC for v in context.values()):
+                types = tuple(map(type, context.values()))
             try:
-                self._series[(name, tuple(context.items()) if context is not None else ())] = entry
+                self._series[(name, tuple(context.items()) if context is not None else ())] = (
+                    entry, types)
             except TypeError:
                 pass  # unhashable context values: always take this path
         return entry
@@ -218,7 +227,11 @@ class RunWriter:
                 segments = list(self._segments)
             ranges = [(seg, seg.folded, seg.committed) for seg in segments]
             batches = [seg.read(a, b) for seg, a, b in ranges if b > a]
-            self._flush_callback(self._fold_batches(batches))
+            try:
+                self._flush_callback(self._fold_batches(batches))
+            except BaseException:
+                self.folder.reload()  # the transaction rolled back; the journal keeps the points
+                raise
             for seg, _, b in ranges:
                 seg.set_folded(b)
             with self._lock:

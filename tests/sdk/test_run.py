@@ -273,3 +273,37 @@ def test_run_dropped_without_close_is_finalised(repo):
     again = repo.get_run(h)
     assert again.active is False and again.end_time is not None
     assert again.get_metric('x').values.values_list() == [1.0]
+
+
+def test_contexts_equal_as_dict_keys_stay_distinct(make_run):
+    run = make_run()
+    for ctx in ({'flag': True}, {'flag': 1}, {'flag': 1.0}, {'flag': True}):
+        run.track(1.0, name='m', context=ctx)
+    assert sorted(m.context_json for m in run.metrics()) == [
+        '{"flag":1.0}', '{"flag":1}', '{"flag":true}']
+    assert run.get_metric('m', {'flag': True}).count == 2
+
+
+def test_failed_flush_loses_nothing(make_run, repo):
+    """A flush whose transaction fails keeps the points in the journal for the next one."""
+    import sqlite3
+    run = make_run()
+    for i in range(10):
+        run.track(float(i), name='x')
+    db = repo._store.db
+    blocker = sqlite3.connect(db.path, timeout=0)
+    blocker.execute('BEGIN EXCLUSIVE')  # another process holds the write lock
+    old_timeout = db.conn.execute('PRAGMA busy_timeout').fetchone()[0]
+    db.conn.execute('PRAGMA busy_timeout=50')
+    try:
+        with pytest.raises(Exception):
+            run._live.writer.flush()
+    finally:
+        blocker.rollback()
+        blocker.close()
+        db.conn.execute(f'PRAGMA busy_timeout={old_timeout}')
+    for i in range(10, 20):
+        run.track(float(i), name='x')
+    m = run.get_metric('x')
+    assert m.values.values_list() == [float(i) for i in range(20)]
+    assert m.count == 20
