@@ -1,6 +1,7 @@
 """One warning per problem per process, for side channels that must never raise."""
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 
@@ -21,7 +22,15 @@ def warn_once(key: str, message: str) -> bool:
         if key in _seen:
             return False
         _seen.add(key)
-    warnings.warn(message, SideChannelWarning, stacklevel=3)
+    try:
+        warnings.warn(message, SideChannelWarning, stacklevel=3)
+    except Exception:
+        # Warnings turned into errors (-W error, pytest's filterwarnings) must still not
+        # stop training from a side channel: say it plainly instead.
+        try:
+            sys.stderr.write(f'{SideChannelWarning.__name__}: {message}\n')
+        except Exception:
+            pass
     return True
 
 

@@ -127,3 +127,13 @@ def test_gpu_metrics_are_skipped_silently_without_a_gpu():
         tracker.stop()
     assert not any(n.startswith('__system__gpu') for n in recorder.names())
     assert '__system__cpu' in recorder.names()
+
+
+def test_warnings_turned_into_errors_still_do_not_raise(capsys):
+    recorder = Recorder()
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        tracker = ResourceTracker(recorder, 0.5)
+        tracker.start()  # would raise SideChannelWarning if warnings escaped
+    assert not tracker.running
+    assert 'system_tracking_interval=0.5' in capsys.readouterr().err
