@@ -48,7 +48,11 @@ def _order_clause(sort: str) -> tuple[str, list]:
     direction = 'DESC' if m.group('desc') else 'ASC'
     key = m.group('key')
     if key in SORTABLE_PROPS:
-        return f'{key} IS NULL, {key} {direction}, hash', []
+        # SQLite sorts NULL first, so descending already puts it last; leaving the column
+        # bare lets the planner walk the runs_by_time index for the default sort.
+        if direction == 'DESC':
+            return f'{key} DESC, hash', []
+        return f'{key} IS NULL, {key} ASC, hash', []
     if key.startswith('params.'):
         return (f'json_extract(params, ?) IS NULL, json_extract(params, ?) {direction}, hash',
                 [json_path(key[len('params.'):])] * 2)
@@ -126,7 +130,8 @@ def runs_page(repo, req: RunsPageRequest) -> dict:
         for run_hash, name, context, last, last_step in index.query(
                 'SELECT run_hash, name, context, last, last_step FROM series '
                 'WHERE run_hash IN (SELECT value FROM json_each(?)) '
-                'AND name IN (SELECT value FROM json_each(?)) ORDER BY name, context',
+                # `+name`: look rows up by run (the unique index), not by metric name.
+                'AND +name IN (SELECT value FROM json_each(?)) ORDER BY name, context',
                 [json.dumps(list(by_hash)), json.dumps(req.metrics)]):
             by_hash[run_hash]['metrics'].append(
                 {'name': name, 'context': json.loads(context), 'last': last,

@@ -113,7 +113,7 @@ def _summary_rows(repo, run_hashes: list[str], names: list[str]) -> list[tuple]:
            'FROM series WHERE run_hash IN (SELECT value FROM json_each(?))')
     args = [json.dumps(run_hashes)]
     if names:
-        sql += ' AND name IN (SELECT value FROM json_each(?))'
+        sql += ' AND +name IN (SELECT value FROM json_each(?))'  # by run, not by name
         args.append(json.dumps(names))
     return repo.index.query(sql + ' ORDER BY run_hash, name, context', args)
 
@@ -134,18 +134,28 @@ def select_series(repo, req: SeriesRequest) -> tuple[list[SeriesRef], int | None
         return refs, total
     if not req.query.strip():
         # No query: every series, newest runs first, straight from the index.
+        # Every run has at least one series, so the newest max_series runs hold the newest
+        # max_series series: pick them through the creation-time index first.
         sql = ('SELECT s.run_hash, s.name, s.context, s.count, s.first_step, s.last_step, '
-               's.last_time FROM series s JOIN runs r ON r.hash = s.run_hash')
+               's.last_time FROM (SELECT hash, creation_time FROM runs '
+               'ORDER BY creation_time DESC LIMIT ?) r JOIN series s ON s.run_hash = r.hash')
         args: list = []
         if req.names:
-            sql += ' WHERE s.name IN (SELECT value FROM json_each(?))'
+            sql += ' WHERE +s.name IN (SELECT value FROM json_each(?))'
             args.append(json.dumps(req.names))
-        rows = repo.index.query(sql + ' ORDER BY r.creation_time DESC, s.run_hash, s.name, '
-                                's.context', args)
-        for run_hash, name, context, count, first, last, last_time in rows[:req.max_series]:
+        order = ' ORDER BY r.creation_time DESC, s.run_hash, s.name, s.context LIMIT ?'
+        rows = repo.index.query(sql + order, [req.max_series] + args + [req.max_series])
+        count_sql = 'SELECT COUNT(*) FROM series s'
+        if req.names:
+            count_sql += ' WHERE s.name IN (SELECT value FROM json_each(?))'
+        total = repo.index.query(count_sql, args)[0][0]
+        if len(rows) < min(total, req.max_series):
+            # Some of the newest runs lack the named metrics: look through every run.
+            rows = repo.index.query(sql.replace('LIMIT ?', '') + order, args + [req.max_series])
+        for run_hash, name, context, count, first, last, last_time in rows:
             refs.append(SeriesRef(run_hash, name, json.loads(context), None, count, first,
                                   last, last_time))
-        return refs, len(rows)
+        return refs, total
     for metric in matching_metrics(repo, req.query):
         if req.names and metric.name not in req.names:
             continue
