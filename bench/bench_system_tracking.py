@@ -8,7 +8,9 @@ capture is process-wide), the two configurations alternate, and the median of 3 
     python bench/bench_system_tracking.py           # full run
     python bench/bench_system_tracking.py --quick   # 20,000 calls, 1 round (CI smoke)
 
-Budget (issue 4): "on" within 10 % of "off".
+Budget (issue 4): "on" within 10 % of "off". On a shared machine the spread between
+identical runs can exceed that; the CPU used by the side channels' own threads during the
+loop (read per thread with psutil) is printed too, as a figure that noise does not move.
 """
 from __future__ import annotations
 
@@ -23,25 +25,36 @@ import tempfile
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 WORKER = r'''
-import json, sys, time
+import json, sys, threading, time
+import psutil
 from aim import Run
+
+
+def side_channel_cpu_s():
+    """CPU seconds used so far by the side channels' own threads (sampler, capture)."""
+    ids = {t.native_id for t in threading.enumerate()
+           if t.name.startswith(('aim-resource-tracker', 'aim-terminal-capture'))}
+    return sum(t.user_time + t.system_time for t in psutil.Process().threads() if t.id in ids)
+
+
 repo, calls, on = sys.argv[1], int(sys.argv[2]), sys.argv[3] == 'on'
 run = Run(repo=repo, system_tracking_interval=1 if on else None, capture_terminal_logs=on)
 track = run.track
 context = {'subset': 'train'}
-start, start_cpu = time.perf_counter(), time.process_time()
+start, start_cpu, start_side = time.perf_counter(), time.process_time(), side_channel_cpu_s()
 for i in range(calls // 2):
     track(0.5, name='loss', step=i, context=context)
     track(0.9, name='acc', step=i, context=context)
 loop_s = time.perf_counter() - start
 loop_cpu_s = time.process_time() - start_cpu   # every thread: flusher, sampler, capture
+side_cpu_s = side_channel_cpu_s() - start_side
 start = time.perf_counter()
 run.close()
 close_s = time.perf_counter() - start
 stored = run.repo.get_run(run.hash).metrics()
 system = [m.name for m in stored if m.name.startswith('__system__')]
 print(json.dumps({'loop_s': loop_s, 'loop_cpu_s': loop_cpu_s, 'close_s': close_s,
-                  'system_series': len(system)}))
+                  'side_cpu_s': side_cpu_s, 'system_series': len(system)}))
 '''
 
 
@@ -81,6 +94,12 @@ def main(argv=None) -> int:
         print(f'  {label}: {wall[config]:.3f} us/call wall, {cpu[config]:.3f} us/call CPU, '
               f'close {close_ms[config]:.0f} ms')
     print(f'  system series tracked with "on": {results["on"][-1]["system_series"]}')
+    side_ms = median('on', 'side_cpu_s') * 1000
+    loop_ms = median('on', 'loop_cpu_s') * 1000
+    shown = (f'{side_ms:.0f} ms ({100 * side_ms / loop_ms:.1f} % of the loop\'s {loop_ms:.0f} ms)'
+             if side_ms else f'under 10 ms, the kernel\'s per-thread accounting step '
+                             f'(the loop took {loop_ms:.0f} ms of CPU)')
+    print(f'  CPU of the side-channel threads during the "on" loop: {shown}')
     print(f'  ratio on/off: {wall["on"] / wall["off"]:.3f} wall, {cpu["on"] / cpu["off"]:.3f} '
           f'CPU (budget <= 1.10)')
     return 0
