@@ -298,7 +298,8 @@ class LiveRun:
     def __init__(self, store: RepoStore, run_hash: str, *, create: bool,
                  initial_props: dict[str, Any] | None = None):
         from aim.storage.folder import SeriesFolder
-        from aim.storage.writer import RunWriter
+        from aim.storage.writer import RunWriter, in_flush_thread
+        self._in_flush_thread = in_flush_thread
         self.store = store
         self.run_hash = run_hash
         self._pid = os.getpid()
@@ -377,7 +378,7 @@ class LiveRun:
         if changed or logs:
             self.props['updated_at'] = now
         if now - self._last_sync >= SYNC_INTERVAL_S and \
-                threading.current_thread() is self.writer._thread:
+                self._in_flush_thread():
             # WAL commits with synchronous=NORMAL reach the disk at checkpoints: one a
             # second, off the training thread, bounds what a power cut can take
             self._last_sync = now

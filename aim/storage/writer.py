@@ -91,12 +91,9 @@ class RunWriter:
         self._seg_no = max(jr.list_segments(journal_dir), default=-1) + 1
         self._open_segment()
         self.track = self._make_track()
-        self._stop = threading.Event()
         self._warned = False
         self.closed = False
-        self._thread = threading.Thread(target=self._flush_loop, name=f'aim-flusher-{run_hash}',
-                                        daemon=True)
-        self._thread.start()
+        FlushService.get().add(self)
 
     # the hot path --------------------------------------------------------------------
     def _make_track(self):
@@ -210,38 +207,42 @@ class RunWriter:
         return seg
 
     # flushing ------------------------------------------------------------------------
-    def _flush_loop(self) -> None:
-        while not self._stop.wait(self.flush_interval_s):
-            try:
-                self.flush()
-            except Exception as e:  # never kill the training script; keep the journal
-                if not self._warned:
-                    self._warned = True
-                    warnings.warn(f'aim: could not flush run {self.run_hash} to disk ({e}); '
-                                  f'points stay in the journal and will be retried.',
-                                  RuntimeWarning, stacklevel=1)
+    def background_flush(self) -> None:
+        """A flush from the flush service: failures warn once and are retried later."""
+        if self.closed:
+            return
+        try:
+            self.flush()
+        except Exception as e:  # never kill the training script; keep the journal
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f'aim: could not flush run {self.run_hash} to disk ({e}); '
+                              f'points stay in the journal and will be retried.',
+                              RuntimeWarning, stacklevel=1)
 
     def flush(self) -> None:
         with self._flush_lock:
-            with self._lock:
-                segments = list(self._segments)
-            ranges = [(seg, seg.folded, seg.committed) for seg in segments]
-            batches = [seg.read(a, b) for seg, a, b in ranges if b > a]
-            try:
-                self._flush_callback(self._fold_batches(batches))
-            except BaseException:
-                self.folder.reload()  # the transaction rolled back; the journal keeps the points
-                raise
-            for seg, _, b in ranges:
-                seg.set_folded(b)
-            with self._lock:
-                current = self._segments[-1]
-                done = [s for s in self._segments[:-1] if s.folded >= s.capacity]
-                self._segments = [s for s in self._segments if s not in done]
-            for seg in done:
-                seg.close()
-                os.unlink(seg.path)
-            del current
+            if not self.closed:
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        with self._lock:
+            segments = list(self._segments)
+        ranges = [(seg, seg.folded, seg.committed) for seg in segments]
+        batches = [seg.read(a, b) for seg, a, b in ranges if b > a]
+        try:
+            self._flush_callback(self._fold_batches(batches))
+        except BaseException:
+            self.folder.reload()  # the transaction rolled back; the journal keeps the points
+            raise
+        for seg, _, b in ranges:
+            seg.set_folded(b)
+        with self._lock:
+            done = [s for s in self._segments[:-1] if s.folded >= s.capacity]
+            self._segments = [s for s in self._segments if s not in done]
+        for seg in done:
+            seg.close()
+            os.unlink(seg.path)
 
     def _fold_batches(self, batches):
         def fold(conn):
@@ -256,21 +257,69 @@ class RunWriter:
     def close(self) -> None:
         if self.closed:
             return
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
-        self.flush()
-        self.closed = True
+        FlushService.get().remove(self)
+        with self._flush_lock:
+            if self.closed:
+                return
+            self._flush_locked()
+            self.closed = True
+            with self._lock:
+                for seg in self._segments:
+                    seg.close()
+                    try:
+                        os.unlink(seg.path)
+                    except FileNotFoundError:
+                        pass
+                self._segments = []
+            os.close(self._series_fd)
+            remove_journal_dir(self.journal_dir)
+
+
+class FlushService:
+    """One background thread per process that flushes every live writer periodically.
+
+    A thread per run would cost a thread start and join for each run of a sweep; one
+    shared thread costs nothing per run.
+    """
+    _instance: 'FlushService | None' = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self):
+        self._writers: list[RunWriter] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self.thread = threading.Thread(target=self._loop, name='aim-flusher', daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def get(cls) -> 'FlushService':
+        with cls._instance_lock:
+            if cls._instance is None or cls._instance._pid != os.getpid():
+                cls._instance = cls()  # first use, or first use in a forked child
+            return cls._instance
+
+    def add(self, writer: 'RunWriter') -> None:
         with self._lock:
-            for seg in self._segments:
-                seg.close()
-                try:
-                    os.unlink(seg.path)
-                except FileNotFoundError:
-                    pass
-            self._segments = []
-        os.close(self._series_fd)
-        remove_journal_dir(self.journal_dir)
+            self._writers.append(writer)
+
+    def remove(self, writer: 'RunWriter') -> None:
+        with self._lock:
+            if writer in self._writers:
+                self._writers.remove(writer)
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                writers = list(self._writers)
+            interval = min((w.flush_interval_s for w in writers), default=FLUSH_INTERVAL_S)
+            _time_mod.sleep(interval)
+            for writer in writers:
+                writer.background_flush()
+
+
+def in_flush_thread() -> bool:
+    service = FlushService._instance
+    return service is not None and threading.current_thread() is service.thread
 
 
 def remove_journal_files(journal_dir: str) -> None:
