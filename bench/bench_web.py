@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from web_repo_gen import generate  # noqa: E402
+from web_repo_gen import generate
 
 BUDGET_RUNS_MS = 100
 BUDGET_SERIES_MS = 300
@@ -118,7 +118,7 @@ def bench_repo(path: str, manifest: dict, browser: bool, max_series: int) -> dic
             and manifest['spike_step'] in spike[0]['x'].tolist())
         alone = decode_frame(client.get('/api/series', params={
             'runs': spike_run, 'names': 'loss', 'width': 1000, 'format': 'binary'}).content)
-        s = [s for s in alone['series'] if not s['context']][0]
+        s = next(s for s in alone['series'] if not s['context'])
         out['spike_alone_points'] = int(s['n'])
         out['spike_visible'] = bool(float(s['y'].max()) == manifest['spike_value'])
 

@@ -17,8 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aim.errors import (AimError, MissingRunError, QueryError, ReadOnlyRunError,
-                        RepositoryError, RunLockedError)
+from aim.errors import (
+    AimError,
+    MissingRunError,
+    QueryError,
+    ReadOnlyRunError,
+    RepositoryError,
+    RunLockedError,
+)
 
 log = logging.getLogger('aim.web')
 

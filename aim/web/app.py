@@ -4,10 +4,8 @@ Pages are thin views over the API (see docs/ui.md). Build one with :func:`create
 """
 from __future__ import annotations
 
-from typing import Optional
-
-from fastapi import Body, FastAPI, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import FastAPI, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from aim.web import repo_summary, run_details
@@ -15,8 +13,14 @@ from aim.web.api_errors import ApiError, install_error_handlers
 from aim.web.json_response import SafeJSONResponse
 from aim.web.runs_table import RunsPageRequest, runs_page
 from aim.web.series_export import export_csv, export_json_lines
-from aim.web.series_payload import (BINARY_MEDIA_TYPE, encode_binary, encode_json, header,
-                                   runs_info)
+from aim.web.series_payload import (
+    BINARY_MEDIA_TYPE,
+    FrameBodyCache,
+    encode_binary,
+    encode_json,
+    header,
+    runs_info,
+)
 from aim.web.series_source import ReducedCache, SeriesRequest, fetch_series
 from aim.web.static_files import index_page, static_response
 
@@ -24,10 +28,10 @@ PAGE_ROUTES = ('/', '/runs', '/metrics', '/params', '/live')
 
 
 class RunEdit(BaseModel):
-    name: Optional[str] = Field(None, max_length=1000)
-    description: Optional[str] = Field(None, max_length=100_000)
-    archived: Optional[bool] = None
-    tags: Optional[list[str]] = None
+    name: str | None = Field(None, max_length=1000)
+    description: str | None = Field(None, max_length=100_000)
+    archived: bool | None = None
+    tags: list[str] | None = None
 
 
 class RunHashes(BaseModel):
@@ -52,6 +56,7 @@ def create_app(repo, *, read_only: bool = False) -> FastAPI:
     app.state.repo = repo
     app.state.read_only = read_only
     cache = ReducedCache()
+    body_cache = FrameBodyCache()
     install_error_handlers(app)
 
     def writable() -> None:
@@ -147,9 +152,9 @@ def create_app(repo, *, read_only: bool = False) -> FastAPI:
                                    'wall_time'),
                width: int = Query(1000, ge=1, le=20000, description='buckets; each keeps '
                                   'first, last, min and max (M4)'),
-               x_min: Optional[float] = Query(None, description='visible range start'),
-               x_max: Optional[float] = Query(None, description='visible range end'),
-               since: Optional[float] = Query(None, description='only points written after '
+               x_min: float | None = Query(None, description='visible range start'),
+               x_max: float | None = Query(None, description='visible range end'),
+               since: float | None = Query(None, description='only points written after '
                                               'this wall time (the last answer\'s "until")'),
                full: bool = Query(False, description='no downsampling'),
                max_series: int = Query(1000, ge=1, le=20000),
@@ -164,8 +169,11 @@ def create_app(repo, *, read_only: bool = False) -> FastAPI:
             raise ApiError(400, 'InvalidPrecision', f'Unknown precision {precision!r}; use '
                            f'f64 or f32.')
         if format == 'binary':
-            return Response(encode_binary(head, fetched['series'], precision),
-                            media_type=BINARY_MEDIA_TYPE)
+            chunks = encode_binary(head, fetched['series'], precision, fetched['body_key'],
+                                   body_cache)
+            length = sum(len(c) for c in chunks)
+            return StreamingResponse(iter(chunks), media_type=BINARY_MEDIA_TYPE,
+                                     headers={'Content-Length': str(length)})
         if format != 'json':
             raise ApiError(400, 'InvalidFormat', f'Unknown format {format!r}; use json or '
                            f'binary.')

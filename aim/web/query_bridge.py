@@ -6,7 +6,7 @@ a position) pass through untouched: the API's error handler reports them.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 
 def _items(collection) -> Iterator:

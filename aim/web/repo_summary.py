@@ -3,6 +3,7 @@ completion, params explorer axes), metric names, experiments and tags."""
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 
 from aim.storage.encoding import loads_params
@@ -27,7 +28,7 @@ def params_summary(repo) -> dict[str, dict]:
                 'string' if isinstance(value, str) else \
                 'null' if value is None else 'list'
             entry['kinds'].add(kind)
-            if kind == 'number' and value == value:
+            if kind == 'number' and not math.isnan(value):
                 entry['min'] = value if entry['min'] is None else min(entry['min'], value)
                 entry['max'] = value if entry['max'] is None else max(entry['max'], value)
             values = distinct[path]

@@ -1,9 +1,10 @@
 """Everything the run page shows about one run, and the edits it makes."""
 from __future__ import annotations
 
+import contextlib
 import json
 
-from aim.errors import MissingRunError
+from aim.errors import AimError, MissingRunError
 from aim.storage.encoding import loads_params
 from aim.web.api_errors import ApiError
 from aim.web.runs_table import PROP_COLUMNS, run_props
@@ -36,10 +37,8 @@ def run_info(repo, run_hash: str) -> dict:
                        'max': hi, 'last_time': last_time,
                        'system': name.startswith(SYSTEM_PREFIX)})
     active = props['active']
-    try:
+    with contextlib.suppress(AimError):  # liveness is a nicety; the index's guess stands
         active = run_hash in set(repo.list_active_runs())
-    except Exception:  # liveness is a nicety; the index's guess stands
-        pass
     props['active'] = active
     if props.get('creation_time') is not None:
         end = props.get('end_time') or props.get('updated_at')

@@ -14,7 +14,10 @@ IEEE values. JSON output spells non-finite values as "NaN" / "Infinity" / "-Infi
 from __future__ import annotations
 
 import json
+import math
 import struct
+import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -57,15 +60,42 @@ def header(repo, fetched: dict, x_axis: str) -> dict:
         'until': fetched['until'],
         'runs': runs_info(repo, hashes),
         'series': [{'run': s.ref.run_hash, 'name': s.ref.name, 'context': s.ref.context,
-                    'count': s.ref.count, 'last_step': s.ref.last_step, 'n': int(len(s.x))}
+                    'count': s.ref.count, 'last_step': s.ref.last_step, 'n': len(s.x)}
                    for s in series],
     }
 
 
-def encode_binary(head: dict, series, precision: str = 'f64') -> bytes:
-    """The binary frame. ``precision='f32'`` halves it for overview charts: y as float32
-    (7 significant digits, far below a pixel) and x as float32 offsets from ``head['x0']``
-    (exact for steps below 2**24 from the start of the range)."""
+class FrameBodyCache:
+    """The encoded arrays of the last few answers, keyed by ``fetch_series``' body key and
+    the precision: a repeated view skips converting and copying tens of megabytes."""
+
+    def __init__(self, max_bytes: int = 160 << 20):
+        self.max_bytes = max_bytes
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            body = self.items.get(key)
+            if body is not None:
+                self.items.move_to_end(key)
+            return body
+
+    def put(self, key, body) -> None:
+        with self.lock:
+            self.items[key] = body
+            while sum(len(b) for b in self.items.values()) > self.max_bytes and \
+                    len(self.items) > 1:
+                self.items.popitem(last=False)
+
+
+def encode_binary(head: dict, series, precision: str = 'f64', body_key=None,
+                  body_cache: FrameBodyCache | None = None) -> list:
+    """The binary frame as a list of byte chunks (prefix, body) to send one after the other.
+
+    ``precision='f32'`` halves it for overview charts: y as float32 (7 significant digits,
+    far below a pixel) and x as float32 offsets from ``head['x0']`` (exact for steps below
+    2**24 from the start of the range)."""
     dtype = '<f4' if precision == 'f32' else '<f8'
     x0 = float(head['range'][0] or 0.0) if precision == 'f32' else 0.0
     head = dict(head, dtype='f4' if precision == 'f32' else 'f8', x0=x0)
@@ -73,27 +103,33 @@ def encode_binary(head: dict, series, precision: str = 'f64') -> bytes:
     prefix = MAGIC + struct.pack('<I', len(head_bytes)) + head_bytes
     prefix += b'\0' * (-len(prefix) % 8)
     with_step = head.get('has_step', True)
-    columns = 3 if with_step else 2
+    key = None if body_key is None or body_cache is None else (body_key, precision, with_step)
+    body = body_cache.get(key) if key is not None else None
+    if body is None:
+        body = _encode_body(series, dtype, x0, 3 if with_step else 2)
+        if key is not None:
+            body_cache.put(key, body)
+    return [prefix, body]
+
+
+def _encode_body(series, dtype: str, x0: float, columns: int) -> bytes:
     item = np.dtype(dtype).itemsize
-    total = len(prefix) + item * columns * sum(len(s.x) for s in series)
     # One buffer, each array copied into it once (no per-array bytes objects to join).
-    frame = bytearray(total)
-    frame[:len(prefix)] = prefix
-    offset = len(prefix)
+    body = bytearray(item * columns * sum(len(s.x) for s in series))
+    offset = 0
     for s in series:
         n = len(s.x)
-        arrays = (s.x - x0 if x0 else s.x, s.y, s.step)[:columns]
-        for array in arrays:
-            np.frombuffer(frame, dtype=dtype, count=n, offset=offset)[:] = array
+        for array in (s.x - x0 if x0 else s.x, s.y, s.step)[:columns]:
+            np.frombuffer(body, dtype=dtype, count=n, offset=offset)[:] = array
             offset += item * n
-    return bytes(frame) if len(frame) < 1 << 20 else memoryview(frame)
+    return bytes(body) if len(body) < 1 << 20 else memoryview(body)
 
 
 def _json_numbers(arr: np.ndarray) -> list:
     values = arr.tolist()
     if not np.isfinite(arr).all():
-        values = [v if v == v and v not in (float('inf'), float('-inf'))
-                  else ('NaN' if v != v else ('Infinity' if v > 0 else '-Infinity'))
+        values = [v if math.isfinite(v) else
+                  ('NaN' if math.isnan(v) else ('Infinity' if v > 0 else '-Infinity'))
                   for v in values]
     return values
 

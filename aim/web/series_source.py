@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -275,7 +276,6 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) ->
     refs, total = select_series(repo, req)
     if req.since is not None:
         refs = [r for r in refs if r.last_time is None or r.last_time > req.since]
-    runs_cache: dict = {}
     known_range = None
     if req.x_axis == 'step' and req.since is None:
         known_range = _step_range(refs)
@@ -315,4 +315,12 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) ->
     # run whose flush lags behind another's still gets its late points (clients drop the
     # repeats by step).
     until = min([r.last_time for r in refs if r.last_time is not None], default=req.since)
-    return {'series': out, 'total': total, 'range': [lo, hi], 'width': width, 'until': until}
+    # Identifies the reduced arrays exactly (every input of the reduction), so an encoder
+    # may reuse what it made of them; None when the answer was not cacheable.
+    body_key = None
+    if cacheable and all(r.count is not None for r in refs):
+        body_key = (req.x_axis, width, lo, hi, tuple(
+            (r.run_hash, r.name, r.context_key, r.count, r.last_step, r.last_time)
+            for r in refs))
+    return {'series': out, 'total': total, 'range': [lo, hi], 'width': width, 'until': until,
+            'body_key': body_key}

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -47,7 +46,7 @@ def page():
 
 
 def test_runs_table_escapes_names_and_completes_params(server, page):
-    url, hashes = server
+    url, _ = server
     page.goto(url + '/runs')
     page.wait_for_selector('table.runs-table tbody tr')
     assert page.locator('table.runs-table tbody tr').count() == 6
@@ -153,7 +152,7 @@ def test_params_explorer_draws(server, page):
 
 
 def test_run_page_shows_everything_and_edits(server, page):
-    url, hashes = server
+    url, _ = server
     page.goto(url + '/runs')
     page.wait_for_selector('a.run-link')
     page.locator('a.run-link', has_text='run-1').click()
