@@ -1,14 +1,5 @@
 """Repo.delete_runs / copy_runs / move_runs as Aim's SDK offers them: (ok, remaining)."""
-import pytest
-
 from aim.storage.maintenance import directory_size
-
-# Deleting leaves the freed pages in the repository database's write-ahead log, which only
-# grows until a checkpoint truncates it: RepoStore.reclaim_space() runs
-# `PRAGMA incremental_vacuum` but no `PRAGMA wal_checkpoint(TRUNCATE)` after it.
-WAL_NOT_TRUNCATED = pytest.mark.xfail(
-    reason='storage: delete_run does not truncate the WAL, so the directory does not shrink',
-    strict=False)
 
 
 def values(repo, run_hash):
@@ -29,7 +20,6 @@ def test_delete_runs_reports_what_remains(repo_dir, make_run, reopen):
     assert repo.delete_run(runs[0].hash) is False  # already gone
 
 
-@WAL_NOT_TRUNCATED
 def test_deleting_runs_frees_disk_space(repo_dir, make_run, reopen):
     runs = [make_run(repo_dir, points=20000) for _ in range(3)]
     before = directory_size(str(repo_dir / '.aim'))

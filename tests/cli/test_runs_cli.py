@@ -1,5 +1,7 @@
 import os
 
+from aim.storage.maintenance import directory_size
+
 
 def loss_values(repo, run_hash):
     run = repo.get_run(run_hash)
@@ -29,9 +31,10 @@ def test_ls_outside_a_repository_says_what_to_do(tmp_path, invoke):
     assert 'No aim repository' in result.output and 'aim init' in result.output
 
 
-def test_rm_asks_first(repo_dir, make_run, invoke, reopen):
+def test_rm_asks_first_and_frees_space(repo_dir, make_run, invoke, reopen):
     keep = make_run(repo_dir)
-    doomed = [make_run(repo_dir, points=5000) for _ in range(2)]
+    doomed = [make_run(repo_dir, points=20000) for _ in range(2)]
+    size_before = directory_size(str(repo_dir / '.aim'))
 
     result = invoke('runs', '--repo', repo_dir, 'rm', doomed[0].hash, doomed[1].hash, input='n\n')
     assert result.exit_code == 1 and 'Aborted' in result.output
