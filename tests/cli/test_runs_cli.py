@@ -47,6 +47,7 @@ def test_rm_asks_first_and_frees_space(repo_dir, make_run, invoke, reopen):
     assert repo.list_all_runs() == [keep.hash]
     assert repo.get_run(doomed[0].hash) is None
     assert repo.total_runs_count() == 1
+    assert directory_size(str(repo_dir / '.aim')) < size_before
     assert loss_values(reopen(repo_dir), keep.hash) == [i * 0.5 for i in range(10)]
 
 
