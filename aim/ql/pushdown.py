@@ -17,7 +17,6 @@ from __future__ import annotations
 import ast
 import datetime as _dt
 import math
-from dataclasses import dataclass, field
 
 from aim.ql.evaluate import py_compare
 from aim.ql.undefined import UNDEFINED, Undefined
@@ -26,11 +25,17 @@ from aim.ql.views import METRIC_SUMMARY_ATTRIBUTES, RUN_PROPS
 MAX_IN_LIST = 500
 
 
-@dataclass
 class Sql:
-    text: str
-    args: list = field(default_factory=list)
-    exact: bool = True
+    """A WHERE condition: its text, its arguments, and whether it decides exactly."""
+    __slots__ = ('text', 'args', 'exact')
+
+    def __init__(self, text: str, args: list | None = None, exact: bool = True):
+        self.text = text
+        self.args = args if args is not None else []
+        self.exact = exact
+
+    def __repr__(self) -> str:
+        return f'Sql({self.text!r}, {self.args!r}, exact={self.exact})'
 
 
 UNKNOWN = Sql('1', [], False)
@@ -69,10 +74,13 @@ def _is_scalar(c) -> bool:
 
 
 # ------------------------------------------------------------------ references
-@dataclass
 class JsonRef:
-    column: str          # 'r.params' or 's.context'
-    path: list           # keys (str)
+    """A path into a JSON column: 'r.params' or 's.context', and a list of str keys."""
+    __slots__ = ('column', 'path')
+
+    def __init__(self, column: str, path: list):
+        self.column = column
+        self.path = path
 
     def json_path(self, extra: str | None = None) -> str | None:
         out = '$'
@@ -83,18 +91,26 @@ class JsonRef:
         return out
 
 
-@dataclass
 class ColumnRef:
-    column: str
-    kind: str            # text | real | int | archived | datetime | tags | metric
-    null_value: object = None   # what the evaluator sees for NULL
+    """A column; kind is text | real | int | archived | datetime | tags | metric, and
+    null_value what the evaluator sees for NULL."""
+    __slots__ = ('column', 'kind', 'null_value')
+
+    def __init__(self, column: str, kind: str, null_value=None):
+        self.column = column
+        self.kind = kind
+        self.null_value = null_value
 
 
-@dataclass
 class SummaryRef:
-    condition: str       # selects the series row of one run
-    args: list
-    attribute: str
+    """A summary column of one series of the run (`run.metrics[...]`): the condition that
+    selects the series row, its arguments, and the column."""
+    __slots__ = ('condition', 'args', 'attribute')
+
+    def __init__(self, condition: str, args: list, attribute: str):
+        self.condition = condition
+        self.args = args
+        self.attribute = attribute
 
 
 class Translator:

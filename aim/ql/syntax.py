@@ -17,7 +17,6 @@ import io
 import tokenize
 import warnings
 from bisect import bisect_right
-from dataclasses import dataclass
 
 from aim.ql.errors import QuerySyntaxError, UnsafeQueryError, query_error
 
@@ -31,15 +30,20 @@ _NOT_CALLABLE_NAMES = {'and', 'or', 'not', 'in', 'is', 'if', 'else', 'for', 'lam
                        'None', 'True', 'False'}
 
 
-@dataclass
 class ParsedQuery:
-    """A parsed query: its AST and how to map AST positions back to the user's text."""
-    text: str                    # what the user wrote
-    python_text: str             # what was parsed (after the allowances above)
-    tree: ast.Expression | None  # None for an empty query (matches everything)
-    _anchors_new: list[int]
-    _anchors_orig: list[int]
-    _line_starts: list[int]
+    """A parsed query: its AST and how to map AST positions back to the user's text.
+
+    `text` is what the user wrote, `python_text` what was parsed (after the allowances
+    above), `tree` None for an empty query (which matches everything)."""
+
+    def __init__(self, text: str, python_text: str, tree: ast.Expression | None,
+                 anchors_new: list[int], anchors_orig: list[int], line_starts: list[int]):
+        self.text = text
+        self.python_text = python_text
+        self.tree = tree
+        self._anchors_new = anchors_new
+        self._anchors_orig = anchors_orig
+        self._line_starts = line_starts
 
     def position(self, node: ast.AST) -> int | None:
         """0-based offset in `text` of an AST node (AST offsets are UTF-8 bytes)."""

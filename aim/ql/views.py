@@ -34,11 +34,31 @@ def _decode_special(obj: dict):
     return obj
 
 
+_DECODER = json.JSONDecoder(object_hook=_decode_special)
+
+
 def decode_json(text: str | None, default=None):
     """JSON as the index stores it (non-finite floats as {"$float": ...})."""
     if text is None:
         return default
-    return json.loads(text, object_hook=_decode_special)
+    return _DECODER.decode(text)
+
+
+_CONTEXTS: dict[str, dict] = {}
+
+
+def decode_context(text: str | None) -> dict:
+    """A series context, decoded once per distinct text (a repository has few of them).
+
+    Callers must not modify the dict they get (Metric copies it; queries cannot mutate)."""
+    if text is None:
+        return {}
+    context = _CONTEXTS.get(text)
+    if context is None:
+        context = decode_json(text, {}) or {}
+        if len(_CONTEXTS) < 10_000:
+            _CONTEXTS[text] = context
+    return context
 
 
 def _timestamp_to_datetime(ts):
@@ -150,7 +170,7 @@ class MetricsLookup(QueryObject):
             return UNDEFINED
         wanted = canonical_context(context)
         for row in self.series():
-            if row[0] == name and canonical_context(decode_json(row[1], {}) or {}) == wanted:
+            if row[0] == name and canonical_context(decode_context(row[1])) == wanted:
                 return MetricView(row, self.run)
         return UNDEFINED
 
@@ -182,7 +202,7 @@ class MetricView(QueryObject):
     @property
     def context(self) -> dict:
         if self._context is None:
-            self._context = decode_json(self.row[1], {}) or {}
+            self._context = decode_context(self.row[1])
         return self._context
 
     def summary(self, name: str):

@@ -16,14 +16,13 @@ import threading
 from typing import TYPE_CHECKING, Iterator
 
 from aim.ql import IndexSource, Query
-from aim.ql.views import RUN_COLUMNS, SERIES_COLUMNS, decode_json
+from aim.ql.views import RUN_COLUMNS, decode_context, decode_json
 
 if TYPE_CHECKING:
     from aim.sdk.repo import Repo
     from aim.sdk.run import Run
     from aim.sdk.trace import Metric
 
-_SUMMARY_KEYS = ('count', 'first_step', 'last_step', 'last', 'min', 'max', 'last_time')
 _local = threading.local()
 
 
@@ -76,11 +75,12 @@ def _run_from_view(repo: 'Repo', view) -> 'Run':
     return repo.run_from_index_row(dict(zip(RUN_COLUMNS, view.row)))
 
 
-def _metric_from_view(run: 'Run', view) -> 'Metric':
-    from aim.sdk.trace import Metric
-    row = dict(zip(SERIES_COLUMNS, view.row))
-    row['run_hash'] = run.hash
-    return Metric(run, view.name, view.context, row)
+def _metric_from_view(run: 'Run', view, metric_class) -> 'Metric':
+    r = view.row    # SERIES_COLUMNS order
+    summary = {'run_hash': run.hash, 'name': r[0], 'context': r[1], 'count': r[2],
+               'first_step': r[3], 'last_step': r[4], 'last': r[5], 'min': r[6], 'max': r[7],
+               'last_time': r[8]}
+    return metric_class(run, r[0], view.context, summary)
 
 
 def _no_pandas(what: str) -> ImportError:
@@ -201,13 +201,14 @@ class QueryTraceCollection:
 
     def _pairs(self):
         """(RunItem, Metric) for each matching trace, sharing one Run per run."""
+        from aim.sdk.trace import Metric
         _flush_live_runs(self.repo)
         self.repo._store.recover_dead_runs()
         item = None
         for view in self._compiled.iter_traces(_source(self.repo)):
-            if item is None or item.hash != view.run.hash:
+            if item is None or item._view is not view.run:
                 item = RunItem(self.repo, view.run, metrics=[])
-            yield item, _metric_from_view(item.run, view)
+            yield item, _metric_from_view(item.run, view, Metric)
 
     def iter(self) -> Iterator['Metric']:
         for _, metric in self._pairs():
@@ -250,7 +251,7 @@ def collect_metrics(repo: 'Repo') -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for name, context in conn.execute('SELECT DISTINCT name, context FROM series '
                                       'ORDER BY name, context'):
-        out.setdefault(name, []).append(decode_json(context, {}) or {})
+        out.setdefault(name, []).append(dict(decode_context(context)))
     return out
 
 
