@@ -152,13 +152,11 @@ class Run:
             if not self.repo._store.run_exists(self.hash):
                 raise MissingRunError(f'Cannot find run {self.hash!r} in the repository at '
                                       f'{self.repo.path}.', self.hash)
-            self.repo._store.recover_run(self.hash)
-            runfile = self.repo._store.open_run_file(self.hash)
-            try:
-                self.repo._store.index_run(self.hash, runfile)
-            finally:
-                runfile.close()
-            row = self.repo._store.index.run_row(self.hash)
+            store = self.repo._store
+            store.recover_run(self.hash)
+            row = store.index.run_row(self.hash)
+            if row is None:  # data without an index row: index it now (or just read it)
+                row = store.index_row_from_data(self.hash)
         self._index_row = row
 
     def _start_side_channels(self, interval, log_system_params, capture_terminal_logs) -> None:

@@ -170,6 +170,15 @@ class RepoStore:
                            (data.run_hash,)).fetchone()
         RepoIndex.upsert_run(conn, index_row(data.run_hash, props, row[0] if row else '{}'))
 
+    def index_row_from_data(self, run_hash: str) -> dict[str, Any]:
+        """The index row of a run, built from its data (and stored, if writable)."""
+        data = self.run_data(run_hash)
+        if not self.readonly:
+            with self.db.write() as conn:
+                self._index_run(conn, data)
+            return self.db.run_row(run_hash)
+        return index_row(run_hash, data.get_props(), data.get_params_text() or '{}')
+
     def _recompute_summaries(self, conn, run_hash: str) -> None:
         import numpy as np
 

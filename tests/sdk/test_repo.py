@@ -67,3 +67,19 @@ def test_delete_copy_move(tmp_path, repo, make_run):
     assert repo.delete_runs([run.hash[:4] + '*']) == (True, [])
     assert repo.get_run(run.hash) is None
     assert repo.delete_run('nope') is False
+
+
+def test_run_missing_from_index_is_still_found(repo, make_run):
+    import sqlite3
+    run = make_run()
+    run['hparams'] = {'lr': 0.1}
+    run.track(1.0, name='x')
+    run.close()
+    con = sqlite3.connect(repo._store.db_path)
+    con.execute('DELETE FROM runs')
+    con.commit()
+    con.close()
+    again = repo.get_run(run.hash)
+    assert again['hparams'] == {'lr': 0.1}
+    assert again.get_metric('x').values.values_list() == [1.0]
+    assert repo.total_runs_count() == 1
