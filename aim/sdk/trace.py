@@ -176,11 +176,11 @@ class Metric:
 
     @property
     def first_step(self):
-        return self._summary_row().get('first_step')
+        return _step_value(self._summary_row().get('first_step'))
 
     @property
     def last_step(self):
-        return self._summary_row().get('last_step')
+        return _step_value(self._summary_row().get('last_step'))
 
     @property
     def last_value(self):
@@ -278,6 +278,18 @@ class Metric:
             for key, val in _flatten(self.context, 'metric.context').items():
                 df[key] = val
         return df
+
+
+class _StepValue(int):
+    """An int that may also be called: Aim 3.x spells ``metric.last_step()`` as a method,
+    its query language ``metric.last_step`` as a value; both work."""
+
+    def __call__(self) -> int:
+        return int(self)
+
+
+def _step_value(v):
+    return None if v is None else _StepValue(v)
 
 
 def _flatten(tree: dict, prefix: str, depth: int = 3) -> dict:

@@ -307,3 +307,12 @@ def test_failed_flush_loses_nothing(make_run, repo):
     m = run.get_metric('x')
     assert m.values.values_list() == [float(i) for i in range(20)]
     assert m.count == 20
+
+
+def test_first_and_last_step_as_value_and_as_method(make_run):
+    run = make_run()
+    for i in range(3, 8):
+        run.track(float(i), name='x', step=i)
+    m = run.get_metric('x')
+    assert m.first_step == 3 and m.last_step == 7
+    assert m.first_step() == 3 and m.last_step() == 7
