@@ -1,13 +1,18 @@
 """Fixtures for the adapter tests: each trains a tiny model with a real framework."""
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
 
-# Keras 3 picks its backend at first import: torch needs no TensorFlow. Nothing may
-# reach a model hub.
-os.environ.setdefault('KERAS_BACKEND', 'torch')
+# Keras 3 picks its backend at first import: torch, so that CI needs no TensorFlow (an
+# environment with TensorFlow and no torch, for the opt-in test, gets TensorFlow).
+# Nothing may reach a model hub.
+if importlib.util.find_spec('torch') is not None:
+    os.environ.setdefault('KERAS_BACKEND', 'torch')
+elif importlib.util.find_spec('tensorflow') is not None:
+    os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
