@@ -75,10 +75,14 @@ def test_arguments_config_and_logs(repo_dir, quiet, metrics_of, only_run, tmp_pa
     assert metrics_of(repo_dir, run_hash)('loss', subset='eval').count == 2  # step 8 again
 
 
+@pytest.mark.parametrize('restore_callback_states', [False, True])
 def test_resuming_from_a_checkpoint_continues_the_run(repo_dir, quiet, metrics_of, only_run,
-                                                      tmp_path):
+                                                      tmp_path, restore_callback_states):
+    # With restore_callback_states_from_checkpoint the Trainer rebuilds the callback from
+    # its saved state(); without, the callback reads the hash from the loaded state.
     args = training_arguments(tmp_path, eval_strategy='no', save_strategy='steps',
-                              save_steps=4)
+                              save_steps=4,
+                              restore_callback_states_from_checkpoint=restore_callback_states)
     first = transformers.Trainer(model=tiny_bert(), args=args, train_dataset=TinyDataset(),
                                  callbacks=[AimCallback(repo=repo_dir, **quiet)])
     first.train()
