@@ -90,7 +90,7 @@ class Query:
     def run_sql(self) -> tuple[str, list]:
         where, args = self.where()
         return (f'SELECT {_RUN_SELECT} FROM runs r WHERE {where} '
-                f'ORDER BY r.creation_time DESC, r.hash'), args
+                f'ORDER BY +r.creation_time DESC, r.hash'), args
 
     def trace_sql(self) -> tuple[str, list]:
         where, args = self.where()
