@@ -205,12 +205,18 @@ def _as_float(array) -> np.ndarray:
 
 
 def load_series(repo, ref: SeriesRef, x_axis: str, runs_cache: dict,
-                since: float | None = None) -> SeriesData:
-    """Full-resolution x, y and step arrays of one series on the requested x axis."""
+                since: float | None = None,
+                step_range: tuple[int, int] | None = None) -> SeriesData:
+    """Full-resolution x, y and step arrays of one series on the requested x axis;
+    ``step_range`` (start, stop) reads only the chunks holding those steps."""
     metric = _metric_of(repo, ref, runs_cache)
     if metric is None:
         empty = np.empty(0)
         return SeriesData(ref, empty, empty, empty)
+    if step_range is not None and x_axis == 'step' and since is None:
+        steps, (values, _, _) = metric.data.range(*step_range)
+        steps = np.asarray(steps, dtype=np.int64)
+        return SeriesData(ref, steps.astype(np.float64), _as_float(values), steps)
     steps, values = metric.values.sparse_numpy()
     steps = np.asarray(steps, dtype=np.int64)
     y = _as_float(values)
@@ -238,12 +244,22 @@ def load_series(repo, ref: SeriesRef, x_axis: str, runs_cache: dict,
     return SeriesData(ref, x, y, steps)
 
 
-def _load_all(repo, refs: list[SeriesRef], x_axis: str, since: float | None) -> list[SeriesData]:
+def _zoom_steps(req: SeriesRequest) -> tuple[int, int] | None:
+    """Steps to read for a zoomed step-axis view: the visible range plus one visible width
+    either side, so the neighbours that carry lines to the chart's edges come along."""
+    if req.x_axis != 'step' or req.x_min is None or req.x_max is None:
+        return None
+    margin = max(1.0, req.x_max - req.x_min)
+    return int(np.floor(req.x_min - margin)), int(np.ceil(req.x_max + margin)) + 1
+
+
+def _load_all(repo, refs: list[SeriesRef], x_axis: str, since: float | None,
+              step_range: tuple[int, int] | None = None) -> list[SeriesData]:
     """Load many series on a few threads: reading is SQLite and zlib, which release the
     GIL, so loading overlaps with decompressing on a multi-core machine."""
     if len(refs) < 8:
         runs_cache: dict = {}
-        return [load_series(repo, r, x_axis, runs_cache, since) for r in refs]
+        return [load_series(repo, r, x_axis, runs_cache, since, step_range) for r in refs]
     by_run: dict[str, list[int]] = {}
     for i, ref in enumerate(refs):
         by_run.setdefault(ref.run_hash, []).append(i)
@@ -252,7 +268,7 @@ def _load_all(repo, refs: list[SeriesRef], x_axis: str, since: float | None) -> 
     def load_run(indices: list[int]) -> None:
         runs_cache: dict = {}  # one Run object per run, private to this task
         for i in indices:
-            out[i] = load_series(repo, refs[i], x_axis, runs_cache, since)
+            out[i] = load_series(repo, refs[i], x_axis, runs_cache, since, step_range)
 
     with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
         for _ in pool.map(load_run, by_run.values()):
@@ -293,7 +309,8 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) ->
                 out[i] = SeriesData(ref, *hit)
                 continue
         pending.append(i)
-    loaded = _load_all(repo, [refs[i] for i in pending], req.x_axis, req.since)
+    loaded = _load_all(repo, [refs[i] for i in pending], req.x_axis, req.since,
+                       _zoom_steps(req))
     loaded = dict(zip(pending, loaded))
     if lo is None or hi is None:
         xs = [d.x for d in loaded.values() if len(d.x)]
