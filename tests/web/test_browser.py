@@ -205,13 +205,19 @@ def test_live_page_appends_new_points(tmp_path, page):
             page.wait_for_function(
                 f"Number(document.querySelector('#page').dataset.points) > {first}",
                 timeout=15_000)
-            assert 'live-run' not in page.locator('#live-status').inner_text() or True
+            assert 'live-run' in page.locator('#live-status').inner_text()
             shot(page, 'live')
             # The run page of a live run shows its terminal output as it arrives.
             page.goto(url + '/runs')
             page.locator('a.run-link', has_text='live-run').click()
             page.wait_for_function("(document.querySelector('#run-logs')?.textContent || '').includes('step')",
                                    timeout=15_000)
+            # ... and its charts grow with the points written since the page opened.
+            caption = page.locator('#run-traces .small-chart .muted').first
+            before = caption.inner_text()
+            page.wait_for_function(
+                "(b) => document.querySelector('#run-traces .small-chart .muted').textContent !== b",
+                arg=before, timeout=15_000)
             shot(page, 'run-live')
     finally:
         tracker.terminate()

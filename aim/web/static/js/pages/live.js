@@ -44,7 +44,8 @@ export async function mount(root) {
       }
       if (head.until !== null && head.until !== undefined) until = head.until;
       draw();
-      status.textContent = `${runs.length} running · ${series.size} series · +${added} points · ${new Date().toLocaleTimeString()}`;
+      const names = runs.slice(0, 5).map((r) => r.name || r.hash).join(', ');
+      status.textContent = `${runs.length} running (${names}${runs.length > 5 ? ', …' : ''}) · ${series.size} series · +${added} points · ${new Date().toLocaleTimeString()}`;
       root.dataset.points = String([...series.values()].reduce((a, s) => a + s.x.length, 0));
       root.dataset.ready = '1';
     } catch (e) {

@@ -86,15 +86,22 @@ export async function mount(root, { params }) {
     el('section', { class: 'card' }, el('h2', { text: 'Environment and git' }),
       Object.keys(sys).length ? paramsTree(sys) : el('p', { class: 'muted', text: 'Nothing captured (track with log_system_params=True).' })));
 
+  const small = new Map(); // series key -> {chart, line, caption}
+  let until = null;
+  const keyOf = (s) => `${s.name}|${JSON.stringify(s.context)}`;
+  const caption = (line) => `last ${formatNumber(line.y[line.y.length - 1])} at step ${line.x[line.x.length - 1]}`;
   try {
     const data = await getSeries({ runs: runHash, width: 300, max_series: 1000 });
+    until = data.until;
     for (const s of data.series) {
       const target = s.name.startsWith('__system__') ? systemGrid : metricsGrid;
-      const box = el('div', { class: 'small-chart' }, el('h4', { text: seriesLabel(s) }),
-        el('div', { class: 'muted', text: `last ${formatNumber(s.y[s.n - 1])} at step ${s.last_step}` }));
+      const line = { x: s.x, y: s.y, color: PALETTE[0] };
+      const note = el('div', { class: 'muted', text: s.n ? caption(line) : 'no points yet' });
+      const box = el('div', { class: 'small-chart' }, el('h4', { text: seriesLabel(s) }), note);
       target.append(box);
       const chart = new LineChart(box, { height: 160, tooltip: (hit) => [`step ${hit.x}`, `value ${formatNumber(hit.y)}`] });
-      chart.setData({ lines: [{ x: s.x, y: s.y, color: PALETTE[0] }] });
+      chart.setData({ lines: [line] });
+      small.set(keyOf(s), { chart, line, note });
     }
     if (!metricsGrid.children.length) metricsGrid.append(el('p', { class: 'muted', text: 'No metrics tracked.' }));
     if (!systemGrid.children.length) systemGrid.append(el('p', { class: 'muted', text: 'No system metrics.' }));
@@ -109,8 +116,28 @@ export async function mount(root, { params }) {
       if (!logs.textContent) logs.textContent = '(no terminal output captured)';
     } catch (e) { logs.textContent = e.message; }
   }
+  // While the run is written, append only the points written since the last answer.
+  async function loadNewPoints() {
+    if (until === null || until === undefined) return;
+    try {
+      const fresh = await getSeries({ runs: runHash, since: until, width: 300 });
+      if (fresh.until !== null && fresh.until !== undefined) until = fresh.until;
+      for (const s of fresh.series) {
+        const entry = small.get(keyOf(s));
+        if (!entry) continue;
+        const { line } = entry;
+        const last = line.x.length ? line.x[line.x.length - 1] : -Infinity;
+        let from = 0; while (from < s.n && s.x[from] <= last) from++;
+        if (from >= s.n) continue;
+        const grow = (a, b) => { const out = new Float64Array(a.length + b.length - from); out.set(a); out.set(b.subarray(from), a.length); return out; };
+        line.x = grow(line.x, s.x); line.y = grow(line.y, s.y);
+        entry.chart.setData({ lines: [line] });
+        entry.note.textContent = caption(line);
+      }
+    } catch (_) { /* the next tick tries again */ }
+  }
   await loadLogs();
-  if (p.active) timer = setInterval(loadLogs, 3000);
+  if (p.active) timer = setInterval(() => { loadLogs(); loadNewPoints(); }, 3000);
   root.dataset.ready = '1';
   return () => clearInterval(timer);
 }
