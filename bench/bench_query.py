@@ -111,7 +111,7 @@ def measure(d: str) -> dict:
     subprocess.run([PY, '-c', 'import numpy, aim, aim.sdk.collections, aim.sdk.trace'],
                    env=env, check=True)      # fills the bytecode cache
     res = subprocess.run([PY, '-c', READ, d, Q_RUNS, Q_VAL_LOSS, Q_VAL_LOSS_BS],
-                         capture_output=True, text=True, env=env)
+                         capture_output=True, text=True, env=env, check=False)
     if res.returncode != 0:
         raise SystemExit(res.stderr)
     return json.loads(res.stdout)

@@ -9,5 +9,12 @@ from aim.ql.plan import Query
 from aim.ql.source import IndexSource
 from aim.ql.undefined import UNDEFINED
 
-__all__ = ['IndexSource', 'Query', 'QueryError', 'QueryLimitError', 'QuerySyntaxError',
-           'UNDEFINED', 'UnsafeQueryError']
+__all__ = [
+           'UNDEFINED',
+           'IndexSource',
+           'Query',
+           'QueryError',
+           'QueryLimitError',
+           'QuerySyntaxError',
+           'UnsafeQueryError',
+]

@@ -159,7 +159,7 @@ class _Checker:
                 module = SAFE_MODULES[func.value.id]
                 if func.attr not in module:
                     self.fail(func, f'{func.value.id}.{func.attr} is not allowed in queries',
-                              f'Allowed: ' + ', '.join(sorted(module)) + '.')
+                              'Allowed: ' + ', '.join(sorted(module)) + '.')
             elif func.attr not in ALLOWED_METHOD_NAMES:
                 self.fail(func, f'calling the method {func.attr!r} is not allowed in queries',
                           'Allowed methods: ' + ', '.join(sorted(ALLOWED_METHOD_NAMES)) + '.')

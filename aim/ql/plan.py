@@ -9,13 +9,12 @@ decides on each candidate. Rows are fetched in batches, so a large result stream
 from __future__ import annotations
 
 import ast
-from typing import Iterator
+from collections.abc import Iterator
 
-from aim.errors import QueryError
 from aim.ql.budget import CpuBudget
 from aim.ql.check import RUN_VARIABLES, TRACE_VARIABLES, check_query
-from aim.ql.evaluate import Evaluator, FrozenClock
 from aim.ql.errors import QuerySyntaxError, query_error
+from aim.ql.evaluate import Evaluator, FrozenClock
 from aim.ql.pushdown import Sql, translate
 from aim.ql.source import IndexSource
 from aim.ql.syntax import parse_query
@@ -70,10 +69,7 @@ class Query:
             if _uses_variables(node):
                 self._constants[key] = (False, None)
             else:
-                try:
-                    value = self.evaluator.value(node, {})
-                except QueryError:
-                    raise
+                value = self.evaluator.value(node, {})   # QueryError (limits) propagates
                 ok = not isinstance(value, Undefined)
                 self._constants[key] = (ok, value if ok else None)
         return self._constants[key]

@@ -19,7 +19,7 @@ import datetime as _dt
 import math
 
 from aim.ql.evaluate import py_compare
-from aim.ql.undefined import UNDEFINED, Undefined
+from aim.ql.undefined import UNDEFINED
 from aim.ql.views import METRIC_SUMMARY_ATTRIBUTES, RUN_PROPS
 
 MAX_IN_LIST = 500
@@ -27,7 +27,7 @@ MAX_IN_LIST = 500
 
 class Sql:
     """A WHERE condition: its text, its arguments, and whether it decides exactly."""
-    __slots__ = ('text', 'args', 'exact')
+    __slots__ = ('args', 'exact', 'text')
 
     def __init__(self, text: str, args: list | None = None, exact: bool = True):
         self.text = text
@@ -105,7 +105,7 @@ class ColumnRef:
 class SummaryRef:
     """A summary column of one series of the run (`run.metrics[...]`): the condition that
     selects the series row, its arguments, and the column."""
-    __slots__ = ('condition', 'args', 'attribute')
+    __slots__ = ('args', 'attribute', 'condition')
 
     def __init__(self, condition: str, args: list, attribute: str):
         self.condition = condition
@@ -226,7 +226,8 @@ class Translator:
             elif isinstance(v, (int, str)) or (isinstance(v, float) and math.isfinite(v)):
                 jtype = 'text' if isinstance(v, str) else \
                     ('integer' if isinstance(v, int) else 'real')
-                conditions.append('json_type(s2.context, ?) = ? AND json_extract(s2.context, ?) = ?')
+                conditions.append('json_type(s2.context, ?) = ? '
+                                  'AND json_extract(s2.context, ?) = ?')
                 args += [path, jtype, path, v]
             else:
                 return None
@@ -446,12 +447,12 @@ class Translator:
             neg = 'NOT ' if negate else ''
             branches = [
                 f"WHEN 'text' THEN ({neg}instr(json_extract({ref.column}, ?), ?) > 0)",
-                f"WHEN 'array' THEN ({neg}EXISTS (SELECT 1 FROM json_each({ref.column}, ?) "
-                f"WHERE type = 'text' AND value = ?))",
-                f"WHEN 'object' THEN (CASE WHEN {_special_float(ref.column)} "
-                f"IN ('nan', 'inf', '-inf') "
-                f"THEN {_b(py_compare(op, c, math.nan))} ELSE ({neg}EXISTS (SELECT 1 FROM "
-                f"json_each({ref.column}, ?) WHERE key = ?)) END)",
+                (f"WHEN 'array' THEN ({neg}EXISTS (SELECT 1 FROM json_each({ref.column}, ?) "
+                 f"WHERE type = 'text' AND value = ?))"),
+                (f"WHEN 'object' THEN (CASE WHEN {_special_float(ref.column)} "
+                 f"IN ('nan', 'inf', '-inf') "
+                 f"THEN {_b(py_compare(op, c, math.nan))} ELSE ({neg}EXISTS (SELECT 1 FROM "
+                 f"json_each({ref.column}, ?) WHERE key = ?)) END)"),
             ]
             args = [path, path, c, path, c, path, float_path, path, c]
             for jtype, representative in _JSON_REPRESENTATIVES:
@@ -465,7 +466,8 @@ class Translator:
     def truth(self, ref) -> Sql:
         if isinstance(ref, JsonRef):
             if not ref.path:
-                return Sql(f"((SELECT count(*) FROM json_each(COALESCE({ref.column}, '{{}}'))) > 0)")
+                return Sql(f"((SELECT count(*) FROM "
+                           f"json_each(COALESCE({ref.column}, '{{}}'))) > 0)")
             path = ref.json_path()
             if path is None:
                 return UNKNOWN

@@ -7,7 +7,7 @@ supplies, so that this layer does not depend on the layers above it.
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 from aim.ql.views import SERIES_COLUMNS
 

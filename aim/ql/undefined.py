@@ -10,7 +10,7 @@ from __future__ import annotations
 
 class Undefined:
     __slots__ = ()
-    _instance: 'Undefined | None' = None
+    _instance: Undefined | None = None
 
     def __new__(cls):
         if cls._instance is None:

@@ -70,7 +70,7 @@ def _timestamp_to_datetime(ts):
 
 class RunView(QueryObject):
     """`run` in a query: props by attribute, params by attribute or item."""
-    __slots__ = ('row', 'source', '_params', '_tags', '_metrics')
+    __slots__ = ('_metrics', '_params', '_tags', 'row', 'source')
 
     def __init__(self, row: tuple, source):
         self.row = row
@@ -148,7 +148,7 @@ class RunView(QueryObject):
 
 class MetricsLookup(QueryObject):
     """`run.metrics['loss']` / `run.metrics['loss', {'subset': 'val'}]`: series summaries."""
-    __slots__ = ('run', '_series')
+    __slots__ = ('_series', 'run')
 
     def __init__(self, run: RunView):
         self.run = run
@@ -187,7 +187,7 @@ class MetricView(QueryObject):
 
     Compared with a string, a metric compares its name (`metric == 'loss'`).
     """
-    __slots__ = ('row', 'run', '_context', '_values')
+    __slots__ = ('_context', '_values', 'row', 'run')
 
     def __init__(self, row: tuple, run: RunView):
         self.row = row
@@ -211,7 +211,7 @@ class MetricView(QueryObject):
             return math.nan      # the index keeps NaN as NULL
         return value
 
-    def values(self) -> 'SeriesValues':
+    def values(self) -> SeriesValues:
         if self._values is None:
             loaded = self.run.source.load_series(self.run.hash, self.name, self.context)
             if loaded is None:
@@ -281,7 +281,7 @@ class SeriesValues(QueryObject):
         import numpy as np
         values = self.values.astype('float64', copy=False)
         if name == 'count':
-            return int(len(values))
+            return len(values)
         if name == 'first':
             return _scalar(self.values[0])
         if name == 'last':

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Iterator
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+from aim.errors import AimError
 from aim.ql import IndexSource, Query
 from aim.ql.views import RUN_COLUMNS, decode_context, decode_json
 
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
 _local = threading.local()
 
 
-def _read_connection(repo: 'Repo'):
+def _read_connection(repo: Repo):
     """A read-only connection of this thread and process to the repository database.
 
     Queries stream with a cursor held open between items; a connection of their own keeps
@@ -34,7 +37,12 @@ def _read_connection(repo: 'Repo'):
     """
     from aim.storage.sqlite import connect
     path = repo.index.path
-    key = (path, os.getpid())
+    try:
+        st = os.stat(path)
+        identity = (st.st_dev, st.st_ino)   # a repository re-created at the same path
+    except OSError:
+        identity = None
+    key = (path, identity, os.getpid())
     cache = getattr(_local, 'connections', None)
     if cache is None:
         cache = _local.connections = {}
@@ -44,18 +52,20 @@ def _read_connection(repo: 'Repo'):
     return conn
 
 
-def _flush_live_runs(repo: 'Repo') -> None:
+def _flush_live_runs(repo: Repo) -> None:
     """Runs written by this process are flushed first, so a query sees its own writes."""
     from aim.sdk import run as run_module
     for run in list(run_module._live_runs.values()):
         if run.repo == repo:
             try:
                 run.flush()
-            except Exception:   # a failing side write must not break reading
-                pass
+            except AimError as e:   # reading goes on with what is already stored
+                warnings.warn(f'aim: run {run.hash} could not be flushed before the query '
+                              f'({e}); its newest points may be missing from the results.',
+                              RuntimeWarning, stacklevel=3)
 
 
-def _source(repo: 'Repo') -> IndexSource:
+def _source(repo: Repo) -> IndexSource:
     def load_series(run_hash: str, name: str, context: dict):
         from aim.sdk.trace import Metric
         run = _run_from_hash(repo, run_hash)
@@ -66,16 +76,16 @@ def _source(repo: 'Repo') -> IndexSource:
                        is_active=repo._store.is_active)
 
 
-def _run_from_hash(repo: 'Repo', run_hash: str) -> 'Run':
+def _run_from_hash(repo: Repo, run_hash: str) -> Run:
     row = repo.index.run_row(run_hash)
     return repo.run_from_index_row(row or {'hash': run_hash})
 
 
-def _run_from_view(repo: 'Repo', view) -> 'Run':
+def _run_from_view(repo: Repo, view) -> Run:
     return repo.run_from_index_row(dict(zip(RUN_COLUMNS, view.row)))
 
 
-def _metric_from_view(run: 'Run', view, metric_class) -> 'Metric':
+def _metric_from_view(run: Run, view, metric_class) -> Metric:
     r = view.row    # SERIES_COLUMNS order
     summary = {'run_hash': run.hash, 'name': r[0], 'context': r[1], 'count': r[2],
                'first_step': r[3], 'last_step': r[4], 'last': r[5], 'min': r[6], 'max': r[7],
@@ -90,10 +100,10 @@ def _no_pandas(what: str) -> ImportError:
 class RunItem:
     """One run of a query result: ``.run``, and iterating it yields its traces."""
 
-    def __init__(self, repo: 'Repo', view, metrics: list | None = None):
+    def __init__(self, repo: Repo, view, metrics: list | None = None):
         self._repo = repo
         self._view = view
-        self._run: 'Run | None' = None
+        self._run: Run | None = None
         self._metrics = metrics       # the matching traces, for trace queries
 
     @property
@@ -101,19 +111,19 @@ class RunItem:
         return self._view.hash
 
     @property
-    def run(self) -> 'Run':
+    def run(self) -> Run:
         if self._run is None:
             self._run = _run_from_view(self._repo, self._view)
         return self._run
 
-    def iter(self) -> Iterator['Metric']:
+    def iter(self) -> Iterator[Metric]:
         if self._metrics is not None:
             return iter(self._metrics)
         return iter(self.run.metrics())
 
     __iter__ = iter
 
-    def iter_runs(self) -> Iterator['RunItem']:
+    def iter_runs(self) -> Iterator[RunItem]:
         # Aim's single-run collection is already bound to its run: nothing to split.
         return iter(())
 
@@ -151,7 +161,7 @@ class QueryRunCollection:
     UnsafeQueryError, both QueryError, with the position and a hint).
     """
 
-    def __init__(self, repo: 'Repo', query: str = '', report_mode=None,
+    def __init__(self, repo: Repo, query: str = '', report_mode=None,
                  cpu_budget_s: float | None = None, **kwargs):
         self.repo = repo
         self.query = query or ''
@@ -168,7 +178,7 @@ class QueryRunCollection:
 
     __iter__ = iter_runs
 
-    def iter(self) -> Iterator['Metric']:
+    def iter(self) -> Iterator[Metric]:
         """Every trace of every matching run."""
         for item in self.iter_runs():
             yield from item
@@ -193,7 +203,7 @@ class QueryTraceCollection:
     Iterating yields Metric objects, newest run first, then by name and context.
     """
 
-    def __init__(self, repo: 'Repo', query: str = '', report_mode=None,
+    def __init__(self, repo: Repo, query: str = '', report_mode=None,
                  cpu_budget_s: float | None = None, **kwargs):
         self.repo = repo
         self.query = query or ''
@@ -210,7 +220,7 @@ class QueryTraceCollection:
                 item = RunItem(self.repo, view.run, metrics=[])
             yield item, _metric_from_view(item.run, view, Metric)
 
-    def iter(self) -> Iterator['Metric']:
+    def iter(self) -> Iterator[Metric]:
         for _, metric in self._pairs():
             yield metric
 
@@ -244,7 +254,7 @@ QuerySequenceCollection = QueryTraceCollection
 QueryRunSequenceCollection = QueryRunCollection
 
 
-def collect_metrics(repo: 'Repo') -> dict[str, list[dict]]:
+def collect_metrics(repo: Repo) -> dict[str, list[dict]]:
     """``{metric name: [context, ...]}`` over every run (archived ones included)."""
     _flush_live_runs(repo)
     conn = _read_connection(repo)
@@ -255,7 +265,7 @@ def collect_metrics(repo: 'Repo') -> dict[str, list[dict]]:
     return out
 
 
-def collect_params(repo: 'Repo') -> dict:
+def collect_params(repo: Repo) -> dict:
     """The union of every run's params as one nested dict (later runs win on conflicts)."""
     _flush_live_runs(repo)
     conn = _read_connection(repo)

@@ -6,7 +6,6 @@ twice, once through the planner (SQL + residual) and once by the evaluator alone
 """
 from __future__ import annotations
 
-import ast
 import json
 import math
 import sqlite3
@@ -210,8 +209,8 @@ _predicates = st.recursive(
     max_leaves=4)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(text=_predicates)
 def test_random_predicates_agree(index, text):
     try:
