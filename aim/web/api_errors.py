@@ -102,3 +102,19 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body('InternalError', f'The server failed on {request.url.path}: '
                        f'{type(exc).__name__}: {exc}. This is a bug; please report it '
                        f'with the server log.'), status_code=500)
+
+
+def install_host_check(app: FastAPI, allowed_hosts: list[str]) -> None:
+    """Answer 400 (in the one error shape) to requests for a Host not in the list."""
+    allowed = {h.lower() for h in allowed_hosts}
+
+    @app.middleware('http')
+    async def _check_host(request: Request, call_next):
+        host = (request.headers.get('host') or '').lower()
+        name = host.rsplit(':', 1)[0] if not host.endswith(']') else host
+        if name not in allowed:
+            return JSONResponse(error_body(
+                'InvalidHost', f'This server answers only requests for '
+                f'{", ".join(sorted(allowed))}; open the UI through one of those names '
+                f'(or start `aim up --host` with the name you use).'), status_code=400)
+        return await call_next(request)

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from aim.web import repo_summary, run_details
-from aim.web.api_errors import ApiError, install_error_handlers
+from aim.web.api_errors import ApiError, install_error_handlers, install_host_check
 from aim.web.json_response import SafeJSONResponse
 from aim.web.runs_table import RunsPageRequest, runs_page
 from aim.web.series_export import export_csv, export_json_lines
@@ -47,8 +47,11 @@ def _split(text: str | None) -> list[str]:
     return [p.strip() for p in (text or '').split(',') if p.strip()]
 
 
-def create_app(repo, *, read_only: bool = False) -> FastAPI:
-    """``repo`` is an :class:`aim.sdk.repo.Repo`; ``read_only`` refuses every edit."""
+def create_app(repo, *, read_only: bool = False,
+               allowed_hosts: list[str] | None = None) -> FastAPI:
+    """``repo`` is an :class:`aim.sdk.repo.Repo`; ``read_only`` refuses every edit;
+    ``allowed_hosts`` (names without port) refuses requests whose Host header names
+    anything else, which stops DNS-rebinding pages from reaching a loopback server."""
     app = FastAPI(title='aimkit UI API', version='1',
                   description='The JSON API of `aim up`. Errors have the shape '
                               '{"error": {"type", "message", "detail"}}.',
@@ -58,6 +61,8 @@ def create_app(repo, *, read_only: bool = False) -> FastAPI:
     cache = ReducedCache()
     body_cache = FrameBodyCache()
     install_error_handlers(app)
+    if allowed_hosts:
+        install_host_check(app, allowed_hosts)
 
     def writable() -> None:
         if read_only:

@@ -24,6 +24,17 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]', '::1']
+
+
+def allowed_hosts_for(host: str) -> list[str] | None:
+    """Host header names a server bound to ``host`` answers: the loopback names when it
+    listens on loopback only; anything when the user chose a wider address."""
+    if host in ('127.0.0.1', 'localhost', '::1'):
+        return LOOPBACK_NAMES
+    return None
+
+
 def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = False,
           log_level: str = 'warning') -> None:
     import uvicorn
@@ -35,7 +46,7 @@ def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = Fa
     print(f'Aim UI is running at {url}' + (' (read-only)' if read_only else ''), flush=True)
     print(f'API documentation: {url}docs', flush=True)
     sys.stdout.flush()
-    app = create_app(repo, read_only=read_only)
+    app = create_app(repo, read_only=read_only, allowed_hosts=allowed_hosts_for(host))
     config = uvicorn.Config(app, log_level=log_level, access_log=False)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])

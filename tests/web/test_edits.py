@@ -53,3 +53,29 @@ def test_read_only_refuses_every_edit(small_repo):
             assert response.status_code == 403
             assert response.json()['error']['type'] == 'ReadOnlyError'
         assert client.get('/api/runs').json()['total'] == 2
+
+
+def test_edits_need_a_json_body(small_repo):
+    """A cross-site form or no-cors fetch can only send text/plain: it must change nothing."""
+    import json as _json
+    path, hashes = small_repo
+    with TestClient(create_app(Repo(path))) as client:
+        body = _json.dumps({'hashes': [hashes[0]]})
+        r = client.post('/api/runs/delete', content=body, headers={'content-type': 'text/plain'})
+        assert r.status_code == 422
+        r = client.patch(f'/api/runs/{hashes[0]}', content=_json.dumps({'name': 'x'}),
+                         headers={'content-type': 'text/plain'})
+        assert r.status_code == 422
+        assert client.get('/api/runs').json()['total'] == 2
+
+
+def test_loopback_server_refuses_other_host_names(small_repo):
+    from aim.web.server import allowed_hosts_for
+    path, _ = small_repo
+    app = create_app(Repo(path), allowed_hosts=allowed_hosts_for('127.0.0.1'))
+    with TestClient(app, base_url='http://127.0.0.1:43800') as client:
+        assert client.get('/api/status').status_code == 200
+        r = client.get('/api/status', headers={'host': 'evil.example:43800'})
+        assert r.status_code == 400 and r.json()['error']['type'] == 'InvalidHost'
+        assert client.get('/api/status', headers={'host': 'localhost:43800'}).status_code == 200
+    assert allowed_hosts_for('0.0.0.0') is None
