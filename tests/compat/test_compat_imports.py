@@ -109,8 +109,11 @@ def test_new_run_constants(make_run):
 def test_system_metric_names(repo):
     from aim import Run
     # the first sample is taken when tracking starts; 1 s is the shortest interval here
+    import time
     with Run(repo=repo, system_tracking_interval=1, capture_terminal_logs=False) as run:
-        pass
+        deadline = time.monotonic() + 5
+        while run.get_metric('__system__disk_percent') is None and time.monotonic() < deadline:
+            time.sleep(0.05)   # the sample runs in a thread; closing would cut it short
     names = {m.name for m in repo.get_run(run.hash).metrics()}
     assert {'__system__cpu', '__system__memory_percent', '__system__p_memory_percent',
             '__system__disk_percent'} <= names
