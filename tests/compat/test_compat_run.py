@@ -233,3 +233,12 @@ def test_run_dataframe(make_run):
                                     'tags']
     assert df['hparams.lr'][0] == 0.1 and df['hparams.opt.name'][0] == 'adam'
     assert df['experiment'][0] == 'exp1'
+
+
+def test_second_writer_of_a_run_is_refused(make_run, repo):
+    # Aim 3.29 lets a second Run(h) in the same process write alongside the first one
+    from aim.errors import RunLockedError
+    run = make_run()
+    with pytest.raises(RunLockedError, match='read_only=True'):
+        Run(run.hash, repo=repo, **QUIET)
+    assert Run(run.hash, repo=repo, read_only=True).hash == run.hash
