@@ -89,7 +89,7 @@ def create_app(repo, *, read_only: bool = False,
                                       'metric:<name>; "-" prefix for descending'),
                     params: str = Query('', description='comma-separated param paths, or *'),
                     metrics: str = Query('', description='metric names whose last value to '
-                                         'include'),
+                                         'include, or *'),
                     archived: bool = Query(True, description='include archived runs')):
         return runs_page(repo, RunsPageRequest(q, offset, limit, sort, _split(params),
                                                _split(metrics), archived))
@@ -131,9 +131,17 @@ def create_app(repo, *, read_only: bool = False,
         return {'archived': body.archived, 'hashes': body.hashes}
 
     # --- repository facts ------------------------------------------------------------
+    params_cache: dict = {}
+
     @app.get('/api/params', tags=['repository'])
     def params():
-        return repo_summary.params_summary(repo)
+        # Summarising every run's params is a pass over all of them; reuse it until a run
+        # is added, removed or writes again.
+        mark = tuple(repo.index.query('SELECT COUNT(*), MAX(updated_at), MAX(creation_time) '
+                                      'FROM runs')[0])
+        if params_cache.get('mark') != mark:
+            params_cache.update(mark=mark, value=repo_summary.params_summary(repo))
+        return params_cache['value']
 
     @app.get('/api/metric-names', tags=['repository'])
     def metric_names():

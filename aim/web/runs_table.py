@@ -30,7 +30,8 @@ class RunsPageRequest:
     limit: int = 50
     sort: str = '-creation_time'
     params: list[str] = field(default_factory=list)   # dotted paths, or ['*'] for all
-    metrics: list[str] = field(default_factory=list)  # metric names whose last value to show
+    metrics: list[str] = field(default_factory=list)  # metric names (or ['*']) to show last
+    #                                                     values of
     include_archived: bool = True
 
 
@@ -127,12 +128,15 @@ def runs_page(repo, req: RunsPageRequest) -> dict:
         by_hash = {item['hash']: item for item in runs}
         for item in runs:
             item['metrics'] = []
+        sql = ('SELECT run_hash, name, context, last, last_step FROM series '
+               'WHERE run_hash IN (SELECT value FROM json_each(?)) ')
+        args = [json.dumps(list(by_hash))]
+        if req.metrics != ['*']:
+            # `+name`: look rows up by run (the unique index), not by metric name.
+            sql += 'AND +name IN (SELECT value FROM json_each(?)) '
+            args.append(json.dumps(req.metrics))
         for run_hash, name, context, last, last_step in index.query(
-                'SELECT run_hash, name, context, last, last_step FROM series '
-                'WHERE run_hash IN (SELECT value FROM json_each(?)) '
-                # `+name`: look rows up by run (the unique index), not by metric name.
-                'AND +name IN (SELECT value FROM json_each(?)) ORDER BY name, context',
-                [json.dumps(list(by_hash)), json.dumps(req.metrics)]):
+                sql + 'ORDER BY name, context', args):
             by_hash[run_hash]['metrics'].append(
                 {'name': name, 'context': json.loads(context), 'last': last,
                  'last_step': last_step})

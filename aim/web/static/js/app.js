@@ -34,6 +34,7 @@ export function setUrlState(params) {
 async function render() {
   if (cleanup) { try { cleanup(); } catch (_) { /* ignore */ } cleanup = null; }
   const root = clear(document.getElementById('page'));
+  for (const key of Object.keys(root.dataset)) delete root.dataset[key];  // e.g. data-ready
   const path = location.pathname;
   for (const [pattern, name, load] of PAGES) {
     const m = path.match(pattern);

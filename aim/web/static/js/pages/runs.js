@@ -33,17 +33,16 @@ export async function mount(root, { query }) {
     el('div', { class: 'toolbar' }, info, compare, columnsMenu), tableHolder, pager);
 
   let paramPaths = []; let metricNames = [];
-  try {
-    const [params, metrics] = await Promise.all([getJSON('/api/params'), getJSON('/api/metric-names')]);
+  // The repository-wide lists (completion, column chooser) load beside the first page:
+  // summarising 10,000 runs' params must not hold the table back.
+  const facts = Promise.all([getJSON('/api/params'), getJSON('/api/metric-names')]).then(([params, metrics]) => {
     paramPaths = Object.keys(params).filter((p) => !p.startsWith('__system_params'));
     metricNames = [...new Set(metrics.map((m) => m.name))].filter((n) => !n.startsWith('__system__'));
     bar.setParamNames(Object.keys(params));
-  } catch (e) { root.appendChild(errorBox(e)); }
-  if (!state.params) state.params = paramPaths.slice(0, 8);
-  if (!state.metrics) state.metrics = metricNames.slice(0, 4);
-  buildColumnsMenu();
+  }).catch((e) => root.appendChild(errorBox(e)));
 
   function buildColumnsMenu() {
+    if (!state.params || !state.metrics) return;
     const box = (label, list, value) => el('label', { class: 'check' },
       el('input', { type: 'checkbox', checked: list.includes(value), onchange: (e) => {
         const i = list.indexOf(value);
@@ -79,17 +78,26 @@ export async function mount(root, { query }) {
     return el('td', { text: formatValue(run[key]) });
   }
 
+  function defaultColumns(lists, count, hiddenPrefix) {
+    const seen = [];
+    for (const list of lists) for (const k of list) if (!k.startsWith(hiddenPrefix) && !seen.includes(k)) seen.push(k);
+    return seen.slice(0, count);
+  }
+
   async function load() {
-    setUrlState({ q: state.q, offset: state.offset || '', sort: state.sort === '-creation_time' ? '' : state.sort,
-      params: state.params.join(','), metrics: state.metrics.join(',') });
     let page;
     try {
+      // Without chosen columns, ask for everything once and pick defaults from the page.
       page = await getJSON('/api/runs', { q: state.q, offset: state.offset, limit: PAGE_SIZE,
-        sort: state.sort, params: state.params, metrics: state.metrics });
+        sort: state.sort, params: state.params ?? '*', metrics: state.metrics ?? '*' });
+      if (!state.params) state.params = defaultColumns(page.runs.map((r) => Object.keys(r.params || {})), 8, '__system_params');
+      if (!state.metrics) state.metrics = defaultColumns(page.runs.map((r) => (r.metrics || []).map((m) => m.name)), 4, '__system__');
     } catch (e) {
       if (e.detail && 'position' in e.detail) bar.showError(e); else clear(tableHolder).append(errorBox(e));
       return;
     }
+    setUrlState({ q: state.q, offset: state.offset || '', sort: state.sort === '-creation_time' ? '' : state.sort,
+      params: state.params.join(','), metrics: state.metrics.join(',') });
     bar.showError(null);
     info.textContent = `${page.total} runs`;
     const head = el('tr', {}, el('th', {}, el('input', { type: 'checkbox', 'aria-label': 'select page',
@@ -122,4 +130,7 @@ export async function mount(root, { query }) {
   }
 
   await load();
+  await facts;
+  buildColumnsMenu();
+  root.dataset.ready = '1';
 }
