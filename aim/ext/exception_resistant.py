@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 ExceptionCallback = Callable[[BaseException, Callable], None]
 
@@ -65,7 +65,7 @@ def handle_exception(exc: BaseException, func: Callable) -> None:
     """Pass an error swallowed in safe mode to the callback; a failing callback only logs."""
     try:
         _callback(exc, func)
-    except Exception as callback_error:
+    except Exception as callback_error:  # noqa: BLE001 - a user's callback may fail any way
         _logger.error('aim: the safe-mode exception callback failed (%s)', callback_error)
 
 
@@ -77,7 +77,7 @@ def noexcept(func: Callable) -> Callable:
             return func(*args, **kwargs)
         try:
             return func(*args, **kwargs)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - safe mode swallows every error
             handle_exception(exc, func)
             return None
     return wrapper

@@ -46,7 +46,7 @@ class Context(dict):
     def __reduce__(self):
         return Context, (dict(self),)
 
-    def copy(self) -> 'Context':
+    def copy(self) -> Context:
         return Context(dict(self))
 
     __setitem__ = __delitem__ = _read_only

@@ -62,12 +62,12 @@ def ql_repo(tmp_path_factory):
     path = str(tmp_path_factory.mktemp('aimql'))
     repo = Repo(path, init=True)
     specs = [
-        dict(hp={'lr': .001, 'optimizer': 'adam', 'batch_size': 32}, dataset='cifar10',
-             tag='baseline', exp='exp1', only_first=True),
-        dict(hp={'lr': .01, 'optimizer': 'sgd', 'batch_size': 64}, dataset='mnist',
-             tag='tuned', exp='exp1'),
-        dict(hp={'lr': .1, 'optimizer': 'adam', 'batch_size': 128}, dataset='cifar10',
-             tag='tuned', exp='exp2'),
+        {'hp': {'lr': .001, 'optimizer': 'adam', 'batch_size': 32}, 'dataset': 'cifar10',
+         'tag': 'baseline', 'exp': 'exp1', 'only_first': True},
+        {'hp': {'lr': .01, 'optimizer': 'sgd', 'batch_size': 64}, 'dataset': 'mnist',
+         'tag': 'tuned', 'exp': 'exp1'},
+        {'hp': {'lr': .1, 'optimizer': 'adam', 'batch_size': 128}, 'dataset': 'cifar10',
+         'tag': 'tuned', 'exp': 'exp2'},
     ]
     hashes = []
     for i, spec in enumerate(specs):

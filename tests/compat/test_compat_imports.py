@@ -50,6 +50,7 @@ def test_context_is_a_hashable_read_only_dict():
 
 def test_context_pickles():
     import pickle
+
     from aim.storage.context import Context
     ctx = Context({'subset': 'train'})
     back = pickle.loads(pickle.dumps(ctx))
@@ -57,8 +58,11 @@ def test_context_pickles():
 
 
 def test_safe_mode_functions_exist():
-    from aim.ext.exception_resistant import (disable_safe_mode, enable_safe_mode,
-                                             set_exception_callback)
+    from aim.ext.exception_resistant import (
+        disable_safe_mode,
+        enable_safe_mode,
+        set_exception_callback,
+    )
     assert callable(enable_safe_mode) and callable(disable_safe_mode)
     assert callable(set_exception_callback)
 
@@ -107,9 +111,10 @@ def test_new_run_constants(make_run):
 
 
 def test_system_metric_names(repo):
-    from aim import Run
     # the first sample is taken when tracking starts; 1 s is the shortest interval here
     import time
+
+    from aim import Run
     with Run(repo=repo, system_tracking_interval=1, capture_terminal_logs=False) as run:
         deadline = time.monotonic() + 5
         while run.get_metric('__system__disk_percent') is None and time.monotonic() < deadline:
@@ -133,6 +138,7 @@ def test_no_system_metrics_when_interval_is_none(repo):
 
 def test_ui_defaults():
     from click.testing import CliRunner
+
     from aim.cli.main import cli
     out = CliRunner().invoke(cli, ['up', '--help']).output
     assert '127.0.0.1' in out and '43800' in out

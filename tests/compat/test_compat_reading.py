@@ -47,7 +47,7 @@ def test_array_view_methods(loss):
 def test_seed_reference_reading(loss):
     assert loss.values.values_list() == [0.0, 0.2, 0.4, 0.6, 0.8]
     steps, values = loss.values.sparse_numpy()
-    assert steps.tolist() == [0, 2, 4, 6, 8]
+    assert steps.tolist() == [0, 2, 4, 6, 8] and values.tolist()[-1] == 0.8
 
 
 def test_numpy_columns(loss):
@@ -64,7 +64,7 @@ def test_numpy_columns(loss):
 def test_epochs_and_timestamps_are_array_views(loss):
     assert loss.epochs.values_list() == [0, 0, 1, 1, 2]
     steps, epochs = loss.epochs.sparse_numpy()
-    assert steps.tolist() == [0, 2, 4, 6, 8]
+    assert steps.tolist() == [0, 2, 4, 6, 8] and epochs.tolist() == [0, 0, 1, 1, 2]
     assert len(loss.timestamps.values_list()) == 5
     assert loss.timestamps.last_idx() == 8
 

@@ -4,7 +4,7 @@ import pytest
 from aim import Repo, Run
 from aim.sdk.types import QueryReportMode
 
-QUIET = dict(system_tracking_interval=None, capture_terminal_logs=False)
+QUIET = {'system_tracking_interval': None, 'capture_terminal_logs': False}
 
 
 @pytest.fixture

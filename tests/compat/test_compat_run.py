@@ -5,9 +5,9 @@ import math
 import pytest
 
 from aim import Repo, Run
-from aim.errors import MissingRunError
+from aim.errors import MissingRunError, ReadOnlyRunError
 
-QUIET = dict(system_tracking_interval=None, capture_terminal_logs=False)
+QUIET = {'system_tracking_interval': None, 'capture_terminal_logs': False}
 
 
 # constructor forms ------------------------------------------------------------------------
@@ -62,9 +62,9 @@ def test_read_only_run(make_run, repo):
     run.close()
     ro = Run(run.hash, repo=repo, read_only=True)
     assert ro['hparams', 'lr'] == 0.1 and ro.read_only
-    with pytest.raises(Exception):
+    with pytest.raises(ReadOnlyRunError):
         ro['x'] = 1
-    with pytest.raises(Exception):
+    with pytest.raises(ReadOnlyRunError):
         ro.track(1.0, name='loss')
 
 
