@@ -1,4 +1,4 @@
-"""The query language: parse -> check -> plan (push-down to index.db) -> evaluate.
+"""The query language: parse -> check -> plan (push-down to the index) -> evaluate.
 
 See docs/query-language.md. The SDK's collections (aim.sdk.collections) are the public
 entry points; this package is usable on its own over an index connection.
@@ -9,12 +9,5 @@ from aim.ql.plan import Query
 from aim.ql.source import IndexSource
 from aim.ql.undefined import UNDEFINED
 
-__all__ = [
-           'UNDEFINED',
-           'IndexSource',
-           'Query',
-           'QueryError',
-           'QueryLimitError',
-           'QuerySyntaxError',
-           'UnsafeQueryError',
-]
+__all__ = ['UNDEFINED', 'IndexSource', 'Query', 'QueryError', 'QueryLimitError',
+           'QuerySyntaxError', 'UnsafeQueryError']

@@ -1,9 +1,9 @@
 """A compiled query: parse -> check -> plan (push-down) -> evaluate the residual.
 
     q = Query("run.hparams.lr > 0.01 and run.hparams.optimizer == 'adam'", kind='run')
-    for row in q.iter_runs(source): ...          # rows of index.db `runs`, newest first
+    for row in q.iter_runs(source): ...          # index rows of `runs`, newest first
 
-SQL over index.db selects the candidates; when the SQL is not exact, the evaluator
+SQL over the index selects the candidates; when the SQL is not exact, the evaluator
 decides on each candidate. Rows are fetched in batches, so a large result streams.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Push-down: the part of a query that SQL over index.db can decide.
+"""Push-down: the part of a query that SQL over the index can decide.
 
 `translate()` turns a checked AST into a WHERE condition over `runs r` (and `series s`
 for trace queries). Each condition is either *exact* (SQL decides it the way the Python

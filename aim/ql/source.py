@@ -1,6 +1,6 @@
 """Where the views get run and series data: the index database, plus callbacks.
 
-The query layer reads `index.db` directly (tables `runs` and `series`, see
+The query layer reads the index tables `runs` and `series` of `repo.db` directly (see
 docs/storage.md). Series values and run liveness come through callbacks that the SDK
 supplies, so that this layer does not depend on the layers above it.
 """
