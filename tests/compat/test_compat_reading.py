@@ -44,6 +44,14 @@ def test_array_view_methods(loss):
         v[3]                       # no point at step 3
 
 
+@pytest.mark.xfail(reason='values[a:b] fails inside numpy ("\'<\' not supported between '
+                          'int and slice") instead of saying what to use', strict=True)
+def test_slicing_values_says_what_to_use(loss):
+    # Aim raises NotImplementedError for a slice
+    with pytest.raises(TypeError, match='range'):
+        loss.values[0:4]
+
+
 def test_seed_reference_reading(loss):
     assert loss.values.values_list() == [0.0, 0.2, 0.4, 0.6, 0.8]
     steps, values = loss.values.sparse_numpy()
