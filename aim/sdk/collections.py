@@ -162,15 +162,19 @@ class QueryRunCollection:
     """
 
     def __init__(self, repo: Repo, query: str = '', report_mode=None,
-                 cpu_budget_s: float | None = None, **kwargs):
+                 cpu_budget_s: float | None = None, offset: str | None = None, **kwargs):
         self.repo = repo
         self.query = query or ''
+        self.offset = offset
         self._compiled = Query(self.query, 'run', cpu_budget_s)
 
     def _views(self):
         _flush_live_runs(self.repo)
         self.repo._store.recover_dead_runs()
-        return self._compiled.iter_runs(_source(self.repo))
+        views = self._compiled.iter_runs(_source(self.repo))
+        if self.offset:
+            return _after(views, self.offset)
+        return views
 
     def iter_runs(self) -> Iterator[RunItem]:
         for view in self._views():
@@ -195,6 +199,21 @@ class QueryRunCollection:
 
     def __repr__(self) -> str:
         return f'<QueryRunCollection {self.query!r}>'
+
+
+def _after(views, run_hash: str):
+    """The views after the one with `run_hash` (all of them if it is not there)."""
+    seen = []
+    for view in views:
+        if view.hash == run_hash:
+            seen = None
+            continue
+        if seen is None:
+            yield view
+        else:
+            seen.append(view)
+    if seen is not None:       # the offset run did not match: nothing to skip
+        yield from seen
 
 
 class QueryTraceCollection:

@@ -186,13 +186,18 @@ class Repo:
 
     # queries (aim/sdk/collections.py) -------------------------------------------------------
     def query_runs(self, query: str = '', paginated: bool = False, offset: str | None = None,
-                   **kwargs):
+                   report_mode=None, **kwargs):
+        """Runs matching a run query, newest first (see docs/query-language.md).
+        ``offset``: start after the run with this hash. ``paginated`` and ``report_mode``
+        are accepted for compatibility with Aim and change nothing."""
         from aim.sdk.collections import QueryRunCollection
-        return QueryRunCollection(self, query, **kwargs)
+        return QueryRunCollection(self, query, report_mode=report_mode, offset=offset,
+                                  **kwargs)
 
-    def query_metrics(self, query: str = '', **kwargs):
+    def query_metrics(self, query: str = '', report_mode=None, **kwargs):
+        """Metrics matching a query over ``run``, ``metric`` and ``context``."""
         from aim.sdk.collections import QueryTraceCollection
-        return QueryTraceCollection(self, query, **kwargs)
+        return QueryTraceCollection(self, query, report_mode=report_mode, **kwargs)
 
     traces = query_metrics
     iter_traces = query_metrics

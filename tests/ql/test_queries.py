@@ -226,3 +226,15 @@ def test_dataframes(three_runs):
     assert len(df) == 15
     assert repo.query_metrics("metric.name == 'nothing'").dataframe() is None
     assert isinstance(df, pd.DataFrame)
+
+
+def test_aim_call_forms(three_runs):
+    repo, hashes = three_runs
+    from aim.sdk.types import QueryReportMode
+    disabled = QueryReportMode.DISABLED
+    assert [i.run.hash for i in repo.query_runs('run.run_index >= 0', disabled).iter_runs()] \
+        == list(reversed(hashes))
+    assert len(list(repo.query_metrics("metric.name == 'acc'", disabled).iter())) == 3
+    assert len(list(repo.query_metrics("metric.name == 'acc'", report_mode=disabled))) == 3
+    after = repo.query_runs('run.run_index >= 0', offset=hashes[2])
+    assert [i.run.hash for i in after] == [hashes[1], hashes[0]]
