@@ -19,8 +19,37 @@ import click
 @click.option('--log-level', default='warning', show_default=True,
               type=click.Choice(['critical', 'error', 'warning', 'info', 'debug']),
               help='Server log level.')
-def up(repo_path, host, port, read_only, log_level):
+@click.option('--ssl-keyfile', default=None, type=click.Path(exists=True, dir_okay=False),
+              help='Serve HTTPS with this private key (with --ssl-certfile).')
+@click.option('--ssl-certfile', default=None, type=click.Path(exists=True, dir_okay=False),
+              help='Serve HTTPS with this certificate (with --ssl-keyfile).')
+@click.option('--uds', default=None, type=click.Path(dir_okay=False),
+              help='Listen on this unix domain socket instead of a TCP port.')
+@click.option('-w', '--workers', default=1, show_default=True, type=click.IntRange(1),
+              help='Accepted for Aim compatibility; one process serves (it is I/O bound).')
+@click.option('--dev', is_flag=True, help='Accepted for Aim compatibility: debug logging.')
+@click.option('-y', '--yes', is_flag=True, help='Accepted for Aim compatibility (no prompts).')
+@click.option('--base-path', default=None, help='Not supported: serve at / (behind a proxy '
+              'that strips the prefix).')
+@click.option('--tf_logs', 'tf_logs', default=None, help='Not supported: convert TensorBoard '
+              'logs with `aim convert tensorboard` first.')
+@click.option('--profiler', is_flag=True, help='Accepted for Aim compatibility (no effect).')
+def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, uds, workers,
+       dev, yes, base_path, tf_logs, profiler):
     """Start the Aim UI (runs, metrics and params explorers, run pages) in the browser."""
+    if base_path:
+        raise click.ClickException('--base-path is not supported: the UI is served at /. Put '
+                                   'it behind a proxy that strips the prefix.')
+    if tf_logs:
+        raise click.ClickException('--tf_logs is not supported: convert the logs with '
+                                   '`aim convert tensorboard --logdir DIR` and run aim up.')
+    if bool(ssl_keyfile) != bool(ssl_certfile):
+        raise click.ClickException('HTTPS needs both --ssl-keyfile and --ssl-certfile.')
+    if workers > 1:
+        click.echo(f'Note: --workers {workers} is accepted for Aim compatibility; one process '
+                   f'serves the UI.', err=True)
+    if dev:
+        log_level = 'debug'
     try:
         from aim.web.server import serve
     except ImportError as e:
@@ -39,7 +68,8 @@ def up(repo_path, host, port, read_only, log_level):
                     f'{repo_path} holds no .aim repository. Create one with '
                     f'`aim init --repo {repo_path}` or point --repo at an existing one.')
             repo = Repo(repo_path, read_only=read_only or None)
-        serve(repo, host=host, port=port, read_only=read_only, log_level=log_level)
+        serve(repo, host=host, port=port, read_only=read_only, log_level=log_level,
+              ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, uds=uds)
     except AimError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:

@@ -2,6 +2,7 @@
 URL, then hand the socket to uvicorn."""
 from __future__ import annotations
 
+import os
 import socket
 import sys
 
@@ -36,17 +37,40 @@ def allowed_hosts_for(host: str) -> list[str] | None:
 
 
 def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = False,
-          log_level: str = 'warning') -> None:
+          log_level: str = 'warning', ssl_keyfile: str | None = None,
+          ssl_certfile: str | None = None, uds: str | None = None) -> None:
     import uvicorn
 
-    sock = bind_socket(host, port)
-    actual_port = sock.getsockname()[1]
-    shown_host = f'[{host}]' if ':' in host else host
-    url = f'http://{shown_host}:{actual_port}/'
+    scheme = 'https' if ssl_certfile else 'http'
+    if uds:
+        sock = bind_unix_socket(uds)
+        url = f'{scheme}+unix://{uds}/'
+        allowed = None  # reached through a local proxy, under whatever name it uses
+    else:
+        sock = bind_socket(host, port)
+        actual_port = sock.getsockname()[1]
+        shown_host = f'[{host}]' if ':' in host else host
+        url = f'{scheme}://{shown_host}:{actual_port}/'
+        allowed = allowed_hosts_for(host)
     print(f'Aim UI is running at {url}' + (' (read-only)' if read_only else ''), flush=True)
     print(f'API documentation: {url}docs', flush=True)
     sys.stdout.flush()
-    app = create_app(repo, read_only=read_only, allowed_hosts=allowed_hosts_for(host))
-    config = uvicorn.Config(app, log_level=log_level, access_log=False)
+    app = create_app(repo, read_only=read_only, allowed_hosts=allowed)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False,
+                            ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
+
+
+def bind_unix_socket(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if os.path.exists(path):
+            os.unlink(path)  # a socket file left by an earlier server
+        sock.bind(path)
+    except OSError as e:
+        sock.close()
+        raise OSError(f'Cannot listen on the unix socket {path} ({e.strerror}). Pick another '
+                      f'path with --uds.') from None
+    sock.listen(128)
+    return sock

@@ -30,3 +30,34 @@ def test_a_busy_port_is_reported_with_what_to_do(repo_dir):
     assert result.exit_code != 0
     assert f'Cannot listen on 127.0.0.1:{port}' in result.output
     assert '--port 0' in result.output
+
+
+def test_aim_options_that_cannot_work_say_what_to_do(repo_dir):
+    result = CliRunner().invoke(cli, ['up', '--repo', repo_dir, '--base-path', '/aim'])
+    assert result.exit_code != 0 and 'proxy' in result.output
+    result = CliRunner().invoke(cli, ['up', '--repo', repo_dir, '--tf_logs', 'logs'])
+    assert result.exit_code != 0 and 'aim convert tensorboard' in result.output
+
+
+def test_unix_socket(repo_dir, tmp_path):
+    """`--uds` serves the API on a unix socket (a real subprocess, a real socket)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    path = str(tmp_path / 'aim.sock')
+    proc = subprocess.Popen([sys.executable, '-m', 'aim.cli.main', 'up', '--repo', repo_dir,
+                             '--uds', path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        assert 'running at http+unix://' in proc.stdout.readline()
+        deadline = time.monotonic() + 15
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with httpx.Client(transport=httpx.HTTPTransport(uds=path)) as client:
+            assert client.get('http://aim/api/status').json()['total_runs'] == 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
