@@ -11,6 +11,7 @@ Every error the library raises on purpose derives from :class:`AimError`::
     │   ├── MissingRunError (KeyError)   no run with that hash
     │   ├── RunLockedError               another live process writes the run
     │   └── ReadOnlyRunError             write attempted on a read-only run
+    ├── TrackInputError (TypeError, ValueError)  bad arguments to track()
     └── QueryError                       (see aim.ql for its subclasses)
 
 Errors keep structured details (``run_hash``, ``path``, ``pid``) as attributes, and
@@ -60,6 +61,11 @@ class RunLockedError(RunError):
 
 class ReadOnlyRunError(RunError):
     pass
+
+
+class TrackInputError(AimError, TypeError, ValueError):
+    """Bad arguments to ``run.track()``. It is both a TypeError and a ValueError, so code
+    written for either (Aim raises ValueError for most of these) catches it."""
 
 
 class QueryError(AimError):

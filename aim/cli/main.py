@@ -26,7 +26,9 @@ def version():
 @cli.command()
 @click.option('--repo', default='.', type=click.Path(file_okay=False),
               help='Directory to create the repository in (default: current directory).')
-def init(repo):
+@click.option('-s', '--skip-if-exists', is_flag=True,
+              help='Accepted for Aim compatibility: an existing repository is always kept.')
+def init(repo, skip_if_exists):
     """Create an aim repository (.aim) in REPO; an existing one is kept."""
     from aim.sdk.repo import Repo
     path = os.path.abspath(repo)
@@ -40,17 +42,33 @@ def init(repo):
 
 
 @cli.group()
-def storage():
+@click.option('--repo', default=None, type=click.Path(file_okay=False),
+              help='Repository directory (default: current directory); also accepted after '
+                   'the subcommand.')
+@click.pass_context
+def storage(ctx, repo):
     """Maintain the repository's storage."""
+    ctx.ensure_object(dict)
+    ctx.obj['storage_repo'] = repo
+
+
+def storage_repo(repo: str | None) -> str:
+    """The repository a storage subcommand works on: its own --repo, else the group's."""
+    if repo is not None:
+        return repo
+    ctx = click.get_current_context()
+    return (ctx.obj or {}).get('storage_repo') or '.'
 
 
 @storage.command()
-@click.option('--repo', default='.', type=click.Path(file_okay=False),
+@click.option('--repo', default=None, type=click.Path(file_okay=False),
               help='Repository directory (default: current directory).')
-def reindex(repo):
-    """Rebuild the index (runs, params, series summaries) from the run files."""
+@click.option('-y', '--yes', is_flag=True, help='Accepted for Aim compatibility (reindexing '
+                                                 'changes no data, so it never asks).')
+def reindex(repo, yes):
+    """Rebuild the index (runs, params, series summaries) from the run data."""
     from aim.sdk.repo import Repo
-    r = _open_repo(repo)
+    r = _open_repo(storage_repo(repo))
     hashes = r.list_all_runs()
     with click.progressbar(length=len(hashes), label='Reindexing runs') as bar:
         n = r.reindex(progress=lambda h: bar.update(1))

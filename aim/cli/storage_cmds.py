@@ -9,7 +9,9 @@ import click
 from aim.errors import AimError
 
 
-def _repo_root(repo: str) -> str:
+def _repo_root(repo: str | None) -> str:
+    if repo is None:  # the storage group's --repo, else the current directory
+        repo = (click.get_current_context().obj or {}).get('storage_repo') or '.'
     root = os.path.abspath(repo)
     if os.path.basename(root) == '.aim':
         root = os.path.dirname(root)
@@ -24,7 +26,7 @@ def _progress(length: int, label: str):
 
 
 @click.command('check')
-@click.option('--repo', default='.', type=click.Path(file_okay=False),
+@click.option('--repo', default=None, type=click.Path(file_okay=False),
               help='Repository directory (default: current directory).')
 @click.option('--quick', is_flag=True,
               help='Check the files\' structure only, without decoding every series.')
@@ -47,19 +49,19 @@ def check(repo, quick):
     if report.shared_database_damaged:
         click.echo(f'{len(report.damaged)} of {checked} runs cannot be read completely and the '
                    f'repository database itself is damaged. Copy the runs into a new '
-                   f'repository with `aim runs --repo {repo} cp "*" --destination NEW` '
+                   f'repository with `aim runs --repo {root} cp "*" --destination NEW` '
                    f'(runs that no longer read are listed and left out), then use NEW.',
                    err=True)
     elif report.damaged:
         hashes = ' '.join(r.run_hash for r in report.damaged)
         click.echo(f'{len(report.damaged)} of {checked} runs are damaged; the other {intact} '
                    f'read correctly. Copy what you need from the damaged runs, then remove '
-                   f'them with `aim runs --repo {repo} rm {hashes}`.', err=True)
+                   f'them with `aim runs --repo {root} rm {hashes}`.', err=True)
     raise SystemExit(1)
 
 
 @click.command('vacuum')
-@click.option('--repo', default='.', type=click.Path(file_okay=False),
+@click.option('--repo', default=None, type=click.Path(file_okay=False),
               help='Repository directory (default: current directory).')
 def vacuum(repo):
     """Reclaim disk space: compact the repository database."""

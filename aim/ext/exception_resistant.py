@@ -10,13 +10,11 @@ custom handler ``cb(exception, function)``.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from collections.abc import Callable
 
 ExceptionCallback = Callable[[BaseException, Callable], None]
 
-_logger = logging.getLogger('aim')
 _lock = threading.Lock()
 _safe_mode = False
 _reported: set[str] = set()
@@ -28,8 +26,9 @@ def _log_exception(exc: BaseException, func: Callable) -> None:
         if message in _reported:
             return
         _reported.add(message)
-    _logger.error('%s; aim safe mode is on, so the call was skipped and training goes on.',
-                  message)
+    import logging  # only when an error is reported: `import aim` stays cheap
+    logging.getLogger('aim').error(
+        '%s; aim safe mode is on, so the call was skipped and training goes on.', message)
 
 
 _callback: ExceptionCallback = _log_exception
@@ -66,7 +65,9 @@ def handle_exception(exc: BaseException, func: Callable) -> None:
     try:
         _callback(exc, func)
     except Exception as callback_error:  # noqa: BLE001 - a user's callback may fail any way
-        _logger.error('aim: the safe-mode exception callback failed (%s)', callback_error)
+        import logging
+        logging.getLogger('aim').error('aim: the safe-mode exception callback failed (%s)',
+                                       callback_error)
 
 
 def noexcept(func: Callable) -> Callable:

@@ -208,6 +208,11 @@ class Repo:
 
     collect_metrics_info = collect_metrics
 
+    def collect_sequence_info(self, sequence_types='metric') -> dict:
+        """``{'metric': {name: [context, ...]}}`` (Aim 3.x); only metrics exist so far."""
+        types = [sequence_types] if isinstance(sequence_types, str) else list(sequence_types)
+        return {t: (self.collect_metrics() if t == 'metric' else {}) for t in types}
+
     def collect_params(self) -> dict:
         from aim.sdk.collections import collect_params
         return collect_params(self)

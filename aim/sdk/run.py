@@ -13,6 +13,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Iterator
 
 from aim.errors import MissingRunError, ReadOnlyRunError, RunError
+from aim.ext.exception_resistant import noexcept
 from aim.storage.encoding import (canonical_context, dumps_params, loads_params,
                                   to_json_value)
 
@@ -127,6 +128,9 @@ class Run:
         from aim.storage.repository import LiveRun
         self._live = LiveRun(store, run_hash, create=not exists, initial_props=props)
         self.track = self._live.writer.track  # the hot path, bound once: no extra call layer
+        from aim.ext.exception_resistant import is_safe_mode_enabled, noexcept
+        if is_safe_mode_enabled():  # read once, when the run is created
+            self.track = noexcept(self.track)
         _register_live(self)
         self._start_side_channels(system_tracking_interval, log_system_params,
                                   capture_terminal_logs)
@@ -219,6 +223,7 @@ class Run:
             raise ReadOnlyRunError(f'Run {self.hash} is {what}; open Run(run_hash={self.hash!r}) '
                                    f'to change it.', self.hash)
 
+    @noexcept
     def __setitem__(self, key, value) -> None:
         self._require_writable()
         path = _path(key)
@@ -243,6 +248,7 @@ class Run:
         self._live.set_params_text(text)
         self._params = new_tree
 
+    @noexcept
     def set(self, key, value, strict: bool = True) -> None:
         try:
             self[key] = value
@@ -468,6 +474,21 @@ class Run:
                 for m in self.metrics()]
 
     collect_metrics_info = get_traces_overview
+
+    def collect_sequence_info(self, sequence_types='metric', skip_last_value: bool = False
+                              ) -> dict:
+        """Aim 3.x's overview: ``{'metric': [{'name', 'context', 'values': {...}}]}``."""
+        types = [sequence_types] if isinstance(sequence_types, str) else list(sequence_types)
+        out: dict = {t: [] for t in types}
+        if 'metric' in out:
+            for m in self.metrics():
+                values = {'first_step': m.first_step, 'last_step': m.last_step,
+                          'min': m.min, 'max': m.max, 'count': m.count}
+                if not skip_last_value:
+                    values['last'] = m.last_value
+                out['metric'].append({'name': m.name, 'context': m.context.to_dict(),
+                                      'values': values})
+        return out
 
     def get_terminal_logs(self) -> 'TerminalLogs':
         if self._live is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from aim.storage.encoding import canonical_context
 
 if TYPE_CHECKING:
@@ -84,6 +86,9 @@ class Values:
         return last[0] if last else None
 
     def __getitem__(self, step: int):
+        if isinstance(step, slice):
+            raise TypeError('metric.values[...] takes one step; for a range of steps use '
+                            'metric.data.range(start, stop)')
         steps, values = self._arrays()[:2]
         i = steps.searchsorted(step)
         if i < len(steps) and steps[i] == step:
@@ -119,7 +124,6 @@ class SequenceData:
 
     def sample(self, k: int):
         """Up to k points spread evenly over the series, always including the last."""
-        import numpy as np
         steps, cols = self.numpy()
         if len(steps) > k > 0:
             idx = np.unique(np.linspace(0, len(steps) - 1, k).round().astype(int))
@@ -138,8 +142,9 @@ class Metric:
     def __init__(self, run: 'Run', name: str, context: dict | None,
                  summary: dict | None = None):
         self._run = run
+        from aim.storage.context import Context
         self.name = name
-        self.context = dict(context or {})
+        self.context = context if isinstance(context, Context) else Context(context or {})
         self._summary = summary
         self._cache = None
         self.values = Values(self)
@@ -219,11 +224,10 @@ class Metric:
 
     @property
     def epochs(self):
-        return self._epochs_out(self._load()[2])
+        return _column(self._load()[0], self._epochs_out(self._load()[2]))
 
     @staticmethod
     def _epochs_out(epochs):
-        import numpy as np
         missing = epochs == NO_EPOCH
         if missing.any():
             out = epochs.astype(np.float64)
@@ -233,7 +237,7 @@ class Metric:
 
     @property
     def timestamps(self):
-        return self._load()[3]
+        return _column(self._load()[0], self._load()[3])
 
     def values_numpy(self):
         return self._load()[1]
@@ -278,6 +282,74 @@ class Metric:
             for key, val in _flatten(self.context, 'metric.context').items():
                 df[key] = val
         return df
+
+
+class SeriesColumn(np.ndarray):
+    """The epochs or timestamps of a series: a numpy array that also answers Aim's
+    ArrayView calls (``values_list()``, ``sparse_numpy()``, ``last()``, ...)."""
+
+    _steps = None
+
+    def __array_finalize__(self, obj):
+        self._steps = getattr(obj, '_steps', None)
+
+    def _keyed(self):
+        steps = self._steps if self._steps is not None else np.arange(len(self))
+        return steps, np.asarray(self)
+
+    def values_numpy(self):
+        return np.asarray(self)
+
+    def values_list(self) -> list:
+        return np.asarray(self).tolist()
+
+    def indices_numpy(self):
+        return self._keyed()[0]
+
+    def indices_list(self) -> list:
+        return self._keyed()[0].tolist()
+
+    keys = indices = indices_list
+
+    def sparse_numpy(self):
+        return self._keyed()
+
+    def sparse_list(self):
+        steps, vals = self._keyed()
+        return steps.tolist(), vals.tolist()
+
+    def items(self):
+        return list(zip(*self.sparse_list()))
+
+    def first(self):
+        steps, vals = self._keyed()
+        return (int(steps[0]), vals[0].item()) if len(steps) else None
+
+    def last(self):
+        steps, vals = self._keyed()
+        return (int(steps[-1]), vals[-1].item()) if len(steps) else None
+
+    def first_value(self):
+        first = self.first()
+        return first[1] if first else None
+
+    def last_value(self):
+        last = self.last()
+        return last[1] if last else None
+
+    def first_idx(self):
+        first = self.first()
+        return first[0] if first else None
+
+    def last_idx(self):
+        last = self.last()
+        return last[0] if last else None
+
+
+def _column(steps, array) -> SeriesColumn:
+    col = array.view(SeriesColumn)
+    col._steps = steps
+    return col
 
 
 class _StepValue(int):

@@ -12,7 +12,7 @@ import time as _time_mod
 import warnings
 from typing import Any, Callable
 
-from aim.errors import RepositoryWriteError
+from aim.errors import RepositoryWriteError, TrackInputError
 from aim.storage import journal as jr
 from aim.storage.encoding import canonical_context, check_context, numpy_scalar
 
@@ -32,7 +32,7 @@ def coerce_value(value: Any) -> tuple[Any, int]:
         try:
             return float(value), 0
         except OverflowError:
-            raise ValueError(f'track() value {value} is too large to store') from None
+            raise TrackInputError(f'track() value {value} is too large to store') from None
     if isinstance(value, float):
         return float(value), 0
     scalar = numpy_scalar(value)
@@ -40,15 +40,20 @@ def coerce_value(value: Any) -> tuple[Any, int]:
         return coerce_value(scalar)
     shape = getattr(value, 'shape', None)
     if shape is not None:
-        raise ValueError(f'track() takes a single number; got an array of shape {tuple(shape)}. '
-                         f'Track its elements separately or reduce it (e.g. .mean()) first.')
-    raise TypeError(f'track() value must be a number (int, float, bool, or a numpy/torch '
-                    f'scalar), got {type(value).__name__}: {value!r:.60}')
+        raise TrackInputError(f'track() takes a single number; got an array of shape '
+                              f'{tuple(shape)}. Track its elements separately or reduce it '
+                              f'(e.g. .mean()) first.')
+    if isinstance(value, dict):
+        raise TrackInputError("'name' should be None when tracking values dictionary. "
+                              "track({'loss': 0.1, 'acc': 0.9}, step=...) tracks each key.")
+    raise TrackInputError(f'Input type {type(value)} is neither python number nor AimObject: '
+                          f'track() value must be a number (int, float, bool, or a '
+                          f'numpy/torch scalar), got {value!r:.60}')
 
 
 def _coerce_int(x: Any, what: str) -> int:
     if isinstance(x, bool):
-        raise TypeError(f'{what} must be an integer, got bool {x!r}')
+        raise TrackInputError(f'{what} must be an integer, got bool {x!r}')
     if isinstance(x, int):
         v = int(x)
     else:
@@ -56,9 +61,10 @@ def _coerce_int(x: Any, what: str) -> int:
         if isinstance(scalar, int) and not isinstance(scalar, bool):
             v = scalar
         else:
-            raise TypeError(f'{what} must be an integer, got {type(x).__name__}: {x!r:.40}')
+            raise TrackInputError(f'{what} must be an integer, got {type(x).__name__}: '
+                                  f'{x!r:.40}')
     if not (_INT64_MIN < v <= _INT64_MAX):
-        raise ValueError(f'{what} {v} is out of the int64 range')
+        raise TrackInputError(f'{what} {v} is out of the int64 range')
     return v
 
 
@@ -165,11 +171,18 @@ class RunWriter:
 
     # slow paths ----------------------------------------------------------------------
     def _series_slow(self, name, context) -> list:
+        if name is None:
+            raise TrackInputError("'name' should not be None. track() name must be a str "
+                                  "(only a dict value may go without one).")
         if not isinstance(name, str):
-            raise TypeError(f'track() name must be a str, got {type(name).__name__}: {name!r:.40}')
+            raise TrackInputError(f'track() name must be a str, got {type(name).__name__}: '
+                                  f'{name!r:.40}')
         if not name:
-            raise ValueError('track() name must not be empty')
-        ctx = check_context(context)
+            raise TrackInputError('track() name must not be empty')
+        try:
+            ctx = check_context(context)
+        except (TypeError, ValueError) as e:
+            raise TrackInputError(str(e)) from None
         canon = canonical_context(ctx)
         with self._lock:
             entry = self._by_canon.get((name, canon))

@@ -46,8 +46,6 @@ def test_init_with_repo_option(tmp_path):
     assert again.exit_code == 0 and Repo.exists(str(tmp_path))
 
 
-@pytest.mark.xfail(reason='`aim init` has no -s/--skip-if-exists (CI scripts use '
-                          '`aim init -s`)', strict=True)
 def test_init_skip_if_exists(tmp_path):
     assert invoke('init', '--repo', str(tmp_path), '-s').exit_code == 0
     assert invoke('init', '--repo', str(tmp_path), '--skip-if-exists').exit_code == 0
@@ -114,8 +112,6 @@ def test_storage_reindex(repo):
     assert sorted(r.hash for r in Repo(repo.root_path).iter_runs()) == sorted(hashes)
 
 
-@pytest.mark.xfail(reason='Aim spells it `aim storage --repo PATH reindex -y`: the storage '
-                          'group has no --repo option and reindex no -y', strict=True)
 def test_storage_reindex_aim_spelling(repo):
     _runs(repo, 1)
     result = CliRunner().invoke(cli, ['storage', '--repo', repo.root_path, 'reindex', '-y'])

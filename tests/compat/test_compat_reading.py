@@ -44,8 +44,6 @@ def test_array_view_methods(loss):
         v[3]                       # no point at step 3
 
 
-@pytest.mark.xfail(reason='values[a:b] fails inside numpy ("\'<\' not supported between '
-                          'int and slice") instead of saying what to use', strict=True)
 def test_slicing_values_says_what_to_use(loss):
     # Aim raises NotImplementedError for a slice
     with pytest.raises(TypeError, match='range'):
@@ -66,9 +64,6 @@ def test_numpy_columns(loss):
     assert loss.last() == (8, 0.8)
 
 
-@pytest.mark.xfail(reason='metric.epochs / metric.timestamps are plain numpy arrays; Aim '
-                          'users call ArrayView methods on them (values_list, '
-                          'sparse_numpy, last_value ...)', strict=True)
 def test_epochs_and_timestamps_are_array_views(loss):
     assert loss.epochs.values_list() == [0, 0, 1, 1, 2]
     steps, epochs = loss.epochs.sparse_numpy()
@@ -77,8 +72,6 @@ def test_epochs_and_timestamps_are_array_views(loss):
     assert loss.timestamps.last_idx() == 8
 
 
-@pytest.mark.xfail(reason="metric.context is a plain dict; Aim's is a Context "
-                          "(metric.context.to_dict() is common in user code)", strict=True)
 def test_metric_context_is_a_context(loss, make_run):
     assert isinstance(loss.context, Context)
     assert loss.context.to_dict() == {'subset': 'train'}

@@ -146,8 +146,6 @@ def test_collect_metrics_and_params(repo, three_runs):
     assert repo.collect_params() == {'hparams': {'lr': 0.1}}
 
 
-@pytest.mark.xfail(reason='Run.collect_sequence_info / Repo.collect_sequence_info '
-                          '(Aim 3.x names) are missing', strict=True)
 def test_collect_sequence_info(repo, three_runs):
     info = repo.get_run(three_runs[0]).collect_sequence_info('metric')
     entries = sorted(info['metric'], key=lambda e: e['name'])

@@ -73,8 +73,6 @@ def test_callback_must_be_callable():
         er.set_exception_callback('print')
 
 
-@pytest.mark.xfail(reason='Run does not consult aim.ext.exception_resistant yet: in safe '
-                          'mode a bad track() still raises', strict=True)
 def test_safe_mode_covers_run_track(make_run):
     # scripts switch safe mode on first, then create their runs
     seen = []

@@ -139,24 +139,16 @@ def test_array_of_several_numbers_is_a_value_error(make_run):
 
 # Aim raises ValueError with these messages and upstream tests (and user code that catches
 # ValueError) depend on it; here the same mistakes raise TypeError.
-@pytest.mark.xfail(reason="track() without a name raises TypeError; Aim raises "
-                          "ValueError(\"'name' should not be None.\")", strict=True)
 def test_missing_name_is_a_value_error(make_run):
     with pytest.raises(ValueError, match="'name' should not be None"):
         make_run().track(1.0)
 
 
-@pytest.mark.xfail(reason="a dict value with a name raises TypeError; Aim raises "
-                          "ValueError(\"'name' should be None when tracking values "
-                          "dictionary.\")", strict=True)
 def test_dict_with_name_is_a_value_error(make_run):
     with pytest.raises(ValueError, match="'name' should be None when tracking values"):
         make_run().track({'a': 1}, name='x')
 
 
-@pytest.mark.xfail(reason='a str/None value raises TypeError; Aim raises ValueError '
-                          '("Input type <class \'str\'> is neither python number nor '
-                          'AimObject")', strict=True)
 @pytest.mark.parametrize('value', ['text', None])
 def test_non_number_is_a_value_error(make_run, value):
     with pytest.raises(ValueError):
