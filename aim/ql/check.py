@@ -13,7 +13,7 @@ from aim.ql.errors import QuerySyntaxError, UnsafeQueryError, query_error
 from aim.ql.functions import ALLOWED_METHOD_NAMES, SAFE_FUNCTIONS, SAFE_MODULES
 from aim.ql.syntax import ParsedQuery
 
-MAX_AST_NODES = 2_000
+MAX_AST_NODES = 20_000
 MAX_AST_DEPTH = 60
 
 RUN_VARIABLES = frozenset({'run'})

@@ -9,22 +9,33 @@ decides on each candidate. Rows are fetched in batches, so a large result stream
 from __future__ import annotations
 
 import ast
+import sqlite3
+import time
 from collections.abc import Iterator
 
 from aim.ql.budget import CpuBudget
 from aim.ql.check import RUN_VARIABLES, TRACE_VARIABLES, check_query
-from aim.ql.errors import QuerySyntaxError, query_error
+from aim.ql.errors import QueryLimitError, QuerySyntaxError, query_error
 from aim.ql.evaluate import Evaluator, FrozenClock
 from aim.ql.pushdown import Sql, translate
 from aim.ql.source import IndexSource
 from aim.ql.syntax import parse_query
 from aim.ql.undefined import Undefined
 from aim.ql.views import RUN_COLUMNS, SERIES_COLUMNS, MetricView, RunView
+from aim.storage.sqlite import translate as translate_sqlite_error
 
 _BATCH = 256
+_PROGRESS_EVERY = 20_000      # SQLite VM steps between CPU-budget checks
 _RUN_SELECT = ', '.join('r.' + c for c in RUN_COLUMNS)
 _SERIES_SELECT = ', '.join('s.' + c for c in SERIES_COLUMNS)
 _VARIABLES = ('run', 'metric', 'trace', 'context')
+
+
+def _database_path(connection: sqlite3.Connection) -> str:
+    try:
+        return connection.execute('PRAGMA database_list').fetchone()[2] or '<memory>'
+    except sqlite3.Error:
+        return '<repository database>'
 
 
 def mentions_archived(tree: ast.AST | None) -> bool:
@@ -94,6 +105,29 @@ class Query:
                 f'JOIN series s ON s.run_hash = r.hash WHERE {where} '
                 f'ORDER BY r.creation_time DESC, r.hash, s.name, s.context'), args
 
+    def _sql(self, connection: sqlite3.Connection, step):
+        """Run one step of the SQL statement inside the query's CPU budget."""
+        budget = self.budget
+        started = time.thread_time()
+
+        def over_budget() -> int:
+            return int(budget.spent_s + time.thread_time() - started > budget.limit_s)
+
+        connection.set_progress_handler(over_budget, _PROGRESS_EVERY)
+        try:
+            return step()
+        except sqlite3.Error as e:
+            if 'interrupt' in str(e).lower():
+                raise query_error(
+                    QueryLimitError, f'the query used more than its CPU budget of '
+                    f'{budget.limit_s:g} s', self.text, None,
+                    'Make the query cheaper, or raise the budget with cpu_budget_s=... '
+                    '(or the AIM_QUERY_CPU_BUDGET_S environment variable).') from None
+            raise translate_sqlite_error(e, _database_path(connection)) from None
+        finally:
+            connection.set_progress_handler(None, 0)
+            budget.spent_s += time.thread_time() - started
+
     # -------------------------------------------------------------------- run
     def iter_runs(self, source: IndexSource) -> Iterator[RunView]:
         """Matching runs (as RunViews over their index rows), newest first."""
@@ -101,10 +135,11 @@ class Query:
             raise query_error(QuerySyntaxError, 'this query was compiled for traces',
                               self.text, None, "Compile it with kind='run'.")
         sql, args = self.run_sql()
-        cursor = source.connection.execute(sql, args)
+        connection = source.connection
+        cursor = self._sql(connection, lambda: connection.execute(sql, args))
         evaluator = self.evaluator if self.needs_residual else None
         while True:
-            rows = cursor.fetchmany(_BATCH)
+            rows = self._sql(connection, lambda: cursor.fetchmany(_BATCH))
             if not rows:
                 return
             for row in rows:
@@ -124,12 +159,13 @@ class Query:
     def iter_traces(self, source: IndexSource) -> Iterator[MetricView]:
         """Matching series (as MetricViews; `.run` is their RunView), newest run first."""
         sql, args = self.trace_sql()
-        cursor = source.connection.execute(sql, args)
+        connection = source.connection
+        cursor = self._sql(connection, lambda: connection.execute(sql, args))
         evaluator = self.evaluator if self.needs_residual else None
         n_run = len(RUN_COLUMNS)
         current: RunView | None = None
         while True:
-            rows = cursor.fetchmany(_BATCH)
+            rows = self._sql(connection, lambda: cursor.fetchmany(_BATCH))
             if not rows:
                 return
             for row in rows:

@@ -22,7 +22,7 @@ from aim.ql.evaluate import py_compare
 from aim.ql.undefined import UNDEFINED
 from aim.ql.views import METRIC_SUMMARY_ATTRIBUTES, RUN_PROPS
 
-MAX_IN_LIST = 500
+MAX_IN_LIST = 10_000
 
 
 class Sql:
@@ -412,6 +412,11 @@ class Translator:
             return UNKNOWN
         if not c:
             return Sql(_b(op is ast.NotIn))
+        fast = self.json_in(ref, c) if isinstance(ref, JsonRef) else \
+            self.text_column_in(ref, c) if isinstance(ref, ColumnRef) and \
+            ref.kind in ('text', 'metric') else None
+        if fast is not None:
+            return Sql(f'(NOT {fast.text})', fast.args) if op is ast.NotIn else fast
         parts = [self.compare(ref, ast.Eq, e) for e in c]
         if any(p is UNKNOWN for p in parts):
             return UNKNOWN
@@ -423,6 +428,50 @@ class Translator:
                 return UNKNOWN
             return Sql(f'(NOT {text})', args)
         return Sql(text, args, exact)
+
+    def json_in(self, ref: JsonRef, members) -> Sql | None:
+        """`ref in [scalars]` as one IN per JSON type, each with the members of that type."""
+        path = ref.json_path()
+        float_path = ref.json_path('$float')
+        if not ref.path or path is None or float_path is None:
+            return None
+        numbers = [int(e) if isinstance(e, bool) else e for e in members
+                   if isinstance(e, (int, float)) and not (isinstance(e, float) and math.isnan(e))]
+        texts = [e for e in members if isinstance(e, str)]
+        args: list = [path]
+
+        def member_of(values):
+            if not values:
+                return '0'
+            args.append(path)
+            args.extend(values)
+            return (f'(json_extract({ref.column}, ?) IN '
+                    f'({", ".join("?" * len(values))}))')
+
+        number_sql = member_of(numbers)
+        number_args = args[1:]
+        del args[1:]
+        branches = [f"WHEN 'integer' THEN {number_sql}", f"WHEN 'real' THEN {number_sql}"]
+        args += number_args + number_args
+        branches.append(f"WHEN 'text' THEN {member_of(texts)}")
+        for jtype, representative in (('true', True), ('false', False), ('null', None),
+                                      ('array', [])):
+            branches.append(f"WHEN '{jtype}' THEN {_b(py_compare(ast.In, representative, members))}")
+        # a fresh NaN object: `in` tests identity before equality
+        branches.append(f"WHEN 'object' THEN (CASE {_special_float(ref.column)} "
+                        f"WHEN 'nan' THEN {_b(py_compare(ast.In, float('nan'), members))} "
+                        f"WHEN 'inf' THEN {_b(py_compare(ast.In, math.inf, members))} "
+                        f"WHEN '-inf' THEN {_b(py_compare(ast.In, -math.inf, members))} "
+                        f"ELSE {_b(py_compare(ast.In, {}, members))} END)")
+        args += [path, float_path]
+        branches.append(f'ELSE {_b(py_compare(ast.In, UNDEFINED, members))}')
+        return Sql(f'(CASE json_type({ref.column}, ?) ' + ' '.join(branches) + ' END)', args)
+
+    def text_column_in(self, ref: ColumnRef, members) -> Sql:
+        texts = [e for e in members if isinstance(e, str)]
+        null = _b(py_compare(ast.In, None, members))
+        found = f'{ref.column} IN ({", ".join("?" * len(texts))})' if texts else '0'
+        return Sql(f'(CASE WHEN {ref.column} IS NULL THEN {null} ELSE ({found}) END)', texts)
 
     def constant_in_ref(self, c, op, ref) -> Sql:
         negate = op is ast.NotIn

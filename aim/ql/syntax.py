@@ -20,7 +20,7 @@ from bisect import bisect_right
 
 from aim.ql.errors import QuerySyntaxError, UnsafeQueryError, query_error
 
-MAX_QUERY_LENGTH = 20_000
+MAX_QUERY_LENGTH = 100_000
 
 _UPPER_KEYWORDS = {'AND': 'and', 'OR': 'or', 'NOT': 'not', 'IN': 'in', 'IS': 'is',
                    'And': 'and', 'Or': 'or', 'Not': 'not'}

@@ -217,3 +217,31 @@ def test_random_predicates_agree(index, text):
         assert_same(text, 'run', index)
     except QueryError:
         pass
+
+
+def test_long_in_list_agrees(index):
+    members = ', '.join(str(i / 10) for i in range(3000))
+    assert_same(f"run.hparams.lr in [{members}, 'adam', None]", 'run', index,
+                expect_exact=True)
+    assert_same(f"run.hparams.lr not in [{members}, True]", 'run', index, expect_exact=True)
+    assert_same(f"run.name in ['run 3', 'run 4', {members}]", 'run', index, expect_exact=True)
+
+
+def test_sql_runs_inside_the_cpu_budget(tmp_path):
+    from aim.ql import QueryLimitError
+    path = str(tmp_path / 'repo.db')
+    conn = sqlite3.connect(path, isolation_level=None)
+    for stmt in SCHEMA:
+        conn.execute(stmt)
+    conn.execute('BEGIN')
+    conn.executemany('INSERT INTO runs(hash, creation_time, params) VALUES (?, ?, ?)',
+                     [(f'r{i}', float(i), json.dumps({f'k{j}': j for j in range(20)}))
+                      for i in range(3000)])
+    conn.execute('COMMIT')
+    heavy = ' or '.join(f'run.k{j} == {j + 1}' for j in range(300))
+    source = IndexSource(conn)
+    with pytest.raises(QueryLimitError) as info:
+        list(Query(heavy, 'run', cpu_budget_s=0.01).iter_runs(source))
+    assert 'CPU budget' in str(info.value)
+    assert list(Query('run.k1 == 1 and run.k2 == 3', 'run').iter_runs(source)) == []
+    conn.close()
