@@ -35,12 +35,15 @@ def du(path: str) -> int:
     return total
 
 
+# Child processes run as with an installed package: with a bytecode cache (this machine
+# sets PYTHONDONTWRITEBYTECODE, which would recompile aim in every new process).
+ENV = {k: v for k, v in os.environ.items() if k != 'PYTHONDONTWRITEBYTECODE'}
+ENV['PYTHONPYCACHEPREFIX'] = os.path.join(tempfile.gettempdir(), 'aimbench-pycache')
+
+
 def import_ms(repeats: int) -> float:
-    # as an installed package: with a bytecode cache (this machine sets
-    # PYTHONDONTWRITEBYTECODE, which would recompile aim in every process)
-    env = {k: v for k, v in os.environ.items() if k != 'PYTHONDONTWRITEBYTECODE'}
-    env['PYTHONPYCACHEPREFIX'] = tempfile.mkdtemp(prefix='aimbench-pyc-')
-    subprocess.run([PY, '-c', 'import aim'], check=True, env=env)  # fill the cache
+    env = ENV
+    subprocess.run([PY, '-c', 'import aim, numpy'], check=True, env=env)  # fill the cache
 
     def cost(code):
         out = []
@@ -49,9 +52,7 @@ def import_ms(repeats: int) -> float:
             subprocess.run([PY, '-c', code], check=True, env=env)
             out.append(time.perf_counter() - t0)
         return statistics.median(out)
-    result = (cost('import aim') - cost('pass')) * 1e3
-    shutil.rmtree(env['PYTHONPYCACHEPREFIX'], ignore_errors=True)
-    return result
+    return (cost('import aim') - cost('pass')) * 1e3
 
 
 def s1(n: int, repeats: int) -> dict:
@@ -145,7 +146,8 @@ print(f'{t1-t0:.4f} {t2-t1:.4f} {t3-t2:.4f} {n}')
 
 def s4(n_runs: int, steps: int) -> dict:
     d, build = build_runs(n_runs, steps)
-    res = subprocess.run([PY, '-c', S4_READ, d], capture_output=True, text=True, check=True)
+    res = subprocess.run([PY, '-c', S4_READ, d], capture_output=True, text=True, check=True,
+                         env=ENV)
     iter_s, read_s, last_s, n_series = res.stdout.split()
     shutil.rmtree(d)
     return {'runs': n_runs, 'build_s': build, 'iter_hparams_s': float(iter_s),
@@ -167,7 +169,8 @@ def s5(n_procs: int, points: int) -> dict:
     from aim import Repo
     d = fresh_repo()
     t0 = time.perf_counter()
-    procs = [subprocess.Popen([PY, '-c', S5_WRITER, d, str(points)]) for _ in range(n_procs)]
+    procs = [subprocess.Popen([PY, '-c', S5_WRITER, d, str(points)], env=ENV)
+             for _ in range(n_procs)]
     for p in procs:
         p.wait()
     wall = time.perf_counter() - t0
