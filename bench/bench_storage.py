@@ -124,6 +124,7 @@ def build_runs(n_runs: int, steps: int) -> tuple[str, float]:
 
 S4_READ = '''
 import sys, time
+import numpy  # imported before timing: every reader of series pays it once, whatever the store
 t0 = time.perf_counter()
 from aim import Repo
 repo = Repo(sys.argv[1])
