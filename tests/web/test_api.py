@@ -155,20 +155,33 @@ def test_float32_frame_is_half_the_size_and_close(client, built_repo):
     assert client.get('/api/series', params={**params, 'precision': 'f16'}).status_code == 400
 
 
-def test_since_returns_only_newer_points(client, built_repo):
-    h = built_repo[1][2]
-    params = {'runs': h, 'names': 'loss', 'full': True}
-    full = client.get('/api/series', params={**params, 'x_axis': 'wall_time'}).json()
-    (s,) = full['series']
-    assert client.get('/api/series', params={**params, 'since': full['until']}).json()[
-        'series'] == []
-    middle = s['x'][len(s['x']) // 2]
-    newer = client.get('/api/series', params={**params, 'since': middle}).json()['series']
-    assert newer and all(t > middle for t in
-                         client.get('/api/series', params={**params, 'since': middle,
-                                                           'x_axis': 'wall_time'}
-                                    ).json()['series'][0]['x'])
-    assert newer[0]['n'] < 300
+def test_since_returns_only_newer_points(tmp_path):
+    """A live poll passes the last answer's ``until`` and gets exactly the later points."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from aim import Repo
+    from aim.web.app import create_app
+    from tests.web.repo_factory import quiet_run
+    repo = Repo(str(tmp_path), init=True)
+    run = quiet_run(repo)
+    for step in range(10):
+        run.track(float(step), name='loss', step=step)
+    run.flush()
+    with TestClient(create_app(Repo(str(tmp_path)))) as client:
+        params = {'runs': run.hash, 'full': True}
+        first = client.get('/api/series', params=params).json()
+        assert first['series'][0]['n'] == 10
+        time.sleep(0.01)  # timestamps are kept to the millisecond
+        for step in range(10, 15):
+            run.track(float(step), name='loss', step=step)
+        run.close()
+        newer = client.get('/api/series', params={**params, 'since': first['until']}).json()
+        (s,) = newer['series']
+        assert s['x'] == [10.0, 11.0, 12.0, 13.0, 14.0]
+        again = client.get('/api/series', params={**params, 'since': newer['until']}).json()
+        assert again['series'] == []
 
 
 def test_export_is_full_resolution(client, built_repo):
