@@ -47,10 +47,16 @@ def generate(path: str, n_runs: int, steps: int, templates: int = 8) -> dict:
     """Create (or reuse) a repository of ``n_runs`` runs at ``path``; returns its manifest.
     The spike run (one-step spike in ``loss``) is the newest run."""
     manifest_path = os.path.join(path, 'manifest.json')
+    from aim import Repo
+    from aim.errors import AimError
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:
-            return json.load(f)
-    from aim import Repo
+            manifest = json.load(f)
+        try:  # reuse only what this version of the storage still reads as written
+            if Repo(path).total_runs_count() == n_runs == manifest['runs']:
+                return manifest
+        except AimError:
+            pass
     from aim.storage.encoding import dumps_params
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
