@@ -7,7 +7,7 @@ import { QueryBar } from '../query_bar.js';
 import { formatNumber, formatValue } from '../format.js';
 import { setUrlState } from '../app.js';
 
-const PAD = { left: 40, right: 80, top: 36, bottom: 24 };
+const PAD = { left: 60, right: 80, top: 36, bottom: 24 };
 
 function colourScale(t) {  // dark blue -> teal -> yellow
   const stops = [[49, 54, 149], [33, 145, 140], [253, 231, 37]];
@@ -74,7 +74,7 @@ export async function mount(root, { query }) {
 
   function draw(runs, columns, axes, colourAxis) {
     const dpr = window.devicePixelRatio || 1;
-    const w = Math.max(400, canvas.parentElement.clientWidth - 8); const h = 460;
+    const w = Math.max(400, bar.root.clientWidth); const h = 460;  // the content width
     canvas.width = w * dpr; canvas.height = h * dpr; canvas.style.width = `${w}px`; canvas.style.height = `${h}px`;
     const ctx = canvas.getContext('2d'); ctx.setTransform(dpr, 0, 0, dpr, 0, 0); ctx.clearRect(0, 0, w, h);
     if (!axes.length) return;
