@@ -69,7 +69,8 @@ def _source(repo: Repo) -> IndexSource:
     def load_series(run_hash: str, name: str, context: dict):
         from aim.sdk.trace import Metric
         run = _run_from_hash(repo, run_hash)
-        steps, values = run._read_series(Metric(run, name, context))[:2]
+        steps, values = run._read_series(Metric(run, name, context),
+                                         columns=('steps', 'values'))[:2]
         return steps, values
 
     return IndexSource(_read_connection(repo), load_series=load_series,

@@ -433,11 +433,11 @@ class Run:
             self._live.flush()
         return self.repo._store.index.series_row(self.hash, name, context_json)
 
-    def _read_series(self, metric: 'Metric', first_step=None, last_step=None):
+    def _read_series(self, metric: 'Metric', first_step=None, last_step=None, columns=None):
         if self._live is not None:
             self._live.flush()
         return self.repo._store.run_data(self.hash).read_series_by_key(
-            metric.name, metric.context_json, first_step, last_step)
+            metric.name, metric.context_json, first_step, last_step, columns)
 
     def _metric_from_row(self, row: dict) -> 'Metric':
         from aim.sdk.trace import Metric

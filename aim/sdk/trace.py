@@ -26,7 +26,7 @@ class Values:
         self._trace = trace
 
     def _arrays(self):
-        return self._trace._load()
+        return self._trace._load(('steps', 'values'))
 
     def values_numpy(self):
         return self._arrays()[1]
@@ -200,9 +200,15 @@ class Metric:
         return self._summary_row().get('max')
 
     # points ---------------------------------------------------------------------------
-    def _load(self):
-        if self._cache is None:
-            self._cache = self._run._read_series(self)
+    def _load(self, columns=('steps', 'values', 'epochs', 'times')):
+        """(steps, values, epochs, times); columns not asked for may be None."""
+        cache = self._cache or (None, None, None, None)
+        names = ('steps', 'values', 'epochs', 'times')
+        if any(cache[names.index(c)] is None for c in columns):
+            # decode what is asked together with what was decoded before, so that every
+            # cached column comes from the same read (a live series grows between reads)
+            keep = {c for c, a in zip(names, cache) if a is not None} | set(columns)
+            self._cache = self._run._read_series(self, columns=keep)
         return self._cache
 
     def preload(self) -> None:
@@ -213,18 +219,19 @@ class Metric:
         self._summary = None
 
     def __len__(self) -> int:
-        return len(self._load()[0])
+        return len(self._load(('steps',))[0])
 
     def __bool__(self) -> bool:
         return True
 
     @property
     def steps(self):
-        return self._load()[0]
+        return self._load(('steps',))[0]
 
     @property
     def epochs(self):
-        return _column(self._load()[0], self._epochs_out(self._load()[2]))
+        steps, _, epochs, _ = self._load(('steps', 'epochs'))
+        return _column(steps, self._epochs_out(epochs))
 
     @staticmethod
     def _epochs_out(epochs):
@@ -237,13 +244,14 @@ class Metric:
 
     @property
     def timestamps(self):
-        return _column(self._load()[0], self._load()[3])
+        steps, _, _, times = self._load(('steps', 'times'))
+        return _column(steps, times)
 
     def values_numpy(self):
-        return self._load()[1]
+        return self._load(('steps', 'values'))[1]
 
     def values_list(self) -> list:
-        return self._load()[1].tolist()
+        return self.values_numpy().tolist()
 
     def sparse_numpy(self):
         return self.values.sparse_numpy()

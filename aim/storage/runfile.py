@@ -86,7 +86,7 @@ class RunData:
                              first_step, last_step)
 
     def read_series_by_key(self, name: str, context_json: str, first_step: int | None = None,
-                           last_step: int | None = None):
+                           last_step: int | None = None, columns=None):
         """Like :meth:`read_series`, by name and canonical context, in one statement."""
         sql = ('SELECT c.seq, c.n, c.steps, c.vals, c.epochs, c.times FROM series s '
                'JOIN chunks c ON c.series_id = s.id '
@@ -98,7 +98,8 @@ class RunData:
         if last_step is not None:
             sql += ' AND c.first_step <= ?'
             params.append(last_step)
-        return decode_series(self.query(sql + ' ORDER BY c.seq', params), first_step, last_step)
+        return decode_series(self.query(sql + ' ORDER BY c.seq', params), first_step, last_step,
+                             columns)
 
     # logs --------------------------------------------------------------------------------
     def read_logs(self) -> list[tuple[int, float, str]]:
@@ -110,27 +111,38 @@ class RunData:
                           (self.run_hash,))[0][0]
 
 
-def decode_series(chunk_rows, first_step=None, last_step=None):
+def decode_series(chunk_rows, first_step=None, last_step=None, columns=None):
+    """(steps, values, epochs, times) in step order, one value per step, from chunk rows
+    ``(seq, n, steps, vals, epochs, times)``. Only the named ``columns`` are decoded; the
+    others come back as None."""
     import numpy as np
 
     from aim.storage import chunks as codec
-    parts = [codec.decode(s, v, e, t, n) for _, n, s, v, e, t in chunk_rows]
-    if not parts:
-        return (np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.int64),
-                np.empty(0, np.float64))
-    if len(parts) == 1:
-        steps, values, epochs, times = parts[0]
-    else:
-        steps = np.concatenate([p[0] for p in parts])
-        values = codec.concat_values([p[1] for p in parts])
-        epochs = np.concatenate([p[2] for p in parts])
-        times = np.concatenate([p[3] for p in parts])
-    steps, values, epochs, times = codec.sort_unique_last(steps, values, epochs, times)
+    wanted = codec.COLUMNS if columns is None else tuple(columns)
+    need = [c for c in codec.COLUMNS if c in wanted or c == 'steps']
+    position = {'steps': 2, 'values': 3, 'epochs': 4, 'times': 5}
+    empty = {'steps': np.int64, 'values': np.float64, 'epochs': np.int64, 'times': np.float64}
+    out = {}
+    for c in need:
+        parts = [codec.decode_column(c, row[position[c]], row[1]) for row in chunk_rows]
+        if not parts:
+            out[c] = np.empty(0, empty[c])
+        elif c == 'values':
+            out[c] = codec.concat_values(parts)
+        else:
+            out[c] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    pick = codec.last_written_order(out['steps'])
+    if pick is not None:
+        out = {c: a[pick] for c, a in out.items()}
     if first_step is not None or last_step is not None:
+        steps = out['steps']
         lo = steps.searchsorted(first_step) if first_step is not None else 0
         hi = steps.searchsorted(last_step, 'right') if last_step is not None else len(steps)
-        steps, values, epochs, times = steps[lo:hi], values[lo:hi], epochs[lo:hi], times[lo:hi]
-    return steps, values, epochs, times
+        out = {c: a[lo:hi] for c, a in out.items()}
+    for c, a in out.items():
+        if not a.flags.writeable:  # raw values are views of the stored bytes
+            out[c] = a.copy()
+    return tuple(out[c] if c in wanted else None for c in codec.COLUMNS)
 
 
 # Kept for readers of the previous name.
