@@ -52,6 +52,12 @@ def _unpack_ints(b: bytes, n: int) -> np.ndarray:
 def _pack_values(values: np.ndarray) -> bytes:
     is_int = values.dtype.kind in 'iub'
     raw = values.astype('<i8' if is_int else '<f8', copy=False).tobytes()
+    if len(raw) > 4096:
+        # try a sample first: most float series do not compress, and compressing a whole
+        # chunk to find that out costs more than the rest of the flush
+        sample = raw[:2048]
+        if len(zlib.compress(sample, 1)) * 10 > len(sample) * 9:
+            return (b'I' if is_int else b'F') + raw
     packed = zlib.compress(raw, 1)
     if len(packed) * 10 <= len(raw) * 9:
         return (b'i' if is_int else b'f') + packed

@@ -351,6 +351,7 @@ class LiveRun:
             self._logs_lock = threading.Lock()
             self._next_log_id = None
             self._last_sync = time.time()
+            self._final_props: dict[str, Any] = {}
             self.folder = SeriesFolder(self.data)
             self.writer = RunWriter(run_hash, jdir, self.folder, self._commit_flush)
         except BaseException:
@@ -380,6 +381,11 @@ class LiveRun:
                 if changed or logs:
                     self.data.put_props(conn, {'updated_at': now})
                     conn.execute('UPDATE runs SET updated_at=? WHERE hash=?', (now, self.run_hash))
+                if self._final_props:  # close(): the end time commits with the last points
+                    self.data.put_props(conn, self._final_props)
+                    self.props.update(self._final_props)
+                    RepoIndex.upsert_run(conn, index_row(self.run_hash, self.props,
+                                                         self.params_text))
         except BaseException:
             with self._logs_lock:
                 self._pending_logs = logs + self._pending_logs
@@ -418,9 +424,10 @@ class LiveRun:
         if os.getpid() != self._pid:
             return
         try:
+            self._final_props = {'end_time': time.time()}
             self.writer.close()
-            self.set_props({'end_time': time.time()})
         finally:
+            self._final_props = {}
             locks.release(self.lock_path)
 
 

@@ -105,7 +105,9 @@ class RunWriter:
     def _make_track(self):
         """Build ``track()`` as a closure: its state lives in cells, which Python reads
         faster than instance attributes, and this is the hottest code in the product."""
-        series, lock, series_slow, now = self._series, self._lock, self._series_slow, _now
+        series, series_slow, now = self._series, self._series_slow, _now
+        # bound acquire/release cost about half of a `with lock:` block on this hot path
+        acquire, release = self._lock.acquire, self._lock.release
         open_segment = self._open_segment
         seg = self._segments[-1]
         cols = seg.cols
@@ -138,7 +140,8 @@ class RunWriter:
                 epoch = -9223372036854775808  # NO_EPOCH as a literal: no lookup per point
             elif type(epoch) is not int:
                 epoch = _coerce_int(epoch, 'epoch')
-            with lock:
+            acquire()
+            try:
                 if step is None:
                     step = entry[1] + 1
                 elif type(step) is not int:
@@ -166,6 +169,8 @@ class RunWriter:
                 header[2] = n  # jr.H_COMMITTED: the point is acknowledged from here on
                 if step > entry[1]:
                     entry[1] = step
+            finally:
+                release()
 
         return track
 
