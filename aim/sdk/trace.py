@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aim.storage.context import Context
 from aim.storage.encoding import canonical_context
 
 if TYPE_CHECKING:
@@ -142,13 +143,18 @@ class Metric:
     def __init__(self, run: 'Run', name: str, context: dict | None,
                  summary: dict | None = None):
         self._run = run
-        from aim.storage.context import Context
         self.name = name
         self.context = context if isinstance(context, Context) else Context(context or {})
         self._summary = summary
         self._cache = None
-        self.values = Values(self)
-        self.data = SequenceData(self)
+
+    @property
+    def values(self) -> Values:
+        return Values(self)
+
+    @property
+    def data(self) -> SequenceData:
+        return SequenceData(self)
 
     # identity -------------------------------------------------------------------------
     @property
