@@ -5,7 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 AIM_EXTRAS=web,pandas bash scripts/setup.sh
-bash scripts/setup_web.sh   # the web extra (and Chromium for the browser tests)
 .venv/bin/aim init
 .venv/bin/python examples/demo.py
 exec .venv/bin/aim up --host 127.0.0.1 --port "${AIM_PORT:-43800}"
