@@ -5,9 +5,10 @@ Every column blob starts with a one-byte tag saying how it is encoded:
 - steps and times (int64; times are milliseconds): ``A`` + first + stride (8 bytes each)
   when the column is an arithmetic progression — the usual ``step += 1`` series costs 17
   bytes per chunk and decodes with ``arange`` —, else ``z`` + zlib of the deltas;
-- values: ``F``/``I`` raw float64/int64 (random floats do not compress: storing them raw
-  makes decoding a zero-copy ``frombuffer``), or ``f``/``i`` zlib of the raw bytes when
-  that saves at least a tenth;
+- values: ``4`` float32 bytes when every value is exactly a float32 (values that came
+  from float32 tensors: half the size, decoded with ``frombuffer``); ``F``/``I`` raw
+  float64/int64 (random floats hardly compress: raw values decode with a zero-copy
+  ``frombuffer``); or ``f``/``i`` zlib of the raw bytes when that saves a quarter;
 - epochs: ``N`` no epoch at all, ``d`` + zlib deltas, or ``m`` + mask length (4 bytes) +
   zlib bitmask of missing epochs + zlib deltas (missing ones mapped to -1).
 
@@ -51,21 +52,32 @@ def _unpack_ints(b: bytes, n: int) -> np.ndarray:
 
 def _pack_values(values: np.ndarray) -> bytes:
     is_int = values.dtype.kind in 'iub'
+    if not is_int:
+        as64 = values.astype('<f8', copy=False)
+        with np.errstate(over='ignore', invalid='ignore'):  # too big for float32: not exact
+            as32 = as64.astype('<f4')
+        if np.array_equal(as32.astype('<f8'), as64, equal_nan=True):
+            # values that came from float32 (most framework tensors): half the bytes, and
+            # decoding stays a frombuffer
+            return b'4' + as32.tobytes()
     raw = values.astype('<i8' if is_int else '<f8', copy=False).tobytes()
     if len(raw) > 4096:
         # try a sample first: most float series do not compress, and compressing a whole
         # chunk to find that out costs more than the rest of the flush
         sample = raw[:2048]
-        if len(zlib.compress(sample, 1)) * 10 > len(sample) * 9:
+        if len(zlib.compress(sample, 1)) * 4 > len(sample) * 3:
             return (b'I' if is_int else b'F') + raw
     packed = zlib.compress(raw, 1)
-    if len(packed) * 10 <= len(raw) * 9:
+    # zlib only where it saves a quarter: decompressing costs more than reading raw bytes
+    if len(packed) * 4 <= len(raw) * 3:
         return (b'i' if is_int else b'f') + packed
     return (b'I' if is_int else b'F') + raw
 
 
 def _unpack_values(b: bytes) -> np.ndarray:
     tag = b[:1]
+    if tag == b'4':
+        return np.frombuffer(b, dtype='<f4', offset=1).astype(np.float64)
     dtype = '<i8' if tag in (b'i', b'I') else '<f8'
     if tag in (b'I', b'F'):
         return np.frombuffer(b, dtype=dtype, offset=1)

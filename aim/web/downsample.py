@@ -84,3 +84,46 @@ def m4_indices(x: np.ndarray, y: np.ndarray, lo_x: float, hi_x: float, width: in
     keep[to_index(arg_min)] = True
     keep[to_index(arg_max)] = True
     return np.flatnonzero(keep)
+
+
+def m4_indices_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
+                    width: int) -> list[np.ndarray] | None:
+    """``m4_indices`` for many series sharing one ``x`` (rows of ``ys``), in one pass.
+
+    Series of a sweep are usually tracked at the same steps; reducing them as one 2-D
+    array costs a few numpy calls in all instead of a few per series. Returns None when
+    the buckets are uneven (the caller then reduces series one at a time).
+    """
+    n = len(x)
+    rows = ys.shape[0]
+    if n <= 4:
+        return [np.arange(n)] * rows
+    span = hi_x - lo_x
+    if span > 0:
+        col = ((x - lo_x) * (width / span)).astype(np.int64)
+        np.clip(col, 0, width - 1, out=col)
+    else:
+        col = np.zeros(n, dtype=np.int64)
+    starts = np.flatnonzero(np.diff(col, prepend=-1))
+    n_buckets = len(starts)
+    if n_buckets * 4 >= n:
+        return [np.arange(n)] * rows
+    lengths = np.diff(starts, append=n)
+    longest = int(lengths.max())
+    if longest != int(lengths.min()):
+        return None
+    values = ys.reshape(rows, n_buckets, longest)
+    nan = np.isnan(values)
+    if nan.any():
+        arg_min = np.where(nan, np.inf, values).argmin(axis=2)
+        arg_max = np.where(nan, -np.inf, values).argmax(axis=2)
+    else:
+        arg_min = values.argmin(axis=2)
+        arg_max = values.argmax(axis=2)
+    keep = np.zeros((rows, n), dtype=bool)
+    keep[:, starts] = True
+    keep[:, starts + lengths - 1] = True
+    row_index = np.arange(rows)[:, None]
+    keep[row_index, starts + arg_min] = True
+    keep[row_index, starts + arg_max] = True
+    return [np.flatnonzero(k) for k in keep]

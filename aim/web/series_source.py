@@ -19,13 +19,13 @@ import numpy as np
 
 from aim.storage.encoding import canonical_context
 from aim.web.api_errors import ApiError
-from aim.web.downsample import clamp_width, m4_indices, visible_slice
+from aim.web.downsample import clamp_width, m4_indices, m4_indices_many, visible_slice
 from aim.web.query_bridge import matching_metrics
 
 X_AXES = ('step', 'epoch', 'relative_time', 'wall_time')
 DEFAULT_MAX_SERIES = 1000
 HARD_MAX_SERIES = 20_000
-LOAD_THREADS = 4
+LOAD_THREADS = 1  # reading holds the repository connection's lock: threads only contend
 
 
 @dataclass
@@ -257,7 +257,7 @@ def _load_all(repo, refs: list[SeriesRef], x_axis: str, since: float | None,
               step_range: tuple[int, int] | None = None) -> list[SeriesData]:
     """Load many series on a few threads: reading is SQLite and zlib, which release the
     GIL, so loading overlaps with decompressing on a multi-core machine."""
-    if len(refs) < 8:
+    if len(refs) < 8 or LOAD_THREADS <= 1:
         runs_cache: dict = {}
         return [load_series(repo, r, x_axis, runs_cache, since, step_range) for r in refs]
     by_run: dict[str, list[int]] = {}
@@ -282,6 +282,31 @@ def _step_range(refs: Iterable[SeriesRef]) -> tuple[float, float] | None:
     if not firsts or any(v is None for v in firsts + lasts):
         return None
     return float(min(firsts)), float(max(lasts))
+
+
+def _reduce_shared_x(loaded: dict, req: SeriesRequest, lo, hi, width: int) -> dict:
+    """M4 indices for the series that share their x values with at least one other
+    (a sweep tracked at the same steps), reduced together; {index in loaded: indices}."""
+    groups: dict[tuple, list[int]] = {}
+    for i, data in loaded.items():
+        x = data.x
+        if len(x) > 4:
+            groups.setdefault((len(x), float(x[0]), float(x[-1])), []).append(i)
+    kept: dict[int, np.ndarray] = {}
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        x = loaded[members[0]].x
+        same = [i for i in members if loaded[i].x is x or np.array_equal(loaded[i].x, x)]
+        if len(same) < 2:
+            continue
+        part = visible_slice(x, req.x_min, req.x_max)
+        xs = x[part]
+        ys = np.stack([loaded[i].y[part] for i in same])
+        indices = m4_indices_many(xs, ys, lo, hi, width)
+        if indices is not None:
+            kept.update(zip(same, indices))
+    return kept
 
 
 def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) -> dict:
@@ -316,11 +341,14 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) ->
         xs = [d.x for d in loaded.values() if len(d.x)]
         lo = lo if lo is not None else (min(float(x[0]) for x in xs) if xs else 0.0)
         hi = hi if hi is not None else (max(float(x[-1]) for x in xs) if xs else 0.0)
+    kept = {} if req.full else _reduce_shared_x(loaded, req, lo, hi, width)
     for i, data in loaded.items():
         part = visible_slice(data.x, req.x_min, req.x_max)
         x, y, step = data.x[part], data.y[part], data.step[part]
         if not req.full:
-            keep = m4_indices(x, y, lo, hi, width)
+            keep = kept.get(i)
+            if keep is None:
+                keep = m4_indices(x, y, lo, hi, width)
             if len(keep) < len(x):
                 x, y, step = x[keep], y[keep], step[keep]
         out[i] = SeriesData(data.ref, x, y, step)

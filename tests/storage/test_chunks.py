@@ -43,3 +43,14 @@ def test_consecutive_steps_compress_to_almost_nothing():
     blobs = chunks.encode(np.arange(n), np.random.rand(n), np.full(n, NO_EPOCH),
                           1.7e9 + np.arange(n) * 1e-4)
     assert len(blobs[0]) + len(blobs[2]) + len(blobs[3]) < n // 8  # < 1 bit a point
+
+
+def test_float32_values_take_half_the_space_and_stay_exact():
+    n = 4096
+    vals = np.random.rand(n).astype(np.float32).astype(np.float64)
+    vals[7] = np.nan
+    blobs = chunks.encode(np.arange(n), vals, np.full(n, NO_EPOCH), np.zeros(n))
+    assert blobs[1][:1] == b'4' and len(blobs[1]) == 1 + 4 * n
+    assert np.array_equal(chunks.decode(*blobs, n)[1], vals, equal_nan=True)
+    full = np.random.rand(n)
+    assert chunks.encode(np.arange(n), full, np.full(n, NO_EPOCH), np.zeros(n))[1][:1] == b'F'
