@@ -88,7 +88,13 @@ class RunData:
     def read_series_by_key(self, name: str, context_json: str, first_step: int | None = None,
                            last_step: int | None = None, columns=None):
         """Like :meth:`read_series`, by name and canonical context, in one statement."""
-        sql = ('SELECT c.seq, c.n, c.steps, c.vals, c.epochs, c.times FROM series s '
+        # blobs not asked for are not even read (SQLite reads a BLOB's overflow pages only
+        # when its column is selected)
+        wanted = set(columns) if columns is not None else {'values', 'epochs', 'times'}
+        cols = ', '.join(f'c.{col}' if key in wanted else 'NULL'
+                         for key, col in (('values', 'vals'), ('epochs', 'epochs'),
+                                          ('times', 'times')))
+        sql = (f'SELECT c.seq, c.n, c.steps, {cols} FROM series s '
                'JOIN chunks c ON c.series_id = s.id '
                'WHERE s.run_hash=? AND s.name=? AND s.context=?')
         params: list = [self.run_hash, name, context_json]
