@@ -51,3 +51,25 @@ def test_reindex_rebuilds_a_lost_index(tmp_path):
 def test_commands_on_a_missing_repository(tmp_path):
     res = CliRunner().invoke(cli, ['storage', 'reindex', '--repo', str(tmp_path / 'none')])
     assert res.exit_code != 0 and 'aim init' in res.output
+
+
+def test_reindex_reports_a_damaged_run_and_indexes_the_others(tmp_path):
+    Repo(str(tmp_path), init=True)
+    hashes = []
+    for lr in (0.1, 0.2):
+        run = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+        run['hparams'] = {'lr': lr}
+        run.track(1.0, name='loss')
+        run.close()
+        hashes.append(run.hash)
+    con = sqlite3.connect(os.path.join(tmp_path, '.aim', 'repo.db'))
+    con.execute("UPDATE chunks SET vals = x'6600112233' WHERE series_id IN "
+                "(SELECT id FROM series WHERE run_hash = ?)", (hashes[0],))
+    con.commit()
+    con.close()
+    res = CliRunner().invoke(cli, ['storage', 'reindex', '--repo', str(tmp_path)])
+    assert res.exit_code == 1
+    assert f'DAMAGED {hashes[0]}' in res.output
+    repo = Repo(str(tmp_path))
+    assert sorted(r['hparams']['lr'] for r in repo.iter_runs()) == [0.1, 0.2]
+    assert repo.get_run(hashes[1]).get_metric('loss').values.values_list() == [1.0]

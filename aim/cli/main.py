@@ -70,9 +70,15 @@ def reindex(repo, yes):
     from aim.sdk.repo import Repo
     r = _open_repo(storage_repo(repo))
     hashes = r.list_all_runs()
+    damaged: list = []
     with click.progressbar(length=len(hashes), label='Reindexing runs') as bar:
-        n = r.reindex(progress=lambda h: bar.update(1))
+        n = r.reindex(progress=lambda h: bar.update(1), damaged=damaged)
     click.echo(f'Reindexed {n} runs in {r.path}.')
+    for run_hash, reason in damaged:
+        click.echo(f'DAMAGED {run_hash}: its points cannot be read ({reason}); its props and '
+                   f'params are indexed. See `aim storage check`.', err=True)
+    if damaged:
+        raise SystemExit(1)
     del Repo
 
 

@@ -181,8 +181,9 @@ class Repo:
                 remaining.append(h)
         return not remaining, remaining
 
-    def reindex(self, progress=None) -> int:
-        return self._store.reindex(progress)
+    def reindex(self, progress=None, damaged: list | None = None) -> int:
+        """Rebuild the index from the run data; undecodable runs go to ``damaged``."""
+        return self._store.reindex(progress, damaged)
 
     # queries (aim/sdk/collections.py) -------------------------------------------------------
     def query_runs(self, query: str = '', paginated: bool = False, offset: str | None = None,

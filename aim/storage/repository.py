@@ -200,15 +200,22 @@ class RepoStore:
                           _real(np.fmax.reduce(f).item()),
                           'int' if vals.dtype.kind == 'i' else 'float', sid))
 
-    def reindex(self, progress=None) -> int:
-        """Rebuild the index (``runs`` rows, series summaries) from the run data."""
+    def reindex(self, progress=None, damaged: list | None = None) -> int:
+        """Rebuild the index (``runs`` rows, series summaries) from the run data.
+
+        A run whose points cannot be decoded keeps its index row (from its props) and its
+        old summaries; its hash and the reason are appended to ``damaged``."""
         self.recover_dead_runs()
         hashes = self.list_run_hashes()
         with self.db.write() as conn:
             conn.execute('DELETE FROM runs')
         for run_hash in hashes:
             with self.db.write() as conn:
-                self._recompute_summaries(conn, run_hash)
+                try:
+                    with_savepoint(conn, lambda: self._recompute_summaries(conn, run_hash))
+                except Exception as e:  # undecodable chunks: report, index the rest
+                    if damaged is not None:
+                        damaged.append((run_hash, f'{type(e).__name__}: {e}'))
                 self._index_run(conn, self.run_data(run_hash))
             if progress:
                 progress(run_hash)
@@ -277,6 +284,19 @@ class RepoStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def with_savepoint(conn, work) -> None:
+    """Run ``work()`` inside a savepoint: on an exception its writes roll back, the
+    enclosing transaction's stay."""
+    conn.execute('SAVEPOINT work')
+    try:
+        work()
+    except BaseException:
+        conn.execute('ROLLBACK TO work')
+        conn.execute('RELEASE work')
+        raise
+    conn.execute('RELEASE work')
 
 
 def _real(x):
