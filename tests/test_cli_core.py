@@ -73,3 +73,22 @@ def test_reindex_reports_a_damaged_run_and_indexes_the_others(tmp_path):
     repo = Repo(str(tmp_path))
     assert sorted(r['hparams']['lr'] for r in repo.iter_runs()) == [0.1, 0.2]
     assert repo.get_run(hashes[1]).get_metric('loss').values.values_list() == [1.0]
+
+
+def test_reading_a_damaged_series_says_which_and_others_still_read(tmp_path):
+    import pytest
+    from aim.errors import RepositoryError
+    Repo(str(tmp_path), init=True)
+    run = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+    run.track(1.0, name='bad')
+    run.track(2.0, name='good')
+    run.close()
+    con = sqlite3.connect(os.path.join(tmp_path, '.aim', 'repo.db'))
+    con.execute("UPDATE chunks SET vals = x'6600112233' WHERE series_id IN "
+                "(SELECT id FROM series WHERE name = 'bad')")
+    con.commit()
+    con.close()
+    again = Repo(str(tmp_path)).get_run(run.hash)
+    with pytest.raises(RepositoryError, match="series 'bad'"):
+        again.get_metric('bad').values.values_list()
+    assert again.get_metric('good').values.values_list() == [2.0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aim.errors import RepositoryError
 from aim.storage.index import SERIES_ALL, RepoIndex
 
 FORMAT_VERSION = 1
@@ -104,8 +105,15 @@ class RunData:
         if last_step is not None:
             sql += ' AND c.first_step <= ?'
             params.append(last_step)
-        return decode_series(self.query(sql + ' ORDER BY c.seq', params), first_step, last_step,
-                             columns)
+        rows = self.query(sql + ' ORDER BY c.seq', params)
+        try:
+            return decode_series(rows, first_step, last_step, columns)
+        except Exception as e:  # a damaged chunk: say which series, keep the rest readable
+            raise RepositoryError(
+                f'The points of series {name!r} {context_json} of run {self.run_hash} cannot '
+                f'be read ({type(e).__name__}: {e}); the rest of the repository is '
+                f'unaffected. Run `aim storage check` to list damaged runs.', self.path) \
+                from None
 
     # logs --------------------------------------------------------------------------------
     def read_logs(self) -> list[tuple[int, float, str]]:
