@@ -55,10 +55,7 @@ class RepoIndex(Database):
 
     def __init__(self, path: str, *, create: bool = False, readonly: bool = False):
         super().__init__(path, readonly=readonly)
-        if create:
-            with self.lock:
-                # auto_vacuum must be chosen before the first table exists
-                self.conn.execute('PRAGMA auto_vacuum=INCREMENTAL')
+        if create:  # (auto_vacuum is chosen when the file is created: aim.storage.sqlite)
             with self.write() as conn:
                 for stmt in SCHEMA:
                     conn.execute(stmt)

@@ -260,7 +260,8 @@ def _vacuum_file(path: str, name: str, report: VacuumReport) -> None:
             auto_vacuum = conn.execute('PRAGMA auto_vacuum').fetchone()[0]
             if auto_vacuum == 2:
                 # INCREMENTAL: hand the free pages back without rewriting the file
-                conn.execute('PRAGMA incremental_vacuum').fetchall()
+                # executescript steps the pragma to completion; execute() frees one page
+                conn.executescript('PRAGMA incremental_vacuum;')
             else:
                 conn.execute('VACUUM')
             conn.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchall()

@@ -249,7 +249,8 @@ class RepoStore:
         """Return the pages of deleted data to the file system."""
         with self.db.lock:
             conn = self.db.conn
-            conn.execute('PRAGMA incremental_vacuum').fetchall()
+            # executescript steps the pragma to completion; execute() frees one page a call
+            conn.executescript('PRAGMA incremental_vacuum;')
             # the freed pages leave the file only once the WAL is folded back into it
             conn.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchall()
 

@@ -53,8 +53,13 @@ def connect(path: str, *, create: bool = False, readonly: bool = False) -> sqlit
                 conn = sqlite3.connect(f'file:{path}?immutable=1', uri=True,
                                        isolation_level=None, check_same_thread=False)
         else:
+            new_file = not os.path.exists(path)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=BUSY_TIMEOUT_MS / 1000)
+            if new_file:
+                # must precede everything that writes the file (WAL mode included), or it
+                # is silently ignored; lets deletes give space back (incremental_vacuum)
+                conn.execute('PRAGMA auto_vacuum=INCREMENTAL')
         conn.execute(f'PRAGMA busy_timeout={BUSY_TIMEOUT_MS}')
         if not readonly:
             mode = conn.execute('PRAGMA journal_mode').fetchone()[0]
