@@ -18,7 +18,6 @@ from aim.storage.encoding import canonical_context, check_context, numpy_scalar
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 NO_EPOCH = jr.NO_EPOCH
-_NUMERIC = (bool, int, float)
 FLUSH_INTERVAL_S = 0.5
 
 
@@ -201,7 +200,9 @@ class RunWriter:
                 entry = [sid * 2, -1]
                 self._by_canon[(name, canon)] = entry
             types = None
-            if context and any(type(v) in _NUMERIC for v in context.values()):
+            # values that compare equal across types (1 == 1.0 == True == np.int64(1)) need
+            # their types checked on every hit; plain strings do not
+            if context and any(type(v) is not str for v in context.values()):
                 types = tuple(map(type, context.values()))
             try:
                 self._series[(name, tuple(context.items()) if context is not None else ())] = (

@@ -316,3 +316,10 @@ def test_first_and_last_step_as_value_and_as_method(make_run):
     m = run.get_metric('x')
     assert m.first_step == 3 and m.last_step == 7
     assert m.first_step() == 3 and m.last_step() == 7
+
+
+def test_numpy_context_values_name_their_own_series(make_run):
+    run = make_run()
+    run.track(1.0, name='m', context={'gpu': np.float64(1.0)})
+    run.track(2.0, name='m', context={'gpu': 1})
+    assert sorted(m.context_json for m in run.metrics()) == ['{"gpu":1.0}', '{"gpu":1}']
