@@ -12,7 +12,8 @@ _LEGACY = ('Session', 'flush', 'init', 'select_metrics', 'select_runs', 'set_par
 _ADAPTERS = ('hugging_face', 'keras', 'lightgbm', 'optuna', 'pytorch', 'pytorch_lightning',
              'tensorflow', 'xgboost')
 
-__all__ = sorted(['Repo', 'Run', *_LEGACY])
+__all__ = ['Repo', 'Run', 'Session', 'flush', 'init', 'select_metrics', 'select_runs',
+           'set_params', 'track']
 
 
 def __getattr__(name):

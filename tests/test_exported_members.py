@@ -14,3 +14,7 @@ def test_both_name_generations():
     assert aim.Run is Run and aim.Repo is Repo
     assert Repo.traces is Repo.query_metrics and Repo.iter_traces is Repo.query_metrics
     assert Run.get_trace is Run.get_metric and Run.traces is Run.metrics
+
+
+def test_all_names_the_public_api_exactly():
+    assert set(aim.__all__) == {'Repo', 'Run', *aim._LEGACY}

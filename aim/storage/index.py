@@ -8,10 +8,10 @@ columns of ``series`` (count, first/last step, last, min, max). Queries read the
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable
+from typing import Any
 
 from aim.errors import RepositoryFormatError
-from aim.storage.sqlite import Database, translate
+from aim.storage.sqlite import Database
 
 FORMAT_VERSION = 1
 
@@ -134,5 +134,4 @@ class RepoIndex(Database):
         return dict(zip(SERIES_COLUMNS, rows[0])) if rows else None
 
 
-__all__ = ['RepoIndex', 'RUN_COLUMNS', 'SERIES_COLUMNS', 'SERIES_ALL', 'translate',
-           'Iterable']
+__all__ = ['RepoIndex', 'RUN_COLUMNS', 'SERIES_COLUMNS', 'SERIES_ALL']

@@ -11,7 +11,6 @@ from aim.errors import (MissingRunError, RepositoryError, RepositoryFormatError,
                         RepositoryNotFoundError, RepositoryWriteError, RunLockedError)
 from aim.storage import journal as jr
 from aim.storage import locks
-from aim.storage.encoding import dumps_params
 from aim.storage.index import RepoIndex
 from aim.storage.runfile import RunData
 
@@ -452,4 +451,4 @@ class LiveRun:
             locks.release(self.lock_path)
 
 
-__all__ = ['RepoStore', 'LiveRun', 'FORMAT_VERSION', 'dumps_params']
+__all__ = ['AIM_DIR', 'DB_NAME', 'FORMAT_VERSION', 'LiveRun', 'RepoStore']

@@ -158,6 +158,3 @@ def decode_series(chunk_rows, first_step=None, last_step=None, columns=None):
             out[c] = a.copy()
     return tuple(out[c] if c in wanted else None for c in codec.COLUMNS)
 
-
-# Kept for readers of the previous name.
-RunFile = RunData
