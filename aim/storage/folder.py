@@ -82,6 +82,9 @@ class SeriesFolder:
         """Fold one batch of records (numpy arrays, in track order). Returns changed series."""
         if not len(code):
             return []
+        # chunks keep times to the millisecond; round here so that summaries (last_time)
+        # agree exactly with the stored points ("points after last_time" must mean that)
+        time = np.rint(time * 1000.0) / 1000.0
         sids = code >> 1
         is_int = (code & 1).astype(bool)
         order = np.argsort(sids, kind='stable')
