@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -30,25 +29,10 @@ Q_VAL_LOSS_BS = Q_VAL_LOSS + ' and run.hparams.batch_size == 64'
 
 
 def build_repo(n_runs: int, steps: int) -> tuple[str, float]:
-    """S4-shaped runs: hparams {lr, batch_size, optimizer, layers}; loss and acc for
-    subset train and val at every step."""
-    from aim import Repo, Run
-    d = tempfile.mkdtemp(prefix='aimbench-query-')
-    Repo(d, init=True)
-    rng = random.Random(0)
-    t0 = time.perf_counter()
-    for _ in range(n_runs):
-        run = Run(repo=d, system_tracking_interval=None, capture_terminal_logs=False)
-        run['hparams'] = {'lr': rng.choice([0.001, 0.003, 0.01, 0.03]),
-                          'batch_size': rng.choice([32, 64, 128]),
-                          'optimizer': rng.choice(['adam', 'sgd']), 'layers': rng.randint(2, 8)}
-        for i in range(steps):
-            for subset in ('train', 'val'):
-                ctx = {'subset': subset}
-                run.track(rng.random(), name='loss', step=i, context=ctx)
-                run.track(rng.random(), name='acc', step=i, context=ctx)
-        run.close()
-    return d, time.perf_counter() - t0
+    """S4-shaped runs (bench_storage.py builds them): hparams {lr, batch_size, optimizer,
+    layers}; loss and acc for subset train and val at every step."""
+    from bench_storage import build_runs
+    return build_runs(n_runs, steps)
 
 
 READ = '''

@@ -20,84 +20,91 @@ if TYPE_CHECKING:
 NO_EPOCH = -(2 ** 63)
 
 
-class Values:
-    """The values of a series keyed by step (Aim's ``ArrayView`` interface)."""
+class ArrayView:
+    """Aim's ``ArrayView`` calls over a column keyed by step; subclasses give ``_keyed()``
+    -> (steps, column) numpy arrays in step order."""
 
-    def __init__(self, trace: 'Metric'):
-        self._trace = trace
-
-    def _arrays(self):
-        return self._trace._load(('steps', 'values'))
+    def _keyed(self):
+        raise NotImplementedError
 
     def values_numpy(self):
-        return self._arrays()[1]
+        return self._keyed()[1]
 
     def values_list(self) -> list:
-        return self._arrays()[1].tolist()
+        return self._keyed()[1].tolist()
 
     def indices_numpy(self):
-        return self._arrays()[0]
+        return self._keyed()[0]
 
     def indices_list(self) -> list:
-        return self._arrays()[0].tolist()
+        return self._keyed()[0].tolist()
 
-    keys = indices_list
-    indices = indices_list
+    keys = indices = indices_list
 
     def values(self) -> list:  # noqa: F811  (Aim's ArrayView.values())
         return self.values_list()
 
     def sparse_numpy(self):
-        steps, values = self._arrays()[:2]
-        return steps, values
+        steps, column = self._keyed()
+        return steps, column
 
     def sparse_list(self):
-        steps, values = self._arrays()[:2]
-        return steps.tolist(), values.tolist()
+        steps, column = self._keyed()
+        return steps.tolist(), column.tolist()
 
     def items(self) -> list[tuple[int, Any]]:
-        steps, values = self.sparse_list()
-        return list(zip(steps, values))
+        return list(zip(*self.sparse_list()))
 
     def tolist(self) -> list:
         return self.values_list()
 
     def first(self):
-        steps, values = self._arrays()[:2]
-        return (int(steps[0]), values[0].item()) if len(steps) else None
+        steps, column = self._keyed()
+        return (int(steps[0]), column[0].item()) if len(steps) else None
 
     def last(self):
-        steps, values = self._arrays()[:2]
-        return (int(steps[-1]), values[-1].item()) if len(steps) else None
+        steps, column = self._keyed()
+        return (int(steps[-1]), column[-1].item()) if len(steps) else None
 
     def first_value(self):
-        f = self.first()
-        return f[1] if f else None
+        first = self.first()
+        return first[1] if first else None
 
     def last_value(self):
         last = self.last()
         return last[1] if last else None
 
     def first_idx(self):
-        f = self.first()
-        return f[0] if f else None
+        first = self.first()
+        return first[0] if first else None
 
     def last_idx(self):
         last = self.last()
         return last[0] if last else None
 
+
+class Values(ArrayView):
+    """The values of a series keyed by step."""
+
+    def __init__(self, trace: 'Metric'):
+        self._trace = trace
+
+    def _keyed(self):
+        steps, values = self._trace._load(('steps', 'values'))[:2]
+        return steps, values
+
     def __getitem__(self, step: int):
         if isinstance(step, slice):
             raise TypeError('metric.values[...] takes one step; for a range of steps use '
                             'metric.data.range(start, stop)')
-        steps, values = self._arrays()[:2]
+        steps, values = self._keyed()
         i = steps.searchsorted(step)
         if i < len(steps) and steps[i] == step:
             return values[i].item()
         raise KeyError(f'no value at step {step}')
 
     def __len__(self) -> int:
-        return len(self._arrays()[0])
+        return len(self._keyed()[0])
 
     def __iter__(self):
         return iter(self.values_list())
@@ -298,7 +305,7 @@ class Metric:
         return df
 
 
-class SeriesColumn(np.ndarray):
+class SeriesColumn(ArrayView, np.ndarray):
     """The epochs or timestamps of a series: a numpy array that also answers Aim's
     ArrayView calls (``values_list()``, ``sparse_numpy()``, ``last()``, ...)."""
 
@@ -311,53 +318,8 @@ class SeriesColumn(np.ndarray):
         steps = self._steps if self._steps is not None else np.arange(len(self))
         return steps, np.asarray(self)
 
-    def values_numpy(self):
-        return np.asarray(self)
-
-    def values_list(self) -> list:
-        return np.asarray(self).tolist()
-
-    def indices_numpy(self):
-        return self._keyed()[0]
-
-    def indices_list(self) -> list:
-        return self._keyed()[0].tolist()
-
-    keys = indices = indices_list
-
-    def sparse_numpy(self):
-        return self._keyed()
-
-    def sparse_list(self):
-        steps, vals = self._keyed()
-        return steps.tolist(), vals.tolist()
-
-    def items(self):
-        return list(zip(*self.sparse_list()))
-
-    def first(self):
-        steps, vals = self._keyed()
-        return (int(steps[0]), vals[0].item()) if len(steps) else None
-
-    def last(self):
-        steps, vals = self._keyed()
-        return (int(steps[-1]), vals[-1].item()) if len(steps) else None
-
-    def first_value(self):
-        first = self.first()
-        return first[1] if first else None
-
-    def last_value(self):
-        last = self.last()
-        return last[1] if last else None
-
-    def first_idx(self):
-        first = self.first()
-        return first[0] if first else None
-
-    def last_idx(self):
-        last = self.last()
-        return last[0] if last else None
+    def values(self) -> list:  # noqa: F811
+        return self.values_list()
 
 
 def _column(steps, array) -> SeriesColumn:

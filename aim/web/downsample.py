@@ -35,6 +35,23 @@ def visible_slice(x: np.ndarray, x_min: float | None, x_max: float | None) -> sl
     return slice(lo, hi)
 
 
+def _bucket_starts(x: np.ndarray, lo_x: float, hi_x: float, width: int) -> np.ndarray | None:
+    """Index of the first point of each non-empty bucket when ``[lo_x, hi_x]`` is cut into
+    ``width`` buckets; None when no bucket holds more than four points on average (M4
+    would keep everything)."""
+    n = len(x)
+    if n <= 4:
+        return None
+    span = hi_x - lo_x
+    if span > 0:
+        col = ((x - lo_x) * (width / span)).astype(np.int64)
+        np.clip(col, 0, width - 1, out=col)
+    else:
+        col = np.zeros(n, dtype=np.int64)
+    starts = np.flatnonzero(np.diff(col, prepend=-1))
+    return None if len(starts) * 4 >= n else starts
+
+
 def m4_indices(x: np.ndarray, y: np.ndarray, lo_x: float, hi_x: float, width: int) -> np.ndarray:
     """Sorted indices of the points M4 keeps when ``[lo_x, hi_x]`` is cut into ``width``
     buckets. ``x`` is sorted ascending; ``y`` is float64 of the same length.
@@ -43,18 +60,10 @@ def m4_indices(x: np.ndarray, y: np.ndarray, lo_x: float, hi_x: float, width: in
     point, so gaps in a series stay visible.
     """
     n = len(x)
-    span = hi_x - lo_x
-    if n <= 4:
+    starts = _bucket_starts(x, lo_x, hi_x, width)
+    if starts is None:  # at most four points per bucket: nothing to drop
         return np.arange(n)
-    if span > 0:
-        col = ((x - lo_x) * (width / span)).astype(np.int64)
-        np.clip(col, 0, width - 1, out=col)
-    else:
-        col = np.zeros(n, dtype=np.int64)
-    starts = np.flatnonzero(np.diff(col, prepend=-1))
     n_buckets = len(starts)
-    if n_buckets * 4 >= n:  # at most four points per bucket: nothing to drop
-        return np.arange(n)
     lengths = np.diff(starts, append=n)
     longest = int(lengths.max())
     if longest == int(lengths.min()):
@@ -96,18 +105,10 @@ def m4_indices_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
     """
     n = len(x)
     rows = ys.shape[0]
-    if n <= 4:
+    starts = _bucket_starts(x, lo_x, hi_x, width)
+    if starts is None:
         return [np.arange(n)] * rows
-    span = hi_x - lo_x
-    if span > 0:
-        col = ((x - lo_x) * (width / span)).astype(np.int64)
-        np.clip(col, 0, width - 1, out=col)
-    else:
-        col = np.zeros(n, dtype=np.int64)
-    starts = np.flatnonzero(np.diff(col, prepend=-1))
     n_buckets = len(starts)
-    if n_buckets * 4 >= n:
-        return [np.arange(n)] * rows
     lengths = np.diff(starts, append=n)
     longest = int(lengths.max())
     if longest != int(lengths.min()):
