@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 PY = sys.executable
 Q_RUNS = "run.hparams.lr > 0.005 and run.hparams.optimizer == 'adam'"
