@@ -134,6 +134,28 @@ class AdapterRun:
         self._owns_run = True
 
 
+class AdapterRunAccess:
+    """The run accessors every adapter offers; the adapter keeps its ``AdapterRun`` in
+    ``self._aim``."""
+
+    _aim: AdapterRun
+
+    @property
+    def experiment(self):
+        """The aim Run (created on first use; ``None`` where this process does not write)."""
+        return self._aim.run
+
+    @property
+    def run(self):
+        return self.experiment
+
+    @property
+    def run_hash(self) -> str | None:
+        """The hash of the run written to (``None`` before it exists); pass it as
+        ``run_hash=`` to continue the run later, without opening it now."""
+        return self._aim.run_hash
+
+
 class ContextFromAffixes:
     """Turns a logged name such as ``val_loss`` into ``('loss', {'subset': 'val'})``.
 

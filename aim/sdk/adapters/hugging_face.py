@@ -7,6 +7,7 @@ from transformers.trainer_callback import ExportableState, TrainerCallback
 
 from aim.sdk.adapters.adapter_run import (
     AdapterRun,
+    AdapterRunAccess,
     ContextFromAffixes,
     as_number,
     epoch_index,
@@ -19,7 +20,7 @@ __all__ = ['AimCallback']
 DEFAULT_PREFIXES = {'train_': 'train', 'eval_': 'eval', 'test_': 'test'}
 
 
-class AimCallback(TrainerCallback, ExportableState):
+class AimCallback(AdapterRunAccess, TrainerCallback, ExportableState):
     """Tracks a Trainer's ``TrainingArguments`` (as ``hparams``), the model config (as
     ``model``) and every logged number, at ``step=state.global_step`` and with the epoch.
 
@@ -40,19 +41,6 @@ class AimCallback(TrainerCallback, ExportableState):
                                capture_terminal_logs=capture_terminal_logs)
         self._context_prefixes = dict(context_prefixes or DEFAULT_PREFIXES)
         self._names = ContextFromAffixes.subsets(self._context_prefixes)
-
-    @property
-    def experiment(self):
-        """The aim Run (created on first use; ``None`` outside the main process)."""
-        return self._aim.run
-
-    run = experiment
-
-    @property
-    def run_hash(self) -> str | None:
-        """The hash of the run written to (``None`` before it exists); pass it as
-        ``run_hash=`` to continue the run later, without opening it now."""
-        return self._aim.run_hash
 
     # -- checkpoint state: the run hash travels with trainer_state.json -------------
     def state(self) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aim.sdk.adapters.adapter_run import (
+from aim.sdk.adapters.adapter_run import (AdapterRunAccess,
     AdapterRun,
     ContextFromAffixes,
     as_number,
@@ -20,7 +20,7 @@ EPOCH_NAMES = ContextFromAffixes.subsets({'val_': 'val'},
 LEARNING_RATE_NAMES = ('learning_rate', 'lr')
 
 
-class _KerasCallbackBehaviour:
+class _KerasCallbackBehaviour(AdapterRunAccess):
     """Tracks Keras ``fit`` logs into an aim Run.
 
     At each epoch end every log value is tracked at ``step=epoch, epoch=epoch``, ``val_*``
@@ -46,21 +46,6 @@ class _KerasCallbackBehaviour:
                                capture_terminal_logs=capture_terminal_logs, run=run)
         self._batch_log_interval = batch_log_interval
         self._batches_seen = 0
-
-    @property
-    def experiment(self):
-        """The aim Run (created on first use; ``None`` outside global rank 0)."""
-        return self._aim.run
-
-    @property
-    def run(self):
-        return self._aim.run
-
-    @property
-    def run_hash(self) -> str | None:
-        """The hash of the run written to (``None`` before it exists); pass it as
-        ``run_hash=`` to continue the run later, without opening it now."""
-        return self._aim.run_hash
 
     # -- Keras events ------------------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:

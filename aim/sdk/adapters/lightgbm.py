@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import lightgbm  # noqa: F401  (the framework this adapter serves; fails early without it)
 
-from aim.sdk.adapters.adapter_run import AdapterRun, as_number
+from aim.sdk.adapters.adapter_run import AdapterRun, AdapterRunAccess, as_number
 
 __all__ = ['AimCallback']
 
 CV_AGGREGATE = 'cv_agg'  # lightgbm < 4.7 names cv results ('cv_agg', '<data> <metric>')
 
 
-class AimCallback:
+class AimCallback(AdapterRunAccess):
     """Tracks LightGBM eval results per iteration into an aim Run."""
 
     def __init__(self, repo=None, experiment: str | None = None, run_hash: str | None = None,
@@ -33,19 +33,6 @@ class AimCallback:
         # round that stops training is still tracked.
         self.order = 25
         self.before_iteration = False
-
-    @property
-    def experiment(self):
-        """The aim Run (created on first use; ``None`` outside global rank 0)."""
-        return self._aim.run
-
-    run = experiment
-
-    @property
-    def run_hash(self) -> str | None:
-        """The hash of the run written to (``None`` before it exists); pass it as
-        ``run_hash=`` to continue the run later, without opening it now."""
-        return self._aim.run_hash
 
     def __call__(self, env) -> None:
         if not self._params_saved or env.iteration == env.begin_iteration:
