@@ -20,7 +20,7 @@ import math
 
 from aim.ql.evaluate import py_compare
 from aim.ql.undefined import UNDEFINED
-from aim.ql.views import METRIC_SUMMARY_ATTRIBUTES, RUN_PROPS
+from aim.ql.views import METRIC_SUMMARY_ATTRIBUTES, RUN_PROPS, metric_key
 
 MAX_IN_LIST = 10_000
 
@@ -202,13 +202,10 @@ class Translator:
         ok, key = self.constant(item.slice)
         if not ok:
             return None
-        if isinstance(key, str):
-            name, context = key, {}
-        elif isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str) \
-                and isinstance(key[1], (dict, type(None))):
-            name, context = key[0], key[1] or {}
-        else:
+        named = metric_key(key)
+        if named is None:
             return None
+        name, context = named
         conditions = ['s2.run_hash = r.hash', 's2.name = ?']
         args: list = [name]
         conditions.append('(SELECT count(*) FROM json_each(COALESCE(s2.context, \'{}\'))) = ?')

@@ -68,6 +68,17 @@ def _timestamp_to_datetime(ts):
     return _dt.datetime.fromtimestamp(ts)
 
 
+
+def metric_key(key) -> tuple[str, dict] | None:
+    """(name, context) of a ``run.metrics[...]`` key — ``'loss'`` or ``('loss', {...})`` —
+    or None for any other key."""
+    if isinstance(key, str):
+        return key, {}
+    if isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str) \
+            and isinstance(key[1], (dict, type(None))):
+        return key[0], key[1] or {}
+    return None
+
 class RunView(QueryObject):
     """`run` in a query: props by attribute, params by attribute or item."""
     __slots__ = ('_metrics', '_params', '_tags', 'row', 'source')
@@ -160,14 +171,10 @@ class MetricsLookup(QueryObject):
         return self._series
 
     def ql_getitem(self, key):
-        key = plain(key)
-        if isinstance(key, str):
-            name, context = key, {}
-        elif isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str) \
-                and isinstance(key[1], (dict, type(None))):
-            name, context = key[0], key[1] or {}
-        else:
+        named = metric_key(plain(key))
+        if named is None:
             return UNDEFINED
+        name, context = named
         wanted = canonical_context(context)
         for row in self.series():
             if row[0] == name and canonical_context(decode_context(row[1])) == wanted:

@@ -35,6 +35,15 @@ def visible_slice(x: np.ndarray, x_min: float | None, x_max: float | None) -> sl
     return slice(lo, hi)
 
 
+def _arg_extremes(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """argmin and argmax along ``axis``; NaN never wins (unless a bucket is all NaN)."""
+    nan = np.isnan(values)
+    if nan.any():
+        return (np.where(nan, np.inf, values).argmin(axis=axis),
+                np.where(nan, -np.inf, values).argmax(axis=axis))
+    return values.argmin(axis=axis), values.argmax(axis=axis)
+
+
 def _bucket_starts(x: np.ndarray, lo_x: float, hi_x: float, width: int) -> np.ndarray | None:
     """Index of the first point of each non-empty bucket when ``[lo_x, hi_x]`` is cut into
     ``width`` buckets; None when no bucket holds more than four points on average (M4
@@ -80,13 +89,7 @@ def m4_indices(x: np.ndarray, y: np.ndarray, lo_x: float, hi_x: float, width: in
 
         def to_index(local: np.ndarray) -> np.ndarray:
             return grid[rows, local]
-    nan = np.isnan(values)
-    if nan.any():
-        arg_min = np.where(nan, np.inf, values).argmin(axis=1)
-        arg_max = np.where(nan, -np.inf, values).argmax(axis=1)
-    else:
-        arg_min = values.argmin(axis=1)
-        arg_max = values.argmax(axis=1)
+    arg_min, arg_max = _arg_extremes(values, axis=1)
     keep = np.zeros(n, dtype=bool)
     keep[starts] = True
     keep[starts + lengths - 1] = True
@@ -114,13 +117,7 @@ def m4_indices_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
     if longest != int(lengths.min()):
         return None
     values = ys.reshape(rows, n_buckets, longest)
-    nan = np.isnan(values)
-    if nan.any():
-        arg_min = np.where(nan, np.inf, values).argmin(axis=2)
-        arg_max = np.where(nan, -np.inf, values).argmax(axis=2)
-    else:
-        arg_min = values.argmin(axis=2)
-        arg_max = values.argmax(axis=2)
+    arg_min, arg_max = _arg_extremes(values, axis=2)
     keep = np.zeros((rows, n), dtype=bool)
     keep[:, starts] = True
     keep[:, starts + lengths - 1] = True
