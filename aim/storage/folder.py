@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from aim.storage import chunks as codec
+from aim.storage import overview
 from aim.storage.chunks import CHUNK_POINTS
 from aim.storage.runfile import RunData
 
@@ -173,3 +174,5 @@ class SeriesFolder:
         conn.execute('INSERT OR REPLACE INTO chunks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)',
                      (s.db_id, s.seq, int(steps[0]), int(steps[-1]), len(steps),
                       b_steps, b_vals, b_epochs, b_times))
+        conn.execute('INSERT OR REPLACE INTO overviews VALUES(?, ?, ?, ?, ?, ?)',
+                     overview.row(s.db_id, s.seq, steps, vals, b_steps, b_vals))

@@ -38,6 +38,11 @@ SCHEMA = (
         first_step INTEGER, last_step INTEGER, n INTEGER,
         steps BLOB, vals BLOB, epochs BLOB, times BLOB,
         PRIMARY KEY(series_id, seq))""",
+    # derived: each chunk's extremes per block (aim/storage/overview.py)
+    """CREATE TABLE IF NOT EXISTS overviews(
+        series_id INTEGER NOT NULL, seq INTEGER NOT NULL, n INTEGER, first_step INTEGER,
+        stride INTEGER, points BLOB,
+        PRIMARY KEY(series_id, seq))""",
     """CREATE TABLE IF NOT EXISTS logs(
         run_hash TEXT NOT NULL, id INTEGER NOT NULL, time REAL, line TEXT,
         PRIMARY KEY(run_hash, id))""",
@@ -94,8 +99,9 @@ class RepoIndex(Database):
 
     @staticmethod
     def delete_run(conn, run_hash: str) -> None:
-        conn.execute('DELETE FROM chunks WHERE series_id IN '
-                     '(SELECT id FROM series WHERE run_hash=?)', (run_hash,))
+        for table in ('chunks', 'overviews'):
+            conn.execute(f'DELETE FROM {table} WHERE series_id IN '
+                         '(SELECT id FROM series WHERE run_hash=?)', (run_hash,))
         for table, col in (('series', 'run_hash'), ('logs', 'run_hash'),
                            ('run_props', 'run_hash'), ('runs', 'hash')):
             conn.execute(f'DELETE FROM {table} WHERE {col}=?', (run_hash,))

@@ -199,8 +199,24 @@ class RepoStore:
                           _real(np.fmax.reduce(f).item()),
                           'int' if vals.dtype.kind == 'i' else 'float', sid))
 
+    @staticmethod
+    def _rebuild_overviews(conn, run_hash: str) -> None:
+        """Write the overview of every chunk of a run again (see overview.py)."""
+        from aim.storage import chunks as codec
+        from aim.storage import overview
+        conn.execute('DELETE FROM overviews WHERE series_id IN '
+                     '(SELECT id FROM series WHERE run_hash=?)', (run_hash,))
+        rows = conn.execute('SELECT c.series_id, c.seq, c.n, c.steps, c.vals FROM chunks c '
+                            'JOIN series s ON s.id = c.series_id WHERE s.run_hash=?',
+                            (run_hash,)).fetchall()
+        conn.executemany('INSERT INTO overviews VALUES(?, ?, ?, ?, ?, ?)', [
+            overview.row(sid, seq, codec.decode_column('steps', b_steps, n),
+                         codec.decode_column('values', b_vals, n), b_steps, b_vals)
+            for sid, seq, n, b_steps, b_vals in rows])
+
     def reindex(self, progress=None, damaged: list | None = None) -> int:
-        """Rebuild the index (``runs`` rows, series summaries) from the run data.
+        """Rebuild the index (``runs`` rows, series summaries, chunk overviews) from the
+        run data.
 
         A run whose points cannot be decoded keeps its index row (from its props) and its
         old summaries; its hash and the reason are appended to ``damaged``."""
@@ -211,7 +227,8 @@ class RepoStore:
         for run_hash in hashes:
             with self.db.write() as conn:
                 try:
-                    with_savepoint(conn, lambda: self._recompute_summaries(conn, run_hash))
+                    with_savepoint(conn, lambda: (self._recompute_summaries(conn, run_hash),
+                                                  self._rebuild_overviews(conn, run_hash)))
                 except Exception as e:  # undecodable chunks: report, index the rest
                     if damaged is not None:
                         damaged.append((run_hash, f'{type(e).__name__}: {e}'))
@@ -278,6 +295,10 @@ class RepoStore:
                                    'times FROM chunks WHERE series_id=?', (sid,))
                 conn.executemany('INSERT INTO chunks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)',
                                  [(new_id, *c) for c in chunks])
+                overviews = src.query('SELECT seq, n, first_step, stride, points FROM overviews '
+                                      'WHERE series_id=?', (sid,))
+                conn.executemany('INSERT INTO overviews VALUES(?, ?, ?, ?, ?, ?)',
+                                 [(new_id, *o) for o in overviews])
             conn.executemany('INSERT INTO logs VALUES(?, ?, ?, ?)',
                              [(run_hash, *row) for row in logs])
             dest._index_run(conn, dest.run_data(run_hash))

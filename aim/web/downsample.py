@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from aim.storage.overview import arg_extremes as _arg_extremes
+
 DEFAULT_WIDTH = 1000
 MAX_WIDTH = 20_000
 
@@ -33,15 +35,6 @@ def visible_slice(x: np.ndarray, x_min: float | None, x_max: float | None) -> sl
     if x_max is not None and hi < len(x):
         hi += 1
     return slice(lo, hi)
-
-
-def _arg_extremes(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """argmin and argmax along ``axis``; NaN never wins (unless a bucket is all NaN)."""
-    nan = np.isnan(values)
-    if nan.any():
-        return (np.where(nan, np.inf, values).argmin(axis=axis),
-                np.where(nan, -np.inf, values).argmax(axis=axis))
-    return values.argmin(axis=axis), values.argmax(axis=axis)
 
 
 def _bucket_starts(x: np.ndarray, lo_x: float, hi_x: float, width: int) -> np.ndarray | None:
@@ -72,6 +65,13 @@ def m4_indices(x: np.ndarray, y: np.ndarray, lo_x: float, hi_x: float, width: in
     starts = _bucket_starts(x, lo_x, hi_x, width)
     if starts is None:  # at most four points per bucket: nothing to drop
         return np.arange(n)
+    return m4_by_starts(y, starts)
+
+
+def m4_by_starts(y: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sorted indices M4 keeps when bucket ``b`` holds the points ``starts[b]`` up to the
+    next start (``starts`` ascending, ``starts[0] == 0``)."""
+    n = len(y)
     n_buckets = len(starts)
     lengths = np.diff(starts, append=n)
     longest = int(lengths.max())
@@ -106,11 +106,26 @@ def m4_indices_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
     array costs a few numpy calls in all instead of a few per series. Returns None when
     the buckets are uneven (the caller then reduces series one at a time).
     """
+    flat = m4_positions_many(x, ys, lo_x, hi_x, width)
+    if flat is None:
+        return None
+    positions, counts = flat
+    return np.split(positions, np.cumsum(counts)[:-1])
+
+
+def m4_positions_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
+                      width: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The kept indices of every row of ``ys`` as one flat array (row 0's, then row 1's,
+    each ascending) and the number kept per row; None when the buckets are uneven.
+
+    With even buckets a bucket's kept points are, in order, its first point, the earlier
+    and the later of its minimum and maximum, and its last point; repeats among those four
+    are dropped. That is a handful of whole-array operations, whatever the row count."""
     n = len(x)
     rows = ys.shape[0]
     starts = _bucket_starts(x, lo_x, hi_x, width)
     if starts is None:
-        return [np.arange(n)] * rows
+        return np.tile(np.arange(n), rows), np.full(rows, n, dtype=np.int64)
     n_buckets = len(starts)
     lengths = np.diff(starts, append=n)
     longest = int(lengths.max())
@@ -118,10 +133,14 @@ def m4_indices_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
         return None
     values = ys.reshape(rows, n_buckets, longest)
     arg_min, arg_max = _arg_extremes(values, axis=2)
-    keep = np.zeros((rows, n), dtype=bool)
-    keep[:, starts] = True
-    keep[:, starts + lengths - 1] = True
-    row_index = np.arange(rows)[:, None]
-    keep[row_index, starts + arg_min] = True
-    keep[row_index, starts + arg_max] = True
-    return [np.flatnonzero(k) for k in keep]
+    local = np.empty((rows, n_buckets, 4), dtype=np.int64)
+    local[..., 0] = 0
+    np.minimum(arg_min, arg_max, out=local[..., 1])
+    np.maximum(arg_min, arg_max, out=local[..., 2])
+    local[..., 3] = longest - 1
+    keep = np.empty(local.shape, dtype=bool)
+    keep[..., 0] = True
+    np.not_equal(local[..., 1:], local[..., :-1], out=keep[..., 1:])
+    local += starts[:, None]
+    counts = keep.reshape(rows, -1).sum(axis=1)
+    return local[keep], counts

@@ -19,8 +19,9 @@ import numpy as np
 
 from aim.storage.encoding import canonical_context
 from aim.web.api_errors import ApiError
-from aim.web.downsample import clamp_width, m4_indices, m4_indices_many, visible_slice
+from aim.web.downsample import clamp_width, m4_indices, m4_positions_many, visible_slice
 from aim.web.query_bridge import matching_metrics
+from aim.web.series_overview import reduce_from_overviews
 
 X_AXES = ('step', 'epoch', 'relative_time', 'wall_time')
 DEFAULT_MAX_SERIES = 1000
@@ -65,6 +66,7 @@ class SeriesRef:
     first_step: int | None = None
     last_step: int | None = None
     last_time: float | None = None
+    series_id: int | None = None  # the storage's id, for reading many series at once
 
     @property
     def context_key(self) -> str:
@@ -110,7 +112,7 @@ class ReducedCache:
 # selection -----------------------------------------------------------------------------
 
 def _summary_rows(repo, run_hashes: list[str], names: list[str]) -> list[tuple]:
-    sql = ('SELECT run_hash, name, context, count, first_step, last_step, last_time '
+    sql = ('SELECT run_hash, name, context, count, first_step, last_step, last_time, id '
            'FROM series WHERE run_hash IN (SELECT value FROM json_each(?))')
     args = [json.dumps(run_hashes)]
     if names:
@@ -127,18 +129,18 @@ def select_series(repo, req: SeriesRequest) -> tuple[list[SeriesRef], int | None
     if req.runs:
         order = {h: i for i, h in enumerate(req.runs)}
         rows = sorted(_summary_rows(repo, req.runs, req.names), key=lambda r: order[r[0]])
-        for run_hash, name, context, count, first, last, last_time in rows:
+        for run_hash, name, context, count, first, last, last_time, series_id in rows:
             total += 1
             if len(refs) < req.max_series:
                 refs.append(SeriesRef(run_hash, name, json.loads(context), None, count, first,
-                                      last, last_time))
+                                      last, last_time, series_id))
         return refs, total
     if not req.query.strip():
         # No query: every series, newest runs first, straight from the index.
         # Every run has at least one series, so the newest max_series runs hold the newest
         # max_series series: pick them through the creation-time index first.
         sql = ('SELECT s.run_hash, s.name, s.context, s.count, s.first_step, s.last_step, '
-               's.last_time FROM (SELECT hash, creation_time FROM runs '
+               's.last_time, s.id FROM (SELECT hash, creation_time FROM runs '
                'ORDER BY creation_time DESC LIMIT ?) r JOIN series s ON s.run_hash = r.hash')
         args: list = []
         if req.names:
@@ -153,9 +155,9 @@ def select_series(repo, req: SeriesRequest) -> tuple[list[SeriesRef], int | None
         if len(rows) < min(total, req.max_series):
             # Some of the newest runs lack the named metrics: look through every run.
             rows = repo.index.query(sql.replace('LIMIT ?', '') + order, args + [req.max_series])
-        for run_hash, name, context, count, first, last, last_time in rows:
+        for run_hash, name, context, count, first, last, last_time, series_id in rows:
             refs.append(SeriesRef(run_hash, name, json.loads(context), None, count, first,
-                                  last, last_time))
+                                  last, last_time, series_id))
         return refs, total
     for metric in matching_metrics(repo, req.query):
         if req.names and metric.name not in req.names:
@@ -176,12 +178,13 @@ def _fill_summaries(repo, refs: list[SeriesRef]) -> None:
     if not refs:
         return
     wanted = {(r.run_hash, r.name, r.context_key): r for r in refs}
-    for run_hash, name, context, count, first, last, last_time in _summary_rows(
+    for run_hash, name, context, count, first, last, last_time, series_id in _summary_rows(
             repo, sorted({r.run_hash for r in refs}), sorted({r.name for r in refs})):
         ref = wanted.get((run_hash, name, context))
         if ref is not None:
             ref.count, ref.first_step, ref.last_step, ref.last_time = count, first, last, \
                 last_time
+            ref.series_id = series_id
 
 
 # loading -------------------------------------------------------------------------------
@@ -215,18 +218,26 @@ def load_series(repo, ref: SeriesRef, x_axis: str, runs_cache: dict,
         return SeriesData(ref, empty, empty, empty)
     if step_range is not None and x_axis == 'step' and since is None:
         steps, (values, _, _) = metric.data.range(*step_range)
-        steps = np.asarray(steps, dtype=np.int64)
-        return SeriesData(ref, steps.astype(np.float64), _as_float(values), steps)
+        return on_axis(ref, x_axis, since, steps, values)
     steps, values = metric.values.sparse_numpy()
-    steps = np.asarray(steps, dtype=np.int64)
-    y = _as_float(values)
+    epochs = metric.epochs if x_axis == 'epoch' else None
     times = None
     if x_axis in ('relative_time', 'wall_time') or since is not None:
-        times = _as_float(metric.timestamps)
+        times = metric.timestamps
+    return on_axis(ref, x_axis, since, steps, values, epochs, times)
+
+
+def on_axis(ref: SeriesRef, x_axis: str, since: float | None, steps, values, epochs=None,
+            times=None) -> SeriesData:
+    """A series' points as x (on ``x_axis``), y and step arrays, x ascending; only the
+    points written after ``since`` when it is given (``times`` is then needed)."""
+    steps = np.asarray(steps, dtype=np.int64)
+    y = _as_float(values)
+    times = _as_float(times) if times is not None else None
     if x_axis == 'step':
         x = steps.astype(np.float64)
     elif x_axis == 'epoch':
-        x = _as_float(metric.epochs)
+        x = _as_float(epochs)
         known = np.isfinite(x) & (x > -9e18)  # -2**63 marks a point without an epoch
         steps, y, x = steps[known], y[known], x[known]
         if times is not None:
@@ -253,10 +264,48 @@ def _zoom_steps(req: SeriesRequest) -> tuple[int, int] | None:
     return int(np.floor(req.x_min - margin)), int(np.ceil(req.x_max + margin)) + 1
 
 
+def _flush_local_writers(run_hashes: set[str]) -> None:
+    """Fold what runs written by this very process still hold in their journals, so the
+    chart shows every point tracked before the request (other processes fold their own
+    twice a second)."""
+    from aim.sdk.run import _live_runs
+    for run in list(_live_runs.values()):
+        live = getattr(run, '_live', None)
+        if live is not None and run.hash in run_hashes:
+            live.flush()
+
+
+def _load_bulk(repo, refs: list[SeriesRef], x_axis: str, since: float | None,
+               step_range: tuple[int, int] | None) -> list[SeriesData]:
+    """Load many series with one statement per batch (see ``read_series_many``)."""
+    from aim.storage.runfile import read_series_many
+    columns = ['values']
+    if x_axis == 'epoch':
+        columns.append('epochs')
+    if x_axis in ('relative_time', 'wall_time') or since is not None:
+        columns.append('times')
+    first = last = None
+    if step_range is not None and x_axis == 'step' and since is None:
+        first, last = step_range[0], step_range[1] - 1
+    _flush_local_writers({r.run_hash for r in refs})
+    arrays = read_series_many(repo.index, [r.series_id for r in refs], columns, first, last)
+    out = []
+    for ref in refs:
+        found = arrays.get(ref.series_id)
+        if found is None:  # deleted since it was selected
+            empty = np.empty(0)
+            out.append(SeriesData(ref, empty, empty, empty))
+            continue
+        steps, values, epochs, times = found
+        out.append(on_axis(ref, x_axis, since, steps, values, epochs, times))
+    return out
+
+
 def _load_all(repo, refs: list[SeriesRef], x_axis: str, since: float | None,
               step_range: tuple[int, int] | None = None) -> list[SeriesData]:
-    """Load many series on a few threads: reading is SQLite and zlib, which release the
-    GIL, so loading overlaps with decompressing on a multi-core machine."""
+    """Full-resolution points of ``refs``, in order."""
+    if refs and all(r.series_id is not None for r in refs):
+        return _load_bulk(repo, refs, x_axis, since, step_range)
     if len(refs) < 8 or LOAD_THREADS <= 1:
         runs_cache: dict = {}
         return [load_series(repo, r, x_axis, runs_cache, since, step_range) for r in refs]
@@ -285,14 +334,14 @@ def _step_range(refs: Iterable[SeriesRef]) -> tuple[float, float] | None:
 
 
 def _reduce_shared_x(loaded: dict, req: SeriesRequest, lo, hi, width: int) -> dict:
-    """M4 indices for the series that share their x values with at least one other
-    (a sweep tracked at the same steps), reduced together; {index in loaded: indices}."""
+    """M4 of the series that share their x values with at least one other (a sweep
+    tracked at the same steps), reduced together; {index in loaded: (x, y, step)}."""
     groups: dict[tuple, list[int]] = {}
     for i, data in loaded.items():
         x = data.x
         if len(x) > 4:
             groups.setdefault((len(x), float(x[0]), float(x[-1])), []).append(i)
-    kept: dict[int, np.ndarray] = {}
+    kept: dict[int, tuple] = {}
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -303,10 +352,51 @@ def _reduce_shared_x(loaded: dict, req: SeriesRequest, lo, hi, width: int) -> di
         part = visible_slice(x, req.x_min, req.x_max)
         xs = x[part]
         ys = np.stack([loaded[i].y[part] for i in same])
-        indices = m4_indices_many(xs, ys, lo, hi, width)
-        if indices is not None:
-            kept.update(zip(same, indices))
+        flat = m4_positions_many(xs, ys, lo, hi, width)
+        if flat is None:
+            continue
+        positions, counts = flat
+        rows = np.repeat(np.arange(len(same)), counts)
+        bounds = np.cumsum(counts)[:-1]
+        x_kept = np.split(xs[positions], bounds)
+        y_kept = np.split(ys[rows, positions], bounds)
+        if req.x_axis == 'step':  # x is the step: shared too
+            step_kept = np.split(loaded[same[0]].step[part][positions], bounds)
+        else:
+            step_kept = [loaded[i].step[part][k] for i, k in
+                         zip(same, np.split(positions, bounds))]
+        for i, xk, yk, sk in zip(same, x_kept, y_kept, step_kept):
+            kept[i] = (xk, yk, sk)
     return kept
+
+
+def _reduce(loaded: dict, out: list, req: SeriesRequest, lo, hi, width: int,
+            cache: ReducedCache | None) -> None:
+    """Put the reduced (or, for ``req.full``, visible) points of ``loaded`` into ``out``;
+    remember them in ``cache`` when it is given."""
+    kept = {} if req.full else _reduce_shared_x(loaded, req, lo, hi, width)
+    for i, data in loaded.items():
+        if i in kept:
+            x, y, step = kept[i]
+        else:
+            part = visible_slice(data.x, req.x_min, req.x_max)
+            x, y, step = data.x[part], data.y[part], data.step[part]
+            if not req.full:
+                keep = m4_indices(x, y, lo, hi, width)
+                if len(keep) < len(x):
+                    x, y, step = x[keep], y[keep], step[keep]
+        out[i] = SeriesData(data.ref, x, y, step)
+        ref = data.ref
+        if cache is not None and ref.count is not None:
+            cache.put(_cache_key(ref, req, width, lo, hi), (x, y, step))
+
+
+def _cache_key(ref: SeriesRef, req: SeriesRequest, width: int, lo, hi) -> tuple:
+    return (ref.run_hash, ref.name, ref.context_key, ref.count, ref.last_step,
+            ref.last_time, req.x_axis, width, lo, hi)
+
+
+LOAD_BATCH = 1000  # series read and reduced together: bounds the memory of a large answer
 
 
 def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) -> dict:
@@ -327,35 +417,33 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) ->
     pending: list[int] = []
     for i, ref in enumerate(refs):
         if cacheable and ref.count is not None:
-            key = (ref.run_hash, ref.name, ref.context_key, ref.count, ref.last_step,
-                   ref.last_time, req.x_axis, width, lo, hi)
-            hit = cache.get(key)
+            hit = cache.get(_cache_key(ref, req, width, lo, hi))
             if hit is not None:
                 out[i] = SeriesData(ref, *hit)
                 continue
         pending.append(i)
-    loaded = _load_all(repo, [refs[i] for i in pending], req.x_axis, req.since,
-                       _zoom_steps(req))
-    loaded = dict(zip(pending, loaded))
-    if lo is None or hi is None:
+    zoom = _zoom_steps(req)
+    if lo is not None and hi is not None:
+        # the buckets are known before reading: read and reduce a batch at a time
+        for b in range(0, len(pending), LOAD_BATCH):
+            batch = pending[b:b + LOAD_BATCH]
+            # long evenly spaced series: from the stored overviews, without their points
+            for i, reduced in reduce_from_overviews(repo, {i: refs[i] for i in batch}, req,
+                                                    lo, hi, width).items():
+                out[i] = SeriesData(refs[i], *reduced)
+                if cacheable and refs[i].count is not None:
+                    cache.put(_cache_key(refs[i], req, width, lo, hi), reduced)
+            batch = [i for i in batch if out[i] is None]
+            loaded = _load_all(repo, [refs[i] for i in batch], req.x_axis, req.since, zoom)
+            _reduce(dict(zip(batch, loaded)), out, req, lo, hi, width,
+                    cache if cacheable else None)
+    else:
+        loaded = dict(zip(pending, _load_all(repo, [refs[i] for i in pending], req.x_axis,
+                                             req.since, zoom)))
         xs = [d.x for d in loaded.values() if len(d.x)]
         lo = lo if lo is not None else (min(float(x[0]) for x in xs) if xs else 0.0)
         hi = hi if hi is not None else (max(float(x[-1]) for x in xs) if xs else 0.0)
-    kept = {} if req.full else _reduce_shared_x(loaded, req, lo, hi, width)
-    for i, data in loaded.items():
-        part = visible_slice(data.x, req.x_min, req.x_max)
-        x, y, step = data.x[part], data.y[part], data.step[part]
-        if not req.full:
-            keep = kept.get(i)
-            if keep is None:
-                keep = m4_indices(x, y, lo, hi, width)
-            if len(keep) < len(x):
-                x, y, step = x[keep], y[keep], step[keep]
-        out[i] = SeriesData(data.ref, x, y, step)
-        ref = data.ref
-        if cacheable and ref.count is not None:
-            cache.put((ref.run_hash, ref.name, ref.context_key, ref.count, ref.last_step,
-                       ref.last_time, req.x_axis, width, lo, hi), (x, y, step))
+        _reduce(loaded, out, req, lo, hi, width, cache if cacheable else None)
     # The next live poll asks for points after the *oldest* last write among the series: a
     # run whose flush lags behind another's still gets its late points (clients drop the
     # repeats by step).

@@ -1,0 +1,126 @@
+"""Downsampling from the stored chunk overviews (aim/web/series_overview.py): exact M4 over
+whole blocks, and the points read instead wherever an overview cannot answer."""
+import numpy as np
+import pytest
+
+from aim import Repo
+from aim.web.downsample import m4_indices
+from aim.web.series_source import SeriesRequest, fetch_series
+from tests.storage.test_overview import brute_block_m4
+from tests.web.repo_factory import quiet_run
+
+N = 20_000
+SPIKE_AT = 12_345
+
+
+@pytest.fixture(scope='module')
+def repo(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('overview'))
+    repo = Repo(path, init=True)
+    rng = np.random.default_rng(7)
+    run = quiet_run(repo)
+    loss = np.exp(-np.arange(N) / 4000) + rng.normal(0, 0.05, N)
+    loss[SPIKE_AT] = 50.0
+    loss[777] = np.nan
+    counts = rng.integers(0, 1000, N)
+    for i in range(N):
+        run.track(float(loss[i]), name='loss', step=i)
+        run.track(int(counts[i]), name='count', step=3 * i + 5)  # ints, stride 3
+        run.track(float(loss[i]), name='uneven', step=i * i // 7 + i)
+    run.close()
+    repo.arrays = {'loss': (np.arange(N), loss), 'count': (3 * np.arange(N) + 5, counts),
+                   'uneven': (np.arange(N) ** 2 // 7 + np.arange(N), loss)}
+    repo.hash = run.hash
+    return repo
+
+
+def fetch(repo, name, **kwargs):
+    req = SeriesRequest(runs=[repo.hash], names=[name], **kwargs)
+    answer = fetch_series(repo, req)
+    (series,) = answer['series']
+    return series, answer
+
+
+def expected_blocks(steps, values, block, lo=None, hi=None):
+    keep = brute_block_m4(values, block)
+    s, v = steps[keep], values[keep]
+    if lo is not None:
+        inside = np.flatnonzero((s >= lo) & (s <= hi))
+        first, last = max(inside[0] - 1, 0), min(inside[-1] + 1, len(s) - 1)
+        s, v = s[first:last + 1], v[first:last + 1]
+    return s, v
+
+
+@pytest.mark.parametrize('width, block', [
+    (2000, 16),      # 10 points a requested bucket: buckets of 16, the stored points as is
+    (1000, 32),      # 20 a bucket: two stored blocks a bucket, reduced again
+    (100, 256),      # the coarse level as is
+    (30, 1024),      # four coarse blocks a bucket
+    (5, 4096),       # whole chunks a bucket, from the coarse level
+])
+def test_answer_is_exact_m4_over_whole_blocks(repo, width, block):
+    steps, values = repo.arrays['loss']
+    series, answer = fetch(repo, 'loss', width=width)
+    want_steps, want_values = expected_blocks(steps, values, block)
+    assert series.step.tolist() == want_steps.tolist()
+    assert np.array_equal(series.y, want_values, equal_nan=True)
+    assert np.array_equal(series.x, series.step.astype(float))
+    # never more buckets than asked for, never fewer than half
+    buckets = len(np.unique(series.step // block))
+    assert width / 2 <= buckets <= width or block == 4096
+    assert 50.0 in series.y.tolist() and SPIKE_AT in series.step.tolist()
+
+
+def test_stride_and_integer_values(repo):
+    steps, counts = repo.arrays['count']
+    series, _ = fetch(repo, 'count', width=1000)  # 20 points a bucket -> 32
+    want_steps, want_values = expected_blocks(steps, counts, 32)
+    assert series.step.tolist() == want_steps.tolist()
+    assert series.y.tolist() == want_values.astype(float).tolist()
+
+
+def test_zoomed_range_keeps_one_neighbour_each_side(repo):
+    steps, values = repo.arrays['loss']
+    series, _ = fetch(repo, 'loss', width=100, x_min=4000, x_max=8000)  # 40 a bucket -> 64
+    want_steps, want_values = expected_blocks(steps, values, 64, 4000, 8000)
+    assert series.step.tolist() == want_steps.tolist()
+    assert np.array_equal(series.y, want_values, equal_nan=True)
+
+
+def test_short_buckets_and_uneven_steps_read_the_points(repo):
+    steps, values = repo.arrays['loss']
+    series, _ = fetch(repo, 'loss', width=5000)  # 4 points a bucket: every point kept
+    assert series.step.tolist() == steps.tolist()
+    usteps, uvalues = repo.arrays['uneven']
+    series, answer = fetch(repo, 'uneven', width=1000)
+    lo, hi = answer['range']
+    keep = m4_indices(usteps.astype(float), uvalues, lo, hi, 1000)
+    assert series.step.tolist() == usteps[keep].tolist()
+
+
+def test_missing_or_stale_overviews_fall_back_to_the_points(repo, tmp_path):
+    other = Repo(str(tmp_path), init=True)
+    repo.copy_runs([repo.hash], other)
+    other.hash, other.arrays = repo.hash, repo.arrays
+    with other.index.write() as conn:  # as a repository written before overviews
+        conn.execute('DELETE FROM overviews WHERE seq = 1')
+    steps, values = repo.arrays['loss']
+    series, answer = fetch(other, 'loss', width=1000)
+    lo, hi = answer['range']
+    keep = m4_indices(steps.astype(float), values, lo, hi, 1000)
+    assert series.step.tolist() == steps[keep].tolist()
+    with other.index.write() as conn:  # an undecodable overview
+        conn.execute("UPDATE overviews SET points = x'00' WHERE seq = 0")
+    series, _ = fetch(other, 'loss', width=1000)
+    assert series.step.tolist() == steps[keep].tolist()
+
+
+def test_api_answer_from_overviews(repo):
+    from fastapi.testclient import TestClient
+
+    from aim.web.app import create_app
+    with TestClient(create_app(repo)) as client:
+        body = client.get('/api/series', params={'runs': repo.hash, 'names': 'loss',
+                                                 'width': 1000, 'format': 'json'}).json()
+    (series,) = body['series']
+    assert series['step'] == expected_blocks(*repo.arrays['loss'], 32)[0].tolist()
