@@ -85,7 +85,8 @@ def encode(values: np.ndarray, value_tag: bytes) -> bytes:
 
 
 def decode(blob: bytes, level: int) -> tuple[np.ndarray, np.ndarray]:
-    """(positions int64, values) of one level of an overview blob."""
+    """(positions, values) of one level of an overview blob; positions are uint16 and
+    both arrays are read-only views of the blob."""
     if blob[:1] != b'V' or blob[1:2] not in _VALUE_DTYPES:
         raise ValueError(f'not an overview blob (starts with {blob[:2]!r})')
     dtype = np.dtype(_VALUE_DTYPES[blob[1:2]])
@@ -94,7 +95,7 @@ def decode(blob: bytes, level: int) -> tuple[np.ndarray, np.ndarray]:
         (count,) = struct.unpack_from('<I', blob, offset)
         offset += 4
         if lv == level:
-            positions = np.frombuffer(blob, '<u2', count, offset).astype(np.int64)
+            positions = np.frombuffer(blob, '<u2', count, offset)
             values = np.frombuffer(blob, dtype, count, offset + 2 * count)
             return positions, values
         offset += count * (2 + dtype.itemsize)

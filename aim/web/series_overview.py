@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 
 import numpy as np
 
@@ -87,60 +88,68 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
     for series_id, *rest in rows:
         by_series.setdefault(series_id, []).append(rest)
 
-    whole: list[tuple] = []      # (index, g, values, first, stride): kept as stored
-    merged: list[tuple] = []     # (index, g, values, first, stride, bucket points)
+    # Which series the overviews answer, at which level and bucket size; then every chosen
+    # series is handled in whole-array operations over all of them at once.
+    chosen = []   # (index, first step, stride, bucket points, level, chunk rows)
     for series_id, chunk_rows in by_series.items():
         i = candidates[series_id]
-        ref = refs[i]
-        stride = _chunks_fit(chunk_rows, ref.count)
+        stride = _chunks_fit(chunk_rows, refs[i].count)
         size = bucket_points(span, width, stride) if stride else None
-        if size is None:
-            continue
-        level = overview.LEVELS[1] if size >= overview.LEVELS[1] else overview.LEVELS[0]
+        if size is not None:
+            level = overview.LEVELS[1] if size >= overview.LEVELS[1] else overview.LEVELS[0]
+            chosen.append((i, chunk_rows[0][2], stride, size, level, chunk_rows))
+    positions, values, offsets, lengths, accepted = [], [], [], [], []
+    for item in chosen:
         try:
-            parts = [overview.decode(blob, level) for _, _, _, _, blob in chunk_rows]
-        except (ValueError, IndexError, TypeError):
-            continue  # undecodable overview: the points are read instead
-        g = np.concatenate([pos + k * CHUNK_POINTS for k, (pos, _) in enumerate(parts)])
-        values = np.concatenate([v for _, v in parts])
-        item = (i, g, values, chunk_rows[0][2], stride)
-        if size == level:
-            whole.append(item)
-        else:
-            merged.append(item + (size,))
-
+            parts = [overview.decode(r[4], item[4]) for r in item[5]]
+        except (ValueError, IndexError, TypeError, struct.error):
+            continue  # an undecodable overview: this series' points are read instead
+        accepted.append(item)
+        for k, (pos, vals) in enumerate(parts):
+            positions.append(pos)
+            values.append(vals)
+            offsets.append(k * CHUNK_POINTS)
+            lengths.append(len(pos))
+    if not accepted:
+        return {}
+    row_lengths = np.array(lengths)
+    per_series = np.add.reduceat(row_lengths, np.cumsum([0] + [len(a[5]) for a in accepted])[:-1])
+    g = np.concatenate(positions).astype(np.int64)
+    if len(offsets) > len(accepted):  # some series span several chunks
+        g += np.repeat(np.array(offsets, dtype=np.int64), row_lengths)
+    y = np.concatenate(values).astype(np.float64, copy=False)
+    steps = _affine(g, [a[2] for a in accepted], [a[1] for a in accepted], per_series)
+    bounds = np.cumsum(per_series)[:-1]
+    if any(a[3] != a[4] for a in accepted):
+        # Buckets of several blocks: M4 again over the stored points, in one pass over
+        # every series (a series boundary always starts a bucket).
+        sizes = {a[3] for a in accepted}
+        key = g // (sizes.pop() if len(sizes) == 1 else
+                    np.repeat(np.array([a[3] for a in accepted], dtype=np.int64), per_series))
+        change = np.empty(len(g), dtype=bool)
+        change[0] = True
+        np.not_equal(key[1:], key[:-1], out=change[1:])
+        change[bounds] = True
+        kept = m4_by_starts(y, np.flatnonzero(change))
+        bounds = np.searchsorted(kept, bounds)
+        steps, y = steps[kept], y[kept]
+    x = steps.astype(np.float64)
     out: dict[int, tuple] = {}
-    for i, g, values, first, stride in whole:
-        out[i] = _on_steps(g, values, first, stride, req)
-    if merged:
-        # One M4 pass over every merged series: buckets never straddle two series.
-        g_all = np.concatenate([m[1] for m in merged])
-        y_all = np.concatenate([m[2].astype(np.float64) for m in merged])
-        key = np.concatenate([m[1] // m[5] for m in merged])
-        lengths = np.array([len(m[1]) for m in merged])
-        series_start = np.zeros(len(g_all), dtype=bool)
-        series_start[np.cumsum(lengths)[:-1]] = True
-        change = np.empty(len(g_all), dtype=bool)
-        if len(g_all):
-            change[0] = True
-            np.not_equal(key[1:], key[:-1], out=change[1:])
-            change |= series_start
-            kept = m4_by_starts(y_all, np.flatnonzero(change))
-            bounds = np.searchsorted(kept, np.cumsum(lengths)[:-1])
-            offset = 0
-            for m, picks in zip(merged, np.split(kept, bounds)):
-                i, _, _, first, stride, _ = m
-                local = picks - offset
-                out[i] = _on_steps(m[1][local], m[2][local], first, stride, req)
-                offset += len(m[1])
+    for item, xs, ys, ss in zip(accepted, np.split(x, bounds), np.split(y, bounds),
+                                np.split(steps, bounds)):
+        if req.x_min is not None or req.x_max is not None:
+            part = visible_slice(xs, req.x_min, req.x_max)
+            xs, ys, ss = xs[part], ys[part], ss[part]
+        out[item[0]] = (xs, ys, ss)
     return out
 
 
-def _on_steps(g: np.ndarray, values: np.ndarray, first: int, stride: int, req) -> tuple:
-    steps = g * stride + first
-    x = steps.astype(np.float64)
-    y = values.astype(np.float64)
-    if req.x_min is not None or req.x_max is not None:
-        part = visible_slice(x, req.x_min, req.x_max)
-        x, y, steps = x[part], y[part], steps[part]
-    return x, y, steps
+def _affine(g: np.ndarray, strides: list, firsts: list, per_series: np.ndarray) -> np.ndarray:
+    """Steps ``g * stride + first`` with each series' stride and first step (scalars when
+    every series shares them, the usual sweep: no per-point temporaries)."""
+    def per_point(vals: list):
+        return vals[0] if len(set(vals)) == 1 else np.repeat(np.array(vals, np.int64),
+                                                             per_series)
+    steps = g * per_point(strides)
+    steps += per_point(firsts)
+    return steps
