@@ -28,8 +28,18 @@ BUDGET_DRAW_MS = 1500
 
 
 class Answer:
-    def __init__(self, content: bytes):
+    def __init__(self, content: bytes, headers=None):
         self.content = content
+        self.headers = headers or {}
+
+    def server_timing(self) -> dict:
+        """{'fetch': ms, 'header': ms, 'encode': ms} from the Server-Timing header."""
+        out = {}
+        for part in self.headers.get('server-timing', '').split(','):
+            name, _, dur = part.strip().partition(';dur=')
+            if dur:
+                out[name] = float(dur)
+        return out
 
     def json(self):
         return json.loads(self.content)
@@ -48,7 +58,7 @@ class LoopbackClient:
         from urllib.request import urlopen
         url = self.base_url + path + ('?' + urlencode(params) if params else '')
         with urlopen(url, timeout=300) as response:
-            return Answer(response.read())
+            return Answer(response.read(), {k.lower(): v for k, v in response.headers.items()})
 
 
 def timed_get(client, path, params, repeat):
@@ -106,9 +116,14 @@ def bench_repo(path: str, manifest: dict, browser: bool, max_series: int) -> dic
         out['series_f32_cold_ms'] = round(cold32[0], 1)
         out['series_f32_warm_median_ms'] = round(statistics.median(warm32), 1)
         # uncached: a view this server has not seen (another width), nothing reused
-        fresh = [timed_get(client, '/api/series', dict(f32_params, width=999 - k), 1)[0][0]
-                 for k in range(5)]
+        fresh, server = [], []
+        for k in range(5):
+            times, answer = timed_get(client, '/api/series', dict(f32_params, width=999 - k), 1)
+            fresh.append(times[0])
+            server.append(answer.server_timing())
         out['series_f32_uncached_median_ms'] = round(statistics.median(fresh), 1)
+        out['series_f32_uncached_server_ms'] = {
+            k: round(statistics.median(t[k] for t in server), 1) for k in server[0]}
         fresh64 = [timed_get(client, '/api/series', dict(series_params, width=989 - k), 1)[0][0]
                    for k in range(5)]
         out['series_uncached_median_ms'] = round(statistics.median(fresh64), 1)

@@ -4,6 +4,8 @@ Pages are thin views over the API (see docs/ui.md). Build one with :func:`create
 """
 from __future__ import annotations
 
+import time
+
 from fastapi import FastAPI, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -176,20 +178,28 @@ def create_app(repo, *, read_only: bool = False,
                                       'overview charts (half the bytes)')):
         req = series_request(q, runs, names, x_axis, width, x_min, x_max, since, full,
                              max_series)
-        fetched = fetch_series(repo, req, cache)
-        head = header(repo, fetched, req.x_axis)
         if precision not in ('f64', 'f32'):
             raise ApiError(400, 'InvalidPrecision', f'Unknown precision {precision!r}; use '
                            f'f64 or f32.')
+        if format not in ('json', 'binary'):
+            raise ApiError(400, 'InvalidFormat', f'Unknown format {format!r}; use json or '
+                           f'binary.')
+        started = time.perf_counter()
+        fetched = fetch_series(repo, req, cache)
+        fetched_at = time.perf_counter()
+        head = header(repo, fetched, req.x_axis)
+        headed_at = time.perf_counter()
         if format == 'binary':
             chunks = encode_binary(head, fetched['series'], precision, fetched['body_key'],
                                    body_cache)
             length = sum(len(c) for c in chunks)
+            # where the server's time went, for the browser's network panel
+            timing = (f'fetch;dur={(fetched_at - started) * 1e3:.1f}, '
+                      f'header;dur={(headed_at - fetched_at) * 1e3:.1f}, '
+                      f'encode;dur={(time.perf_counter() - headed_at) * 1e3:.1f}')
             return StreamingResponse(iter(chunks), media_type=BINARY_MEDIA_TYPE,
-                                     headers={'Content-Length': str(length)})
-        if format != 'json':
-            raise ApiError(400, 'InvalidFormat', f'Unknown format {format!r}; use json or '
-                           f'binary.')
+                                     headers={'Content-Length': str(length),
+                                              'Server-Timing': timing})
         return encode_json(head, fetched['series'])
 
     @app.get('/api/series/export', tags=['series'])

@@ -98,58 +98,64 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
         if size is not None:
             level = overview.LEVELS[1] if size >= overview.LEVELS[1] else overview.LEVELS[0]
             chosen.append((i, chunk_rows[0][2], stride, size, level, chunk_rows))
-    positions, values, offsets, lengths, accepted = [], [], [], [], []
+    accepted, decoded, per_series = [], [], []
     for item in chosen:
         try:
             parts = [overview.decode(r[4], item[4]) for r in item[5]]
         except (ValueError, IndexError, TypeError, struct.error):
             continue  # an undecodable overview: this series' points are read instead
         accepted.append(item)
-        for k, (pos, vals) in enumerate(parts):
-            positions.append(pos)
-            values.append(vals)
-            offsets.append(k * CHUNK_POINTS)
-            lengths.append(len(pos))
+        decoded.append(parts)
+        per_series.append(sum(len(pos) for pos, _ in parts))
     if not accepted:
         return {}
-    row_lengths = np.array(lengths)
-    per_series = np.add.reduceat(row_lengths, np.cumsum([0] + [len(a[5]) for a in accepted])[:-1])
-    g = np.concatenate(positions).astype(np.int64)
-    if len(offsets) > len(accepted):  # some series span several chunks
-        g += np.repeat(np.array(offsets, dtype=np.int64), row_lengths)
-    y = np.concatenate(values).astype(np.float64, copy=False)
-    steps = _affine(g, [a[2] for a in accepted], [a[1] for a in accepted], per_series)
-    bounds = np.cumsum(per_series)[:-1]
-    if any(a[3] != a[4] for a in accepted):
+    # Few, preallocated arrays: fresh memory is what a large answer costs most (every new
+    # page is a fault), so x is built in place: index in the series, then the step.
+    x = np.empty(sum(per_series))
+    y = np.empty(len(x))
+    at = 0
+    for parts in decoded:
+        for k, (pos, vals) in enumerate(parts):
+            end = at + len(pos)
+            np.add(pos, k * CHUNK_POINTS, out=x[at:end], casting='unsafe')
+            y[at:end] = vals
+            at = end
+    starts = np.cumsum([0] + per_series)
+    bounds = starts[1:-1]
+    sizes = {a[3] for a in accepted}
+    merged = any(a[3] != a[4] for a in accepted)
+    if merged:
         # Buckets of several blocks: M4 again over the stored points, in one pass over
         # every series (a series boundary always starts a bucket).
-        sizes = {a[3] for a in accepted}
-        key = g // (sizes.pop() if len(sizes) == 1 else
-                    np.repeat(np.array([a[3] for a in accepted], dtype=np.int64), per_series))
-        change = np.empty(len(g), dtype=bool)
+        if len(sizes) == 1:
+            key = x // sizes.pop()
+        else:
+            key = np.empty(len(x))
+            for a, lo_i, hi_i in zip(accepted, starts[:-1], starts[1:]):
+                np.floor_divide(x[lo_i:hi_i], a[3], out=key[lo_i:hi_i])
+        change = np.empty(len(x), dtype=bool)
         change[0] = True
         np.not_equal(key[1:], key[:-1], out=change[1:])
+        del key
         change[bounds] = True
         kept = m4_by_starts(y, np.flatnonzero(change))
+        del change
         bounds = np.searchsorted(kept, bounds)
-        steps, y = steps[kept], y[kept]
-    x = steps.astype(np.float64)
+        starts = np.concatenate([[0], bounds, [len(kept)]])
+        x, y = x[kept], y[kept]
+    strides = {a[2] for a in accepted}
+    firsts = {a[1] for a in accepted}
+    if len(strides) == 1 and len(firsts) == 1:  # a sweep: one stride, one first step
+        x *= strides.pop()
+        x += firsts.pop()
+    else:
+        for a, lo_i, hi_i in zip(accepted, starts[:-1], starts[1:]):
+            x[lo_i:hi_i] *= a[2]
+            x[lo_i:hi_i] += a[1]
     out: dict[int, tuple] = {}
-    for item, xs, ys, ss in zip(accepted, np.split(x, bounds), np.split(y, bounds),
-                                np.split(steps, bounds)):
+    for item, xs, ys in zip(accepted, np.split(x, bounds), np.split(y, bounds)):
         if req.x_min is not None or req.x_max is not None:
             part = visible_slice(xs, req.x_min, req.x_max)
-            xs, ys, ss = xs[part], ys[part], ss[part]
-        out[item[0]] = (xs, ys, ss)
+            xs, ys = xs[part], ys[part]
+        out[item[0]] = (xs, ys, xs)  # on the step axis x is the step (exact below 2**53)
     return out
-
-
-def _affine(g: np.ndarray, strides: list, firsts: list, per_series: np.ndarray) -> np.ndarray:
-    """Steps ``g * stride + first`` with each series' stride and first step (scalars when
-    every series shares them, the usual sweep: no per-point temporaries)."""
-    def per_point(vals: list):
-        return vals[0] if len(set(vals)) == 1 else np.repeat(np.array(vals, np.int64),
-                                                             per_series)
-    steps = g * per_point(strides)
-    steps += per_point(firsts)
-    return steps

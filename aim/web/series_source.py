@@ -82,7 +82,9 @@ class SeriesData:
 
 
 class ReducedCache:
-    """LRU of reduced series, bounded by the number of points it holds."""
+    """LRU of series reduced from their points, bounded by the number of points it holds.
+    (Series reduced from stored overviews are not kept: reading those again is cheaper
+    than the memory a cache of them would hold.)"""
 
     def __init__(self, max_points: int = 8_000_000):
         self.max_points = max_points
@@ -428,11 +430,10 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) ->
         for b in range(0, len(pending), LOAD_BATCH):
             batch = pending[b:b + LOAD_BATCH]
             # long evenly spaced series: from the stored overviews, without their points
+            # (not cached: reading them again costs less than the memory a cache holds)
             for i, reduced in reduce_from_overviews(repo, {i: refs[i] for i in batch}, req,
                                                     lo, hi, width).items():
                 out[i] = SeriesData(refs[i], *reduced)
-                if cacheable and refs[i].count is not None:
-                    cache.put(_cache_key(refs[i], req, width, lo, hi), reduced)
             batch = [i for i in batch if out[i] is None]
             loaded = _load_all(repo, [refs[i] for i in batch], req.x_axis, req.since, zoom)
             _reduce(dict(zip(batch, loaded)), out, req, lo, hi, width,
