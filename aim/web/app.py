@@ -18,6 +18,7 @@ from aim.web.series_export import export_csv, export_json_lines
 from aim.web.series_payload import (
     BINARY_MEDIA_TYPE,
     FrameBodyCache,
+    body_key,
     encode_binary,
     encode_json,
     header,
@@ -185,13 +186,25 @@ def create_app(repo, *, read_only: bool = False,
             raise ApiError(400, 'InvalidFormat', f'Unknown format {format!r}; use json or '
                            f'binary.')
         started = time.perf_counter()
-        fetched = fetch_series(repo, req, cache)
+        cached = {}
+
+        def answered(fetch_key):  # an identical earlier answer, encoded: skip reducing
+            if format != 'binary':
+                return None
+            cached['item'] = body_cache.get(body_key(fetch_key, precision, req.x_axis))
+            return cached['item'][0] if cached['item'] else None
+
+        fetched = fetch_series(repo, req, cache, answered)
         fetched_at = time.perf_counter()
         head = header(repo, fetched, req.x_axis)
         headed_at = time.perf_counter()
         if format == 'binary':
-            chunks = encode_binary(head, fetched['series'], precision, fetched['body_key'],
-                                   body_cache)
+            item = cached.get('item')
+            chunks = encode_binary(head, fetched['series'], precision,
+                                   item[1] if item else None)
+            key = body_key(fetched['body_key'], precision, req.x_axis)
+            if item is None and key is not None:
+                body_cache.put(key, [s['n'] for s in head['series']], chunks[1])
             length = sum(len(c) for c in chunks)
             # where the server's time went, for the browser's network panel
             timing = (f'fetch;dur={(fetched_at - started) * 1e3:.1f}, '

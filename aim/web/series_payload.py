@@ -60,14 +60,16 @@ def header(repo, fetched: dict, x_axis: str) -> dict:
         'until': fetched['until'],
         'runs': runs_info(repo, hashes),
         'series': [{'run': s.ref.run_hash, 'name': s.ref.name, 'context': s.ref.context,
-                    'count': s.ref.count, 'last_step': s.ref.last_step, 'n': len(s.x)}
-                   for s in series],
+                    'count': s.ref.count, 'last_step': s.ref.last_step, 'n': n}
+                   for s, n in zip(series, fetched.get('counts') or
+                                   [len(s.x) for s in series])],
     }
 
 
 class FrameBodyCache:
-    """The encoded arrays of the last few answers, keyed by ``fetch_series``' body key and
-    the precision: a repeated view skips converting and copying tens of megabytes."""
+    """The encoded arrays of the last few answers with their point counts, keyed by
+    ``fetch_series``' body key, the precision and the columns: a repeated view skips
+    reducing, converting and copying tens of megabytes."""
 
     def __init__(self, max_bytes: int = 160 << 20):
         self.max_bytes = max_bytes
@@ -75,23 +77,29 @@ class FrameBodyCache:
         self.lock = threading.Lock()
 
     def get(self, key):
+        """(counts, body) or None."""
         with self.lock:
-            body = self.items.get(key)
-            if body is not None:
+            item = self.items.get(key)
+            if item is not None:
                 self.items.move_to_end(key)
-            return body
+            return item
 
-    def put(self, key, body) -> None:
+    def put(self, key, counts: list[int], body) -> None:
         with self.lock:
-            self.items[key] = body
-            while sum(len(b) for b in self.items.values()) > self.max_bytes and \
+            self.items[key] = (counts, body)
+            while sum(len(b) for _, b in self.items.values()) > self.max_bytes and \
                     len(self.items) > 1:
                 self.items.popitem(last=False)
 
 
-def encode_binary(head: dict, series, precision: str = 'f64', body_key=None,
-                  body_cache: FrameBodyCache | None = None) -> list:
-    """The binary frame as a list of byte chunks (prefix, body) to send one after the other.
+def body_key(fetch_key, precision: str, x_axis: str):
+    """The FrameBodyCache key of an answer (None when the answer is not cacheable)."""
+    return None if fetch_key is None else (fetch_key, precision, x_axis != 'step')
+
+
+def encode_binary(head: dict, series, precision: str = 'f64', cached_body=None) -> list:
+    """The binary frame as a list of byte chunks (prefix, body) to send one after the other;
+    ``cached_body`` is the body of an identical earlier answer.
 
     ``precision='f32'`` halves it for overview charts: y as float32 (7 significant digits,
     far below a pixel) and x as float32 offsets from ``head['x0']`` (exact for steps below
@@ -103,12 +111,9 @@ def encode_binary(head: dict, series, precision: str = 'f64', body_key=None,
     prefix = MAGIC + struct.pack('<I', len(head_bytes)) + head_bytes
     prefix += b'\0' * (-len(prefix) % 8)
     with_step = head.get('has_step', True)
-    key = None if body_key is None or body_cache is None else (body_key, precision, with_step)
-    body = body_cache.get(key) if key is not None else None
+    body = cached_body
     if body is None:
         body = _encode_body(series, dtype, x0, 3 if with_step else 2)
-        if key is not None:
-            body_cache.put(key, body)
     return [prefix, body]
 
 

@@ -401,9 +401,15 @@ def _cache_key(ref: SeriesRef, req: SeriesRequest, width: int, lo, hi) -> tuple:
 LOAD_BATCH = 1000  # series read and reduced together: bounds the memory of a large answer
 
 
-def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) -> dict:
+def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
+                 answered=None) -> dict:
     """Select, load and reduce. Returns ``{'series': [SeriesData...], 'total', 'range',
-    'until'}`` where ``range`` is the x range the buckets were laid over."""
+    'until', 'body_key'}`` where ``range`` is the x range the buckets were laid over and
+    ``body_key`` identifies the reduced arrays exactly (None when not cacheable).
+
+    ``answered(body_key)`` may return the point counts of an identical answer the caller
+    still holds encoded; nothing is read or reduced then, the series come back without
+    points and the counts under ``'counts'``."""
     req.check()
     width = clamp_width(req.width)
     refs, total = select_series(repo, req)
@@ -415,6 +421,24 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) ->
     cacheable = cache is not None and known_range is not None and not req.full
     lo = req.x_min if req.x_min is not None else (known_range[0] if known_range else None)
     hi = req.x_max if req.x_max is not None else (known_range[1] if known_range else None)
+    # The next live poll asks for points after the *oldest* last write among the series: a
+    # run whose flush lags behind another's still gets its late points (clients drop the
+    # repeats by step).
+    until = min([r.last_time for r in refs if r.last_time is not None], default=req.since)
+    # Identifies the reduced arrays exactly (every input of the reduction), so an encoder
+    # may reuse what it made of them; None when the answer is not cacheable.
+    body_key = None
+    if cacheable and all(r.count is not None for r in refs):
+        body_key = (req.x_axis, width, lo, hi, tuple(
+            (r.run_hash, r.name, r.context_key, r.count, r.last_step, r.last_time)
+            for r in refs))
+    answer = {'total': total, 'range': [lo, hi], 'width': width, 'until': until,
+              'body_key': body_key}
+    counts = answered(body_key) if answered is not None and body_key is not None else None
+    if counts is not None and len(counts) == len(refs):
+        empty = np.empty(0)
+        return dict(answer, series=[SeriesData(r, empty, empty, empty) for r in refs],
+                    counts=counts)
     out: list[SeriesData | None] = [None] * len(refs)
     pending: list[int] = []
     for i, ref in enumerate(refs):
@@ -445,16 +469,5 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None) ->
         lo = lo if lo is not None else (min(float(x[0]) for x in xs) if xs else 0.0)
         hi = hi if hi is not None else (max(float(x[-1]) for x in xs) if xs else 0.0)
         _reduce(loaded, out, req, lo, hi, width, cache if cacheable else None)
-    # The next live poll asks for points after the *oldest* last write among the series: a
-    # run whose flush lags behind another's still gets its late points (clients drop the
-    # repeats by step).
-    until = min([r.last_time for r in refs if r.last_time is not None], default=req.since)
-    # Identifies the reduced arrays exactly (every input of the reduction), so an encoder
-    # may reuse what it made of them; None when the answer was not cacheable.
-    body_key = None
-    if cacheable and all(r.count is not None for r in refs):
-        body_key = (req.x_axis, width, lo, hi, tuple(
-            (r.run_hash, r.name, r.context_key, r.count, r.last_step, r.last_time)
-            for r in refs))
-    return {'series': out, 'total': total, 'range': [lo, hi], 'width': width, 'until': until,
-            'body_key': body_key}
+        answer['range'] = [lo, hi]
+    return dict(answer, series=out)

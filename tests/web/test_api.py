@@ -228,3 +228,33 @@ def test_pages_are_served(client, built_repo):
     for path in ('/', '/runs', '/metrics', '/params', '/live', f'/runs/{built_repo[1][0]}'):
         r = client.get(path)
         assert r.status_code == 200 and '<main id="page">' in r.text
+
+
+def test_repeated_view_is_served_whole_and_a_grown_series_is_read_again(tmp_path):
+    """An identical binary request is answered from the encoded answer it left behind
+    (nothing reduced: Server-Timing shows it), byte for byte; once a series gains points
+    the same request reads it again."""
+    from fastapi.testclient import TestClient
+
+    from aim import Repo, Run
+    from aim.web.app import create_app
+    from tests.web.repo_factory import quiet_run
+    repo = Repo(str(tmp_path), init=True)
+    run = quiet_run(repo)
+    for step in range(20_000):
+        run.track(float(step % 97), name='loss', step=step)
+    run.close()
+    params = {'runs': run.hash, 'width': 500, 'format': 'binary', 'precision': 'f32'}
+    with TestClient(create_app(Repo(str(tmp_path)))) as client:
+        first = client.get('/api/series', params=params)
+        again = client.get('/api/series', params=params)
+        assert again.content == first.content
+        assert 'fetch;dur=' in again.headers['server-timing']
+        before = decode_frame(first.content)['series'][0]
+        resumed = Run(run.hash, repo=str(tmp_path), system_tracking_interval=None,
+                      capture_terminal_logs=False)
+        resumed.track(500.0, name='loss', step=20_000)
+        resumed.close()
+        grown = decode_frame(client.get('/api/series', params=params).content)['series'][0]
+    assert grown['count'] == before['count'] + 1 == 20_001
+    assert grown['y'].max() == 500.0 and before['y'].max() == 96.0

@@ -61,3 +61,19 @@ def test_unix_socket(repo_dir, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_server_keeps_freed_memory_for_the_next_answer():
+    """glibc takes the allocator settings (so a large answer does not fault its arrays in
+    afresh each time); the numpy arrays of an answer still work after them."""
+    import platform
+    import subprocess
+    import sys
+    code = ('import numpy as np; from aim.web.server import keep_freed_memory; '
+            'print(keep_freed_memory()); a = np.ones(5_000_000); del a; '
+            'b = np.arange(5_000_000.); print(float(b.sum()))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[1] == repr(float(sum(range(5_000_000))))
+    if platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc':
+        assert out[0] == 'True'
