@@ -63,6 +63,7 @@ def create_app(repo, *, read_only: bool = False,
     app.state.read_only = read_only
     cache = ReducedCache()
     body_cache = FrameBodyCache()
+    app.state.params_summary = repo_summary.ParamsSummary(repo)
     install_error_handlers(app)
     if allowed_hosts:
         install_host_check(app, allowed_hosts)
@@ -134,17 +135,10 @@ def create_app(repo, *, read_only: bool = False,
         return {'archived': body.archived, 'hashes': body.hashes}
 
     # --- repository facts ------------------------------------------------------------
-    params_cache: dict = {}
 
     @app.get('/api/params', tags=['repository'])
     def params():
-        # Summarising every run's params is a pass over all of them; reuse it until a run
-        # is added, removed or writes again.
-        mark = tuple(repo.index.query('SELECT COUNT(*), MAX(updated_at), MAX(creation_time) '
-                                      'FROM runs')[0])
-        if params_cache.get('mark') != mark:
-            params_cache.update(mark=mark, value=repo_summary.params_summary(repo))
-        return params_cache['value']
+        return app.state.params_summary.get()
 
     @app.get('/api/metric-names', tags=['repository'])
     def metric_names():

@@ -109,17 +109,18 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
         per_series.append(sum(len(pos) for pos, _ in parts))
     if not accepted:
         return {}
-    # Few, preallocated arrays: fresh memory is what a large answer costs most (every new
-    # page is a fault), so x is built in place: index in the series, then the step.
-    x = np.empty(sum(per_series))
-    y = np.empty(len(x))
-    at = 0
-    for parts in decoded:
-        for k, (pos, vals) in enumerate(parts):
-            end = at + len(pos)
-            np.add(pos, k * CHUNK_POINTS, out=x[at:end], casting='unsafe')
-            y[at:end] = vals
-            at = end
+    # Few and small temporaries: fresh memory is what a large answer costs most (every
+    # new page is a fault). x is built in place: index in the series, then the step.
+    x = np.concatenate([pos for parts in decoded for pos, _ in parts]).astype(np.float64)
+    chunk_index = [k for parts in decoded for k in range(len(parts))]
+    if any(chunk_index):
+        shift = np.repeat(np.array(chunk_index, dtype=np.int32),
+                          [len(pos) for parts in decoded for pos, _ in parts])
+        shift *= CHUNK_POINTS
+        x += shift
+        del shift
+    y = np.concatenate([vals for parts in decoded for _, vals in parts])
+    y = y.astype(np.float64, copy=False)
     starts = np.cumsum([0] + per_series)
     bounds = starts[1:-1]
     sizes = {a[3] for a in accepted}

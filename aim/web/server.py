@@ -57,6 +57,7 @@ def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = Fa
     sys.stdout.flush()
     app = create_app(repo, read_only=read_only, allowed_hosts=allowed)
     keep_freed_memory()
+    app.state.params_summary.warm_in_background()
     config = uvicorn.Config(app, log_level=log_level, access_log=False,
                             ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile)
     server = uvicorn.Server(config)
