@@ -11,7 +11,6 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +25,6 @@ from aim.web.series_overview import reduce_from_overviews
 X_AXES = ('step', 'epoch', 'relative_time', 'wall_time')
 DEFAULT_MAX_SERIES = 1000
 HARD_MAX_SERIES = 20_000
-LOAD_THREADS = 1  # reading holds the repository connection's lock: threads only contend
 
 
 @dataclass
@@ -305,26 +303,12 @@ def _load_bulk(repo, refs: list[SeriesRef], x_axis: str, since: float | None,
 
 def _load_all(repo, refs: list[SeriesRef], x_axis: str, since: float | None,
               step_range: tuple[int, int] | None = None) -> list[SeriesData]:
-    """Full-resolution points of ``refs``, in order."""
+    """Full-resolution points of ``refs``, in order: one statement for every series the
+    index named (all of them, unless one was deleted while the request ran)."""
     if refs and all(r.series_id is not None for r in refs):
         return _load_bulk(repo, refs, x_axis, since, step_range)
-    if len(refs) < 8 or LOAD_THREADS <= 1:
-        runs_cache: dict = {}
-        return [load_series(repo, r, x_axis, runs_cache, since, step_range) for r in refs]
-    by_run: dict[str, list[int]] = {}
-    for i, ref in enumerate(refs):
-        by_run.setdefault(ref.run_hash, []).append(i)
-    out: list[SeriesData | None] = [None] * len(refs)
-
-    def load_run(indices: list[int]) -> None:
-        runs_cache: dict = {}  # one Run object per run, private to this task
-        for i in indices:
-            out[i] = load_series(repo, refs[i], x_axis, runs_cache, since, step_range)
-
-    with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
-        for _ in pool.map(load_run, by_run.values()):
-            pass
-    return out
+    runs_cache: dict = {}
+    return [load_series(repo, r, x_axis, runs_cache, since, step_range) for r in refs]
 
 
 def _step_range(refs: Iterable[SeriesRef]) -> tuple[float, float] | None:
