@@ -159,6 +159,7 @@ def bench_repo(path: str, manifest: dict, browser: bool, max_series: int) -> dic
                 out['nav_to_chart_warm_ms'] = round(min(d['readyAt'] for d in draws[1:]), 1)
                 out['chart_draw_ms'] = round(min(d['drawMs'] for d in draws), 1)
                 out['chart_fetch_warm_ms'] = round(min(d['fetchMs'] for d in draws[1:]), 1)
+                out['chart_fetch_cold_ms'] = round(draws[0]['fetchMs'], 1)
                 shots = os.path.join(ROOT, 'test-output', 'screenshots')
                 os.makedirs(shots, exist_ok=True)
                 page.screenshot(path=os.path.join(shots, f'bench-{manifest["runs"]}-runs.png'))

@@ -9,9 +9,10 @@ answers exactly: a bucket's first point is its first block's first, its last poi
 last block's last, and its extremes are among its blocks' extremes. A chart then reads
 about a fifth of the points at the fine level, a seventieth at the coarse one.
 
-Overviews are derived data, like the series summaries: written with every chunk in the
-same transaction, deleted with it, rebuilt by ``aim storage reindex``; a reader that finds
-one missing, stale or undecodable reads the chunk's points instead.
+Overviews are derived data, like the series summaries: written with each chunk of a
+series longer than one chunk, in the same transaction (a series that fits in one chunk is
+read whole; see ``wanted``), deleted with it, rebuilt by ``aim storage reindex``; a reader
+that finds one missing, stale or undecodable reads the chunk's points instead.
 
 Row: ``overviews(series_id, seq, n, first_step, stride, points)``; ``stride`` is the step
 increment when the chunk's steps are an arithmetic progression (else NULL: the overview is
@@ -116,6 +117,14 @@ def stride_of(steps_blob: bytes, n: int) -> int | None:
     if n < 2 or steps_blob[:1] != b'A':
         return None
     return int.from_bytes(steps_blob[9:17], 'little', signed=True)
+
+
+def wanted(seq: int, n: int) -> bool:
+    """Whether a chunk gets an overview: every chunk of a series longer than one chunk.
+    A series that fits in its first chunk is short enough to be read whole (a chart of it
+    never has many points a bucket), so its frequent rewrites while it grows skip this."""
+    from aim.storage.chunks import CHUNK_POINTS
+    return seq > 0 or n >= CHUNK_POINTS
 
 
 def row(series_id: int, seq: int, steps: np.ndarray, values: np.ndarray, steps_blob: bytes,

@@ -212,7 +212,7 @@ class RepoStore:
         conn.executemany('INSERT INTO overviews VALUES(?, ?, ?, ?, ?, ?)', [
             overview.row(sid, seq, codec.decode_column('steps', b_steps, n),
                          codec.decode_column('values', b_vals, n), b_steps, b_vals)
-            for sid, seq, n, b_steps, b_vals in rows])
+            for sid, seq, n, b_steps, b_vals in rows if overview.wanted(seq, n)])
 
     def reindex(self, progress=None, damaged: list | None = None) -> int:
         """Rebuild the index (``runs`` rows, series summaries, chunk overviews) from the

@@ -88,8 +88,17 @@ def test_every_chunk_gets_its_overview_as_it_is_written(tmp_path):
 
 def test_uneven_steps_store_no_stride(tmp_path):
     repo = Repo(str(tmp_path), init=True)
-    run_hash, _ = _track(repo, 100, step=lambda i: i * i)
-    assert [r[3] for r in _overview_rows(repo, run_hash)] == [None]
+    run_hash, _ = _track(repo, 5000, step=lambda i: i * i)
+    assert [r[3] for r in _overview_rows(repo, run_hash)] == [None, None]
+
+
+def test_a_series_that_fits_in_one_chunk_has_no_overview(tmp_path):
+    """It is read whole: its rewrites while it grows skip the overview."""
+    repo = Repo(str(tmp_path), init=True)
+    short, _ = _track(repo, CHUNK_POINTS - 1)
+    full, _ = _track(repo, CHUNK_POINTS)
+    assert _overview_rows(repo, short) == []
+    assert [r[1] for r in _overview_rows(repo, full)] == [CHUNK_POINTS]
 
 
 def test_overviews_go_with_delete_and_copy_and_come_back_with_reindex(tmp_path):
