@@ -39,6 +39,8 @@ def check(repo, quick):
         report = check_repository(root, thorough=not quick, progress=lambda h: bar.update(1))
     for damaged in report.damaged:
         click.echo(f'DAMAGED {damaged.run_hash}: {"; ".join(damaged.problems)}')
+    for note in report.notes:
+        click.echo(f'NOTE    {note}')
     for problem in report.repository_problems:
         click.echo(f'REPO    {problem}')
     checked = len(report.runs)

@@ -40,6 +40,8 @@ class RunCheck:
 class CheckReport:
     runs: list[RunCheck]
     repository_problems: list[str] = field(default_factory=list)
+    # Worth doing, but nothing is wrong with the data (missing chunk overviews).
+    notes: list[str] = field(default_factory=list)
     # The database file that all runs share is damaged, not only some runs' data.
     shared_database_damaged: bool = False
 
@@ -146,9 +148,30 @@ def check_repository(root: str, *, thorough: bool = True,
             if progress:
                 progress(run_hash)
         report.repository_problems += _check_index(store, set(hashes))
+        if thorough:
+            report.notes += _check_overviews(store)
     finally:
         store.close()
     return report
+
+
+def _check_overviews(store: RepoStore) -> list[str]:
+    """Long series whose chunk overviews are missing or stale (see overview.py): nothing
+    is lost, but charts of them read every point."""
+    from aim.storage.chunks import CHUNK_POINTS
+    try:
+        (count,), = store.index.query(
+            'SELECT COUNT(DISTINCT c.series_id) FROM chunks c LEFT JOIN overviews o '
+            'ON o.series_id = c.series_id AND o.seq = c.seq '
+            'WHERE (c.seq > 0 OR c.n >= ?) AND (o.series_id IS NULL OR o.n != c.n)',
+            (CHUNK_POINTS,))
+    except Exception as exc:
+        return [f'chunk overviews cannot be read ({_reason(exc)}); `aim storage reindex` '
+                f'rebuilds them']
+    if not count:
+        return []
+    return [f'{count} long series lack current chunk overviews (charts of them read every '
+            f'point); run `aim storage reindex` to rebuild them']
 
 
 def _check_index(store: RepoStore, run_hashes: set[str]) -> list[str]:

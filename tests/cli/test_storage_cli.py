@@ -49,6 +49,24 @@ def test_check_reports_an_index_out_of_step_with_the_run_files(repo_dir, make_ru
     assert invoke('storage', 'check', '--repo', repo_dir).exit_code == 0
 
 
+def test_check_notes_long_series_without_overviews_and_reindex_rebuilds_them(
+        repo_dir, make_run, invoke):
+    """A repository written before chunk overviews (here: their rows deleted) reads fine;
+    check says charts of its long series read every point, and reindex fixes that."""
+    make_run(repo_dir, points=5000)
+    assert invoke('storage', 'check', '--repo', repo_dir).exit_code == 0
+    conn = sqlite3.connect(repo_dir / '.aim' / 'repo.db')
+    with conn:
+        conn.execute('DELETE FROM overviews WHERE seq = 1')
+    conn.close()
+    result = invoke('storage', 'check', '--repo', repo_dir)
+    assert result.exit_code == 0  # nothing is damaged
+    assert 'NOTE    1 long series lack current chunk overviews' in result.stdout
+    assert 'aim storage reindex' in result.stdout
+    assert invoke('storage', 'reindex', '--repo', repo_dir).exit_code == 0
+    assert 'NOTE' not in invoke('storage', 'check', '--repo', repo_dir).stdout
+
+
 def test_check_outside_a_repository(tmp_path, invoke):
     result = invoke('storage', 'check', '--repo', tmp_path)
     assert result.exit_code != 0 and 'aim init' in result.output
