@@ -44,7 +44,7 @@ def _stride_estimate(ref) -> float | None:
 
 
 def _chunks_fit(rows: list, count: int) -> int | None:
-    """The common stride when the overview rows ``(seq, n, first_step, stride, blob)``
+    """The common stride when the overview rows ``(seq, n, first_step, stride, ...)``
     cover the series' ``count`` points as evenly spaced full chunks; else None."""
     if sum(r[1] for r in rows) != count:
         return None  # missing or stale overviews (or chunks written without them)
@@ -54,7 +54,7 @@ def _chunks_fit(rows: list, count: int) -> int | None:
     stride = strides.pop()
     first = rows[0][2]
     last = len(rows) - 1
-    for k, (seq, n, first_step, st, _) in enumerate(rows):
+    for k, (seq, n, first_step, st, *_) in enumerate(rows):
         if seq != k or (k < last and n != CHUNK_POINTS) or (st is None and n > 1):
             return None
         if first_step != first + k * CHUNK_POINTS * stride:
@@ -77,10 +77,14 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
             candidates[ref.series_id] = i
     if not candidates:
         return {}
+    # A zoomed view reads only the chunks it shows: their summaries first (the columns in
+    # front of the blob, which SQLite reads without the blob's pages), then their blobs.
+    zoomed = req.x_min is not None or req.x_max is not None
+    columns = 'series_id, seq, n, first_step, stride' + ('' if zoomed else ', points')
     try:
         rows = repo.index.query(
-            'SELECT series_id, seq, n, first_step, stride, points FROM overviews '
-            'WHERE series_id IN (SELECT value FROM json_each(?)) ORDER BY series_id, seq',
+            f'SELECT {columns} FROM overviews WHERE series_id IN '
+            f'(SELECT value FROM json_each(?)) ORDER BY series_id, seq',
             [json.dumps(list(candidates))])
     except Exception:  # a repository from before overviews, opened read-only
         return {}
@@ -90,36 +94,51 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
 
     # Which series the overviews answer, at which level and bucket size; then every chosen
     # series is handled in whole-array operations over all of them at once.
-    chosen = []   # (index, first step, stride, bucket points, level, chunk rows)
+    chosen = []   # (index, first step, stride, bucket points, level, [(k, blob)], series id)
     for series_id, chunk_rows in by_series.items():
         i = candidates[series_id]
         stride = _chunks_fit(chunk_rows, refs[i].count)
         size = bucket_points(span, width, stride) if stride else None
-        if size is not None:
-            level = overview.LEVELS[1] if size >= overview.LEVELS[1] else overview.LEVELS[0]
-            chosen.append((i, chunk_rows[0][2], stride, size, level, chunk_rows))
+        if size is None:
+            continue
+        level = overview.LEVELS[1] if size >= overview.LEVELS[1] else overview.LEVELS[0]
+        first = chunk_rows[0][2]
+        if zoomed:
+            # the chunks holding [x_min, x_max], and one more each side for the
+            # neighbours that carry the lines to the chart's edges
+            k_lo, k_hi = 0, len(chunk_rows) - 1
+            if req.x_min is not None:
+                k_lo = max(k_lo, int((req.x_min - first) // (stride * CHUNK_POINTS)) - 1)
+            if req.x_max is not None:
+                k_hi = min(k_hi, int((req.x_max - first) // (stride * CHUNK_POINTS)) + 1)
+            blobs = [(k, None) for k in range(k_lo, k_hi + 1)]
+        else:
+            blobs = [(k, r[4]) for k, r in enumerate(chunk_rows)]
+        chosen.append((i, first, stride, size, level, blobs, series_id))
+    if zoomed:
+        _fill_blobs(repo, chosen)
     accepted, decoded, per_series = [], [], []
     for item in chosen:
         try:
-            parts = [overview.decode(r[4], item[4]) for r in item[5]]
-        except (ValueError, IndexError, TypeError, struct.error):
+            parts = [(k, *overview.decode(blob, item[4])) for k, blob in item[5]]
+        except (ValueError, IndexError, TypeError, AttributeError, struct.error):
             continue  # an undecodable overview: this series' points are read instead
         accepted.append(item)
         decoded.append(parts)
-        per_series.append(sum(len(pos) for pos, _ in parts))
+        per_series.append(sum(len(pos) for _, pos, _ in parts))
     if not accepted:
         return {}
     # Few and small temporaries: fresh memory is what a large answer costs most (every
     # new page is a fault). x is built in place: index in the series, then the step.
-    x = np.concatenate([pos for parts in decoded for pos, _ in parts]).astype(np.float64)
-    chunk_index = [k for parts in decoded for k in range(len(parts))]
+    x = np.concatenate([pos for parts in decoded for _, pos, _ in parts]).astype(np.float64)
+    chunk_index = [k for parts in decoded for k, _, _ in parts]
     if any(chunk_index):
         shift = np.repeat(np.array(chunk_index, dtype=np.int32),
-                          [len(pos) for parts in decoded for pos, _ in parts])
+                          [len(pos) for parts in decoded for _, pos, _ in parts])
         shift *= CHUNK_POINTS
         x += shift
         del shift
-    y = np.concatenate([vals for parts in decoded for _, vals in parts])
+    y = np.concatenate([vals for parts in decoded for _, _, vals in parts])
     y = y.astype(np.float64, copy=False)
     starts = np.cumsum([0] + per_series)
     bounds = starts[1:-1]
@@ -160,3 +179,17 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
             xs, ys = xs[part], ys[part]
         out[item[0]] = (xs, ys, xs)  # on the step axis x is the step (exact below 2**53)
     return out
+
+
+def _fill_blobs(repo, chosen: list) -> None:
+    """Put the overview blobs of the chunks each chosen series names into its list."""
+    ranges = [[item[6], item[5][0][0], item[5][-1][0]] for item in chosen if item[5]]
+    if not ranges:
+        return
+    found = {(sid, seq): blob for sid, seq, blob in repo.index.query(
+        "SELECT o.series_id, o.seq, o.points FROM json_each(?) j JOIN overviews o "
+        "ON o.series_id = json_extract(j.value, '$[0]') AND o.seq BETWEEN "
+        "json_extract(j.value, '$[1]') AND json_extract(j.value, '$[2]')",
+        [json.dumps(ranges)])}
+    for item in chosen:
+        item[5][:] = [(k, found.get((item[6], k))) for k, _ in item[5]]

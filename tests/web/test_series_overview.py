@@ -124,3 +124,23 @@ def test_api_answer_from_overviews(repo):
                                                  'width': 1000, 'format': 'json'}).json()
     (series,) = body['series']
     assert series['step'] == expected_blocks(*repo.arrays['loss'], 32)[0].tolist()
+
+
+def test_a_zoomed_view_reads_only_the_chunks_it_shows(repo, tmp_path):
+    """With the overview of a chunk far outside the view made unreadable, the zoomed
+    answer is still the exact block M4 (it would fall back to the points otherwise)."""
+    other = Repo(str(tmp_path), init=True)
+    repo.copy_runs([repo.hash], other)
+    other.hash, other.arrays = repo.hash, repo.arrays
+    with other.index.write() as conn:
+        conn.execute("UPDATE overviews SET points = x'00' WHERE seq = 4")
+    steps, values = repo.arrays['loss']
+    series, _ = fetch(other, 'loss', width=100, x_min=4000, x_max=8000)
+    want_steps, want_values = expected_blocks(steps, values, 64, 4000, 8000)
+    assert series.step.tolist() == want_steps.tolist()
+    assert np.array_equal(series.y, want_values, equal_nan=True)
+    # the whole series needs that chunk: its points are read instead, still correct
+    series, answer = fetch(other, 'loss', width=1000)
+    lo, hi = answer['range']
+    keep = m4_indices(steps.astype(float), values, lo, hi, 1000)
+    assert series.step.tolist() == steps[keep].tolist()
