@@ -66,15 +66,9 @@ class RunData:
 
     def read_chunks(self, series_id: int, first_step: int | None = None,
                     last_step: int | None = None) -> list[tuple]:
-        sql = 'SELECT seq, n, steps, vals, epochs, times FROM chunks WHERE series_id=?'
-        params: list = [series_id]
-        if first_step is not None:
-            sql += ' AND last_step >= ?'
-            params.append(first_step)
-        if last_step is not None:
-            sql += ' AND first_step <= ?'
-            params.append(last_step)
-        return self.query(sql + ' ORDER BY seq', params)
+        in_range, params = _step_range_sql('', first_step, last_step)
+        return self.query('SELECT seq, n, steps, vals, epochs, times FROM chunks '
+                          f'WHERE series_id=?{in_range} ORDER BY seq', [series_id] + params)
 
     def read_chunks_by_seq(self, series_id: int, seq: int) -> list[tuple]:
         return self.query('SELECT seq, n, steps, vals, epochs, times FROM chunks '
@@ -92,28 +86,16 @@ class RunData:
         # blobs not asked for are not even read (SQLite reads a BLOB's overflow pages only
         # when its column is selected)
         wanted = set(columns) if columns is not None else {'values', 'epochs', 'times'}
-        cols = ', '.join(f'c.{col}' if key in wanted else 'NULL'
-                         for key, col in (('values', 'vals'), ('epochs', 'epochs'),
-                                          ('times', 'times')))
-        sql = (f'SELECT c.seq, c.n, c.steps, {cols} FROM series s '
+        in_range, params = _step_range_sql('c.', first_step, last_step)
+        sql = (f'SELECT c.seq, c.n, c.steps, {_blob_columns(wanted, "c.")} FROM series s '
                'JOIN chunks c ON c.series_id = s.id '
-               'WHERE s.run_hash=? AND s.name=? AND s.context=?')
-        params: list = [self.run_hash, name, context_json]
-        if first_step is not None:
-            sql += ' AND c.last_step >= ?'
-            params.append(first_step)
-        if last_step is not None:
-            sql += ' AND c.first_step <= ?'
-            params.append(last_step)
-        rows = self.query(sql + ' ORDER BY c.seq', params)
+               f'WHERE s.run_hash=? AND s.name=? AND s.context=?{in_range} ORDER BY c.seq')
+        rows = self.query(sql, [self.run_hash, name, context_json] + params)
         try:
             return decode_series(rows, first_step, last_step, columns)
         except Exception as e:  # a damaged chunk: say which series, keep the rest readable
-            raise RepositoryError(
-                f'The points of series {name!r} {context_json} of run {self.run_hash} cannot '
-                f'be read ({type(e).__name__}: {e}); the rest of the repository is '
-                f'unaffected. Run `aim storage check` to list damaged runs.', self.path) \
-                from None
+            raise _unreadable(f'series {name!r} {context_json} of run {self.run_hash}', e,
+                              self.path) from None
 
     # logs --------------------------------------------------------------------------------
     def read_logs(self) -> list[tuple[int, float, str]]:
@@ -135,21 +117,12 @@ def read_series_many(db: RepoIndex, series_ids: list[int], columns=('values',),
     chart of a thousand series needs: a thousand statements cost more than the reading."""
     import json
 
-    wanted = set(columns)
     need = ('steps',) + tuple(c for c in columns if c != 'steps')
-    cols = ', '.join(col if key in wanted else 'NULL'
-                     for key, col in (('values', 'vals'), ('epochs', 'epochs'),
-                                      ('times', 'times')))
-    sql = (f'SELECT series_id, seq, n, steps, {cols} FROM chunks '
-           'WHERE series_id IN (SELECT value FROM json_each(?))')
-    params: list = [json.dumps([int(i) for i in series_ids])]
-    if first_step is not None:
-        sql += ' AND last_step >= ?'
-        params.append(first_step)
-    if last_step is not None:
-        sql += ' AND first_step <= ?'
-        params.append(last_step)
-    rows = db.query(sql + ' ORDER BY series_id, seq', params)
+    in_range, params = _step_range_sql('', first_step, last_step)
+    sql = (f'SELECT series_id, seq, n, steps, {_blob_columns(set(columns))} FROM chunks '
+           f'WHERE series_id IN (SELECT value FROM json_each(?)){in_range} '
+           f'ORDER BY series_id, seq')
+    rows = db.query(sql, [json.dumps([int(i) for i in series_ids])] + params)
     groups: dict[int, list] = {int(i): [] for i in series_ids}
     for row in rows:
         groups[row[0]].append(row[1:])
@@ -162,11 +135,34 @@ def read_series_many(db: RepoIndex, series_ids: list[int], columns=('values',),
                              (series_id,))
             what = (f'series {found[0][1]!r} {found[0][2]} of run {found[0][0]}' if found
                     else f'series #{series_id}')
-            raise RepositoryError(
-                f'The points of {what} cannot be read ({type(e).__name__}: {e}); the rest '
-                f'of the repository is unaffected. Run `aim storage check` to list damaged '
-                f'runs.', db.path) from None
+            raise _unreadable(what, e, db.path) from None
     return out
+
+
+def _blob_columns(wanted: set, prefix: str = '') -> str:
+    """The values/epochs/times blob columns, NULL for those not wanted (SQLite reads a
+    blob's overflow pages only when its column is selected)."""
+    return ', '.join(f'{prefix}{col}' if key in wanted else 'NULL'
+                     for key, col in (('values', 'vals'), ('epochs', 'epochs'),
+                                      ('times', 'times')))
+
+
+def _step_range_sql(prefix: str, first_step: int | None, last_step: int | None):
+    """(' AND ...' condition, params) keeping the chunks that hold steps in the range."""
+    sql, params = '', []
+    if first_step is not None:
+        sql += f' AND {prefix}last_step >= ?'
+        params.append(first_step)
+    if last_step is not None:
+        sql += f' AND {prefix}first_step <= ?'
+        params.append(last_step)
+    return sql, params
+
+
+def _unreadable(what: str, e: Exception, path: str) -> RepositoryError:
+    return RepositoryError(
+        f'The points of {what} cannot be read ({type(e).__name__}: {e}); the rest of the '
+        f'repository is unaffected. Run `aim storage check` to list damaged runs.', path)
 
 
 def decode_series(chunk_rows, first_step=None, last_step=None, columns=None):
