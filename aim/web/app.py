@@ -161,7 +161,9 @@ def create_app(repo, *, read_only: bool = False,
                x_axis: str = Query('step', description='step, epoch, relative_time or '
                                    'wall_time'),
                width: int = Query(1000, ge=1, le=20000, description='buckets; each keeps '
-                                  'first, last, min and max (M4)'),
+                                  'first, last, min and max (M4). Long evenly spaced series '
+                                  'may come back in whole stored blocks: between width/2 '
+                                  'and width buckets, each exact'),
                x_min: float | None = Query(None, description='visible range start'),
                x_max: float | None = Query(None, description='visible range end'),
                since: float | None = Query(None, description='only points written after '
