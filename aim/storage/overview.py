@@ -31,6 +31,8 @@ import struct
 
 import numpy as np
 
+from aim.storage.chunks import CHUNK_POINTS
+
 LEVELS = (16, 256)
 _VALUE_DTYPES = {b'4': '<f4', b'F': '<f8', b'I': '<i8'}
 
@@ -123,7 +125,6 @@ def wanted(seq: int, n: int) -> bool:
     """Whether a chunk gets an overview: every chunk of a series longer than one chunk.
     A series that fits in its first chunk is short enough to be read whole (a chart of it
     never has many points a bucket), so its frequent rewrites while it grows skip this."""
-    from aim.storage.chunks import CHUNK_POINTS
     return seq > 0 or n >= CHUNK_POINTS
 
 
