@@ -111,6 +111,8 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
                 k_lo = max(k_lo, int((req.x_min - first) // (stride * CHUNK_POINTS)) - 1)
             if req.x_max is not None:
                 k_hi = min(k_hi, int((req.x_max - first) // (stride * CHUNK_POINTS)) + 1)
+            if k_lo > k_hi:
+                continue  # the view misses the series: the points path says what shows
             blobs = [(k, None) for k in range(k_lo, k_hi + 1)]
         else:
             blobs = [(k, r[4]) for k, r in enumerate(chunk_rows)]

@@ -144,3 +144,22 @@ def test_a_zoomed_view_reads_only_the_chunks_it_shows(repo, tmp_path):
     lo, hi = answer['range']
     keep = m4_indices(steps.astype(float), values, lo, hi, 1000)
     assert series.step.tolist() == steps[keep].tolist()
+
+
+@pytest.mark.parametrize('x_min, x_max', [(30_000, 40_000), (-9_000, -1_000), (19_990, 25_000)])
+def test_a_view_beside_or_at_the_edge_of_the_series(repo, tmp_path, x_min, x_max):
+    """Views that miss the series (or catch its last points) answer as the points path
+    does: compare with the same run in a repository without overviews."""
+    other = Repo(str(tmp_path), init=True)
+    repo.copy_runs([repo.hash], other)
+    other.hash, other.arrays = repo.hash, repo.arrays
+    with other.index.write() as conn:
+        conn.execute('DELETE FROM overviews')
+    # a 10-point bucket for (19_990, 25_000) at width 500: the overview path answers that
+    got, _ = fetch(repo, 'loss', width=500, x_min=x_min, x_max=x_max)
+    plain, _ = fetch(other, 'loss', width=500, x_min=x_min, x_max=x_max)
+    if x_min < 19_999 < x_max:
+        assert got.step.tolist()[-1] == plain.step.tolist()[-1] == 19_999
+        assert got.step.min() <= 19_990
+    else:
+        assert got.step.tolist() == plain.step.tolist()
