@@ -62,10 +62,21 @@ def m4_indices(x: np.ndarray, y: np.ndarray, lo_x: float, hi_x: float, width: in
     point, so gaps in a series stay visible.
     """
     n = len(x)
+    a, b = _inside(x, lo_x, hi_x)
+    if a > 0 or b < n:
+        # points beyond the range (a zoomed view's neighbours) are kept as they are and
+        # never stand in for an extreme of the range itself
+        inner = m4_indices(x[a:b], y[a:b], lo_x, hi_x, width) + a
+        return np.concatenate([np.arange(a), inner, np.arange(b, n)])
     starts = _bucket_starts(x, lo_x, hi_x, width)
     if starts is None:  # at most four points per bucket: nothing to drop
         return np.arange(n)
     return m4_by_starts(y, starts)
+
+
+def _inside(x: np.ndarray, lo_x: float, hi_x: float) -> tuple[int, int]:
+    """Index range of the points of ``x`` (ascending) within ``[lo_x, hi_x]``."""
+    return int(np.searchsorted(x, lo_x, 'left')), int(np.searchsorted(x, hi_x, 'right'))
 
 
 def m4_by_starts(y: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -123,6 +134,17 @@ def m4_positions_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
     are dropped. That is a handful of whole-array operations, whatever the row count."""
     n = len(x)
     rows = ys.shape[0]
+    a, b = _inside(x, lo_x, hi_x)
+    if a > 0 or b < n:  # neighbours beyond the range: kept, never an extreme (m4_indices)
+        inner = m4_positions_many(x[a:b], ys[:, a:b], lo_x, hi_x, width)
+        if inner is None:
+            return None
+        positions, counts = inner
+        bounds = np.cumsum(counts)[:-1]
+        head, tail = np.arange(a), np.arange(b, n)
+        return (np.concatenate([part for p in np.split(positions, bounds)
+                                for part in (head, p + a, tail)]),
+                counts + a + (n - b))
     starts = _bucket_starts(x, lo_x, hi_x, width)
     if starts is None:
         return np.tile(np.arange(n), rows), np.full(rows, n, dtype=np.int64)

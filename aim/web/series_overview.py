@@ -7,9 +7,10 @@ has its M4 points among the blocks' stored points. So when a request's buckets w
 number of buckets and all of it, each bucket exact. The stored points of the level that
 fits (16 or 256) are read, and reduced again when a bucket spans several blocks.
 
-This applies to the step axis of series whose steps are evenly spaced in every chunk (the
-usual ``step += 1``) and whose overviews are all present and current; every other series
-is reduced from its points, as before.
+This applies to whole-range views on the step axis of series whose steps are evenly
+spaced in every chunk (the usual ``step += 1``) and whose overviews are all present and
+current. Every other series, and every zoomed view (which re-reads the points it shows, at
+full resolution once few enough), is reduced from its points.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from aim.storage import overview
 from aim.storage.chunks import CHUNK_POINTS
-from aim.web.downsample import m4_by_starts, visible_slice
+from aim.web.downsample import m4_by_starts
 
 MIN_POINTS_PER_BUCKET = 8
 
@@ -67,9 +68,12 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
     their overviews answer; the others are not in the result."""
     if req.x_axis != 'step' or req.since is not None or req.full or lo is None or hi is None:
         return {}
-    x_min = req.x_min if req.x_min is not None else lo
-    x_max = req.x_max if req.x_max is not None else hi
-    span = x_max - x_min
+    if req.x_min is not None or req.x_max is not None:
+        # A zoomed view re-reads the points it shows (only the chunks holding them): a
+        # bucket of stored blocks cut by the view's edge would lose the extremes of the
+        # part inside it.
+        return {}
+    span = hi - lo
     candidates = {}
     for i, ref in refs.items():
         stride = _stride_estimate(ref)
@@ -77,14 +81,10 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
             candidates[ref.series_id] = i
     if not candidates:
         return {}
-    # A zoomed view reads only the chunks it shows: their summaries first (the columns in
-    # front of the blob, which SQLite reads without the blob's pages), then their blobs.
-    zoomed = req.x_min is not None or req.x_max is not None
-    columns = 'series_id, seq, n, first_step, stride' + ('' if zoomed else ', points')
     try:
         rows = repo.index.query(
-            f'SELECT {columns} FROM overviews WHERE series_id IN '
-            f'(SELECT value FROM json_each(?)) ORDER BY series_id, seq',
+            'SELECT series_id, seq, n, first_step, stride, points FROM overviews '
+            'WHERE series_id IN (SELECT value FROM json_each(?)) ORDER BY series_id, seq',
             [json.dumps(list(candidates))])
     except Exception:  # a repository from before overviews, opened read-only
         return {}
@@ -94,7 +94,7 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
 
     # Which series the overviews answer, at which level and bucket size; then every chosen
     # series is handled in whole-array operations over all of them at once.
-    chosen = []   # (index, first step, stride, bucket points, level, [(k, blob)], series id)
+    chosen = []   # (index, first step, stride, bucket points, level, [(k, blob)])
     for series_id, chunk_rows in by_series.items():
         i = candidates[series_id]
         stride = _chunks_fit(chunk_rows, refs[i].count)
@@ -103,27 +103,13 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
             continue
         level = overview.LEVELS[1] if size >= overview.LEVELS[1] else overview.LEVELS[0]
         first = chunk_rows[0][2]
-        if zoomed:
-            # the chunks holding [x_min, x_max], and one more each side for the
-            # neighbours that carry the lines to the chart's edges
-            k_lo, k_hi = 0, len(chunk_rows) - 1
-            if req.x_min is not None:
-                k_lo = max(k_lo, int((req.x_min - first) // (stride * CHUNK_POINTS)) - 1)
-            if req.x_max is not None:
-                k_hi = min(k_hi, int((req.x_max - first) // (stride * CHUNK_POINTS)) + 1)
-            if k_lo > k_hi:
-                continue  # the view misses the series: the points path says what shows
-            blobs = [(k, None) for k in range(k_lo, k_hi + 1)]
-        else:
-            blobs = [(k, r[4]) for k, r in enumerate(chunk_rows)]
-        chosen.append((i, first, stride, size, level, blobs, series_id))
-    if zoomed:
-        _fill_blobs(repo, chosen)
+        blobs = [(k, r[4]) for k, r in enumerate(chunk_rows)]
+        chosen.append((i, first, stride, size, level, blobs))
     accepted, decoded, per_series = [], [], []
     for item in chosen:
         try:
             parts = [(k, *overview.decode(blob, item[4])) for k, blob in item[5]]
-        except (ValueError, IndexError, TypeError, AttributeError, struct.error):
+        except (ValueError, IndexError, TypeError, struct.error):
             continue  # an undecodable overview: this series' points are read instead
         accepted.append(item)
         decoded.append(parts)
@@ -174,24 +160,7 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
         for a, lo_i, hi_i in zip(accepted, starts[:-1], starts[1:]):
             x[lo_i:hi_i] *= a[2]
             x[lo_i:hi_i] += a[1]
-    out: dict[int, tuple] = {}
-    for item, xs, ys in zip(accepted, np.split(x, bounds), np.split(y, bounds)):
-        if req.x_min is not None or req.x_max is not None:
-            part = visible_slice(xs, req.x_min, req.x_max)
-            xs, ys = xs[part], ys[part]
-        out[item[0]] = (xs, ys, xs)  # on the step axis x is the step (exact below 2**53)
-    return out
+    # on the step axis x is the step (exact below 2**53)
+    return {item[0]: (xs, ys, xs) for item, xs, ys in zip(accepted, np.split(x, bounds),
+                                                            np.split(y, bounds))}
 
-
-def _fill_blobs(repo, chosen: list) -> None:
-    """Put the overview blobs of the chunks each chosen series names into its list."""
-    ranges = [[item[6], item[5][0][0], item[5][-1][0]] for item in chosen if item[5]]
-    if not ranges:
-        return
-    found = {(sid, seq): blob for sid, seq, blob in repo.index.query(
-        "SELECT o.series_id, o.seq, o.points FROM json_each(?) j JOIN overviews o "
-        "ON o.series_id = json_extract(j.value, '$[0]') AND o.seq BETWEEN "
-        "json_extract(j.value, '$[1]') AND json_extract(j.value, '$[2]')",
-        [json.dumps(ranges)])}
-    for item in chosen:
-        item[5][:] = [(k, found.get((item[6], k))) for k, _ in item[5]]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from aim.web.downsample import clamp_width, m4_indices, visible_slice
+from aim.web.downsample import clamp_width, m4_indices, m4_indices_many, visible_slice
 
 
 def brute_force_m4(x, y, lo, hi, width):
@@ -74,3 +74,15 @@ def test_width_is_clamped():
     assert clamp_width(None) == 1000
     assert clamp_width(0) == 1
     assert clamp_width(10**9) == 20_000
+
+
+def test_neighbours_beyond_a_zoomed_range_never_stand_in_for_its_extremes():
+    """A zoomed view passes one neighbour each side of its range; they are kept (the lines
+    reach the chart's edges) but the range's own lowest and highest points are kept too."""
+    x = np.arange(12, dtype=float)
+    y = np.array([99.0, 5, 7, 3, 6, 2, 8, 4, 6, 5, 9, -99.0])  # big neighbours at 0 and 11
+    keep = m4_indices(x, y, 1.0, 10.0, 1)
+    assert keep.tolist() == [0, 1, 5, 10, 11]  # neighbours; first, min (2), max = last (9)
+    many = m4_indices_many(x, np.stack([y, y[::-1]]), 1.0, 10.0, 1)
+    assert many[0].tolist() == keep.tolist()
+    assert many[1].tolist() == m4_indices(x, y[::-1], 1.0, 10.0, 1).tolist()

@@ -79,12 +79,13 @@ def test_stride_and_integer_values(repo):
     assert series.y.tolist() == want_values.astype(float).tolist()
 
 
-def test_zoomed_range_keeps_one_neighbour_each_side(repo):
+def test_a_zoomed_view_reads_the_points_it_shows(repo):
+    """Zoom re-queries the points: exact M4 over the visible range, not stored blocks."""
     steps, values = repo.arrays['loss']
-    series, _ = fetch(repo, 'loss', width=100, x_min=4000, x_max=8000)  # 40 a bucket -> 64
-    want_steps, want_values = expected_blocks(steps, values, 64, 4000, 8000)
-    assert series.step.tolist() == want_steps.tolist()
-    assert np.array_equal(series.y, want_values, equal_nan=True)
+    series, _ = fetch(repo, 'loss', width=100, x_min=4000, x_max=8000)
+    part = slice(3999, 8002)  # the visible points and one neighbour each side
+    keep = m4_indices(steps[part].astype(float), values[part], 4000, 8000, 100)
+    assert series.step.tolist() == steps[part][keep].tolist()
 
 
 def test_short_buckets_and_uneven_steps_read_the_points(repo):
@@ -126,40 +127,33 @@ def test_api_answer_from_overviews(repo):
     assert series['step'] == expected_blocks(*repo.arrays['loss'], 32)[0].tolist()
 
 
-def test_a_zoomed_view_reads_only_the_chunks_it_shows(repo, tmp_path):
-    """With the overview of a chunk far outside the view made unreadable, the zoomed
-    answer is still the exact block M4 (it would fall back to the points otherwise)."""
-    other = Repo(str(tmp_path), init=True)
-    repo.copy_runs([repo.hash], other)
-    other.hash, other.arrays = repo.hash, repo.arrays
-    with other.index.write() as conn:
-        conn.execute("UPDATE overviews SET points = x'00' WHERE seq = 4")
-    steps, values = repo.arrays['loss']
-    series, _ = fetch(other, 'loss', width=100, x_min=4000, x_max=8000)
-    want_steps, want_values = expected_blocks(steps, values, 64, 4000, 8000)
-    assert series.step.tolist() == want_steps.tolist()
-    assert np.array_equal(series.y, want_values, equal_nan=True)
-    # the whole series needs that chunk: its points are read instead, still correct
-    series, answer = fetch(other, 'loss', width=1000)
-    lo, hi = answer['range']
-    keep = m4_indices(steps.astype(float), values, lo, hi, 1000)
-    assert series.step.tolist() == steps[keep].tolist()
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 
-@pytest.mark.parametrize('x_min, x_max', [(30_000, 40_000), (-9_000, -1_000), (19_990, 25_000)])
-def test_a_view_beside_or_at_the_edge_of_the_series(repo, tmp_path, x_min, x_max):
-    """Views that miss the series (or catch its last points) answer as the points path
-    does: compare with the same run in a repository without overviews."""
-    other = Repo(str(tmp_path), init=True)
-    repo.copy_runs([repo.hash], other)
-    other.hash, other.arrays = repo.hash, repo.arrays
-    with other.index.write() as conn:
-        conn.execute('DELETE FROM overviews')
-    # a 10-point bucket for (19_990, 25_000) at width 500: the overview path answers that
-    got, _ = fetch(repo, 'loss', width=500, x_min=x_min, x_max=x_max)
-    plain, _ = fetch(other, 'loss', width=500, x_min=x_min, x_max=x_max)
-    if x_min < 19_999 < x_max:
-        assert got.step.tolist()[-1] == plain.step.tolist()[-1] == 19_999
-        assert got.step.min() <= 19_990
-    else:
-        assert got.step.tolist() == plain.step.tolist()
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(width=st.integers(1, 3000), window=st.one_of(
+    st.none(), st.tuples(st.integers(-500, 20_500), st.integers(1, 20_000))),
+    name=st.sampled_from(['loss', 'count']))
+def test_any_view_keeps_real_points_and_the_extremes(repo, width, window, name):
+    """Whatever the width and window: every point answered is a tracked point, in step
+    order, never more than M4 at the requested width (plus the two edge neighbours), and
+    the visible range's lowest and highest values are there."""
+    steps, values = repo.arrays[name]
+    kwargs = {}
+    if window is not None:
+        x_min = window[0] * (3 if name == 'count' else 1)
+        kwargs = {'x_min': float(x_min), 'x_max': float(x_min + window[1])}
+    series, _ = fetch(repo, name, width=width, **kwargs)
+    got_steps = series.step.astype(np.int64)
+    assert np.all(np.diff(got_steps) > 0)
+    index = np.searchsorted(steps, got_steps)
+    assert np.array_equal(steps[index], got_steps)
+    assert np.array_equal(values[index].astype(float), series.y, equal_nan=True)
+    assert len(got_steps) <= 4 * width + 2
+    lo, hi = (kwargs['x_min'], kwargs['x_max']) if kwargs else (steps[0], steps[-1])
+    inside = (steps >= lo) & (steps <= hi)
+    if inside.any():
+        visible = values[inside].astype(float)
+        shown = series.y[(series.step >= lo) & (series.step <= hi)]
+        assert np.nanmax(visible) == np.nanmax(shown)
+        assert np.nanmin(visible) == np.nanmin(shown)
