@@ -54,10 +54,11 @@ def generate(path: str, n_runs: int, steps: int, templates: int = 8) -> dict:
             manifest = json.load(f)
         try:  # reuse only what this version of the storage still reads as written
             if Repo(path).total_runs_count() == n_runs == manifest['runs'] and \
-                    manifest.get('overviews'):
+                    manifest.get('overviews') == 2:
                 return manifest
         except AimError:
             pass
+    from aim.storage import overview
     from aim.storage.encoding import dumps_params
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
@@ -103,15 +104,16 @@ def generate(path: str, n_runs: int, steps: int, templates: int = 8) -> dict:
                     conn.execute('INSERT INTO chunks SELECT ?, seq, first_step, last_step, n, '
                                  'steps, vals, epochs, times FROM chunks WHERE series_id=?',
                                  (new_id, sid))
-                    conn.execute('INSERT INTO overviews SELECT ?, seq, n, first_step, stride, '
-                                 'points FROM overviews WHERE series_id=?', (new_id, sid))
+                    conn.execute(f'INSERT INTO overviews({overview.COLUMNS}) SELECT ?, seq, '
+                                 f'n, first_step, stride, last_time, points FROM overviews '
+                                 f'WHERE series_id=?', (new_id, sid))
                 store._index_run(conn, data)
                 all_hashes.append(run_hash)
     for h in template_hashes:
         store.delete_run(h)
     manifest = {'runs': n_runs, 'steps': steps, 'series_per_run': len(SERIES),
                 'spike_run': all_hashes[-1], 'spike_step': steps // 3,
-                'spike_value': SPIKE_VALUE, 'overviews': True, 'seconds': round(time.time() - started, 1)}
+                'spike_value': SPIKE_VALUE, 'overviews': 2, 'seconds': round(time.time() - started, 1)}
     with open(manifest_path, 'w') as f:
         json.dump(manifest, f)
     return manifest

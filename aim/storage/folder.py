@@ -174,6 +174,5 @@ class SeriesFolder:
         conn.execute('INSERT OR REPLACE INTO chunks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)',
                      (s.db_id, s.seq, int(steps[0]), int(steps[-1]), len(steps),
                       b_steps, b_vals, b_epochs, b_times))
-        if overview.wanted(s.seq, len(steps)):
-            conn.execute('INSERT OR REPLACE INTO overviews VALUES(?, ?, ?, ?, ?, ?)',
-                         overview.row(s.db_id, s.seq, steps, vals, b_steps, b_vals))
+        conn.execute(overview.INSERT,
+                     overview.row(s.db_id, s.seq, steps, vals, times, b_steps, b_vals))

@@ -38,10 +38,11 @@ SCHEMA = (
         first_step INTEGER, last_step INTEGER, n INTEGER,
         steps BLOB, vals BLOB, epochs BLOB, times BLOB,
         PRIMARY KEY(series_id, seq))""",
-    # derived: each chunk's extremes per block (aim/storage/overview.py)
+    # derived: each chunk's last write time and, for long series, its extremes per block
+    # (aim/storage/overview.py); the small columns come before the blob
     """CREATE TABLE IF NOT EXISTS overviews(
         series_id INTEGER NOT NULL, seq INTEGER NOT NULL, n INTEGER, first_step INTEGER,
-        stride INTEGER, points BLOB,
+        stride INTEGER, last_time REAL, points BLOB,
         PRIMARY KEY(series_id, seq))""",
     """CREATE TABLE IF NOT EXISTS logs(
         run_hash TEXT NOT NULL, id INTEGER NOT NULL, time REAL, line TEXT,
@@ -62,6 +63,10 @@ class RepoIndex(Database):
         super().__init__(path, readonly=readonly)
         if create:  # (auto_vacuum is chosen when the file is created: aim.storage.sqlite)
             with self.write() as conn:
+                columns = [r[1] for r in conn.execute('PRAGMA table_info(overviews)')]
+                if columns and 'last_time' not in columns:
+                    # an earlier layout of this derived table: dropped, rebuilt by reindex
+                    conn.execute('DROP TABLE overviews')
                 for stmt in SCHEMA:
                     conn.execute(stmt)
                 conn.execute("INSERT OR IGNORE INTO meta VALUES('format_version', ?)",

@@ -156,22 +156,22 @@ def check_repository(root: str, *, thorough: bool = True,
 
 
 def _check_overviews(store: RepoStore) -> list[str]:
-    """Long series whose chunk overviews are missing or stale (see overview.py): nothing
-    is lost, but charts of them read every point."""
+    """Series whose chunk overviews are missing or stale (see overview.py): nothing is
+    lost, but charts and live updates of them read every point."""
     from aim.storage.chunks import CHUNK_POINTS
     try:
         (count,), = store.index.query(
             'SELECT COUNT(DISTINCT c.series_id) FROM chunks c LEFT JOIN overviews o '
             'ON o.series_id = c.series_id AND o.seq = c.seq '
-            'WHERE (c.seq > 0 OR c.n >= ?) AND (o.series_id IS NULL OR o.n != c.n)',
-            (CHUNK_POINTS,))
+            'WHERE o.series_id IS NULL OR o.n != c.n '
+            'OR ((c.seq > 0 OR c.n >= ?) AND o.points IS NULL)', (CHUNK_POINTS,))
     except Exception as exc:
         return [f'chunk overviews cannot be read ({_reason(exc)}); `aim storage reindex` '
                 f'rebuilds them']
     if not count:
         return []
-    return [f'{count} long series lack current chunk overviews (charts of them read every '
-            f'point); run `aim storage reindex` to rebuild them']
+    return [f'{count} series lack current chunk overviews (charts and live updates of them '
+            f'read every point); run `aim storage reindex` to rebuild them']
 
 
 def _check_index(store: RepoStore, run_hashes: set[str]) -> list[str]:

@@ -9,14 +9,17 @@ answers exactly: a bucket's first point is its first block's first, its last poi
 last block's last, and its extremes are among its blocks' extremes. A chart then reads
 about a fifth of the points at the fine level, a seventieth at the coarse one.
 
-Overviews are derived data, like the series summaries: written with each chunk of a
-series longer than one chunk, in the same transaction (a series that fits in one chunk is
-read whole; see ``wanted``), deleted with it, rebuilt by ``aim storage reindex``; a reader
-that finds one missing, stale or undecodable reads the chunk's points instead.
+Overviews are derived data, like the series summaries: written with each chunk in the
+same transaction (block extremes only for series longer than one chunk, see ``wanted``),
+deleted with it, rebuilt by ``aim storage reindex``; a reader that finds one missing,
+stale or undecodable reads the chunk's points instead.
 
-Row: ``overviews(series_id, seq, n, first_step, stride, points)``; ``stride`` is the step
-increment when the chunk's steps are an arithmetic progression (else NULL: the overview is
-unused, as positions cannot be turned into steps). ``points`` blob::
+Row: ``overviews(series_id, seq, n, first_step, stride, last_time, points)``, one for
+every chunk. ``stride`` is the step increment when the chunk's steps are an arithmetic
+progression (else NULL: the points are unused, as positions cannot be turned into steps).
+``last_time`` is the latest write time among the chunk's points: a live view asking for
+points written after some time reads only the chunks written since. ``points`` (NULL for a
+series that fits in its first chunk)::
 
     b'V' | value tag (b'4' float32, b'F' float64, b'I' int64) |
     for each level: uint32 count | uint16 positions[count] | values[count]
@@ -122,15 +125,28 @@ def stride_of(steps_blob: bytes, n: int) -> int | None:
 
 
 def wanted(seq: int, n: int) -> bool:
-    """Whether a chunk gets an overview: every chunk of a series longer than one chunk.
-    A series that fits in its first chunk is short enough to be read whole (a chart of it
-    never has many points a bucket), so its frequent rewrites while it grows skip this."""
+    """Whether a chunk's overview row carries its block extremes: every chunk of a series
+    longer than one chunk. A series that fits in its first chunk is short enough to be read
+    whole (a chart of it never has many points a bucket), so its frequent rewrites while it
+    grows skip that work."""
     return seq > 0 or n >= CHUNK_POINTS
 
 
-def row(series_id: int, seq: int, steps: np.ndarray, values: np.ndarray, steps_blob: bytes,
-        values_blob: bytes) -> tuple:
-    """The ``overviews`` row of a chunk, from its decoded and encoded columns."""
+COLUMNS = 'series_id, seq, n, first_step, stride, last_time, points'
+
+
+def readable(db) -> bool:
+    """Whether the repository database has this layout of the table (a repository written
+    before it and opened read-only has not; a writable open creates it)."""
+    return 'last_time' in {row[1] for row in db.query('PRAGMA table_info(overviews)')}
+INSERT = f'INSERT OR REPLACE INTO overviews({COLUMNS}) VALUES(?, ?, ?, ?, ?, ?, ?)'
+
+
+def row(series_id: int, seq: int, steps: np.ndarray, values: np.ndarray, times: np.ndarray,
+        steps_blob: bytes, values_blob: bytes) -> tuple:
+    """The ``overviews`` row of a chunk (see ``COLUMNS``), from its decoded and encoded
+    columns; ``points`` is None for a chunk that ``wanted`` leaves out."""
     n = len(steps)
+    points = encode(values, value_tag(values_blob)) if wanted(seq, n) else None
     return (series_id, seq, n, int(steps[0]), stride_of(steps_blob, n),
-            encode(values, value_tag(values_blob)))
+            float(np.max(times)), points)

@@ -206,13 +206,14 @@ class RepoStore:
         from aim.storage import overview
         conn.execute('DELETE FROM overviews WHERE series_id IN '
                      '(SELECT id FROM series WHERE run_hash=?)', (run_hash,))
-        rows = conn.execute('SELECT c.series_id, c.seq, c.n, c.steps, c.vals FROM chunks c '
-                            'JOIN series s ON s.id = c.series_id WHERE s.run_hash=?',
-                            (run_hash,)).fetchall()
-        conn.executemany('INSERT INTO overviews VALUES(?, ?, ?, ?, ?, ?)', [
+        rows = conn.execute('SELECT c.series_id, c.seq, c.n, c.steps, c.vals, c.times '
+                            'FROM chunks c JOIN series s ON s.id = c.series_id '
+                            'WHERE s.run_hash=?', (run_hash,)).fetchall()
+        conn.executemany(overview.INSERT, [
             overview.row(sid, seq, codec.decode_column('steps', b_steps, n),
-                         codec.decode_column('values', b_vals, n), b_steps, b_vals)
-            for sid, seq, n, b_steps, b_vals in rows if overview.wanted(seq, n)])
+                         codec.decode_column('values', b_vals, n),
+                         codec.decode_column('times', b_times, n), b_steps, b_vals)
+            for sid, seq, n, b_steps, b_vals, b_times in rows])
 
     def reindex(self, progress=None, damaged: list | None = None) -> int:
         """Rebuild the index (``runs`` rows, series summaries, chunk overviews) from the
@@ -295,10 +296,10 @@ class RepoStore:
                                    'times FROM chunks WHERE series_id=?', (sid,))
                 conn.executemany('INSERT INTO chunks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)',
                                  [(new_id, *c) for c in chunks])
-                overviews = src.query('SELECT seq, n, first_step, stride, points FROM overviews '
-                                      'WHERE series_id=?', (sid,))
-                conn.executemany('INSERT INTO overviews VALUES(?, ?, ?, ?, ?, ?)',
-                                 [(new_id, *o) for o in overviews])
+                from aim.storage import overview
+                overviews = src.query(f'SELECT {overview.COLUMNS} FROM overviews '
+                                      f'WHERE series_id=?', (sid,))
+                conn.executemany(overview.INSERT, [(new_id, *o[1:]) for o in overviews])
             conn.executemany('INSERT INTO logs VALUES(?, ?, ?, ?)',
                              [(run_hash, *row) for row in logs])
             dest._index_run(conn, dest.run_data(run_hash))

@@ -108,20 +108,30 @@ class RunData:
 
 
 def read_series_many(db: RepoIndex, series_ids: list[int], columns=('values',),
-                     first_step: int | None = None, last_step: int | None = None) -> dict:
+                     first_step: int | None = None, last_step: int | None = None,
+                     written_after: float | None = None) -> dict:
     """Many series in one statement: ``{series_id: (steps, values, epochs, times)}``, each
     as :meth:`RunData.read_series` gives it, with only the named ``columns`` (and steps)
     decoded. Series without points map to empty arrays; unknown ids are left out.
 
     One statement reads the chunks of every series in primary-key order, which is what a
-    chart of a thousand series needs: a thousand statements cost more than the reading."""
+    chart of a thousand series needs: a thousand statements cost more than the reading.
+
+    ``written_after`` (a wall time) reads only the chunks holding a point written later,
+    by their overview rows' ``last_time`` (a chunk without a current row is read): every
+    such point is in the answer, with some earlier ones of the same chunks."""
     import json
 
     need = ('steps',) + tuple(c for c in columns if c != 'steps')
-    in_range, params = _step_range_sql('', first_step, last_step)
-    sql = (f'SELECT series_id, seq, n, steps, {_blob_columns(set(columns))} FROM chunks '
-           f'WHERE series_id IN (SELECT value FROM json_each(?)){in_range} '
-           f'ORDER BY series_id, seq')
+    in_range, params = _step_range_sql('c.', first_step, last_step)
+    sql = (f'SELECT c.series_id, c.seq, c.n, c.steps, {_blob_columns(set(columns), "c.")} '
+           f'FROM chunks c')
+    if written_after is not None:
+        sql += (' LEFT JOIN overviews o ON o.series_id = c.series_id AND o.seq = c.seq')
+        in_range += ' AND (o.last_time IS NULL OR o.n != c.n OR o.last_time > ?)'
+        params.append(written_after)
+    sql += (f' WHERE c.series_id IN (SELECT value FROM json_each(?)){in_range} '
+            f'ORDER BY c.series_id, c.seq')
     rows = db.query(sql, [json.dumps([int(i) for i in series_ids])] + params)
     groups: dict[int, list] = {int(i): [] for i in series_ids}
     for row in rows:

@@ -81,13 +81,12 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
             candidates[ref.series_id] = i
     if not candidates:
         return {}
-    try:
-        rows = repo.index.query(
-            'SELECT series_id, seq, n, first_step, stride, points FROM overviews '
-            'WHERE series_id IN (SELECT value FROM json_each(?)) ORDER BY series_id, seq',
-            [json.dumps(list(candidates))])
-    except Exception:  # a repository from before overviews, opened read-only
+    if not overview.readable(repo.index):  # from before overviews, opened read-only
         return {}
+    rows = repo.index.query(
+        'SELECT series_id, seq, n, first_step, stride, points FROM overviews '
+        'WHERE series_id IN (SELECT value FROM json_each(?)) ORDER BY series_id, seq',
+        [json.dumps(list(candidates))])
     by_series: dict[int, list] = {}
     for series_id, *rest in rows:
         by_series.setdefault(series_id, []).append(rest)
@@ -97,6 +96,8 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
     chosen = []   # (index, first step, stride, bucket points, level, [(k, blob)])
     for series_id, chunk_rows in by_series.items():
         i = candidates[series_id]
+        if any(r[4] is None for r in chunk_rows):
+            continue  # a series that fit in one chunk when it was written: no extremes
         stride = _chunks_fit(chunk_rows, refs[i].count)
         size = bucket_points(span, width, stride) if stride else None
         if size is None:

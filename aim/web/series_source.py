@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from aim.storage import overview
 from aim.storage.encoding import canonical_context
 from aim.web.api_errors import ApiError
 from aim.web.downsample import clamp_width, m4_indices, m4_positions_many, visible_slice
@@ -288,7 +289,12 @@ def _load_bulk(repo, refs: list[SeriesRef], x_axis: str, since: float | None,
     if step_range is not None and x_axis == 'step' and since is None:
         first, last = step_range[0], step_range[1] - 1
     _flush_local_writers({r.run_hash for r in refs})
-    arrays = read_series_many(repo.index, [r.series_id for r in refs], columns, first, last)
+    if since is not None and not overview.readable(repo.index):
+        since_chunks = None  # a read-only repository from before overviews: every chunk
+    else:
+        since_chunks = since
+    arrays = read_series_many(repo.index, [r.series_id for r in refs], columns, first, last,
+                              written_after=since_chunks)
     out = []
     for ref in refs:
         found = arrays.get(ref.series_id)

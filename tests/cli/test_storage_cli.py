@@ -61,7 +61,7 @@ def test_check_notes_long_series_without_overviews_and_reindex_rebuilds_them(
     conn.close()
     result = invoke('storage', 'check', '--repo', repo_dir)
     assert result.exit_code == 0  # nothing is damaged
-    assert 'NOTE    1 long series lack current chunk overviews' in result.stdout
+    assert 'NOTE    1 series lack current chunk overviews' in result.stdout
     assert 'aim storage reindex' in result.stdout
     assert invoke('storage', 'reindex', '--repo', repo_dir).exit_code == 0
     assert 'NOTE' not in invoke('storage', 'check', '--repo', repo_dir).stdout

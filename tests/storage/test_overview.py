@@ -92,30 +92,41 @@ def test_uneven_steps_store_no_stride(tmp_path):
     assert [r[3] for r in _overview_rows(repo, run_hash)] == [None, None]
 
 
-def test_a_series_that_fits_in_one_chunk_has_no_overview(tmp_path):
-    """It is read whole: its rewrites while it grows skip the overview."""
+def test_a_series_that_fits_in_one_chunk_has_no_block_extremes(tmp_path):
+    """It is read whole: its rewrites while it grows skip the extremes (the row still says
+    how many points the chunk holds and when it was last written)."""
     repo = Repo(str(tmp_path), init=True)
     short, _ = _track(repo, CHUNK_POINTS - 1)
     full, _ = _track(repo, CHUNK_POINTS)
-    assert _overview_rows(repo, short) == []
+    assert [(r[1], r[4]) for r in _overview_rows(repo, short)] == [(CHUNK_POINTS - 1, None)]
     assert [r[1] for r in _overview_rows(repo, full)] == [CHUNK_POINTS]
+    assert _overview_rows(repo, full)[0][4] is not None
 
 
-def test_overviews_go_with_delete_and_copy_and_come_back_with_reindex(tmp_path):
-    repo = Repo(str(tmp_path / 'a'), init=True)
+def test_each_row_knows_when_its_chunk_was_last_written(tmp_path):
+    repo = Repo(str(tmp_path), init=True)
     run_hash, _ = _track(repo, 5000)
-    before = _overview_rows(repo, run_hash)
-    assert len(before) == 2
+    times = repo.index.query(
+        'SELECT o.last_time FROM overviews o JOIN series s ON s.id = o.series_id '
+        'WHERE s.run_hash=? ORDER BY o.seq', (run_hash,))
+    metric = repo.get_run(run_hash).get_metric('loss')
+    stamps = np.asarray(metric.timestamps)
+    assert [t for (t,) in times] == [stamps[:CHUNK_POINTS].max(), stamps.max()]
 
-    other = Repo(str(tmp_path / 'b'), init=True)
-    repo.copy_runs([run_hash], other)
-    assert _overview_rows(other, run_hash) == before
 
-    with repo.index.write() as conn:
-        conn.execute('DELETE FROM overviews')
-    assert _overview_rows(repo, run_hash) == []
-    repo._store.reindex()
-    assert _overview_rows(repo, run_hash) == before
-
-    repo.delete_run(run_hash)
-    assert repo.index.query('SELECT COUNT(*) FROM overviews')[0][0] == 0
+def test_an_earlier_layout_of_the_table_is_dropped_for_reindex_to_rebuild(tmp_path):
+    import sqlite3
+    repo = Repo(str(tmp_path), init=True)
+    run_hash, _ = _track(repo, 5000)
+    repo.close()
+    conn = sqlite3.connect(tmp_path / '.aim' / 'repo.db')
+    with conn:
+        conn.execute('DROP TABLE overviews')
+        conn.execute('CREATE TABLE overviews(series_id INTEGER NOT NULL, seq INTEGER NOT '
+                     'NULL, n INTEGER, first_step INTEGER, stride INTEGER, points BLOB, '
+                     'PRIMARY KEY(series_id, seq))')
+    conn.close()
+    again = Repo(str(tmp_path))
+    assert _overview_rows(again, run_hash) == []
+    again._store.reindex()
+    assert len(_overview_rows(again, run_hash)) == 2

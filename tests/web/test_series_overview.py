@@ -157,3 +157,35 @@ def test_any_view_keeps_real_points_and_the_extremes(repo, width, window, name):
         shown = series.y[(series.step >= lo) & (series.step <= hi)]
         assert np.nanmax(visible) == np.nanmax(shown)
         assert np.nanmin(visible) == np.nanmin(shown)
+
+
+def test_a_live_poll_reads_only_the_chunks_written_since(tmp_path):
+    """``since`` returns exactly the points written after it, including a value that
+    replaced an old step, without reading the chunks written before (chunk 0 is made
+    unreadable here: a full read fails, the poll does not)."""
+    import time
+
+    from aim import Run
+    from aim.errors import RepositoryError
+    repo = Repo(str(tmp_path), init=True)
+    run = quiet_run(repo)
+    for step in range(9000):
+        run.track(float(step), name='loss', step=step)
+    run.close()
+    time.sleep(0.05)
+    since = time.time()
+    time.sleep(0.05)
+    resumed = Run(run.hash, repo=str(tmp_path), system_tracking_interval=None,
+                  capture_terminal_logs=False)
+    for step in range(9000, 9100):
+        resumed.track(float(step), name='loss', step=step)
+    resumed.track(-5.0, name='loss', step=5)  # replaces the value of an early step
+    resumed.close()
+    with repo.index.write() as conn:
+        conn.execute("UPDATE chunks SET vals = x'789c0bad' WHERE seq = 0")
+    req = SeriesRequest(runs=[run.hash], names=['loss'], since=since, full=True)
+    (series,) = fetch_series(Repo(str(tmp_path)), req)['series']
+    assert series.step.tolist() == [5] + list(range(9000, 9100))
+    assert series.y.tolist() == [-5.0] + [float(s) for s in range(9000, 9100)]
+    with pytest.raises(RepositoryError, match='cannot be read'):
+        fetch_series(Repo(str(tmp_path)), SeriesRequest(runs=[run.hash], full=True))
