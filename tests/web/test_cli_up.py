@@ -69,8 +69,8 @@ def test_server_keeps_freed_memory_for_the_next_answer():
     import platform
     import subprocess
     import sys
-    code = ('import numpy as np; from aim.web.server import keep_freed_memory; '
-            'print(keep_freed_memory()); a = np.ones(5_000_000); del a; '
+    code = ('import numpy as np; from aim.web.server import keep_freed_memory, prefault_heap; '
+            'print(keep_freed_memory()); prefault_heap(48); a = np.ones(5_000_000); del a; '
             'b = np.arange(5_000_000.); print(float(b.sum()))')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          check=True).stdout.split()
