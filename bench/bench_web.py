@@ -90,9 +90,24 @@ def decode_frame(content: bytes) -> dict:
     return head
 
 
-def bench_repo(path: str, manifest: dict, browser: bool, max_series: int) -> dict:
+def drop_page_cache() -> bool:
+    """Empty the OS page cache (Linux, root only), so that the first answer of the next
+    server reads the repository from the disk."""
+    try:
+        os.sync()
+        with open('/proc/sys/vm/drop_caches', 'w') as f:
+            f.write('1\n')
+        return True
+    except OSError:
+        return False
+
+
+def bench_repo(path: str, manifest: dict, browser: bool, max_series: int,
+               drop_caches: bool = False) -> dict:
     from tests.web.live_server import CHROMIUM, aim_up, chromium_page
     out: dict = {'runs': manifest['runs'], 'steps': manifest['steps']}
+    if drop_caches:
+        out['page_cache_dropped'] = drop_page_cache()
     with aim_up(path, timeout=120) as url:
         client = LoopbackClient(url)
         params = client.get('/api/params').json()
@@ -199,6 +214,9 @@ def main(argv=None) -> int:
     ap.add_argument('--steps', type=int, default=None)
     ap.add_argument('--no-browser', action='store_true')
     ap.add_argument('--json', default=None, help='write the figures to this file')
+    ap.add_argument('--drop-caches', action='store_true',
+                    help='empty the OS page cache before each server starts (root only): '
+                         'the first answer then reads the repository from the disk')
     args = ap.parse_args(argv)
     sizes = [int(n) for n in (args.runs or ('20,100' if args.quick else '1000,10000')).split(',')]
     steps = args.steps or (500 if args.quick else 10_000)
@@ -209,7 +227,8 @@ def main(argv=None) -> int:
         manifest = generate(path, n, steps)
         print(f'repository {path}: {n} runs x 4 x {steps} steps '
               f'(ready in {time.time() - t:.1f} s)', flush=True)
-        r = bench_repo(path, manifest, browser=not args.no_browser, max_series=1000)
+        r = bench_repo(path, manifest, browser=not args.no_browser, max_series=1000,
+                       drop_caches=args.drop_caches)
         results.append(r)
         print(json.dumps(r, indent=1), flush=True)
         for line in verdicts(r):
