@@ -189,3 +189,44 @@ def test_a_live_poll_reads_only_the_chunks_written_since(tmp_path):
     assert series.y.tolist() == [-5.0] + [float(s) for s in range(9000, 9100)]
     with pytest.raises(RepositoryError, match='cannot be read'):
         fetch_series(Repo(str(tmp_path)), SeriesRequest(runs=[run.hash], full=True))
+
+
+def test_answers_while_another_process_writes_the_series(tmp_path):
+    """A writer process appends to a long series (value = step) while charts are asked
+    for: every answer is made of tracked points in step order, whether it came from the
+    overviews or, while a flush lands between the summary and the overviews, the points."""
+    import subprocess
+    import sys
+    import time
+    repo = Repo(str(tmp_path), init=True)
+    script = (
+        'import sys, time\n'
+        'from aim import Run\n'
+        'run = Run(repo=sys.argv[1], system_tracking_interval=None, '
+        'capture_terminal_logs=False)\n'
+        'print(run.hash, flush=True)\n'
+        'for step in range(40_000):\n'
+        '    run.track(float(step), name="loss", step=step)\n'
+        '    if step % 2000 == 1999:\n'
+        '        time.sleep(0.05)\n'
+        'run.close()\n')
+    writer = subprocess.Popen([sys.executable, '-c', script, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    run_hash = writer.stdout.readline().strip()
+    last_seen = -1
+    answers = 0
+    deadline = time.monotonic() + 60
+    while writer.poll() is None and time.monotonic() < deadline:
+        (series,) = fetch_series(Repo(str(tmp_path)), SeriesRequest(
+            runs=[run_hash], names=['loss'], width=500))['series'] or [None]
+        if series is None or not len(series.step):
+            continue
+        assert np.all(np.diff(series.step) > 0)
+        assert np.array_equal(series.y, series.step.astype(float))
+        assert series.step[-1] >= last_seen
+        last_seen = int(series.step[-1])
+        answers += 1
+    assert writer.wait(60) == 0
+    (series,) = fetch_series(Repo(str(tmp_path)), SeriesRequest(
+        runs=[run_hash], names=['loss'], width=500))['series']
+    assert series.step[-1] == 39_999 and len(series.step) <= 4 * 500 and answers > 3
