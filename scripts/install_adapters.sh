@@ -22,4 +22,5 @@ TORCH_PIN="torch==2.13.0"
     "keras>=3.0" \
     "xgboost-cpu>=2.0" \
     "lightgbm>=4.0" \
-    "optuna>=3.0"
+    "optuna>=3.0" \
+    "omegaconf>=2.3"

@@ -133,3 +133,40 @@ def test_non_zero_rank_writes_nothing(repo_dir, quiet):
         rank_zero_only.rank = previous
     logger.finalize('success')
     assert Repo.from_path(repo_dir).list_all_runs() == []
+
+
+@pytest.mark.parametrize('shape', ['config', 'config_argument'])
+def test_omegaconf_hyperparameters_become_plain_params(shape, repo_dir, quiet, only_run,
+                                                       tmp_path):
+    """Hydra users hand Lightning an OmegaConf config, as the module's hyperparameters or
+    as one of its arguments; the run's params are plain nested values, interpolations
+    resolved."""
+    omegaconf = pytest.importorskip('omegaconf')
+    import lightning.pytorch as pl
+
+    cfg = omegaconf.OmegaConf.create({'lr': 0.05, 'model': {'hidden': 4, 'widths': [4, 2]},
+                                      'width': '${model.hidden}'})
+
+    class Configured(pl.LightningModule):
+        def __init__(self, cfg):
+            super().__init__()
+            if shape == 'config':
+                self.save_hyperparameters(cfg)
+            else:
+                self.save_hyperparameters()
+            self.net = torch.nn.Linear(3, 1)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.net(x), y)
+            self.log('train_loss', loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.05)
+
+    logger = AimLogger(repo=repo_dir, **quiet)
+    trainer(pl, logger, tmp_path, epochs=1).fit(Configured(cfg), loader())
+    params = Repo.from_path(repo_dir).get_run(only_run())['hparams']
+    expected = {'lr': 0.05, 'model': {'hidden': 4, 'widths': [4, 2]}, 'width': 4}
+    assert params == (expected if shape == 'config' else {'cfg': expected})

@@ -10,7 +10,7 @@ import math
 import numbers
 import os
 import warnings
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 # Environment variables that carry the global rank, in the order launchers set them
 # (torchrun/accelerate/deepspeed, MPI implementations, SLURM).
@@ -244,8 +244,9 @@ def epoch_index(epoch) -> int | None:
 def to_param_value(value, _depth: int = 0):
     """A JSON-like copy of ``value`` that ``run[key] = ...`` accepts.
 
-    Dict keys become strings; tuples and sets become lists; numpy/torch scalars become
-    numbers; anything else becomes its ``str`` so that a config never fails to save.
+    Dict keys become strings; tuples, sets and other sequences (OmegaConf lists) become
+    lists; numpy/torch scalars become numbers; anything else becomes its ``str`` so that a
+    config never fails to save.
     """
     if _depth > 32:
         return str(value)
@@ -255,7 +256,8 @@ def to_param_value(value, _depth: int = 0):
         return value
     if isinstance(value, Mapping):
         return {str(k): to_param_value(v, _depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if isinstance(value, (Sequence, set, frozenset)) and \
+            not isinstance(value, (bytes, bytearray)):  # lists, tuples, OmegaConf ListConfig
         items: Iterable = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
         return [to_param_value(v, _depth + 1) for v in items]
     number = as_number(value)
