@@ -260,15 +260,19 @@ class VacuumReport:
         return max(0, self.bytes_before - self.bytes_after)
 
 
-def vacuum_repository(store: RepoStore, progress: Progress | None = None) -> VacuumReport:
-    """Fold dead writers' journals, compact every database file, remove leftovers."""
+def vacuum_repository(store: RepoStore, progress: Progress | None = None,
+                      full: bool = False) -> VacuumReport:
+    """Fold dead writers' journals, compact every database file, remove leftovers.
+    ``full`` rewrites each file (SQLite VACUUM), which stores every table in one piece: a
+    chart's overview rows, written between the chunks they describe, then read in one
+    sweep from a cold disk."""
     report = VacuumReport(bytes_before=directory_size(store.path))
     store.recover_dead_runs()  # folds dead writers' journals, drops orphan ones
     # SQLite makes live writers' flushes wait (busy timeout) while it compacts; their
     # track() calls never wait, they write to the journal.
     for name in sorted(os.listdir(store.path)):
         if name.endswith('.db'):
-            _vacuum_file(os.path.join(store.path, name), name, report)
+            _vacuum_file(os.path.join(store.path, name), name, report, full)
             if progress:
                 progress(name)
     report.removed_files += _remove_leftovers(store)
@@ -276,12 +280,12 @@ def vacuum_repository(store: RepoStore, progress: Progress | None = None) -> Vac
     return report
 
 
-def _vacuum_file(path: str, name: str, report: VacuumReport) -> None:
+def _vacuum_file(path: str, name: str, report: VacuumReport, full: bool = False) -> None:
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=60)
         try:
             auto_vacuum = conn.execute('PRAGMA auto_vacuum').fetchone()[0]
-            if auto_vacuum == 2:
+            if auto_vacuum == 2 and not full:
                 # INCREMENTAL: hand the free pages back without rewriting the file
                 # executescript steps the pragma to completion; execute() frees one page
                 conn.executescript('PRAGMA incremental_vacuum;')
