@@ -101,8 +101,11 @@ class Query:
 
     def trace_sql(self) -> tuple[str, list]:
         where, args = self.where()
+        # CROSS JOIN keeps runs the outer loop: SQLite walks them newest first through
+        # runs_by_time and sorts only each run's few series, so the first matches stream
+        # out at once (a chart wants the first thousand) instead of after a sort of all.
         return (f'SELECT {_RUN_SELECT}, {_SERIES_SELECT} FROM runs r '
-                f'JOIN series s ON s.run_hash = r.hash WHERE {where} '
+                f'CROSS JOIN series s ON s.run_hash = r.hash WHERE {where} '
                 f'ORDER BY r.creation_time DESC, r.hash, s.name, s.context'), args
 
     def _sql(self, connection: sqlite3.Connection, step):
