@@ -118,3 +118,24 @@ def test_non_numbers_are_skipped_with_one_warning(repo_dir, quiet, metrics_of, o
     callback.close()
     loss = metrics_of(repo_dir, only_run())('loss')
     assert loss.steps.tolist() == [2] and loss.epochs.tolist() == [1]
+
+
+def test_several_evaluation_datasets_become_a_sub_dataset_context(repo_dir, quiet,
+                                                                 metrics_of, only_run,
+                                                                 tmp_path):
+    """eval_dataset={'clean': ..., 'noisy_v2': ...}: the Trainer logs eval_clean_loss,
+    eval_noisy_v2_samples_per_second, ...; each is the plain metric name with the dataset in
+    the context, as Aim's callback does."""
+    callback = AimCallback(repo=repo_dir, **quiet)
+    trainer = transformers.Trainer(
+        model=tiny_bert(), args=training_arguments(tmp_path, num_train_epochs=1),
+        train_dataset=TinyDataset(),
+        eval_dataset={'clean': TinyDataset(8, seed=1), 'noisy_v2': TinyDataset(8, seed=2)},
+        callbacks=[callback])
+    trainer.train()
+    metrics = metrics_of(repo_dir, only_run())
+    for dataset in ('clean', 'noisy_v2'):
+        assert metrics('loss', subset='eval', sub_dataset=dataset).steps.tolist() == [4]
+        assert metrics('samples_per_second', subset='eval', sub_dataset=dataset).count == 1
+    assert not [key for key in metrics_of(repo_dir, only_run()).keys()
+                if key[0].startswith(('clean', 'noisy'))]

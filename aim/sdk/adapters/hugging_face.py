@@ -25,7 +25,9 @@ class AimCallback(AdapterRunAccess, TrainerCallback, ExportableState):
     ``model``) and every logged number, at ``step=state.global_step`` and with the epoch.
 
     ``train_``/``eval_``/``test_`` prefixes become context ``{'subset': ...}``; other
-    names (``loss``, ``learning_rate``, ``grad_norm``) get an empty context. Only the
+    names (``loss``, ``learning_rate``, ``grad_norm``) get an empty context. With several
+    evaluation datasets (``eval_dataset={'a': ..., 'b': ...}``) the Trainer logs
+    ``eval_a_loss``; that is ``loss`` with ``{'subset': 'eval', 'sub_dataset': 'a'}``. Only the
     world's main process writes. The run hash is saved in every checkpoint, so
     ``trainer.train(resume_from_checkpoint=...)`` continues the same run; ``run_hash``
     continues a given one.
@@ -82,6 +84,7 @@ class AimCallback(AdapterRunAccess, TrainerCallback, ExportableState):
         if not state.is_world_process_zero or not logs:
             return
         epoch = epoch_index(state.epoch) if state.epoch is not None else None
+        datasets = _evaluated_datasets(logs)
         for logged_name, raw_value in logs.items():
             if logged_name == 'epoch':
                 continue
@@ -92,6 +95,7 @@ class AimCallback(AdapterRunAccess, TrainerCallback, ExportableState):
                           f'{type(raw_value).__name__} is not a number')
                 continue
             name, context = self._names.split(logged_name)
+            name, context = _sub_dataset(name, context, datasets)
             self._aim.track(value, name=name, step=state.global_step, epoch=epoch,
                             context=context)
 
@@ -101,3 +105,31 @@ class AimCallback(AdapterRunAccess, TrainerCallback, ExportableState):
     def close(self) -> None:
         """Close the run now (a later log reopens it)."""
         self._aim.close()
+
+
+# Every evaluation the Trainer logs carries ``<prefix>_runtime``; with several evaluation
+# datasets the prefix is ``eval_<name>``, which is how the names are told apart from
+# metrics whose own names hold underscores (``eval_samples_per_second``).
+_RUNTIME_SUFFIX = '_runtime'
+
+
+def _evaluated_datasets(logs: Mapping[str, Any]) -> list[str]:
+    """The dataset names of ``eval_<name>_runtime`` keys, longest first."""
+    names = set()
+    for key in logs:
+        for prefix in ('eval_', 'test_'):
+            if key.startswith(prefix) and key.endswith(_RUNTIME_SUFFIX):
+                middle = key[len(prefix):-len(_RUNTIME_SUFFIX)]
+                if middle:
+                    names.add(middle)
+    return sorted(names, key=len, reverse=True)
+
+
+def _sub_dataset(name: str, context: dict, datasets: list[str]) -> tuple[str, dict]:
+    """``a_loss`` in an evaluation of dataset ``a`` -> ``loss`` with ``sub_dataset``."""
+    if not datasets or not context.get('subset'):
+        return name, context
+    for dataset in datasets:
+        if name.startswith(dataset + '_') and len(name) > len(dataset) + 1:
+            return name[len(dataset) + 1:], dict(context, sub_dataset=dataset)
+    return name, context
