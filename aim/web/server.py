@@ -91,7 +91,14 @@ def keep_freed_memory() -> bool:
 def prefault_heap(megabytes: int = 192) -> None:
     """Fault in ``megabytes`` of heap and free it (kept after ``keep_freed_memory``), so the
     first answers reuse pages the process already has: ``aim up`` does it in the background
-    as it starts (0.05 to 0.5 s on a virtual machine; the server then holds about 250 MB)."""
+    as it starts (0.05 to 0.5 s on a virtual machine; the server then holds about 250 MB).
+    Machines with less than 4 GiB of memory are left alone."""
+    try:
+        physical = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (ValueError, OSError, AttributeError):
+        physical = 0
+    if physical < 4 << 30:  # a small machine (or unknown): leave its memory alone
+        return
     import numpy as np
     pieces = [np.ones((24 << 20) // 8) for _ in range(max(1, megabytes // 24))]
     del pieces
