@@ -114,6 +114,14 @@ class AdapterRun:
             return
         run.track(value, name=name, step=step, epoch=epoch, context=dict(context or {}))
 
+    def track_number(self, value, name: str, step: int | None = None,
+                     context: Mapping | None = None) -> None:
+        """``track`` a value that may arrive as a numpy or torch scalar; anything that is
+        not a number is skipped."""
+        number = as_number(value)
+        if number is not None:
+            self.track(number, name=name, step=step, context=context)
+
     def set_params(self, key: str, params: Mapping, merge: bool = True) -> None:
         """``run[key] = params``, merged into what the run already holds under ``key``."""
         run = self.run
@@ -227,6 +235,16 @@ def as_number(value) -> int | float | None:
         except (TypeError, ValueError):
             pass
     return None
+
+
+def number_or_warn(raw_value, logged_name: str, who: str) -> int | float | None:
+    """``as_number(raw_value)``; for anything else, one warning per name that ``who``
+    (``'AimCallback'``, ``'AimLogger'``) skipped it, and None."""
+    value = as_number(raw_value)
+    if value is None:
+        warn_once(f'{who}-skip-{logged_name}', f'{who} skipped log {logged_name!r}: '
+                                               f'{type(raw_value).__name__} is not a number')
+    return value
 
 
 def epoch_index(epoch) -> int | None:

@@ -9,10 +9,9 @@ from aim.sdk.adapters.adapter_run import (
     AdapterRun,
     AdapterRunAccess,
     ContextFromAffixes,
-    as_number,
     epoch_index,
+    number_or_warn,
     to_param_value,
-    warn_once,
 )
 
 __all__ = ['AimCallback']
@@ -88,11 +87,8 @@ class AimCallback(AdapterRunAccess, TrainerCallback, ExportableState):
         for logged_name, raw_value in logs.items():
             if logged_name == 'epoch':
                 continue
-            value = as_number(raw_value)
+            value = number_or_warn(raw_value, logged_name, 'aim.hugging_face.AimCallback')
             if value is None:
-                warn_once(f'hf-skip-{logged_name}',
-                          f'AimCallback skipped log {logged_name!r}: '
-                          f'{type(raw_value).__name__} is not a number')
                 continue
             name, context = self._names.split(logged_name)
             name, context = _sub_dataset(name, context, datasets)

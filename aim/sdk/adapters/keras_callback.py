@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aim.sdk.adapters.adapter_run import (AdapterRunAccess,
+from aim.sdk.adapters.adapter_run import (
     AdapterRun,
+    AdapterRunAccess,
     ContextFromAffixes,
     as_number,
+    number_or_warn,
     to_param_value,
     warn_once,
 )
@@ -91,10 +93,8 @@ class _KerasCallbackBehaviour(AdapterRunAccess):
     def _numbers(logs: dict | None) -> dict[str, float]:
         numbers = {}
         for name, raw_value in (logs or {}).items():
-            value = as_number(raw_value)
+            value = number_or_warn(raw_value, name, 'aim.keras.AimCallback')
             if value is None:
-                warn_once(f'keras-skip-{name}', f'AimCallback skipped log {name!r}: '
-                                               f'{type(raw_value).__name__} is not a number')
                 continue
             numbers[name] = value
         return numbers

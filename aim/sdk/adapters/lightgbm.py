@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import lightgbm  # noqa: F401  (the framework this adapter serves; fails early without it)
 
-from aim.sdk.adapters.adapter_run import AdapterRun, AdapterRunAccess, as_number
+from aim.sdk.adapters.adapter_run import AdapterRun, AdapterRunAccess
 
 __all__ = ['AimCallback']
 
@@ -43,9 +43,9 @@ class AimCallback(AdapterRunAccess):
             std = result[4] if len(result) > 4 else None
             if data_name == CV_AGGREGATE and ' ' in metric_name:
                 data_name, metric_name = metric_name.split(' ', 1)
-            self._track(value, metric_name, env.iteration, {'subset': data_name})
+            self._aim.track_number(value, metric_name, env.iteration, {'subset': data_name})
             if std is not None:
-                self._track(std, metric_name, env.iteration, {'subset': data_name, 'stdv': True})
+                self._aim.track_number(std, metric_name, env.iteration, {'subset': data_name, 'stdv': True})
         if env.iteration + 1 >= env.end_iteration:
             self._aim.close()
 
@@ -53,7 +53,3 @@ class AimCallback(AdapterRunAccess):
         """Close the run now (a later iteration reopens it)."""
         self._aim.close()
 
-    def _track(self, value, name: str, iteration: int, context: dict) -> None:
-        number = as_number(value)
-        if number is not None:
-            self._aim.track(number, name=name, step=iteration, context=context)

@@ -15,7 +15,7 @@ from aim.sdk.adapters.adapter_run import (
     ContextFromAffixes,
     as_number,
     namespace_to_dict,
-    warn_once,
+    number_or_warn,
 )
 
 __all__ = ['AimLogger', 'logger_class_for']
@@ -97,11 +97,8 @@ class _AimLoggerBehaviour:
         metrics = dict(metrics)
         epoch = as_number(metrics.pop('epoch', None))
         for logged_name, raw_value in metrics.items():
-            value = as_number(raw_value)
+            value = number_or_warn(raw_value, logged_name, 'aim.pytorch_lightning.AimLogger')
             if value is None:
-                warn_once(f'lightning-skip-{logged_name}',
-                          f'AimLogger skipped metric {logged_name!r}: '
-                          f'{type(raw_value).__name__} is not a number')
                 continue
             name, context = self._names.split(logged_name)
             self._aim.track(value, name=name, step=step,

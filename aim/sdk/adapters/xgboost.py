@@ -12,7 +12,7 @@ import json
 from xgboost import collective
 from xgboost.callback import TrainingCallback
 
-from aim.sdk.adapters.adapter_run import AdapterRun, as_number, to_param_value
+from aim.sdk.adapters.adapter_run import AdapterRun, to_param_value
 
 __all__ = ['AimCallback']
 
@@ -78,10 +78,10 @@ class AimCallback(TrainingCallback):
                 latest = history[-1]
                 if isinstance(latest, tuple):  # xgb.cv: (mean, std)
                     mean, std = latest
-                    self._track(mean, metric_name, step, {'subset': subset})
-                    self._track(std, metric_name, step, {'subset': subset, 'stdv': True})
+                    self._aim.track_number(mean, metric_name, step, {'subset': subset})
+                    self._aim.track_number(std, metric_name, step, {'subset': subset, 'stdv': True})
                 else:
-                    self._track(latest, metric_name, step, {'subset': subset})
+                    self._aim.track_number(latest, metric_name, step, {'subset': subset})
         return False
 
     def after_training(self, model):
@@ -91,7 +91,3 @@ class AimCallback(TrainingCallback):
     def close(self) -> None:
         self._aim.close()
 
-    def _track(self, value, name: str, iteration: int, context: dict) -> None:
-        number = as_number(value)
-        if number is not None:
-            self._aim.track(number, name=name, step=iteration, context=context)
