@@ -72,22 +72,8 @@ def timed_get(client, path, params, repeat):
 
 
 def decode_frame(content: bytes) -> dict:
-    import struct
-
-    import numpy as np
-    (length,) = struct.unpack('<I', content[4:8])
-    head = json.loads(content[8:8 + length])
-    offset = 8 + length
-    offset += -offset % 8
-    dtype = '<f4' if head['dtype'] == 'f4' else '<f8'
-    size = 4 if head['dtype'] == 'f4' else 8
-    for s in head['series']:
-        n = s['n']
-        for key in ('x', 'y', 'step') if head['has_step'] else ('x', 'y'):
-            s[key] = np.frombuffer(content, dtype, n, offset).astype(np.float64)
-            offset += size * n
-        s['x'] = s['x'] + head['x0']
-    return head
+    from aim.web.series_payload import decode_binary
+    return decode_binary(content)
 
 
 def drop_page_cache() -> bool:

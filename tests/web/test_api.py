@@ -6,32 +6,15 @@ import importlib.util
 import io
 import itertools
 import json
-import struct
 
 import numpy as np
 import pytest
 
+from aim.web.series_payload import decode_binary as decode_frame
 from tests.web.repo_factory import XSS_NAME
 
 HAS_QUERY_LAYER = importlib.util.find_spec('aim.sdk.collections') is not None
 
-
-def decode_frame(content: bytes) -> dict:
-    assert content[:4] == b'AIMS'
-    (length,) = struct.unpack('<I', content[4:8])
-    head = json.loads(content[8:8 + length])
-    offset = 8 + length
-    offset += -offset % 8
-    dtype = '<f4' if head['dtype'] == 'f4' else '<f8'
-    size = 4 if head['dtype'] == 'f4' else 8
-    for s in head['series']:
-        n = s['n']
-        for key in ('x', 'y', 'step') if head['has_step'] else ('x', 'y'):
-            s[key] = np.frombuffer(content, dtype, n, offset).astype(np.float64)
-            offset += size * n
-        s['x'] = s['x'] + head['x0']
-    assert offset == len(content)
-    return head
 
 
 def test_runs_page_projects_params_and_last_metric_values(client, built_repo):
@@ -258,3 +241,11 @@ def test_repeated_view_is_served_whole_and_a_grown_series_is_read_again(tmp_path
         grown = decode_frame(client.get('/api/series', params=params).content)['series'][0]
     assert grown['count'] == before['count'] + 1 == 20_001
     assert grown['y'].max() == 500.0 and before['y'].max() == 96.0
+
+
+def test_the_frame_reader_refuses_what_is_not_a_whole_frame(client):
+    frame = client.get('/api/series', params={'width': 20, 'format': 'binary'}).content
+    with pytest.raises(ValueError, match='not a series frame'):
+        decode_frame(b'JUNK' + frame[4:])
+    with pytest.raises(ValueError, match='holds'):
+        decode_frame(frame + b'\0' * 8)
