@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -11,6 +15,21 @@ def _clean_environ(monkeypatch):
     for key in list(os.environ):
         if key.startswith('AIM_') or key.startswith('__AIM_'):
             monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def child_env():
+    """Environment for a child Python that must import this checkout's `aim`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('AIM_')}
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get('PYTHONPATH')]))
+    env['PYTHONUNBUFFERED'] = '1'
+    return env
+
+
+@pytest.fixture
+def python():
+    """The interpreter running the tests, for child processes."""
+    return sys.executable
 
 
 @pytest.fixture

@@ -1,13 +1,9 @@
 import os
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from aim.cli.main import cli
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -57,19 +53,6 @@ def invoke():
         return CliRunner().invoke(cli, [str(a) for a in args], input=input,
                                   catch_exceptions=False)
     return run_cli
-
-
-@pytest.fixture
-def child_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith('AIM_')}
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get('PYTHONPATH')]))
-    env['PYTHONUNBUFFERED'] = '1'
-    return env
-
-
-@pytest.fixture
-def python():
-    return sys.executable
 
 
 @pytest.fixture

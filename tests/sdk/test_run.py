@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from aim import Repo, Run
+from aim import Run
 from aim.errors import MissingRunError, ReadOnlyRunError, RunLockedError
 
 

@@ -1,5 +1,4 @@
 """Real processes: concurrent writers, SIGKILLed writers, forks, stale locks."""
-import json
 import os
 import signal
 import subprocess
@@ -231,7 +230,6 @@ def small_mount(tmp_path):
 
 def test_read_only_repository_gives_clear_error_and_still_reads(small_mount):
     from aim.errors import RepositoryWriteError
-    from aim.sdk import repo as repo_mod
     res = run_py(f'''
         from aim import Repo, Run
         Repo({small_mount!r}, init=True)

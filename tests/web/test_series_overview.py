@@ -198,7 +198,7 @@ def test_answers_while_another_process_writes_the_series(tmp_path):
     import subprocess
     import sys
     import time
-    repo = Repo(str(tmp_path), init=True)
+    Repo(str(tmp_path), init=True)
     script = (
         'import sys, time\n'
         'from aim import Run\n'
