@@ -83,10 +83,12 @@ def reindex(repo, yes):
 
 
 from aim.cli.runs import runs as _runs_group  # noqa: E402
-from aim.cli.storage_cmds import check as _storage_check, vacuum as _storage_vacuum  # noqa: E402
+from aim.cli.storage_cmds import check as _storage_check  # noqa: E402
+from aim.cli.storage_cmds import vacuum as _storage_vacuum  # noqa: E402
 
 cli.add_command(_runs_group)
 from aim.cli.up import up as _up_command  # noqa: E402
+
 cli.add_command(_up_command)
 storage.add_command(_storage_check)
 storage.add_command(_storage_vacuum)
@@ -105,7 +107,7 @@ def main():
     try:
         cli(standalone_mode=True)
     except AimError as e:  # pragma: no cover - click handles most errors itself
-        raise SystemExit(f'Error: {e}')
+        raise SystemExit(f'Error: {e}') from None
 
 
 if __name__ == '__main__':

@@ -11,7 +11,7 @@ import platform
 import re
 import socket
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from aim.ext.git_info import collect_git_info
 from aim.ext.gpu_stats import describe_gpus

@@ -64,7 +64,7 @@ def handle_exception(exc: BaseException, func: Callable) -> None:
     """Pass an error swallowed in safe mode to the callback; a failing callback only logs."""
     try:
         _callback(exc, func)
-    except Exception as callback_error:  # noqa: BLE001 - a user's callback may fail any way
+    except Exception as callback_error:
         import logging
         logging.getLogger('aim').error('aim: the safe-mode exception callback failed (%s)',
                                        callback_error)
@@ -78,7 +78,7 @@ def noexcept(func: Callable) -> Callable:
             return func(*args, **kwargs)
         try:
             return func(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - safe mode swallows every error
+        except Exception as exc:
             handle_exception(exc, func)
             return None
     return wrapper

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 import os
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from aim.ext.gpu_stats import GpuStatsReader
 from aim.ext.warn_once import warn_once

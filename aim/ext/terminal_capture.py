@@ -23,7 +23,7 @@ import sys
 import termios
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from aim.ext.log_lines import LineAssembler
 from aim.ext.warn_once import warn_once

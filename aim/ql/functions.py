@@ -262,7 +262,11 @@ SAFE_FUNCTIONS = {
     'datetime': _dt.datetime, 'timedelta': _timedelta,
 }
 
-_MATH_FUNCTIONS = ['ceil', 'floor', 'trunc', 'fabs', 'sqrt', 'exp', 'log', 'log2', 'log10', 'log1p', 'expm1', 'pow', 'isnan', 'isinf', 'isfinite', 'isclose', 'copysign', 'sin', 'cos', 'tan', 'asin', 'acos', 'atan', 'atan2', 'sinh', 'cosh', 'tanh', 'hypot', 'degrees', 'radians']
+_MATH_FUNCTIONS = [
+    'ceil', 'floor', 'trunc', 'fabs', 'sqrt', 'exp', 'log', 'log2', 'log10', 'log1p', 'expm1',
+    'pow', 'isnan', 'isinf', 'isfinite', 'isclose', 'copysign', 'sin', 'cos', 'tan', 'asin', 'acos',
+    'atan', 'atan2', 'sinh', 'cosh', 'tanh', 'hypot', 'degrees', 'radians',
+]
 _MATH_CONSTANTS = ('pi', 'e', 'tau', 'inf', 'nan')
 
 
@@ -300,7 +304,12 @@ SAFE_MODULES = {
 
 # ---------------------------------------------------------------- methods
 STR_METHODS = frozenset(
-    ['startswith', 'endswith', 'lower', 'upper', 'strip', 'lstrip', 'rstrip', 'split', 'rsplit', 'find', 'rfind', 'index', 'rindex', 'count', 'isdigit', 'isalpha', 'isalnum', 'isnumeric', 'isdecimal', 'isspace', 'islower', 'isupper', 'istitle', 'title', 'capitalize', 'casefold', 'replace', 'join', 'partition', 'rpartition', 'removeprefix', 'removesuffix', 'splitlines'])
+    [
+        'startswith', 'endswith', 'lower', 'upper', 'strip', 'lstrip', 'rstrip', 'split', 'rsplit',
+        'find', 'rfind', 'index', 'rindex', 'count', 'isdigit', 'isalpha', 'isalnum', 'isnumeric',
+        'isdecimal', 'isspace', 'islower', 'isupper', 'istitle', 'title', 'capitalize', 'casefold',
+        'replace', 'join', 'partition', 'rpartition', 'removeprefix', 'removesuffix', 'splitlines',
+    ])
 SEQUENCE_METHODS = frozenset({'count', 'index'})
 DICT_METHODS = frozenset({'get', 'keys', 'values', 'items'})
 DATETIME_METHODS = frozenset({'timestamp', 'isoformat', 'weekday', 'isoweekday', 'date',

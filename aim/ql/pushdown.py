@@ -453,7 +453,8 @@ class Translator:
         branches.append(f"WHEN 'text' THEN {member_of(texts)}")
         for jtype, representative in (('true', True), ('false', False), ('null', None),
                                       ('array', [])):
-            branches.append(f"WHEN '{jtype}' THEN {_b(py_compare(ast.In, representative, members))}")
+            member_test = _b(py_compare(ast.In, representative, members))
+            branches.append(f"WHEN '{jtype}' THEN {member_test}")
         # a fresh NaN object: `in` tests identity before equality
         branches.append(f"WHEN 'object' THEN (CASE {_special_float(ref.column)} "
                         f"WHEN 'nan' THEN {_b(py_compare(ast.In, float('nan'), members))} "

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from aim.errors import AimError, MissingRunError, RepositoryNotFoundError
 
@@ -13,7 +14,7 @@ AIM_DIR = '.aim'  # the same as aim.storage.repository.AIM_DIR (storage is impor
 if TYPE_CHECKING:
     from aim.sdk.run import Run
 
-_pool: 'weakref.WeakValueDictionary[str, Repo]' = weakref.WeakValueDictionary()
+_pool: weakref.WeakValueDictionary[str, Repo] = weakref.WeakValueDictionary()
 _pool_lock = threading.Lock()
 
 
@@ -43,7 +44,7 @@ class Repo:
 
     # constructors -------------------------------------------------------------------------
     @classmethod
-    def from_path(cls, path, read_only: bool | None = None, init: bool = False) -> 'Repo':
+    def from_path(cls, path, read_only: bool | None = None, init: bool = False) -> Repo:
         key = _clean_path(path)
         with _pool_lock:
             repo = _pool.get(key)
@@ -70,12 +71,12 @@ class Repo:
             here = parent
 
     @classmethod
-    def default_repo(cls, init: bool = False) -> 'Repo':
+    def default_repo(cls, init: bool = False) -> Repo:
         path = cls.default_repo_path()
         return cls.from_path(path, init=init or not os.path.isdir(os.path.join(path, AIM_DIR)))
 
     @classmethod
-    def _resolve(cls, repo, init: bool) -> 'Repo':
+    def _resolve(cls, repo, init: bool) -> Repo:
         if isinstance(repo, Repo):
             return repo
         if repo is None:
@@ -105,11 +106,11 @@ class Repo:
         """The cross-run index (:class:`aim.storage.index.RepoIndex`)."""
         return self._store.index
 
-    def run_from_index_row(self, row: dict) -> 'Run':
+    def run_from_index_row(self, row: dict) -> Run:
         from aim.sdk.run import Run
         return Run._from_index_row(self, row)
 
-    def get_run(self, run_hash: str) -> 'Run | None':
+    def get_run(self, run_hash: str) -> Run | None:
         """The run with this hash (read-only), or None if there is none."""
         from aim.sdk.run import Run
         try:
@@ -120,7 +121,7 @@ class Repo:
     def run_exists(self, run_hash: str) -> bool:
         return self._store.run_exists(run_hash)
 
-    def iter_runs(self) -> Iterator['Run']:
+    def iter_runs(self) -> Iterator[Run]:
         """Every run, newest first, read-only."""
         self._store.recover_dead_runs()
         for row in self._store.index.run_rows():

@@ -10,12 +10,12 @@ import threading
 import time
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from aim.errors import MissingRunError, ReadOnlyRunError, RunError
 from aim.ext.exception_resistant import noexcept
-from aim.storage.encoding import (canonical_context, dumps_params, loads_params,
-                                  to_json_value)
+from aim.storage.encoding import canonical_context, dumps_params, loads_params, to_json_value
 
 if TYPE_CHECKING:
     from aim.sdk.repo import Repo
@@ -59,7 +59,7 @@ def _check_key(part) -> str:
 class RunProps:
     """``run.props``: the structured properties of a run."""
 
-    def __init__(self, run: 'Run'):
+    def __init__(self, run: Run):
         self._run = run
 
     def __getattr__(self, name):
@@ -137,7 +137,7 @@ class Run:
 
     # construction helpers ---------------------------------------------------------------
     @classmethod
-    def _from_index_row(cls, repo: 'Repo', row: dict) -> 'Run':
+    def _from_index_row(cls, repo: Repo, row: dict) -> Run:
         """A read-only Run over an index row, without touching the run file."""
         run = cls.__new__(cls)
         run.repo = repo
@@ -182,13 +182,15 @@ class Run:
                 capture.start()
                 self._side_channels.append(capture)
             except Exception as e:  # a side channel never stops a training script
-                warnings.warn(f'aim: terminal log capture is off ({e})', RuntimeWarning)
+                warnings.warn(f'aim: terminal log capture is off ({e})', RuntimeWarning,
+                    stacklevel=2)
         if log_system_params:
             try:
                 from aim.ext.environment import collect_system_params
                 self['__system_params'] = collect_system_params()
             except Exception as e:
-                warnings.warn(f'aim: could not record system params ({e})', RuntimeWarning)
+                warnings.warn(f'aim: could not record system params ({e})', RuntimeWarning,
+                    stacklevel=2)
 
 
     # tracking -----------------------------------------------------------------------------
@@ -433,18 +435,19 @@ class Run:
             self._live.flush()
         return self.repo._store.index.series_row(self.hash, name, context_json)
 
-    def _read_series(self, metric: 'Metric', first_step=None, last_step=None, columns=None):
+    def _read_series(self, metric: Metric, first_step=None, last_step=None, columns=None):
         if self._live is not None:
             self._live.flush()
         return self.repo._store.run_data(self.hash).read_series_by_key(
             metric.name, metric.context_json, first_step, last_step, columns)
 
-    def _metric_from_row(self, row: dict) -> 'Metric':
-        from aim.sdk.trace import Metric
+    def _metric_from_row(self, row: dict) -> Metric:
         import json
+
+        from aim.sdk.trace import Metric
         return Metric(self, row['name'], json.loads(row['context']), row)
 
-    def get_metric(self, name: str, context: dict | None = None) -> 'Metric | None':
+    def get_metric(self, name: str, context: dict | None = None) -> Metric | None:
         """The series ``name``/``context`` of this run, or None if it was never tracked."""
         if not isinstance(name, str):
             raise TypeError(f'metric name must be a str, got {type(name).__name__}')
@@ -455,14 +458,14 @@ class Run:
 
     get_trace = get_metric
 
-    def metrics(self) -> list['Metric']:
+    def metrics(self) -> list[Metric]:
         """Every series of this run."""
         return [self._metric_from_row(r) for r in
                 sorted(self._series_rows(), key=lambda r: (r['name'], r['context']))]
 
     traces = metrics
 
-    def iter_metrics_info(self) -> Iterator[tuple[str, dict, 'Run']]:
+    def iter_metrics_info(self) -> Iterator[tuple[str, dict, Run]]:
         for m in self.metrics():
             yield m.name, m.context, self
 
@@ -490,7 +493,7 @@ class Run:
                                       'values': values})
         return out
 
-    def get_terminal_logs(self) -> 'TerminalLogs':
+    def get_terminal_logs(self) -> TerminalLogs:
         if self._live is not None:
             self._live.flush()
             return TerminalLogs(self._live.runfile.read_logs())
@@ -529,7 +532,8 @@ class Run:
             try:
                 channel.stop()
             except Exception as e:
-                warnings.warn(f'aim: a side channel failed to stop ({e})', RuntimeWarning)
+                warnings.warn(f'aim: a side channel failed to stop ({e})', RuntimeWarning,
+                    stacklevel=2)
         self._side_channels = []
         live, self._live = self._live, None
         self._closed = True
@@ -551,7 +555,7 @@ class Run:
         except Exception:
             pass
 
-    def __enter__(self) -> 'Run':
+    def __enter__(self) -> Run:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -587,7 +591,7 @@ class TerminalLogs:
         return self.lines
 
     @property
-    def values(self) -> 'TerminalLogs':
+    def values(self) -> TerminalLogs:
         return self
 
     def text(self) -> str:
@@ -619,7 +623,7 @@ def _utc_naive(ts: float) -> _dt.datetime:
 
 
 # finalisation at exit and on SIGTERM/SIGINT ------------------------------------------------
-_live_runs: 'weakref.WeakValueDictionary[int, Run]' = weakref.WeakValueDictionary()
+_live_runs: weakref.WeakValueDictionary[int, Run] = weakref.WeakValueDictionary()
 _handlers_installed = False
 _creator_pid = os.getpid()
 
@@ -651,7 +655,8 @@ def _close_all() -> None:
         try:
             run.close()
         except Exception as e:
-            warnings.warn(f'aim: could not close run {run.hash} ({e})', RuntimeWarning)
+            warnings.warn(f'aim: could not close run {run.hash} ({e})', RuntimeWarning,
+                    stacklevel=2)
 
 
 def _on_sigterm(signum, frame) -> None:

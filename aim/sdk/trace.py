@@ -41,7 +41,7 @@ class ArrayView:
 
     keys = indices = indices_list
 
-    def values(self) -> list:  # noqa: F811  (Aim's ArrayView.values())
+    def values(self) -> list:
         return self.values_list()
 
     def sparse_numpy(self):
@@ -86,7 +86,7 @@ class ArrayView:
 class Values(ArrayView):
     """The values of a series keyed by step."""
 
-    def __init__(self, trace: 'Metric'):
+    def __init__(self, trace: Metric):
         self._trace = trace
 
     def _keyed(self):
@@ -113,7 +113,7 @@ class Values(ArrayView):
 class SequenceData:
     """Aim 3.x's ``metric.data``: (steps, [values, epochs, timestamps])."""
 
-    def __init__(self, trace: 'Metric'):
+    def __init__(self, trace: Metric):
         self._trace = trace
 
     def numpy(self):
@@ -147,7 +147,7 @@ class SequenceData:
 class Metric:
     """A series of numbers tracked under one (name, context) of a run."""
 
-    def __init__(self, run: 'Run', name: str, context: dict | None,
+    def __init__(self, run: Run, name: str, context: dict | None,
                  summary: dict | None = None):
         self._run = run
         self.name = name
@@ -165,7 +165,7 @@ class Metric:
 
     # identity -------------------------------------------------------------------------
     @property
-    def run(self) -> 'Run':
+    def run(self) -> Run:
         return self._run
 
     @property
@@ -318,7 +318,7 @@ class SeriesColumn(ArrayView, np.ndarray):
         steps = self._steps if self._steps is not None else np.arange(len(self))
         return steps, np.asarray(self)
 
-    def values(self) -> list:  # noqa: F811
+    def values(self) -> list:
         return self.values_list()
 
 

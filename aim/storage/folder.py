@@ -47,7 +47,8 @@ class SeriesFolder:
             s = _Series(row['name'], row['context'])
             s.db_id = row['id']
             s.count, s.first_step, s.last_step = row['count'], row['first_step'], row['last_step']
-            s.last, s.min, s.max, s.last_time = row['last'], row['min'], row['max'], row['last_time']
+            s.last, s.min, s.max = row['last'], row['min'], row['max']
+            s.last_time = row['last_time']
             s.dtype = row['dtype']
             self.by_key[(s.name, s.context)] = s
             by_id[s.db_id] = s

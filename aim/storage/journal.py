@@ -11,7 +11,7 @@ import json
 import mmap
 import os
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
 MAGIC = b'AIMJRNL1'
 HEADER_SIZE = 64
@@ -103,7 +103,10 @@ class Segment:
         self.header[H_FOLDED] = n
 
     def read(self, start: int, stop: int):
-        """Copies of records [start, stop) as numpy arrays: code, step, ivalue, fvalue, epoch, time."""
+        """Copies of records [start, stop) as numpy arrays.
+
+        Returns (code, step, ivalue, fvalue, epoch, time); fvalue is a view of ivalue.
+        """
         import numpy as np
         mm, off = self._mm, self.offsets
         n = stop - start

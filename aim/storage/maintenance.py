@@ -10,8 +10,8 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from aim.errors import MissingRunError, RepositoryError, RunLockedError
 from aim.storage import locks

@@ -7,8 +7,14 @@ import threading
 import time
 from typing import Any
 
-from aim.errors import (MissingRunError, RepositoryError, RepositoryFormatError,
-                        RepositoryNotFoundError, RepositoryWriteError, RunLockedError)
+from aim.errors import (
+    MissingRunError,
+    RepositoryError,
+    RepositoryFormatError,
+    RepositoryNotFoundError,
+    RepositoryWriteError,
+    RunLockedError,
+)
 from aim.storage import journal as jr
 from aim.storage import locks
 from aim.storage.index import RepoIndex
@@ -228,8 +234,8 @@ class RepoStore:
         for run_hash in hashes:
             with self.db.write() as conn:
                 try:
-                    with_savepoint(conn, lambda: (self._recompute_summaries(conn, run_hash),
-                                                  self._rebuild_overviews(conn, run_hash)))
+                    with_savepoint(conn, lambda h=run_hash: (self._recompute_summaries(conn, h),
+                                                          self._rebuild_overviews(conn, h)))
                 except Exception as e:  # undecodable chunks: report, index the rest
                     if damaged is not None:
                         damaged.append((run_hash, f'{type(e).__name__}: {e}'))
@@ -271,7 +277,7 @@ class RepoStore:
             # the freed pages leave the file only once the WAL is folded back into it
             conn.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchall()
 
-    def copy_run_to(self, run_hash: str, dest: 'RepoStore') -> None:
+    def copy_run_to(self, run_hash: str, dest: RepoStore) -> None:
         if not self.run_exists(run_hash):
             raise MissingRunError(f'Cannot find run {run_hash!r} in {self.root}.', run_hash)
         if self.is_active(run_hash):
@@ -364,7 +370,8 @@ class LiveRun:
             acquired, pid = locks.try_acquire(lock)
         except OSError as e:
             raise RepositoryWriteError(f'Cannot write to the repository at {store.root}: '
-                                       f'{e.strerror}. Check its permissions.', store.path) from None
+                                       f'{e.strerror}. Check its permissions.',
+                                       store.path) from None
         if not acquired:
             who = 'this process' if pid == os.getpid() else f'process {pid}'
             raise RunLockedError(

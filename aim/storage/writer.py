@@ -10,7 +10,8 @@ import os
 import threading
 import time as _time_mod
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aim.errors import RepositoryWriteError, TrackInputError
 from aim.storage import journal as jr
@@ -300,7 +301,7 @@ class FlushService:
     A thread per run would cost a thread start and join for each run of a sweep; one
     shared thread costs nothing per run.
     """
-    _instance: 'FlushService | None' = None
+    _instance: FlushService | None = None
     _instance_lock = threading.Lock()
 
     def __init__(self):
@@ -311,17 +312,17 @@ class FlushService:
         self.thread.start()
 
     @classmethod
-    def get(cls) -> 'FlushService':
+    def get(cls) -> FlushService:
         with cls._instance_lock:
             if cls._instance is None or cls._instance._pid != os.getpid():
                 cls._instance = cls()  # first use, or first use in a forked child
             return cls._instance
 
-    def add(self, writer: 'RunWriter') -> None:
+    def add(self, writer: RunWriter) -> None:
         with self._lock:
             self._writers.append(writer)
 
-    def remove(self, writer: 'RunWriter') -> None:
+    def remove(self, writer: RunWriter) -> None:
         with self._lock:
             if writer in self._writers:
                 self._writers.remove(writer)
@@ -359,4 +360,4 @@ def _now() -> float:
     return _time_mod.time()
 
 
-_now = _time_mod.time  # noqa: F811  (bind the C function directly: one call less per point)
+_now = _time_mod.time

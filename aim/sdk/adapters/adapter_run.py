@@ -10,7 +10,8 @@ import math
 import numbers
 import os
 import warnings
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 # Environment variables that carry the global rank, in the order launchers set them
 # (torchrun/accelerate/deepspeed, MPI implementations, SLURM).
@@ -179,7 +180,7 @@ class ContextFromAffixes:
         self.default_context = dict(default_context or {})
 
     @classmethod
-    def subsets(cls, prefixes: Mapping[str, str | None], **kwargs) -> 'ContextFromAffixes':
+    def subsets(cls, prefixes: Mapping[str, str | None], **kwargs) -> ContextFromAffixes:
         """From ``{'train_': 'train', ...}``; an empty or ``None`` prefix is skipped."""
         contexts = {prefix: {'subset': subset} for prefix, subset in prefixes.items()
                     if prefix and subset}

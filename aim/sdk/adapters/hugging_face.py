@@ -1,7 +1,8 @@
 """Hugging Face Trainer callback: ``Trainer(..., callbacks=[AimCallback(experiment='glue')])``."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from transformers.trainer_callback import ExportableState, TrainerCallback
 

@@ -45,7 +45,8 @@ class AimCallback(AdapterRunAccess):
                 data_name, metric_name = metric_name.split(' ', 1)
             self._aim.track_number(value, metric_name, env.iteration, {'subset': data_name})
             if std is not None:
-                self._aim.track_number(std, metric_name, env.iteration, {'subset': data_name, 'stdv': True})
+                self._aim.track_number(std, metric_name, env.iteration,
+                                       {'subset': data_name, 'stdv': True})
         if env.iteration + 1 >= env.end_iteration:
             self._aim.close()
 

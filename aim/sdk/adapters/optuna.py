@@ -11,7 +11,7 @@ Optuna has no "study finished" event: in single-run mode call ``callback.close()
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import optuna  # noqa: F401  (the framework this adapter serves; fails early without it)
 

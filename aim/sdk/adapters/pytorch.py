@@ -10,7 +10,7 @@ Models are read through ``named_parameters()``, so torch itself is never importe
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 __all__ = ['track_gradients_dists', 'track_params_dists']
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from aim.sdk.adapters.adapter_run import (
     AdapterRun,
@@ -74,7 +75,7 @@ class _AimLoggerBehaviour:
     def version(self) -> str | None:
         """The run hash; Lightning names the checkpoint folder after it."""
         if self._aim.run_hash is None:
-            self.experiment  # creates the run (on rank 0), which gives it its hash
+            _ = self.experiment  # creates the run (on rank 0), which gives it its hash
         return self._aim.run_hash
 
     @property

@@ -14,8 +14,8 @@ from typing import Any
 
 from aim.sdk.legacy.deprecation import deprecated, warn_deprecated
 
-_open_sessions: 'weakref.WeakSet[Session]' = weakref.WeakSet()
-_default_session: 'Session | None' = None
+_open_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
+_default_session: Session | None = None
 _lock = threading.Lock()
 
 
@@ -93,7 +93,7 @@ class Session:
         if self._owns_run:
             self._run.close()
 
-    def __enter__(self) -> 'Session':
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:
