@@ -11,6 +11,7 @@ import numbers
 import os
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from aim.ext.gpu_stats import GpuStatsReader
 from aim.ext.warn_once import warn_once
@@ -47,7 +48,7 @@ class ResourceTracker:
         self._disk_path = disk_path
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
-        self._process = None
+        self._process: Any = None  # a psutil.Process once sampling starts
         self._net_start: tuple[int, int] | None = None
         self._gpus: GpuStatsReader | None = None
 
@@ -68,7 +69,7 @@ class ResourceTracker:
                           f'Pass e.g. system_tracking_interval=10, or None to turn it off.')
             return None
         lo, hi = ResourceTracker.MIN_INTERVAL_S, ResourceTracker.MAX_INTERVAL_S
-        if not lo <= interval <= hi:
+        if not lo <= float(interval) <= hi:
             if warn:
                 warn_once(f'interval-range-{interval!r}',
                           f'system_tracking_interval={interval!r} is outside {lo} s .. {hi} s '

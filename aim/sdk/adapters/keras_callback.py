@@ -33,6 +33,9 @@ class _KerasCallbackBehaviour(AdapterRunAccess):
     model and optimizer configs are saved as params ``model`` and ``optimizer``, the
     ``fit`` arguments Keras reports (epochs, steps) under ``hparams``.
     """
+    # set by Keras on the Callback class this behaviour is mixed into
+    model: Any
+    params: Any
 
     def __init__(self, repo=None, experiment: str | None = None, run_hash: str | None = None,
                  system_tracking_interval: float | None = 10, log_system_params: bool = True,

@@ -73,9 +73,10 @@ class AimCallback:
         for name, value in self._objective_values(trial):
             aim_run.track(value, name=name, step=trial.number)
         for name, raw_value in trial.params.items():
-            value = as_number(raw_value)
-            if value is not None:
-                aim_run.track(value, name=name, step=trial.number, context={'type': 'param'})
+            param_value = as_number(raw_value)
+            if param_value is not None:
+                aim_run.track(param_value, name=name, step=trial.number,
+                              context={'type': 'param'})
 
     def _track_trial_run(self, study, trial) -> None:
         options = dict(self._run_options)

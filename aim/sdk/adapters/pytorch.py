@@ -11,13 +11,14 @@ Models are read through ``named_parameters()``, so torch itself is never importe
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 __all__ = ['track_gradients_dists', 'track_params_dists']
 
 PARAM_KINDS = {'weight': 'weights', 'bias': 'biases'}
 
 
-def _layers(model) -> Iterator[tuple[str, str, object]]:
+def _layers(model) -> Iterator[tuple[str, str, Any]]:
     """(layer name, 'weights' | 'biases' | <param name>, parameter) for each parameter."""
     for full_name, parameter in model.named_parameters():
         layer, _, param_name = full_name.rpartition('.')

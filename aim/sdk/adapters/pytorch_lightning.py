@@ -34,6 +34,8 @@ class _AimLoggerBehaviour:
     ``run_hash`` to continue a run (for instance when resuming from a checkpoint: the
     run hash is the logger's ``version`` and names the checkpoint folder).
     """
+    # Lightning's rank_zero_only, set on the class built by logger_class_for
+    _rank_zero_only: Any
 
     def __init__(self, repo=None, experiment: str | None = None, run_hash: str | None = None,
                  system_tracking_interval: float | None = 10, log_system_params: bool = True,
@@ -50,11 +52,12 @@ class _AimLoggerBehaviour:
                                log_system_params=log_system_params,
                                capture_terminal_logs=capture_terminal_logs, run=run)
         self._run_name = run_name
-        if context_prefixes is None:
-            context_prefixes = ContextFromAffixes.subsets({
-                train_metric_prefix: 'train', val_metric_prefix: 'val',
-                test_metric_prefix: 'test'}).prefixes
-        self._names = ContextFromAffixes(dict(context_prefixes), context_postfixes)
+        prefixes: Any = context_prefixes
+        if prefixes is None:
+            prefixes = ContextFromAffixes.subsets({
+                train_metric_prefix or '': 'train', val_metric_prefix or '': 'val',
+                test_metric_prefix or '': 'test'}).prefixes
+        self._names = ContextFromAffixes(dict(prefixes), context_postfixes)
 
     # -- what Lightning asks of a logger --------------------------------------------
     @property
