@@ -9,4 +9,7 @@ AIM_EXTRAS=web,pandas,test bash scripts/setup.sh
 PIP=.venv/bin/pip bash scripts/install_adapters.sh
 bash scripts/setup_web.sh
 mkdir -p test-output
+# lint and types first: a minute at most, and a failure names the line
+.venv/bin/ruff check aim
+.venv/bin/mypy aim
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
