@@ -67,19 +67,32 @@ def storage_repo(repo: str | None) -> str:
                                                  'changes no data, so it never asks).')
 def reindex(repo, yes):
     """Rebuild the index (runs, params, series summaries) from the run data."""
-    from aim.sdk.repo import Repo
+    from aim.errors import AimError
+    from aim.storage.reindex import reindex_repository
+    from aim.storage.repository import RepoStore
     r = _open_repo(storage_repo(repo))
-    hashes = r.list_all_runs()
-    damaged: list = []
-    with click.progressbar(length=len(hashes), label='Reindexing runs') as bar:
-        n = r.reindex(progress=lambda h: bar.update(1), damaged=damaged)
-    click.echo(f'Reindexed {n} runs in {r.path}.')
-    for run_hash, reason in damaged:
+    try:
+        store = RepoStore(r.root_path)
+    except AimError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        hashes = store.list_run_hashes()
+        with click.progressbar(length=len(hashes), label='Reindexing runs') as bar:
+            report = reindex_repository(store, progress=lambda h: bar.update(1))
+    except AimError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    click.echo(f'Reindexed {report.reindexed} runs in {r.path}.')
+    for run_hash, what in report.restored:
+        click.echo(f'RESTORED {run_hash}: {what}.', err=True)
+    for run_hash, reason in report.skipped:
+        click.echo(f'SKIPPED {run_hash}: {reason}. See `aim storage check`.', err=True)
+    for run_hash, reason in report.damaged:
         click.echo(f'DAMAGED {run_hash}: its points cannot be read ({reason}); its props and '
                    f'params are indexed. See `aim storage check`.', err=True)
-    if damaged:
+    if not report.ok:
         raise SystemExit(1)
-    del Repo
 
 
 from aim.cli.runs import runs as _runs_group  # noqa: E402

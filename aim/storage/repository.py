@@ -9,13 +9,13 @@ from typing import Any
 
 from aim.errors import (
     MissingRunError,
+    RepositoryDatabaseMissingError,
     RepositoryError,
     RepositoryFormatError,
     RepositoryNotFoundError,
     RepositoryWriteError,
     RunLockedError,
 )
-from aim.storage import journal as jr
 from aim.storage import locks
 from aim.storage.index import RepoIndex
 from aim.storage.runfile import RunData
@@ -37,6 +37,8 @@ class RepoStore:
         self.journal_dir = os.path.join(self.path, 'journal')
         self.locks_dir = os.path.join(self.path, 'locks')
         exists = os.path.isdir(self.path)
+        if exists:
+            self._refuse_lost_database(create)
         if not exists and not create:
             raise RepositoryNotFoundError(
                 f'No aim repository at {self.root} (no {AIM_DIR} directory). Run `aim init` '
@@ -97,12 +99,43 @@ class RepoStore:
                       if n.endswith('.lock') and locks.is_locked(os.path.join(self.locks_dir, n)))
 
     # recovery ------------------------------------------------------------------------------
+    def _refuse_lost_database(self, create: bool) -> None:
+        """A repository whose database is gone (missing or 0 bytes) while its journals and
+        locks remain lost its runs; creating an empty database in its place would hide
+        that, and replaying would then be the only copy of their points. Refused unless
+        the caller asks for a new database (``create``), which keeps the journals' points."""
+        try:
+            size = os.path.getsize(self.db_path)
+        except OSError:
+            size = 0
+        if size:
+            return
+        leftovers = _repository_leftovers(self.path)
+        if not leftovers:
+            return  # a fresh (or never finished) repository: created as usual
+        if create and not self.readonly:
+            if os.path.exists(self.db_path):
+                os.unlink(self.db_path)  # 0 bytes: SQLite must create it (auto_vacuum)
+            return
+        runs = sorted({n for n in leftovers if not n.startswith('.')})
+        named = ', '.join(runs[:5]) + (', ...' if len(runs) > 5 else '')
+        raise RepositoryDatabaseMissingError(
+            f'The repository database {self.db_path} is '
+            f'{"empty" if os.path.exists(self.db_path) else "missing"}, but the repository '
+            f'still holds the files of runs ({named}). Restore {DB_NAME} from a backup if you '
+            f'have one. Otherwise start a new database that keeps the points still in the '
+            f'journals (the runs\' params and points saved before are lost) with '
+            f'`python -c "import aim; aim.Repo({self.root!r}, init=True)"`.', self.db_path)
+
     def recover_dead_runs(self) -> list[str]:
-        """Fold the journals left by dead writers; returns the hashes recovered."""
+        """Fold the journals left by dead writers; returns the hashes recovered.
+
+        One run's journal never stops the others or the open: a failure is a warning and
+        the journal stays for the next try."""
         if self.readonly:
             return []
         try:
-            hashes = os.listdir(self.journal_dir)
+            hashes = sorted(os.listdir(self.journal_dir))
         except OSError:
             return []
         recovered = []
@@ -110,8 +143,9 @@ class RepoStore:
             try:
                 if self.recover_run(run_hash):
                     recovered.append(run_hash)
-            except (OSError, RepositoryError):
-                continue  # unwritable or damaged: readers still see what was folded
+            except Exception as exc:  # unwritable, disk full, damaged beyond reading
+                from aim.storage.recovery import warn_recovery_failed
+                warn_recovery_failed(run_hash, exc)
         return recovered
 
     def recover_run(self, run_hash: str) -> bool:
@@ -130,39 +164,11 @@ class RepoStore:
         finally:
             locks.release(lock)
 
-    def _fold_journal(self, run_hash: str, jdir: str, mark_ended: bool) -> None:
-        """Replay a dead writer's journal into the database (idempotent), then drop it."""
-        from aim.storage.folder import SeriesFolder
-        from aim.storage.writer import remove_journal_dir
-        data = self.run_data(run_hash)
-        if not data.exists():
-            # the writer died before its run was created: nothing was acknowledged
-            remove_journal_dir(jdir)
-            return
-        folder = SeriesFolder(data)
-        for local_id, name, ctx in jr.read_series_lines(jdir):
-            folder.register(local_id, name, ctx)
-        segments = [jr.Segment(jr.segment_path(jdir, n)) for n in jr.list_segments(jdir)]
-        try:
-            last_sign = None
-            with self.db.write() as conn:
-                for seg in segments:
-                    if seg.committed > seg.folded:
-                        arrays = seg.read(seg.folded, seg.committed)
-                        folder.fold(conn, *arrays)
-                        if len(arrays[5]):
-                            last_sign = max(last_sign or 0.0, float(arrays[5].max()))
-                props = data.get_props()
-                if mark_ended and props.get('end_time') is None:
-                    candidates = [t for t in (last_sign, props.get('updated_at'),
-                                              props.get('creation_time')) if t]
-                    data.put_props(conn, {'end_time': max(candidates) if candidates
-                                          else time.time()})
-                self._index_run(conn, data)
-        finally:
-            for seg in segments:
-                seg.close()
-        remove_journal_dir(jdir)
+    def _fold_journal(self, run_hash: str, jdir: str, mark_ended: bool) -> list[str]:
+        """Replay a dead writer's journal into the database (idempotent), then drop it;
+        see aim/storage/recovery.py. Returns the problems found in it."""
+        from aim.storage.recovery import recover_journal
+        return recover_journal(self, run_hash, jdir, mark_ended)
 
     # index maintenance -----------------------------------------------------------------------
     @staticmethod
@@ -223,26 +229,14 @@ class RepoStore:
 
     def reindex(self, progress=None, damaged: list | None = None) -> int:
         """Rebuild the index (``runs`` rows, series summaries, chunk overviews) from the
-        run data.
-
-        A run whose points cannot be decoded keeps its index row (from its props) and its
-        old summaries; its hash and the reason are appended to ``damaged``."""
-        self.recover_dead_runs()
-        hashes = self.list_run_hashes()
-        with self.db.write() as conn:
-            conn.execute('DELETE FROM runs')
-        for run_hash in hashes:
-            with self.db.write() as conn:
-                try:
-                    with_savepoint(conn, lambda h=run_hash: (self._recompute_summaries(conn, h),
-                                                          self._rebuild_overviews(conn, h)))
-                except Exception as e:  # undecodable chunks: report, index the rest
-                    if damaged is not None:
-                        damaged.append((run_hash, f'{type(e).__name__}: {e}'))
-                self._index_run(conn, self.run_data(run_hash))
-            if progress:
-                progress(run_hash)
-        return len(hashes)
+        run data, in one transaction (see aim/storage/reindex.py); returns how many runs
+        were indexed. Runs whose points or props cannot be read are appended to
+        ``damaged`` as (hash, reason)."""
+        from aim.storage.reindex import reindex_repository
+        report = reindex_repository(self, progress)
+        if damaged is not None:
+            damaged.extend(report.skipped + report.damaged)
+        return report.reindexed
 
     # deleting and copying ----------------------------------------------------------------------
     def delete_run(self, run_hash: str) -> bool:
@@ -255,10 +249,12 @@ class RepoStore:
                                  f'(or wait for it to finish) before deleting the run.',
                                  run_hash, pid)
         try:
-            with self.db.write() as conn:
-                RepoIndex.delete_run(conn, run_hash)
+            # the journal first: a kill between the two leaves the run with its committed
+            # points, never a journal of a run the database no longer has
             import shutil
             shutil.rmtree(self.run_journal_dir(run_hash), ignore_errors=True)
+            with self.db.write() as conn:
+                RepoIndex.delete_run(conn, run_hash)
         finally:
             locks.release(lock)
             try:
@@ -312,6 +308,23 @@ class RepoStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _repository_leftovers(aim_dir: str) -> list[str]:
+    """Run hashes (journals, locks) and other files that only a used repository holds."""
+    found = []
+    for sub, suffix in (('journal', ''), ('locks', '.lock')):
+        try:
+            found += [n[:len(n) - len(suffix)] for n in os.listdir(os.path.join(aim_dir, sub))
+                      if n.endswith(suffix)]
+        except OSError:
+            pass
+    try:
+        names = os.listdir(aim_dir)
+    except OSError:
+        names = []
+    found += ['.' + n for n in names if n not in ('journal', 'locks', DB_NAME)]
+    return found
 
 
 def with_savepoint(conn, work) -> None:

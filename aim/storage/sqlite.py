@@ -31,7 +31,8 @@ def translate(exc: sqlite3.Error, path: str) -> RepositoryError:
     if 'unable to open' in low:
         return RepositoryWriteError(f'Cannot open {path}: {msg}. Check that the directory '
                                     f'exists and is writable.', path)
-    if 'malformed' in low or 'not a database' in low or 'corrupt' in low:
+    if 'malformed' in low or 'not a database' in low or 'corrupt' in low \
+            or 'could not decode' in low:  # text whose bytes were overwritten
         return RepositoryError(f'{path} is damaged ({msg}). Run `aim storage check` to see '
                                f'which runs are affected.', path)
     return RepositoryError(f'SQLite error on {path}: {msg}', path)

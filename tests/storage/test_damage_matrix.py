@@ -1,0 +1,164 @@
+"""The damage matrix, database side: each kind of damage to ``repo.db`` (and what lies next
+to it in ``.aim/``) on a repository of 20 runs written by a real script.
+
+For each case: ``Repo()`` opens (or raises one clear ``RepositoryError`` naming the file
+when the shared database itself is unreadable), the damage stays with the runs it hits,
+``aim storage check`` names them and exits non-zero, and ``aim storage reindex`` never
+loses more than was already lost.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from aim.cli.main import cli
+
+PAGE = 4096
+RUNS = 20
+LOSS_POINTS = 1500
+ACC_POINTS = 50
+
+BUILD_SCRIPT = r'''
+import random, sys
+from aim import Run
+random.seed(7)
+for i in range(%(runs)d):
+    run = Run(repo=sys.argv[1], experiment='matrix', system_tracking_interval=None,
+              capture_terminal_logs=False)
+    run.name = f'run-{i}'
+    # the layer list makes each run's params span overflow pages of their own
+    run['hparams'] = {'lr': 0.001 * (i + 1), 'batch': 32, 'index': i,
+                      'layers': [random.random() for _ in range(600)]}
+    run.add_tag('even' if i %% 2 == 0 else 'odd')
+    for step in range(%(loss)d):
+        run.track(random.random(), name='loss', step=step)
+    for step in range(%(acc)d):
+        run.track(step, name='acc', step=step, context={'subset': 'val'})
+    run.close()
+    print(run.hash, flush=True)
+''' % {'runs': RUNS, 'loss': LOSS_POINTS, 'acc': ACC_POINTS}
+
+RUN_POINTS = LOSS_POINTS + ACC_POINTS
+
+
+def build_repository(path, env) -> list[str]:
+    """A repository of 20 runs, written by a separate Python process; their hashes in
+    creation order."""
+    from aim import Repo
+    Repo(str(path), init=True).close()
+    out = subprocess.run([sys.executable, '-c', BUILD_SCRIPT, str(path)], env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    hashes = out.stdout.split()
+    assert len(hashes) == RUNS
+    return hashes
+
+
+def _child_env() -> dict:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith('AIM_')}
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [root, env.get('PYTHONPATH')]))
+    return env
+
+
+@pytest.fixture(scope='module')
+def template(tmp_path_factory):
+    """(path, hashes) of the repository every case starts from (copied, never damaged)."""
+    path = tmp_path_factory.mktemp('matrix') / 'template'
+    path.mkdir()
+    return path, build_repository(path, _child_env())
+
+
+@pytest.fixture
+def damaged_copy(template, tmp_path):
+    """A fresh copy of the template repository: (path, hashes)."""
+    src, hashes = template
+    dst = tmp_path / 'repo'
+    shutil.copytree(src, dst)
+    return dst, hashes
+
+
+def db_path(root) -> str:
+    return os.path.join(str(root), '.aim', 'repo.db')
+
+
+def sql(root, statement: str, args=()) -> None:
+    conn = sqlite3.connect(db_path(root))
+    with conn:
+        conn.execute(statement, args)
+    conn.close()
+
+
+def file_page_holding(root, needle: bytes, table: str) -> int:
+    """The page of ``table`` (its b-tree or overflow pages) holding ``needle``."""
+    pages = set(table_pages(root, table))
+    with open(db_path(root), 'rb') as f:
+        raw = f.read()
+    at = raw.find(needle)
+    while at >= 0 and at // PAGE not in pages:
+        at = raw.find(needle, at + 1)
+    assert at > 0, f'the bytes to damage are not in a page of {table}'
+    return at // PAGE
+
+
+def table_pages(root, table: str) -> list[int]:
+    conn = sqlite3.connect(f'file:{db_path(root)}?mode=ro', uri=True)
+    try:
+        return [p for p, in conn.execute('SELECT pageno FROM dbstat WHERE name=?', (table,))]
+    finally:
+        conn.close()
+
+
+def smash_page(root, pageno: int) -> None:
+    with open(db_path(root), 'r+b') as f:
+        f.seek(pageno * PAGE)
+        f.write(b'\xde\xad\xbe\xef' * (PAGE // 4))
+
+
+def params_page(root, run_hash: str) -> int:
+    """A page holding the middle of one run's params (an overflow page of its own)."""
+    conn = sqlite3.connect(db_path(root))
+    text, = conn.execute("SELECT value FROM run_props WHERE run_hash=? AND key='params'",
+                         (run_hash,)).fetchone()
+    conn.close()
+    for start in range(len(text) // 2, len(text) - 32, 40):   # a piece not cut by a page end
+        try:
+            return file_page_holding(root, text[start:start + 32].encode(), 'run_props')
+        except AssertionError:
+            continue
+    raise AssertionError('no page of run_props holds these params')
+
+
+def chunk_page(root, run_hash: str) -> int:
+    """A page holding the end of one run's 'loss' values."""
+    conn = sqlite3.connect(db_path(root))
+    blob, = conn.execute("SELECT c.vals FROM chunks c JOIN series s ON s.id = c.series_id "
+                         "WHERE s.run_hash=? AND s.name='loss'", (run_hash,)).fetchone()
+    conn.close()
+    return file_page_holding(root, bytes(blob[-200:]), 'chunks')
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def readable(root) -> dict[str, int]:
+    """{run hash: points read} for every run the SDK lists and reads completely."""
+    from aim.sdk.repo import Repo
+    repo = Repo(str(root))
+    out = {}
+    try:
+        for run in repo.iter_runs():
+            try:
+                out[run.hash] = sum(len(m.values.values_list()) for m in run.metrics())
+            except Exception:
+                continue
+    finally:
+        repo.close()
+    return out

@@ -1,0 +1,58 @@
+"""``aim storage reindex``: all or nothing, and it skips and names the runs it cannot read."""
+from __future__ import annotations
+
+import sqlite3
+
+from test_damage_matrix import (
+    RUN_POINTS,
+    RUNS,
+    damaged_copy,  # noqa: F401  (fixture)
+    db_path,
+    invoke,
+    params_page,
+    readable,
+    smash_page,
+    template,  # noqa: F401  (fixture)
+)
+
+
+def index_rows(root) -> dict:
+    conn = sqlite3.connect(db_path(root))
+    try:
+        return {r[0]: r for r in conn.execute('SELECT * FROM runs')}
+    finally:
+        conn.close()
+
+
+def test_reindex_skips_a_run_whose_params_page_is_damaged_and_keeps_every_other_run(
+        damaged_copy):
+    root, hashes = damaged_copy
+    victim = hashes[14]
+    before = index_rows(root)
+    smash_page(root, params_page(root, victim))
+    result = invoke('storage', 'reindex', '--repo', root)
+    assert result.exit_code == 1, result.output
+    assert f'SKIPPED {victim}' in result.output
+    assert 'Traceback' not in result.output
+    after = index_rows(root)
+    assert set(after) == set(before)           # nothing dropped from the listing
+    assert after[victim] == before[victim]     # the unreadable run keeps its old row
+    points = readable(root)
+    assert len(points) == RUNS
+    assert all(points[h] == RUN_POINTS for h in hashes)
+
+
+def test_a_failed_reindex_leaves_the_index_as_it_was(damaged_copy):
+    """A failure that stops the whole rebuild (here: the run data cannot even be listed)
+    changes nothing."""
+    root, hashes = damaged_copy
+    before = index_rows(root)
+    conn = sqlite3.connect(db_path(root))
+    pages = [p for p, in conn.execute("SELECT pageno FROM dbstat WHERE name='run_props' "
+                                      "AND pagetype='leaf'")]
+    conn.close()
+    smash_page(root, pages[len(pages) // 2])
+    result = invoke('storage', 'reindex', '--repo', root)
+    assert result.exit_code != 0
+    assert 'Traceback' not in result.output
+    assert index_rows(root) == before
