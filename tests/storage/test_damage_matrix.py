@@ -8,7 +8,6 @@ loses more than was already lost.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sqlite3
@@ -29,21 +28,22 @@ BUILD_SCRIPT = r'''
 import random, sys
 from aim import Run
 random.seed(7)
-for i in range(%(runs)d):
+for i in range(RUNS):
     run = Run(repo=sys.argv[1], experiment='matrix', system_tracking_interval=None,
               capture_terminal_logs=False)
     run.name = f'run-{i}'
     # the layer list makes each run's params span overflow pages of their own
     run['hparams'] = {'lr': 0.001 * (i + 1), 'batch': 32, 'index': i,
                       'layers': [random.random() for _ in range(600)]}
-    run.add_tag('even' if i %% 2 == 0 else 'odd')
-    for step in range(%(loss)d):
+    run.add_tag('even' if i % 2 == 0 else 'odd')
+    for step in range(LOSS_POINTS):
         run.track(random.random(), name='loss', step=step)
-    for step in range(%(acc)d):
+    for step in range(ACC_POINTS):
         run.track(step, name='acc', step=step, context={'subset': 'val'})
     run.close()
     print(run.hash, flush=True)
-''' % {'runs': RUNS, 'loss': LOSS_POINTS, 'acc': ACC_POINTS}
+'''.replace('RUNS', str(RUNS)).replace('LOSS_POINTS', str(LOSS_POINTS)).replace(
+    'ACC_POINTS', str(ACC_POINTS))
 
 RUN_POINTS = LOSS_POINTS + ACC_POINTS
 

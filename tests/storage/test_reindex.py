@@ -3,17 +3,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from test_damage_matrix import (
-    RUN_POINTS,
-    RUNS,
-    damaged_copy,  # noqa: F401  (fixture)
-    db_path,
-    invoke,
-    params_page,
-    readable,
-    smash_page,
-    template,  # noqa: F401  (fixture)
-)
+import test_damage_matrix as matrix
+from test_damage_matrix import RUN_POINTS, RUNS, db_path, invoke, params_page, readable, smash_page
+
+# the matrix's repository of 20 runs written by a script, and a fresh copy of it per test
+template = matrix.template
+damaged_copy = matrix.damaged_copy
 
 
 def index_rows(root) -> dict:
