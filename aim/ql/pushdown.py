@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import datetime as _dt
 import math
+from typing import Any
 
 from aim.ql.evaluate import py_compare
 from aim.ql.undefined import UNDEFINED
@@ -49,8 +50,9 @@ _FLIP = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE, ast
 
 # A representative Python value for each JSON type: results that do not depend on the
 # value within the type are computed on it.
-_JSON_REPRESENTATIVES = (('integer', 0), ('real', 0.0), ('true', True), ('false', False),
-                         ('text', ''), ('null', None), ('array', []), ('object', {}))
+_JSON_REPRESENTATIVES: tuple[tuple[str, Any], ...] = (
+    ('integer', 0), ('real', 0.0), ('true', True), ('false', False), ('text', ''),
+    ('null', None), ('array', []), ('object', {}))
 
 
 def _special_float(column: str) -> str:
@@ -376,6 +378,7 @@ class Translator:
             return Sql(f'(CASE WHEN {col} IS NULL THEN {null} ELSE {other} END)')
         null_value = ref.null_value
         null = _b(py_compare(op, null_value, c))
+        representative: Any
         if ref.kind in ('text', 'metric'):
             same_type, representative = isinstance(c, str), ''
         else:
@@ -546,5 +549,22 @@ class Translator:
 
 
 def translate(tree: ast.AST, kind: str, constant) -> Sql:
+    """The WHERE condition of a query. A query that reads params never matches a run whose
+    params text is not valid JSON (damage): SQLite's JSON functions would fail the whole
+    statement on it, and the Python evaluator could not read it either."""
     node = tree.body if isinstance(tree, ast.Expression) else tree
-    return Translator(kind, constant).translate(node)
+    translator = Translator(kind, constant)
+    sql = translator.translate(node)
+    if reads_params(translator, node):
+        # CASE evaluates its branch only when the test holds (AND may run either side)
+        sql = Sql(f'(CASE WHEN json_valid(r.params) THEN {sql.text} ELSE 0 END)', sql.args,
+                  sql.exact)
+    return sql
+
+
+def reads_params(translator: Translator, node: ast.AST) -> bool:
+    """Whether the query may read the params of `run` (anything but its props)."""
+    props = {id(n.value) for n in ast.walk(node)
+             if isinstance(n, ast.Attribute) and n.attr in RUN_PROPS
+             and translator.is_run(n.value)}
+    return any(translator.is_run(n) and id(n) not in props for n in ast.walk(node))

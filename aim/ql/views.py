@@ -86,9 +86,9 @@ class RunView(QueryObject):
     def __init__(self, row: tuple, source):
         self.row = row
         self.source = source
-        self._params = None
-        self._tags = None
-        self._metrics = None
+        self._params: dict | None = None
+        self._tags: list | None = None
+        self._metrics: MetricsLookup | None = None
 
     @property
     def hash(self) -> str:
@@ -97,7 +97,12 @@ class RunView(QueryObject):
     @property
     def params(self) -> dict:
         if self._params is None:
-            self._params = decode_json(self.row[9], {}) or {}
+            try:
+                self._params = decode_json(self.row[9], {}) or {}
+            except (ValueError, RecursionError):
+                # damaged params text: queries that read params skip the run in SQL
+                # (pushdown.translate); read here, it has none
+                self._params = {}
         return self._params
 
     def prop(self, name: str):
@@ -163,7 +168,7 @@ class MetricsLookup(QueryObject):
 
     def __init__(self, run: RunView):
         self.run = run
-        self._series = None
+        self._series: list[tuple] | None = None
 
     def series(self) -> list[tuple]:
         if self._series is None:
@@ -199,8 +204,8 @@ class MetricView(QueryObject):
     def __init__(self, row: tuple, run: RunView):
         self.row = row
         self.run = run
-        self._context = None
-        self._values = None
+        self._context: dict | None = None
+        self._values: SeriesValues | None = None
 
     @property
     def name(self) -> str:
@@ -293,8 +298,7 @@ class SeriesValues(QueryObject):
             return _scalar(self.values[0])
         if name == 'last':
             return _scalar(self.values[-1])
-        fn = {'mean': np.mean, 'median': np.median, 'std': np.std, 'min': np.min,
-              'max': np.max, 'sum': np.sum}[name]
+        fn = getattr(np, name)   # mean, median, std, min, max, sum
         return float(fn(values))
 
     def first(self):

@@ -204,7 +204,7 @@ class QueryRunCollection:
 
 def _after(views, run_hash: str):
     """The views after the one with `run_hash` (all of them if it is not there)."""
-    seen = []
+    seen: list | None = []
     for view in views:
         if view.hash == run_hash:
             seen = None
@@ -291,7 +291,10 @@ def collect_params(repo: Repo) -> dict:
     conn = _read_connection(repo)
     merged: dict = {}
     for (params,) in conn.execute('SELECT params FROM runs ORDER BY creation_time, hash'):
-        tree = decode_json(params, {})
+        try:
+            tree = decode_json(params, {})
+        except (ValueError, RecursionError):
+            continue   # a run with damaged params (`aim storage check` names it)
         if isinstance(tree, dict):
             _merge(merged, tree)
     return merged

@@ -131,8 +131,10 @@ def _reindex_run(conn, store: RepoStore, run_hash: str, report: ReindexReport) -
     _insert(conn, [row[c] for c in RUN_COLUMNS])
     report.reindexed += 1
     try:
-        with_savepoint(conn, lambda: (store._recompute_summaries(conn, run_hash),
-                                      store._rebuild_overviews(conn, run_hash)))
+        def rebuild() -> None:
+            store._recompute_summaries(conn, run_hash)
+            store._rebuild_overviews(conn, run_hash)
+        with_savepoint(conn, rebuild)
     except Exception as exc:  # undecodable or unreadable chunks: report, index the rest
         report.damaged.append((run_hash, _reason(exc)))
 

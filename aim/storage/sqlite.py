@@ -79,7 +79,7 @@ class Database:
         self.path = path
         self.readonly = readonly
         self._conn: sqlite3.Connection | None = None
-        self._pid = None
+        self._pid: int | None = None
         self.lock = threading.RLock()
 
     @property

@@ -162,3 +162,57 @@ def readable(root) -> dict[str, int]:
     finally:
         repo.close()
     return out
+
+
+def clear_repo_pool() -> None:
+    """Forget the Repo objects of this process, so the next Repo() reads the disk anew."""
+    from aim.sdk import repo as repo_module
+    for repo in list(repo_module._pool.values()):
+        repo.close()
+    repo_module._pool.clear()
+
+
+MALFORMED = '{"hparams": {"lr": 0.5,'
+
+
+# -- malformed params ----------------------------------------------------------------------
+def test_malformed_params_in_the_index_cost_only_that_run(damaged_copy):
+    from aim.sdk.repo import Repo
+    root, hashes = damaged_copy
+    victim = hashes[5]
+    sql(root, 'UPDATE runs SET params=? WHERE hash=?', (MALFORMED, victim))
+    repo = Repo(str(root))
+    others = set(hashes) - {victim}
+    # pushed down to SQL
+    assert set(repo.query_runs('run.hparams.lr > 0').hashes()) == others
+    assert set(repo.query_runs('not run.hparams.missing').hashes()) == others
+    # decided in Python (a call is not pushed down)
+    assert set(repo.query_runs("str(run.hparams.batch).startswith('3')").hashes()) == others
+    traces = repo.query_metrics("metric.name == 'acc' and run.hparams.index >= 0")
+    assert {m.run.hash for m in traces} == others
+    # queries that do not read params still list it
+    assert len(repo.query_runs('').hashes()) == RUNS
+    assert len(repo.query_runs("run.experiment == 'matrix'").hashes()) == RUNS
+    assert repo.collect_params()['hparams']['batch'] == 32
+    repo.close()
+
+
+def test_malformed_params_in_the_data_are_named_by_check_and_reindex(damaged_copy):
+    root, hashes = damaged_copy
+    victim = hashes[5]
+    sql(root, "UPDATE run_props SET value=? WHERE run_hash=? AND key='params'",
+        (MALFORMED, victim))
+    sql(root, 'UPDATE runs SET params=? WHERE hash=?', (MALFORMED, victim))
+    check = invoke('storage', 'check', '--repo', root)
+    assert check.exit_code == 1
+    assert f'DAMAGED {victim}' in check.output and 'params' in check.output
+    result = invoke('storage', 'reindex', '--repo', root)
+    assert result.exit_code == 1
+    assert f'SKIPPED {victim}: its params are not valid JSON' in result.output
+    clear_repo_pool()
+    from aim.sdk.repo import Repo
+    repo = Repo(str(root))
+    assert len(repo.query_runs('').hashes()) == RUNS      # still listed, with its props
+    assert repo.index.run_row(victim)['name'] == 'run-5'
+    assert set(repo.query_runs('run.hparams.lr > 0').hashes()) == set(hashes) - {victim}
+    repo.close()
