@@ -34,8 +34,16 @@ import click
 @click.option('--tf_logs', 'tf_logs', default=None, help='Not supported: convert TensorBoard '
               'logs with `aim convert tensorboard` first.')
 @click.option('--profiler', is_flag=True, help='Accepted for Aim compatibility (no effect).')
+@click.option('--query-timeout', 'query_timeout', default=10.0, show_default=True,
+              type=click.FloatRange(min=0.1), envvar='AIM_UI_QUERY_TIMEOUT_S',
+              help='Seconds a query of one request may run before it is stopped and the '
+                   'request answers 504 (env AIM_UI_QUERY_TIMEOUT_S).')
+@click.option('--query-workers', 'query_workers', default=2, show_default=True,
+              type=click.IntRange(1, 64), envvar='AIM_UI_QUERY_WORKERS',
+              help='Queries evaluated at once, each in its own process; more get 503 '
+                   '(env AIM_UI_QUERY_WORKERS).')
 def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, uds, workers,
-       dev, yes, base_path, tf_logs, profiler):
+       dev, yes, base_path, tf_logs, profiler, query_timeout, query_workers):
     """Start the Aim UI (runs, metrics and params explorers, run pages) in the browser."""
     if base_path:
         raise click.ClickException('--base-path is not supported: the UI is served at /. Put '
@@ -69,7 +77,8 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
                     f'`aim init --repo {repo_path}` or point --repo at an existing one.')
             repo = Repo(repo_path, read_only=read_only or None)
         serve(repo, host=host, port=port, read_only=read_only, log_level=log_level,
-              ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, uds=uds)
+              ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, uds=uds,
+              query_timeout_s=query_timeout, query_workers=query_workers)
     except AimError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:

@@ -17,14 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aim.errors import (
-    AimError,
-    MissingRunError,
-    QueryError,
-    ReadOnlyRunError,
-    RepositoryError,
-    RunLockedError,
-)
+from aim.errors import AimError
+from aim.web.error_fields import error_fields
 
 log = logging.getLogger('aim.web')
 
@@ -44,28 +38,10 @@ def error_body(type_: str, message: str, detail: dict | None = None) -> dict:
     return {'error': {'type': type_, 'message': message, 'detail': detail or {}}}
 
 
-def _status_of(exc: AimError) -> int:
-    if isinstance(exc, QueryError):
-        return 400
-    if isinstance(exc, MissingRunError):
-        return 404
-    if isinstance(exc, (RunLockedError, ReadOnlyRunError)):
-        return 409
-    if isinstance(exc, RepositoryError):
-        return 500
-    return 400
-
-
 def aim_error_response(exc: AimError) -> JSONResponse:
-    detail: dict = {}
-    if isinstance(exc, QueryError):
-        detail = {'position': exc.position, 'hint': exc.hint, 'query': exc.query,
-                  'reason': getattr(exc, 'reason', None)}
-    run_hash = getattr(exc, 'run_hash', None)
-    if run_hash is not None:
-        detail['run_hash'] = run_hash
-    return JSONResponse(error_body(type(exc).__name__, str(exc), detail),
-                        status_code=_status_of(exc))
+    fields = error_fields(exc)
+    return JSONResponse(error_body(fields['type'], fields['message'], fields['detail']),
+                        status_code=fields['status'])
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -51,16 +51,20 @@ def _split(text: str | None) -> list[str]:
 
 
 def create_app(repo, *, read_only: bool = False,
-               allowed_hosts: list[str] | None = None) -> FastAPI:
+               allowed_hosts: list[str] | None = None, queries=None) -> FastAPI:
     """``repo`` is an :class:`aim.sdk.repo.Repo`; ``read_only`` refuses every edit;
     ``allowed_hosts`` (names without port) refuses requests whose Host header names
-    anything else, which stops DNS-rebinding pages from reaching a loopback server."""
+    anything else, which stops DNS-rebinding pages from reaching a loopback server;
+    ``queries`` (an :class:`aim.web.query_pool.QueryWorkers`) evaluates the queries of
+    requests in worker processes with a time limit (``aim up`` always gives one); without
+    it they are evaluated in the request's thread."""
     app = FastAPI(title='aimkit UI API', version='1',
                   description='The JSON API of `aim up`. Errors have the shape '
                               '{"error": {"type", "message", "detail"}}.',
                   default_response_class=SafeJSONResponse)
     app.state.repo = repo
     app.state.read_only = read_only
+    app.state.queries = queries
     cache = ReducedCache()
     body_cache = FrameBodyCache()
     app.state.params_summary = repo_summary.ParamsSummary(repo)
@@ -96,7 +100,7 @@ def create_app(repo, *, read_only: bool = False,
                                          'include, or *'),
                     archived: bool = Query(True, description='include archived runs')):
         return runs_page(repo, RunsPageRequest(q, offset, limit, sort, _split(params),
-                                               _split(metrics), archived))
+                                               _split(metrics), archived), queries)
 
     @app.get('/api/runs/active', tags=['runs'])
     def active_runs():
@@ -190,7 +194,7 @@ def create_app(repo, *, read_only: bool = False,
             cached['item'] = body_cache.get(body_key(fetch_key, precision, req.x_axis))
             return cached['item'][0] if cached['item'] else None
 
-        fetched = fetch_series(repo, req, cache, answered)
+        fetched = fetch_series(repo, req, cache, answered, queries)
         fetched_at = time.perf_counter()
         head = header(repo, fetched, req.x_axis)
         headed_at = time.perf_counter()
@@ -219,11 +223,11 @@ def create_app(repo, *, read_only: bool = False,
                             max_series=max_series)
         req.check()
         if format == 'csv':
-            return StreamingResponse(export_csv(repo, req), media_type='text/csv',
+            return StreamingResponse(export_csv(repo, req, queries), media_type='text/csv',
                                      headers={'Content-Disposition':
                                               'attachment; filename="series.csv"'})
         if format in ('json', 'jsonl'):
-            return StreamingResponse(export_json_lines(repo, req),
+            return StreamingResponse(export_json_lines(repo, req, queries),
                                      media_type='application/x-ndjson',
                                      headers={'Content-Disposition':
                                               'attachment; filename="series.jsonl"'})

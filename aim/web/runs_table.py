@@ -96,13 +96,16 @@ def run_props(row: dict) -> dict:
     return props
 
 
-def runs_page(repo, req: RunsPageRequest) -> dict:
+def runs_page(repo, req: RunsPageRequest, queries=None) -> dict:
+    """One page of runs; ``queries`` (a :class:`aim.web.query_pool.QueryWorkers`) evaluates
+    the query in a worker process, else it is evaluated here."""
     limit = max(1, min(int(req.limit), MAX_PAGE))
     offset = max(0, int(req.offset))
     where: list[str] = []
     args: list = []
     if req.query.strip():
-        hashes = matching_run_hashes(repo, req.query)
+        hashes = queries.run_hashes(req.query) if queries is not None \
+            else matching_run_hashes(repo, req.query)
         where.append('hash IN (SELECT value FROM json_each(?))')
         args.append(json.dumps(hashes))
     if not req.include_archived:

@@ -15,9 +15,9 @@ EXPORT_COLUMNS = ('run_hash', 'run_name', 'metric', 'context', 'step', 'epoch', 
                   'value')
 
 
-def _points(repo, req: SeriesRequest) -> Iterator[tuple[dict, dict, tuple]]:
+def _points(repo, req: SeriesRequest, queries=None) -> Iterator[tuple[dict, dict, tuple]]:
     # Selecting first (not lazily) makes query errors surface before the response starts.
-    refs, _ = select_series(repo, req)
+    refs, _ = select_series(repo, req, queries)
     return _read_points(repo, refs)
 
 
@@ -41,8 +41,8 @@ def _epoch(v: float):
     return None if not np.isfinite(v) or v < -9e18 else int(v)
 
 
-def export_csv(repo, req: SeriesRequest) -> Iterator[str]:
-    return _csv_lines(_points(repo, req))
+def export_csv(repo, req: SeriesRequest, queries=None) -> Iterator[str]:
+    return _csv_lines(_points(repo, req, queries))
 
 
 def _csv_lines(points) -> Iterator[str]:
@@ -63,9 +63,9 @@ def _csv_lines(points) -> Iterator[str]:
         yield buf.getvalue()
 
 
-def export_json_lines(repo, req: SeriesRequest) -> Iterator[str]:
+def export_json_lines(repo, req: SeriesRequest, queries=None) -> Iterator[str]:
     """One JSON object per series and line: run, metric, context and the point arrays."""
-    return _json_lines(_points(repo, req))
+    return _json_lines(_points(repo, req, queries))
 
 
 def _json_lines(points) -> Iterator[str]:

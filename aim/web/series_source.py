@@ -122,9 +122,12 @@ def _summary_rows(repo, run_hashes: list[str], names: list[str]) -> list[tuple]:
     return repo.index.query(sql + ' ORDER BY run_hash, name, context', args)
 
 
-def select_series(repo, req: SeriesRequest) -> tuple[list[SeriesRef], int | None]:
+def select_series(repo, req: SeriesRequest,
+                  queries=None) -> tuple[list[SeriesRef], int | None]:
     """The series a request names, at most ``max_series`` of them, and how many matched
-    (None: more than ``max_series``, not counted)."""
+    (None: more than ``max_series``, not counted). ``queries`` (a
+    :class:`aim.web.query_pool.QueryWorkers`) evaluates a query in a worker process, else
+    it is evaluated here."""
     refs: list[SeriesRef] = []
     total = 0
     if req.runs:
@@ -159,6 +162,12 @@ def select_series(repo, req: SeriesRequest) -> tuple[list[SeriesRef], int | None
         for run_hash, name, context, count, first, last, last_time, series_id in rows:
             refs.append(SeriesRef(run_hash, name, json.loads(context), None, count, first,
                                   last, last_time, series_id))
+        return refs, total
+    if queries is not None:
+        keys = queries.metric_keys(req.query, req.names, req.max_series + 1)
+        total = None if len(keys) > req.max_series else len(keys)
+        refs = [SeriesRef(h, name, context) for h, name, context in keys[:req.max_series]]
+        _fill_summaries(repo, refs)
         return refs, total
     for metric in matching_metrics(repo, req.query):
         if req.names and metric.name not in req.names:
@@ -392,17 +401,17 @@ LOAD_BATCH = 1000  # series read and reduced together: bounds the memory of a la
 
 
 def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
-                 answered=None) -> dict:
+                 answered=None, queries=None) -> dict:
     """Select, load and reduce. Returns ``{'series': [SeriesData...], 'total', 'range',
     'until', 'body_key'}`` where ``range`` is the x range the buckets were laid over and
     ``body_key`` identifies the reduced arrays exactly (None when not cacheable).
 
     ``answered(body_key)`` may return the point counts of an identical answer the caller
     still holds encoded; nothing is read or reduced then, the series come back without
-    points and the counts under ``'counts'``."""
+    points and the counts under ``'counts'``. ``queries`` as in :func:`select_series`."""
     req.check()
     width = clamp_width(req.width)
-    refs, total = select_series(repo, req)
+    refs, total = select_series(repo, req, queries)
     if req.since is not None:
         refs = [r for r in refs if r.last_time is None or r.last_time > req.since]
     known_range = None

@@ -7,8 +7,10 @@ import socket
 import sys
 import threading
 
-from aim.web.api_errors import ApiError  # noqa: F401  (fastapi must import before uvicorn)
+import uvicorn
+
 from aim.web.app import create_app
+from aim.web.query_pool import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, QueryWorkers
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -39,8 +41,10 @@ def allowed_hosts_for(host: str) -> list[str] | None:
 
 def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = False,
           log_level: str = 'warning', ssl_keyfile: str | None = None,
-          ssl_certfile: str | None = None, uds: str | None = None) -> None:
-    import uvicorn
+          ssl_certfile: str | None = None, uds: str | None = None,
+          query_timeout_s: float = DEFAULT_TIMEOUT_S,
+          query_workers: int = DEFAULT_WORKERS) -> None:
+    queries = QueryWorkers(repo.root_path, size=query_workers, timeout_s=query_timeout_s)
 
     scheme = 'https' if ssl_certfile else 'http'
     if uds:
@@ -56,14 +60,36 @@ def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = Fa
     print(f'Aim UI is running at {url}' + (' (read-only)' if read_only else ''), flush=True)
     print(f'API documentation: {url}docs', flush=True)
     sys.stdout.flush()
-    app = create_app(repo, read_only=read_only, allowed_hosts=allowed)
+    app = create_app(repo, read_only=read_only, allowed_hosts=allowed, queries=queries)
     if keep_freed_memory():
         threading.Thread(target=prefault_heap, name='aim-prefault', daemon=True).start()
     app.state.params_summary.warm_in_background()
+    threading.Thread(target=queries.warm, name='aim-query-warm', daemon=True).start()
+    # A request still running at shutdown gets this long before the server exits anyway.
     config = uvicorn.Config(app, log_level=log_level, access_log=False,
-                            ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile)
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+                            ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile,
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    server = StoppingServer(config, on_exit=queries.close)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        queries.close()
+
+
+GRACEFUL_SHUTDOWN_S = 2
+
+
+class StoppingServer(uvicorn.Server):
+    """uvicorn's server that also stops running queries on SIGTERM / SIGINT: the requests
+    waiting on them answer at once instead of holding the shutdown."""
+
+    def __init__(self, config, on_exit):
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig, frame) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
 
 
 def keep_freed_memory() -> bool:

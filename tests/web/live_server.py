@@ -14,12 +14,16 @@ CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic'
 
 
 @contextlib.contextmanager
-def aim_up(repo_path: str, *extra: str, timeout: float = 20.0):
-    """Yields the base URL of a running ``aim up`` (terminated on exit)."""
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
+def aim_up(repo_path: str, *extra: str, timeout: float = 20.0, env: dict | None = None,
+           process: list | None = None):
+    """Yields the base URL of a running ``aim up`` (terminated on exit); ``env`` adds
+    environment variables; ``process``, a list, receives the Popen."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
     proc = subprocess.Popen([sys.executable, '-m', 'aim.cli.main', 'up', '--repo', repo_path,
                              '--port', '0', *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
+    if process is not None:
+        process.append(proc)
     try:
         url = None
         deadline = time.monotonic() + timeout

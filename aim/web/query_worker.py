@@ -1,0 +1,101 @@
+"""A child process of ``aim up`` that evaluates the queries of web requests.
+
+A query can take longer than anyone wants to wait, and some of its steps (a regular
+expression, a big string operation) run inside one C call that holds the interpreter lock,
+so no thread of the same process, not even the event loop or a signal handler, runs until
+it ends. ``aim up`` therefore evaluates queries here, in a separate process it can kill at
+the request's time limit (``aim.web.query_pool``), and the server itself never evaluates a
+query.
+
+Protocol: one JSON object a line on stdin, one JSON answer a line on the original stdout::
+
+    {"kind": "runs", "query": "...", "alarm_s": 15}
+    {"kind": "metrics", "query": "...", "names": ["loss"], "limit": 1001, "alarm_s": 15}
+    -> {"ok": [...]}   or   {"error": {"status", "type", "message", "detail"}}
+
+``runs`` answers the matching run hashes, ``metrics`` the first ``limit`` matching
+``[run_hash, name, context]``. ``alarm_s`` ends the process (SIGALRM, default action, which
+the kernel carries out even in the middle of a C call) if the server failed to stop it.
+
+Run as ``python -m aim.web.query_worker REPO_ROOT``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel ends this process when the server that started it dies."""
+    if not sys.platform.startswith('linux'):
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the server died before prctl took effect
+        os._exit(0)
+
+
+def evaluate(repo, request: dict) -> Any:
+    from aim.web.query_bridge import matching_metrics, matching_run_hashes
+    kind = request.get('kind')
+    query = str(request.get('query') or '')
+    if kind == 'runs':
+        return matching_run_hashes(repo, query)
+    if kind == 'metrics':
+        names = set(request.get('names') or ())
+        limit = int(request.get('limit') or 1)
+        keys = []
+        for metric in matching_metrics(repo, query):
+            if names and metric.name not in names:
+                continue
+            keys.append([metric.run.hash, metric.name, dict(metric.context or {})])
+            if len(keys) >= limit:
+                break
+        return keys
+    raise ValueError(f'unknown request kind {kind!r}')
+
+
+def answer(repo, request: dict) -> dict:
+    from aim.errors import AimError
+    from aim.web.error_fields import error_fields
+    try:
+        return {'ok': evaluate(repo, request)}
+    except AimError as e:
+        return {'error': error_fields(e)}
+    except Exception as e:  # reported to the client; the worker lives on
+        return {'error': {'status': 500, 'type': 'InternalError', 'detail': {},
+                          'message': f'The query failed: {type(e).__name__}: {e}. This is a '
+                                     f'bug; please report it with the query.'}}
+
+
+def main(argv: list[str]) -> int:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which ends us
+    # Answers go to a private copy of stdout; anything else printed goes to stderr.
+    answers = os.fdopen(os.dup(1), 'w', encoding='utf-8')
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    from aim.sdk.repo import Repo
+    repo = Repo(argv[1], read_only=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        signal.alarm(max(1, int(request.get('alarm_s') or 3600)))
+        reply = answer(repo, request)
+        signal.alarm(0)
+        answers.write(json.dumps(reply) + '\n')
+        answers.flush()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))

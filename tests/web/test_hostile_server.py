@@ -1,0 +1,148 @@
+"""A real `aim up` under queries that never finish: the server keeps answering, stops the
+query at its time limit, refuses a burst with 503 and shuts down promptly on a signal."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.web.live_server import aim_up
+from tests.web.repo_factory import build_repo
+
+LIMIT_S = 2.0
+# A regular expression that backtracks for minutes, inside one C call that holds the GIL.
+REGEX_QUERY = "re_match('(a{,20}){,20}$', 'a'*40+'b')"
+# Slow for another reason: a Python-level loop of 10**12 steps.
+LOOP_QUERY = 'any(x < 0 for x in range(10**6) for y in range(10**6))'
+SERVER_ENV = {'AIM_UI_QUERY_TIMEOUT_S': str(LIMIT_S), 'AIM_UI_QUERY_WORKERS': '2'}
+
+
+@pytest.fixture(scope='module')
+def small_repo(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('hostile'))
+    build_repo(path, n_runs=3, steps=20)
+    return path
+
+
+@pytest.fixture(scope='module')
+def server(small_repo):
+    with aim_up(small_repo, env=SERVER_ENV) as url:
+        yield url
+
+
+
+def _get_in_background(url: str, path: str, params: dict, out: list) -> threading.Thread:
+    def run():
+        started = time.monotonic()
+        try:
+            response = httpx.get(url + path, params=params, timeout=120)
+            out.append((response, time.monotonic() - started))
+        except httpx.HTTPError as e:
+            out.append((e, time.monotonic() - started))
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _timed_get(url: str, path: str, **params) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = httpx.get(url + path, params=params, timeout=30)
+    return response, time.monotonic() - started
+
+
+@pytest.mark.parametrize('path, query', [
+    ('/api/runs', REGEX_QUERY),
+    ('/api/series', REGEX_QUERY),
+    ('/api/runs', LOOP_QUERY),
+    ('/api/series/export', LOOP_QUERY),
+])
+def test_other_requests_answer_while_a_hostile_query_runs(server, path, query):
+    out: list = []
+    thread = _get_in_background(server, path, {'q': query}, out)
+    time.sleep(0.5)  # the hostile query is running now
+    for other, params in [('/api/status', {}), ('/api/runs', {}),
+                          ('/static/js/app.js', {}), ('/api/runs', {'q': 'run.seed > 0'})]:
+        response, took = _timed_get(server, other, **params)
+        assert response.status_code == 200, (other, response.text)
+        assert took < 1.0, f'{other} took {took:.2f} s while a hostile query ran'
+    thread.join(LIMIT_S + 10)
+    response, took = out[0]
+    assert isinstance(response, httpx.Response), response
+    assert response.status_code == 504, response.text
+    error = response.json()['error']
+    assert error['type'] == 'QueryTimeoutError'
+    assert f'{LIMIT_S:g} s' in error['message'] and '--query-timeout' in error['message']
+    assert error['detail']['query'] == query
+    assert LIMIT_S - 0.1 <= took <= LIMIT_S + 1.5, took
+    # the killed worker is replaced: the next query is answered
+    response, _ = _timed_get(server, '/api/runs', q='run.seed >= 0')
+    assert response.status_code == 200 and response.json()['total'] == 3
+
+
+def test_a_burst_of_hostile_queries_is_refused_beyond_the_workers(server):
+    out: list = []
+    threads = [_get_in_background(server, '/api/runs', {'q': REGEX_QUERY}, out)
+               for _ in range(6)]
+    time.sleep(0.5)
+    response, took = _timed_get(server, '/api/status')
+    assert response.status_code == 200 and took < 1.0
+    for thread in threads:
+        thread.join(LIMIT_S + 10)
+    statuses = sorted(r.status_code for r, _ in out)
+    assert statuses == [503, 503, 503, 503, 504, 504], statuses
+    for response, took in out:
+        if response.status_code == 503:
+            error = response.json()['error']
+            assert error['type'] == 'ServerBusy' and 'Try again' in error['message']
+            assert took < LIMIT_S + 1.0  # refused after a short wait, never queued for long
+    response, _ = _timed_get(server, '/api/runs', q='run.seed >= 0')
+    assert response.status_code == 200
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc'), reason='reads child processes from /proc')
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_server_with_a_query_in_flight(small_repo, sig):
+    procs: list = []
+    with aim_up(small_repo, env=SERVER_ENV, process=procs) as url:
+        proc = procs[0]
+        out: list = []
+        thread = _get_in_background(url, '/api/runs', {'q': REGEX_QUERY}, out)
+        time.sleep(0.7)
+        workers = _children(proc.pid)
+        started = time.monotonic()
+        proc.send_signal(sig)
+        try:
+            proc.wait(10)
+        except Exception:
+            pass
+        took = time.monotonic() - started
+        assert took < 3.0, f'the server took {took:.1f} s to exit'
+        assert workers, 'the query runs in a worker process'
+        thread.join(5)
+        response = out[0][0]
+        if isinstance(response, httpx.Response):  # answered before the socket closed
+            assert response.status_code == 503
+            assert response.json()['error']['type'] == 'ServerShuttingDown'
+        time.sleep(0.2)
+        for pid in workers:
+            assert not os.path.exists(f'/proc/{pid}') or \
+                open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0] == 'Z'
