@@ -6,6 +6,7 @@ Every error the library raises on purpose derives from :class:`AimError`::
     ├── RepositoryError
     │   ├── RepositoryNotFoundError
     │   ├── RepositoryFormatError        format version this library cannot read
+    │   ├── RepositoryDatabaseMissingError  repo.db gone while the runs' files remain
     │   └── RepositoryWriteError         disk full, read-only repository, ...
     ├── RunError
     │   ├── MissingRunError (KeyError)   no run with that hash
@@ -40,6 +41,11 @@ class RepositoryFormatError(RepositoryError):
 
 class RepositoryWriteError(RepositoryError):
     pass
+
+
+class RepositoryDatabaseMissingError(RepositoryError):
+    """The repository database is missing or empty while its runs' journals and locks
+    remain; ``path`` is the database file."""
 
 
 class RunError(AimError):

@@ -29,7 +29,12 @@ def try_acquire(path: str) -> tuple[bool, int | None]:
     with _held_lock:
         if path in _held:
             return False, os.getpid()
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            # the locks folder was deleted: recreate it, or no dead run could be recovered
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

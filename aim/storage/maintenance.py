@@ -148,6 +148,9 @@ def check_repository(root: str, *, thorough: bool = True,
             if progress:
                 progress(run_hash)
         report.repository_problems += _check_index(store, set(hashes))
+        from aim.storage.recovery import journal_problems
+        report.repository_problems += [f'run {h}: {p}' if h else p
+                                       for h, p in journal_problems(store)]
         if thorough:
             report.notes += _check_overviews(store)
     finally:

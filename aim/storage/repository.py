@@ -120,9 +120,9 @@ class RepoStore:
         runs = sorted({n for n in leftovers if not n.startswith('.')})
         named = ', '.join(runs[:5]) + (', ...' if len(runs) > 5 else '')
         raise RepositoryDatabaseMissingError(
-            f'The repository database {self.db_path} is '
-            f'{"empty" if os.path.exists(self.db_path) else "missing"}, but the repository '
-            f'still holds the files of runs ({named}). Restore {DB_NAME} from a backup if you '
+            f'The repository database is gone ({self.db_path} is '
+            f'{"empty" if os.path.exists(self.db_path) else "missing"} while the journals and '
+            f'locks of runs {named} remain). Restore {DB_NAME} from a backup if you '
             f'have one. Otherwise start a new database that keeps the points still in the '
             f'journals (the runs\' params and points saved before are lost) with '
             f'`python -c "import aim; aim.Repo({self.root!r}, init=True)"`.', self.db_path)

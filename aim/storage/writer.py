@@ -255,6 +255,7 @@ class RunWriter:
         except BaseException:
             self.folder.reload()  # the transaction rolled back; the journal keeps the points
             raise
+        jr.fault_point('fold.committed_before_marking')
         for seg, _, b in ranges:
             seg.set_folded(b)
         with self._lock:
@@ -263,6 +264,7 @@ class RunWriter:
         for seg in done:
             seg.close()
             os.unlink(seg.path)
+            jr.fault_point('segment.unlinked')
 
     def _fold_batches(self, batches):
         def fold(conn):
@@ -286,10 +288,6 @@ class RunWriter:
             with self._lock:
                 for seg in self._segments:
                     seg.close()
-                    try:
-                        os.unlink(seg.path)
-                    except FileNotFoundError:
-                        pass
                 self._segments = []
             os.close(self._series_fd)
             remove_journal_dir(self.journal_dir)
@@ -343,17 +341,17 @@ def in_flush_thread() -> bool:
 
 
 def remove_journal_files(journal_dir: str) -> None:
-    for name in os.listdir(journal_dir):
+    """Empty a journal whose points are all in the database (temporary segment files of
+    an interrupted roll-over held none)."""
+    names = os.listdir(journal_dir)
+    names.sort(key=lambda n: n == jr.SERIES_FILE)  # series.jsonl last, as in recovery
+    for name in names:
         os.unlink(os.path.join(journal_dir, name))
 
 
 def remove_journal_dir(journal_dir: str) -> None:
-    try:
-        for name in os.listdir(journal_dir):
-            os.unlink(os.path.join(journal_dir, name))
-        os.rmdir(journal_dir)
-    except FileNotFoundError:
-        pass
+    from aim.storage.recovery import remove_journal_dir as remove
+    remove(journal_dir)
 
 
 def _now() -> float:

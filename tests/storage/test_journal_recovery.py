@@ -1,0 +1,295 @@
+"""Crash recovery of damaged journals: every readable point kept, the rest quarantined,
+other runs untouched, `aim storage check` naming the run (see docs/storage.md)."""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import textwrap
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from aim import Repo
+from aim.errors import RepositoryDatabaseMissingError
+
+CAPACITY = 1024   # three segments: 1024, 1024 and 952 records
+N_LOSS = 2000
+
+# the dead writer: 'loss' (float, every step) and 'acc' (int, every other record), killed
+# before its flusher ever ran, so every point is only in the journal
+VICTIM = '''
+import os, signal, sys
+from aim.storage import writer
+writer.FlushService._loop = lambda self: None   # keep every point in the journal
+from aim import Run
+run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)
+print(run.hash, flush=True)
+for i in range(N_LOSS):
+    run.track(i * 0.5, name='loss', step=i)
+    if i % 2 == 0:
+        run.track(i // 2, name='acc', step=i // 2, context={'subset': 'val'})
+os.kill(os.getpid(), signal.SIGKILL)
+'''.replace('N_LOSS', str(N_LOSS))
+
+
+def records():
+    """The victim's records in journal order: (series, step, value)."""
+    out = []
+    for i in range(N_LOSS):
+        out.append(('loss', i, i * 0.5))
+        if i % 2 == 0:
+            out.append(('acc', i // 2, i // 2))
+    return out
+
+
+def make_repo(tmp_path, python, child_env):
+    """A repository with a closed run ('other') and a dead writer's journal ('victim')."""
+    from aim import Run
+    root = str(tmp_path / 'repo')
+    repo = Repo(root, init=True)
+    other = Run(repo=repo, system_tracking_interval=None, capture_terminal_logs=False)
+    other['hparams'] = {'lr': 0.1}
+    for i in range(500):
+        other.track(float(i), name='loss', step=i)
+    other.close()
+    other_points = points(root, other.hash)
+    env = dict(child_env, AIM_TEST_JOURNAL_CAPACITY=str(CAPACITY))
+    res = subprocess.run([python, '-c', VICTIM, root], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert res.returncode == -9, res.stderr
+    victim = res.stdout.split()[0]
+    jdir = os.path.join(root, '.aim', 'journal', victim)
+    assert sorted(os.listdir(jdir)) == ['00000000.seg', '00000001.seg', '00000002.seg',
+                                        'series.jsonl']
+    return root, (other.hash, other_points), victim, jdir
+
+
+def points(root, run_hash):
+    """{(series name, context key): {step: value}} of a run, read by a fresh opener."""
+    repo = Repo(root)
+    run = repo.get_run(run_hash)
+    assert run is not None
+    out = {}
+    for m in run.metrics():
+        steps, vals = m.values.sparse_numpy() if hasattr(m.values, 'sparse_numpy') else \
+            m.sparse_numpy()
+        out[(m.name, tuple(sorted(m.context.to_dict().items())))] = dict(
+            zip(steps.tolist(), vals.tolist()))
+    return out
+
+
+def expected(keep):
+    """Points of the victim's records whose index satisfies keep(i)."""
+    out = {}
+    for i, (name, step, value) in enumerate(records()):
+        if keep(i):
+            key = (name, (('subset', 'val'),) if name == 'acc' else ())
+            out.setdefault(key, {})[step] = value
+    return out
+
+
+def check(root):
+    from aim.cli.main import cli
+    return CliRunner().invoke(cli, ['storage', 'check', '--repo', root])
+
+
+def quarantined(root, victim):
+    qdir = os.path.join(root, '.aim', 'quarantine', victim)
+    if not os.path.isdir(qdir):
+        return []
+    return sorted(f for stamp in os.listdir(qdir) for f in os.listdir(os.path.join(qdir, stamp)))
+
+
+def seg(jdir, n):
+    return os.path.join(jdir, f'{n:08d}.seg')
+
+
+def put_header(path, slot, value):
+    with open(path, 'r+b') as f:
+        f.seek(8 * slot)
+        f.write(struct.pack('<q', value))
+
+
+def truncate_to(size):
+    def damage(jdir):
+        with open(seg(jdir, 1), 'r+b') as f:
+            f.truncate(size(os.path.getsize(seg(jdir, 1))))
+    return damage
+
+
+def flip_header(jdir):
+    with open(seg(jdir, 1), 'r+b') as f:
+        head = bytearray(f.read(16))
+        f.seek(0)
+        f.write(bytes(b ^ 0x5A for b in head))   # magic and capacity
+
+
+def garbage_series_line(jdir):
+    path = os.path.join(jdir, 'series.jsonl')
+    lines = open(path).read().splitlines(keepends=True)
+    with open(path, 'w') as f:
+        f.write(lines[0] + '{"id": 7, "na\x00me": garbage\n' + ''.join(lines[1:]))
+
+
+def drop_series_line(jdir):
+    path = os.path.join(jdir, 'series.jsonl')
+    lines = open(path).read().splitlines(keepends=True)
+    with open(path, 'w') as f:
+        f.write(''.join(line for line in lines if '"acc"' not in line))
+
+
+def stray_seg(jdir):
+    with open(os.path.join(jdir, 'junk.seg'), 'wb') as f:
+        f.write(np.random.default_rng(0).bytes(50_000))
+
+
+def zero_seg(jdir):
+    open(seg(jdir, 3), 'wb').close()
+
+
+def in_seg1(i):
+    return CAPACITY <= i < 2 * CAPACITY
+
+
+# name -> (damage, records kept, series the points land in instead, files quarantined)
+CASES = {
+    'truncated_100_bytes': (truncate_to(lambda s: 100), lambda i: not in_seg1(i), None,
+                            ['00000001.seg']),
+    # the code, step and first part of the value column survive: 764 records of segment 1
+    'truncated_half': (truncate_to(lambda s: s // 2),
+                       lambda i: i < CAPACITY + 764 or i >= 2 * CAPACITY, None,
+                       ['00000001.seg']),
+    'flipped_header': (flip_header, lambda i: True, None, ['00000001.seg']),
+    'committed_over_capacity': (lambda j: put_header(seg(j, 1), 2, CAPACITY + 5000),
+                                lambda i: True, None, ['00000001.seg']),
+    'negative_committed': (lambda j: put_header(seg(j, 1), 2, -3), lambda i: True, None,
+                           ['00000001.seg']),
+    'capacity_over_file_size': (lambda j: put_header(seg(j, 1), 1, 1 << 20), lambda i: True,
+                                None, ['00000001.seg']),
+    'garbage_series_line': (garbage_series_line, lambda i: True, None, ['series.jsonl']),
+    'series_file_deleted': (lambda j: os.unlink(os.path.join(j, 'series.jsonl')),
+                            lambda i: True, {'loss': '__unknown_series_0',
+                                             'acc': '__unknown_series_1'},
+                            ['00000000.seg', '00000001.seg', '00000002.seg']),
+    'unknown_series_code': (drop_series_line, lambda i: True, {'acc': '__unknown_series_1'},
+                            ['00000000.seg', '00000001.seg', '00000002.seg', 'series.jsonl']),
+    'stray_garbage_seg': (stray_seg, lambda i: True, None, ['junk.seg']),
+    'zero_byte_seg': (zero_seg, lambda i: True, None, ['00000003.seg']),
+}
+
+
+def renamed(points_by_key, names):
+    if not names:
+        return points_by_key
+    out = {}
+    for (name, ctx), pts in points_by_key.items():
+        out[(names[name], ()) if name in names else (name, ctx)] = pts
+    return out
+
+
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_damaged_journal_keeps_every_readable_point(case, tmp_path, python, child_env):
+    damage, keep, names, files = CASES[case]
+    root, (other, other_points), victim, jdir = make_repo(tmp_path, python, child_env)
+    damage(jdir)
+
+    before = check(root)
+    assert before.exit_code == 1, before.output
+    assert victim in before.output
+
+    with pytest.warns(RuntimeWarning, match=victim):
+        Repo(root)  # opens, recovers what it can
+    assert not os.path.exists(jdir)
+    assert points(root, other) == other_points
+    want = renamed(expected(keep), names)
+    got = points(root, victim)
+    assert got == want
+    assert quarantined(root, victim) == sorted(files + ['report.json'])
+
+    after = check(root)
+    assert after.exit_code == 1, after.output
+    assert victim in after.output and 'quarantine' in after.output
+    assert points(root, victim) == got   # a second open loses nothing more
+
+
+def test_deleted_locks_folder_still_recovers(tmp_path, python, child_env):
+    root, other, victim, jdir = make_repo(tmp_path, python, child_env)
+    shutil.rmtree(os.path.join(root, '.aim', 'locks'))
+    Repo(root)
+    assert not os.path.exists(jdir)
+    assert points(root, victim) == expected(lambda i: True)
+    assert os.path.exists(os.path.join(root, '.aim', 'locks', f'{victim}.lock'))
+    assert check(root).exit_code == 0
+
+
+@pytest.mark.parametrize('how', ['deleted', 'emptied'])
+def test_lost_database_is_an_error_and_journals_stay(how, tmp_path, python, child_env):
+    root, other, victim, jdir = make_repo(tmp_path, python, child_env)
+    db = os.path.join(root, '.aim', 'repo.db')
+    for suffix in ('', '-wal', '-shm'):
+        if os.path.exists(db + suffix):
+            os.unlink(db + suffix)
+    if how == 'emptied':
+        open(db, 'wb').close()
+    with pytest.raises(RepositoryDatabaseMissingError, match='repo.db') as err:
+        Repo(root)
+    assert victim in str(err.value) and 'init=True' in str(err.value)
+    res = check(root)
+    assert res.exit_code == 1 and 'repo.db' in res.output
+    from aim.storage.repository import RepoStore
+    with pytest.raises(RepositoryDatabaseMissingError):
+        RepoStore(root).reindex()
+    assert len(os.listdir(jdir)) == 4   # nothing replaced the database, nothing deleted
+    # the documented way on: a new database that keeps the journal's points
+    with pytest.warns(RuntimeWarning, match='missing from the database'):
+        Repo(root, init=True)
+    assert points(root, victim) == expected(lambda i: True)
+    assert not os.path.exists(jdir)
+
+
+def test_fresh_folder_still_initialises(tmp_path):
+    Repo(str(tmp_path / 'a'), init=True)
+    os.makedirs(tmp_path / 'b' / '.aim' / 'journal')  # an init killed before the database
+    Repo(str(tmp_path / 'b'), init=True)
+    Repo(str(tmp_path / 'b'))
+
+
+def test_leftover_headerless_segment_does_not_block(tmp_path, python, child_env):
+    """A kill while a segment was created used to leave a zero-filled `.seg` file without
+    its header, and every later open failed."""
+    root, other, victim, jdir = make_repo(tmp_path, python, child_env)
+    with open(seg(jdir, 3), 'wb') as f:
+        f.truncate(70_000)
+    with open(os.path.join(jdir, '00000004.seg.tmp'), 'wb') as f:
+        f.truncate(70_000)
+    with pytest.warns(RuntimeWarning):
+        repo = Repo(root)
+    assert points(root, victim) == expected(lambda i: True)
+    from aim import Run
+    run = Run(repo=repo, system_tracking_interval=None, capture_terminal_logs=False)
+    run.track(1.0, name='x')
+    run.close()
+    from aim.storage.maintenance import vacuum_repository
+    vacuum_repository(repo._store)
+    repo.reindex()
+
+
+def test_recovery_is_repeatable_after_kill_between_commit_and_removal(tmp_path, python,
+                                                                      child_env):
+    root, other, victim, jdir = make_repo(tmp_path, python, child_env)
+    code = textwrap.dedent('''
+        import sys
+        from aim import Repo
+        Repo(sys.argv[1])
+    ''')
+    env = dict(child_env, AIM_TEST_FAULT_POINT='recovery.committed_before_removal')
+    res = subprocess.run([python, '-c', code, root], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == -9, res.stderr
+    assert os.path.isdir(jdir)
+    Repo(root)
+    assert points(root, victim) == expected(lambda i: True)
+    assert not os.path.exists(jdir)
