@@ -84,6 +84,8 @@ def reindex(repo, yes):
     finally:
         store.close()
     click.echo(f'Reindexed {report.reindexed} runs in {r.path}.')
+    for note in report.notes:
+        click.echo(f'NOTE    {note}.', err=True)
     for run_hash, what in report.restored:
         click.echo(f'RESTORED {run_hash}: {what}.', err=True)
     for run_hash, reason in report.skipped:

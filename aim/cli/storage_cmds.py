@@ -59,6 +59,9 @@ def check(repo, quick):
         click.echo(f'{len(report.damaged)} of {checked} runs are damaged; the other {intact} '
                    f'read correctly. Copy what you need from the damaged runs, then remove '
                    f'them with `aim runs --repo {root} rm {hashes}`.', err=True)
+    else:
+        click.echo(f'The {checked} runs in the database read correctly, but the repository '
+                   f'has the problems listed above (REPO); each says what to do.', err=True)
     raise SystemExit(1)
 
 

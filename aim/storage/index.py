@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from aim.errors import RepositoryFormatError
+from aim.errors import RepositoryError, RepositoryFormatError
 from aim.storage.sqlite import Database
 
 FORMAT_VERSION = 1
@@ -77,11 +77,18 @@ class RepoIndex(Database):
         return self.conn
 
     def format_version(self) -> int | None:
+        """The format version in ``meta``; None for a database that is not aimkit's.
+        A damaged file raises RepositoryError (aim.storage.sqlite.translate)."""
         try:
             rows = self.query("SELECT value FROM meta WHERE key='format_version'")
-        except Exception:
+        except RepositoryError as exc:
+            if 'no such table' in str(exc):
+                return None
+            raise
+        try:
+            return int(rows[0][0]) if rows else None
+        except (TypeError, ValueError):
             return None
-        return int(rows[0][0]) if rows else None
 
     def check_version(self) -> None:
         version = self.format_version()

@@ -5,6 +5,7 @@ read on its own, so a run whose data is damaged is reported and never stops the 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -48,6 +49,14 @@ class CheckReport:
     @property
     def damaged(self) -> list[RunCheck]:
         return [r for r in self.runs if not r.ok]
+
+    def add_run_problem(self, run_hash: str, problem: str) -> None:
+        """Record a problem of one run, merged with what was found about it already."""
+        for run in self.runs:
+            if run.run_hash == run_hash:
+                run.problems.append(problem)
+                return
+        self.runs.append(RunCheck(run_hash, [problem]))
 
     @property
     def ok(self) -> bool:
@@ -128,13 +137,16 @@ def check_repository(root: str, *, thorough: bool = True,
     """Check every database file under ``root/.aim``, then every run on its own."""
     aim_dir = os.path.join(root, AIM_DIR)
     report = CheckReport([])
-    for name in sorted(os.listdir(aim_dir)):
-        if name.endswith('.db'):
-            for problem in check_database_file(os.path.join(aim_dir, name), thorough=thorough):
-                report.repository_problems.append(
-                    f'{name}: {problem}; copy the runs that still read into a new repository '
-                    f'(`aim runs cp ... --destination NEW`), then use that one')
-                report.shared_database_damaged = True
+    db_path = os.path.join(aim_dir, DB_NAME)
+    for problem in check_database_file(db_path, thorough=thorough):
+        report.repository_problems.append(
+            f'{DB_NAME}: {problem}; `aim storage reindex` rebuilds a damaged run index '
+            f'(then `aim storage vacuum --full`); for damage in the run data, copy the runs '
+            f'that still read into a new repository (`aim runs cp ... --destination NEW`), '
+            f'then use that one')
+        report.shared_database_damaged = True
+    report.repository_problems += wal_problems(db_path)
+    report.notes += _stray_files(aim_dir)
     try:
         store = RepoStore(root, readonly=True)
     except Exception as exc:
@@ -148,6 +160,8 @@ def check_repository(root: str, *, thorough: bool = True,
             if progress:
                 progress(run_hash)
         report.repository_problems += _check_index(store, set(hashes))
+        report.repository_problems += _check_orphan_points(store, set(hashes))
+        report.repository_problems += _check_lost_runs(store, set(hashes))
         from aim.storage.recovery import journal_problems
         report.repository_problems += [f'run {h}: {p}' if h else p
                                        for h, p in journal_problems(store)]
@@ -156,6 +170,134 @@ def check_repository(root: str, *, thorough: bool = True,
     finally:
         store.close()
     return report
+
+
+# Names under .aim that belong to the repository; anything else is someone else's file.
+_REPOSITORY_ENTRIES = frozenset({DB_NAME, f'{DB_NAME}-wal', f'{DB_NAME}-shm', 'journal',
+                                 'locks', 'quarantine'})
+
+
+def _stray_files(aim_dir: str) -> list[str]:
+    """Files in ``.aim`` that are not part of the repository: never read, never checked."""
+    try:
+        names = sorted(os.listdir(aim_dir))
+    except OSError:
+        return []
+    stray = [n for n in names if n not in _REPOSITORY_ENTRIES and not n.endswith('.tmp')]
+    if not stray:
+        return []
+    return [f'{os.path.join(aim_dir, n)} is not part of the repository (aimkit keeps its '
+            f'data in {DB_NAME}, journal/ and locks/) and was not checked; move it out of '
+            f'{aim_dir} if it is yours' for n in stray]
+
+
+# SQLite's write-ahead log (https://www.sqlite.org/fileformat.html#the_write_ahead_log)
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
+_WAL_HEADER = 32
+_WAL_FRAME_HEADER = 24
+
+
+def _wal_checksum(data: bytes, big_endian: bool, s0: int = 0, s1: int = 0) -> tuple[int, int]:
+    import numpy as np
+    words = np.frombuffer(data, dtype='>u4' if big_endian else '<u4').tolist()
+    mask = 0xFFFFFFFF
+    for i in range(0, len(words), 2):
+        s0 = (s0 + words[i] + s1) & mask
+        s1 = (s1 + words[i + 1] + s0) & mask
+    return s0, s1
+
+
+def wal_problems(db_path: str) -> list[str]:
+    """Damage in the database's write-ahead log, which SQLite would silently skip.
+
+    SQLite replays the log's frames up to the first one whose salt or checksum does not
+    match, and ignores the rest. Frames of an older generation of the log (a different
+    salt) and a torn last frame are normal; frames of the *current* generation after a
+    broken one are commits that were made and are now lost to every reader."""
+    import struct
+    wal = f'{db_path}-wal'
+    name = os.path.basename(wal)
+    try:
+        with open(wal, 'rb') as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        return [f'{name} cannot be read ({exc.strerror})']
+    if not data:
+        return []
+    advice = ('commits in it after that point are lost to every reader (the runs they '
+              'wrote are listed below if their lock files remain); copy the runs that still '
+              'read into a new repository (`aim runs cp ... --destination NEW`) if you '
+              'need a clean one')
+    if len(data) < _WAL_HEADER:
+        return [f'{name} is shorter than its header ({len(data)} bytes); {advice}']
+    magic, _, page_size, _, salt1, salt2, c1, c2 = struct.unpack('>8I', data[:_WAL_HEADER])
+    big_endian = magic == 0x377F0683
+    if magic not in _WAL_MAGIC or page_size < 512 or page_size & (page_size - 1) \
+            or _wal_checksum(data[:24], big_endian) != (c1, c2):
+        return [f'{name}: its header is damaged, so SQLite ignores all {len(data)} bytes of '
+                f'it; {advice}']
+    frame = _WAL_FRAME_HEADER + page_size
+    frames = (len(data) - _WAL_HEADER) // frame
+    checksum = (c1, c2)
+    for i in range(frames):
+        at = _WAL_HEADER + i * frame
+        header = data[at:at + _WAL_FRAME_HEADER]
+        _, _, f_salt1, f_salt2, f_c1, f_c2 = struct.unpack('>6I', header)
+        if (f_salt1, f_salt2) == (salt1, salt2):
+            checksum = _wal_checksum(header[:8] + data[at + _WAL_FRAME_HEADER:at + frame],
+                                     big_endian, *checksum)
+            if checksum == (f_c1, f_c2):
+                continue
+        # the log ends here for SQLite: is anything of this generation left behind?
+        later = sum(1 for j in range(i + 1, frames)
+                    if struct.unpack_from('>2I', data, _WAL_HEADER + j * frame + 8)
+                    == (salt1, salt2))
+        if later:
+            return [f'{name} is damaged at frame {i + 1} of {frames}: SQLite stops reading '
+                    f'it there, and {later} later frame(s) of it are skipped; {advice}']
+        return []
+    return []
+
+
+def _check_orphan_points(store: RepoStore, run_hashes: set[str]) -> list[str]:
+    """Series whose run has no record (props): their points are on disk, but no run
+    lists them."""
+    try:
+        found = [r[0] for r in store.index.query('SELECT DISTINCT run_hash FROM series')]
+    except Exception as exc:
+        return [f'the list of series cannot be read ({_reason(exc)})']
+    orphans = sorted(set(found) - run_hashes)
+    if not orphans:
+        return []
+    return [f'the points of {len(orphans)} run(s) have no run record ({_some(orphans)}): '
+            f'no query lists them; `aim storage reindex` restores a record from the index '
+            f'where one remains']
+
+
+def _check_lost_runs(store: RepoStore, run_hashes: set[str]) -> list[str]:
+    """Runs that were written here (their lock file remains) but have no data."""
+    try:
+        names = os.listdir(store.locks_dir)
+    except OSError:
+        return []
+    lost = sorted(n[:-5] for n in names if n.endswith('.lock') and n[:-5] not in run_hashes
+                  and not locks.is_locked(os.path.join(store.locks_dir, n)))
+    journals = set()
+    with contextlib.suppress(OSError):
+        journals = set(os.listdir(store.journal_dir))
+    lost = [h for h in lost if h not in journals]   # the journal check reports those
+    if not lost:
+        return []
+    return [f'{len(lost)} run(s) were written to this repository (their lock files remain) '
+            f'but have no data in {DB_NAME} ({_some(lost, 10)}): they are lost, e.g. with the '
+            f'commits of a damaged {DB_NAME}-wal, or their writer died as it created them. '
+            f'`aim storage vacuum` forgets them']
+
+
+def _some(hashes: list[str], n: int = 5) -> str:
+    return ', '.join(hashes[:n]) + (', ...' if len(hashes) > n else '')
 
 
 def _check_overviews(store: RepoStore) -> list[str]:

@@ -190,13 +190,16 @@ class RepoStore:
             return self.db.run_row(run_hash)
         return index_row(run_hash, data.get_props(), data.get_params_text() or '{}')
 
-    def _recompute_summaries(self, conn, run_hash: str) -> None:
+    def _recompute_summaries(self, conn, run_hash: str, read=None) -> None:
+        """Series summaries of a run from its chunks, written with ``conn``; the chunks
+        are read with ``read`` (default: ``conn``)."""
         import numpy as np
 
         from aim.storage.runfile import decode_series
-        ids = [r[0] for r in conn.execute('SELECT id FROM series WHERE run_hash=?', (run_hash,))]
+        read = read or conn
+        ids = [r[0] for r in read.execute('SELECT id FROM series WHERE run_hash=?', (run_hash,))]
         for sid in ids:
-            rows = conn.execute('SELECT seq, n, steps, vals, epochs, times FROM chunks '
+            rows = read.execute('SELECT seq, n, steps, vals, epochs, times FROM chunks '
                                 'WHERE series_id=? ORDER BY seq', (sid,)).fetchall()
             steps, vals, _, times = decode_series(rows)
             if not len(steps):
@@ -212,20 +215,22 @@ class RepoStore:
                           'int' if vals.dtype.kind == 'i' else 'float', sid))
 
     @staticmethod
-    def _rebuild_overviews(conn, run_hash: str) -> None:
-        """Write the overview of every chunk of a run again (see overview.py)."""
+    def _rebuild_overviews(conn, run_hash: str, read=None) -> None:
+        """Write the overview of every chunk of a run again (see overview.py), with
+        ``conn``; the chunks are read with ``read`` (default: ``conn``)."""
         from aim.storage import chunks as codec
         from aim.storage import overview
+        rows = (read or conn).execute(
+            'SELECT c.series_id, c.seq, c.n, c.steps, c.vals, c.times '
+            'FROM chunks c JOIN series s ON s.id = c.series_id '
+            'WHERE s.run_hash=?', (run_hash,)).fetchall()
+        new_rows = [overview.row(sid, seq, codec.decode_column('steps', b_steps, n),
+                                 codec.decode_column('values', b_vals, n),
+                                 codec.decode_column('times', b_times, n), b_steps, b_vals)
+                    for sid, seq, n, b_steps, b_vals, b_times in rows]
         conn.execute('DELETE FROM overviews WHERE series_id IN '
                      '(SELECT id FROM series WHERE run_hash=?)', (run_hash,))
-        rows = conn.execute('SELECT c.series_id, c.seq, c.n, c.steps, c.vals, c.times '
-                            'FROM chunks c JOIN series s ON s.id = c.series_id '
-                            'WHERE s.run_hash=?', (run_hash,)).fetchall()
-        conn.executemany(overview.INSERT, [
-            overview.row(sid, seq, codec.decode_column('steps', b_steps, n),
-                         codec.decode_column('values', b_vals, n),
-                         codec.decode_column('times', b_times, n), b_steps, b_vals)
-            for sid, seq, n, b_steps, b_vals, b_times in rows])
+        conn.executemany(overview.INSERT, new_rows)
 
     def reindex(self, progress=None, damaged: list | None = None) -> int:
         """Rebuild the index (``runs`` rows, series summaries, chunk overviews) from the

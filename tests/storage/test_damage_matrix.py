@@ -101,10 +101,10 @@ def file_page_holding(root, needle: bytes, table: str) -> int:
     with open(db_path(root), 'rb') as f:
         raw = f.read()
     at = raw.find(needle)
-    while at >= 0 and at // PAGE not in pages:
+    while at >= 0 and at // PAGE + 1 not in pages:   # SQLite numbers pages from 1
         at = raw.find(needle, at + 1)
     assert at > 0, f'the bytes to damage are not in a page of {table}'
-    return at // PAGE
+    return at // PAGE + 1
 
 
 def table_pages(root, table: str) -> list[int]:
@@ -116,23 +116,27 @@ def table_pages(root, table: str) -> list[int]:
 
 
 def smash_page(root, pageno: int) -> None:
+    """Overwrite page ``pageno`` (numbered from 1, as SQLite does) with garbage."""
     with open(db_path(root), 'r+b') as f:
-        f.seek(pageno * PAGE)
+        f.seek((pageno - 1) * PAGE)
         f.write(b'\xde\xad\xbe\xef' * (PAGE // 4))
 
 
-def params_page(root, run_hash: str) -> int:
-    """A page holding the middle of one run's params (an overflow page of its own)."""
+def params_page(root, run_hash: str, table: str = 'run_props', middle: bool = True) -> int:
+    """A page of ``table`` (run_props or runs) holding a piece of one run's params: from
+    their middle (an overflow page of its own), or their start (the row's own page)."""
     conn = sqlite3.connect(db_path(root))
-    text, = conn.execute("SELECT value FROM run_props WHERE run_hash=? AND key='params'",
+    text, = conn.execute("SELECT value FROM run_props WHERE run_hash=? AND key='params'"
+                         if table == 'run_props' else 'SELECT params FROM runs WHERE hash=?',
                          (run_hash,)).fetchone()
     conn.close()
-    for start in range(len(text) // 2, len(text) - 32, 40):   # a piece not cut by a page end
+    starts = range(len(text) // 2, len(text) - 32, 40) if middle else range(0, 400, 40)
+    for start in starts:   # a piece not cut by a page end
         try:
-            return file_page_holding(root, text[start:start + 32].encode(), 'run_props')
+            return file_page_holding(root, text[start:start + 32].encode(), table)
         except AssertionError:
             continue
-    raise AssertionError('no page of run_props holds these params')
+    raise AssertionError(f'no page of {table} holds these params')
 
 
 def chunk_page(root, run_hash: str) -> int:
@@ -216,3 +220,74 @@ def test_malformed_params_in_the_data_are_named_by_check_and_reindex(damaged_cop
     assert repo.index.run_row(victim)['name'] == 'run-5'
     assert set(repo.query_runs('run.hparams.lr > 0').hashes()) == set(hashes) - {victim}
     repo.close()
+
+
+# -- what `aim storage check` compares ----------------------------------------------------
+def test_a_stray_file_in_the_aim_folder_is_a_note_not_a_damaged_database(damaged_copy):
+    root, _ = damaged_copy
+    with open(os.path.join(root, '.aim', 'junk.db'), 'wb') as f:
+        f.write(b'not a database at all' * 100)
+    with open(os.path.join(root, '.aim', 'notes.txt'), 'w') as f:
+        f.write('mine')
+    result = invoke('storage', 'check', '--repo', root)
+    assert 'repository database itself is damaged' not in result.output
+    assert 'REPO' not in result.output
+    assert 'NOTE' in result.output and 'junk.db' in result.output \
+        and 'notes.txt' in result.output
+    assert f'All {RUNS} runs are intact.' in result.output
+    assert result.exit_code == 0
+
+
+WAL_WRITER = r'''
+import os, sys
+from aim.storage import repository
+repository.SYNC_INTERVAL_S = 1e9   # no checkpoint: every commit stays in the WAL
+from aim import Run
+for i in range(10):
+    run = Run(repo=sys.argv[1], experiment='late', system_tracking_interval=None,
+              capture_terminal_logs=False)
+    run['hparams'] = {'lr': 0.1}
+    for step in range(100):
+        run.track(step * 0.5, name='loss', step=step)
+    run.close()
+    print(run.hash, flush=True)
+os._exit(0)   # no connection closes, so nothing folds the WAL into repo.db
+'''
+
+
+def write_runs_into_the_wal(root) -> list[str]:
+    out = subprocess.run([sys.executable, '-c', WAL_WRITER, str(root)], env=_child_env(),
+                         capture_output=True, text=True, timeout=120, check=True)
+    wal = db_path(root) + '-wal'
+    assert os.path.getsize(wal) > 100 * PAGE, 'the late runs are not in the WAL'
+    return out.stdout.split()
+
+
+def test_check_reports_runs_lost_to_garbage_in_the_wal(damaged_copy):
+    root, hashes = damaged_copy
+    late = write_runs_into_the_wal(root)
+    with open(db_path(root) + '-wal', 'r+b') as f:   # garbage over the first frames
+        f.seek(32 + 5 * (24 + PAGE))
+        f.write(os.urandom(3 * (24 + PAGE)))
+    before_open = invoke('storage', 'check', '--repo', root)   # the WAL as it was left
+    points = readable(root)
+    assert set(points) >= set(hashes)                 # the runs before the WAL are whole
+    lost = set(late) - set(points)
+    assert lost
+    after_open = invoke('storage', 'check', '--repo', root)    # SQLite has dropped the WAL
+    for result in (before_open, after_open):
+        assert result.exit_code == 1, result.output
+        assert 'runs are intact' not in result.output
+        assert 'repo.db-wal' in result.output
+        for run_hash in lost:
+            assert run_hash in result.output
+
+
+def test_check_passes_a_wal_with_garbage_appended(damaged_copy):
+    root, hashes = damaged_copy
+    late = write_runs_into_the_wal(root)
+    with open(db_path(root) + '-wal', 'ab') as f:
+        f.write(os.urandom(3 * PAGE))
+    assert set(readable(root)) == set(hashes) | set(late)
+    result = invoke('storage', 'check', '--repo', root)
+    assert result.exit_code == 0, result.output

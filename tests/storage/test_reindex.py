@@ -51,3 +51,28 @@ def test_a_failed_reindex_leaves_the_index_as_it_was(damaged_copy):
     assert result.exit_code != 0
     assert 'Traceback' not in result.output
     assert index_rows(root) == before
+
+
+def test_reindex_replaces_a_damaged_run_index_and_vacuum_drops_its_pages(damaged_copy):
+    from test_damage_matrix import clear_repo_pool, table_pages
+
+    from aim.errors import RepositoryError
+    from aim.sdk.repo import Repo
+    root, hashes = damaged_copy
+    smash_page(root, sorted(p for p in table_pages(root, 'runs'))[len(hashes) // 2])
+    try:   # the listing reads the damaged page
+        broken = len(list(Repo(str(root)).iter_runs())) < RUNS
+    except RepositoryError:
+        broken = True
+    assert broken
+    result = invoke('storage', 'reindex', '--repo', root)
+    assert result.exit_code == 0, result.output
+    assert 'vacuum --full' in result.output
+    clear_repo_pool()
+    points = readable(root)
+    assert points == {h: RUN_POINTS for h in hashes}
+    assert invoke('storage', 'vacuum', '--full', '--repo', root).exit_code == 0
+    check = invoke('storage', 'check', '--repo', root)
+    assert check.exit_code == 0, check.output
+    clear_repo_pool()
+    assert readable(root) == points
