@@ -7,6 +7,8 @@ folder maps it to the series row in the repository database.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from aim.storage import chunks as codec
@@ -20,14 +22,18 @@ class _Series:
                  'last', 'min', 'max', 'last_time', 'dtype')
 
     def __init__(self, name: str, context: str):
-        self.db_id = None
+        self.db_id: int | None = None
         self.name, self.context = name, context
         self.seq = 0
-        self.tail = None  # (steps, values, epochs, times) of the open chunk
+        self.tail: tuple | None = None  # (steps, values, epochs, times) of the open chunk
         self.count = 0
-        self.first_step = self.last_step = None
-        self.last = self.min = self.max = self.last_time = None
-        self.dtype = None
+        self.first_step: int | None = None
+        self.last_step: int | None = None
+        self.last: Any = None
+        self.min: Any = None
+        self.max: Any = None
+        self.last_time: float | None = None
+        self.dtype: str | None = None
 
 
 def _real(x):
@@ -42,7 +48,7 @@ class SeriesFolder:
         self.rundata = rundata
         self.by_key: dict[tuple[str, str], _Series] = {}
         self.series: dict[int, _Series] = {}   # local id (journal) -> series
-        by_id = {}
+        by_id: dict[int, _Series] = {}
         for row in rundata.series_rows():
             s = _Series(row['name'], row['context'])
             s.db_id = row['id']
@@ -175,5 +181,6 @@ class SeriesFolder:
         conn.execute('INSERT OR REPLACE INTO chunks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)',
                      (s.db_id, s.seq, int(steps[0]), int(steps[-1]), len(steps),
                       b_steps, b_vals, b_epochs, b_times))
+        assert s.db_id is not None  # _append inserted the series row
         conn.execute(overview.INSERT,
                      overview.row(s.db_id, s.seq, steps, vals, times, b_steps, b_vals))

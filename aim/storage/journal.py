@@ -103,10 +103,10 @@ class Segment:
         self.offsets = _column_offsets(self.capacity)
         mv = memoryview(self._mm)
         self.header = mv[:HEADER_SIZE].cast('q')
-        self.cols = {}
+        self.cols: dict[str, memoryview] = {}
         for name, code, size in COLUMNS:
             start = self.offsets[name]
-            self.cols[name] = mv[start:start + size * self.capacity].cast(code)
+            self.cols[name] = mv[start:start + size * self.capacity].cast(code)  # type: ignore[call-overload]
         self.dvalue = mv[self.offsets['value']:self.offsets['value'] + 8 * self.capacity].cast('d')
         self._mv = mv
 
@@ -297,7 +297,8 @@ def read_segment_file(path: str) -> SegmentImage:
     keep = code >= 0
     if not keep.all():
         img.problems.append(f'{int((~keep).sum())} records with a negative series code')
-        code, step, ivalue, epoch, time = (a[keep] for a in (code, step, ivalue, epoch, time))
+        code, step, ivalue, epoch, time = (code[keep], step[keep], ivalue[keep], epoch[keep],
+                                           time[keep])
     img.records = (code, step, ivalue, ivalue.view(np.float64), epoch, time)
     if img.problems:
         img.salvaged = len(code)

@@ -133,17 +133,27 @@ def recover_journal(store: RepoStore, run_hash: str, jdir: str, mark_ended: bool
         folder.register(local_id, name, ctx)
     for local_id in img.unknown_ids:
         folder.register(local_id, UNKNOWN_SERIES.format(local_id), '{}')
-    with store.db.write() as conn:
-        last_sign = None
-        if has_points:
-            assert records is not None
-            folder.fold(conn, *records)
-            last_sign = float(records[5].max())
-        if created:
+    last_sign = float(records[5].max()) if has_points and records is not None else None
+    if created and records is not None:
+        with store.db.write() as conn:
             data.put_props(conn, {'creation_time': float(records[5].min()), 'end_time': None,
                                   'updated_at': last_sign, 'tags': []})
             data.put_params_text(conn, '{}')
-        props = data.get_props() if not created else {'updated_at': last_sign}
+    # one transaction per segment, and each segment's file goes as soon as its points have
+    # committed: on a disk that was full, the journal gives back more space than the
+    # database takes (36 bytes a point against about a dozen, WAL included)
+    for seg in img.segments:
+        if seg.records is None or not len(seg.records[0]):
+            continue
+        with store.db.write() as conn:
+            folder.fold(conn, *seg.records)
+        if not seg.damaged and not img.unknown_ids:
+            jr.fault_point('recovery.segment_committed')
+            os.unlink(seg.path)
+            with store.db.lock:
+                store.db.conn.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchall()
+    with store.db.write() as conn:
+        props = data.get_props()
         if mark_ended and props.get('end_time') is None:
             candidates = [t for t in (last_sign, props.get('updated_at'),
                                       props.get('creation_time')) if t]

@@ -416,7 +416,7 @@ class LiveRun:
             self.params_text = params_text
             self._pending_logs: list[tuple[float, str]] = []
             self._logs_lock = threading.Lock()
-            self._next_log_id = None
+            self._next_log_id: int | None = None
             self._last_sync = time.time()
             self._final_props: dict[str, Any] = {}
             self.folder = SeriesFolder(self.data)
@@ -440,7 +440,7 @@ class LiveRun:
                         self._next_log_id = conn.execute(
                             'SELECT COALESCE(MAX(id), -1) + 1 FROM logs WHERE run_hash=?',
                             (self.run_hash,)).fetchone()[0]
-                    first = self._next_log_id
+                    first: int = self._next_log_id
                     conn.executemany('INSERT OR REPLACE INTO logs VALUES(?, ?, ?, ?)',
                                      [(self.run_hash, first + i, t, line)
                                       for i, (t, line) in enumerate(logs)])
