@@ -212,7 +212,7 @@ class RunWriter:
                 pass  # unhashable context values: always take this path
         return entry
 
-    def _open_segment(self) -> None:
+    def _open_segment(self) -> jr.Segment:
         path = jr.segment_path(self.journal_dir, self._seg_no)
         try:
             seg = jr.Segment(path, self._capacity)
