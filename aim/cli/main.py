@@ -70,8 +70,8 @@ def reindex(repo, yes):
     from aim.errors import AimError
     from aim.storage.reindex import reindex_repository
     from aim.storage.repository import RepoStore
-    r = _open_repo(storage_repo(repo))
     try:
+        r = _open_repo(storage_repo(repo))
         store = RepoStore(r.root_path)
     except AimError as exc:
         raise click.ClickException(str(exc)) from None

@@ -160,6 +160,10 @@ def check_repository(root: str, *, thorough: bool = True,
             if progress:
                 progress(run_hash)
         report.repository_problems += _check_index(store, set(hashes))
+        for run_hash in _malformed_index_params(store):
+            report.add_run_problem(run_hash, 'the params in its index row are not valid JSON '
+                                             '(queries that read params skip the run); run '
+                                             '`aim storage reindex`')
         report.repository_problems += _check_orphan_points(store, set(hashes))
         report.repository_problems += _check_lost_runs(store, set(hashes))
         from aim.storage.recovery import journal_problems
@@ -259,6 +263,14 @@ def wal_problems(db_path: str) -> list[str]:
                     f'it there, and {later} later frame(s) of it are skipped; {advice}']
         return []
     return []
+
+
+def _malformed_index_params(store: RepoStore) -> list[str]:
+    try:
+        return [r[0] for r in store.index.query(
+            'SELECT hash FROM runs WHERE NOT json_valid(params) ORDER BY hash')]
+    except Exception:
+        return []   # an unreadable index is reported by _check_index
 
 
 def _check_orphan_points(store: RepoStore, run_hashes: set[str]) -> list[str]:

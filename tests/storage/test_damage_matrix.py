@@ -291,3 +291,116 @@ def test_check_passes_a_wal_with_garbage_appended(damaged_copy):
     assert set(readable(root)) == set(hashes) | set(late)
     result = invoke('storage', 'check', '--repo', root)
     assert result.exit_code == 0, result.output
+
+
+# -- the matrix ------------------------------------------------------------------------------
+def _chunk_page(root, hashes):
+    smash_page(root, chunk_page(root, hashes[3]))
+    return {hashes[3]}
+
+
+def _runs_page(root, hashes):
+    smash_page(root, sorted(table_pages(root, 'runs'))[RUNS // 2])
+    return set()     # only the derived index is hit
+
+
+def _truncated(root, hashes):
+    os.truncate(db_path(root), os.path.getsize(db_path(root)) // 3)
+    return set(hashes)
+
+
+def _stray_files(root, hashes):
+    with open(os.path.join(root, '.aim', 'junk.db'), 'wb') as f:
+        f.write(os.urandom(3 * PAGE))
+    os.mkdir(os.path.join(root, '.aim', 'backup'))
+    return set()
+
+
+def _params_in_data(root, hashes):
+    sql(root, "UPDATE run_props SET value=? WHERE run_hash=? AND key='params'",
+        (MALFORMED, hashes[5]))
+    return {hashes[5]}
+
+
+def _params_in_index(root, hashes):
+    sql(root, 'UPDATE runs SET params=? WHERE hash=?', (MALFORMED, hashes[5]))
+    return {hashes[5]}
+
+
+def _undecodable_chunks(root, hashes):
+    sql(root, "UPDATE chunks SET vals = x'789c0bad' WHERE series_id IN "
+              "(SELECT id FROM series WHERE run_hash=?)", (hashes[7],))
+    return {hashes[7]}
+
+
+def _index_row_without_data(root, hashes):
+    sql(root, 'DELETE FROM run_props WHERE run_hash=?', (hashes[8],))
+    return {hashes[8]}
+
+
+def _data_without_index_row(root, hashes):
+    sql(root, 'DELETE FROM runs WHERE hash=?', (hashes[9],))
+    return {hashes[9]}
+
+
+MATRIX = {
+    'a page of a run\'s chunks': _chunk_page,
+    'a page of the runs index': _runs_page,
+    'a truncated repo.db': _truncated,
+    'stray files in .aim': _stray_files,
+    'malformed params in the run data': _params_in_data,
+    'malformed params in the index': _params_in_index,
+    'undecodable chunks': _undecodable_chunks,
+    'an index row without data': _index_row_without_data,
+    'data without an index row': _data_without_index_row,
+}
+
+
+def readable_or_nothing(root) -> dict[str, int]:
+    from aim.errors import RepositoryError
+    clear_repo_pool()
+    try:
+        return readable(root)
+    except RepositoryError:
+        return {}
+
+
+@pytest.mark.parametrize('case', list(MATRIX))
+def test_damage_stays_with_what_it_hits(case, damaged_copy):
+    from aim.errors import RepositoryError
+    from aim.sdk.repo import Repo
+    root, hashes = damaged_copy
+    hit = MATRIX[case](root, hashes)
+    clear_repo_pool()
+    try:
+        repo = Repo(str(root))
+    except RepositoryError as exc:   # only when the shared database itself is unreadable
+        assert case == 'a truncated repo.db'
+        assert 'repo.db' in str(exc) and 'aim storage check' in str(exc)
+    else:
+        intact = set(hashes) - hit
+        if case != 'a page of the runs index':   # (until reindex: test_reindex.py)
+            assert intact <= set(repo.query_runs('run.hparams.lr > 0').hashes())
+            points = readable_or_nothing(root)
+            assert all(points.get(h) == RUN_POINTS for h in intact)
+        repo.close()
+    before = readable_or_nothing(root)
+
+    check = invoke('storage', 'check', '--repo', root)
+    assert 'Traceback' not in check.output
+    if case == 'stray files in .aim':   # nothing is wrong with the repository: a note
+        assert check.exit_code == 0 and 'NOTE' in check.output and 'junk.db' in check.output
+    else:
+        assert check.exit_code == 1, check.output
+        assert 'runs are intact' not in check.output
+    if case != 'a truncated repo.db':
+        for run_hash in hit:
+            assert run_hash in check.output
+
+    reindex = CliRunner().invoke(cli, ['storage', 'reindex', '--repo', str(root)])
+    assert not isinstance(reindex.exception, Exception) or \
+        isinstance(reindex.exception, SystemExit), reindex.output
+    after = readable_or_nothing(root)
+    for run_hash, n in before.items():   # reindex never loses what was there
+        assert after.get(run_hash, 0) >= n, (run_hash, reindex.output)
+    assert sum(after.values()) >= sum(before.values())
