@@ -8,6 +8,8 @@ docs/storage.md for the layout and the recovery rules.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import mmap
 import os
@@ -353,8 +355,34 @@ def _punch_hole():
 
 # -- series.jsonl -------------------------------------------------------------------------
 def open_series_file(journal_dir: str) -> int:
-    return os.open(os.path.join(journal_dir, SERIES_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                   0o644)
+    """The live writer's series file, locked (POSIX record lock) for as long as the writer
+    lives: a second sign of life beside ``locks/<hash>.lock``, which a user may delete."""
+    fd = os.open(os.path.join(journal_dir, SERIES_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass  # the run lock is what excludes writers; this one only tells recovery to wait
+    return fd
+
+
+def writer_alive(journal_dir: str) -> bool:
+    """True if a live process holds the journal's series file (see open_series_file).
+    Never call it for a journal this process writes: closing a descriptor of a file drops
+    this process' locks on it."""
+    try:
+        fd = os.open(os.path.join(journal_dir, SERIES_FILE), os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        return e.errno in (errno.EACCES, errno.EAGAIN)
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def append_series_line(fd: int, series_id: int, name: str, context_json: str) -> None:

@@ -110,6 +110,8 @@ def recover_journal(store: RepoStore, run_hash: str, jdir: str, mark_ended: bool
     remove the journal. Returns the problems found (also given as one warning). The caller
     holds the run's lock."""
     from aim.storage.folder import SeriesFolder
+    if jr.writer_alive(jdir):
+        return []   # its lock file was deleted, but its writer lives: not a dead journal
     img = read_journal(jdir)
     problems = img.problems()
     records = img.records()
@@ -245,7 +247,7 @@ def journal_problems(store: RepoStore) -> list[tuple[str, str]]:
                 found.append(('', f'journal/{name} is not a run journal; move it out of '
                                   f'{store.journal_dir}'))
                 continue
-            if locks.is_locked(store.lock_path(name)):
+            if locks.is_locked(store.lock_path(name)) or jr.writer_alive(path):
                 continue  # a live writer's journal is in flux
             img = read_journal(path)
             problems = img.problems()

@@ -293,3 +293,35 @@ def test_recovery_is_repeatable_after_kill_between_commit_and_removal(tmp_path, 
     Repo(root)
     assert points(root, victim) == expected(lambda i: True)
     assert not os.path.exists(jdir)
+
+
+def test_deleted_locks_folder_does_not_fold_a_live_writer(tmp_path, python, child_env):
+    """With locks/ gone, the run lock proves nothing: a live writer's journal must still
+    not be taken for a dead one."""
+    root = str(tmp_path / 'repo')
+    Repo(root, init=True)
+    code = textwrap.dedent('''
+        import sys, time
+        from aim import Run
+        run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)
+        print(run.hash, flush=True)
+        for i in range(3000):
+            run.track(float(i), name='loss', step=i)
+            if i == 1000:
+                print('go', flush=True)
+                sys.stdin.readline()
+        run.close()
+    ''')
+    proc = subprocess.Popen([python, '-c', code, root], env=child_env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    run_hash = proc.stdout.readline().strip()
+    assert proc.stdout.readline().strip() == 'go'
+    shutil.rmtree(os.path.join(root, '.aim', 'locks'))
+    Repo(root)   # must leave the live journal alone
+    assert os.path.isdir(os.path.join(root, '.aim', 'journal', run_hash))
+    assert check(root).exit_code == 0
+    proc.stdin.write('\n')
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 0
+    steps, _ = Repo(root).get_run(run_hash).get_metric('loss', {}).values.sparse_numpy()
+    assert steps.tolist() == list(range(3000))
