@@ -399,6 +399,12 @@ class LiveRun:
         try:
             jdir = store.run_journal_dir(run_hash)
             if not create and os.path.isdir(jdir):
+                from aim.storage.journal import writer_alive
+                if writer_alive(jdir):  # its lock file was deleted under it
+                    raise RunLockedError(
+                        f'Run {run_hash} is already open for writing by another process '
+                        f'(its lock file in {store.locks_dir} was removed). Close that Run '
+                        f'first, or open this one with read_only=True.', run_hash)
                 store._fold_journal(run_hash, jdir, mark_ended=False)
             self.data = self.runfile = store.run_data(run_hash)
             props = dict(initial_props or {})

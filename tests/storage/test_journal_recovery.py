@@ -320,6 +320,12 @@ def test_deleted_locks_folder_does_not_fold_a_live_writer(tmp_path, python, chil
     Repo(root)   # must leave the live journal alone
     assert os.path.isdir(os.path.join(root, '.aim', 'journal', run_hash))
     assert check(root).exit_code == 0
+    from aim import Run
+    from aim.errors import RunLockedError
+    with pytest.raises(RunLockedError):
+        Run(run_hash=run_hash, repo=root, system_tracking_interval=None,
+            capture_terminal_logs=False)
+    assert os.path.isdir(os.path.join(root, '.aim', 'journal', run_hash))
     proc.stdin.write('\n')
     proc.stdin.close()
     assert proc.wait(timeout=60) == 0
