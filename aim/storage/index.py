@@ -11,7 +11,7 @@ import sqlite3
 from typing import Any
 
 from aim.errors import RepositoryError, RepositoryFormatError
-from aim.storage.sqlite import Database
+from aim.storage.sqlite import Database, is_damage, translate
 
 FORMAT_VERSION = 1
 
@@ -120,15 +120,63 @@ class RepoIndex(Database):
 
     # reads ---------------------------------------------------------------------------------
     def run_row(self, run_hash: str) -> dict | None:
-        rows = self.query(f'SELECT {", ".join(RUN_COLUMNS)} FROM runs WHERE hash=?', (run_hash,))
+        rows = self._index_query(f'SELECT {", ".join(RUN_COLUMNS)} FROM runs WHERE hash=?',
+                                 (run_hash,))
+        if rows is None:   # a damaged index: the row as reindex would build it
+            found = self._rows_from_data(run_hash)
+            return found[0] if found else None
         return dict(zip(RUN_COLUMNS, rows[0])) if rows else None
 
     def run_rows(self, where: str = '', params=(), order: str = 'creation_time DESC') -> list[dict]:
         sql = f'SELECT {", ".join(RUN_COLUMNS)} FROM runs'
         if where:
             sql += f' WHERE {where}'
-        rows = self.query(f'{sql} ORDER BY {order}', params)
+        rows = self._index_query(f'{sql} ORDER BY {order}', params)
+        if rows is None and not where and order == 'creation_time DESC':
+            found = self._rows_from_data()
+            found.sort(key=lambda r: (r['creation_time'] is not None, r['creation_time'] or 0),
+                       reverse=True)
+            return found
+        if rows is None:
+            rows = self.query(f'{sql} ORDER BY {order}', params)   # raises, translated
         return [dict(zip(RUN_COLUMNS, r)) for r in rows]
+
+    def _index_query(self, sql: str, params=()) -> list | None:
+        """Rows from the index, or None when the index is damaged (other errors raise)."""
+        with self.lock:
+            try:
+                return self.conn.execute(sql, params).fetchall()
+            except sqlite3.Error as e:
+                if is_damage(e):
+                    return None
+                raise translate(e, self.path) from None
+
+    def _rows_from_data(self, run_hash: str | None = None) -> list[dict]:
+        """Index rows built from the run data (props and params), for a listing that
+        outlives a damaged index until `aim storage reindex` rebuilds it. Damaged data
+        raises RepositoryError as any read does."""
+        import json
+
+        from aim.storage.repository import index_row
+        sql = 'SELECT run_hash, key, value FROM run_props'
+        args: tuple = ()
+        if run_hash is not None:
+            sql += ' WHERE run_hash=?'
+            args = (run_hash,)
+        runs: dict[str, dict] = {}
+        for h, key, value in self.query(sql, args):
+            runs.setdefault(h, {})[key] = value
+        out = []
+        for h, values in runs.items():
+            params = values.pop('params', None) or '{}'
+            props = {}
+            for key, value in values.items():
+                try:
+                    props[key] = json.loads(value)
+                except (TypeError, ValueError):
+                    continue
+            out.append(index_row(h, props, params))
+        return out
 
     def run_hashes(self) -> list[str]:
         return [r[0] for r in self.query('SELECT hash FROM runs ORDER BY creation_time DESC')]

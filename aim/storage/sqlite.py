@@ -18,6 +18,13 @@ BUSY_TIMEOUT_MS = 60_000
 _inherited: list = []
 
 
+def is_damage(exc: sqlite3.Error) -> bool:
+    """Whether SQLite's error means the file's contents are damaged."""
+    low = str(exc).lower()
+    return any(word in low for word in ('malformed', 'not a database', 'corrupt',
+                                        'could not decode'))
+
+
 def translate(exc: sqlite3.Error, path: str) -> RepositoryError:
     msg = str(exc)
     low = msg.lower()
@@ -31,8 +38,7 @@ def translate(exc: sqlite3.Error, path: str) -> RepositoryError:
     if 'unable to open' in low:
         return RepositoryWriteError(f'Cannot open {path}: {msg}. Check that the directory '
                                     f'exists and is writable.', path)
-    if 'malformed' in low or 'not a database' in low or 'corrupt' in low \
-            or 'could not decode' in low:  # text whose bytes were overwritten
+    if is_damage(exc):
         return RepositoryError(f'{path} is damaged ({msg}). Run `aim storage check` to see '
                                f'which runs are affected.', path)
     return RepositoryError(f'SQLite error on {path}: {msg}', path)
