@@ -156,3 +156,45 @@ def test_check_reports_pages_of_the_repository_database_overwritten_with_junk(
     damaged = [line.split()[1].rstrip(':') for line in result.stdout.splitlines()
                if line.startswith('DAMAGED')]
     assert set(damaged) <= {r.hash for r in runs}
+
+
+def test_reindex_names_a_run_whose_params_are_not_json_and_keeps_it_listed(
+        repo_dir, make_run, invoke, reopen):
+    good, bad = make_run(repo_dir, name='good'), make_run(repo_dir, name='bad')
+    conn = sqlite3.connect(repo_dir / '.aim' / 'repo.db')
+    with conn:
+        conn.execute("UPDATE run_props SET value='{\"lr\": ' WHERE run_hash=? "
+                     "AND key='params'", (bad.hash,))
+    conn.close()
+    result = invoke('storage', 'reindex', '--repo', repo_dir)
+    assert result.exit_code == 1
+    assert f'SKIPPED {bad.hash}: its params are not valid JSON' in result.output
+    assert good.hash not in result.output
+    assert 'the params of its old index row are kept' in result.output
+    repo = reopen(repo_dir)
+    assert {r.hash for r in repo.iter_runs()} == {good.hash, bad.hash}
+    assert set(repo.query_runs('run.hparams.lr == 0.01').hashes()) == {good.hash, bad.hash}
+
+
+def test_check_notes_files_that_are_not_part_of_the_repository(repo_dir, make_run, invoke):
+    make_run(repo_dir)
+    (repo_dir / '.aim' / 'old-copy.db').write_bytes(b'\0' * 4096)
+    result = invoke('storage', 'check', '--repo', repo_dir)
+    assert result.exit_code == 0, result.output
+    assert 'NOTE' in result.stdout and 'old-copy.db' in result.stdout
+    assert 'All 1 runs are intact.' in result.stdout
+
+
+def test_reindex_of_an_unreadable_database_changes_nothing_and_says_what_to_do(
+        repo_dir, make_run, invoke):
+    make_run(repo_dir)
+    db = repo_dir / '.aim' / 'repo.db'
+    conn = sqlite3.connect(db)
+    conn.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+    conn.close()
+    os.truncate(db, 4096)
+    damaged = db.read_bytes()
+    result = invoke('storage', 'reindex', '--repo', repo_dir)
+    assert result.exit_code == 1
+    assert 'repo.db' in result.output and 'aim storage check' in result.output
+    assert db.read_bytes() == damaged
