@@ -1,11 +1,13 @@
 """Run: one experiment run — params, props and tracked series."""
 from __future__ import annotations
 
+import _thread
 import atexit
 import datetime as _dt
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -100,6 +102,7 @@ class Run:
         self._params: Any = _MISSING
         self._closed = False
         self._side_channels: list = []
+        self._close_lock = threading.Lock()
         if run_hash is not None and not isinstance(run_hash, str):
             raise TypeError(f'run_hash must be a str, got {type(run_hash).__name__}')
         if read_only:
@@ -147,6 +150,7 @@ class Run:
         run._params = _MISSING
         run._closed = False
         run._side_channels = []
+        run._close_lock = threading.Lock()
         run.hash = row['hash']
         return run
 
@@ -525,25 +529,32 @@ class Run:
             self._live.flush()
 
     def close(self) -> None:
-        """Stop the side channels, write every pending point, record the end time."""
-        if self._live is None:
-            return
-        for channel in reversed(self._side_channels):
+        """Stop the side channels, write every pending point, record the end time.
+
+        Safe to call from several threads at once: one closes, the others wait for it.
+        """
+        with self._close_lock:
+            if self._live is None:
+                return
+            live = self._live
+            self._closed = True
+            self.track = Run.track.__get__(self)  # type: ignore[method-assign]
+            for channel in reversed(self._side_channels):
+                try:
+                    channel.stop()
+                except Exception as e:
+                    warnings.warn(f'aim: a side channel failed to stop ({e})', RuntimeWarning,
+                                  stacklevel=2)
+            self._side_channels = []
+            self._live = None
             try:
-                channel.stop()
-            except Exception as e:
-                warnings.warn(f'aim: a side channel failed to stop ({e})', RuntimeWarning,
-                    stacklevel=2)
-        self._side_channels = []
-        live, self._live = self._live, None
-        self._closed = True
-        self.track = Run.track.__get__(self)
-        live.close()
-        props = dict(live.props)
-        props['params'] = live.params_text
-        self._index_row = {**props, 'hash': self.hash,
-                           'tags': __import__('json').dumps(props.get('tags') or [])}
-        _unregister_live(self)
+                live.close()
+            finally:
+                _unregister_live(self)
+            props = dict(live.props)
+            props['params'] = live.params_text
+            self._index_row = {**props, 'hash': self.hash,
+                               'tags': __import__('json').dumps(props.get('tags') or [])}
 
     finalize = close
 
@@ -623,9 +634,16 @@ def _utc_naive(ts: float) -> _dt.datetime:
 
 
 # finalisation at exit and on SIGTERM/SIGINT ------------------------------------------------
+# See docs/signals-and-limits.md. A signal handler runs in the main thread between two
+# bytecodes of whatever that thread was doing, possibly inside track() or a flush holding
+# a lock the close needs; so the handlers act only once the main thread is outside
+# aimkit's writing code, and until then put the signal back to be handled again.
 _live_runs: weakref.WeakValueDictionary[int, Run] = weakref.WeakValueDictionary()
 _handlers_installed = False
 _creator_pid = os.getpid()
+_RUN_FILE = _path.__code__.co_filename
+_STORAGE_DIR = os.path.dirname(canonical_context.__code__.co_filename) + os.sep
+_deferred_signals: set[int] = set()
 
 
 def _register_live(run: Run) -> None:
@@ -633,15 +651,15 @@ def _register_live(run: Run) -> None:
     _live_runs[id(run)] = run
     if not _handlers_installed:
         _handlers_installed = True
-        atexit.register(_close_all)
-        # Ctrl-C (SIGINT) raises KeyboardInterrupt, which unwinds to the atexit handler
-        # above (or is caught by the script, which may go on tracking). SIGTERM would kill
-        # the interpreter without running atexit, so it gets a handler — unless the script
-        # installed its own.
+        atexit.register(_at_exit)
+        # Only dispositions left at their defaults are replaced: a script's own handler,
+        # and a signal the process inherited as ignored (a background job's SIGINT), stay.
         if threading.current_thread() is threading.main_thread():
             try:
                 if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-                    signal.signal(signal.SIGTERM, _on_sigterm)
+                    signal.signal(signal.SIGTERM, _on_signal)
+                if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                    signal.signal(signal.SIGINT, _on_signal)
             except (ValueError, OSError):
                 pass
 
@@ -655,14 +673,76 @@ def _close_all() -> None:
         try:
             run.close()
         except Exception as e:
-            warnings.warn(f'aim: could not close run {run.hash} ({e})', RuntimeWarning,
-                    stacklevel=2)
+            warnings.warn(f'aim: could not close run {run.hash} ({e}); its points are kept in '
+                          f'its journal and recovered when the repository is next opened.',
+                          RuntimeWarning, stacklevel=2)
 
 
-def _on_sigterm(signum, frame) -> None:
+def _in_writing_code(frame) -> bool:
+    """Whether ``frame`` or a caller runs aimkit's run or storage code (which may hold a
+    lock that closing a run takes)."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename == _RUN_FILE or filename.startswith(_STORAGE_DIR):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_signal(signum, frame) -> None:
+    """SIGTERM: close every run, then end the process as SIGTERM would. SIGINT: raise
+    KeyboardInterrupt (the interpreter closes the runs at exit, unless the script catches
+    it). Either waits until the main thread has left aimkit's writing code."""
+    if _in_writing_code(frame):
+        _deferred_signals.add(signum)
+        return _RAISE_AGAIN[signum]  # see _RaiseAgain
+    _deferred_signals.discard(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     _close_all()
+    _die_by(signum)
+
+
+class _RaiseAgain(dict):
+    """``_RAISE_AGAIN[signum]`` marks the signal pending again (as if it had just arrived,
+    without a system call), so that its handler runs at the next check the interrupted
+    code makes. It is a subscript because a subscript is no call instruction: the
+    interpreter runs pending handlers after each call, so a plain call here would run the
+    handler again inside the handler itself, without end (``signal.raise_signal`` and
+    ``os.kill`` also run them before they return). A lock wait is not spun: the signal
+    is pending, not re-sent, while the wait resumes."""
+
+    __missing__ = staticmethod(_thread.interrupt_main)
+
+
+_RAISE_AGAIN = _RaiseAgain()
+
+
+def _die_by(signum: int) -> None:
+    for stream in (sys.stdout, sys.stderr):  # what the script printed still comes out
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)  # terminate as the default action would
+    os._exit(128 + signum)        # only if the signal is blocked in this thread
+
+
+def _at_exit() -> None:
+    _close_all()
+    # a signal that came while the interpreter was already closing the runs
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        if signum in _deferred_signals and signal.getsignal(signum) is _on_signal:
+            _die_by(signum)
+    # A script ended by an uncaught KeyboardInterrupt exits as by SIGINT (so that a shell
+    # or a scheduler sees the Ctrl-C). The interpreter forgets that it should when code
+    # run from a string (a dataclass, a namedtuple) executes at exit, as closing the runs
+    # may do: so it is done here, once the runs are closed.
+    if isinstance(getattr(sys, 'last_value', None), KeyboardInterrupt) and \
+            not sys.flags.interactive and not hasattr(sys, 'ps1'):
+        _die_by(signal.SIGINT)
 
 
 def _after_fork_in_child() -> None:

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from aim.errors import RepositoryWriteError, TrackInputError
+from aim.errors import RepositoryWriteError, RunError, TrackInputError
 from aim.storage import journal as jr
 from aim.storage.encoding import canonical_context, check_context, numpy_scalar
 
@@ -23,16 +23,16 @@ FLUSH_INTERVAL_S = 0.5
 
 
 def coerce_value(value: Any) -> tuple[Any, int]:
-    """A trackable number as (python value, is_int), or raise TypeError/ValueError."""
+    """A trackable number as (python value, is_int), or raise TrackInputError."""
     if isinstance(value, bool):
         return int(value), 1
     if isinstance(value, int):
         if _INT64_MIN <= value <= _INT64_MAX:
             return int(value), 1
-        try:
-            return float(value), 0
-        except OverflowError:
-            raise TrackInputError(f'track() value {value} is too large to store') from None
+        # stored as a float it would silently lose digits: say so instead
+        raise TrackInputError(f'track() value {value} is outside the int64 range that '
+                              f'integer series hold (-2**63 to 2**63-1); pass float(value) to '
+                              f'store it rounded, or track it in smaller units.')
     if isinstance(value, float):
         return float(value), 0
     scalar = numpy_scalar(value)
@@ -52,8 +52,9 @@ def coerce_value(value: Any) -> tuple[Any, int]:
 
 
 def _coerce_int(x: Any, what: str) -> int:
+    """``step``/``epoch`` as a Python int, or raise TrackInputError naming it."""
     if isinstance(x, bool):
-        raise TrackInputError(f'{what} must be an integer, got bool {x!r}')
+        raise TrackInputError(f'track() {what} must be an integer, got bool {x!r}')
     if isinstance(x, int):
         v = int(x)
     else:
@@ -61,10 +62,12 @@ def _coerce_int(x: Any, what: str) -> int:
         if isinstance(scalar, int) and not isinstance(scalar, bool):
             v = scalar
         else:
-            raise TrackInputError(f'{what} must be an integer, got {type(x).__name__}: '
-                                  f'{x!r:.40}')
+            raise TrackInputError(f'track() {what} must be an integer, got '
+                                  f'{type(x).__name__}: {x!r:.40}')
     if not (_INT64_MIN < v <= _INT64_MAX):
-        raise TrackInputError(f'{what} {v} is out of the int64 range')
+        # -2**63 itself is the journal's "no epoch" mark, so it is no step or epoch either
+        raise TrackInputError(f'track() {what} {v} is out of range: a {what} is an int64 from '
+                              f'-2**63+1 to 2**63-1.')
     return v
 
 
@@ -108,7 +111,7 @@ class RunWriter:
         series, series_slow, now = self._series, self._series_slow, _now
         # bound acquire/release cost about half of a `with lock:` block on this hot path
         acquire, release = self._lock.acquire, self._lock.release
-        open_segment = self._open_segment
+        open_segment, run_hash = self._open_segment, self.run_hash
         seg = self._segments[-1]
         cols = seg.cols
         c_code, c_step, c_ival, c_epoch, c_time = (cols['code'], cols['step'], cols['value'],
@@ -138,16 +141,21 @@ class RunWriter:
                 entry = series_slow(name, context)
             if epoch is None:
                 epoch = -9223372036854775808  # NO_EPOCH as a literal: no lookup per point
-            elif type(epoch) is not int:
-                epoch = _coerce_int(epoch, 'epoch')
-            acquire()
+            elif type(epoch) is not int or epoch == -9223372036854775808:
+                epoch = _coerce_int(epoch, 'epoch')  # refuses NO_EPOCH itself
+            # acquire() inside the try: an exception raised by a signal handler as the
+            # call returns (KeyboardInterrupt, a script's sys.exit) still releases the lock
             try:
+                acquire()
                 if step is None:
                     step = entry[1] + 1
                 elif type(step) is not int:
                     step = _coerce_int(step, 'step')
                 i = n
                 if i >= cap:
+                    if not cap:  # close() retired this writer: its segments are unmapped
+                        raise RunError(f'Run {run_hash} is closed; open Run(run_hash='
+                                       f'{run_hash!r}) to continue tracking into it.', run_hash)
                     seg = open_segment()
                     cols = seg.cols
                     c_code, c_step, c_ival, c_epoch, c_time = (
@@ -155,23 +163,37 @@ class RunWriter:
                     c_fval, header, cap, i = seg.dvalue, seg.header, seg.capacity, 0
                 try:
                     c_step[i] = step
+                    c_epoch[i] = epoch
                 except (ValueError, OverflowError):
                     _coerce_int(step, 'step')
+                    _coerce_int(epoch, 'epoch')
                     raise
-                c_epoch[i] = epoch
                 if is_int:
                     c_ival[i] = value
                 else:
                     c_fval[i] = value
                 c_time[i] = now()
                 c_code[i] = entry[0] | is_int
-                n = i + 1
-                header[2] = n  # jr.H_COMMITTED: the point is acknowledged from here on
+                # steps only move forward on the common path: the check for the one int64
+                # value that is not a step costs nothing there
                 if step > entry[1]:
                     entry[1] = step
+                elif step == -9223372036854775808:
+                    _coerce_int(step, 'step')
+                n = i + 1
+                header[2] = n  # jr.H_COMMITTED: the point is acknowledged from here on
             finally:
-                release()
+                try:
+                    release()
+                except RuntimeError:  # acquire() itself was interrupted: nothing to release
+                    pass
 
+        def retire() -> None:
+            """Refuse every later point (called under the lock by close())."""
+            nonlocal cap
+            cap = 0
+
+        self._retire_track = retire
         return track
 
     # slow paths ----------------------------------------------------------------------
@@ -283,6 +305,8 @@ class RunWriter:
         with self._flush_lock:
             if self.closed:
                 return
+            with self._lock:
+                self._retire_track()  # no point is acknowledged after the last flush
             self._flush_locked()
             self.closed = True
             with self._lock:

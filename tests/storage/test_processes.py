@@ -281,8 +281,11 @@ def test_import_aim_is_cheap():
 
 @pytest.mark.parametrize('how', ['sigterm', 'sigint', 'exit'])
 def test_run_is_finalised_on_exit_and_signals(repo_dir, how):
+    # SIGINT raises KeyboardInterrupt even when these tests run as a background job,
+    # which starts the child with SIGINT ignored
     code = f"""
 import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from aim import Run
 run = Run(repo={repo_dir!r}, system_tracking_interval=None, capture_terminal_logs=False)
 for i in range(1000):
