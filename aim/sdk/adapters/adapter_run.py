@@ -292,7 +292,8 @@ def namespace_to_dict(params) -> dict:
     if type(params).__module__.startswith('omegaconf'):
         from omegaconf import OmegaConf  # only reached when the caller passed one
 
-        return OmegaConf.to_container(params, resolve=True)
+        container = OmegaConf.to_container(params, resolve=True)
+        return container if isinstance(container, dict) else {'params': container}
     if isinstance(params, Mapping):
         return dict(params)
     if hasattr(params, '__dict__'):
