@@ -42,8 +42,13 @@ import click
               type=click.IntRange(1, 64), envvar='AIM_UI_QUERY_WORKERS',
               help='Queries evaluated at once, each in its own process; more get 503 '
                    '(env AIM_UI_QUERY_WORKERS).')
+@click.option('--token-file', 'token_file', default=None, envvar='AIM_UI_TOKEN_FILE',
+              type=click.Path(dir_okay=False),
+              help='File holding an access token that every request must carry (Authorization: '
+                   'Bearer, or open the UI once with ?token=...); required with a --host other '
+                   'than loopback (env AIM_UI_TOKEN_FILE).')
 def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, uds, workers,
-       dev, yes, base_path, tf_logs, profiler, query_timeout, query_workers):
+       dev, yes, base_path, tf_logs, profiler, query_timeout, query_workers, token_file):
     """Start the Aim UI (runs, metrics and params explorers, run pages) in the browser."""
     if base_path:
         raise click.ClickException('--base-path is not supported: the UI is served at /. Put '
@@ -59,11 +64,20 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
     if dev:
         log_level = 'debug'
     try:
-        from aim.web.server import serve
+        from aim.web.server import is_loopback, serve
     except ImportError as e:
         raise click.ClickException(
             f'The web UI needs the web extra ({e.name} is missing): '
             f'pip install "aimkit[web]"') from None
+    auth_token = read_token_file(token_file) if token_file else None
+    if auth_token is None and not uds and not is_loopback(host):
+        raise click.ClickException(
+            f'Listening on {host} lets other machines reach your runs, so `aim up` needs an '
+            f'access token there. Write one to a file that only you can read, e.g.\n'
+            f'  python -c "import secrets; print(secrets.token_urlsafe(32))" > ~/.aim-token '
+            f'&& chmod 600 ~/.aim-token\n'
+            f'and start `aim up --host {host} --token-file ~/.aim-token` (or set '
+            f'AIM_UI_TOKEN_FILE). Or keep the default --host 127.0.0.1.')
     from aim.errors import AimError
     from aim.sdk.repo import Repo
 
@@ -78,8 +92,26 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
             repo = Repo(repo_path, read_only=read_only or None)
         serve(repo, host=host, port=port, read_only=read_only, log_level=log_level,
               ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, uds=uds,
-              query_timeout_s=query_timeout, query_workers=query_workers)
+              query_timeout_s=query_timeout, query_workers=query_workers,
+              auth_token=auth_token)
     except AimError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(str(e)) from None
+
+
+MIN_TOKEN_LENGTH = 16
+
+
+def read_token_file(path: str) -> str:
+    try:
+        with open(path, encoding='utf-8') as f:
+            token = f.read().strip()
+    except OSError as e:
+        raise click.ClickException(f'Cannot read the token file {path} ({e.strerror}). Point '
+                                   f'--token-file at a file holding the access token.') from None
+    if len(token) < MIN_TOKEN_LENGTH or any(c.isspace() for c in token):
+        raise click.ClickException(
+            f'The token in {path} must be one word of at least {MIN_TOKEN_LENGTH} characters. '
+            f'Make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"')
+    return token

@@ -5,15 +5,17 @@ Pages are thin views over the API (see docs/ui.md). Build one with :func:`create
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 from fastapi import FastAPI, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from aim.web import repo_summary, run_details
 from aim.web.api_errors import ApiError, install_error_handlers, install_host_check
 from aim.web.json_response import SafeJSONResponse
 from aim.web.runs_table import RunsPageRequest, runs_page
+from aim.web.security import SecurityMiddleware, new_token
 from aim.web.series_export import export_csv, export_json_lines
 from aim.web.series_payload import (
     BINARY_MEDIA_TYPE,
@@ -29,20 +31,33 @@ from aim.web.static_files import index_page, static_response
 
 PAGE_ROUTES = ('/', '/runs', '/metrics', '/params', '/live')
 
+# Limits of one request (each refusal is a 422 naming the limit; bodies over 1 MiB are
+# refused with 413 before they are parsed, see aim.web.security).
+MAX_NAME_LENGTH = 1000
+MAX_DESCRIPTION_LENGTH = 100_000
+MAX_TAGS = 100
+MAX_TAG_LENGTH = 200
+MAX_HASHES = 1000
+MAX_HASH_LENGTH = 64
+MAX_QUERY_LENGTH = 10_000
+
+Tag = Annotated[str, StringConstraints(max_length=MAX_TAG_LENGTH)]
+RunHash = Annotated[str, StringConstraints(max_length=MAX_HASH_LENGTH)]
+
 
 class RunEdit(BaseModel):
-    name: str | None = Field(None, max_length=1000)
-    description: str | None = Field(None, max_length=100_000)
+    name: str | None = Field(None, max_length=MAX_NAME_LENGTH)
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION_LENGTH)
     archived: bool | None = None
-    tags: list[str] | None = None
+    tags: list[Tag] | None = Field(None, max_length=MAX_TAGS)
 
 
 class RunHashes(BaseModel):
-    hashes: list[str]
+    hashes: list[RunHash] = Field(max_length=MAX_HASHES)
 
 
 class ArchiveRuns(BaseModel):
-    hashes: list[str]
+    hashes: list[RunHash] = Field(max_length=MAX_HASHES)
     archived: bool = True
 
 
@@ -51,13 +66,16 @@ def _split(text: str | None) -> list[str]:
 
 
 def create_app(repo, *, read_only: bool = False,
-               allowed_hosts: list[str] | None = None, queries=None) -> FastAPI:
+               allowed_hosts: list[str] | None = None, queries=None,
+               write_token: str | None = None, auth_token: str | None = None) -> FastAPI:
     """``repo`` is an :class:`aim.sdk.repo.Repo`; ``read_only`` refuses every edit;
     ``allowed_hosts`` (names without port) refuses requests whose Host header names
     anything else, which stops DNS-rebinding pages from reaching a loopback server;
     ``queries`` (an :class:`aim.web.query_pool.QueryWorkers`) evaluates the queries of
     requests in worker processes with a time limit (``aim up`` always gives one); without
-    it they are evaluated in the request's thread."""
+    it they are evaluated in the request's thread. ``write_token`` is what edits must carry
+    (a fresh one by default), ``auth_token`` what every request must carry (none by default;
+    see :mod:`aim.web.security`)."""
     app = FastAPI(title='aimkit UI API', version='1',
                   description='The JSON API of `aim up`. Errors have the shape '
                               '{"error": {"type", "message", "detail"}}.',
@@ -71,6 +89,8 @@ def create_app(repo, *, read_only: bool = False,
     install_error_handlers(app)
     if allowed_hosts:
         install_host_check(app, allowed_hosts)
+    write_token = write_token or new_token()
+    app.add_middleware(SecurityMiddleware, write_token=write_token, auth_token=auth_token)
 
     def writable() -> None:
         if read_only:
@@ -87,11 +107,13 @@ def create_app(repo, *, read_only: bool = False,
     @app.get('/api/status', tags=['server'])
     def status():
         return {'read_only': read_only, 'repo': str(getattr(repo, 'path', '')),
-                'total_runs': repo.index.query('SELECT COUNT(*) FROM runs')[0][0]}
+                'total_runs': repo.index.query('SELECT COUNT(*) FROM runs')[0][0],
+                'write_token': write_token}
 
     # --- runs ------------------------------------------------------------------------
     @app.get('/api/runs', tags=['runs'])
-    def search_runs(q: str = Query('', description='run query, e.g. run.hparams.lr < 0.01'),
+    def search_runs(q: str = Query('', max_length=MAX_QUERY_LENGTH,
+                                   description='run query, e.g. run.hparams.lr < 0.01'),
                     offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=1000),
                     sort: str = Query('-creation_time', description='prop, params.<path> or '
                                       'metric:<name>; "-" prefix for descending'),
@@ -159,7 +181,8 @@ def create_app(repo, *, read_only: bool = False,
     # --- series ----------------------------------------------------------------------
     @app.get('/api/series', tags=['series'],
              responses={200: {'content': {BINARY_MEDIA_TYPE: {}, 'application/json': {}}}})
-    def series(q: str = Query('', description='metric query, e.g. metric.name == "loss"'),
+    def series(q: str = Query('', max_length=MAX_QUERY_LENGTH,
+                              description='metric query, e.g. metric.name == "loss"'),
                runs: str = Query('', description='comma-separated run hashes (instead of q)'),
                names: str = Query('', description='only these metric names'),
                x_axis: str = Query('step', description='step, epoch, relative_time or '
@@ -216,7 +239,8 @@ def create_app(repo, *, read_only: bool = False,
         return encode_json(head, fetched['series'])
 
     @app.get('/api/series/export', tags=['series'])
-    def export(q: str = Query(''), runs: str = Query(''), names: str = Query(''),
+    def export(q: str = Query('', max_length=MAX_QUERY_LENGTH), runs: str = Query(''),
+               names: str = Query(''),
                format: str = Query('csv', description='csv or jsonl'),
                max_series: int = Query(20000, ge=1, le=20000)):
         req = SeriesRequest(query=q, runs=_split(runs), names=_split(names),
@@ -239,8 +263,11 @@ def create_app(repo, *, read_only: bool = False,
     def static(path: str):
         return static_response(path)
 
+    def page():
+        return index_page(write_token)
+
     for route in PAGE_ROUTES:
-        app.add_api_route(route, index_page, include_in_schema=False, methods=['GET'])
-    app.add_api_route('/runs/{run_hash}', lambda run_hash: index_page(),
+        app.add_api_route(route, page, include_in_schema=False, methods=['GET'])
+    app.add_api_route('/runs/{run_hash}', lambda run_hash: page(),
                       include_in_schema=False, methods=['GET'])
     return app

@@ -2,6 +2,7 @@
 URL, then hand the socket to uvicorn."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import sys
@@ -31,11 +32,22 @@ def bind_socket(host: str, port: int) -> socket.socket:
 LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]', '::1']
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is an address only this machine reaches (a name other than
+    localhost may resolve to anything, so it is not)."""
+    if host.lower() == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host.strip('[]')).is_loopback
+    except ValueError:
+        return False
+
+
 def allowed_hosts_for(host: str) -> list[str] | None:
     """Host header names a server bound to ``host`` answers: the loopback names when it
     listens on loopback only; anything when the user chose a wider address."""
-    if host in ('127.0.0.1', 'localhost', '::1'):
-        return LOOPBACK_NAMES
+    if is_loopback(host):
+        return LOOPBACK_NAMES + ([host] if host not in LOOPBACK_NAMES else [])
     return None
 
 
@@ -43,7 +55,9 @@ def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = Fa
           log_level: str = 'warning', ssl_keyfile: str | None = None,
           ssl_certfile: str | None = None, uds: str | None = None,
           query_timeout_s: float = DEFAULT_TIMEOUT_S,
-          query_workers: int = DEFAULT_WORKERS) -> None:
+          query_workers: int = DEFAULT_WORKERS, auth_token: str | None = None) -> None:
+    """Serve ``repo`` until SIGTERM / SIGINT; ``auth_token``: every request must carry it
+    (see :mod:`aim.web.security`)."""
     queries = QueryWorkers(repo.root_path, size=query_workers, timeout_s=query_timeout_s)
 
     scheme = 'https' if ssl_certfile else 'http'
@@ -58,9 +72,13 @@ def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = Fa
         url = f'{scheme}://{shown_host}:{actual_port}/'
         allowed = allowed_hosts_for(host)
     print(f'Aim UI is running at {url}' + (' (read-only)' if read_only else ''), flush=True)
+    if auth_token:
+        print(f'Access token required: open {url}?token=<the token in the --token-file> once '
+              f'in the browser; scripts send "Authorization: Bearer <token>".', flush=True)
     print(f'API documentation: {url}docs', flush=True)
     sys.stdout.flush()
-    app = create_app(repo, read_only=read_only, allowed_hosts=allowed, queries=queries)
+    app = create_app(repo, read_only=read_only, allowed_hosts=allowed, queries=queries,
+                     auth_token=auth_token)
     if keep_freed_memory():
         threading.Thread(target=prefault_heap, name='aim-prefault', daemon=True).start()
     app.state.params_summary.warm_in_background()

@@ -1,11 +1,12 @@
 """Serve the UI's files from ``aim/web/static`` and refuse anything outside it."""
 from __future__ import annotations
 
+import html
 import mimetypes
 import os
 from pathlib import Path
 
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from aim.web.api_errors import ApiError
 
@@ -32,5 +33,12 @@ def static_response(relative: str) -> FileResponse:
     return FileResponse(path, media_type=media_type, headers={'Cache-Control': 'no-cache'})
 
 
-def index_page() -> FileResponse:
-    return static_response('index.html')
+WRITE_TOKEN_META = '<meta name="aim-write-token" content="">'
+
+
+def index_page(write_token: str = '') -> HTMLResponse:
+    """The page, carrying the server's write token (sent back with every edit)."""
+    text = resolve_static(STATIC_ROOT, 'index.html').read_text(encoding='utf-8')
+    text = text.replace(WRITE_TOKEN_META, WRITE_TOKEN_META.replace(
+        'content=""', f'content="{html.escape(write_token, quote=True)}"'))
+    return HTMLResponse(text, headers={'Cache-Control': 'no-cache'})

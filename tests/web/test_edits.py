@@ -9,6 +9,12 @@ from aim.web.app import create_app
 from tests.web.repo_factory import build_repo
 
 
+def editing(client: TestClient) -> TestClient:
+    """A client that sends the server's write token, as a script does."""
+    client.headers['X-Aim-Token'] = client.get('/api/status').json()['write_token']
+    return client
+
+
 @pytest.fixture
 def small_repo(tmp_path):
     hashes = build_repo(str(tmp_path), n_runs=2, steps=20)
@@ -17,7 +23,7 @@ def small_repo(tmp_path):
 
 def test_edit_name_description_tags_and_archive(small_repo):
     path, hashes = small_repo
-    with TestClient(create_app(Repo(path))) as client:
+    with editing(TestClient(create_app(Repo(path)))) as client:
         r = client.patch(f'/api/runs/{hashes[1]}', json={'name': 'renamed', 'description': 'd',
                                                           'tags': ['a', 'b']})
         assert r.status_code == 200, r.text
@@ -33,7 +39,7 @@ def test_edit_name_description_tags_and_archive(small_repo):
 
 def test_delete_one_and_many(small_repo):
     path, hashes = small_repo
-    with TestClient(create_app(Repo(path))) as client:
+    with editing(TestClient(create_app(Repo(path)))) as client:
         assert client.delete(f'/api/runs/{hashes[0]}').json() == {'deleted': [hashes[0]]}
         assert client.get(f'/api/runs/{hashes[0]}').status_code == 404
         r = client.post('/api/runs/delete', json={'hashes': [hashes[1], 'nope']})
@@ -44,7 +50,7 @@ def test_delete_one_and_many(small_repo):
 
 def test_read_only_refuses_every_edit(small_repo):
     path, hashes = small_repo
-    with TestClient(create_app(Repo(path), read_only=True)) as client:
+    with editing(TestClient(create_app(Repo(path), read_only=True))) as client:
         assert client.get('/api/status').json()['read_only'] is True
         for response in (client.patch(f'/api/runs/{hashes[0]}', json={'name': 'x'}),
                          client.delete(f'/api/runs/{hashes[0]}'),
@@ -59,7 +65,7 @@ def test_edits_need_a_json_body(small_repo):
     """A cross-site form or no-cors fetch can only send text/plain: it must change nothing."""
     import json as _json
     path, hashes = small_repo
-    with TestClient(create_app(Repo(path))) as client:
+    with editing(TestClient(create_app(Repo(path)))) as client:
         body = _json.dumps({'hashes': [hashes[0]]})
         r = client.post('/api/runs/delete', content=body, headers={'content-type': 'text/plain'})
         assert r.status_code == 422

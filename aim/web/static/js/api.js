@@ -35,10 +35,17 @@ export async function getJSON(path, params = {}, options = {}) {
   return response.json();
 }
 
+// The server's write token, from the page's meta tag: every edit carries it (a page of
+// another site cannot read it, so it cannot make edits).
+function writeToken() {
+  const meta = document.querySelector('meta[name="aim-write-token"]');
+  return meta ? meta.content : '';
+}
+
 export async function sendJSON(method, path, body) {
   const response = await fetch(path, {
     method,
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', 'X-Aim-Token': writeToken() },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!response.ok) await raiseFor(response);
