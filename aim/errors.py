@@ -12,7 +12,9 @@ Every error the library raises on purpose derives from :class:`AimError`::
     │   ├── MissingRunError (KeyError)   no run with that hash
     │   ├── RunLockedError               another live process writes the run
     │   └── ReadOnlyRunError             write attempted on a read-only run
-    ├── TrackInputError (TypeError, ValueError)  bad arguments to track()
+    ├── InputError (TypeError, ValueError)      bad arguments to the SDK
+    │   ├── TrackInputError                      ... to track()
+    │   └── ParamsInputError                     ... to run[key] = value and run props
     └── QueryError                       (see aim.ql for its subclasses)
 
 Errors keep structured details (``run_hash``, ``path``, ``pid``) as attributes, and
@@ -69,9 +71,20 @@ class ReadOnlyRunError(RunError):
     pass
 
 
-class TrackInputError(AimError, TypeError, ValueError):
-    """Bad arguments to ``run.track()``. It is both a TypeError and a ValueError, so code
-    written for either (Aim raises ValueError for most of these) catches it."""
+class InputError(AimError, TypeError, ValueError):
+    """Bad arguments to the SDK: the message names the argument and what it may hold
+    (docs/signals-and-limits.md). It is both a TypeError and a ValueError, so code
+    written for either (Aim raises ValueError for most of these) catches it. Nothing
+    stored before the call is changed."""
+
+
+class TrackInputError(InputError):
+    """Bad arguments to ``run.track()``."""
+
+
+class ParamsInputError(InputError):
+    """A bad key or value for ``run[key] = value``, or a bad run name, description,
+    experiment or tag."""
 
 
 class QueryError(AimError):

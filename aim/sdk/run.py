@@ -15,9 +15,16 @@ import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from aim.errors import MissingRunError, ReadOnlyRunError, RunError
+from aim.errors import MissingRunError, ParamsInputError, ReadOnlyRunError, RunError
 from aim.ext.exception_resistant import noexcept
-from aim.storage.encoding import canonical_context, dumps_params, loads_params, to_json_value
+from aim.storage.encoding import (
+    MAX_PARAMS_BYTES,
+    canonical_context,
+    check_text,
+    dumps_params,
+    loads_params,
+    to_json_value,
+)
 
 if TYPE_CHECKING:
     from aim.sdk.repo import Repo
@@ -46,6 +53,27 @@ def _path(key) -> tuple:
     if isinstance(key, tuple):
         return key
     return (key,)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f'{text[:40]}... ({len(text):,} characters)'
+
+
+def _param_path(key) -> list[str]:
+    """The keys of ``run[key] = ...``: str only, so that what is read back is what was
+    written (``run['a', 1]`` would otherwise become ``{'a': {'1': ...}}``)."""
+    path = _path(key)
+    if not path:
+        raise ParamsInputError('run[()] = value: the key path is empty; name the param, '
+                               "e.g. run['hparams'] = {...}")
+    for part in path:
+        if not isinstance(part, str):
+            raise ParamsInputError(f'run[{_short(key)}] = value: param keys must be str, got '
+                                   f'{type(part).__name__} {_short(part)}. Use '
+                                   f'run[{str(part)!r}], or a dict value.')
+        check_text(part, f'the param key {_short(part)}')
+    return list(path)
 
 
 def _check_key(part) -> str:
@@ -232,10 +260,11 @@ class Run:
     @noexcept
     def __setitem__(self, key, value) -> None:
         self._require_writable()
-        path = _path(key)
-        clean = to_json_value(value, f'run[{key!r}]')
+        keys = None if key is Ellipsis else _param_path(key)
+        where = f'run[{_short(key)}]'
+        clean = to_json_value(value, where)
         tree = self._params_tree()
-        if path == (Ellipsis,):
+        if keys is None:
             if not isinstance(clean, dict):
                 raise TypeError('run[...] = value needs a dict of params')
             new_tree = clean
@@ -243,7 +272,6 @@ class Run:
             import copy
             new_tree = copy.deepcopy(tree)
             node = new_tree
-            keys = [_check_key(p) for p in path]
             for k in keys[:-1]:
                 child = node.get(k)
                 if not isinstance(child, dict):
@@ -251,6 +279,14 @@ class Run:
                 node = child
             node[keys[-1]] = clean
         text = dumps_params(new_tree)
+        size = len(text) if text.isascii() else len(text.encode('utf-8'))
+        if size > MAX_PARAMS_BYTES:
+            raise ParamsInputError(
+                f'{where} = ... would make the params of run {self.hash} {size / 1e6:.1f} MB '
+                f'as JSON, over the {MAX_PARAMS_BYTES / 1e6:g} MB a run may hold (every '
+                f'change rewrites them, and queries read them). Save large data to a file '
+                f'and store its path; the params are unchanged.')
+        assert self._live is not None
         self._live.set_params_text(text)
         self._params = new_tree
 
@@ -334,6 +370,7 @@ class Run:
     def name(self, value: str) -> None:
         if not isinstance(value, str):
             raise TypeError(f'run name must be a str, got {type(value).__name__}')
+        check_text(value, 'run name')
         self._set_prop(name=value)
 
     @property
@@ -344,6 +381,8 @@ class Run:
     def description(self, value: str | None) -> None:
         if value is not None and not isinstance(value, str):
             raise TypeError(f'run description must be a str, got {type(value).__name__}')
+        if value is not None:
+            check_text(value, 'run description')
         self._set_prop(description=value)
 
     @property
@@ -354,6 +393,7 @@ class Run:
     def experiment(self, value: str) -> None:
         if not isinstance(value, str) or not value:
             raise TypeError('experiment must be a non-empty str')
+        check_text(value, 'experiment')
         self._set_prop(experiment=value)
 
     @property
@@ -363,6 +403,7 @@ class Run:
     def add_tag(self, value: str) -> None:
         if not isinstance(value, str) or not value:
             raise TypeError('a tag must be a non-empty str')
+        check_text(value, 'tag')
         tags = self.tags
         if value in tags:
             return

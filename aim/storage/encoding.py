@@ -10,7 +10,35 @@ import json
 import math
 from typing import Any
 
+from aim.errors import ParamsInputError
+
 _NONFINITE_TAG = '$float'
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+# Input limits (docs/signals-and-limits.md says why these numbers).
+MAX_NAME_CHARS = 1_000          # a metric name, in characters
+MAX_CONTEXT_BYTES = 10_000      # a context, as canonical JSON in UTF-8
+MAX_PARAMS_BYTES = 10_000_000   # all params of a run, as stored JSON in UTF-8
+
+
+def check_text(text: str, where: str) -> None:
+    """Refuse a str that UTF-8 cannot encode (a lone surrogate, as ``errors=
+    'surrogateescape'`` decoding leaves): it could not be stored or read back."""
+    if text.isascii():
+        return
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError as e:
+        raise ParamsInputError(
+            f'{where} is not valid Unicode text: it holds the lone surrogate '
+            f'{text[e.start]!r} at position {e.start} (text decoded with '
+            f'errors="surrogateescape", or a broken UTF-16 pair). Decode the bytes with the '
+            f'right encoding, or replace the character.') from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f'{text[:40]}... ({len(text):,} characters)'
 
 
 def canonical_context(context: dict | None) -> str:
@@ -34,6 +62,11 @@ def check_context(context: Any) -> dict:
         raise type(e)(f'{e}; context values must be JSON-like '
                       f'(str, int, float, bool, None, list, dict)') from None
     _check_finite(clean, 'context')
+    size = len(canonical_context(clean).encode('utf-8'))
+    if size > MAX_CONTEXT_BYTES:
+        raise ValueError(f'context is {size:,} bytes as JSON; a context names a series and '
+                         f'may take at most {MAX_CONTEXT_BYTES:,}. Put large data in params '
+                         f'(run[key] = ...) and keep the context to a few short labels.')
     return clean
 
 
@@ -50,38 +83,59 @@ def _check_finite(value: Any, where: str) -> None:
 
 
 def to_json_value(value: Any, where: str = 'value', _depth: int = 0) -> Any:
-    """Convert ``value`` to plain JSON-like Python data, or raise TypeError.
+    """Convert ``value`` to plain JSON-like Python data, or raise ParamsInputError.
 
     Tuples become lists; numpy scalars become Python numbers; dict keys that are
-    int/float/bool/None become strings (as JSON does); anything else is refused.
+    int/float/bool/None become strings (as JSON does), unless two keys of one dict
+    become the same string; ints stay exact and must fit int64; strings must be valid
+    Unicode. Anything else is refused with an error naming ``where``.
     """
     if _depth > 100:
-        raise ValueError(f'{where} is nested more than 100 levels deep')
-    if value is None or isinstance(value, (bool, str)):
+        raise ParamsInputError(f'{where} is nested more than 100 levels deep')
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_PARAMS_BYTES:
+            raise ParamsInputError(f'{where} is a str of {len(value):,} characters, over the '
+                                   f'{MAX_PARAMS_BYTES / 1e6:g} MB that a run\'s params may '
+                                   f'take. Save large data to a file and store its path.')
+        check_text(value, where)
         return value
     if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise ParamsInputError(f'{where} = {_short(value)} is outside the int64 range '
+                                   f'(-2**63 to 2**63-1) that queries compare exactly; store '
+                                   f'str(value), or float(value) if rounding is fine.')
         return int(value)
     if isinstance(value, float):
         return float(value)
     if isinstance(value, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for k, v in value.items():
             if isinstance(k, str):
                 key = k
+                check_text(key, f'a key of {where}')
             elif k is None or isinstance(k, (bool, int, float)):
                 key = json.dumps(k)
             else:
-                raise TypeError(f'{where} has a key of type {type(k).__name__} ({k!r:.40}); '
-                                f'keys must be strings')
+                raise ParamsInputError(f'{where} has a key of type {type(k).__name__} '
+                                       f'({k!r:.40}); keys must be strings')
+            if key in out:
+                first = next(o for o in value if o is not k and
+                             (o if isinstance(o, str) else json.dumps(o)) == key)
+                raise ParamsInputError(f'{where} has the keys {first!r} and {k!r}, which '
+                                       f'JSON stores as the same key {key!r}; one value would '
+                                       f'be lost. Rename one of them.')
             out[key] = to_json_value(v, f'{where}[{key!r}]', _depth + 1)
         return out
     if isinstance(value, (list, tuple)):
         return [to_json_value(v, f'{where}[{i}]', _depth + 1) for i, v in enumerate(value)]
     scalar = numpy_scalar(value)
     if scalar is not None:
-        return scalar
-    raise TypeError(f'{where} of type {type(value).__module__}.{type(value).__qualname__} '
-                    f'cannot be stored; use str, int, float, bool, None, list or dict')
+        return to_json_value(scalar, where, _depth)
+    raise ParamsInputError(f'{where} of type {type(value).__module__}.'
+                           f'{type(value).__qualname__} cannot be stored; use str, int, float, '
+                           f'bool, None, list or dict')
 
 
 def numpy_scalar(value: Any) -> int | float | bool | None:

@@ -15,7 +15,13 @@ from typing import Any
 
 from aim.errors import RepositoryWriteError, RunError, TrackInputError
 from aim.storage import journal as jr
-from aim.storage.encoding import canonical_context, check_context, numpy_scalar
+from aim.storage.encoding import (
+    MAX_NAME_CHARS,
+    canonical_context,
+    check_context,
+    check_text,
+    numpy_scalar,
+)
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 NO_EPOCH = jr.NO_EPOCH
@@ -206,7 +212,12 @@ class RunWriter:
                                   f'{name!r:.40}')
         if not name:
             raise TrackInputError('track() name must not be empty')
+        if len(name) > MAX_NAME_CHARS:
+            raise TrackInputError(f'track() name {name[:40]!r}... is {len(name):,} characters '
+                                  f'long; a metric name may have at most {MAX_NAME_CHARS:,}. '
+                                  f'Put the details in the context instead.')
         try:
+            check_text(name, 'track() name')
             ctx = check_context(context)
         except (TypeError, ValueError) as e:
             raise TrackInputError(str(e)) from None
