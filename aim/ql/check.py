@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import ast
 
+from aim.errors import QueryError
 from aim.ql.errors import QuerySyntaxError, UnsafeQueryError, query_error
-from aim.ql.functions import ALLOWED_METHOD_NAMES, SAFE_FUNCTIONS, SAFE_MODULES
+from aim.ql.functions import (
+    ALLOWED_METHOD_NAMES,
+    REGEX_FUNCTIONS,
+    SAFE_FUNCTIONS,
+    SAFE_MODULES,
+    compile_regex,
+)
 from aim.ql.syntax import ParsedQuery
 
 MAX_AST_NODES = 20_000
@@ -154,6 +161,8 @@ class _Checker:
             if func.id not in SAFE_FUNCTIONS:
                 self.fail(func, f'calling {func.id!r} is not allowed in queries',
                           'Allowed functions: ' + ', '.join(sorted(SAFE_FUNCTIONS)) + '.')
+            if func.id in REGEX_FUNCTIONS:
+                self.check_pattern(node)
         elif isinstance(func, ast.Attribute):
             if isinstance(func.value, ast.Name) and func.value.id in SAFE_MODULES:
                 module = SAFE_MODULES[func.value.id]
@@ -165,6 +174,18 @@ class _Checker:
                           'Allowed methods: ' + ', '.join(sorted(ALLOWED_METHOD_NAMES)) + '.')
         else:
             self.fail(func, 'only named functions and methods can be called in queries')
+
+
+    def check_pattern(self, node: ast.Call):
+        """A constant pattern is compiled now, so its error comes before any run is read
+        and points at the pattern in the query."""
+        if not node.args or not isinstance(node.args[0], ast.Constant) \
+                or not isinstance(node.args[0].value, str):
+            return
+        try:
+            compile_regex(node.args[0].value)
+        except QueryError as e:
+            self.fail(node.args[0], getattr(e, 'reason', None) or str(e), e.hint)
 
 
 def _target_names(target: ast.AST, checker: _Checker) -> list[str]:

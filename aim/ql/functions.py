@@ -9,15 +9,12 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import math
-import re
 
 from aim.ql.errors import QueryLimitError, UnsafeQueryError, query_error
 from aim.ql.undefined import UNDEFINED, Undefined
 
 MAX_ITEMS = 1_000_000          # elements of one list/str/range built by a query
 MAX_INT_BITS = 100_000         # bits of one integer built by a query
-MAX_REGEX_LENGTH = 1_000
-MAX_REGEX_SUBJECT = 4_096
 
 
 def limit_error(message: str, hint: str = 'Make the query cheaper.') -> QueryLimitError:
@@ -115,123 +112,255 @@ def _int(x=0, base=None):
     return int(x, base)
 
 
-MAX_UNBOUNDED_QUANTIFIERS = 1
-MAX_BOUNDED_QUANTIFIERS = 3
+# ---------------------------------------------------------- regular expressions
+# Patterns run on RE2, whose matching time is linear in the text: Python's `re`
+# backtracks, and `(a{,20}){,20}$` took minutes inside one C call that no budget can
+# interrupt. The pattern is Python syntax; the few Python forms RE2 spells differently are
+# rewritten, and the backtracking-only features are refused by name (see
+# docs/query-language.md).
+MAX_REGEX_LENGTH = 1_000          # characters of one pattern
+MAX_REGEX_PROGRAM = 2_000         # instructions of one compiled pattern
+MAX_REGEX_SUBJECT = 4_096         # characters of a string a pattern looks at
+_REGEX_MEMORY = 1 << 20           # bytes RE2 may use per pattern (program and DFA cache)
+_REGEX_CACHE = 128                # compiled patterns kept
+
+_REGEX_FLAGS = {'i': 'i', 'm': 'm', 's': 's', 'a': '', 'u': ''}   # Python flag -> RE2
+_REGEX_HINT = ('Patterns run on RE2, a linear-time engine: back-references, lookahead, '
+               'lookbehind, atomic groups and possessive quantifiers are not available. '
+               'Combine simpler tests with and/or instead, e.g. '
+               "re_search('^run', s) and not re_search('tmp$', s).")
+
+_REGEX_SIZE_HINT = 'Use smaller repeat counts, or split the test into several patterns.'
 
 
-def regex_complexity_problem(pattern: str) -> str | None:
-    """Why `pattern` could backtrack for a very long time, or None.
+class RegexProblem(Exception):
+    """Why a pattern cannot run, and where in the pattern."""
 
-    Python's `re` backtracks: `.*.*x` takes minutes on a 10,000-character string. Queries
-    may use at most one unbounded quantifier (*, +, {m,}), a few bounded ones, no
-    quantified group that contains a quantifier or `|`, and no back-references.
-    """
-    unbounded = bounded = 0
-    groups: list[bool] = []      # per open group: does it contain a quantifier or `|`?
+    def __init__(self, why: str, offset: int | None, hint: str = _REGEX_HINT):
+        super().__init__(why)
+        self.why = why
+        self.offset = offset
+        self.hint = hint
+
+
+def _regex_error(pattern: str, problem: RegexProblem):
+    where = f' at offset {problem.offset} of the pattern' if problem.offset is not None \
+        else ''
+    return query_error(UnsafeQueryError, f'the regular expression {pattern!r} cannot be '
+                       f'used{where}: {problem.why}', None, None, problem.hint)
+
+
+def _repeat_end(pattern: str, i: int) -> tuple[int, str] | None:
+    """For `{m}`, `{m,}`, `{,n}`, `{m,n}` at i: (end, RE2 spelling); None for a literal `{`."""
+    j = pattern.find('}', i)
+    if j < 0:
+        return None
+    body = pattern[i + 1:j]
+    low, comma, high = body.partition(',')
+    if not (low.isdigit() or (comma and not low)) or (high and not high.isdigit()) \
+            or not (low or high):
+        return None
+    if not (low.isascii() and high.isascii()):
+        return None
+    return j + 1, '{' + (low or '0') + comma + high + '}'
+
+
+def translate_regex(pattern: str) -> str:
+    """A Python pattern in RE2's spelling; RegexProblem for what RE2 cannot do."""
+    out: list[str] = []
     i, n = 0, len(pattern)
-    prev_quantifiable = False
-    last_group_risky = False
+    in_class = False
+    quantified = False            # the last thing written was a quantifier
     while i < n:
         ch = pattern[i]
+        was_quantifier, quantified = quantified, False
         if ch == '\\':
-            if i + 1 < n and (pattern[i + 1].isdigit() and pattern[i + 1] != '0'):
-                return 'it uses a back-reference'
+            if i + 1 >= n:
+                raise RegexProblem('the pattern ends with a lone backslash', i)
+            nxt = pattern[i + 1]
+            if nxt in 'uU' or nxt == 'N':
+                out.append(_unicode_escape(pattern, i))
+                i = _unicode_escape_end(pattern, i)
+                continue
+            if not in_class and nxt in '123456789':
+                raise RegexProblem('back-references (\\1, \\2, ...) need a backtracking '
+                                   'engine', i)
+            if nxt == 'Z' and not in_class:
+                out.append('\\z')
+            elif nxt == 's':
+                out.append('\\s\\v' if in_class else '[\\s\\v]')
+            elif nxt == 'S' and not in_class:
+                out.append('[^\\s\\v]')
+            else:
+                out.append(pattern[i:i + 2])
             i += 2
-            prev_quantifiable, last_group_risky = True, False
+            continue
+        if in_class:
+            if ch == ']':
+                in_class = False
+            elif ch == '[':
+                ch = '\\['      # Python reads a nested `[` as a literal; RE2 as [:class:]
+            out.append(ch)
+            i += 1
             continue
         if ch == '[':
-            j = i + 1
-            if j < n and pattern[j] == '^':
-                j += 1
-            if j < n and pattern[j] == ']':
-                j += 1
-            while j < n and pattern[j] != ']':
-                j += 2 if pattern[j] == '\\' else 1
-            i = j + 1
-            prev_quantifiable, last_group_risky = True, False
-            continue
-        if ch == '(':
-            if pattern.startswith('(?P=', i):
-                return 'it uses a back-reference'
-            groups.append(False)
+            in_class = True
+            out.append('[')
             i += 1
-            if i < n and pattern[i] == '?':      # (?:...), (?=...), (?P<name>...)
+            if i < n and pattern[i] == '^':
+                out.append('^')
                 i += 1
-            prev_quantifiable = False
+            if i < n and pattern[i] == ']':        # a leading `]` is a literal
+                out.append('\\]')
+                i += 1
             continue
-        if ch == ')':
-            last_group_risky = groups.pop() if groups else False
-            if groups and last_group_risky:
-                groups[-1] = True
-            i += 1
-            prev_quantifiable = True
+        if ch == '(' and pattern.startswith('(?', i):
+            i = _group_opening(pattern, i, out)
             continue
-        if ch == '|':
-            if groups:
-                groups[-1] = True
-            i += 1
-            prev_quantifiable, last_group_risky = False, False
-            continue
-        quantifier = None
-        if ch in '*+':
-            quantifier, i = 'unbounded', i + 1
-        elif ch == '?':
-            quantifier, i = 'bounded', i + 1
-        elif ch == '{':
-            j = pattern.find('}', i)
-            body = pattern[i + 1:j] if j > 0 else ''
-            parts = body.split(',')
-            if j > 0 and 1 <= len(parts) <= 2 and all(p.strip().isdigit() or p.strip() == ''
-                                                    for p in parts) and parts[0].strip():
-                upper = parts[-1].strip()
-                quantifier = 'bounded' if (len(parts) == 1 or (upper and int(upper) <= 20)) \
-                    else 'unbounded'
-                i = j + 1
+        if ch in '*+?' or ch == '{':
+            if ch == '{':
+                repeat = _repeat_end(pattern, i)
+                if repeat is None:
+                    out.append('\\{')
+                    i += 1
+                    continue
+                i, spelling = repeat
+                out.append(spelling)
             else:
+                if ch == '+' and was_quantifier:
+                    raise RegexProblem('possessive quantifiers (*+, ++, ?+, {m,n}+) need '
+                                       'a backtracking engine', i)
+                out.append(ch)
                 i += 1
-                prev_quantifiable, last_group_risky = True, False
-                continue
-        else:
-            i += 1
-            prev_quantifiable, last_group_risky = True, False
+            quantified = ch != '?' or not was_quantifier
             continue
-        if not prev_quantifiable:
-            continue                                 # lazy/possessive suffix like *? or +?
-        if last_group_risky:
-            return 'a repeated group contains a quantifier or |'
-        if groups:
-            groups[-1] = True
-        if quantifier == 'unbounded':
-            unbounded += 1
+        out.append(ch)
+        i += 1
+    return ''.join(out)
+
+
+def _group_opening(pattern: str, i: int, out: list[str]) -> int:
+    """Translate the `(?...` opening at i into out; return where the group body starts."""
+    rest = pattern[i + 2:i + 4]
+    for prefix, why in (('=', 'lookahead (?=...)'), ('!', 'negative lookahead (?!...)'),
+                        ('<=', 'lookbehind (?<=...)'), ('<!', 'negative lookbehind (?<!...)'),
+                        ('P=', 'back-references (?P=name)'), ('>', 'atomic groups (?>...)'),
+                        ('(', 'conditional groups (?(...)...)')):
+        if rest.startswith(prefix):
+            raise RegexProblem(f'{why} need a backtracking engine', i)
+    if rest.startswith('#'):                       # a comment: dropped
+        end = pattern.find(')', i)
+        if end < 0:
+            raise RegexProblem('the comment (?#... is not closed', i)
+        return end + 1
+    if rest.startswith(':') or rest.startswith('P<') or rest.startswith('<'):
+        out.append(pattern[i:i + 2])
+        return i + 2
+    # Inline flags: (?aimsux) or (?flags-flags:...)
+    j = i + 2
+    letters: list[str] = []
+    while j < len(pattern) and pattern[j] not in ':)':
+        c = pattern[j]
+        if c == '-':
+            letters.append(c)
+        elif c == 'x':
+            raise RegexProblem('verbose patterns (?x) are not available; write the pattern '
+                               'without spaces and comments', j)
+        elif c not in _REGEX_FLAGS:
+            raise RegexProblem(f'unknown flag {c!r} (the flags are i, m, s, a, u)', j)
         else:
-            bounded += 1
-        prev_quantifiable, last_group_risky = False, False
-    if unbounded > MAX_UNBOUNDED_QUANTIFIERS:
-        return f'it has {unbounded} unbounded quantifiers (*, +, {{m,}}); the limit is ' \
-               f'{MAX_UNBOUNDED_QUANTIFIERS}'
-    if bounded > MAX_BOUNDED_QUANTIFIERS:
-        return f'it has {bounded} optional/bounded quantifiers; the limit is ' \
-               f'{MAX_BOUNDED_QUANTIFIERS}'
-    return None
+            letters.append(_REGEX_FLAGS[c])
+        j += 1
+    if j >= len(pattern):
+        raise RegexProblem('missing ) after the flags', i)
+    flags = ''.join(letters)
+    if pattern[j] == ')':
+        if flags.strip('-'):
+            out.append('(?' + flags.rstrip('-') + ')')
+        return j + 1
+    out.append('(?' + flags.rstrip('-') + ':' if flags.strip('-') else '(?:')
+    return j + 1
 
 
-@functools.lru_cache(maxsize=256)
-def _compile_regex(pattern: str):
+def _unicode_escape_end(pattern: str, i: int) -> int:
+    kind = pattern[i + 1]
+    if kind == 'N':
+        end = pattern.find('}', i)
+        return end + 1 if end > 0 else len(pattern)
+    return i + 2 + (4 if kind == 'u' else 8)
+
+
+def _unicode_escape(pattern: str, i: int) -> str:
+    """\\uXXXX, \\UXXXXXXXX and \\N{NAME} as RE2's \\x{...}."""
+    kind = pattern[i + 1]
+    if kind == 'N':
+        import unicodedata
+        end = pattern.find('}', i)
+        if not pattern.startswith('{', i + 2) or end < 0:
+            raise RegexProblem('\\N needs a name in braces, e.g. \\N{EM DASH}', i)
+        try:
+            code = ord(unicodedata.lookup(pattern[i + 3:end]))
+        except KeyError:
+            raise RegexProblem(f'unknown character name {pattern[i + 3:end]!r}', i) from None
+    else:
+        digits = pattern[i + 2:_unicode_escape_end(pattern, i)]
+        width = 4 if kind == 'u' else 8
+        if len(digits) != width or any(c not in '0123456789abcdefABCDEF' for c in digits):
+            raise RegexProblem(f'\\{kind} needs {width} hex digits', i)
+        code = int(digits, 16)
+    return f'\\x{{{code:x}}}'
+
+
+def _re2():
+    try:
+        import re2
+    except ImportError:
+        raise query_error(UnsafeQueryError, 'regular expressions need the google-re2 '
+                          'package, which is not installed', None, None,
+                          'Install it: pip install google-re2') from None
+    return re2
+
+
+@functools.lru_cache(maxsize=_REGEX_CACHE)
+def compile_regex(pattern: str):
+    """The compiled RE2 pattern; UnsafeQueryError naming what is wrong with it."""
     if len(pattern) > MAX_REGEX_LENGTH:
         raise query_error(UnsafeQueryError, f'the regular expression is {len(pattern)} '
                           f'characters long; the limit is {MAX_REGEX_LENGTH}', None, None,
                           'Use a shorter pattern.')
-    problem = regex_complexity_problem(pattern)
-    if problem:
-        raise query_error(UnsafeQueryError, f'the regular expression {pattern!r} could take '
-                          f'a very long time: {problem}', None, None,
-                          'Simplify it, or combine simpler tests with and/or, e.g. '
-                          "re_search('^run', s) and 'cifar' in s.")
     try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise query_error(UnsafeQueryError, f'invalid regular expression {pattern!r}: {e}',
-                          None, None, 'Fix the pattern (Python `re` syntax).') from None
+        translated = translate_regex(pattern)
+    except RegexProblem as problem:
+        raise _regex_error(pattern, problem) from None
+    re2 = _re2()
+    options = re2.Options()
+    options.log_errors = False
+    options.never_capture = True        # the functions answer yes/no: no groups needed
+    options.max_mem = _REGEX_MEMORY
+    try:
+        compiled = re2.compile(translated, options)
+    except re2.error as e:
+        raise _regex_error(pattern, _re2_problem(pattern, e)) from None
+    if compiled.programsize > MAX_REGEX_PROGRAM:
+        raise _regex_error(pattern, RegexProblem(
+            f'it compiles to {compiled.programsize} instructions; the limit is '
+            f'{MAX_REGEX_PROGRAM} (large repeat counts like {{0,100}} multiply quickly)', None,
+            _REGEX_SIZE_HINT))
+    return compiled
+
+
+def _re2_problem(pattern: str, error: Exception) -> RegexProblem:
+    message = error.args[0] if error.args else str(error)
+    if isinstance(message, bytes):
+        message = message.decode('utf-8', 'replace')
+    if 'too large' in message:
+        return RegexProblem('it is too large once compiled (large repeat counts like '
+                            '{0,100} multiply quickly)', None, _REGEX_SIZE_HINT)
+    why, _, fragment = message.partition(': ')
+    offset = pattern.find(fragment) if fragment else -1
+    return RegexProblem(why or message, offset if offset >= 0 else None,
+                        'Fix the pattern: Python regular-expression syntax, without '
+                        'back-references and lookaround.')
 
 
 def _regex(method: str):
@@ -243,9 +372,12 @@ def _regex(method: str):
         if len(string) > MAX_REGEX_SUBJECT:
             # Long texts are searched in their first MAX_REGEX_SUBJECT characters only.
             string = string[:MAX_REGEX_SUBJECT]
-        return getattr(_compile_regex(pattern), method)(string) is not None
+        return getattr(compile_regex(pattern), method)(string) is not None
     match.__name__ = 're_' + method
     return match
+
+
+REGEX_FUNCTIONS = frozenset({'re_match', 're_search', 're_fullmatch'})
 
 
 def _timedelta(*args, **kwargs):
