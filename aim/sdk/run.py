@@ -158,10 +158,11 @@ class Run:
             props['experiment'] = experiment
         from aim.storage.repository import LiveRun
         self._live = LiveRun(store, run_hash, create=not exists, initial_props=props)
-        self.track = self._live.writer.track  # the hot path, bound once: no extra call layer
+        # the hot path, bound once: no extra call layer
+        self.track = self._live.writer.track  # type: ignore[method-assign]
         from aim.ext.exception_resistant import is_safe_mode_enabled, noexcept
         if is_safe_mode_enabled():  # read once, when the run is created
-            self.track = noexcept(self.track)
+            self.track = noexcept(self.track)  # type: ignore[method-assign]
         _register_live(self)
         self._start_side_channels(system_tracking_interval, log_system_params,
                                   capture_terminal_logs)
@@ -196,20 +197,22 @@ class Run:
         self._index_row = row
 
     def _start_side_channels(self, interval, log_system_params, capture_terminal_logs) -> None:
+        tracker_class: Any
         try:
-            from aim.ext.resource_tracker import ResourceTracker
+            from aim.ext.resource_tracker import ResourceTracker as tracker_class
         except ImportError:
-            ResourceTracker = None
-        if ResourceTracker is not None:
-            check = getattr(ResourceTracker, 'check_interval', None)
+            tracker_class = None
+        if tracker_class is not None:
+            check = getattr(tracker_class, 'check_interval', None)
             interval = check(interval) if check else interval
             if interval:
-                tracker = ResourceTracker(_weak_side_track(self), interval)
+                tracker = tracker_class(_weak_side_track(self), interval)
                 tracker.start()
                 self._side_channels.append(tracker)
         if capture_terminal_logs:
             try:
                 from aim.ext.terminal_capture import TerminalLogCapture
+                assert self._live is not None
                 capture = TerminalLogCapture(self._live.add_log_lines)
                 capture.start()
                 self._side_channels.append(capture)
@@ -329,12 +332,13 @@ class Run:
         else:
             node = tree
             for part in path[:-1]:
-                node = node.get(part) if isinstance(node, dict) else None
+                node = node.get(part) if isinstance(node, dict) else None  # type: ignore[assignment]
                 if node is None:
                     return
             if not isinstance(node, dict) or path[-1] not in node:
                 return
             del node[path[-1]]
+        assert self._live is not None  # _require_writable() checked
         self._live.set_params_text(dumps_params(tree))
         self._params = tree
 
@@ -352,6 +356,7 @@ class Run:
 
     def _set_prop(self, **props) -> None:
         self._require_writable()
+        assert self._live is not None
         self._live.set_props(props)
 
     @property
@@ -795,7 +800,7 @@ def _after_fork_in_child() -> None:
         run._live = None
         run._closed = True
         run._side_channels = []
-        run.track = _forked_track
+        run.track = _forked_track  # type: ignore[method-assign]
     _live_runs.clear()
 
 
