@@ -56,7 +56,8 @@ def terminal_logs(repo, run_hash: str, since_line: int = 0) -> dict:
             lines = logs.splitlines()
         else:
             values = getattr(logs, 'values', None)
-            items = values.values_list() if hasattr(values, 'values_list') else logs
+            items = values.values_list() if values is not None and \
+                hasattr(values, 'values_list') else logs
             for item in items:
                 text = item if isinstance(item, str) else \
                     (item[-1] if isinstance(item, tuple) else getattr(item, 'data', str(item)))

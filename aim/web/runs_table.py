@@ -46,6 +46,9 @@ def json_path(dotted: str) -> str:
 
 def _order_clause(sort: str) -> tuple[str, list]:
     m = _SORT_RE.match(sort.strip() or '-creation_time')
+    if m is None:  # a line break inside the key
+        raise ApiError(400, 'InvalidSort', f'Cannot sort by {sort!r}: a sort key is one line. '
+                       f'Sort by a prop, by params.<path> or by metric:<name>.', sort=sort)
     direction = 'DESC' if m.group('desc') else 'ASC'
     key = m.group('key')
     if key in SORTABLE_PROPS:

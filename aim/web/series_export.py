@@ -5,6 +5,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -15,13 +16,13 @@ EXPORT_COLUMNS = ('run_hash', 'run_name', 'metric', 'context', 'step', 'epoch', 
                   'value')
 
 
-def _points(repo, req: SeriesRequest, queries=None) -> Iterator[tuple[dict, dict, tuple]]:
+def _points(repo, req: SeriesRequest, queries=None) -> Iterator[tuple[Any, Any, tuple]]:
     # Selecting first (not lazily) makes query errors surface before the response starts.
     refs, _ = select_series(repo, req, queries)
     return _read_points(repo, refs)
 
 
-def _read_points(repo, refs) -> Iterator[tuple[dict, dict, tuple]]:
+def _read_points(repo, refs) -> Iterator[tuple[Any, Any, tuple]]:
     names = dict(repo.index.query(
         'SELECT hash, name FROM runs WHERE hash IN (SELECT value FROM json_each(?))',
         [json.dumps(sorted({r.run_hash for r in refs}))]))

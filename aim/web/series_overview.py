@@ -27,7 +27,7 @@ from aim.web.downsample import m4_by_starts
 MIN_POINTS_PER_BUCKET = 8
 
 
-def bucket_points(span: float, width: int, stride: int) -> int | None:
+def bucket_points(span: float, width: int, stride: float) -> int | None:
     """Points per bucket to reduce over (a power of two >= 16), or None when a requested
     bucket holds fewer than MIN_POINTS_PER_BUCKET points (the points are read instead)."""
     if stride <= 0 or span <= 0:
@@ -99,7 +99,9 @@ def reduce_from_overviews(repo, refs: dict, req, lo: float, hi: float, width: in
         if any(r[4] is None for r in chunk_rows):
             continue  # a series that fit in one chunk when it was written: no extremes
         stride = _chunks_fit(chunk_rows, refs[i].count)
-        size = bucket_points(span, width, stride) if stride else None
+        if not stride:
+            continue
+        size = bucket_points(span, width, stride)
         if size is None:
             continue
         level = overview.LEVELS[1] if size >= overview.LEVELS[1] else overview.LEVELS[0]

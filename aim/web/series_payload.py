@@ -117,7 +117,7 @@ def encode_binary(head: dict, series, precision: str = 'f64', cached_body=None) 
     return [prefix, body]
 
 
-def _encode_body(series, dtype: str, x0: float, columns: int) -> bytes:
+def _encode_body(series, dtype: str, x0: float, columns: int) -> bytes | memoryview:
     item = np.dtype(dtype).itemsize
     # One buffer, each array copied into it once (no per-array bytes objects to join).
     body = bytearray(item * columns * sum(len(s.x) for s in series))

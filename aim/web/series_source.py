@@ -150,38 +150,38 @@ def select_series(repo, req: SeriesRequest,
         if req.names:
             sql += ' WHERE +s.name IN (SELECT value FROM json_each(?))'
             args.append(json.dumps(req.names))
-        order = ' ORDER BY r.creation_time DESC, s.run_hash, s.name, s.context LIMIT ?'
-        rows = repo.index.query(sql + order, [req.max_series] + args + [req.max_series])
+        order_sql = ' ORDER BY r.creation_time DESC, s.run_hash, s.name, s.context LIMIT ?'
+        rows = repo.index.query(sql + order_sql, [req.max_series] + args + [req.max_series])
         count_sql = 'SELECT COUNT(*) FROM series s'
         if req.names:
             count_sql += ' WHERE s.name IN (SELECT value FROM json_each(?))'
         total = repo.index.query(count_sql, args)[0][0]
         if len(rows) < min(total, req.max_series):
             # Some of the newest runs lack the named metrics: look through every run.
-            rows = repo.index.query(sql.replace('LIMIT ?', '') + order, args + [req.max_series])
+            rows = repo.index.query(sql.replace('LIMIT ?', '') + order_sql,
+                                    args + [req.max_series])
         for run_hash, name, context, count, first, last, last_time, series_id in rows:
             refs.append(SeriesRef(run_hash, name, json.loads(context), None, count, first,
                                   last, last_time, series_id))
         return refs, total
     if queries is not None:
         keys = queries.metric_keys(req.query, req.names, req.max_series + 1)
-        total = None if len(keys) > req.max_series else len(keys)
         refs = [SeriesRef(h, name, context) for h, name, context in keys[:req.max_series]]
         _fill_summaries(repo, refs)
-        return refs, total
+        return refs, None if len(keys) > req.max_series else len(keys)
+    more = False
     for metric in matching_metrics(repo, req.query):
         if req.names and metric.name not in req.names:
             continue
         if len(refs) == req.max_series:
             # Counting every match of a broad query costs more than drawing the first
             # thousand; the answer says "more than max_series" instead (total None).
-            total = None
+            more = True
             break
-        total += 1
         refs.append(SeriesRef(metric.run.hash, metric.name, dict(metric.context or {}),
                               metric))
     _fill_summaries(repo, refs)
-    return refs, total
+    return refs, None if more else len(refs)
 
 
 def _fill_summaries(repo, refs: list[SeriesRef]) -> None:
@@ -302,7 +302,8 @@ def _load_bulk(repo, refs: list[SeriesRef], x_axis: str, since: float | None,
         since_chunks = None  # a read-only repository from before overviews: every chunk
     else:
         since_chunks = since
-    arrays = read_series_many(repo.index, [r.series_id for r in refs], columns, first, last,
+    ids = [r.series_id for r in refs if r.series_id is not None]  # all of them (_load_all)
+    arrays = read_series_many(repo.index, ids, columns, first, last,
                               written_after=since_chunks)
     out = []
     for ref in refs:
@@ -327,9 +328,14 @@ def _load_all(repo, refs: list[SeriesRef], x_axis: str, since: float | None,
 
 
 def _step_range(refs: Iterable[SeriesRef]) -> tuple[float, float] | None:
-    firsts = [r.first_step for r in refs]
-    lasts = [r.last_step for r in refs]
-    if not firsts or any(v is None for v in firsts + lasts):
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for r in refs:
+        if r.first_step is None or r.last_step is None:
+            return None
+        firsts.append(r.first_step)
+        lasts.append(r.last_step)
+    if not firsts:
         return None
     return float(min(firsts)), float(max(lasts))
 
@@ -441,7 +447,7 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
     out: list[SeriesData | None] = [None] * len(refs)
     pending: list[int] = []
     for i, ref in enumerate(refs):
-        if cacheable and ref.count is not None:
+        if cacheable and cache is not None and ref.count is not None:
             hit = cache.get(_cache_key(ref, req, width, lo, hi))
             if hit is not None:
                 out[i] = SeriesData(ref, *hit)
@@ -462,11 +468,11 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
             _reduce(dict(zip(batch, loaded)), out, req, lo, hi, width,
                     cache if cacheable else None)
     else:
-        loaded = dict(zip(pending, _load_all(repo, [refs[i] for i in pending], req.x_axis,
-                                             req.since, zoom)))
-        xs = [d.x for d in loaded.values() if len(d.x)]
+        loaded_all = dict(zip(pending, _load_all(repo, [refs[i] for i in pending],
+                                                 req.x_axis, req.since, zoom)))
+        xs = [d.x for d in loaded_all.values() if len(d.x)]
         lo = lo if lo is not None else (min(float(x[0]) for x in xs) if xs else 0.0)
         hi = hi if hi is not None else (max(float(x[-1]) for x in xs) if xs else 0.0)
-        _reduce(loaded, out, req, lo, hi, width, cache if cacheable else None)
+        _reduce(loaded_all, out, req, lo, hi, width, cache if cacheable else None)
         answer['range'] = [lo, hi]
     return dict(answer, series=out)

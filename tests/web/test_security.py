@@ -203,3 +203,9 @@ def test_a_real_server_with_a_token_file(small_repo, tmp_path):
         assert httpx.get(url + '/api/status').status_code == 401
         r = httpx.get(url + '/api/status', headers={'Authorization': f'Bearer {TOKEN}'})
         assert r.status_code == 200 and r.json()['total_runs'] == 2
+
+
+def test_a_sort_key_with_a_line_break_is_a_clear_error(client):
+    r = client.get('/api/runs', params={'sort': 'name\nhash'})
+    assert r.status_code == 400, r.text
+    assert r.json()['error']['type'] == 'InvalidSort' and 'one line' in r.json()['error']['message']
