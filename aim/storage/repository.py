@@ -187,7 +187,9 @@ class RepoStore:
         if not self.readonly:
             with self.db.write() as conn:
                 self._index_run(conn, data)
-            return self.db.run_row(run_hash)
+            row = self.db.run_row(run_hash)
+            if row is not None:
+                return row
         return index_row(run_hash, data.get_props(), data.get_params_text() or '{}')
 
     def _recompute_summaries(self, conn, run_hash: str, read=None) -> None:
