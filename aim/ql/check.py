@@ -102,6 +102,8 @@ class _Checker:
                 self.fail(node, f'{type(node.value).__name__} literals are not allowed in queries')
         elif isinstance(node, ast.Call):
             self.check_call(node)
+        elif isinstance(node, ast.Dict) and any(key is None for key in node.keys):
+            self.fail(node, '** unpacking is not allowed in queries')
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             self.visit_comprehension(node, local_names, depth)
             return

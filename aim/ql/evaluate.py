@@ -214,7 +214,11 @@ class Evaluator:
     def value(self, node: ast.AST, env: dict):
         with self.budget:
             try:
-                return self.eval(node, env)
+                value = self.eval(node, env)
+                # Checked per candidate too: a long expression with no loop or call in
+                # it still counts against the budget.
+                self.budget.check()
+                return value
             except QueryError:
                 raise
             except RecursionError:
@@ -312,33 +316,48 @@ class Evaluator:
             parts.append(v)
         return slice(*parts)
 
+    def _elements(self, nodes, env, what: str, transform=None) -> list:
+        """The values of `nodes`, refusing once their total size passes the limit, so
+        that a container over the limit is never held in memory whole."""
+        values = []
+        total = len(nodes)
+        fn.check_size(total, what)
+        for node in nodes:
+            value = self.eval(node, env)
+            if transform is not None:
+                value = transform(value)
+            total += fn.volume(value, fn.MAX_ITEMS - total + 1)
+            fn.check_size(total, what)
+            values.append(value)
+        return values
+
     def eval_List(self, node, env):
-        value = [self.eval(e, env) for e in node.elts]
-        fn.check_volume(value, 'a list')
-        return value
+        return self._elements(node.elts, env, 'a list')
 
     def eval_Tuple(self, node, env):
-        value = tuple(self.eval(e, env) for e in node.elts)
-        fn.check_volume(value, 'a tuple')
-        return value
+        return tuple(self._elements(node.elts, env, 'a tuple'))
 
     def eval_Set(self, node, env):
         try:
-            return {plain(self.eval(e, env)) for e in node.elts}
+            return set(self._elements(node.elts, env, 'a set', plain))
         except TypeError:
             return UNDEFINED
 
     def eval_Dict(self, node, env):
+        keys = self._elements(node.keys, env, 'a dict', plain)
+        values = self._elements(node.values, env, 'a dict')
+        fn.check_size(fn.volume(keys) + fn.volume(values), 'a dict')
         try:
-            return {plain(self.eval(k, env)): self.eval(v, env)
-                    for k, v in zip(node.keys, node.values)}
+            return dict(zip(keys, values))
         except TypeError:
             return UNDEFINED
 
     def eval_Call(self, node, env):
         func = node.func
-        args = tuple(plain(self.eval(a, env)) for a in node.args)
-        kwargs = {kw.arg: plain(self.eval(kw.value, env)) for kw in node.keywords}
+        args = tuple(self._elements(node.args, env, 'the arguments of a call', plain))
+        kwargs = dict(zip([kw.arg for kw in node.keywords],
+                          self._elements([kw.value for kw in node.keywords], env,
+                                         'the arguments of a call', plain)))
         if isinstance(func, ast.Name) and func.id not in env:
             target = fn.SAFE_FUNCTIONS.get(func.id)
             if target is None:

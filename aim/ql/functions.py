@@ -91,7 +91,10 @@ def _agg(fn):
 
 def _str(x=''):
     check_volume(x)
-    return str(x)
+    text = str(x)
+    # Elements are bounded, but one number can print as a dozen characters.
+    check_size(len(text), 'a string')
+    return text
 
 
 def _sum(items, start=0):
@@ -107,9 +110,24 @@ def _sum(items, start=0):
 
 
 def _int(x=0, base=None):
-    if base is None:
-        return int(x)
-    return int(x, base)
+    if isinstance(x, str):
+        # Decimal text converts in quadratic time: refuse before converting what could
+        # only give an integer over the size limit.
+        radix = base if isinstance(base, int) and base >= 2 else 16
+        bits = len(x.strip()) * math.log2(radix)
+        if bits > MAX_INT_BITS + 64:
+            raise limit_error(f'int() of a {len(x)}-character string gives about '
+                              f'{int(bits)} bits; the limit is {MAX_INT_BITS}')
+    return int(x) if base is None else int(x, base)
+
+
+def _round(number, ndigits=None):
+    # Rounding an int to -n digits computes 10 ** n first: round(5, -10**9) would build a
+    # billion-digit number. Any n past the number's own digits rounds it to 0.
+    if isinstance(number, int) and isinstance(ndigits, int) and ndigits < 0 \
+            and -ndigits > number.bit_length() * 0.302 + 2:
+        return 0
+    return round(number, ndigits)
 
 
 # ---------------------------------------------------------- regular expressions
@@ -386,7 +404,7 @@ def _timedelta(*args, **kwargs):
 
 SAFE_FUNCTIONS = {
     'len': len, 'abs': abs, 'min': _agg(min), 'max': _agg(max), 'sum': _sum,
-    'any': _agg(any), 'all': _agg(all), 'round': round, 'int': _int, 'float': float,
+    'any': _agg(any), 'all': _agg(all), 'round': _round, 'int': _int, 'float': float,
     'str': _str, 'bool': bool, 'sorted': _sorted, 'range': _range, 'list': _seq(list),
     'tuple': _seq(tuple), 'set': _seq(set),
     're_match': _regex('match'), 're_search': _regex('search'),

@@ -2,7 +2,10 @@
 side effect (no file written, no run changed)."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import textwrap
 import time
 
 import pytest
@@ -47,6 +50,8 @@ HOSTILE = [
     '1 if True else __import__("os")',
     '[a := 1]',
     '[*run]',
+    '{**run.hparams}',
+    'len({**{"a": 1}}) == 1',
     'run.hparams.lr @ 2',
     '~run.hparams.lr',
     'math.factorial(10 ** 6)',
@@ -140,7 +145,7 @@ def test_hostile_query_is_refused_or_matches_nothing(three_runs, query):
     ("'a' * 10 ** 10", QueryLimitError),
     ('10 ** 10 ** 10', QueryLimitError),
     ('range(10 ** 12)', QueryLimitError),
-    ("re_match('(a+)+$', run.name)", UnsafeQueryError),
+    (r"re_match('(a)\\1', run.name)", UnsafeQueryError),
     ('import os', QuerySyntaxError),
     ('a && b', QuerySyntaxError),
     ('x' * 200_000, UnsafeQueryError),
@@ -176,3 +181,147 @@ def test_no_warning_flood_for_missing_keys(three_runs, recwarn, caplog):
     assert list(repo.query_metrics("metric.context.nope == 1")) == []
     assert len(recwarn) == 0
     assert not [r for r in caplog.records if r.levelname in ('WARNING', 'ERROR')]
+
+
+# ----------------------------------------------------------- hard time limits
+# These queries once ran for minutes inside one C call, where the CPU budget cannot
+# reach. Each runs in a child process that is killed at a hard limit, so a regression
+# fails here instead of hanging the suite.
+_CHILD = textwrap.dedent("""
+    import json, sys, time
+    from aim import Repo
+    from aim.errors import QueryError
+    repo = Repo(sys.argv[1])
+    budget = float(sys.argv[2])
+    for line in sys.stdin:
+        query = json.loads(line)
+        outcomes = []
+        started = time.perf_counter()
+        for method in (repo.query_runs, repo.query_metrics):
+            try:
+                outcomes.append(['matched', len(list(method(query, cpu_budget_s=budget)))])
+            except QueryError as e:
+                outcomes.append([type(e).__name__, str(e)])
+        print(json.dumps({'query': query, 'seconds': time.perf_counter() - started,
+                          'outcomes': outcomes}), flush=True)
+""")
+
+
+def run_guarded(python: str, env: dict, repo_path: str, queries: list[str],
+                seconds_each: float = 2.0, cpu_budget_s: float = 1.0) -> list[dict]:
+    """Each query through query_runs and query_metrics in a child process; one result
+    {'query', 'seconds', 'outcomes'} per query. Fails naming the query that was still
+    running when the hard limit struck."""
+    limit = 5 + seconds_each * len(queries)
+    proc = subprocess.Popen([python, '-c', _CHILD, repo_path, str(cpu_budget_s)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        out, err = proc.communicate(''.join(json.dumps(q) + '\n' for q in queries),
+                                    timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    results = [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+    assert len(results) == len(queries), (
+        f'the query {queries[len(results)]!r} did not finish within the hard limit of '
+        f'{limit:g} s; child stderr: {err[-2000:]}')
+    for result in results:
+        assert result['seconds'] < seconds_each, \
+            f"{result['query']!r} took {result['seconds']:.1f} s"
+    return results
+
+
+SLOW_REGEXES = [
+    "re_match('(a{,20}){,20}$', 'a' * 40 + 'b')",
+    "re_search('a{0,20}a{0,20}a{0,20}a*b', 'a' * 4096)",
+    "re_search('.{0,20}.{0,20}.{0,20}.*x', 'a' * 4096)",
+    "re_search('.{0,20}.{0,20}.{0,20}.*x', run.name + 'a' * 4096)",
+    "re_match('(a+)+$', 'a' * 30 + 'b')",
+    "re_search('.*.*.*x', 'a' * 4000)",
+    "re_search('(a|a)*b', 'a' * 40)",
+    "re_search('(?:x+x+)+y', 'x' * 5000)",
+    "any(re_match('(a{,20}){,20}$', 'a' * 40 + 'b') for m in run.metrics)",
+    "run.name == 'x' or re_fullmatch('(.*a){20}', 'a' * 19 + 'b' * 4000)",
+]
+
+
+def test_slow_regexes_finish_quickly(three_runs, python, child_env):
+    repo, _ = three_runs
+    for result in run_guarded(python, child_env, repo.root_path, SLOW_REGEXES):
+        for outcome, detail in result['outcomes']:
+            assert outcome in ('matched', 'UnsafeQueryError'), (result['query'], detail)
+            if outcome == 'matched':
+                assert detail == 0, result['query']
+
+
+HUGE_BUILTINS = [
+    # int rounding to a negative number of digits computes 10 ** -ndigits first
+    'round(12345, -10 ** 9) == 0 and run.name == ""',
+    'round(run.run_index, -10 ** 9) == 1',
+    # int() of a long digit string: quadratic in its length
+    "int('1' * 900000, 2) % int('1' * 450000, 2) == 1",
+    "int('f' * 900000, 16) > 0 and run.name == ''",
+]
+
+
+def test_huge_builtin_results_are_refused_quickly(three_runs, python, child_env):
+    repo, _ = three_runs
+    for result in run_guarded(python, child_env, repo.root_path, HUGE_BUILTINS):
+        for outcome, detail in result['outcomes']:
+            assert outcome in ('matched', 'QueryLimitError'), (result['query'], detail)
+            if outcome == 'matched':
+                assert detail == 0, result['query']
+
+
+def test_budget_binds_a_long_query_without_loops(three_runs):
+    """A big flat expression with no loop is still stopped by the budget: it is checked
+    after every candidate, not only in loops and calls."""
+    repo, _ = three_runs
+    query = 'len([' + ', '.join(['run.run_index'] * 3000) + ']) == 0'
+    for method in (repo.query_runs, repo.query_metrics):
+        with pytest.raises(QueryLimitError):
+            list(method(query, cpu_budget_s=0.002))
+    assert [item.run.hash for item in repo.query_runs(query)] == []
+
+
+@pytest.mark.parametrize('query', [
+    'len((' + "'a' * 999999, " * 400 + ')) > 0',
+    'len([' + "'a' * 999999, " * 400 + ']) > 0',
+    'len({' + ''.join(f"'a' * 999990 + '{i}', " for i in range(400)) + '}) > 0',
+    "min(" + "'a' * 999999, " * 400 + ") != ''",
+])
+def test_containers_and_arguments_are_bounded_while_built(three_runs, python, child_env,
+                                                          query):
+    """The size limit applies as each element is added, not once the whole container
+    (or argument list) sits in memory: 400 strings of a million characters never exist."""
+    repo, _ = three_runs
+    code = textwrap.dedent('''
+        import resource, sys
+        from aim import Repo
+        from aim.ql import QueryLimitError
+        repo = Repo(sys.argv[1])
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            list(repo.query_runs(sys.argv[2]))
+            print('matched')
+        except QueryLimitError:
+            print('refused')
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+    ''')
+    done = subprocess.run([python, '-c', code, repo.root_path, query], env=child_env,
+                          capture_output=True, text=True, timeout=120)
+    outcome, grown_mb = done.stdout.split()
+    assert outcome == 'refused', done.stderr
+    assert int(grown_mb) < 100, f'the query grew the process by {grown_mb} MB'
+
+
+@pytest.mark.parametrize('query', [
+    'len(str([123456789012] * 999999)) > 0',
+    "len(str({'k': 'a' * 999999, 'l': 'a' * 999999})) > 0",
+])
+def test_str_of_a_big_value_is_refused(three_runs, query):
+    repo, _ = three_runs
+    with pytest.raises(QueryLimitError) as info:
+        list(repo.query_runs(query))
+    assert 'the limit is' in str(info.value)
