@@ -690,6 +690,7 @@ _creator_pid = os.getpid()
 _RUN_FILE = _path.__code__.co_filename
 _STORAGE_DIR = os.path.dirname(canonical_context.__code__.co_filename) + os.sep
 _deferred_signals: set[int] = set()
+_interrupt_id = 0  # id() of the last KeyboardInterrupt raised for SIGINT
 
 
 def _register_live(run: Run) -> None:
@@ -744,7 +745,10 @@ def _on_signal(signum, frame) -> None:
         return _RAISE_AGAIN[signum]  # see _RaiseAgain
     _deferred_signals.discard(signum)
     if signum == signal.SIGINT:
-        raise KeyboardInterrupt
+        global _interrupt_id
+        interrupt = KeyboardInterrupt()
+        _interrupt_id = id(interrupt)
+        raise interrupt
     _close_all()
     _die_by(signum)
 
@@ -786,7 +790,7 @@ def _at_exit() -> None:
     # or a scheduler sees the Ctrl-C). The interpreter forgets that it should when code
     # run from a string (a dataclass, a namedtuple) executes at exit, as closing the runs
     # may do: so it is done here, once the runs are closed.
-    if isinstance(getattr(sys, 'last_value', None), KeyboardInterrupt) and \
+    if id(getattr(sys, 'last_value', None)) == _interrupt_id and \
             not sys.flags.interactive and not hasattr(sys, 'ps1'):
         _die_by(signal.SIGINT)
 
@@ -800,6 +804,7 @@ def _after_fork_in_child() -> None:
         run._live = None
         run._closed = True
         run._side_channels = []
+        run._close_lock = threading.Lock()  # a parent's thread may have held it at the fork
         run.track = _forked_track  # type: ignore[method-assign]
     _live_runs.clear()
 
