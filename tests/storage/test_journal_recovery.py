@@ -277,15 +277,16 @@ def test_leftover_headerless_segment_does_not_block(tmp_path, python, child_env)
     repo.reindex()
 
 
-def test_recovery_is_repeatable_after_kill_between_commit_and_removal(tmp_path, python,
-                                                                      child_env):
+@pytest.mark.parametrize('point', ['recovery.segment_committed:2',
+                                   'recovery.committed_before_removal'])
+def test_recovery_is_repeatable_after_a_kill(point, tmp_path, python, child_env):
     root, other, victim, jdir = make_repo(tmp_path, python, child_env)
     code = textwrap.dedent('''
         import sys
         from aim import Repo
         Repo(sys.argv[1])
     ''')
-    env = dict(child_env, AIM_TEST_FAULT_POINT='recovery.committed_before_removal')
+    env = dict(child_env, AIM_TEST_FAULT_POINT=point)
     res = subprocess.run([python, '-c', code, root], env=env, capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == -9, res.stderr
