@@ -218,46 +218,50 @@ def wal_problems(db_path: str) -> list[str]:
     match, and ignores the rest. Frames of an older generation of the log (a different
     salt) and a torn last frame are normal; frames of the *current* generation after a
     broken one are commits that were made and are now lost to every reader."""
-    import struct
     wal = f'{db_path}-wal'
     name = os.path.basename(wal)
     try:
         with open(wal, 'rb') as f:
-            data = f.read()
+            return _wal_findings(f, os.fstat(f.fileno()).st_size, name)
     except FileNotFoundError:
         return []
     except OSError as exc:
         return [f'{name} cannot be read ({exc.strerror})']
-    if not data:
+
+
+def _wal_findings(f, size: int, name: str) -> list[str]:
+    import struct
+    if not size:
         return []
     advice = ('commits in it after that point are lost to every reader (the runs they '
               'wrote are listed below if their lock files remain); copy the runs that still '
               'read into a new repository (`aim runs cp ... --destination NEW`) if you '
               'need a clean one')
-    if len(data) < _WAL_HEADER:
-        return [f'{name} is shorter than its header ({len(data)} bytes); {advice}']
-    magic, _, page_size, _, salt1, salt2, c1, c2 = struct.unpack('>8I', data[:_WAL_HEADER])
+    header = f.read(_WAL_HEADER)
+    if len(header) < _WAL_HEADER:
+        return [f'{name} is shorter than its header ({size} bytes); {advice}']
+    magic, _, page_size, _, salt1, salt2, c1, c2 = struct.unpack('>8I', header)
     big_endian = magic == 0x377F0683
     if magic not in _WAL_MAGIC or page_size < 512 or page_size & (page_size - 1) \
-            or _wal_checksum(data[:24], big_endian) != (c1, c2):
-        return [f'{name}: its header is damaged, so SQLite ignores all {len(data)} bytes of '
-                f'it; {advice}']
+            or _wal_checksum(header[:24], big_endian) != (c1, c2):
+        return [f'{name}: its header is damaged, so SQLite ignores all {size} bytes of it; '
+                f'{advice}']
     frame = _WAL_FRAME_HEADER + page_size
-    frames = (len(data) - _WAL_HEADER) // frame
+    frames = (size - _WAL_HEADER) // frame
     checksum = (c1, c2)
-    for i in range(frames):
-        at = _WAL_HEADER + i * frame
-        header = data[at:at + _WAL_FRAME_HEADER]
-        _, _, f_salt1, f_salt2, f_c1, f_c2 = struct.unpack('>6I', header)
-        if (f_salt1, f_salt2) == (salt1, salt2):
-            checksum = _wal_checksum(header[:8] + data[at + _WAL_FRAME_HEADER:at + frame],
-                                     big_endian, *checksum)
-            if checksum == (f_c1, f_c2):
+    for i in range(frames):   # one frame in memory at a time: a log can be large
+        data = f.read(frame)
+        f_salts = struct.unpack_from('>2I', data, 8)
+        if f_salts == (salt1, salt2):
+            checksum = _wal_checksum(data[:8] + data[_WAL_FRAME_HEADER:], big_endian,
+                                     *checksum)
+            if checksum == struct.unpack_from('>2I', data, 16):
                 continue
         # the log ends here for SQLite: is anything of this generation left behind?
-        later = sum(1 for j in range(i + 1, frames)
-                    if struct.unpack_from('>2I', data, _WAL_HEADER + j * frame + 8)
-                    == (salt1, salt2))
+        later = 0
+        for j in range(i + 1, frames):
+            f.seek(_WAL_HEADER + j * frame + 8)
+            later += struct.unpack('>2I', f.read(8)) == (salt1, salt2)
         if later:
             return [f'{name} is damaged at frame {i + 1} of {frames}: SQLite stops reading '
                     f'it there, and {later} later frame(s) of it are skipped; {advice}']
