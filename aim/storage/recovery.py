@@ -200,6 +200,21 @@ def quarantine(store: RepoStore, run_hash: str, img: JournalImage, problems: lis
     return qdir
 
 
+def quarantine_files(aim_dir: str, name: str, paths: list[str], problems: list[str]) -> None:
+    """Move those of ``paths`` that exist into ``quarantine/<name>/<UTC time>/``."""
+    paths = [p for p in paths if os.path.exists(p)]
+    if not paths:
+        return
+    qdir = os.path.join(aim_dir, QUARANTINE_DIR, name,
+                        time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()))
+    os.makedirs(qdir, exist_ok=True)
+    for path in paths:
+        os.rename(path, os.path.join(qdir, os.path.basename(path)))
+    with open(os.path.join(qdir, REPORT_FILE), 'w', encoding='utf-8') as f:
+        json.dump({'time': time.time(), 'problems': problems,
+                   'files': [os.path.basename(p) for p in paths]}, f, indent=1)
+
+
 def _remove_journal_dir(jdir: str, img: JournalImage | None = None) -> None:
     """Segments first, ``series.jsonl`` last: a kill half way leaves a journal that still
     names its series (its points are committed already, so a replay changes nothing)."""

@@ -116,6 +116,12 @@ class RepoStore:
         if create and not self.readonly:
             if os.path.exists(self.db_path):
                 os.unlink(self.db_path)  # 0 bytes: SQLite must create it (auto_vacuum)
+            # a log left by the lost database must not be replayed into the new one
+            from aim.storage.recovery import quarantine_files
+            quarantine_files(self.path, '_database', [self.db_path + '-wal',
+                                                      self.db_path + '-shm'],
+                             [f'{DB_NAME} was missing or empty; a new one was created and its '
+                              f'old write-ahead log set aside here'])
             return
         runs = sorted({n for n in leftovers if not n.startswith('.')})
         named = ', '.join(runs[:5]) + (', ...' if len(runs) > 5 else '')
