@@ -272,7 +272,8 @@ def to_param_value(value, _depth: int = 0):
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float)):
-        return value
+        # params hold int64 exactly; a larger int (a 128-bit seed) is kept as its digits
+        return value if isinstance(value, float) or -2 ** 63 <= value < 2 ** 63 else str(value)
     if isinstance(value, Mapping):
         return {str(k): to_param_value(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (Sequence, set, frozenset)) and \
