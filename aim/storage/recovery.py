@@ -289,6 +289,10 @@ def journal_problems(store: RepoStore) -> list[tuple[str, str]]:
                         what = '; '.join(json.load(f).get('problems', []))
                 except (OSError, ValueError, AttributeError, TypeError):
                     what = 'no report'
+                if run_hash == '_database':
+                    found.append(('', f'files of a lost database in {qdir} ({what}); delete '
+                                      f'the folder once you no longer need them'))
+                    continue
                 found.append((run_hash, f'quarantined journal files in {qdir} ({what}); '
                                         f'every readable point is in the run. Look at them, '
                                         f'then delete the folder'))
