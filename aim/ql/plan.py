@@ -109,23 +109,24 @@ class Query:
                 f'ORDER BY r.creation_time DESC, r.hash, s.name, s.context'), args
 
     def _sql(self, connection: sqlite3.Connection, step):
-        """Run one step of the SQL statement inside the query's CPU budget."""
+        """Run one step of the SQL statement inside the query's budget: SQLite calls back
+        every _PROGRESS_EVERY steps, and the statement is interrupted once the query
+        must stop (CPU budget spent, cancelled, past its deadline)."""
         budget = self.budget
+        budget.check()
         started = time.thread_time()
 
-        def over_budget() -> int:
-            return int(budget.spent_s + time.thread_time() - started > budget.limit_s)
+        def must_stop() -> int:
+            return int(budget.stop_reason(time.thread_time() - started) is not None)
 
-        connection.set_progress_handler(over_budget, _PROGRESS_EVERY)
+        connection.set_progress_handler(must_stop, _PROGRESS_EVERY)
         try:
             return step()
         except sqlite3.Error as e:
             if 'interrupt' in str(e).lower():
-                raise query_error(
-                    QueryLimitError, f'the query used more than its CPU budget of '
-                    f'{budget.limit_s:g} s', self.text, None,
-                    'Make the query cheaper, or raise the budget with cpu_budget_s=... '
-                    '(or the AIM_QUERY_CPU_BUDGET_S environment variable).') from None
+                budget.check(time.thread_time() - started)
+                raise query_error(QueryLimitError, 'the query was interrupted', self.text,
+                                  None, 'Run it again.') from None
             raise translate_sqlite_error(e, _database_path(connection)) from None
         finally:
             connection.set_progress_handler(None, 0)
