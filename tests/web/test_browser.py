@@ -61,7 +61,7 @@ def test_runs_table_escapes_names_and_completes_params(server, page):
     page.fill('.query-input', 'run.hparams.optimizer == "adam"')
     page.keyboard.press('Enter')
     if HAS_QUERY_LAYER:
-        page.wait_for_function("document.querySelector('#runs-count').textContent === '3 runs'")
+        page.wait_for_function("() => document.querySelector('#runs-count').textContent === '3 runs'")
         assert page.locator('table.runs-table tbody tr').count() == 3
         assert 'q=run.hparams.optimizer' in page.url
         page.fill('.query-input', 'run.hparams.lr <')
@@ -76,7 +76,7 @@ def test_runs_sort_and_compare(server, page):
     page.goto(url + '/runs')
     page.wait_for_selector('table.runs-table tbody tr')
     page.click('th:has-text("seed")')
-    page.wait_for_function("location.search.includes('sort=params.seed')")
+    page.wait_for_function("() => location.search.includes('sort=params.seed')")
     first = page.locator('table.runs-table tbody tr').first
     assert first.get_attribute('data-hash') == hashes[0]
     page.locator('input[aria-label="select run"]').nth(0).check()
@@ -94,12 +94,12 @@ def test_metrics_explorer_groups_smooths_and_zooms(server, page):
     assert page.locator('.chart').count() == 2  # one chart per metric name
     shot(page, 'metrics')
     page.select_option('#group-color', 'run.hparams.optimizer')
-    page.wait_for_function("location.search.includes('color=run.hparams.optimizer')")
+    page.wait_for_function("() => location.search.includes('color=run.hparams.optimizer')")
     legend = page.locator('#legend').inner_text()
     assert 'adam' in legend and 'sgd' in legend
     page.select_option('#group-style', 'context.subset')
     page.check('#smoothing-on')
-    page.wait_for_function("location.search.includes('smooth=')")
+    page.wait_for_function("() => location.search.includes('smooth=')")
     page.select_option('#aggregate', 'std')
     shot(page, 'metrics-grouped-smoothed')
     page.select_option('#aggregate', '')
@@ -136,7 +136,7 @@ def test_metrics_explorer_x_axis_and_log_scale(server, page):
     assert page.input_value('#x-axis') == 'epoch'
     assert page.is_checked('#log-scale')
     page.select_option('#x-axis', 'wall_time')
-    page.wait_for_function("location.search.includes('x=wall_time')")
+    page.wait_for_function("() => location.search.includes('x=wall_time')")
     page.wait_for_selector('#page[data-ready="1"]')
     shot(page, 'metrics-walltime-log')
 
@@ -147,7 +147,7 @@ def test_params_explorer_draws(server, page):
     page.wait_for_selector('#page[data-ready="1"]')
     assert page.locator('#parallel').is_visible()
     page.select_option('#params-color', 'loss')
-    page.wait_for_function("location.search.includes('color=loss')")
+    page.wait_for_function("() => location.search.includes('color=loss')")
     shot(page, 'params')
 
 
@@ -162,7 +162,7 @@ def test_run_page_shows_everything_and_edits(server, page):
     page.fill('#edit-name', 'renamed <b>run</b>')
     page.fill('#edit-tags', 'keep, best')
     page.click('#save-run')
-    page.wait_for_function("document.querySelector('#run-title').textContent === 'renamed <b>run</b>'")
+    page.wait_for_function("() => document.querySelector('#run-title').textContent === 'renamed <b>run</b>'")
     shot(page, 'run')
 
 
@@ -196,21 +196,21 @@ def test_live_page_appends_new_points(tmp_path, page):
     try:
         with aim_up(str(tmp_path)) as url:
             page.goto(url + '/live')
-            page.wait_for_function("Number(document.querySelector('#page').dataset.points || 0) > 0",
+            page.wait_for_function("() => Number(document.querySelector('#page').dataset.points || 0) > 0",
                                    timeout=20_000)
             first = int(page.locator('#page').get_attribute('data-points'))
             with page.expect_request(lambda r: '/api/series' in r.url and 'since=' in r.url,
                                      timeout=10_000):
                 pass
             page.wait_for_function(
-                f"Number(document.querySelector('#page').dataset.points) > {first}",
+                f"() => Number(document.querySelector('#page').dataset.points) > {first}",
                 timeout=15_000)
             assert 'live-run' in page.locator('#live-status').inner_text()
             shot(page, 'live')
             # The run page of a live run shows its terminal output as it arrives.
             page.goto(url + '/runs')
             page.locator('a.run-link', has_text='live-run').click()
-            page.wait_for_function("(document.querySelector('#run-logs')?.textContent || '').includes('step')",
+            page.wait_for_function("() => (document.querySelector('#run-logs')?.textContent || '').includes('step')",
                                    timeout=15_000)
             # ... and its charts grow with the points written since the page opened.
             caption = page.locator('#run-traces .small-chart .muted').first

@@ -2,8 +2,11 @@
 token (FastAPI's TestClient for headers and sizes, a real `aim up` for the token)."""
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
+import threading
 
 import httpx
 import pytest
@@ -209,3 +212,56 @@ def test_a_sort_key_with_a_line_break_is_a_clear_error(client):
     r = client.get('/api/runs', params={'sort': 'name\nhash'})
     assert r.status_code == 400, r.text
     assert r.json()['error']['type'] == 'InvalidSort' and 'one line' in r.json()['error']['message']
+
+
+@contextlib.contextmanager
+def _serving(html: str):
+    """Another web app on this machine (another port: another origin) serving ``html``."""
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = html.encode()
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/html')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f'http://127.0.0.1:{server.server_address[1]}/'
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists('/usr/bin/chromium'), reason='needs /usr/bin/chromium')
+def test_another_sites_page_cannot_delete_runs(small_repo):
+    """A real Chromium on a page of another local web app (another port) sends what a page
+    can send without CORS: a no-cors POST with a type-less JSON body, a no-cors DELETE
+    (stopped by the browser's preflight) and a text/plain form."""
+    from tests.web.live_server import chromium_page
+    path, hashes = small_repo
+    with aim_up(path) as url, chromium_page() as page:
+        attack = f'''<!doctype html><form id="f" method="post" enctype="text/plain"
+            action="{url}/api/runs/archive"><input name='{{"hashes":["{hashes[1]}"],"x":"'
+            value='"}}'></form><script>
+          window.attack = () => Promise.allSettled([
+            fetch('{url}/api/runs/delete', {{method: 'POST', mode: 'no-cors',
+              body: new Blob([JSON.stringify({{hashes: ['{hashes[0]}']}})])}}),
+            fetch('{url}/api/runs/{hashes[1]}', {{method: 'DELETE', mode: 'no-cors'}}),
+          ]).then((r) => r.map((x) => x.status));
+        </script>'''
+        with _serving(attack) as attacker:
+            page.goto(attacker)
+            page.console_errors.clear()
+            assert page.evaluate('() => window.attack()') == ['fulfilled', 'rejected']
+            with page.expect_navigation():
+                page.evaluate("() => document.getElementById('f').submit()")
+        runs = httpx.get(url + '/api/runs').json()['runs']
+        assert sorted(r['hash'] for r in runs) == sorted(hashes)
+        assert not any(r['archived'] for r in runs)
