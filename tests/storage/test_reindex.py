@@ -74,3 +74,46 @@ def test_reindex_replaces_a_damaged_run_index_and_vacuum_drops_its_pages(damaged
     assert check.exit_code == 0, check.output
     clear_repo_pool()
     assert readable(root) == points
+
+
+KILLED_REINDEX = r'''
+import sys, time
+from aim.storage.repository import RepoStore
+
+def slow(run_hash):   # inside the transaction: say so, then give the killer time
+    print('indexed', run_hash, flush=True)
+    time.sleep(0.05)
+
+RepoStore(sys.argv[1]).reindex(progress=slow)
+print('done', flush=True)
+'''
+
+
+def test_a_reindex_killed_midway_leaves_the_index_as_it_was(damaged_copy):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root, hashes = damaged_copy
+    sql_conn = sqlite3.connect(db_path(root))
+    with sql_conn:   # a stale index: reindex has something to change
+        sql_conn.execute("UPDATE runs SET name='stale'")
+        sql_conn.execute('UPDATE series SET count=0')
+    sql_conn.close()
+    before = index_rows(root)
+    child = subprocess.Popen([sys.executable, '-c', KILLED_REINDEX, str(root)],
+                             env=matrix._child_env(), stdout=subprocess.PIPE, text=True)
+    for _ in range(5):   # a quarter of the runs rebuilt, uncommitted
+        assert child.stdout.readline().startswith('indexed')
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    child.stdout.close()
+    assert index_rows(root) == before
+    conn = sqlite3.connect(db_path(root))
+    assert conn.execute('SELECT COUNT(*) FROM series WHERE count != 0').fetchone()[0] == 0
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name='runs_rebuilt'"
+                        ).fetchall() == []
+    conn.close()
+    assert invoke('storage', 'reindex', '--repo', root).exit_code == 0
+    assert readable(root) == {h: RUN_POINTS for h in hashes}
