@@ -285,11 +285,21 @@ def _check_orphan_points(store: RepoStore, run_hashes: set[str]) -> list[str]:
     except Exception as exc:
         return [f'the list of series cannot be read ({_reason(exc)})']
     orphans = sorted(set(found) - run_hashes)
-    if not orphans:
-        return []
-    return [f'the points of {len(orphans)} run(s) have no run record ({_some(orphans)}): '
-            f'no query lists them; `aim storage reindex` restores a record from the index '
-            f'where one remains']
+    problems = []
+    if orphans:
+        problems.append(f'the points of {len(orphans)} run(s) have no run record '
+                        f'({_some(orphans)}): no query lists them; `aim storage reindex` '
+                        f'restores a record from the index where one remains')
+    try:
+        (stray,), = store.index.query('SELECT COUNT(*) FROM chunks WHERE series_id NOT IN '
+                                      '(SELECT id FROM series)')
+    except Exception as exc:
+        return problems + [f'the chunks cannot be listed ({_reason(exc)})']
+    if stray:
+        problems.append(f'{stray} chunk(s) of points belong to no series, so nothing reads '
+                        f'them; copy the runs into a new repository (`aim runs cp "*" '
+                        f'--destination NEW`) to leave them behind')
+    return problems
 
 
 def _check_lost_runs(store: RepoStore, run_hashes: set[str]) -> list[str]:

@@ -408,3 +408,14 @@ def test_damage_stays_with_what_it_hits(case, damaged_copy):
     for run_hash, n in before.items():   # reindex never loses what was there
         assert after.get(run_hash, 0) >= n, (run_hash, reindex.output)
     assert sum(after.values()) >= sum(before.values())
+
+
+def test_check_reports_chunks_that_belong_to_no_series(damaged_copy):
+    root, hashes = damaged_copy
+    sql(root, "DELETE FROM series WHERE run_hash=? AND name='acc'", (hashes[10],))
+    result = invoke('storage', 'check', '--repo', root)
+    assert result.exit_code == 1, result.output
+    assert 'belong to no series' in result.output
+    points = readable_or_nothing(root)
+    assert points[hashes[10]] == LOSS_POINTS
+    assert all(points[h] == RUN_POINTS for h in hashes if h != hashes[10])
