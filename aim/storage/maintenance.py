@@ -134,7 +134,8 @@ def _reason(exc: Exception) -> str:
 
 def check_repository(root: str, *, thorough: bool = True,
                      progress: Progress | None = None) -> CheckReport:
-    """Check every database file under ``root/.aim``, then every run on its own."""
+    """Check the repository database, its write-ahead log and what else ``.aim`` holds,
+    then every run on its own, then the data against the index and the lock files."""
     aim_dir = os.path.join(root, AIM_DIR)
     report = CheckReport([])
     db_path = os.path.join(aim_dir, DB_NAME)
@@ -153,7 +154,14 @@ def check_repository(root: str, *, thorough: bool = True,
         report.repository_problems.append(f'the repository cannot be opened: {_reason(exc)}')
         return report
     try:
-        hashes = store.list_run_hashes()
+        try:
+            hashes = store.list_run_hashes()
+        except RepositoryError as exc:
+            report.repository_problems.append(
+                f'the list of runs cannot be read ({_reason(exc)}); copy the runs that '
+                f'still read into a new repository (`aim runs cp ... --destination NEW`)')
+            report.shared_database_damaged = True
+            return report
         for run_hash in hashes:
             report.runs.append(RunCheck(run_hash, check_run_data(store, run_hash,
                                                                  thorough=thorough)))

@@ -52,6 +52,8 @@ def test_a_failed_reindex_leaves_the_index_as_it_was(damaged_copy):
     assert result.exit_code != 0
     assert 'Traceback' not in result.output
     assert index_rows(root) == before
+    check = invoke('storage', 'check', '--repo', root)
+    assert check.exit_code == 1 and 'the list of runs cannot be read' in check.output
 
 
 def test_reindex_replaces_a_damaged_run_index_and_vacuum_drops_its_pages(damaged_copy):
