@@ -84,9 +84,8 @@ class CancelScope:
         self._tokens.append(_SCOPE.set(self))
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> None:
         _SCOPE.reset(self._tokens.pop())
-        return False
 
 
 _SCOPE: contextvars.ContextVar[CancelScope | None] = contextvars.ContextVar(
@@ -109,11 +108,10 @@ class CpuBudget:
         self._started = time.thread_time()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         if self._started is not None:
             self.spent_s += time.thread_time() - self._started
             self._started = None
-        return False
 
     def cancel(self) -> None:
         """Stop this query at its next check; safe to call from any thread."""

@@ -8,6 +8,7 @@ variables, the safe functions and comprehension variables.
 from __future__ import annotations
 
 import ast
+from typing import NoReturn
 
 from aim.errors import QueryError
 from aim.ql.errors import QuerySyntaxError, UnsafeQueryError, query_error
@@ -74,7 +75,7 @@ class _Checker:
         self.count = 0
 
     def fail(self, node: ast.AST, message: str, hint: str | None = None,
-             cls: type = UnsafeQueryError):
+             cls: type[QueryError] = UnsafeQueryError) -> NoReturn:
         raise query_error(cls, message, self.parsed.text, self.parsed.position(node), hint)
 
     def check(self):
@@ -193,7 +194,8 @@ class _Checker:
 def _target_names(target: ast.AST, checker: _Checker) -> list[str]:
     if isinstance(target, ast.Name):
         return [target.id]
-    if isinstance(target, ast.Tuple) and all(isinstance(e, ast.Name) for e in target.elts):
-        return [e.id for e in target.elts]
+    if isinstance(target, ast.Tuple):
+        names = [e.id for e in target.elts if isinstance(e, ast.Name)]
+        if len(names) == len(target.elts):
+            return names
     checker.fail(target, 'a comprehension variable must be a name or a tuple of names')
-    return []

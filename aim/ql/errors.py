@@ -12,7 +12,11 @@ when the problem has no single place), ``hint`` says what to write instead.
 """
 from __future__ import annotations
 
+from typing import Any, TypeVar, cast
+
 from aim.errors import QueryError
+
+E = TypeVar('E', bound=QueryError)
 
 
 class QuerySyntaxError(QueryError, SyntaxError):
@@ -43,9 +47,10 @@ def format_query_error(message: str, query: str | None, position: int | None,
     return '\n'.join(parts)
 
 
-def query_error(cls: type[QueryError], message: str, query: str | None = None,
-                position: int | None = None, hint: str | None = None) -> QueryError:
+def query_error(cls: type[E], message: str, query: str | None = None,
+                position: int | None = None, hint: str | None = None) -> E:
+    """An error of class `cls`; `.reason` keeps the message without position and hint."""
     err = cls(format_query_error(message, query, position, hint), position=position,
               hint=hint, query=query)
-    err.reason = message
+    cast(Any, err).reason = message
     return err

@@ -70,7 +70,7 @@ def truth(value) -> bool:
         return False
 
 
-def py_compare(op: type, a, b) -> bool:
+def py_compare(op: type[ast.cmpop], a, b) -> bool:
     """One comparison with the query language's rules (undefined, type errors -> False)."""
     a = plain(a)
     b = plain(b)
@@ -166,8 +166,7 @@ def call_method(obj, name: str, args: tuple, kwargs: dict):
         if name == 'get':
             if len(args) > 1:
                 return obj.get(*args)
-            value = obj.get(*args, UNDEFINED) if args else UNDEFINED
-            return value
+            return obj.get(args[0], UNDEFINED) if args else UNDEFINED
         return list(getattr(obj, name)())
     if isinstance(obj, _dt.datetime) and name in fn.DATETIME_METHODS:
         if name == 'strftime':

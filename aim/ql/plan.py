@@ -77,7 +77,7 @@ class Query:
     def _constant(self, node: ast.AST):
         key = id(node)
         if key not in self._constants:
-            if _uses_variables(node):
+            if self.evaluator is None or _uses_variables(node):
                 self._constants[key] = (False, None)
             else:
                 value = self.evaluator.value(node, {})   # QueryError (limits) propagates
@@ -157,6 +157,7 @@ class Query:
             return self.include_archived or not view.prop('archived')
         if not self.include_archived and view.prop('archived'):
             return False
+        assert self.evaluator is not None       # there is a tree
         return self.evaluator.matches({'run': view})
 
     # ------------------------------------------------------------------ traces

@@ -141,8 +141,8 @@ def parse_query(query: str | None) -> ParsedQuery:
                           f'{MAX_QUERY_LENGTH}', None, None,
                           'Shorten the query, e.g. use `x in [...]` instead of long `or` chains.')
     if '\x00' in query:
-        pos = query.index('\x00')
-        raise query_error(QuerySyntaxError, 'the query contains a NUL character', query, pos,
+        nul = query.index('\x00')
+        raise query_error(QuerySyntaxError, 'the query contains a NUL character', query, nul,
                           'Remove the NUL character.')
     body, body_offset = _strip_select_prefix(query)
     if not body.strip():
@@ -184,14 +184,14 @@ def parse_query(query: str | None) -> ParsedQuery:
                               "run.hparams.lr > 0.01 and metric.name == 'loss'.")
         if tok.type == tokenize.OP:
             nxt = significant[i + 1] if i + 1 < len(significant) else None
-            adjacent = nxt is not None and nxt.start == tok.end
-            if s == '&' and adjacent and nxt.string == '&':
+            adjacent = nxt.string if nxt is not None and nxt.start == tok.end else ''
+            if s == '&' and adjacent == '&':
                 raise query_error(QuerySyntaxError, "'&&' is not an operator in queries", query,
                                   orig(*tok.start), 'Write `and` instead of `&&`.')
-            if s == '|' and adjacent and nxt.string == '|':
+            if s == '|' and adjacent == '|':
                 raise query_error(QuerySyntaxError, "'||' is not an operator in queries", query,
                                   orig(*tok.start), 'Write `or` instead of `||`.')
-            if s == '<>' or (s == '<' and adjacent and nxt.string == '>'):
+            if s == '<>' or (s == '<' and adjacent == '>'):
                 raise query_error(QuerySyntaxError, "'<>' is not an operator in queries", query,
                                   orig(*tok.start), 'Write `!=` for "not equal".')
             if s in ('(', '[', '{'):
@@ -239,7 +239,7 @@ def parse_query(query: str | None) -> ParsedQuery:
             warnings.simplefilter('ignore')
             tree = ast.parse(python_text, mode='eval')
     except SyntaxError as e:
-        pos = None
+        pos: int | None = None
         if e.lineno is not None and e.offset is not None:
             line_start = parsed._line_starts[min(e.lineno, len(parsed._line_starts)) - 1]
             pos = parsed.original_offset(line_start + max(e.offset - 1, 0))
