@@ -48,7 +48,10 @@ def check(repo, quick):
         click.echo(f'All {checked} runs are intact.')
         return
     intact = checked - len(report.damaged)
-    if report.shared_database_damaged:
+    if report.unreadable:
+        click.echo(f'The repository at {root} cannot be opened, so no run could be read; '
+                   f'see the REPO lines above.', err=True)
+    elif report.shared_database_damaged:
         click.echo(f'{len(report.damaged)} of {checked} runs cannot be read completely and the '
                    f'repository database itself is damaged. Copy the runs into a new '
                    f'repository with `aim runs --repo {root} cp "*" --destination NEW` '

@@ -45,6 +45,8 @@ class CheckReport:
     notes: list[str] = field(default_factory=list)
     # The database file that all runs share is damaged, not only some runs' data.
     shared_database_damaged: bool = False
+    # So damaged that the repository cannot be opened at all.
+    unreadable: bool = False
 
     @property
     def damaged(self) -> list[RunCheck]:
@@ -139,20 +141,26 @@ def check_repository(root: str, *, thorough: bool = True,
     aim_dir = os.path.join(root, AIM_DIR)
     report = CheckReport([])
     db_path = os.path.join(aim_dir, DB_NAME)
-    for problem in check_database_file(db_path, thorough=thorough):
-        report.repository_problems.append(
-            f'{DB_NAME}: {problem}; `aim storage reindex` rebuilds a damaged run index '
-            f'(then `aim storage vacuum --full`); for damage in the run data, copy the runs '
-            f'that still read into a new repository (`aim runs cp ... --destination NEW`), '
-            f'then use that one')
-        report.shared_database_damaged = True
-    report.repository_problems += wal_problems(db_path)
+    database_problems = check_database_file(db_path, thorough=thorough)
+    report.shared_database_damaged = bool(database_problems)
     report.notes += _stray_files(aim_dir)
     try:
         store = RepoStore(root, readonly=True)
     except Exception as exc:
-        report.repository_problems.append(f'the repository cannot be opened: {_reason(exc)}')
+        report.repository_problems += [f'{DB_NAME}: {p}' for p in database_problems]
+        report.repository_problems.append(
+            f'the repository cannot be opened: {_reason(exc)}; restore {DB_NAME} from a '
+            f'backup if you have one, else salvage what SQLite can still read with '
+            f'`sqlite3 {db_path} .recover | sqlite3 salvaged.db`')
+        report.repository_problems += wal_problems(db_path)
+        report.unreadable = True
         return report
+    report.repository_problems += [
+        f'{DB_NAME}: {p}; `aim storage reindex` rebuilds a damaged run index (then `aim '
+        f'storage vacuum --full`); for damage in the run data, copy the runs that still '
+        f'read into a new repository (`aim runs cp ... --destination NEW`), then use that one'
+        for p in database_problems]
+    report.repository_problems += wal_problems(db_path)
     try:
         try:
             hashes = store.list_run_hashes()
