@@ -6,9 +6,11 @@ and waits for the answer in the request's thread, never in the event loop:
 - at most ``size`` queries run at once; a request that finds every worker busy waits up to
   ``wait_s`` for one, then gets 503 ``ServerBusy``, so a burst of slow queries cannot queue
   without end nor take the threads that serve pages, status and the runs table;
-- a query still running after ``timeout_s`` is stopped by killing its worker (a C call
-  holding the interpreter lock cannot be interrupted any other way) and the request gets
-  504 ``QueryTimeoutError``; a fresh worker starts for the next query;
+- a query still running after ``timeout_s`` stops itself (the worker evaluates it inside
+  the query language's ``CancelScope``) and the request gets 504 ``QueryTimeoutError``; a
+  worker that has not answered ``KILL_GRACE_S`` later (stuck in one long C call, which
+  holds the interpreter lock and sees no cancel) is killed, the request gets the same 504,
+  and a fresh worker starts for the next query;
 - :meth:`QueryWorkers.close` (on SIGTERM / SIGINT) kills every worker at once, so requests
   waiting on one end with 503 right away and the server exits promptly.
 """
@@ -25,10 +27,12 @@ import time
 from typing import Any
 
 from aim.web.api_errors import ApiError
+from aim.web.query_worker import timeout_error
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_WORKERS = 2
 DEFAULT_WAIT_S = 1.0
+KILL_GRACE_S = 1.0  # after the limit, how long a worker may take to stop by itself
 _ALARM_GRACE_S = 5  # the worker ends itself this long after a limit the server missed
 _AIM_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -191,20 +195,17 @@ class QueryWorkers:
 
     def _ask_worker(self, request: dict, query: str) -> Any:
         started = time.monotonic()
-        deadline = started + self.timeout_s
-        request = dict(request, alarm_s=math.ceil(self.timeout_s) + _ALARM_GRACE_S)
+        deadline = started + self.timeout_s + KILL_GRACE_S
+        request = dict(request, timeout_s=self.timeout_s,
+                       alarm_s=math.ceil(self.timeout_s + KILL_GRACE_S) + _ALARM_GRACE_S)
         worker = self._take()
         keep = False
         try:
             reply = worker.ask(request, deadline)
-            if reply is None:
-                raise ApiError(504, 'QueryTimeoutError', f'The query ran longer than this '
-                               f"server's limit of {self.timeout_s:g} s and was stopped. Make "
-                               f'it cheaper (start with simple comparisons such as '
-                               f'run.experiment == "name", which the index answers), or start '
-                               f'`aim up` with a longer --query-timeout.',
-                               query=query, limit_s=self.timeout_s)
-            keep = True
+            if reply is None:  # the worker did not stop by itself: killed below
+                reply = {'error': timeout_error(self.timeout_s, query)}
+            else:
+                keep = True
         except _WorkerGone:
             if self._closed:
                 raise self._shutting_down() from None

@@ -9,13 +9,16 @@ query.
 
 Protocol: one JSON object a line on stdin, one JSON answer a line on the original stdout::
 
-    {"kind": "runs", "query": "...", "alarm_s": 15}
-    {"kind": "metrics", "query": "...", "names": ["loss"], "limit": 1001, "alarm_s": 15}
+    {"kind": "runs", "query": "...", "timeout_s": 10, "alarm_s": 16}
+    {"kind": "metrics", "query": "...", "names": ["loss"], "limit": 1001, ...}
     -> {"ok": [...]}   or   {"error": {"status", "type", "message", "detail"}}
 
 ``runs`` answers the matching run hashes, ``metrics`` the first ``limit`` matching
-``[run_hash, name, context]``. ``alarm_s`` ends the process (SIGALRM, default action, which
-the kernel carries out even in the middle of a C call) if the server failed to stop it.
+``[run_hash, name, context]``. The query stops itself at ``timeout_s`` (the query
+language's ``CancelScope``, checked between its steps) and answers 504
+``QueryTimeoutError``; the server kills a worker that has not answered shortly after, and
+``alarm_s`` ends the process (SIGALRM, default action, which the kernel carries out even in
+the middle of a C call) if the server failed to.
 
 Run as ``python -m aim.web.query_worker REPO_ROOT``.
 """
@@ -25,6 +28,7 @@ import json
 import os
 import signal
 import sys
+import time
 from typing import Any
 
 
@@ -63,12 +67,29 @@ def evaluate(repo, request: dict) -> Any:
     raise ValueError(f'unknown request kind {kind!r}')
 
 
+def timeout_error(limit_s: float, query: str) -> dict:
+    """The error of a query stopped at the server's time limit (here or by the server)."""
+    return {'status': 504, 'type': 'QueryTimeoutError', 'detail': {'query': query,
+                                                                   'limit_s': limit_s},
+            'message': f"The query ran longer than this server's limit of {limit_s:g} s and "
+                       f'was stopped. Make it cheaper (start with simple comparisons such as '
+                       f'run.experiment == "name", which the index answers), or start '
+                       f'`aim up` with a longer --query-timeout.'}
+
+
 def answer(repo, request: dict) -> dict:
-    from aim.errors import AimError
+    from aim.errors import AimError, QueryError
+    from aim.ql.budget import CancelScope
     from aim.web.error_fields import error_fields
+    timeout_s = request.get('timeout_s')
+    scope = CancelScope(wall_s=timeout_s)
     try:
-        return {'ok': evaluate(repo, request)}
+        with scope:
+            return {'ok': evaluate(repo, request)}
     except AimError as e:
+        if isinstance(e, QueryError) and timeout_s is not None and scope.deadline is not None \
+                and time.monotonic() >= scope.deadline:
+            return {'error': timeout_error(float(timeout_s), str(request.get('query') or ''))}
         return {'error': error_fields(e)}
     except Exception as e:  # reported to the client; the worker lives on
         return {'error': {'status': 500, 'type': 'InternalError', 'detail': {},
