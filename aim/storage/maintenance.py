@@ -176,10 +176,11 @@ def check_repository(root: str, *, thorough: bool = True,
             if progress:
                 progress(run_hash)
         report.repository_problems += _check_index(store, set(hashes))
-        for run_hash in _malformed_index_params(store):
-            report.add_run_problem(run_hash, 'the params in its index row are not valid JSON '
-                                             '(queries that read params skip the run); run '
-                                             '`aim storage reindex`')
+        # the run's data is intact: a REPO problem, fixed by reindexing, not a damaged run
+        report.repository_problems += [
+            f'run {run_hash}: the params in its index row are not valid JSON (queries that '
+            f'read params skip the run); run `aim storage reindex`'
+            for run_hash in _malformed_index_params(store)]
         report.repository_problems += _check_orphan_points(store, set(hashes))
         report.repository_problems += _check_lost_runs(store, set(hashes))
         from aim.storage.recovery import journal_problems
