@@ -582,9 +582,6 @@ class Run:
         with self._close_lock:
             if self._live is None:
                 return
-            live = self._live
-            self._closed = True
-            self.track = Run.track.__get__(self)  # type: ignore[method-assign]
             for channel in reversed(self._side_channels):
                 try:
                     channel.stop()
@@ -592,7 +589,9 @@ class Run:
                     warnings.warn(f'aim: a side channel failed to stop ({e})', RuntimeWarning,
                                   stacklevel=2)
             self._side_channels = []
-            self._live = None
+            live, self._live = self._live, None
+            self._closed = True
+            self.track = Run.track.__get__(self)  # type: ignore[method-assign]
             try:
                 live.close()
             finally:
