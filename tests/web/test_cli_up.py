@@ -11,7 +11,8 @@ from aim.cli.main import cli
 def test_help_lists_the_options():
     result = CliRunner().invoke(cli, ['up', '--help'])
     assert result.exit_code == 0
-    for option in ('--repo', '--host', '--port', '--read-only'):
+    for option in ('--repo', '--host', '--port', '--read-only', '--query-timeout',
+                   '--query-workers', '--token-file'):
         assert option in result.output
 
 
