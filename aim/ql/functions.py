@@ -27,10 +27,18 @@ def check_size(n: int, what: str) -> None:
                           'Queries compare values; they are not meant to build big data.')
 
 
+_INT_BITS_PER_ELEMENT = 64
+
+
 def volume(x, cap: int = MAX_ITEMS + 1) -> int:
-    """Elements in x counted through nested containers, stopping once past `cap`."""
+    """Elements in x counted through nested containers, stopping once past `cap`.
+
+    A big integer counts one element per 64 bits: hashing, comparing or adding a million
+    100,000-bit integers is one C call of many seconds, which the budget cannot stop."""
     if isinstance(x, (str, range)):
         return len(x)
+    if isinstance(x, int):
+        return 1 + x.bit_length() // _INT_BITS_PER_ELEMENT
     if isinstance(x, dict):
         x = list(x.items())
     if not isinstance(x, (list, tuple, set, frozenset)):
@@ -41,6 +49,8 @@ def volume(x, cap: int = MAX_ITEMS + 1) -> int:
             break
         if isinstance(item, (list, tuple, set, frozenset, dict, str, range)):
             total += volume(item, cap - total)
+        elif isinstance(item, int) and item.bit_length() >= _INT_BITS_PER_ELEMENT:
+            total += item.bit_length() // _INT_BITS_PER_ELEMENT
     return total
 
 

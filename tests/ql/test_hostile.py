@@ -262,6 +262,11 @@ HUGE_BUILTINS = [
     # int() of a long digit string: quadratic in its length
     "int('1' * 900000, 2) % int('1' * 450000, 2) == 1",
     "int('f' * 900000, 16) > 0 and run.name == ''",
+    # a million big integers: hashing, comparing or adding them is one long C call
+    'len(set([10 ** 30000] * 999999)) == 2',
+    '[10 ** 30000] * 999999 == [10 ** 30000 + 1] * 999999',
+    "sum([10 ** 30000] * 999999) == 0 and run.name == ''",
+    'len(set([10 ** 30000 + x for x in range(30)] * 33333)) == 2',
 ]
 
 
