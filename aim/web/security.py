@@ -9,9 +9,9 @@ One ASGI middleware, in front of everything:
 - **Bounded request bodies**: a body over ``MAX_BODY_BYTES`` is refused with 413 before the
   endpoint sees it (the endpoints bound counts and lengths inside the body, 422).
 - **Access token** (when the server has one; required off loopback): every request carries
-  ``Authorization: Bearer TOKEN`` or the ``aim_token`` cookie. Opening any page with
-  ``?token=TOKEN`` sets that cookie (HttpOnly, SameSite=Strict) and reloads the page
-  without the token in its address. Anything else is answered 401.
+  ``Authorization: Bearer TOKEN`` or the ``aim_token`` cookie. Opening any page (not an
+  ``/api/`` address) with ``?token=TOKEN`` sets that cookie (HttpOnly, SameSite=Strict)
+  and reloads the page without the token in its address. Anything else is answered 401.
 - **Writes** (every method but GET / HEAD / OPTIONS) are refused with 403 when the browser
   says they come from another site (``Sec-Fetch-Site``) or another origin (``Origin``), and
   they must carry ``X-Aim-Token`` with the server's write token, which the page receives
@@ -142,8 +142,10 @@ class SecurityMiddleware:
             if given is None:
                 given = _cookie(headers, AUTH_COOKIE)
             query = dict(parse_qsl(scope.get('query_string', b'').decode('latin-1')))
-            if method == 'GET' and 'token' in query and _same(query['token'], self.auth_token):
-                return self._sign_in(scope, query, headers)
+            # pages only: an API address with the token in it would leave it in logs
+            if method == 'GET' and not scope.get('path', '').startswith('/api/') and \
+                    'token' in query and _same(query['token'], self.auth_token):
+                return self._sign_in(scope, query)
             if not _same(given, self.auth_token):
                 return (401, error_body(
                     'Unauthorized', 'This server needs its access token. Open the UI once '
@@ -186,7 +188,7 @@ class SecurityMiddleware:
             host = host[:-len(default)]
         return f'{scheme}://{host}'
 
-    def _sign_in(self, scope: Scope, query: dict, headers: dict[str, str]):
+    def _sign_in(self, scope: Scope, query: dict):
         rest = {k: v for k, v in query.items() if k != 'token'}
         location = scope.get('path', '/') + ('?' + urlencode(rest) if rest else '')
         cookie = f'{AUTH_COOKIE}={self.auth_token}; Path=/; HttpOnly; SameSite=Strict'

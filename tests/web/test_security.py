@@ -180,6 +180,8 @@ def test_access_token(small_repo):
         assert c.get('/api/status').status_code == 200  # the cookie jar now holds it
         c.cookies.clear()
         assert c.get('/metrics', params={'token': 'wrong'}).status_code == 401
+        # API addresses do not sign in (a token in an address ends up in logs)
+        assert c.get('/api/status', params={'token': TOKEN}).status_code == 401
 
 
 def test_a_non_loopback_host_needs_a_token(repo_dir, tmp_path):
