@@ -28,23 +28,25 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
 
 def _die_with_parent() -> None:
-    """Linux: the kernel ends this process when the server that started it dies."""
-    if not sys.platform.startswith('linux'):
-        return
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() == 1:  # the server died before prctl took effect
-        os._exit(0)
+    """End this process soon after the server that started it dies, even in the middle
+    of a query (an idle worker sees its stdin close). Not prctl(PR_SET_PDEATHSIG): that
+    fires when the *thread* that started the worker ends, and request threads come and go.
+    A query stuck in one C call holds the interpreter lock, so this thread waits for it;
+    the alarm ends such a query."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(0)
+    threading.Thread(target=watch, name='aim-query-parent-watch', daemon=True).start()
 
 
 def evaluate(repo, request: dict) -> Any:

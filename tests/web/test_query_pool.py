@@ -62,3 +62,45 @@ def test_close_ends_a_running_query_at_once(pool):
     with pytest.raises(ApiError) as e:
         pool.run_hashes('run.seed >= 0')
     assert e.value.status == 503
+
+
+def test_a_worker_outlives_the_thread_that_started_it(pool):
+    """The server's request threads come and go; the workers must not go with them."""
+    thread = threading.Thread(target=pool.run_hashes, args=('run.seed >= 0',))
+    thread.start()
+    thread.join()
+    time.sleep(0.3)
+    [worker] = pool._idle
+    assert worker.alive()
+    assert len(pool.run_hashes('run.seed >= 0')) == 2
+    assert pool._idle == [worker]  # the same process answered
+
+
+def test_a_worker_ends_when_the_server_dies(tmp_path):
+    """Killed with SIGKILL in the middle of a query, the server leaves no worker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    build_repo(str(tmp_path), n_runs=1, steps=3)
+    code = ('import sys, threading, time; from aim.web.query_pool import QueryWorkers; '
+            f'p = QueryWorkers({str(tmp_path)!r}, size=1, timeout_s=60); '
+            'p.run_hashes("run.seed >= 0"); pid = p._idle[0].process.pid; '
+            'threading.Thread(target=p.run_hashes, daemon=True, args=("any(x < 0 for x in '
+            'range(10**6) for y in range(10**6))",)).start(); time.sleep(0.5); '
+            'print(pid, flush=True); sys.stdin.read()')
+    server = subprocess.Popen([sys.executable, '-c', code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    worker_pid = int(server.stdout.readline())
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait(5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(worker_pid, signal.SIGKILL)
+        pytest.fail('the worker outlived the server')
