@@ -266,7 +266,10 @@ class Evaluator:
         except _VALUE_ERRORS:
             return UNDEFINED
 
+    # Operators, comparisons, items and calls may each take milliseconds on big values:
+    # they tick the budget, so thousands of them in one candidate still stop in time.
     def eval_BinOp(self, node, env):
+        self.budget.tick()
         left = plain(self.eval(node.left, env))
         right = plain(self.eval(node.right, env))
         if isinstance(left, Undefined) or isinstance(right, Undefined):
@@ -285,6 +288,7 @@ class Evaluator:
             return UNDEFINED
 
     def eval_Compare(self, node, env):
+        self.budget.tick()
         left = self.eval(node.left, env)
         for op, comparator in zip(node.ops, node.comparators):
             right = self.eval(comparator, env)
@@ -302,6 +306,7 @@ class Evaluator:
         return get_attribute(self.eval(node.value, env), node.attr)
 
     def eval_Subscript(self, node, env):
+        self.budget.tick()
         obj = self.eval(node.value, env)
         key = self.eval(node.slice, env)
         return get_item(obj, key)
@@ -381,6 +386,7 @@ class Evaluator:
             receiver = self.eval(func.value, env)
             if func.attr not in fn.ALLOWED_METHOD_NAMES:
                 return UNDEFINED
+            self.budget.tick()
             try:
                 return call_method(receiver, func.attr, args, kwargs)
             except _VALUE_ERRORS:

@@ -330,3 +330,14 @@ def test_str_of_a_big_value_is_refused(three_runs, query):
     with pytest.raises(QueryLimitError) as info:
         list(repo.query_runs(query))
     assert 'the limit is' in str(info.value)
+
+
+def test_budget_binds_between_expensive_operations(three_runs):
+    """Each operation is bounded, but a candidate may hold thousands of them: the budget is
+    checked between operations, not only after the candidate."""
+    repo, _ = three_runs
+    query = "(run.name + 'a' * 999000).upper() != '' and " * 1200 + 'run.run_index != -1'
+    started = time.process_time()
+    with pytest.raises(QueryLimitError):
+        list(repo.query_runs(query, cpu_budget_s=0.05))
+    assert time.process_time() - started < 1
