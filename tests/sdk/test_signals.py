@@ -23,6 +23,14 @@ CHILD = textwrap.dedent('''
     import os, signal, sys
     from aim import Run
     repo, ack_path, style = sys.argv[1], sys.argv[2], sys.argv[3]
+    if style == 'slowfold':  # each background flush holds the flush lock for 0.3 s
+        import time
+        from aim.storage.repository import LiveRun
+        fold = LiveRun._commit_flush
+        def slow_fold(self, batch):
+            time.sleep(0.3)
+            return fold(self, batch)
+        LiveRun._commit_flush = slow_fold
     run = Run(repo=repo, system_tracking_interval=None, capture_terminal_logs=False)
     run['hparams'] = {'lr': 0.1}
     fd = os.open(ack_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
@@ -115,7 +123,7 @@ TRIALS = [('sigterm', style, k) for k, style in enumerate(
     ['plain', 'plain', 'plain', 'plain', 'flush', 'flush', 'params', 'params', 'swallow',
      'swallow'])] + [('sigint', style, k) for k, style in enumerate(
          ['plain', 'plain', 'plain', 'plain', 'plain', 'flush', 'flush', 'flush', 'params',
-          'params'])]
+          'params'])] + [(how, 'slowfold', k) for how in ('sigterm', 'sigint') for k in (0, 1)]
 
 
 @pytest.mark.parametrize('how, style, k', TRIALS)
