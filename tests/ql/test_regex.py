@@ -6,6 +6,8 @@ import re
 import subprocess
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aim.ql import UnsafeQueryError
 from aim.ql.functions import MAX_REGEX_SUBJECT, SAFE_FUNCTIONS
@@ -146,3 +148,39 @@ def test_import_aim_does_not_import_the_regex_engine(python, child_env):
     done = subprocess.run([python, '-c', code], env=child_env, capture_output=True,
                           text=True, timeout=60)
     assert done.stdout.strip() == 'False', done.stderr
+
+
+# ----------------------------------------------------- agreement on random patterns
+_atoms = st.sampled_from(['a', 'b', 'c', '.', '[ab]', '[^a]', '\\w', '\\d', '\\s', '\\b',
+                          '^', '$', '\\A', '\\Z', '1', ' '])
+_quantifiers = st.sampled_from(['', '', '*', '+', '?', '*?', '+?', '??', '{2}', '{,2}',
+                                '{1,3}', '{2,}'])
+
+
+@st.composite
+def _patterns(draw, depth=0):
+    parts = []
+    for _ in range(draw(st.integers(1, 4))):
+        if depth < 2 and draw(st.booleans()) and draw(st.booleans()):
+            inner = draw(_patterns(depth + 1))
+            if draw(st.booleans()):
+                inner += '|' + draw(_patterns(depth + 1))
+            atom = draw(st.sampled_from(['(', '(?:', '(?i:'])) + inner + ')'
+        else:
+            atom = draw(_atoms)
+        quantifier = draw(_quantifiers) if atom not in ('^', '$', '\\A', '\\Z', '\\b') \
+            else ''
+        parts.append(atom + quantifier)
+    return ''.join(parts)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pattern=_patterns(), text=st.text(alphabet='abcAB1 _', max_size=12))
+def test_random_patterns_agree_with_python_re(pattern, text):
+    try:
+        re.compile(pattern)
+    except re.error:
+        return
+    assert re_match(pattern, text) == (re.match(pattern, text) is not None)
+    assert re_search(pattern, text) == (re.search(pattern, text) is not None)
+    assert re_fullmatch(pattern, text) == (re.fullmatch(pattern, text) is not None)
