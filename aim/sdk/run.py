@@ -503,7 +503,13 @@ class Run:
             raise TypeError(f'metric name must be a str, got {type(name).__name__}')
         if context is not None and not isinstance(context, dict):
             raise TypeError(f'context must be a dict, got {type(context).__name__}')
-        row = self._series_summary(name, canonical_context(context))
+        context_json = canonical_context(context)
+        try:
+            check_text(name, 'metric name')
+            check_text(context_json, 'context')
+        except ParamsInputError:
+            return None  # track() refuses such text, so no series has it
+        row = self._series_summary(name, context_json)
         return self._metric_from_row(row) if row else None
 
     get_trace = get_metric

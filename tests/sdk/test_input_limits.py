@@ -212,6 +212,8 @@ def test_any_text_is_stored_or_refused_cleanly(shared_run, name, context_value):
         assert 'name' in str(e) or 'context' in str(e)
     else:
         assert shared_run.get_metric(name, {'k': context_value}).values.last_value() == 2.5
+    if shared_run.get_metric(name, {'k': context_value}) is None:  # a lookup never raises
+        assert any(0xD800 <= ord(c) <= 0xDFFF for c in name + context_value)
     try:
         shared_run['any'] = {name: context_value}
     except ParamsInputError as e:
