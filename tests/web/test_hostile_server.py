@@ -102,12 +102,17 @@ def test_a_burst_of_hostile_queries_is_refused_beyond_the_workers(server):
     for thread in threads:
         thread.join(LIMIT_S + 10)
     statuses = sorted(r.status_code for r, _ in out)
-    assert statuses == [503] * 18 + [504] * 2, statuses
+    # Two run at once; the rest wait up to a second for a worker, then get 503 (on a loaded
+    # machine a late request may catch a worker freed by the first two and run: 504).
+    assert set(statuses) == {503, 504} and statuses.count(504) >= 2, statuses
+    assert statuses.count(503) >= 12, statuses
     for response, took in out:
         if response.status_code == 503:
             error = response.json()['error']
             assert error['type'] == 'ServerBusy' and 'Try again' in error['message']
-            assert took < LIMIT_S + 1.0  # refused after a short wait, never queued for long
+            assert took < 1.0 + 1.0  # refused after a short wait, never queued for long
+        else:
+            assert took < 1.0 + LIMIT_S + KILL_GRACE_S + 0.5
     response, _ = _timed_get(server, '/api/runs', q='run.seed >= 0')
     assert response.status_code == 200
 
