@@ -23,6 +23,9 @@ from aim.ql.syntax import ParsedQuery
 
 MAX_AST_NODES = 20_000
 MAX_AST_DEPTH = 60
+# Constant patterns are compiled while checking, before any budget runs; a query's
+# distinct patterns together may hold this many RE2 instructions (about 10 ms to compile).
+MAX_QUERY_REGEX_PROGRAM = 20_000
 
 RUN_VARIABLES = frozenset({'run'})
 TRACE_VARIABLES = frozenset({'run', 'metric', 'trace', 'context'})
@@ -73,6 +76,8 @@ class _Checker:
         self.parsed = parsed
         self.variables = variables
         self.count = 0
+        self.patterns: set[str] = set()
+        self.regex_program = 0
 
     def fail(self, node: ast.AST, message: str, hint: str | None = None,
              cls: type[QueryError] = UnsafeQueryError) -> NoReturn:
@@ -185,10 +190,20 @@ class _Checker:
         if not node.args or not isinstance(node.args[0], ast.Constant) \
                 or not isinstance(node.args[0].value, str):
             return
+        pattern = node.args[0].value
+        if pattern in self.patterns:
+            return
         try:
-            compile_regex(node.args[0].value)
+            compiled = compile_regex(pattern)
         except QueryError as e:
             self.fail(node.args[0], getattr(e, 'reason', None) or str(e), e.hint)
+        self.patterns.add(pattern)
+        self.regex_program += compiled.programsize
+        if self.regex_program > MAX_QUERY_REGEX_PROGRAM:
+            self.fail(node.args[0], f'the regular expressions of the query compile to more '
+                      f'than {MAX_QUERY_REGEX_PROGRAM} instructions together',
+                      'Use fewer or simpler patterns, e.g. one alternation (a|b|c) instead '
+                      'of many patterns.')
 
 
 def _target_names(target: ast.AST, checker: _Checker) -> list[str]:

@@ -341,3 +341,16 @@ def test_budget_binds_between_expensive_operations(three_runs):
     with pytest.raises(QueryLimitError):
         list(repo.query_runs(query, cpu_budget_s=0.05))
     assert time.process_time() - started < 1
+
+
+def test_many_heavy_patterns_are_refused_before_compiling_them_all(three_runs):
+    """Every constant pattern is compiled while the query is checked, before any budget
+    runs: together they may hold a bounded number of instructions."""
+    repo, _ = three_runs
+    query = ' or '.join(f"re_search('(?:[^a]{{0,20}}){{0,9}}x{i}', run.name)"
+                        for i in range(1900))
+    started = time.process_time()
+    with pytest.raises(UnsafeQueryError) as info:
+        repo.query_runs(query)
+    assert time.process_time() - started < 0.5
+    assert 'instructions' in str(info.value)
