@@ -107,6 +107,7 @@ class RunWriter:
         self._open_segment()
         self.track = self._make_track()
         self._warned = False
+        self._retired = False   # close() began: no point and no series is accepted
         self.closed = False
         FlushService.get().add(self)
 
@@ -223,6 +224,10 @@ class RunWriter:
             raise TrackInputError(str(e)) from None
         canon = canonical_context(ctx)
         with self._lock:
+            if self._retired:  # the journal is closed: its descriptor may be another file's
+                raise RunError(f'Run {self.run_hash} is closed; open Run(run_hash='
+                               f'{self.run_hash!r}) to continue tracking into it.',
+                               self.run_hash)
             entry = self._by_canon.get((name, canon))
             if entry is None:
                 sid = self._next_sid
@@ -318,6 +323,7 @@ class RunWriter:
                 return
             with self._lock:
                 self._retire_track()  # no point is acknowledged after the last flush
+                self._retired = True
             self._flush_locked()
             self.closed = True
             with self._lock:

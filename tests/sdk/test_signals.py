@@ -214,6 +214,14 @@ def test_track_after_close_raises_a_clear_error(make_run):
         track(2.0, name='loss', step=1)
     with pytest.raises(RunError, match='closed'):
         run.track(2.0, name='loss', step=1)
+    # a new series too: its announcement must not go to the closed journal's descriptor,
+    # which the process may have reused for another file
+    reused = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with pytest.raises(RunError, match='closed'):
+            track(2.0, name='new-series', context={'k': 1})
+    finally:
+        os.close(reused)
     assert Repo(run.repo.path).get_run(run.hash).get_metric('loss').values.values_list() == [
         1.0]
 
