@@ -690,6 +690,7 @@ def _utc_naive(ts: float) -> _dt.datetime:
 # a lock the close needs; so the handlers act only once the main thread is outside
 # aimkit's writing code, and until then put the signal back to be handled again.
 _live_runs: weakref.WeakValueDictionary[int, Run] = weakref.WeakValueDictionary()
+_atexit_registered = False
 _handlers_installed = False
 _creator_pid = os.getpid()
 _RUN_FILE = _path.__code__.co_filename
@@ -699,21 +700,24 @@ _interrupt_id = 0  # id() of the last KeyboardInterrupt raised for SIGINT
 
 
 def _register_live(run: Run) -> None:
-    global _handlers_installed
+    global _atexit_registered, _handlers_installed
     _live_runs[id(run)] = run
-    if not _handlers_installed:
-        _handlers_installed = True
+    if not _atexit_registered:
+        _atexit_registered = True
         atexit.register(_at_exit)
+    # Python sets handlers from the main thread only: a run created elsewhere first leaves
+    # it to the next run the main thread creates
+    if not _handlers_installed and threading.current_thread() is threading.main_thread():
+        _handlers_installed = True
         # Only dispositions left at their defaults are replaced: a script's own handler,
         # and a signal the process inherited as ignored (a background job's SIGINT), stay.
-        if threading.current_thread() is threading.main_thread():
-            try:
-                if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-                    signal.signal(signal.SIGTERM, _on_signal)
-                if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                    signal.signal(signal.SIGINT, _on_signal)
-            except (ValueError, OSError):
-                pass
+        try:
+            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                signal.signal(signal.SIGTERM, _on_signal)
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                signal.signal(signal.SIGINT, _on_signal)
+        except (ValueError, OSError):
+            pass
 
 
 def _unregister_live(run: Run) -> None:

@@ -201,7 +201,9 @@ def test_script_with_its_own_sigterm_handler_keeps_it(repo_dir, child_env, pytho
     os.kill(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=15)
     assert proc.returncode == 3 and 'handled' in out, err[-2000:]
-    run = Repo(repo_dir).get_run(run_hash)   # sys.exit unwinds to atexit, which closes
+    # sys.exit unwinds to atexit, which closes (looked at before a Repo would recover it)
+    assert not os.path.exists(os.path.join(repo_dir, '.aim', 'journal', run_hash))
+    run = Repo(repo_dir).get_run(run_hash)
     assert run.active is False and run.end_time is not None
 
 
@@ -280,3 +282,35 @@ def _close_at_barrier(run, barrier, errors) -> None:
         run.close()
     except BaseException as e:
         errors.append(e)
+
+
+def test_a_run_made_in_a_thread_first_still_gets_sigterm_handled(repo_dir, child_env, python):
+    code = textwrap.dedent(f'''
+        import os, signal, threading
+        from aim import Run
+        kw = dict(repo={repo_dir!r}, system_tracking_interval=None, capture_terminal_logs=False)
+        runs = []
+        t = threading.Thread(target=lambda: runs.append(Run(**kw)))
+        t.start(); t.join()
+        main = Run(**kw)
+        print(runs[0].hash, main.hash, flush=True)
+        step = 0
+        while True:
+            runs[0].track(float(step), name='loss', step=step)
+            main.track(float(step), name='loss', step=step)
+            step += 1
+    ''')
+    proc = subprocess.Popen([python, '-c', code], env=child_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    hashes = proc.stdout.readline().split()
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGTERM, proc.stderr.read()[-2000:]
+    for run_hash in hashes:  # looked at before a Repo opens, which would recover them
+        assert not os.path.exists(os.path.join(repo_dir, '.aim', 'journal', run_hash)), \
+            'the run was left for recovery instead of closed'
+    repo = Repo(repo_dir)
+    for run_hash in hashes:
+        run = repo.get_run(run_hash)
+        assert run.active is False and run.end_time is not None
