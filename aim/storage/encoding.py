@@ -123,10 +123,10 @@ def to_json_value(value: Any, where: str = 'value', _depth: int = 0) -> Any:
             if key in out:
                 first = next(o for o in value if o is not k and
                              (o if isinstance(o, str) else json.dumps(o)) == key)
-                raise ParamsInputError(f'{where} has the keys {first!r} and {k!r}, which '
-                                       f'JSON stores as the same key {key!r}; one value would '
-                                       f'be lost. Rename one of them.')
-            out[key] = to_json_value(v, f'{where}[{key!r}]', _depth + 1)
+                raise ParamsInputError(f'{where} has the keys {_short(first)} and {_short(k)}, '
+                                       f'which JSON stores as the same key {_short(key)}; one '
+                                       f'value would be lost. Rename one of them.')
+            out[key] = to_json_value(v, f'{where}[{_short(key)}]', _depth + 1)
         return out
     if isinstance(value, (list, tuple)):
         return [to_json_value(v, f'{where}[{i}]', _depth + 1) for i, v in enumerate(value)]
