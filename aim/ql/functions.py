@@ -23,7 +23,8 @@ def limit_error(message: str, hint: str = 'Make the query cheaper.') -> QueryLim
 
 def check_size(n: int, what: str) -> None:
     if n > MAX_ITEMS:
-        raise limit_error(f'the query builds {what} of {n} elements; the limit is {MAX_ITEMS}',
+        unit = 'characters' if what == 'a string' else 'elements'
+        raise limit_error(f'the query builds {what} of {n} {unit}; the limit is {MAX_ITEMS}',
                           'Queries compare values; they are not meant to build big data.')
 
 
@@ -101,6 +102,9 @@ def _agg(fn):
 
 def _str(x=''):
     check_volume(x)
+    if isinstance(x, (list, tuple, set, frozenset, dict)):
+        # Each element prints as at least one character and a ', ' separator.
+        check_size(3 * len(x), 'a string')
     text = str(x)
     # Elements are bounded, but one number can print as a dozen characters.
     check_size(len(text), 'a string')
