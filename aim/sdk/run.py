@@ -23,6 +23,7 @@ from aim.storage.encoding import (
     check_text,
     dumps_params,
     loads_params,
+    short_repr,
     to_json_value,
 )
 
@@ -55,11 +56,6 @@ def _path(key) -> tuple:
     return (key,)
 
 
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f'{text[:40]}... ({len(text):,} characters)'
-
-
 def _param_path(key) -> list[str]:
     """The keys of ``run[key] = ...``: str only, so that what is read back is what was
     written (``run['a', 1]`` would otherwise become ``{'a': {'1': ...}}``)."""
@@ -69,10 +65,10 @@ def _param_path(key) -> list[str]:
                                "e.g. run['hparams'] = {...}")
     for part in path:
         if not isinstance(part, str):
-            raise ParamsInputError(f'run[{_short(key)}] = value: param keys must be str, got '
-                                   f'{type(part).__name__} {_short(part)}. Use '
+            raise ParamsInputError(f'run[{short_repr(key)}] = value: param keys must be str, got '
+                                   f'{type(part).__name__} {short_repr(part)}. Use '
                                    f'run[{str(part)!r}], or a dict value.')
-        check_text(part, f'the param key {_short(part)}')
+        check_text(part, f'the param key {short_repr(part)}')
     return list(path)
 
 
@@ -264,7 +260,7 @@ class Run:
     def __setitem__(self, key, value) -> None:
         self._require_writable()
         keys = None if key is Ellipsis else _param_path(key)
-        where = f'run[{_short(key)}]'
+        where = f'run[{short_repr(key)}]'
         clean = to_json_value(value, where)
         tree = self._params_tree()
         if keys is None:

@@ -36,7 +36,8 @@ def check_text(text: str, where: str) -> None:
             f'right encoding, or replace the character.') from None
 
 
-def _short(value: Any) -> str:
+def short_repr(value: Any) -> str:
+    """repr(value), cut to its first 40 characters when long (for error messages)."""
     text = repr(value)
     return text if len(text) <= 60 else f'{text[:40]}... ({len(text):,} characters)'
 
@@ -103,7 +104,7 @@ def to_json_value(value: Any, where: str = 'value', _depth: int = 0) -> Any:
         return value
     if isinstance(value, int):
         if not _INT64_MIN <= value <= _INT64_MAX:
-            raise ParamsInputError(f'{where} = {_short(value)} is outside the int64 range '
+            raise ParamsInputError(f'{where} = {short_repr(value)} is outside the int64 range '
                                    f'(-2**63 to 2**63-1) that queries compare exactly; store '
                                    f'str(value), or float(value) if rounding is fine.')
         return int(value)
@@ -123,10 +124,11 @@ def to_json_value(value: Any, where: str = 'value', _depth: int = 0) -> Any:
             if key in out:
                 first = next(o for o in value if o is not k and
                              (o if isinstance(o, str) else json.dumps(o)) == key)
-                raise ParamsInputError(f'{where} has the keys {_short(first)} and {_short(k)}, '
-                                       f'which JSON stores as the same key {_short(key)}; one '
-                                       f'value would be lost. Rename one of them.')
-            out[key] = to_json_value(v, f'{where}[{_short(key)}]', _depth + 1)
+                raise ParamsInputError(f'{where} has the keys {short_repr(first)} and '
+                                       f'{short_repr(k)}, which JSON stores as the same key '
+                                       f'{short_repr(key)}; one value would be lost. Rename '
+                                       f'one of them.')
+            out[key] = to_json_value(v, f'{where}[{short_repr(key)}]', _depth + 1)
         return out
     if isinstance(value, (list, tuple)):
         return [to_json_value(v, f'{where}[{i}]', _depth + 1) for i, v in enumerate(value)]
