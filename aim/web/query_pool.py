@@ -130,16 +130,22 @@ class QueryWorkers:
 
     # --- lifecycle ----------------------------------------------------------------------
     def warm(self) -> None:
-        """Start one worker ahead of the first query (call from a background thread)."""
-        with self._lock:
-            if self._closed or self._idle or self._busy:
-                return
-        worker = QueryWorker(self.repo_root)
-        with self._lock:
-            if self._closed:
-                worker.kill()
-            else:
+        """Start workers until there are ``size`` (call from a background thread): a query
+        never waits for a worker to start while another query runs, even right after a
+        worker was killed."""
+        while True:
+            with self._lock:
+                if self._closed or len(self._idle) + len(self._busy) >= self.size:
+                    return
+            worker = QueryWorker(self.repo_root)
+            with self._lock:
+                if self._closed or len(self._idle) + len(self._busy) >= self.size:
+                    worker.kill()
+                    return
                 self._idle.append(worker)
+
+    def _warm_in_background(self) -> None:
+        threading.Thread(target=self.warm, name='aim-query-warm', daemon=True).start()
 
     def close(self) -> None:
         """Kill every worker; queries waiting on one answer 503 at once. Safe to call from
@@ -216,11 +222,14 @@ class QueryWorkers:
         finally:
             with self._lock:
                 self._busy.discard(worker)
-                reuse = keep and not self._closed and worker.alive()
+                reuse = keep and not self._closed and worker.alive() and \
+                    len(self._idle) + len(self._busy) < self.size
                 if reuse:
                     self._idle.append(worker)
             if not reuse:
                 worker.kill()
+                if not keep and not self._closed:
+                    self._warm_in_background()  # its replacement
         if 'error' in reply:
             err = reply['error']
             raise ApiError(int(err.get('status', 500)), str(err.get('type', 'QueryError')),
