@@ -7,8 +7,7 @@ import math
 import threading
 from collections import defaultdict
 
-from aim.storage.encoding import loads_params
-from aim.web.runs_table import flatten
+from aim.web.runs_table import flatten, params_of
 
 MAX_DISTINCT = 50
 
@@ -19,7 +18,7 @@ def params_summary(repo) -> dict[str, dict]:
     summary: dict[str, dict] = {}
     distinct: dict[str, set] = defaultdict(set)
     for (text,) in repo.index.query('SELECT params FROM runs'):
-        for path, value in flatten(loads_params(text) or {}).items():
+        for path, value in flatten(params_of(text)).items():
             entry = summary.get(path)
             if entry is None:
                 entry = summary[path] = {'kinds': set(), 'runs': 0, 'min': None, 'max': None}

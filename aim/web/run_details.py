@@ -5,9 +5,8 @@ import contextlib
 import json
 
 from aim.errors import AimError, MissingRunError
-from aim.storage.encoding import loads_params
 from aim.web.api_errors import ApiError
-from aim.web.runs_table import PROP_COLUMNS, run_props
+from aim.web.runs_table import PROP_COLUMNS, params_of, run_props
 
 SYSTEM_PREFIX = '__system__'
 # Where Aim keeps what ``log_system_params=True`` captured (git, env, packages, argv).
@@ -26,8 +25,8 @@ def _index_row(repo, run_hash: str) -> dict:
 def run_info(repo, run_hash: str) -> dict:
     row = _index_row(repo, run_hash)
     props = run_props(row)
-    params = loads_params(row['params']) or {}
-    system = params.pop(SYSTEM_PARAMS_KEY, None) if isinstance(params, dict) else None
+    params = params_of(row['params'])
+    system = params.pop(SYSTEM_PARAMS_KEY, None)
     traces = []
     for name, context, count, first, last_step, last, lo, hi, last_time in repo.index.query(
             'SELECT name, context, count, first_step, last_step, last, min, max, last_time '

@@ -58,7 +58,10 @@ def _order_clause(sort: str) -> tuple[str, list]:
             return f'{key} DESC, hash', []
         return f'{key} IS NULL, {key} ASC, hash', []
     if key.startswith('params.'):
-        return (f'json_extract(params, ?) IS NULL, json_extract(params, ?) {direction}, hash',
+        # a run whose params are not valid JSON sorts as if it had no such param, instead
+        # of failing the whole statement
+        value = 'CASE WHEN json_valid(params) THEN json_extract(params, ?) END'
+        return (f'({value}) IS NULL, ({value}) {direction}, hash',
                 [json_path(key[len('params.'):])] * 2)
     if key.startswith('metric:'):
         sub = "(SELECT last FROM series s WHERE s.run_hash = runs.hash AND s.name = ? " \
@@ -68,6 +71,16 @@ def _order_clause(sort: str) -> tuple[str, list]:
     raise ApiError(400, 'InvalidSort', f'Cannot sort by {key!r}. Sort by a prop '
                    f'({", ".join(sorted(SORTABLE_PROPS))}), by params.<path> or by '
                    f'metric:<name>; prefix with "-" for descending.', sort=sort)
+
+
+def params_of(text: str | None) -> dict:
+    """A run's params from its index row; params that are not valid JSON (a damaged row,
+    named by `aim storage check`) show as none rather than failing the whole answer."""
+    try:
+        params = loads_params(text)
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
 
 
 def flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
@@ -124,7 +137,7 @@ def runs_page(repo, req: RunsPageRequest, queries=None) -> dict:
     for r in rows:
         row = dict(zip(PROP_COLUMNS + ('params',), r))
         item = run_props(row)
-        params = loads_params(row['params']) or {}
+        params = params_of(row['params'])
         if req.params == ['*']:
             item['params'] = flatten(params)
         elif req.params:

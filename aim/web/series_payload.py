@@ -21,9 +21,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from aim.storage.encoding import loads_params
 from aim.web.json_response import dumps
-from aim.web.runs_table import flatten, run_props
+from aim.web.runs_table import flatten, params_of, run_props
 
 BINARY_MEDIA_TYPE = 'application/x-aim-series'
 MAGIC = b'AIMS'
@@ -42,7 +41,7 @@ def runs_info(repo, run_hashes: list[str]) -> dict[str, dict]:
     for r in rows:
         row = dict(zip(cols, r))
         item = run_props(row)
-        item['params'] = flatten(loads_params(row['params']) or {})
+        item['params'] = flatten(params_of(row['params']))
         info[row['hash']] = item
     return info
 

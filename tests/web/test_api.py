@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from aim.web.series_payload import decode_binary as decode_frame
-from tests.web.repo_factory import XSS_NAME
+from tests.web.repo_factory import XSS_NAME, build_repo
 
 HAS_QUERY_LAYER = importlib.util.find_spec('aim.sdk.collections') is not None
 
@@ -249,3 +249,31 @@ def test_the_frame_reader_refuses_what_is_not_a_whole_frame(client):
         decode_frame(b'JUNK' + frame[4:])
     with pytest.raises(ValueError, match='holds'):
         decode_frame(frame + b'\0' * 8)
+
+
+def test_sort_by_param_skips_a_run_whose_params_are_not_json(tmp_path):
+    """One run's malformed params JSON in the index must not break sorting the table."""
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from aim import Repo
+    from aim.web.app import create_app
+    hashes = build_repo(str(tmp_path), n_runs=3, steps=5)
+    conn = sqlite3.connect(str(tmp_path / '.aim' / 'repo.db'))
+    with conn:
+        conn.execute('UPDATE runs SET params=? WHERE hash=?', ('{"hparams": {"lr": 0.1', hashes[0]))
+    conn.close()
+    with TestClient(create_app(Repo(str(tmp_path)))) as client:
+        answer = client.get('/api/runs', params={'sort': 'params.hparams.lr',
+                                                  'params': 'hparams.lr'})
+        assert answer.status_code == 200, answer.text
+        runs = answer.json()['runs']
+        assert {r['hash'] for r in runs} == set(hashes)  # the damaged run is still listed
+        lrs = [r['params'].get('hparams.lr') for r in runs if r['hash'] != hashes[0]]
+        assert lrs == sorted(lrs)
+        # the run page, the params summary and the series answer of that run still answer
+        assert client.get(f'/api/runs/{hashes[0]}').status_code == 200
+        assert client.get('/api/params').status_code == 200
+        series = client.get('/api/series', params={'runs': hashes[0], 'names': 'loss'})
+        assert series.status_code == 200, series.text
