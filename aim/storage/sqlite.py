@@ -110,6 +110,10 @@ class Database:
         with self.lock:
             conn = self.conn
             try:
+                if conn.in_transaction:
+                    # an exception (a signal handler's) struck between BEGIN and the block
+                    # below last time: that transaction wrote nothing and is abandoned
+                    conn.execute('ROLLBACK')
                 conn.execute('BEGIN IMMEDIATE')
             except sqlite3.Error as e:
                 raise translate(e, self.path) from None

@@ -119,3 +119,20 @@ def test_a_reindex_killed_midway_leaves_the_index_as_it_was(damaged_copy):
     conn.close()
     assert invoke('storage', 'reindex', '--repo', root).exit_code == 0
     assert readable(root) == {h: RUN_POINTS for h in hashes}
+
+
+def test_a_write_interrupted_right_after_begin_does_not_block_later_writes(tmp_path):
+    """An exception that strikes between BEGIN IMMEDIATE and the transaction's block (a
+    script's own signal handler raising) must not leave the connection unable to write."""
+    from aim.storage.repository import RepoStore
+    store = RepoStore(str(tmp_path), create=True)
+    try:
+        db = store.db
+        conn = db.conn
+        conn.execute('BEGIN IMMEDIATE')  # as if write() had been interrupted just after it
+        with db.write() as c:
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('probe', '1')")
+        rows = db.query("SELECT value FROM meta WHERE key='probe'")
+        assert [tuple(r) for r in rows] == [('1',)]
+    finally:
+        store.close()
