@@ -244,10 +244,22 @@ class Run:
     def _params_tree(self) -> dict:
         if self._params is _MISSING:
             if self._live is not None:
-                text = self._live.params_text
+                texts = [self._live.params_text]
             else:
-                text = (self._index_row or {}).get('params') or '{}'
-            self._params = loads_params(text) or {}
+                texts = [(self._index_row or {}).get('params') or '{}']
+            for attempt in range(2):
+                try:
+                    self._params = loads_params(texts[-1]) or {}
+                    break
+                except ValueError:
+                    if attempt or self._live is not None:
+                        raise RunError(
+                            f'The params of run {self.hash} are damaged (not valid JSON); its '
+                            f'points still read. `aim storage check` names what is damaged.',
+                            self.hash) from None
+                    # the index row is a derived copy: read the run's own data instead
+                    texts.append(self.repo._store.run_data(self.hash).get_params_text()
+                                 or '{}')
         return self._params
 
     def _require_writable(self) -> None:
