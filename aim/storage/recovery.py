@@ -125,7 +125,7 @@ def recover_journal(store: RepoStore, run_hash: str, jdir: str, mark_ended: bool
     if not data.exists():
         if not has_points:
             # the writer died before acknowledging a point: nothing to keep
-            _remove_journal_dir(jdir, img)
+            remove_journal_dir(jdir)
             return []
         created = True
         problems.append('the run was missing from the database; it was created again from '
@@ -168,7 +168,7 @@ def recover_journal(store: RepoStore, run_hash: str, jdir: str, mark_ended: bool
         warnings.warn(f'aim: the journal of run {run_hash} was damaged: {"; ".join(problems)}. '
                       f'Every readable point was kept; the damaged files are in {where}. '
                       f'Run `aim storage check` for details.', RuntimeWarning, stacklevel=3)
-    _remove_journal_dir(jdir, img)
+    remove_journal_dir(jdir)
     return problems
 
 
@@ -215,13 +215,9 @@ def quarantine_files(aim_dir: str, name: str, paths: list[str], problems: list[s
                    'files': [os.path.basename(p) for p in paths]}, f, indent=1)
 
 
-def _remove_journal_dir(jdir: str, img: JournalImage | None = None) -> None:
+def remove_journal_dir(jdir: str) -> None:
     """Segments first, ``series.jsonl`` last: a kill half way leaves a journal that still
     names its series (its points are committed already, so a replay changes nothing)."""
-    remove_journal_dir(jdir)
-
-
-def remove_journal_dir(jdir: str) -> None:
     try:
         names = os.listdir(jdir)
     except FileNotFoundError:
