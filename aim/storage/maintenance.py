@@ -14,7 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aim.errors import MissingRunError, RepositoryError, RunLockedError
+from aim.errors import (
+    MissingRunError,
+    RepositoryDatabaseMissingError,
+    RepositoryError,
+    RunLockedError,
+)
+from aim.storage import journal as jr
 from aim.storage import locks
 from aim.storage.repository import AIM_DIR, DB_NAME, RepoStore
 from aim.storage.runfile import FORMAT_VERSION
@@ -148,10 +154,14 @@ def check_repository(root: str, *, thorough: bool = True,
         store = RepoStore(root, readonly=True)
     except Exception as exc:
         report.repository_problems += [f'{DB_NAME}: {p}' for p in database_problems]
-        report.repository_problems.append(
-            f'the repository cannot be opened: {_reason(exc)}; restore {DB_NAME} from a '
-            f'backup if you have one, else salvage what SQLite can still read with '
-            f'`sqlite3 {db_path} .recover | sqlite3 salvaged.db`')
+        if isinstance(exc, RepositoryDatabaseMissingError):
+            # nothing for SQLite to salvage: the message says how to rebuild from journals
+            report.repository_problems.append(f'the repository cannot be opened: {exc}')
+        else:
+            report.repository_problems.append(
+                f'the repository cannot be opened: {_reason(exc)}; restore {DB_NAME} from a '
+                f'backup if you have one, else salvage what SQLite can still read with '
+                f'`sqlite3 {db_path} .recover | sqlite3 salvaged.db`')
         report.repository_problems += wal_problems(db_path)
         report.unreadable = True
         return report
@@ -507,9 +517,15 @@ def _remove_leftovers(store: RepoStore) -> int:
             removed += _unlink(path)
     for name in os.listdir(store.journal_dir) if os.path.isdir(store.journal_dir) else []:
         path = os.path.join(store.journal_dir, name)
-        if name not in existing and not locks.is_locked(store.lock_path(name)):
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
+        if name in existing or locks.is_locked(store.lock_path(name)) \
+                or jr.writer_alive(path):
+            continue
+        if jr.list_segments(path):
+            # points that recovery could not fold: the only copy of them; `aim storage
+            # check` names the run, and the next open for writing tries again
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
     return removed
 
 

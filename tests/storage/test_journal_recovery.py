@@ -331,3 +331,35 @@ def test_deleted_locks_folder_does_not_fold_a_live_writer(tmp_path, python, chil
     assert proc.wait(timeout=60) == 0
     steps, _ = Repo(root).get_run(run_hash).get_metric('loss', {}).values.sparse_numpy()
     assert steps.tolist() == list(range(3000))
+
+
+def test_vacuum_leaves_alone_a_journal_that_still_holds_points(tmp_path, python, child_env):
+    """The leftovers that vacuum removes never include a journal with records in it: when
+    recovery could not fold a run's journal (its run is missing from the database), that
+    journal is the only copy of the run's points."""
+    import sqlite3
+
+    from aim.storage.maintenance import _remove_leftovers
+    from aim.storage.repository import RepoStore
+    root, _, victim, jdir = make_repo(tmp_path, python, child_env)
+    conn = sqlite3.connect(os.path.join(root, '.aim', 'repo.db'))
+    with conn:  # the run is unknown to the database, as after a failed recovery
+        conn.execute('DELETE FROM run_props WHERE run_hash=?', (victim,))
+        conn.execute('DELETE FROM runs WHERE hash=?', (victim,))
+    conn.close()
+    store = RepoStore(root, readonly=True)  # no recovery on open
+    try:
+        _remove_leftovers(store)
+    finally:
+        store.close()
+    assert sorted(os.listdir(jdir)) == ['00000000.seg', '00000001.seg', '00000002.seg',
+                                        'series.jsonl']
+
+
+def test_check_of_a_lost_database_says_how_to_rebuild_it(tmp_path, python, child_env):
+    root, _, victim, _ = make_repo(tmp_path, python, child_env)
+    from aim.cli.main import cli
+    os.unlink(os.path.join(root, '.aim', 'repo.db'))
+    result = CliRunner().invoke(cli, ['storage', 'check', '--repo', root])
+    assert result.exit_code != 0
+    assert 'init=True' in result.output and '.recover' not in result.output
