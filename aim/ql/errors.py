@@ -5,7 +5,9 @@
     QueryError (aim.errors)          base: every query problem, with .position and .hint
     ├── QuerySyntaxError (SyntaxError) the text is not a query (bad token, `&&`, brackets)
     ├── UnsafeQueryError             the query uses something the sandbox does not allow
-    └── QueryLimitError              the query ran past its CPU budget or built a huge value
+    ├── QueryLimitError              the query ran past its CPU budget or built a huge value
+    └── QueryTypeError               an operation the query's own objects do not support
+                                     (`metric.values > 0`, `metric.mean()`, `len(run)`)
 
 ``position`` is a 0-based character offset into the query text the user wrote (``None``
 when the problem has no single place), ``hint`` says what to write instead.
@@ -29,6 +31,12 @@ class UnsafeQueryError(QueryError):
 
 class QueryLimitError(QueryError):
     pass
+
+
+class QueryTypeError(QueryError):
+    """The query uses `run`, `metric`, `run.metrics` or a series' values in a way they
+    do not support. Unlike a type error on a param (undefined, so the item does not match),
+    this is wrong for every item, so it is an error rather than an empty result."""
 
 
 def format_query_error(message: str, query: str | None, position: int | None,

@@ -4,31 +4,58 @@ It never calls `eval` or `compile`: each node kind has a small rule here, so eve
 a query can produce passes through code that knows the undefined rules, the size limits
 and the CPU budget. A type error inside a comparison makes that comparison false; a type
 error in arithmetic or a call gives undefined, which no comparison matches.
+
+Those rules are for the data, which varies between items (a param that is a string in one
+run and a number in the next). The query's own objects (`run`, `metric`, `run.metrics`, a
+series' values) are the same for every item: an operation they do not support
+(`metric.values > 0`, `metric.mean()`, `len(run)`) is a QueryTypeError naming it, never
+an empty result.
 """
 from __future__ import annotations
 
 import ast
 import datetime as _dt
 import operator
+from collections.abc import Callable
 
 from aim.errors import QueryError
 from aim.ql import functions as fn
 from aim.ql.budget import CpuBudget
-from aim.ql.errors import QueryLimitError, query_error
+from aim.ql.errors import QueryLimitError, QueryTypeError, query_error
 from aim.ql.undefined import UNDEFINED, Undefined
 
 
+class Unsupported(Exception):
+    """An operation a query object does not support; the evaluator reports it as a
+    QueryTypeError at the position of the expression that tried it."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.node: ast.AST | None = None
+
+
 class QueryObject:
-    """Base of the views a query sees (`run`, `metric`, ...); see aim.ql.views."""
+    """Base of the views a query sees (`run`, `metric`, ...); see aim.ql.views.
+
+    By default a view has no attributes, items, methods or elements: asking for one is an
+    error (Unsupported), since it is wrong for every item the query looks at."""
+
+    ql_describe = 'this object'
+    ql_attributes: tuple[str, ...] = ()
+    ql_methods: tuple[str, ...] = ()
 
     def ql_getattr(self, name: str):
-        return UNDEFINED
+        raise Unsupported(f'{self.ql_describe} has no attribute {name!r}',
+                          _listing('attributes', self.ql_attributes))
 
     def ql_getitem(self, key):
-        return UNDEFINED
+        raise Unsupported(f'{self.ql_describe} cannot be indexed ([...])')
 
     def ql_call(self, name: str, args: tuple, kwargs: dict):
-        return UNDEFINED
+        raise Unsupported(f'{self.ql_describe} has no method {name}()',
+                          _listing('methods', self.ql_methods))
 
     def ql_value(self):
         """The plain value this object stands for in comparisons and arithmetic."""
@@ -38,7 +65,32 @@ class QueryObject:
         return True
 
     def ql_iter(self):
-        return iter(())
+        raise Unsupported(f'{self.ql_describe} cannot be iterated')
+
+
+def _listing(what: str, names: tuple[str, ...]) -> str | None:
+    return f"Its {what}: {', '.join(names)}." if names else None
+
+
+def describe(value) -> str:
+    return value.ql_describe if isinstance(value, QueryObject) else type(value).__name__
+
+
+_OPERATOR_SYMBOLS = {
+    ast.Eq: '==', ast.NotEq: '!=', ast.Lt: '<', ast.LtE: '<=', ast.Gt: '>', ast.GtE: '>=',
+    ast.In: 'in', ast.NotIn: 'not in', ast.Add: '+', ast.Sub: '-', ast.Mult: '*',
+    ast.Div: '/', ast.FloorDiv: '//', ast.Mod: '%', ast.Pow: '**', ast.USub: '-',
+    ast.UAdd: '+',
+}
+
+
+def _unsupported_operator(op, values, error: Exception) -> Unsupported:
+    """The error for an operator that failed on a query object (one of `values`)."""
+    operands = ' and '.join(describe(v) for v in values)
+    symbol = _OPERATOR_SYMBOLS.get(op, op.__name__)
+    return Unsupported(f'{symbol!r} does not work on {operands}: {error}',
+                       'Apply it to a value read from it instead, e.g. metric.last > 0 or '
+                       'metric.values.max() > 0.')
 
 
 # Errors that mean "this value does not fit this operation": the result is undefined.
@@ -71,7 +123,9 @@ def truth(value) -> bool:
 
 
 def py_compare(op: type[ast.cmpop], a, b) -> bool:
-    """One comparison with the query language's rules (undefined, type errors -> False)."""
+    """One comparison with the query language's rules (undefined, type errors -> False;
+    a type error on a query object is Unsupported)."""
+    raw = (a, b)
     a = plain(a)
     b = plain(b)
     a_undef = isinstance(a, Undefined)
@@ -90,13 +144,18 @@ def py_compare(op: type[ast.cmpop], a, b) -> bool:
         if op is ast.NotIn:
             return not _contains(b, a)
         return bool(_COMPARE[op](a, b))
-    except _VALUE_ERRORS:
+    except _VALUE_ERRORS as e:
+        if isinstance(e, TypeError) and any(isinstance(v, QueryObject) for v in raw):
+            raise _unsupported_operator(op, raw, e) from None
         return False
 
 
 def _contains(container, item) -> bool:
     if isinstance(container, QueryObject):
-        return any(plain(x) == item for x in container.ql_iter())
+        value = container.ql_value()
+        if value is container:
+            return any(plain(x) == item for x in container.ql_iter())
+        container = value
     if isinstance(container, (str, list, tuple, set, frozenset, dict, range)):
         if isinstance(container, str) and not isinstance(item, str):
             raise TypeError('a string contains only strings')
@@ -200,11 +259,14 @@ class Evaluator:
     """Evaluates one checked expression against an environment of variables."""
 
     def __init__(self, tree: ast.AST, budget: CpuBudget | None = None,
-                 clock: FrozenClock | None = None, query: str | None = None):
+                 clock: FrozenClock | None = None, query: str | None = None,
+                 position: Callable[[ast.AST], int | None] | None = None):
         self.tree = tree.body if isinstance(tree, ast.Expression) else tree
         self.budget = budget or CpuBudget(query=query)
         self.clock = clock or FrozenClock()
         self.query = query
+        # where a node starts in the query text (ParsedQuery.position), for errors
+        self.position = position or (lambda node: None)
 
     def matches(self, env: dict) -> bool:
         """The truth of the expression for one candidate."""
@@ -220,6 +282,10 @@ class Evaluator:
                 return value
             except QueryError:
                 raise
+            except Unsupported as e:
+                position = self.position(e.node) if e.node is not None else None
+                raise query_error(QueryTypeError, e.message, self.query, position,
+                                  e.hint) from None
             except RecursionError:
                 raise query_error(QueryLimitError, 'the query recursed too deeply', self.query,
                                   None, 'Simplify the query.') from None
@@ -230,7 +296,12 @@ class Evaluator:
     # ------------------------------------------------------------------ nodes
     def eval(self, node: ast.AST, env: dict):
         method = getattr(self, 'eval_' + type(node).__name__)
-        return method(node, env)
+        try:
+            return method(node, env)
+        except Unsupported as e:
+            if e.node is None:
+                e.node = node          # the innermost expression that tried it
+            raise
 
     def eval_Constant(self, node, env):
         return node.value
@@ -258,20 +329,22 @@ class Evaluator:
         operand = self.eval(node.operand, env)
         if isinstance(node.op, ast.Not):
             return not truth(operand)
-        operand = plain(operand)
+        raw, operand = operand, plain(operand)
         if isinstance(operand, Undefined):
             return UNDEFINED
         try:
             return -operand if isinstance(node.op, ast.USub) else +operand
-        except _VALUE_ERRORS:
+        except _VALUE_ERRORS as e:
+            if isinstance(e, TypeError) and isinstance(raw, QueryObject):
+                raise _unsupported_operator(type(node.op), (raw,), e) from None
             return UNDEFINED
 
     # Operators, comparisons, items and calls may each take milliseconds on big values:
     # they tick the budget, so thousands of them in one candidate still stop in time.
     def eval_BinOp(self, node, env):
         self.budget.tick()
-        left = plain(self.eval(node.left, env))
-        right = plain(self.eval(node.right, env))
+        raw = (self.eval(node.left, env), self.eval(node.right, env))
+        left, right = plain(raw[0]), plain(raw[1])
         if isinstance(left, Undefined) or isinstance(right, Undefined):
             return UNDEFINED
         if isinstance(node.op, ast.Mod):
@@ -284,7 +357,9 @@ class Evaluator:
             op = _BINOPS[type(node.op)]
         try:
             return op(left, right)
-        except _VALUE_ERRORS:
+        except _VALUE_ERRORS as e:
+            if isinstance(e, TypeError) and any(isinstance(v, QueryObject) for v in raw):
+                raise _unsupported_operator(type(node.op), raw, e) from None
             return UNDEFINED
 
     def eval_Compare(self, node, env):
@@ -358,10 +433,17 @@ class Evaluator:
 
     def eval_Call(self, node, env):
         func = node.func
-        args = tuple(self._elements(node.args, env, 'the arguments of a call', plain))
+        views: list[QueryObject] = []
+
+        def argument(value):
+            if isinstance(value, QueryObject):
+                views.append(value)
+            return plain(value)
+
+        args = tuple(self._elements(node.args, env, 'the arguments of a call', argument))
         kwargs = dict(zip([kw.arg for kw in node.keywords],
                           self._elements([kw.value for kw in node.keywords], env,
-                                         'the arguments of a call', plain)))
+                                         'the arguments of a call', argument)))
         if isinstance(func, ast.Name) and func.id not in env:
             target = fn.SAFE_FUNCTIONS.get(func.id)
             if target is None:
@@ -371,7 +453,7 @@ class Evaluator:
             if any(isinstance(a, Undefined) for a in args) or \
                     any(isinstance(v, Undefined) for v in kwargs.values()):
                 return UNDEFINED
-            return self._call(target, args, kwargs)
+            return self._call(target, args, kwargs, func.id, views)
         if isinstance(func, ast.Attribute):
             if isinstance(func.value, ast.Name) and func.value.id not in env \
                     and func.value.id in fn.SAFE_MODULES:
@@ -382,22 +464,34 @@ class Evaluator:
                     return UNDEFINED
                 if any(isinstance(a, Undefined) for a in args):
                     return UNDEFINED
-                return self._call(member, args, kwargs)
+                return self._call(member, args, kwargs, f'{func.value.id}.{func.attr}', views)
             receiver = self.eval(func.value, env)
             if func.attr not in fn.ALLOWED_METHOD_NAMES:
                 return UNDEFINED
             self.budget.tick()
+            if isinstance(receiver, QueryObject):
+                views.insert(0, receiver)
+                if any(isinstance(a, Undefined) for a in args) or \
+                        any(isinstance(v, Undefined) for v in kwargs.values()):
+                    return UNDEFINED       # e.g. values_between(run.missing, 10)
             try:
                 return call_method(receiver, func.attr, args, kwargs)
-            except _VALUE_ERRORS:
+            except _VALUE_ERRORS as e:
+                if isinstance(e, TypeError) and views:
+                    raise Unsupported(f'{func.attr}() does not work here on '
+                                      f'{views[0].ql_describe}: {e}') from None
                 return UNDEFINED
         return UNDEFINED
 
-    def _call(self, target, args, kwargs):
+    def _call(self, target, args, kwargs, name: str, views: list[QueryObject]):
         self.budget.tick()
         try:
             return target(*args, **kwargs)
-        except _VALUE_ERRORS:
+        except _VALUE_ERRORS as e:
+            if isinstance(e, TypeError) and views:
+                raise Unsupported(f'{name}() does not work on {views[0].ql_describe}: {e}',
+                                  'Apply it to a value read from it, e.g. '
+                                  'max(metric.values) or metric.values.max().') from None
             return UNDEFINED
 
     # ------------------------------------------------------------ comprehensions

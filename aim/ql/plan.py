@@ -65,8 +65,8 @@ class Query:
         self.tree = self.parsed.tree
         self.budget = CpuBudget(cpu_budget_s, self.text)
         self.clock = FrozenClock()
-        self.evaluator = Evaluator(self.tree, self.budget, self.clock, self.text) \
-            if self.tree is not None else None
+        self.evaluator = Evaluator(self.tree, self.budget, self.clock, self.text,
+                                   self.parsed.position) if self.tree is not None else None
         self.include_archived = mentions_archived(self.tree)
         self._constants: dict[int, tuple] = {}
         self.pushed = translate(self.tree, kind, self._constant) if self.tree is not None \

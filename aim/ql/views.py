@@ -10,7 +10,7 @@ import json
 import math
 import time
 
-from aim.ql.evaluate import QueryObject, get_item, plain
+from aim.ql.evaluate import QueryObject, Unsupported, get_item, plain
 from aim.ql.functions import check_size
 from aim.ql.undefined import UNDEFINED, Undefined
 
@@ -82,6 +82,7 @@ def metric_key(key) -> tuple[str, dict] | None:
 class RunView(QueryObject):
     """`run` in a query: props by attribute, params by attribute or item."""
     __slots__ = ('_metrics', '_params', '_tags', 'row', 'source')
+    ql_describe = 'run'
 
     def __init__(self, row: tuple, source):
         self.row = row
@@ -158,13 +159,22 @@ class RunView(QueryObject):
     def ql_value(self):
         return self
 
+    def ql_iter(self):
+        raise Unsupported('run cannot be iterated',
+                          "Test for a param with run.lr is not None or 'lr' in run.hparams; "
+                          'iterate over run.metrics or run.tags.')
+
     def __repr__(self):
         return f'<run {self.hash}>'
 
 
 class MetricsLookup(QueryObject):
-    """`run.metrics['loss']` / `run.metrics['loss', {'subset': 'val'}]`: series summaries."""
+    """`run.metrics['loss']` / `run.metrics['loss', {'subset': 'val'}]`: series summaries.
+
+    Also a sequence of the run's series: `len(run.metrics)`, `for m in run.metrics`,
+    `'loss' in run.metrics` (by name)."""
     __slots__ = ('_series', 'run')
+    ql_describe = 'run.metrics'
 
     def __init__(self, run: RunView):
         self.run = run
@@ -178,7 +188,10 @@ class MetricsLookup(QueryObject):
     def ql_getitem(self, key):
         named = metric_key(plain(key))
         if named is None:
-            return UNDEFINED
+            raise Unsupported(f'run.metrics[...] takes a series name or (name, context), '
+                              f'not {type(plain(key)).__name__}',
+                              "Write run.metrics['loss'] or "
+                              "run.metrics['loss', {'subset': 'val'}].")
         name, context = named
         wanted = canonical_context(context)
         for row in self.series():
@@ -188,6 +201,16 @@ class MetricsLookup(QueryObject):
 
     def ql_iter(self):
         return iter([MetricView(row, self.run) for row in self.series()])
+
+    def ql_getattr(self, name: str):
+        raise Unsupported(f'run.metrics has no attribute {name!r}',
+                          f"Select a series with an item: run.metrics[{name!r}].")
+
+    def __len__(self) -> int:
+        return len(self.series())
+
+    def __iter__(self):
+        return self.ql_iter()
 
 
 def canonical_context(context) -> str:
@@ -200,6 +223,10 @@ class MetricView(QueryObject):
     Compared with a string, a metric compares its name (`metric == 'loss'`).
     """
     __slots__ = ('_context', '_values', 'row', 'run')
+    ql_describe = 'metric'
+    ql_attributes = ('name', 'context', 'run', 'values', 'first',
+                     *sorted(METRIC_SUMMARY_ATTRIBUTES))
+    ql_methods = ('values_between', 'last_n')
 
     def __init__(self, row: tuple, run: RunView):
         self.row = row
@@ -245,14 +272,21 @@ class MetricView(QueryObject):
             return self.values().first()
         if name == 'values':
             return self.values()
-        return UNDEFINED
+        return super().ql_getattr(name)
+
+    def ql_getitem(self, key):
+        raise Unsupported('metric cannot be indexed ([...])',
+                          "Read a context key with metric.context['subset'].")
 
     def ql_call(self, name: str, args: tuple, kwargs: dict):
         if name == 'values_between':
             return self.values().between(*args, **kwargs)
         if name == 'last_n':
             return self.values().last_n(*args, **kwargs)
-        return UNDEFINED
+        hint = f'Aggregate its values: metric.values.{name}().' \
+            if name in SeriesValues.ql_methods else None
+        raise Unsupported(f'metric has no method {name}()',
+                          hint or f"Its methods: {', '.join(self.ql_methods)}.")
 
     def ql_value(self):
         return self.name
@@ -262,12 +296,19 @@ class MetricView(QueryObject):
 
 
 class SeriesValues(QueryObject):
-    """The values of a series (or a slice of them), with aggregates for queries."""
-    __slots__ = ('steps', 'values')
+    """The values of a series (or a slice of them), with aggregates for queries.
+
+    Elsewhere it is the list of its values (as Python numbers): `min(metric.values)`,
+    `metric.values[-1]`, `sorted(...)`, `metric.values == [...]` see that list."""
+    __slots__ = ('_list', 'steps', 'values')
+    ql_describe = "metric.values (a series' values)"
+    ql_methods = ('mean', 'median', 'std', 'min', 'max', 'sum', 'count', 'first', 'last',
+                  'values_between', 'last_n')
 
     def __init__(self, steps, values):
         self.steps = steps
         self.values = values
+        self._list: list | None = None
 
     def _empty(self) -> bool:
         return self.values is None or len(self.values) == 0
@@ -307,16 +348,16 @@ class SeriesValues(QueryObject):
     def ql_call(self, name: str, args: tuple, kwargs: dict):
         if name in ('mean', 'median', 'std', 'min', 'max', 'sum', 'count', 'first', 'last'):
             if args or kwargs:
-                raise TypeError(f'{name}() takes no arguments')
+                raise Unsupported(f'metric.values.{name}() takes no arguments')
             return self._aggregate(name)
         if name == 'values_between':
             return self.between(*args, **kwargs)
         if name == 'last_n':
             return self.last_n(*args, **kwargs)
-        return UNDEFINED
+        return super().ql_call(name, args, kwargs)
 
-    def ql_getattr(self, name: str):
-        return UNDEFINED
+    def ql_getitem(self, key):
+        return get_item(self.ql_value(), key)
 
     def ql_bool(self) -> bool:
         return not self._empty()
@@ -330,8 +371,14 @@ class SeriesValues(QueryObject):
         check_size(len(self.values), 'a list of series values')
         return iter(self.values.tolist())
 
-    def ql_value(self):
-        return self
+    def ql_value(self) -> list:
+        if self._list is None:
+            if self._empty():
+                self._list = []
+            else:
+                check_size(len(self.values), 'a list of series values')
+                self._list = self.values.tolist()
+        return self._list
 
 
 def _scalar(x):

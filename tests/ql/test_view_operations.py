@@ -1,0 +1,99 @@
+"""Operations on the query's own views (`metric.values`, `run.metrics`, `metric`, `run`).
+
+A series' values behave as a list of numbers wherever a list would work (functions,
+items, slices, comparisons with lists); an operation a view does not support is a
+QueryTypeError naming it, never a silently empty result.
+"""
+from __future__ import annotations
+
+import pytest
+
+from aim.errors import QueryError
+from aim.ql.errors import QueryTypeError
+
+VALUES = [-2.0, -1.0, 0.0, 1.0, 2.0]
+
+
+@pytest.fixture
+def series_repo(repo, make_run):
+    run = make_run()
+    for step, value in enumerate(VALUES):
+        run.track(value, name='loss', step=step)
+    run.track(1.0, name='acc', step=0, context={'subset': 'val'})
+    run.close()
+    return repo
+
+
+def count(repo, q):
+    return len(list(repo.query_metrics(q)))
+
+
+@pytest.mark.parametrize('q', [
+    'min(metric.values) > -1e9', 'max(metric.values) > 0', 'min(metric.values) == -2',
+    'max(metric.values) == 2', 'metric.values[0] >= -1 or metric.values[0] == -2',
+    'metric.values[0] == -2', 'metric.values[-1] == 2', 'metric.values[1:3] == [-1, 0]',
+    'metric.values[::2] == [-2, 0, 2]', 'sorted(metric.values)[0] is not None',
+    'sorted(metric.values, reverse=True)[0] == 2', 'sum(metric.values) == 0',
+    'any(metric.values)', 'not all(metric.values)', 'list(metric.values)[1] == -1',
+    'tuple(metric.values) == (-2, -1, 0, 1, 2)', 'set(metric.values) == {-2, -1, 0, 1, 2}',
+    'metric.values == [-2, -1, 0, 1, 2]', 'len(metric.values) == 5',
+    '[v for v in metric.values][0] == -2', '-2 in metric.values', '5 not in metric.values',
+    'metric.last_n(2)[0] == 1', 'min(metric.last_n(2)) == 1',
+    'max(metric.values_between(0, 2)) == -1', 'metric.values.last_n(2) == [1, 2]',
+    "str(metric.values) == '[-2.0, -1.0, 0.0, 1.0, 2.0]'", 'metric.values * 1 == [-2, -1, 0, 1, 2]',
+    'metric.values + [3] == [-2, -1, 0, 1, 2, 3]', 'metric.values[10] is None',
+    "run.metrics['loss'].values[0] == -2", "min(run.metrics['loss'].values) == -2",
+    "max(m.values[-1] for m in run.metrics) == 2", "'loss' in run.metrics",
+    "sorted(m.name for m in run.metrics) == ['acc', 'loss']",
+])
+def test_series_values_act_as_a_list(series_repo, q):
+    assert count(series_repo, f"metric.name == 'loss' and ({q})") == 1
+
+
+def test_run_metrics_length_and_list(series_repo):
+    assert count(series_repo, "metric.name == 'loss' and len(run.metrics) == 2") == 1
+    assert count(series_repo, "metric.name == 'loss' and len(list(run.metrics)) == 2") == 1
+    assert len(list(series_repo.query_runs('len(run.metrics) == 2'))) == 1
+
+
+def test_empty_series_aggregates_stay_undefined(series_repo):
+    # no points in the slice: like .min(), min() of nothing is undefined, not an error
+    assert count(series_repo, "metric.name == 'loss' and min(metric.values_between(50, 60)) "
+                              "is None") == 1
+
+
+@pytest.mark.parametrize('q, named', [
+    ('metric.values > 0', 'metric.values'),
+    ('metric.values + 1 > 0', 'metric.values'),
+    ('abs(metric.values) > 0', 'abs()'),
+    ('-metric.values', 'metric.values'),
+    ('metric.values.index(1.0) == 3', 'index'),
+    ('metric.values.mean(1) > 0', 'mean'),
+    ('metric.values.foo == 1', 'foo'),
+    ('metric.mean() > 0', 'mean'),
+    ('metric.lastt > 0', 'lastt'),
+    ('metric[0] == 1', 'metric'),
+    ('run > 1', 'run'),
+    ('sorted(run.metrics)', 'sorted()'),
+    ('min(run.metrics) is None', 'min()'),
+    ("run.metrics.get('loss')", 'get'),
+    ('run.metrics.loss.last > 0', 'loss'),
+    ('run.metrics[0].last > 0', 'run.metrics'),
+    ('len(run) > 0', 'len()'),
+    ('[x for x in run]', 'run'),
+    ('run + 1', 'run'),
+])
+def test_unsupported_operations_on_views_are_errors(series_repo, q, named):
+    with pytest.raises(QueryTypeError) as info:
+        list(series_repo.query_metrics(f"metric.name == 'loss' and ({q})"))
+    assert isinstance(info.value, QueryError)
+    assert named in str(info.value)
+    assert info.value.position is not None
+
+
+def test_missing_keys_stay_undefined(series_repo):
+    # data-dependent gaps are still undefined: a missing param, context key or series
+    assert count(series_repo, "metric.name == 'loss' and run.nope is None") == 1
+    assert count(series_repo, "metric.name == 'loss' and metric.context.subset is None") == 1
+    assert count(series_repo, "metric.name == 'loss' and run.metrics['nope'].last is None") == 1
+    assert count(series_repo, "metric.name == 'loss' and run.hparams.lr > 1") == 0
