@@ -60,8 +60,10 @@ def check(repo, quick):
     elif report.damaged:
         hashes = ' '.join(r.run_hash for r in report.damaged)
         click.echo(f'{len(report.damaged)} of {checked} runs are damaged; the other {intact} '
-                   f'read correctly. Copy what you need from the damaged runs, then remove '
-                   f'them with `aim runs --repo {root} rm {hashes}`.', err=True)
+                   f'read correctly. Each DAMAGED line says what is lost and what brings '
+                   f'back what can be; then copy what you need from runs that still do not '
+                   f'read, and remove them with `aim runs --repo {root} rm {hashes}`.',
+                   err=True)
     else:
         click.echo(f'The {checked} runs in the database read correctly, but the repository '
                    f'has the problems listed above (REPO); each says what to do.', err=True)

@@ -102,8 +102,14 @@ def check_database_file(path: str, *, thorough: bool = True) -> list[str]:
     return []
 
 
-def check_run_data(store: RepoStore, run_hash: str, *, thorough: bool = True) -> list[str]:
-    """Read one run's props, params and (if ``thorough``) every point; list what fails."""
+def check_run_data(store: RepoStore, run_hash: str, *, thorough: bool = True,
+                   index_problems: list[str] | None = None) -> list[str]:
+    """Read one run's props, params and (if ``thorough``) every point; list what fails.
+
+    Points are compared with each series' summary: fewer points than it counts, or a
+    step range that falls short of it, means chunks were lost (a problem of the run). A
+    summary that merely disagrees with intact chunks is a fault of the derived index and
+    goes to ``index_problems`` (fixed by `aim storage reindex`)."""
     problems = []
     try:
         data = store.open_run_file(run_hash)
@@ -123,13 +129,43 @@ def check_run_data(store: RepoStore, run_hash: str, *, thorough: bool = True) ->
             return problems + [f'series list unreadable: {_reason(exc)}']
         for row in series if thorough else ():
             try:
-                data.read_series(row['id'])
+                steps = data.read_series(row['id'])[0]
+                seqs = [r[0] for r in data.query('SELECT seq FROM chunks WHERE series_id=? '
+                                                 'ORDER BY seq', (row['id'],))]
             except Exception as exc:  # zlib.error or ValueError from a damaged chunk
                 problems.append(f'series {row["name"]!r} {row["context"]}: data cannot be '
                                 f'read ({_reason(exc)})')
+                continue
+            lost, wrong = _series_findings(row, steps, seqs)
+            problems += lost
+            if index_problems is not None:
+                index_problems += [f'run {run_hash}: {w}' for w in wrong]
     finally:
         data.close()
     return problems
+
+
+def _series_findings(row: dict, steps, seqs: list[int]) -> tuple[list[str], list[str]]:
+    """(lost points, wrong summary) of one series: its decoded steps and chunk numbers
+    against its summary row."""
+    what = f'series {row["name"]!r} {row["context"]}'
+    count, first, last = row['count'] or 0, row['first_step'], row['last_step']
+    n = len(steps)
+    held = f'steps {int(steps[0])}-{int(steps[-1])}' if n else 'no step'
+    missing = sorted(set(range(max(seqs) + 1)) - set(seqs)) if seqs else []
+    short = count > 0 and (n == 0 or (first is not None and int(steps[0]) > first)
+                           or (last is not None and int(steps[-1]) < last))
+    if missing or short or n < count and not seqs:
+        gone = f'; chunk(s) {", ".join(map(str, missing[:5]))} missing' if missing else ''
+        return [f'{what}: {max(count - n, 0)} of its {count} points are lost (its summary '
+                f'counts {count} points, steps {first}-{last}; its chunks hold {n}, {held}'
+                f'{gone}). Nothing but a backup holds them; the rest of the run reads, and '
+                f'`aim storage reindex` makes the summary match what remains'], []
+    if n != count or (n and (first != int(steps[0]) or last != int(steps[-1]))):
+        return [], [f'the summary of {what} counts {count} points (steps {first}-{last}) '
+                    f'but its chunks hold {n} ({held}); nothing is lost, `aim storage '
+                    f'reindex` rebuilds the summary']
+    return [], []
 
 
 def _reason(exc: Exception) -> str:
@@ -180,18 +216,20 @@ def check_repository(root: str, *, thorough: bool = True,
                 f'still read into a new repository (`aim runs cp ... --destination NEW`)')
             report.shared_database_damaged = True
             return report
+        summaries: list[str] = []
         for run_hash in hashes:
-            report.runs.append(RunCheck(run_hash, check_run_data(store, run_hash,
-                                                                 thorough=thorough)))
+            report.runs.append(RunCheck(run_hash, check_run_data(
+                store, run_hash, thorough=thorough, index_problems=summaries)))
             if progress:
                 progress(run_hash)
         report.repository_problems += _check_index(store, set(hashes))
+        report.repository_problems += summaries
         # the run's data is intact: a REPO problem, fixed by reindexing, not a damaged run
         report.repository_problems += [
             f'run {run_hash}: the params in its index row are not valid JSON (queries that '
             f'read params skip the run); run `aim storage reindex`'
             for run_hash in _malformed_index_params(store)]
-        report.repository_problems += _check_orphan_points(store, set(hashes))
+        report.repository_problems += _check_orphan_points(store, set(hashes), report)
         report.repository_problems += _check_lost_runs(store, set(hashes))
         from aim.storage.recovery import journal_problems
         report.repository_problems += [f'run {h}: {p}' if h else p
@@ -304,9 +342,11 @@ def _malformed_index_params(store: RepoStore) -> list[str]:
         return []   # an unreadable index is reported by _check_index
 
 
-def _check_orphan_points(store: RepoStore, run_hashes: set[str]) -> list[str]:
+def _check_orphan_points(store: RepoStore, run_hashes: set[str],
+                         report: CheckReport | None = None) -> list[str]:
     """Series whose run has no record (props): their points are on disk, but no run
-    lists them."""
+    lists them. Chunks whose series row is gone are problems of the run they belonged
+    to (in ``report``) when it can be told."""
     try:
         found = [r[0] for r in store.index.query('SELECT DISTINCT run_hash FROM series')]
     except Exception as exc:
@@ -318,15 +358,69 @@ def _check_orphan_points(store: RepoStore, run_hashes: set[str]) -> list[str]:
                         f'({_some(orphans)}): no query lists them; `aim storage reindex` '
                         f'restores a record from the index where one remains')
     try:
-        (stray,), = store.index.query('SELECT COUNT(*) FROM chunks WHERE series_id NOT IN '
-                                      '(SELECT id FROM series)')
+        lost = lost_series(store.index)
     except Exception as exc:
         return problems + [f'the chunks cannot be listed ({_reason(exc)})']
-    if stray:
-        problems.append(f'{stray} chunk(s) of points belong to no series, so nothing reads '
-                        f'them; copy the runs into a new repository (`aim runs cp "*" '
-                        f'--destination NEW`) to leave them behind')
+    for sid, (points, owner, why) in sorted(lost.items()):
+        whose = f'run {owner} ({why})' if owner else f'no run that can be told ({why})'
+        fix = (f'`aim storage reindex` gives them back to that run as series '
+               f'"{LOST_SERIES.format(sid)}" (the name and context of the series are lost)'
+               if owner else 'they stay in the database, unread; do not copy the runs out '
+                             'into a new repository if you may still need them')
+        finding = (f'{points} points in the chunks of series #{sid} belong to no series '
+                 f'row, so nothing reads them; they belonged to {whose}. {fix}')
+        if owner and report is not None and owner in run_hashes:
+            report.add_run_problem(owner, finding)
+        else:
+            problems.append(finding)
     return problems
+
+
+LOST_SERIES = '__lost_series_{}'
+
+
+def lost_series(db) -> dict[int, tuple[int, str | None, str]]:
+    """Chunks whose series row is gone: ``{series id: (points, run hash or None, how the
+    run was found)}``. Their run is the one whose other series have the neighbouring ids
+    (series of a run are created together), or else the only run being written while the
+    points were written."""
+    from aim.storage import chunks as codec
+    rows = db.query('SELECT series_id, SUM(n), MIN(seq), MAX(seq) FROM chunks WHERE '
+                    'series_id NOT IN (SELECT id FROM series) GROUP BY series_id')
+    out: dict[int, tuple[int, str | None, str]] = {}
+    for sid, points, lo, hi in rows:
+        before = db.query('SELECT run_hash FROM series WHERE id<? ORDER BY id DESC LIMIT 1',
+                          (sid,))
+        after = db.query('SELECT run_hash FROM series WHERE id>? ORDER BY id LIMIT 1', (sid,))
+        times = []
+        for seq in (lo, hi):
+            (n, blob), = db.query('SELECT n, times FROM chunks WHERE series_id=? AND seq=?',
+                                  (sid, seq))
+            with contextlib.suppress(Exception):
+                t = codec.decode_column('times', blob, n)
+                times += [float(t.min()), float(t.max())]
+        writing = set()
+        if times:   # chunk times are kept to the millisecond
+            writing = {h for h, in db.query(
+                'SELECT hash FROM runs WHERE creation_time <= ? '
+                'AND COALESCE(end_time, 1e300) >= ?', (min(times) + 0.002,
+                                                       max(times) - 0.002))}
+        neighbours = {r[0][0] for r in (before, after) if r}
+        both = writing & neighbours
+        candidates = both if both else (writing or neighbours)
+        if len(candidates) == 1:
+            if both:
+                why = ('it was being written when these points were, and its other series '
+                       'have the neighbouring ids')
+            elif writing:
+                why = 'the only run being written when these points were'
+            else:
+                why = 'its other series have the neighbouring ids'
+            out[sid] = (int(points), candidates.pop(), why)
+        else:
+            out[sid] = (int(points), None, 'candidates: ' + (_some(sorted(candidates))
+                                                             or 'none'))
+    return out
 
 
 def _check_lost_runs(store: RepoStore, run_hashes: set[str]) -> list[str]:

@@ -51,6 +51,8 @@ def reindex_repository(store: RepoStore, progress: Callable[[str], None] | None 
     """Rebuild ``runs``, the series summaries and the chunk overviews in one transaction."""
     store.recover_dead_runs()
     report = ReindexReport()
+    with store.db.write() as conn:   # committed first: the rebuild reads committed rows
+        _adopt_lost_series(conn, store, report)
     with store.db.write() as conn, _Reader(store.db_path) as read:
         try:
             data_hashes = [r[0] for r in read.execute(
@@ -192,6 +194,24 @@ def _reindex_run(conn, read: _Reader, store: RepoStore, run_hash: str, old: tupl
         if isinstance(exc, sqlite3.DatabaseError):
             read.reset()
         report.damaged.append((run_hash, _reason(exc)))
+
+
+def _adopt_lost_series(conn, store: RepoStore, report: ReindexReport) -> None:
+    """Chunks whose series row is gone get a row again, in the run they belonged to
+    (found as `aim storage check` finds it), named ``__lost_series_<id>`` with an empty
+    context: their points read again. Chunks whose run cannot be told stay as they are."""
+    from aim.storage.maintenance import LOST_SERIES, lost_series
+    try:
+        lost = lost_series(store.db)
+    except RepositoryError:
+        return   # unreadable chunks: the rebuild goes on, check reports them
+    for sid, (points, owner, _) in sorted(lost.items()):
+        if owner is None:
+            continue
+        conn.execute("INSERT OR IGNORE INTO series(id, run_hash, name, context) "
+                     "VALUES(?, ?, ?, '{}')", (sid, owner, LOST_SERIES.format(sid)))
+        report.restored.append((owner, f'{points} points whose series row was lost are '
+                                       f'read again as series {LOST_SERIES.format(sid)}'))
 
 
 def _restore_from_old_row(conn, old: tuple, report: ReindexReport) -> None:
