@@ -13,7 +13,9 @@ import fcntl
 import json
 import mmap
 import os
+import re
 import signal
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +31,9 @@ FIRST_CAPACITY = 1 << 12
 COLUMNS = (('code', 'i', 4), ('step', 'q', 8), ('value', 'q', 8), ('epoch', 'q', 8),
            ('time', 'd', 8))
 SERIES_FILE = 'series.jsonl'
+# the names a run hash may take (the rule `Run(run_hash=...)` applies): a journal folder
+# under any other name is not a run's journal
+RUN_HASH_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 SEGMENT_SUFFIX = '.seg'
 # a segment is built under this suffix and renamed into place once its header is written,
 # so a `.seg` file always has one; a leftover temporary file never held a point
@@ -227,9 +232,7 @@ def read_segment_file(path: str) -> SegmentImage:
     import numpy as np
     img = SegmentImage(path)
     try:
-        with open(path, 'rb') as f:
-            data = f.read()
-        mtime = os.path.getmtime(path)
+        data, mtime = _read_nofollow(path)
     except OSError as e:
         img.problems.append(f'cannot be read ({e.strerror})')
         return img
@@ -307,6 +310,19 @@ def read_segment_file(path: str) -> SegmentImage:
     return img
 
 
+def _read_nofollow(path: str) -> tuple[bytes, float]:
+    """A regular file's bytes and modification time; a link is never followed (ELOOP)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, 'not a regular file')
+        with os.fdopen(os.dup(fd), 'rb') as f:
+            return f.read(), st.st_mtime
+    finally:
+        os.close(fd)
+
+
 def release_unused_space(path: str, committed: int, capacity: int) -> None:
     """Give the preallocated blocks beyond the committed records back to the file system
     (hole punching, Linux), so a dead run's journal costs only its records: recovery on
@@ -318,10 +334,12 @@ def release_unused_space(path: str, committed: int, capacity: int) -> None:
         return
     off = _column_offsets(capacity)
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
         for name, _, width in COLUMNS:
             start = off[name] + width * committed
             start = (start + 4095) // 4096 * 4096
@@ -371,7 +389,8 @@ def writer_alive(journal_dir: str) -> bool:
     Never call it for a journal this process writes: closing a descriptor of a file drops
     this process' locks on it."""
     try:
-        fd = os.open(os.path.join(journal_dir, SERIES_FILE), os.O_WRONLY)
+        fd = os.open(os.path.join(journal_dir, SERIES_FILE),
+                     os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return False
     try:
@@ -406,11 +425,12 @@ def read_series_file(journal_dir: str) -> tuple[dict[int, tuple[str, str]], list
     problems: list[str] = []
     path = os.path.join(journal_dir, SERIES_FILE)
     try:
-        with open(path, 'rb') as f:
-            raw = f.read()
+        raw, _ = _read_nofollow(path)
     except FileNotFoundError:
         return series, [f'{SERIES_FILE} is missing']
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            return series, [f'{SERIES_FILE} is a symbolic link (not followed)']
         return series, [f'{SERIES_FILE} cannot be read ({e.strerror})']
     for lineno, line in enumerate(raw.split(b'\n'), 1):
         if not line.strip():

@@ -5,13 +5,21 @@ however it exits, so a lock never outlives its writer. POSIX locks are per proce
 forked child does not inherit them, and closing *any* descriptor of the lock file drops
 the process' lock — so this module keeps one descriptor per locked run and never opens
 a file that this process has locked (see ``_held``).
+
+A lock path is never followed when it is a symbolic link (``O_NOFOLLOW``): the pid
+written into it would land in whatever file the link names. A lock path that is not a
+regular file (a directory, a link, a device) cannot be locked by anyone, so it never means
+a live writer: ``path_problem`` names it, ``try_acquire`` raises ``LockPathError``.
 """
 from __future__ import annotations
 
 import errno
 import fcntl
 import os
+import stat
 import threading
+
+from aim.errors import RepositoryError
 
 _held: dict[str, int] = {}   # lock path -> fd, for locks held by this process
 _held_lock = threading.Lock()
@@ -24,17 +32,63 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
+_NOFOLLOW = os.O_NOFOLLOW | os.O_NONBLOCK   # NONBLOCK: a FIFO in its place must not hang
+
+
+class LockPathError(RepositoryError):
+    """A lock path that is not a regular file (see ``path_problem``)."""
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` cannot serve as a lock file, or None (a regular file, or nothing yet)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f'cannot be examined ({e.strerror})'
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = '?'
+        return f'is a symbolic link (to {target}), not a lock file'
+    if stat.S_ISDIR(st.st_mode):
+        return 'is a directory, not a lock file'
+    return 'is a special file, not a lock file'
+
+
+def _open_lock(path: str, flags: int) -> int:
+    """Open a lock file without following a link; raises LockPathError for a path that is
+    not a regular file."""
+    try:
+        fd = os.open(path, flags | _NOFOLLOW, 0o644)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            raise LockPathError(f'{path} {path_problem(path) or "is not a lock file"}; move '
+                                f'it out of the way, then try again.', path) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LockPathError(f'{path} {path_problem(path) or "is not a lock file"}; move it '
+                            f'out of the way, then try again.', path)
+    return fd
+
+
 def try_acquire(path: str) -> tuple[bool, int | None]:
-    """Try to lock ``path`` for writing. Returns (acquired, pid of the holder if not)."""
+    """Try to lock ``path`` for writing. Returns (acquired, pid of the holder if not).
+    Raises LockPathError if ``path`` is not a regular file."""
     with _held_lock:
         if path in _held:
             return False, os.getpid()
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = _open_lock(path, os.O_RDWR | os.O_CREAT)
         except FileNotFoundError:
             # the locks folder was deleted: recreate it, or no dead run could be recovered
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = _open_lock(path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -65,17 +119,18 @@ def held_here(path: str) -> bool:
 
 
 def is_locked(path: str) -> bool:
-    """True if some live process (this one included) holds the lock."""
+    """True if some live process (this one included) holds the lock. A path that is not a
+    regular file is never locked (no process can lock it): see ``path_problem``."""
     if path in _held:
         return True
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = _open_lock(path, os.O_RDONLY)
+    except (OSError, LockPathError):
         return False
     try:
         fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
+    except OSError as e:
+        return e.errno in (errno.EACCES, errno.EAGAIN)
     else:
         fcntl.lockf(fd, fcntl.LOCK_UN)
         return False
@@ -87,8 +142,8 @@ def holder_pid(path: str) -> int | None:
     if path in _held:
         return os.getpid()
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = _open_lock(path, os.O_RDONLY)
+    except (OSError, LockPathError):
         return None
     try:
         return _read_pid(fd)

@@ -39,7 +39,8 @@ class JournalImage:
     series_problems: list[str] = field(default_factory=list)
     segments: list[jr.SegmentImage] = field(default_factory=list)
     temp_files: list[str] = field(default_factory=list)
-    stray_files: list[str] = field(default_factory=list)
+    stray_files: list[str] = field(default_factory=list)   # links and folders included
+    links: list[str] = field(default_factory=list)         # never followed
     unknown_ids: dict[int, int] = field(default_factory=dict)   # local id -> points
 
     def records(self):
@@ -70,9 +71,13 @@ class JournalImage:
             out.append(f'{sum(self.unknown_ids.values())} points belong to series the journal '
                        f'does not name; they are kept as {names}'
                        f'{", ..." if len(self.unknown_ids) > 5 else ""}')
-        if self.stray_files:
+        if self.links:
+            out.append(f'symbolic links, not followed: '
+                       f'{", ".join(os.path.basename(p) for p in self.links)}')
+        stray = [p for p in self.stray_files if p not in self.links]
+        if stray:
             out.append(f'files that are no part of a journal: '
-                       f'{", ".join(os.path.basename(p) for p in self.stray_files)}')
+                       f'{", ".join(os.path.basename(p) for p in stray)}')
         return out
 
 
@@ -85,13 +90,19 @@ def read_journal(jdir: str) -> JournalImage:
         names = sorted(os.listdir(jdir))
     except OSError:
         return img
-    seg_names = [n for n in names if n.endswith(jr.SEGMENT_SUFFIX)]
+    # a link is never read (what it names is not the journal's), only moved as it is
+    img.links = [os.path.join(jdir, n) for n in names if os.path.islink(os.path.join(jdir, n))]
+    linked = {os.path.basename(p) for p in img.links}
+    seg_names = [n for n in names if n.endswith(jr.SEGMENT_SUFFIX) and n not in linked]
     # numbered segments in order; other `.seg` files after them
     seg_names.sort(key=lambda n: (not n[:-4].isdigit(), int(n[:-4]) if n[:-4].isdigit() else 0,
                                   n))
     for name in names:
         path = os.path.join(jdir, name)
-        if name.endswith(jr.TEMP_SUFFIX):
+        if name in linked:
+            if name != jr.SERIES_FILE:   # a linked series file is a series problem
+                img.stray_files.append(path)
+        elif name.endswith(jr.TEMP_SUFFIX):
             img.temp_files.append(path)
         elif name != jr.SERIES_FILE and not name.endswith(jr.SEGMENT_SUFFIX):
             img.stray_files.append(path)
@@ -175,6 +186,7 @@ def recover_journal(store: RepoStore, run_hash: str, jdir: str, mark_ended: bool
 def quarantine(store: RepoStore, run_hash: str, img: JournalImage, problems: list[str],
                kept: int) -> str:
     """Move the files of a journal that are not whole into the run's quarantine folder."""
+    ensure_quarantine_root(store.path)
     stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())
     base = os.path.join(store.path, QUARANTINE_DIR, run_hash, stamp)
     qdir, k = base, 1
@@ -190,7 +202,7 @@ def quarantine(store: RepoStore, run_hash: str, img: JournalImage, problems: lis
         # the raw records of the unnamed series stay with the segments that hold them
         files += [s.path for s in img.segments if not s.damaged and s.records is not None]
     for path in dict.fromkeys(files):
-        if os.path.exists(path):
+        if os.path.lexists(path):
             os.rename(path, os.path.join(qdir, os.path.basename(path)))
             moved.append(os.path.basename(path))
     report = {'run': run_hash, 'time': time.time(), 'problems': problems,
@@ -200,19 +212,70 @@ def quarantine(store: RepoStore, run_hash: str, img: JournalImage, problems: lis
     return qdir
 
 
-def quarantine_files(aim_dir: str, name: str, paths: list[str], problems: list[str]) -> None:
-    """Move those of ``paths`` that exist into ``quarantine/<name>/<UTC time>/``."""
-    paths = [p for p in paths if os.path.exists(p)]
+def quarantine_files(aim_dir: str, name: str, paths: list[str], problems: list[str]) -> str:
+    """Move those of ``paths`` that exist (a link itself, never what it names) into
+    ``quarantine/<name>/<UTC time>/``; returns that folder ('' if nothing moved)."""
+    paths = [p for p in paths if os.path.lexists(p)]
     if not paths:
-        return
+        return ''
+    ensure_quarantine_root(aim_dir)
     qdir = os.path.join(aim_dir, QUARANTINE_DIR, name,
                         time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()))
     os.makedirs(qdir, exist_ok=True)
     for path in paths:
-        os.rename(path, os.path.join(qdir, os.path.basename(path)))
+        try:
+            os.rename(path, os.path.join(qdir, os.path.basename(path)))
+        except FileNotFoundError:
+            pass   # another process moved it first
     with open(os.path.join(qdir, REPORT_FILE), 'w', encoding='utf-8') as f:
         json.dump({'time': time.time(), 'problems': problems,
                    'files': [os.path.basename(p) for p in paths]}, f, indent=1)
+    return qdir
+
+
+# -- the repository's own folders ---------------------------------------------------------------
+REPOSITORY_FOLDERS = ('journal', 'locks', QUARANTINE_DIR)
+SET_ASIDE = '_repository'   # quarantine/<this>/: folders of the repository that were not
+
+
+def folder_problem(path: str) -> str | None:
+    """Why one of the repository's own folders is not a folder, or None (a folder, a link
+    to one, or nothing yet)."""
+    if os.path.isdir(path) or not os.path.lexists(path):
+        return None
+    if os.path.islink(path):
+        return f'is a symbolic link to {os.readlink(path)}, which is not a folder'
+    return 'is a file, not a folder'
+
+
+def ensure_quarantine_root(aim_dir: str) -> None:
+    """``.aim/quarantine`` as a folder: something else in its place is first moved, as it
+    is, into the new folder's ``_repository/<UTC time>/``."""
+    root = os.path.join(aim_dir, QUARANTINE_DIR)
+    problem = folder_problem(root)
+    if problem is None:
+        return
+    aside = f'{root}.{os.getpid()}.aside'
+    os.rename(root, aside)
+    qdir = os.path.join(root, SET_ASIDE, time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()))
+    os.makedirs(qdir, exist_ok=True)
+    os.rename(aside, os.path.join(qdir, QUARANTINE_DIR))
+    with open(os.path.join(qdir, REPORT_FILE), 'w', encoding='utf-8') as f:
+        json.dump({'time': time.time(), 'problems': [f'{QUARANTINE_DIR} {problem}'],
+                   'files': [QUARANTINE_DIR]}, f, indent=1)
+
+
+def repair_folders(aim_dir: str) -> None:
+    """Give the repository back its own folders (``journal``, ``locks``, ``quarantine``):
+    one that is a file or a link to no folder is moved, as it is, to
+    ``quarantine/_repository/<UTC time>/`` and made again. Called on opening for writing."""
+    ensure_quarantine_root(aim_dir)
+    for name in REPOSITORY_FOLDERS:
+        path = os.path.join(aim_dir, name)
+        problem = folder_problem(path)
+        if problem is not None:
+            quarantine_files(aim_dir, SET_ASIDE, [path], [f'{name} {problem}; it was moved '
+                                                          f'here and {name}/ made again'])
 
 
 def remove_journal_dir(jdir: str) -> None:
@@ -239,24 +302,110 @@ def remove_journal_dir(jdir: str) -> None:
         pass
 
 
+# -- which folders under journal/ are run journals -----------------------------------------------
+def journal_entry_problem(store: RepoStore, name: str) -> str | None:
+    """Why ``journal/<name>`` is not a run journal (recovery leaves it alone), or None.
+
+    A run journal is a real folder (a link is never followed) named by a run hash. A
+    folder named ``<hash><.suffix>`` whose run the database does not hold while run (or
+    journal) ``<hash>`` exists is a copy someone made (``<hash>.bak``): replaying it would
+    make a phantom run holding the same points again."""
+    path = os.path.join(store.journal_dir, name)
+    where = f'journal/{name!r}'
+    move = f'it was left as it is; move it out of {store.journal_dir}'
+    if not jr.RUN_HASH_RE.match(name):
+        return f'{where} is not a run journal (its name is not a run hash); {move}'
+    if os.path.islink(path):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = '?'
+        return (f'{where} is a symbolic link to {target}, not a run journal; it is never '
+                f'followed (recovery would change what it names); {move}')
+    if not os.path.isdir(path):
+        return f'{where} is a file, not a run journal; {move}'
+    if '.' in name and not store.run_exists(name):
+        for i, ch in enumerate(name):
+            prefix = name[:i]
+            if ch == '.' and prefix and (store.run_exists(prefix) or os.path.isdir(
+                    os.path.join(store.journal_dir, prefix))):
+                return (f'{where} is not a run journal: run {name} is not in the database and '
+                        f'the folder looks like a copy of the journal of run {prefix}; '
+                        f'replaying it would add a second run with the same points; {move}')
+    return None
+
+
+def unrecovered_journals(store: RepoStore) -> list[tuple[str, int]]:
+    """(run hash, points) of every dead writer's journal that still holds points. Read-only."""
+    from aim.storage import locks
+    out: list[tuple[str, int]] = []
+    try:
+        names = sorted(os.listdir(store.journal_dir))
+    except OSError:
+        return out
+    for name in names:
+        path = os.path.join(store.journal_dir, name)
+        try:
+            if journal_entry_problem(store, name) is not None or \
+                    locks.is_locked(store.lock_path(name)) or jr.writer_alive(path):
+                continue
+            records = read_journal(path).records()
+        except Exception:   # a warning's helper never stops an open
+            continue
+        if records is not None and len(records[0]):
+            out.append((name, int(len(records[0]))))
+    return out
+
+
 # -- check ------------------------------------------------------------------------------------
 def journal_problems(store: RepoStore) -> list[tuple[str, str]]:
-    """(run hash, message) for every journal of a dead writer that is not whole and every
-    quarantined item. Read-only, and never raises: a problem reading is a finding."""
+    """(run hash, message) for every journal of a dead writer that is not whole or cannot be
+    recovered, every folder under journal/ that is not a run journal, every lock path that
+    is not a lock file, and every quarantined item. Read-only, and never raises: a problem
+    reading is a finding."""
     from aim.storage import locks
     found: list[tuple[str, str]] = []
+    for sub in REPOSITORY_FOLDERS:
+        problem = folder_problem(os.path.join(store.path, sub))
+        if problem is not None:
+            found.append(('', f'{os.path.join(store.path, sub)} {problem}; opening the '
+                              f'repository for writing moves it to '
+                              f'{os.path.join(store.path, QUARANTINE_DIR, SET_ASIDE)} and '
+                              f'makes the folder again'))
+    # without write access, nothing folds a dead writer's journal: its points stay unseen
+    writable = os.access(store.path, os.W_OK) and os.access(store.journal_dir, os.W_OK) \
+        and os.access(store.locks_dir, os.W_OK)
+    try:
+        lock_names = sorted(os.listdir(store.locks_dir))
+    except OSError:
+        lock_names = []
+    for lname in lock_names:
+        problem = locks.path_problem(os.path.join(store.locks_dir, lname))
+        if problem is None:
+            continue
+        run_hash = lname[:-5] if lname.endswith('.lock') else ''
+        if run_hash and os.path.isdir(store.run_journal_dir(run_hash)) and \
+                journal_entry_problem(store, run_hash) is None:
+            found.append((run_hash, f'its lock file locks/{lname} {problem}: no process can '
+                                    f'lock it, so the journal of its dead writer is not '
+                                    f'recovered and its points are not shown; opening the '
+                                    f'repository for writing moves it to '
+                                    f'{os.path.join(store.path, QUARANTINE_DIR, run_hash)}, '
+                                    f'makes a lock file again and recovers the run'))
+        else:
+            found.append(('', f'locks/{lname!r} {problem}; move it out of {store.locks_dir}'))
     try:
         entries = sorted(os.listdir(store.journal_dir))
     except FileNotFoundError:
         entries = []
     except OSError as e:
-        return [('', f'the journal folder cannot be read ({e.strerror})')]
+        return found + [('', f'the journal folder cannot be read ({e.strerror})')]
     for name in entries:
         path = os.path.join(store.journal_dir, name)
         try:
-            if not os.path.isdir(path):
-                found.append(('', f'journal/{name} is not a run journal; move it out of '
-                                  f'{store.journal_dir}'))
+            not_journal = journal_entry_problem(store, name)
+            if not_journal is not None:
+                found.append(('', not_journal))
                 continue
             if locks.is_locked(store.lock_path(name)) or jr.writer_alive(path):
                 continue  # a live writer's journal is in flux
@@ -265,6 +414,14 @@ def journal_problems(store: RepoStore) -> list[tuple[str, str]]:
             records = img.records()
             if records is not None and len(records[0]) and not store.run_exists(name):
                 problems.append('the run is missing from the database')
+            if not writable and not problems and records is not None and len(records[0]):
+                found.append((name, f'{len(records[0])} points are only in the journal of its '
+                                    f'writer, which died, and are not shown: this user cannot '
+                                    f'write to the repository, so nothing folds them into the '
+                                    f'database. Opening the repository once with write access '
+                                    f'(e.g. `aim runs ls --repo {store.root}` as its owner) '
+                                    f'recovers them'))
+                continue
             for p in problems:
                 found.append((name, f'{p}; opening the repository for writing keeps every '
                                     f'readable point and moves the damaged files to '
@@ -275,7 +432,7 @@ def journal_problems(store: RepoStore) -> list[tuple[str, str]]:
     try:
         runs = sorted(os.listdir(qroot))
     except OSError:
-        runs = []
+        runs = []   # missing, or not a folder (named above)
     for run_hash in runs:
         try:
             for stamp in sorted(os.listdir(os.path.join(qroot, run_hash))):
@@ -285,6 +442,11 @@ def journal_problems(store: RepoStore) -> list[tuple[str, str]]:
                         what = '; '.join(json.load(f).get('problems', []))
                 except (OSError, ValueError, AttributeError, TypeError):
                     what = 'no report'
+                if run_hash == SET_ASIDE:
+                    found.append(('', f'things that stood in place of the repository\'s own '
+                                      f'files or folders, set aside in {qdir} ({what}); look at '
+                                      f'them, then delete the folder'))
+                    continue
                 if run_hash == '_database':
                     found.append(('', f'files of a lost database in {qdir} ({what}); delete '
                                       f'the folder once you no longer need them'))

@@ -43,14 +43,29 @@ class RepoStore:
             raise RepositoryNotFoundError(
                 f'No aim repository at {self.root} (no {AIM_DIR} directory). Run `aim init` '
                 f'there, or pass init=True.', self.root)
-        if create and not readonly:
+        if exists and not readonly and os.access(self.path, os.W_OK) and any(
+                os.path.lexists(p) and not os.path.isdir(p)
+                for p in (self.journal_dir, self.locks_dir, os.path.join(self.path, 'quarantine'))):
+            # a file (or a link to no folder) where the repository keeps a folder: moved,
+            # as it is, to quarantine/_repository/ and the folder made again
+            from aim.storage.recovery import repair_folders
             try:
-                for d in (self.path, self.journal_dir, self.locks_dir):
-                    os.makedirs(d, exist_ok=True)
+                repair_folders(self.path)
             except OSError as e:
-                raise RepositoryWriteError(f'Cannot create the repository at {self.path}: '
-                                           f'{e.strerror}. Check the directory permissions.',
-                                           self.path) from None
+                raise RepositoryWriteError(
+                    f'{e.filename or self.path} is not a folder and could not be moved out of '
+                    f'the way ({e.strerror}); move it out of {self.path} yourself.',
+                    self.path) from None
+        if create and not readonly:
+            for d in (self.path, self.journal_dir, self.locks_dir):
+                try:
+                    os.makedirs(d, exist_ok=True)
+                except OSError as e:
+                    what = 'it is a file, not a folder: move it away' \
+                        if os.path.lexists(d) and not os.path.isdir(d) else \
+                        'check the directory permissions'
+                    raise RepositoryWriteError(f'Cannot create the repository at {self.path}: '
+                                               f'{d}: {e.strerror}; {what}.', self.path) from None
         if os.path.exists(os.path.join(self.path, 'meta')) and not os.path.exists(self.db_path):
             raise RepositoryFormatError(
                 f'{self.path} was written by Aim itself (RocksDB format), which aimkit does '
@@ -138,7 +153,9 @@ class RepoStore:
 
         One run's journal never stops the others or the open: a failure is a warning and
         the journal stays for the next try."""
+        from aim.storage.recovery import journal_entry_problem
         if self.readonly:
+            self._warn_unrecovered()
             return []
         try:
             hashes = sorted(os.listdir(self.journal_dir))
@@ -146,6 +163,8 @@ class RepoStore:
             return []
         recovered = []
         for run_hash in hashes:
+            if journal_entry_problem(self, run_hash) is not None:
+                continue   # not a run journal: left as it is, named by `aim storage check`
             try:
                 if self.recover_run(run_hash):
                     recovered.append(run_hash)
@@ -154,11 +173,39 @@ class RepoStore:
                 warn_recovery_failed(run_hash, exc)
         return recovered
 
+    _warned_unrecovered = False
+
+    def _warn_unrecovered(self) -> None:
+        """A read-only open cannot fold a dead writer's journal: say so, once."""
+        if self._warned_unrecovered:
+            return
+        self._warned_unrecovered = True
+        from aim.storage.recovery import unrecovered_journals
+        pending = unrecovered_journals(self)
+        if pending:
+            import warnings
+            named = ', '.join(f'{h} ({n} points)' for h, n in pending[:5])
+            warnings.warn(
+                f'aim: runs {named}{", ..." if len(pending) > 5 else ""} have points in the '
+                f'journal of a writer that died, which this read-only open cannot fold into '
+                f'the database, so they are not shown. Opening the repository once with write '
+                f'access (e.g. `aim runs ls --repo {self.root}` as its owner) recovers them.',
+                RuntimeWarning, stacklevel=3)
+
     def recover_run(self, run_hash: str) -> bool:
+        from aim.storage.recovery import journal_entry_problem, quarantine_files
         jdir = self.run_journal_dir(run_hash)
         lock = self.lock_path(run_hash)
-        if self.readonly or not os.path.isdir(jdir) or locks.held_here(lock):
+        if self.readonly or journal_entry_problem(self, run_hash) is not None or \
+                locks.held_here(lock):
             return False
+        problem = locks.path_problem(lock)
+        if problem is not None:
+            # no process can lock such a path, so no live writer is behind it: the thing
+            # itself (a link is moved, never what it names) goes to quarantine
+            quarantine_files(self.path, run_hash, [lock],
+                             [f'locks/{run_hash}.lock {problem}; it was moved here and a lock '
+                              f'file made again'])
         acquired, _ = locks.try_acquire(lock)
         if not acquired:
             return False
