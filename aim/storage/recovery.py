@@ -121,6 +121,12 @@ def recover_journal(store: RepoStore, run_hash: str, jdir: str, mark_ended: bool
     remove the journal. Returns the problems found (also given as one warning). The caller
     holds the run's lock."""
     from aim.storage.folder import SeriesFolder
+    if os.path.islink(jdir):
+        from aim.errors import RepositoryError
+        raise RepositoryError(f'{jdir} is a symbolic link to {os.readlink(jdir)}, not the '
+                              f'journal of run {run_hash}; it is never followed (recovery '
+                              f'would delete files it names). Move it out of '
+                              f'{os.path.dirname(jdir)}, then try again.', jdir)
     if jr.writer_alive(jdir):
         return []   # its lock file was deleted, but its writer lives: not a dead journal
     img = read_journal(jdir)

@@ -179,6 +179,24 @@ def test_journal_link_to_an_outside_folder_is_left_alone(tmp_path, python, child
     assert not os.path.exists(os.path.join(aim_dir, 'quarantine', victim))
 
 
+def test_resuming_a_run_whose_journal_is_a_link(tmp_path, python, child_env):
+    """Run(run_hash=...) folds the journal itself: a link there is refused, not followed."""
+    from aim import Run
+    from aim.errors import AimError
+    root, aim_dir, victim = crashed_run(tmp_path, python, child_env)
+    jdir = os.path.join(aim_dir, 'journal', victim)
+    outside = tmp_path / 'outside'
+    shutil.move(jdir, str(outside))
+    os.symlink(str(outside), jdir)
+    before = sorted(os.listdir(outside))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        with pytest.raises(AimError, match='symbolic link'):
+            Run(run_hash=victim, repo=root, system_tracking_interval=None,
+                capture_terminal_logs=False)
+    assert sorted(os.listdir(outside)) == before
+
+
 def test_links_inside_a_journal_are_never_followed(tmp_path, python, child_env):
     root, aim_dir, victim = crashed_run(tmp_path, python, child_env)
     jdir = os.path.join(aim_dir, 'journal', victim)
