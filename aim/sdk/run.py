@@ -824,6 +824,47 @@ def _after_fork_in_child() -> None:
         run._close_lock = threading.Lock()  # a parent's thread may have held it at the fork
         run.track = _forked_track  # type: ignore[method-assign]
     _live_runs.clear()
+    # Locks that another thread of the parent held at the fork (a Repo being opened, a
+    # warning being recorded) would stay held forever in the child, whose only thread
+    # would wait on them in its own Run(): every lock the child may take is new.
+    from aim.sdk import repo as repo_module
+    repo_module._pool_lock = threading.Lock()
+    for db in _fork_held_databases:
+        db.lock = threading.RLock()
+    _fork_held_databases.clear()
+    from aim.storage.writer import FlushService
+    FlushService._instance_lock = threading.Lock()
+    from aim.ext import exception_resistant, warn_once
+    warn_once._seen_lock = threading.Lock()
+    exception_resistant._lock = threading.Lock()
+
+
+# The databases whose locks the forking thread holds across a fork. SQLite keeps the state
+# of its file locks in process memory: a child forked while another thread is inside a
+# write transaction inherits a copy that says "locked by another connection of this
+# process", and every write of the child's own connections then waits (busy) for a
+# transaction that, in the child, never ends. Taking each database's lock before the
+# fork waits for the transaction in progress (milliseconds) and keeps new ones out.
+_fork_held_databases: list = []
+
+
+def _before_fork() -> None:
+    from aim.sdk import repo as repo_module
+    stores = {id(r._store): r._store for r in list(repo_module._pool.values())}
+    for run in list(_live_runs.values()):
+        repo = getattr(run, 'repo', None)
+        if repo is not None:
+            stores[id(repo._store)] = repo._store
+    for store in stores.values():
+        db = store.db
+        if db.lock.acquire(timeout=120):  # never block a fork forever
+            _fork_held_databases.append(db)
+
+
+def _after_fork_in_parent() -> None:
+    for db in _fork_held_databases:
+        db.lock.release()
+    _fork_held_databases.clear()
 
 
 def _forked_track(*args, **kwargs) -> None:
@@ -832,4 +873,5 @@ def _forked_track(*args, **kwargs) -> None:
                   stacklevel=2)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)

@@ -306,3 +306,56 @@ time.sleep(60)
     run = Repo(repo_dir).get_run(run_hash)
     assert run.active is False and run.end_time is not None
     assert run.get_metric('loss').count == 1000
+
+
+FORK_WHILE_WRITING = '''
+import os, sys, threading, time
+from aim import Run
+root = sys.argv[1]
+run = Run(repo=root, system_tracking_interval=None, capture_terminal_logs=False)
+stop = False
+def train():
+    i = 0
+    while not stop:
+        run.track(float(i), name='loss', step=i)
+        i += 1
+        if i % 200 == 0:
+            run['hparams'] = {'i': i}   # a write transaction from this thread
+threading.Thread(target=train, daemon=True).start()
+time.sleep(0.2)
+hung = 0
+for attempt in range(8):
+    pid = os.fork()
+    if pid == 0:   # a DataLoader / multiprocessing(fork) worker making its own run
+        child = Run(repo=root, experiment='child', system_tracking_interval=None,
+                    capture_terminal_logs=False)
+        child['worker'] = attempt
+        child.track(1.0, name='x', step=0)
+        child.close()
+        os._exit(0)
+    deadline = time.time() + 15
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        if time.time() > deadline:
+            hung += 1
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.01)
+stop = True
+run.close()
+print('hung', hung)
+'''
+
+
+def test_forked_child_creates_its_own_run_while_a_parent_thread_writes(tmp_path, python,
+                                                                       child_env):
+    """Locks held by another thread of the parent at fork time (a flush, a params write)
+    are never inherited as held: the child's own Run() must not wait on them forever."""
+    import subprocess
+    res = subprocess.run([python, '-c', FORK_WHILE_WRITING, str(tmp_path)],
+                         capture_output=True, text=True, env=child_env, timeout=240)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split()[-1] == '0', res.stdout
+    from aim import Repo
+    children = [r for r in Repo(str(tmp_path)).iter_runs() if r.experiment == 'child']
+    assert len(children) == 8
