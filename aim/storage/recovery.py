@@ -262,7 +262,12 @@ def ensure_quarantine_root(aim_dir: str) -> None:
     if problem is None:
         return
     aside = f'{root}.{os.getpid()}.aside'
-    os.rename(root, aside)
+    try:
+        os.rename(root, aside)
+    except FileNotFoundError:
+        if os.path.isdir(root):
+            return   # another process set it aside first
+        raise
     qdir = os.path.join(root, SET_ASIDE, time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()))
     os.makedirs(qdir, exist_ok=True)
     os.rename(aside, os.path.join(qdir, QUARANTINE_DIR))
@@ -379,8 +384,9 @@ def journal_problems(store: RepoStore) -> list[tuple[str, str]]:
                               f'{os.path.join(store.path, QUARANTINE_DIR, SET_ASIDE)} and '
                               f'makes the folder again'))
     # without write access, nothing folds a dead writer's journal: its points stay unseen
-    writable = os.access(store.path, os.W_OK) and os.access(store.journal_dir, os.W_OK) \
-        and os.access(store.locks_dir, os.W_OK)
+    writable = os.access(store.path, os.W_OK) and all(
+        os.access(d, os.W_OK) or not os.path.lexists(d)   # a missing one is made again
+        for d in (store.journal_dir, store.locks_dir))
     try:
         lock_names = sorted(os.listdir(store.locks_dir))
     except OSError:

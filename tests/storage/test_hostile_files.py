@@ -310,3 +310,13 @@ def test_check_without_write_access_names_unrecovered_points(tmp_path, python, c
         code, output = r.exit_code, r.output
     assert code == 1, output
     assert victim in output and f'{N} points' in output and 'write access' in output
+
+
+def test_check_by_a_writer_with_the_locks_folder_deleted_is_not_alarmed(tmp_path, python,
+                                                                       child_env):
+    """A user who can write recovers the journal on any open: not a problem for check, even
+    with locks/ gone (it is made again)."""
+    root, aim_dir, victim = crashed_run(tmp_path, python, child_env)
+    shutil.rmtree(os.path.join(aim_dir, 'locks'))
+    res = check(root)
+    assert res.exit_code == 0, res.output
