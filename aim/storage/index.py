@@ -61,7 +61,8 @@ class RepoIndex(Database):
 
     def __init__(self, path: str, *, create: bool = False, readonly: bool = False):
         super().__init__(path, readonly=readonly)
-        if create:  # (auto_vacuum is chosen when the file is created: aim.storage.sqlite)
+        if create and not self._schema_current():
+            # (auto_vacuum is chosen when the file is created: aim.storage.sqlite)
             with self.write() as conn:
                 columns = [r[1] for r in conn.execute('PRAGMA table_info(overviews)')]
                 if columns and 'last_time' not in columns:
@@ -71,6 +72,22 @@ class RepoIndex(Database):
                     conn.execute(stmt)
                 conn.execute("INSERT OR IGNORE INTO meta VALUES('format_version', ?)",
                              (str(FORMAT_VERSION),))
+
+    def _schema_current(self) -> bool:
+        """Whether every table and index exists in its current layout, read without the
+        write lock: opening a repository must not wait for another process' write
+        transaction (a stopped writer would hold every open for the busy timeout)."""
+        try:
+            names = {r[0] for r in self.query("SELECT name FROM sqlite_master "
+                                              "WHERE type IN ('table', 'index')")}
+            columns = {r[1] for r in self.query('PRAGMA table_info(overviews)')}
+            version = self.query("SELECT 1 FROM meta WHERE key='format_version'") \
+                if 'meta' in names else []
+        except RepositoryError:
+            return False   # let the write below say what is wrong
+        wanted = {'meta', 'runs', 'runs_by_time', 'run_props', 'series', 'series_by_name',
+                  'chunks', 'overviews', 'logs'}
+        return wanted <= names and 'last_time' in columns and bool(version)
 
     def connection(self) -> sqlite3.Connection:
         """This process' connection, for read-only SQL (the query layer)."""

@@ -38,10 +38,46 @@ def translate(exc: sqlite3.Error, path: str) -> RepositoryError:
     if 'unable to open' in low:
         return RepositoryWriteError(f'Cannot open {path}: {msg}. Check that the directory '
                                     f'exists and is writable.', path)
+    if 'database is locked' in low or 'database is busy' in low:
+        return RepositoryError(f'{path} stayed locked for {BUSY_TIMEOUT_MS // 1000} s by '
+                               f'another process that holds a write transaction on it'
+                               f'{_lock_holders(path)}. Is that process stopped (Ctrl-Z, a '
+                               f'debugger, a frozen container)? Resume it (`fg`, `kill -CONT '
+                               f'<pid>`) or end it; nothing stored was lost, and reading '
+                               f'(Repo(path, read_only=True)) works meanwhile.', path)
     if is_damage(exc):
         return RepositoryError(f'{path} is damaged ({msg}). Run `aim storage check` to see '
                                f'which runs are affected.', path)
     return RepositoryError(f'SQLite error on {path}: {msg}', path)
+
+
+def _lock_holders(path: str) -> str:
+    """Who may hold the database's write lock: the other live processes writing runs
+    (the pids in the repository's run lock files), stopped ones first. SQLite does not
+    say which process holds its lock; this reads only small files, on the error path."""
+    locks_dir = os.path.join(os.path.dirname(path), 'locks')
+    stopped: set[int] = set()
+    running: set[int] = set()
+    try:
+        names = os.listdir(locks_dir)
+    except OSError:
+        return ''
+    for name in names[:10_000]:
+        try:
+            with open(os.path.join(locks_dir, name), 'rb') as f:
+                pid = int(f.read(32).decode().strip() or 0)
+            with open(f'/proc/{pid}/stat', 'rb') as f:
+                state = f.read().rsplit(b')', 1)[1].split()[0]
+        except (OSError, ValueError, IndexError):
+            continue
+        if pid and pid != os.getpid():
+            (stopped if state in (b'T', b't') else running).add(pid)
+    if stopped:
+        return (f' (process {", ".join(map(str, sorted(stopped)))} writes runs here and is '
+                f'stopped)')
+    if running:
+        return f' (processes writing runs here: {", ".join(map(str, sorted(running)[:10]))})'
+    return ''
 
 
 def connect(path: str, *, create: bool = False, readonly: bool = False) -> sqlite3.Connection:
