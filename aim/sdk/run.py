@@ -20,6 +20,7 @@ from aim.ext.exception_resistant import noexcept
 from aim.storage.encoding import (
     MAX_PARAMS_BYTES,
     canonical_context,
+    check_param_keys,
     check_text,
     dumps_params,
     loads_params,
@@ -274,6 +275,8 @@ class Run:
         keys = None if key is Ellipsis else _param_path(key)
         where = f'run[{short_repr(key)}]'
         clean = to_json_value(value, where)
+        check_param_keys(dict.fromkeys(keys or ()), 'run[...]')
+        check_param_keys(clean, where)
         tree = self._params_tree()
         if keys is None:
             if not isinstance(clean, dict):

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from aim.errors import ParamsInputError
 
 _NONFINITE_TAG = '$float'
+_CONTROL_CHARS = re.compile('[\x00-\x1f\x7f]')
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 # Input limits (docs/signals-and-limits.md says why these numbers).
@@ -129,6 +131,10 @@ def to_json_value(value: Any, where: str = 'value', _depth: int = 0) -> Any:
                                        f'{short_repr(key)}; one value would be lost. Rename '
                                        f'one of them.')
             out[key] = to_json_value(v, f'{where}[{short_repr(key)}]', _depth + 1)
+        if len(out) == 1 and _NONFINITE_TAG in out:
+            raise ParamsInputError(
+                f'{where} is a dict whose only key is {_NONFINITE_TAG!r}, which the stored '
+                f'form reserves for NaN and infinities; rename the key or add another one')
         return out
     if isinstance(value, (list, tuple)):
         return [to_json_value(v, f'{where}[{i}]', _depth + 1) for i, v in enumerate(value)]
@@ -138,6 +144,22 @@ def to_json_value(value: Any, where: str = 'value', _depth: int = 0) -> Any:
     raise ParamsInputError(f'{where} of type {type(value).__module__}.'
                            f'{type(value).__qualname__} cannot be stored; use str, int, float, '
                            f'bool, None, list or dict')
+
+
+def check_param_keys(value: Any, where: str) -> None:
+    """Refuse param keys with control characters (a tab, a line break, NUL): a query's
+    path into the params (``run.hparams['a\tb']``) cannot name them."""
+    if isinstance(value, dict):
+        for key, v in value.items():
+            if _CONTROL_CHARS.search(key):
+                raise ParamsInputError(
+                    f'a key of {where} ({short_repr(key)}) contains a control character '
+                    f'(a tab, a line break, NUL, ...), which query paths cannot name; use '
+                    f'printable characters in param keys')
+            check_param_keys(v, f'{where}[{short_repr(key)}]')
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_param_keys(v, f'{where}[{i}]')
 
 
 def numpy_scalar(value: Any) -> int | float | bool | None:
@@ -173,7 +195,9 @@ def _tag_nonfinite(value: Any) -> Any:
 
 
 def _untag(obj: dict) -> Any:
-    if len(obj) == 1 and _NONFINITE_TAG in obj:
+    # only the three values the writer tags; anything else is data (a repository written
+    # before such dicts were refused) and reads back as it was stored
+    if len(obj) == 1 and obj.get(_NONFINITE_TAG) in ('nan', 'inf', '-inf'):
         return float(obj[_NONFINITE_TAG])
     return obj
 

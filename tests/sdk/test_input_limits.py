@@ -123,6 +123,14 @@ BAD_PARAMS = [
     ('p', np.uint64(2 ** 64 - 1), ValueError, 'int64'),
     ('p', 'x' * (MAX_PARAMS_BYTES + 1), ValueError, 'MB'),
     ('p', ['x' * 1_000_000] * 100, ValueError, 'MB'),
+    # the stored form's tag for NaN/inf: reading such a dict back would change or fail it
+    ('units', {'$float': 'hello'}, ValueError, 'reserve'),
+    ('x', {'$float': 'inf'}, ValueError, 'reserve'),
+    ('p', {'a': {'$float': 1}}, ValueError, r"\['a'\]"),
+    # keys that a query path cannot name
+    ('p', {'a\tb': 1}, ValueError, 'control character'),
+    ('p', {'a\x00b': 1}, ValueError, 'control character'),
+    ('a\nb', 1, ValueError, 'control character'),
 ]
 
 
@@ -231,3 +239,22 @@ def test_adapters_keep_a_config_with_a_huge_int(make_run):
     adapter = AdapterRun(run=run)
     adapter.set_params('hparams', {'seed': 2 ** 100, 'lr': 0.1})
     assert run['hparams'] == {'seed': str(2 ** 100), 'lr': 0.1}
+
+
+def test_a_float_tag_like_dict_stored_before_reads_back_as_stored(tmp_path):
+    """A repository written before such dicts were refused: its other params still read."""
+    import sqlite3
+    run = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+    run['hparams'] = {'lr': 0.1}
+    run_hash = run.hash
+    run.close()
+    conn = sqlite3.connect(str(tmp_path / '.aim' / 'repo.db'))
+    with conn:
+        for table, where in (('runs', 'hash=?'), ('run_props', "run_hash=? AND key='params'")):
+            column = 'params' if table == 'runs' else 'value'
+            conn.execute(f'UPDATE {table} SET {column}=? WHERE {where}',
+                         ('{"hparams":{"lr":0.1},"units":{"$float":"hello"}}', run_hash))
+    conn.close()
+    stored = Repo(str(tmp_path)).get_run(run_hash)
+    assert stored['hparams'] == {'lr': 0.1}
+    assert stored['units'] == {'$float': 'hello'}
