@@ -68,6 +68,37 @@ class QueryObject:
         raise Unsupported(f'{self.ql_describe} cannot be iterated')
 
 
+class LazyGenerator(QueryObject):
+    """A generator expression: its items are computed as a function consumes them, so
+    `sum(1 for ...)` builds nothing. Its limit is on iterations (Evaluator._bindings);
+    whatever builds a container from it counts the elements (functions.build_list)."""
+    __slots__ = ('failed', 'items')
+    ql_describe = 'a generator expression'
+
+    def __init__(self):
+        self.items = iter(())
+        self.failed = False      # it met a value that is not iterable: the result is undefined
+
+    def ql_iter(self):
+        return self.items
+
+    def __iter__(self):
+        return self.items
+
+    def ql_getitem(self, key):
+        raise Unsupported('a generator expression cannot be indexed ([...])',
+                          'Make a list instead: [x for x in ...][0].')
+
+    def __repr__(self) -> str:
+        return '<generator expression>'
+
+
+# The functions that consume an iterable; any other function given a generator expression
+# is a QueryTypeError (it would never be what the query meant).
+_ITERABLE_FUNCTIONS = frozenset({'sum', 'any', 'all', 'min', 'max', 'sorted', 'list',
+                                 'tuple', 'set', 'bool'})
+
+
 def _listing(what: str, names: tuple[str, ...]) -> str | None:
     return f"Its {what}: {', '.join(names)}." if names else None
 
@@ -435,8 +466,12 @@ class Evaluator:
         func = node.func
         views: list[QueryObject] = []
 
+        generators: list[LazyGenerator] = []
+
         def argument(value):
-            if isinstance(value, QueryObject):
+            if isinstance(value, LazyGenerator):
+                generators.append(value)
+            elif isinstance(value, QueryObject):
                 views.append(value)
             return plain(value)
 
@@ -448,12 +483,18 @@ class Evaluator:
             target = fn.SAFE_FUNCTIONS.get(func.id)
             if target is None:
                 return UNDEFINED
+            if generators and func.id not in _ITERABLE_FUNCTIONS:
+                raise Unsupported(f'{func.id}() does not take a generator expression',
+                                  'Make a list instead: [x for x in ...].')
             if target is bool:
                 return truth(args[0]) if args else False
             if any(isinstance(a, Undefined) for a in args) or \
                     any(isinstance(v, Undefined) for v in kwargs.values()):
                 return UNDEFINED
-            return self._call(target, args, kwargs, func.id, views)
+            result = self._call(target, args, kwargs, func.id, views)
+            if any(g.failed for g in generators):
+                return UNDEFINED
+            return result
         if isinstance(func, ast.Attribute):
             if isinstance(func.value, ast.Name) and func.value.id not in env \
                     and func.value.id in fn.SAFE_MODULES:
@@ -464,11 +505,20 @@ class Evaluator:
                     return UNDEFINED
                 if any(isinstance(a, Undefined) for a in args):
                     return UNDEFINED
+                if generators:
+                    raise Unsupported(f'{func.value.id}.{func.attr}() does not take a '
+                                      'generator expression')
                 return self._call(member, args, kwargs, f'{func.value.id}.{func.attr}', views)
             receiver = self.eval(func.value, env)
             if func.attr not in fn.ALLOWED_METHOD_NAMES:
                 return UNDEFINED
             self.budget.tick()
+            if generators:
+                # methods take lists: build them, counting elements
+                args = tuple(fn.build_list(a) if isinstance(a, LazyGenerator) else a
+                             for a in args)
+                if any(g.failed for g in generators):
+                    return UNDEFINED
             if isinstance(receiver, QueryObject):
                 views.insert(0, receiver)
                 if any(isinstance(a, Undefined) for a in args) or \
@@ -507,13 +557,21 @@ class Evaluator:
             return iter(value)
         raise TypeError(f'{type(value).__name__} is not iterable')
 
-    def _bindings(self, generators, env, index=0):
+    def _bindings(self, generators, env, index=0, iterations: list[int] | None = None):
+        """The environments of a comprehension's items; `iterations` (a one-item list)
+        counts every loop step, for generator expressions, whose limit is on those."""
         if index == len(generators):
             yield env
             return
         gen = generators[index]
         for item in self._iterate(self.eval(gen.iter, env)):
             self.budget.tick()
+            if iterations is not None:
+                iterations[0] += 1
+                if iterations[0] > fn.MAX_ITEMS:
+                    raise fn.limit_error(
+                        f'a generator expression iterates more than {fn.MAX_ITEMS} times, '
+                        f'the limit', 'Iterate over fewer or smaller ranges.')
             local = dict(env)
             if isinstance(gen.target, ast.Name):
                 local[gen.target.id] = item
@@ -527,9 +585,9 @@ class Evaluator:
                     continue
                 local.update(zip(names, values))
             if all(truth(self.eval(cond, local)) for cond in gen.ifs):
-                yield from self._bindings(generators, local, index + 1)
+                yield from self._bindings(generators, local, index + 1, iterations)
 
-    def _collect(self, node, env, make_item):
+    def _collect(self, node, env, make_item, what: str):
         out = []
         total = 0
         try:
@@ -537,20 +595,30 @@ class Evaluator:
                 item = make_item(local)
                 out.append(item)
                 total += fn.volume(item, fn.MAX_ITEMS - total + 1)
-                fn.check_size(total, 'a comprehension')
+                fn.check_size(total, what)
         except TypeError:
             return UNDEFINED
         return out
 
     def eval_ListComp(self, node, env):
-        return self._collect(node, env, lambda local: self.eval(node.elt, local))
+        return self._collect(node, env, lambda local: self.eval(node.elt, local),
+                             'a list comprehension')
 
     def eval_GeneratorExp(self, node, env):
-        # Evaluated eagerly: bounded by MAX_ITEMS and the CPU budget like a list.
-        return self.eval_ListComp(node, env)
+        generator = LazyGenerator()
+        generator.items = self._generate(node, env, generator)
+        return generator
+
+    def _generate(self, node, env, generator: LazyGenerator):
+        try:
+            for local in self._bindings(node.generators, env, iterations=[0]):
+                yield self.eval(node.elt, local)
+        except TypeError:
+            generator.failed = True    # as a list comprehension over it would be undefined
 
     def eval_SetComp(self, node, env):
-        items = self._collect(node, env, lambda local: plain(self.eval(node.elt, local)))
+        items = self._collect(node, env, lambda local: plain(self.eval(node.elt, local)),
+                              'a set comprehension')
         if isinstance(items, Undefined):
             return items
         try:
@@ -560,7 +628,8 @@ class Evaluator:
 
     def eval_DictComp(self, node, env):
         pairs = self._collect(node, env, lambda local: (plain(self.eval(node.key, local)),
-                                                        self.eval(node.value, local)))
+                                                        self.eval(node.value, local)),
+                              'a dict comprehension')
         if isinstance(pairs, Undefined):
             return pairs
         try:

@@ -67,10 +67,32 @@ def _len_or_zero(x) -> int:
 
 
 def _bounded_iterable(x):
+    """x, to be consumed one element at a time: a sized x within the limit, or an iterator
+    (a generator expression, whose own limit is on its iterations)."""
     if isinstance(x, Undefined):
         return ()
     check_size(_len_or_zero(x), 'a sequence')
     return x
+
+
+def build_list(items, what: str = 'a list') -> list:
+    """The elements of an iterator as a list, refusing once their size passes the limit,
+    so that a list over the limit is never held whole."""
+    out = []
+    total = 0
+    for item in items:
+        out.append(item)
+        total += volume(item, MAX_ITEMS - total + 1)
+        check_size(total, what)
+    return out
+
+
+def _built(x, what: str):
+    """A container's elements: sized ones are checked by their length, iterators (a
+    generator expression) by the elements as they arrive."""
+    if hasattr(x, '__len__') or isinstance(x, Undefined):
+        return _bounded_iterable(x)
+    return build_list(x, what)
 
 
 # ---------------------------------------------------------------- functions
@@ -82,13 +104,13 @@ def _range(*args):
 
 def _seq(kind):
     def make(x=()):
-        return kind(_bounded_iterable(x))
+        return kind(_built(x, f'a {kind.__name__}'))
     make.__name__ = kind.__name__
     return make
 
 
 def _sorted(x, reverse=False):
-    return sorted(_bounded_iterable(x), reverse=bool(reverse))
+    return sorted(_built(x, 'a list'), reverse=bool(reverse))
 
 
 def _agg(fn):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from aim.ql.budget import CpuBudget
 from aim.ql.check import RUN_VARIABLES, TRACE_VARIABLES, check_query
 from aim.ql.errors import QueryLimitError, QuerySyntaxError, query_error
-from aim.ql.evaluate import Evaluator, FrozenClock
+from aim.ql.evaluate import Evaluator, FrozenClock, QueryObject
 from aim.ql.pushdown import Sql, translate
 from aim.ql.source import IndexSource
 from aim.ql.syntax import parse_query
@@ -81,7 +81,8 @@ class Query:
                 self._constants[key] = (False, None)
             else:
                 value = self.evaluator.value(node, {})   # QueryError (limits) propagates
-                ok = not isinstance(value, Undefined)
+                # a generator expression is consumed once: not a constant for the SQL
+                ok = not isinstance(value, (Undefined, QueryObject))
                 self._constants[key] = (ok, value if ok else None)
         return self._constants[key]
 
