@@ -133,3 +133,14 @@ def test_reindex_gives_chunks_of_a_lost_series_row_back_to_their_run(repo):
     run = Repo(str(root)).get_run(hashes[1])
     names = {m.name: len(m.values.values_list()) for m in run.metrics()}
     assert names.get(f'__lost_series_{sid}') == POINTS
+
+
+def test_quick_check_finds_a_lost_chunk_from_the_chunk_list(repo):
+    root, hashes = repo
+    sid = _series_id(root, hashes[2], 'loss')
+    _sql(root, 'DELETE FROM chunks WHERE series_id=? AND seq=1', (sid,))
+    result = CliRunner().invoke(cli, ['storage', 'check', '--quick', '--repo', str(root)],
+                                catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    line = next(ln for ln in result.output.splitlines() if hashes[2] in ln)
+    assert 'DAMAGED' in line and "'loss'" in line and '904' in line
