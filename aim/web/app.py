@@ -4,6 +4,7 @@ Pages are thin views over the API (see docs/ui.md). Build one with :func:`create
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated
 
@@ -40,6 +41,7 @@ MAX_TAG_LENGTH = 200
 MAX_HASHES = 1000
 MAX_HASH_LENGTH = 64
 MAX_QUERY_LENGTH = 10_000
+MAX_OFFSET = 2 ** 53  # an offset into a table or a log: far beyond any, within int64
 
 Tag = Annotated[str, StringConstraints(max_length=MAX_TAG_LENGTH)]
 RunHash = Annotated[str, StringConstraints(max_length=MAX_HASH_LENGTH)]
@@ -99,6 +101,10 @@ def create_app(repo, *, read_only: bool = False,
                            'edit or delete runs.')
 
     def series_request(q, runs, names, x_axis, width, x_min, x_max, since, full, max_series):
+        for name, value in (('x_min', x_min), ('x_max', x_max), ('since', since)):
+            if value is not None and not math.isfinite(value):
+                raise ApiError(422, 'InvalidRequest', f'{name} must be a finite number, got '
+                               f'{value!r}; leave it out for an open range.')
         return SeriesRequest(query=q or '', runs=_split(runs), names=_split(names),
                              x_axis=x_axis, width=width, x_min=x_min, x_max=x_max,
                              since=since, full=full, max_series=max_series)
@@ -114,7 +120,8 @@ def create_app(repo, *, read_only: bool = False,
     @app.get('/api/runs', tags=['runs'])
     def search_runs(q: str = Query('', max_length=MAX_QUERY_LENGTH,
                                    description='run query, e.g. run.hparams.lr < 0.01'),
-                    offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=1000),
+                    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+                    limit: int = Query(50, ge=1, le=1000),
                     sort: str = Query('-creation_time', description='prop, params.<path> or '
                                       'metric:<name>; "-" prefix for descending'),
                     params: str = Query('', description='comma-separated param paths, or *'),
@@ -135,7 +142,7 @@ def create_app(repo, *, read_only: bool = False,
         return run_details.run_info(repo, run_hash)
 
     @app.get('/api/runs/{run_hash}/logs', tags=['runs'])
-    def get_logs(run_hash: str, since_line: int = Query(0, ge=0)):
+    def get_logs(run_hash: str, since_line: int = Query(0, ge=0, le=MAX_OFFSET)):
         return run_details.terminal_logs(repo, run_hash, since_line)
 
     @app.patch('/api/runs/{run_hash}', tags=['edits'])

@@ -277,3 +277,13 @@ def test_sort_by_param_skips_a_run_whose_params_are_not_json(tmp_path):
         assert client.get('/api/params').status_code == 200
         series = client.get('/api/series', params={'runs': hashes[0], 'names': 'loss'})
         assert series.status_code == 200, series.text
+
+
+def test_out_of_range_numbers_are_request_errors_not_server_errors(client):
+    huge = client.get('/api/runs', params={'offset': 2 ** 63})
+    assert huge.status_code == 422 and 'offset' in huge.json()['error']['message']
+    for name in ('x_min', 'x_max', 'since'):
+        for value in ('nan', 'inf', '-inf'):
+            answer = client.get('/api/series', params={'names': 'loss', name: value})
+            assert answer.status_code == 422, (name, value, answer.text)
+            assert name in answer.json()['error']['message']
