@@ -45,6 +45,13 @@ def coerce_value(value: Any) -> tuple[Any, int]:
     if scalar is not None:
         return coerce_value(scalar)
     shape = getattr(value, 'shape', None)
+    if shape is not None and tuple(shape) in ((), (1,)):
+        # one element, but not a real number (complex, datetime64, longdouble, object)
+        dtype = getattr(value, 'dtype', type(value).__name__)
+        raise TrackInputError(f'track() value must be a real number (int, float, bool); got '
+                              f'a {type(value).__module__.split(".")[0]} scalar of type '
+                              f'{dtype}. Convert it first, e.g. float(value) or '
+                              f'value.real.')
     if shape is not None:
         raise TrackInputError(f'track() takes a single number; got an array of shape '
                               f'{tuple(shape)}. Track its elements separately or reduce it '

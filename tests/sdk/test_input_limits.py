@@ -67,6 +67,9 @@ BAD_TRACK = [
     (dict(value=1.0, name='kept', context={'big': 'x' * MAX_CONTEXT_BYTES}), 'context'),
     (dict(value=1.0, name='kept', context={'big': BIG}), 'context'),
     (dict(value=1.0, name='kept', context={1: 'a', '1': 'b'}), 'context'),
+    # one element but no real number: the message says so, not "an array of shape ()"
+    (dict(value=np.complex128(1 + 2j), name='kept', step=5), 'complex128'),
+    (dict(value=np.datetime64('2020-01-01'), name='kept', step=5), 'datetime64'),
 ]
 
 
