@@ -453,6 +453,11 @@ class LiveRun:
         self.lock_path = lock
         try:
             jdir = store.run_journal_dir(run_hash)
+            if os.path.islink(jdir):   # never written, folded or deleted through
+                raise RepositoryError(
+                    f'{jdir} is a symbolic link to {os.readlink(jdir)}, not the journal of '
+                    f'run {run_hash}; it is never followed. Move it out of '
+                    f'{store.journal_dir}, then try again.', jdir)
             if not create and os.path.isdir(jdir):
                 from aim.storage.journal import writer_alive
                 if writer_alive(jdir):  # its lock file was deleted under it

@@ -197,6 +197,22 @@ def test_resuming_a_run_whose_journal_is_a_link(tmp_path, python, child_env):
     assert sorted(os.listdir(outside)) == before
 
 
+def test_new_run_never_writes_through_a_journal_link(tmp_path):
+    from aim import Run
+    from aim.errors import AimError
+    root = str(tmp_path / 'repo')
+    Repo(root, init=True)
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    os.symlink(str(outside), os.path.join(root, '.aim', 'journal', 'myrun'))
+    with pytest.raises(AimError, match='symbolic link'):
+        run = Run(run_hash='myrun', repo=root, system_tracking_interval=None,
+                  capture_terminal_logs=False)
+        run.track(1.0, name='loss', step=0)
+        run.close()
+    assert os.listdir(outside) == []
+
+
 def test_links_inside_a_journal_are_never_followed(tmp_path, python, child_env):
     root, aim_dir, victim = crashed_run(tmp_path, python, child_env)
     jdir = os.path.join(aim_dir, 'journal', victim)
