@@ -431,12 +431,13 @@ def lost_series(db) -> dict[int, tuple[int, str | None, str]]:
             with contextlib.suppress(Exception):
                 t = codec.decode_column('times', blob, n)
                 times += [float(t.min()), float(t.max())]
-        writing = set()
+        writing: set[str] = set()
         if times:   # chunk times are kept to the millisecond
-            writing = {h for h, in db.query(
-                'SELECT hash FROM runs WHERE creation_time <= ? '
-                'AND COALESCE(end_time, 1e300) >= ?', (min(times) + 0.002,
-                                                       max(times) - 0.002))}
+            with contextlib.suppress(RepositoryError):   # a damaged index: ids alone
+                writing = {h for h, in db.query(
+                    'SELECT hash FROM runs WHERE creation_time <= ? '
+                    'AND COALESCE(end_time, 1e300) >= ?', (min(times) + 0.002,
+                                                           max(times) - 0.002))}
         neighbours = {r[0][0] for r in (before, after) if r}
         both = writing & neighbours
         candidates = both if both else (writing or neighbours)

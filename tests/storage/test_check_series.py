@@ -144,3 +144,15 @@ def test_quick_check_finds_a_lost_chunk_from_the_chunk_list(repo):
     assert result.exit_code == 1, result.output
     line = next(ln for ln in result.output.splitlines() if hashes[2] in ln)
     assert 'DAMAGED' in line and "'loss'" in line and '904' in line
+
+
+def test_chunks_of_a_lost_series_row_are_named_when_the_run_index_is_gone_too(repo):
+    root, hashes = repo
+    sid = _series_id(root, hashes[1], 'loss')
+    _sql(root, 'DELETE FROM series WHERE id=?', (sid,))
+    _sql(root, 'DROP TABLE runs')
+    result = _check(root)
+    assert result.exit_code == 1, result.output
+    assert f'#{sid}' in result.output and 'candidates' in result.output
+    assert hashes[0] in result.output and hashes[1] in result.output
+    assert 'cannot be listed' not in result.output
