@@ -18,7 +18,7 @@ import datetime as _dt
 import operator
 from collections.abc import Callable
 
-from aim.errors import QueryError
+from aim.errors import AimError, QueryError
 from aim.ql import functions as fn
 from aim.ql.budget import CpuBudget
 from aim.ql.errors import QueryLimitError, QueryTypeError, query_error
@@ -125,6 +125,9 @@ def _unsupported_operator(op, values, error: Exception) -> Unsupported:
 
 
 # Errors that mean "this value does not fit this operation": the result is undefined.
+# The library's own errors (AimError: a run removed meanwhile, unreadable points) are
+# some of these types too (MissingRunError is a KeyError); every catch lets them through
+# first, so that a failure to read the data is never taken for a non-match.
 _VALUE_ERRORS = (TypeError, ValueError, ArithmeticError, IndexError, KeyError,
                  AttributeError, UnicodeError)
 
@@ -149,6 +152,8 @@ def truth(value) -> bool:
         return value.ql_bool()
     try:
         return bool(value)
+    except AimError:
+        raise
     except _VALUE_ERRORS:
         return False
 
@@ -175,6 +180,8 @@ def py_compare(op: type[ast.cmpop], a, b) -> bool:
         if op is ast.NotIn:
             return not _contains(b, a)
         return bool(_COMPARE[op](a, b))
+    except AimError:
+        raise
     except _VALUE_ERRORS as e:
         if isinstance(e, TypeError) and any(isinstance(v, QueryObject) for v in raw):
             raise _unsupported_operator(op, raw, e) from None
@@ -229,6 +236,8 @@ def get_item(obj, key):
             if isinstance(key, bool) or not isinstance(key, (int, slice)):
                 return UNDEFINED
             return obj[key]
+    except AimError:
+        raise
     except _VALUE_ERRORS:
         return UNDEFINED
     return UNDEFINED
@@ -365,6 +374,8 @@ class Evaluator:
             return UNDEFINED
         try:
             return -operand if isinstance(node.op, ast.USub) else +operand
+        except AimError:
+            raise
         except _VALUE_ERRORS as e:
             if isinstance(e, TypeError) and isinstance(raw, QueryObject):
                 raise _unsupported_operator(type(node.op), (raw,), e) from None
@@ -388,6 +399,8 @@ class Evaluator:
             op = _BINOPS[type(node.op)]
         try:
             return op(left, right)
+        except AimError:
+            raise
         except _VALUE_ERRORS as e:
             if isinstance(e, TypeError) and any(isinstance(v, QueryObject) for v in raw):
                 raise _unsupported_operator(type(node.op), raw, e) from None
@@ -526,6 +539,8 @@ class Evaluator:
                     return UNDEFINED       # e.g. values_between(run.missing, 10)
             try:
                 return call_method(receiver, func.attr, args, kwargs)
+            except AimError:
+                raise
             except _VALUE_ERRORS as e:
                 if isinstance(e, TypeError) and views:
                     raise Unsupported(f'{func.attr}() does not work here on '
@@ -537,6 +552,8 @@ class Evaluator:
         self.budget.tick()
         try:
             return target(*args, **kwargs)
+        except AimError:
+            raise
         except _VALUE_ERRORS as e:
             if isinstance(e, TypeError) and views:
                 raise Unsupported(f'{name}() does not work on {views[0].ql_describe}: {e}',
@@ -596,6 +613,8 @@ class Evaluator:
                 out.append(item)
                 total += fn.volume(item, fn.MAX_ITEMS - total + 1)
                 fn.check_size(total, what)
+        except AimError:
+            raise
         except TypeError:
             return UNDEFINED
         return out
@@ -613,6 +632,8 @@ class Evaluator:
         try:
             for local in self._bindings(node.generators, env, iterations=[0]):
                 yield self.eval(node.elt, local)
+        except AimError:
+            raise
         except TypeError:
             generator.failed = True    # as a list comprehension over it would be undefined
 

@@ -10,6 +10,7 @@ import json
 import math
 import time
 
+from aim.errors import AimError, RunError
 from aim.ql.evaluate import QueryObject, Unsupported, get_item, plain
 from aim.ql.functions import check_size
 from aim.ql.undefined import UNDEFINED, Undefined
@@ -252,7 +253,16 @@ class MetricView(QueryObject):
 
     def values(self) -> SeriesValues:
         if self._values is None:
-            loaded = self.run.source.load_series(self.run.hash, self.name, self.context)
+            try:
+                loaded = self.run.source.load_series(self.run.hash, self.name, self.context)
+            except (AimError, MemoryError, RecursionError):
+                raise
+            except Exception as e:   # not the query's fault: never a silent non-match
+                raise RunError(f'the points of series {self.name!r} {self.context} of run '
+                               f'{self.run.hash} could not be read ({type(e).__name__}: '
+                               f'{e}). `aim storage check` names damaged runs; exclude '
+                               f'this one with run.hash != {self.run.hash!r}.',
+                               self.run.hash) from e
             if loaded is None:
                 self._values = SeriesValues(None, None)
             else:
