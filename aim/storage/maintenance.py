@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -651,9 +650,29 @@ def _remove_leftovers(store: RepoStore) -> int:
             # points that recovery could not fold: the only copy of them; `aim storage
             # check` names the run, and the next open for writing tries again
             continue
-        shutil.rmtree(path, ignore_errors=True)
-        removed += 1
+        from aim.storage.recovery import journal_entry_problem
+        if journal_entry_problem(store, name) is not None:
+            continue  # not a run journal (a user's folder, a link, a copy): not ours to remove
+        removed += _remove_empty_journal(path)
     return removed
+
+
+def _remove_empty_journal(path: str) -> int:
+    """Remove a journal folder that holds only a series file and unfinished segments; a
+    folder with anything else in it is left as it is."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return 0
+    if any(n != jr.SERIES_FILE and not n.endswith(jr.TEMP_SUFFIX) for n in names):
+        return 0
+    for n in names:
+        _unlink(os.path.join(path, n))
+    try:
+        os.rmdir(path)
+    except OSError:
+        return 0
+    return 1
 
 
 def directory_size(path: str) -> int:

@@ -296,13 +296,16 @@ def remove_journal_dir(jdir: str) -> None:
         names = os.listdir(jdir)
     except FileNotFoundError:
         return
+    # only the journal's own files: anything else someone put there stays (and so does
+    # the folder, which rmdir then leaves)
+    names = [n for n in names if n == jr.SERIES_FILE or n.endswith(jr.SEGMENT_SUFFIX)
+             or n.endswith(jr.TEMP_SUFFIX)]
     names.sort(key=lambda n: n == jr.SERIES_FILE)
     for i, name in enumerate(names):
         try:
             os.unlink(os.path.join(jdir, name))
         except IsADirectoryError:
-            import shutil
-            shutil.rmtree(os.path.join(jdir, name), ignore_errors=True)
+            pass  # a folder named like a segment: not written by aimkit, left alone
         except FileNotFoundError:
             pass
         if i == 0:

@@ -363,3 +363,26 @@ def test_check_of_a_lost_database_says_how_to_rebuild_it(tmp_path, python, child
     result = CliRunner().invoke(cli, ['storage', 'check', '--repo', root])
     assert result.exit_code != 0
     assert 'init=True' in result.output and '.recover' not in result.output
+
+
+def test_vacuum_never_removes_a_folder_under_journal_that_is_not_a_run_journal(tmp_path):
+    """Vacuum removes the empty journal folders that runs leave, never anything else
+    someone put under .aim/journal (a folder of notes, a folder with a run-like name)."""
+    from click.testing import CliRunner
+
+    from aim.cli.main import cli
+    root = tmp_path / 'repo'
+    Repo(str(root), init=True)
+    journal = root / '.aim' / 'journal'
+    for name in (' a b ', 'notes', '0123456789abcdef01234567'):
+        folder = journal / name
+        folder.mkdir(parents=True)
+        (folder / 'keep.txt').write_text('precious')
+    empty = journal / 'fedcba9876543210fedcba98'
+    empty.mkdir()
+    (empty / 'series.jsonl').write_text('')
+    result = CliRunner().invoke(cli, ['storage', 'vacuum', '--repo', str(root)])
+    assert result.exit_code == 0, result.output
+    for name in (' a b ', 'notes', '0123456789abcdef01234567'):
+        assert (journal / name / 'keep.txt').read_text() == 'precious'
+    assert not empty.exists()
