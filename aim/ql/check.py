@@ -78,6 +78,9 @@ class _Checker:
         self.count = 0
         self.patterns: set[str] = set()
         self.regex_program = 0
+        # ids of the nodes that name a function or module where one belongs: a call's
+        # function, a module before its member, `key=` of min/max/sorted
+        self.in_place: set[int] = set()
 
     def fail(self, node: ast.AST, message: str, hint: str | None = None,
              cls: type[QueryError] = UnsafeQueryError) -> NoReturn:
@@ -103,6 +106,10 @@ class _Checker:
             self.check_name(node, local_names)
         elif isinstance(node, ast.Attribute):
             self.check_identifier(node, node.attr, 'attribute')
+            if isinstance(node.value, ast.Name) and node.value.id in SAFE_MODULES \
+                    and node.value.id not in local_names \
+                    and node.value.id not in self.variables:
+                self.check_module_member(node, node.value.id)
         elif isinstance(node, ast.Constant):
             if not isinstance(node.value, (str, int, float, bool, type(None))):
                 self.fail(node, f'{type(node.value).__name__} literals are not allowed in queries')
@@ -141,11 +148,37 @@ class _Checker:
                       'allowed in queries',
                       "To read a param whose name starts with '_', write run['" + name + "'].")
 
+    def check_module_member(self, node: ast.Attribute, module_name: str):
+        """`math.pi`, `datetime.now()`: the member exists, and is called if and only if it
+        is a function (otherwise the query would compare a function, never matching)."""
+        module = SAFE_MODULES[module_name]
+        self.in_place.add(id(node.value))
+        if node.attr not in module:
+            self.fail(node, f'{module_name}.{node.attr} is not allowed in queries',
+                      'Allowed: ' + ', '.join(sorted(module)) + '.')
+        member = module.members[node.attr]
+        is_function = member is None or callable(member)    # None: bound per query
+        called = id(node) in self.in_place
+        if is_function and not called:
+            self.fail(node, f'{module_name}.{node.attr} is a function, used here as a value',
+                      f'Call it: {module_name}.{node.attr}(...).')
+        if called and not is_function:
+            self.fail(node, f'{module_name}.{node.attr} is a constant, not a function',
+                      f'Write {module_name}.{node.attr} without ().')
+
     def check_name(self, node: ast.Name, local_names: frozenset[str]):
         name = node.id
         self.check_identifier(node, name, 'name')
-        if name in local_names or name in self.variables or name in SAFE_FUNCTIONS \
-                or name in SAFE_MODULES:
+        if name in local_names or name in self.variables:
+            return
+        if name in SAFE_FUNCTIONS or name in SAFE_MODULES:
+            if id(node) not in self.in_place:
+                if name in SAFE_MODULES:
+                    self.fail(node, f'{name} is a module, used here as a value',
+                              f'Use one of its members, e.g. {name}.'
+                              f'{next(iter(SAFE_MODULES[name]))}.')
+                self.fail(node, f'{name} is a function, used here as a value',
+                          f'Call it: {name}(...).')
             return
         if name in TRACE_VARIABLES:
             self.fail(node, f'{name!r} is not available in a run query',
@@ -164,7 +197,10 @@ class _Checker:
             if kw.arg is None:
                 self.fail(node, '** unpacking is not allowed in queries')
             self.check_identifier(kw, kw.arg, 'keyword argument')
+            if kw.arg == 'key' and isinstance(kw.value, ast.Name):
+                self.in_place.add(id(kw.value))      # max(run.tags, key=len)
         func = node.func
+        self.in_place.add(id(func))
         if isinstance(func, ast.Name):
             if func.id not in SAFE_FUNCTIONS:
                 self.fail(func, f'calling {func.id!r} is not allowed in queries',

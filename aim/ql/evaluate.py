@@ -422,7 +422,11 @@ class Evaluator:
         return self.eval(node.orelse, env)
 
     def eval_Attribute(self, node, env):
-        return get_attribute(self.eval(node.value, env), node.attr)
+        value = node.value
+        if isinstance(value, ast.Name) and value.id not in env and value.id in fn.SAFE_MODULES:
+            # `datetime.max`: the module's member (the name alone is the datetime type)
+            return get_attribute(fn.SAFE_MODULES[value.id], node.attr)
+        return get_attribute(self.eval(value, env), node.attr)
 
     def eval_Subscript(self, node, env):
         self.budget.tick()

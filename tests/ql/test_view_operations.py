@@ -97,3 +97,30 @@ def test_missing_keys_stay_undefined(series_repo):
     assert count(series_repo, "metric.name == 'loss' and metric.context.subset is None") == 1
     assert count(series_repo, "metric.name == 'loss' and run.metrics['nope'].last is None") == 1
     assert count(series_repo, "metric.name == 'loss' and run.hparams.lr > 1") == 0
+
+
+@pytest.mark.parametrize('q, named', [
+    ('math.pi() > 3', 'math.pi'),
+    ("datetime.min() is None", 'datetime.min'),
+    ('math.foo > 1', 'math.foo'),
+    ('math.sqrt > 1', 'math.sqrt'),
+    ('datetime.now > run.created_at', 'datetime.now'),
+    ('len > 1', 'len'),
+    ('run.hparams.lr == max', 'max'),
+    ('math == 1', 'math'),
+])
+def test_functions_and_constants_misused_are_refused_when_compiled(repo, q, named):
+    from aim.ql.errors import UnsafeQueryError
+    with pytest.raises(UnsafeQueryError) as info:
+        repo.query_runs(q)
+    assert named in str(info.value)
+    assert info.value.position is not None
+
+
+def test_functions_as_values_where_python_takes_them(repo, make_run):
+    run = make_run()
+    run['words'] = ['ab', 'a', 'abc']
+    run.close()
+    assert len(list(repo.query_runs("max(run.words, key=len) == 'abc'"))) == 1
+    assert len(list(repo.query_runs('math.pi > 3 and datetime.max.year == 9999'))) == 1
+    assert len(list(repo.query_runs("[len for len in run.words][0] == 'ab'"))) == 1
