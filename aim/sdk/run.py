@@ -5,7 +5,6 @@ import _thread
 import atexit
 import datetime as _dt
 import os
-import re
 import signal
 import sys
 import threading
@@ -27,13 +26,13 @@ from aim.storage.encoding import (
     short_repr,
     to_json_value,
 )
+from aim.storage.journal import RUN_HASH_RE
 
 if TYPE_CHECKING:
     from aim.sdk.repo import Repo
     from aim.sdk.trace import Metric
 
 DEFAULT_SYSTEM_TRACKING_INTERVAL = 10
-_HASH_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 _MISSING = object()
 
 
@@ -141,7 +140,7 @@ class Run:
             run_hash = _new_hash()
             exists = False
         else:
-            if not _HASH_RE.match(run_hash):
+            if not RUN_HASH_RE.match(run_hash):
                 raise ValueError(f'invalid run hash {run_hash!r}: use up to 64 letters, digits, '
                                  f'"-", "_" or "."')
             exists = store.run_exists(run_hash)
