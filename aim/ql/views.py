@@ -11,8 +11,8 @@ import math
 import time
 
 from aim.errors import AimError, RunError
+from aim.ql import functions
 from aim.ql.evaluate import QueryObject, Unsupported, get_item, plain
-from aim.ql.functions import check_size
 from aim.ql.undefined import UNDEFINED, Undefined
 
 RUN_COLUMNS = ('hash', 'name', 'experiment', 'description', 'tags', 'archived',
@@ -376,17 +376,24 @@ class SeriesValues(QueryObject):
         return 0 if self.values is None else len(self.values)
 
     def ql_iter(self):
-        if self._empty():
-            return iter(())
-        check_size(len(self.values), 'a list of series values')
-        return iter(self.values.tolist())
+        return iter(self.ql_value())
+
+    def _check_length(self) -> None:
+        n = len(self.values)
+        if n > functions.MAX_ITEMS:
+            raise functions.limit_error(
+                f"a series' values are a list of at most {functions.MAX_ITEMS} elements in "
+                f'a query; this series has {n} points',
+                'Use the aggregate methods, which have no limit: metric.values.min(), '
+                '.max(), .mean(), .sum(), .count(), or narrow it first with '
+                'metric.last_n(n) or metric.values_between(start, stop).')
 
     def ql_value(self) -> list:
         if self._list is None:
             if self._empty():
                 self._list = []
             else:
-                check_size(len(self.values), 'a list of series values')
+                self._check_length()
                 self._list = self.values.tolist()
         return self._list
 

@@ -124,3 +124,15 @@ def test_functions_as_values_where_python_takes_them(repo, make_run):
     assert len(list(repo.query_runs("max(run.words, key=len) == 'abc'"))) == 1
     assert len(list(repo.query_runs('math.pi > 3 and datetime.max.year == 9999'))) == 1
     assert len(list(repo.query_runs("[len for len in run.words][0] == 'ab'"))) == 1
+
+
+def test_a_long_series_as_a_list_points_to_the_aggregates(series_repo, monkeypatch):
+    from aim.ql import QueryLimitError, functions
+    monkeypatch.setattr(functions, 'MAX_ITEMS', 3)      # the series has 5 points
+    for q in ('min(metric.values) < 0', '[v for v in metric.values][0] < 0'):
+        with pytest.raises(QueryLimitError) as info:
+            count(series_repo, f"metric.name == 'loss' and {q}")
+        assert '5 points' in str(info.value) and 'metric.values.min()' in str(info.value)
+    # the aggregates and slices within the limit still answer
+    assert count(series_repo, "metric.name == 'loss' and metric.values.min() == -2") == 1
+    assert count(series_repo, "metric.name == 'loss' and min(metric.last_n(2)) == 1") == 1
