@@ -591,8 +591,9 @@ class Evaluator:
                 iterations[0] += 1
                 if iterations[0] > fn.MAX_ITEMS:
                     raise fn.limit_error(
-                        f'a generator expression iterates more than {fn.MAX_ITEMS} times, '
-                        f'the limit', 'Iterate over fewer or smaller ranges.')
+                        f'a generator expression iterates more than {fn.MAX_ITEMS} times '
+                        f'(the limit for one generator)',
+                        'Iterate over fewer or smaller ranges.')
             local = dict(env)
             if isinstance(gen.target, ast.Name):
                 local[gen.target.id] = item

@@ -308,8 +308,9 @@ class MetricView(QueryObject):
 class SeriesValues(QueryObject):
     """The values of a series (or a slice of them), with aggregates for queries.
 
+    An item is the value at a step, as on the SDK's Metric (`metric.values[100]`).
     Elsewhere it is the list of its values (as Python numbers): `min(metric.values)`,
-    `metric.values[-1]`, `sorted(...)`, `metric.values == [...]` see that list."""
+    `sorted(...)`, `list(...)[-1]`, `metric.values == [...]` see that list."""
     __slots__ = ('_list', 'steps', 'values')
     ql_describe = "metric.values (a series' values)"
     ql_methods = ('mean', 'median', 'std', 'min', 'max', 'sum', 'count', 'first', 'last',
@@ -367,7 +368,23 @@ class SeriesValues(QueryObject):
         return super().ql_call(name, args, kwargs)
 
     def ql_getitem(self, key):
-        return get_item(self.ql_value(), key)
+        """The value at step `key` (as `metric.values[step]` on the SDK's Metric); a step
+        the series does not have is undefined, like a missing key."""
+        key = plain(key)
+        if isinstance(key, slice):
+            raise Unsupported('metric.values[...] takes one step, not a slice',
+                              'For a range of steps write metric.values_between(start, '
+                              'stop); for the last n points metric.last_n(n); for '
+                              'positions, list(metric.values)[a:b].')
+        if isinstance(key, bool) or not isinstance(key, (int, float)):
+            raise Unsupported(f'metric.values[...] takes a step (a number), not '
+                              f'{type(key).__name__}')
+        if self._empty() or key != key:          # NaN is no step
+            return UNDEFINED
+        i = int(self.steps.searchsorted(key))
+        if i < len(self.steps) and self.steps[i] == key:
+            return _scalar(self.values[i])
+        return UNDEFINED
 
     def ql_bool(self) -> bool:
         return not self._empty()

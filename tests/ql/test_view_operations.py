@@ -1,8 +1,9 @@
 """Operations on the query's own views (`metric.values`, `run.metrics`, `metric`, `run`).
 
-A series' values behave as a list of numbers wherever a list would work (functions,
-items, slices, comparisons with lists); an operation a view does not support is a
-QueryTypeError naming it, never a silently empty result.
+A series' values behave as the list of its values wherever a list would work (functions,
+iteration, comparisons with lists) and, as on the SDK's Metric, an item is the value at a
+step; an operation a view does not support is a QueryTypeError naming it, never a silently
+empty result.
 """
 from __future__ import annotations
 
@@ -31,19 +32,21 @@ def count(repo, q):
 @pytest.mark.parametrize('q', [
     'min(metric.values) > -1e9', 'max(metric.values) > 0', 'min(metric.values) == -2',
     'max(metric.values) == 2', 'metric.values[0] >= -1 or metric.values[0] == -2',
-    'metric.values[0] == -2', 'metric.values[-1] == 2', 'metric.values[1:3] == [-1, 0]',
-    'metric.values[::2] == [-2, 0, 2]', 'sorted(metric.values)[0] is not None',
+    'metric.values[0] == -2', 'metric.values[4] == 2', 'metric.values[3.0] == 1',
+    'list(metric.values)[-1] == 2', 'list(metric.values)[1:3] == [-1, 0]',
+    'sorted(metric.values)[0] is not None',
     'sorted(metric.values, reverse=True)[0] == 2', 'sum(metric.values) == 0',
     'any(metric.values)', 'not all(metric.values)', 'list(metric.values)[1] == -1',
     'tuple(metric.values) == (-2, -1, 0, 1, 2)', 'set(metric.values) == {-2, -1, 0, 1, 2}',
     'metric.values == [-2, -1, 0, 1, 2]', 'len(metric.values) == 5',
     '[v for v in metric.values][0] == -2', '-2 in metric.values', '5 not in metric.values',
-    'metric.last_n(2)[0] == 1', 'min(metric.last_n(2)) == 1',
+    'metric.last_n(2)[3] == 1', 'metric.last_n(2)[0] is None', 'min(metric.last_n(2)) == 1',
     'max(metric.values_between(0, 2)) == -1', 'metric.values.last_n(2) == [1, 2]',
     "str(metric.values) == '[-2.0, -1.0, 0.0, 1.0, 2.0]'", 'metric.values * 1 == [-2, -1, 0, 1, 2]',
     'metric.values + [3] == [-2, -1, 0, 1, 2, 3]', 'metric.values[10] is None',
+    'metric.values[-1] is None',
     "run.metrics['loss'].values[0] == -2", "min(run.metrics['loss'].values) == -2",
-    "max(m.values[-1] for m in run.metrics) == 2", "'loss' in run.metrics",
+    "max(m.values.last() for m in run.metrics) == 2", "'loss' in run.metrics",
     "sorted(m.name for m in run.metrics) == ['acc', 'loss']",
 ])
 def test_series_values_act_as_a_list(series_repo, q):
@@ -64,6 +67,8 @@ def test_empty_series_aggregates_stay_undefined(series_repo):
 
 @pytest.mark.parametrize('q, named', [
     ('metric.values > 0', 'metric.values'),
+    ('metric.values[1:3] == [-1, 0]', 'values_between'),
+    ("metric.values['a'] == 1", 'step'),
     ('metric.values + 1 > 0', 'metric.values'),
     ('abs(metric.values) > 0', 'abs()'),
     ('-metric.values', 'metric.values'),
@@ -136,3 +141,15 @@ def test_a_long_series_as_a_list_points_to_the_aggregates(series_repo, monkeypat
     # the aggregates and slices within the limit still answer
     assert count(series_repo, "metric.name == 'loss' and metric.values.min() == -2") == 1
     assert count(series_repo, "metric.name == 'loss' and min(metric.last_n(2)) == 1") == 1
+
+
+def test_an_item_is_the_value_at_a_step(repo, make_run):
+    run = make_run()
+    for step in (0, 100, 200):
+        run.track(step / 100, name='loss', step=step)
+    run.close()
+    assert count(repo, 'metric.values[100] == 1 and metric.values[200] == 2') == 1
+    assert count(repo, 'metric.values[1] is None and list(metric.values)[1] == 1') == 1
+    # the same expression on the Metric the query returns
+    (metric,) = repo.query_metrics('metric.values[100] == 1')
+    assert metric.values[100] == 1
