@@ -326,15 +326,22 @@ class SeriesValues(QueryObject):
 
     def between(self, start, stop):
         """Values whose step s satisfies start <= s < stop (like range)."""
+        for bound in (start, stop):
+            if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+                raise Unsupported(f'values_between(start, stop) takes two step numbers, '
+                                  f'not {type(bound).__name__}',
+                                  'e.g. metric.values_between(1000, 2000).mean().')
         if self._empty():
             return self
         mask = (self.steps >= start) & (self.steps < stop)
         return SeriesValues(self.steps[mask], self.values[mask])
 
     def last_n(self, n):
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise Unsupported(f'last_n(n) takes a whole number of points, not '
+                              f'{type(n).__name__}', 'e.g. metric.last_n(10).mean().')
         if self._empty():
             return self
-        n = int(n)
         if n <= 0:
             return SeriesValues(self.steps[:0], self.values[:0])
         return SeriesValues(self.steps[-n:], self.values[-n:])
