@@ -7,6 +7,7 @@ wait on disk. The flusher folds the journal into the run file every ``flush_inte
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time as _time_mod
 import warnings
@@ -26,6 +27,7 @@ from aim.storage.encoding import (
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 NO_EPOCH = jr.NO_EPOCH
 FLUSH_INTERVAL_S = 0.5
+FOLD_SWITCH_INTERVAL_S = 0.001
 
 
 def coerce_value(value: Any) -> tuple[Any, int]:
@@ -379,8 +381,19 @@ class FlushService:
                 writers = list(self._writers)
             interval = min((w.flush_interval_s for w in writers), default=FLUSH_INTERVAL_S)
             _time_mod.sleep(interval)
-            for writer in writers:
-                writer.background_flush()
+            if not writers:
+                continue
+            # A training loop that never waits keeps the interpreter lock; every time the
+            # fold lets go of it (numpy, SQLite) it waited a whole switch interval (5 ms) to
+            # get it back, and a fold of a few hundred thousand points took seconds. While
+            # folding, the loop is asked to hand the lock over sooner.
+            switch = sys.getswitchinterval()
+            sys.setswitchinterval(min(switch, FOLD_SWITCH_INTERVAL_S))
+            try:
+                for writer in writers:
+                    writer.background_flush()
+            finally:
+                sys.setswitchinterval(switch)
 
 
 def in_flush_thread() -> bool:
