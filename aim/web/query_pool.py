@@ -67,7 +67,11 @@ class QueryWorker:
             if left <= 0:
                 return None
             try:
-                ready, _, _ = select.select([fd], [], [], left)
+                # poll, not select: select() refuses descriptors numbered 1024 or more,
+                # which a long-running server with many open files reaches
+                poller = select.poll()
+                poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+                ready = poller.poll(max(1, math.ceil(left * 1000)))
             except (OSError, ValueError):
                 raise _WorkerGone() from None
             if not ready:
@@ -215,10 +219,11 @@ class QueryWorkers:
         except _WorkerGone:
             if self._closed:
                 raise self._shutting_down() from None
-            raise ApiError(500, 'QueryWorkerError', 'The process evaluating the query ended '
-                           'without an answer (out of memory, or killed). Try again; if it '
-                           'happens again, make the query cheaper and report it with the '
-                           'server log.', query=query) from None
+            status = worker.process.poll()
+            raise ApiError(500, 'QueryWorkerError', f'The process evaluating the query ended '
+                           f'without an answer (exit status {status}: out of memory, or '
+                           f'killed). Try again; if it happens again, make the query cheaper '
+                           f'and report it with the server log.', query=query) from None
         finally:
             with self._lock:
                 self._busy.discard(worker)

@@ -104,3 +104,25 @@ def test_a_worker_ends_when_the_server_dies(tmp_path):
     else:
         os.kill(worker_pid, signal.SIGKILL)
         pytest.fail('the worker outlived the server')
+
+
+def test_a_worker_answers_when_the_server_has_many_open_files(pool, tmp_path):
+    """A server that has opened many files gets pipe descriptors numbered past 1024, which
+    select() refuses; the pool must still talk to its workers."""
+    import os
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1300:
+        pytest.skip(f'the open-file limit ({hard}) is too low to open 1,100 files')
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1300), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        fresh = QueryWorkers(pool.repo_root, size=1, timeout_s=5.0)
+        try:
+            assert len(fresh.run_hashes('run.seed >= 0')) == 2
+        finally:
+            fresh.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
