@@ -20,6 +20,8 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from aim.storage.locks import held_by_another
+
 MAGIC = b'AIMJRNL1'
 HEADER_SIZE = 64
 # header as int64 slots: [0]=magic, [1]=capacity, [2]=committed count, [3]=folded count
@@ -393,15 +395,7 @@ def writer_alive(journal_dir: str) -> bool:
                      os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return False
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        return e.errno in (errno.EACCES, errno.EAGAIN)
-    else:
-        fcntl.lockf(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    return held_by_another(fd, fcntl.LOCK_EX)
 
 
 def append_series_line(fd: int, series_id: int, name: str, context_json: str) -> None:

@@ -127,8 +127,15 @@ def is_locked(path: str) -> bool:
         fd = _open_lock(path, os.O_RDONLY)
     except (OSError, LockPathError):
         return False
+    return held_by_another(fd, fcntl.LOCK_SH)
+
+
+def held_by_another(fd: int, kind: int) -> bool:
+    """Whether another process holds a record lock on the open file ``fd`` that conflicts
+    with one of ``kind`` (``fcntl.LOCK_SH`` or ``LOCK_EX``); closes ``fd``. Closing a
+    descriptor drops this process' own locks on the file: never probe a file it holds."""
     try:
-        fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.lockf(fd, kind | fcntl.LOCK_NB)
     except OSError as e:
         return e.errno in (errno.EACCES, errno.EAGAIN)
     else:
