@@ -15,7 +15,10 @@ Every error the library raises on purpose derives from :class:`AimError`::
     ├── InputError (TypeError, ValueError)      bad arguments to the SDK
     │   ├── TrackInputError                      ... to track()
     │   └── ParamsInputError                     ... to run[key] = value and run props
-    └── QueryError                       (see aim.ql for its subclasses)
+    ├── QueryError                       (see aim.ql for its subclasses)
+    └── RemoteError                      talking to an `aim server` (aim:// repositories)
+        ├── RemoteConnectionError        the server cannot be reached
+        └── RemoteAuthError              the server refused the token (or none was given)
 
 Errors keep structured details (``run_hash``, ``path``, ``pid``) as attributes, and
 their message says what to do next.
@@ -96,3 +99,20 @@ class QueryError(AimError):
         self.position = position
         self.hint = hint
         self.query = query
+
+
+class RemoteError(AimError):
+    """A request to an ``aim server`` failed; ``url`` is the server's address."""
+
+    def __init__(self, message: str, url: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class RemoteConnectionError(RemoteError):
+    pass
+
+
+class RemoteAuthError(RemoteError):
+    pass
