@@ -105,6 +105,9 @@ cli.add_command(_runs_group)
 from aim.cli.up import up as _up_command  # noqa: E402
 
 cli.add_command(_up_command)
+from aim.cli.server import server as _server_command  # noqa: E402
+
+cli.add_command(_server_command)
 storage.add_command(_storage_check)
 storage.add_command(_storage_vacuum)
 
