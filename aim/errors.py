@@ -7,7 +7,8 @@ Every error the library raises on purpose derives from :class:`AimError`::
     │   ├── RepositoryNotFoundError
     │   ├── RepositoryFormatError        format version this library cannot read
     │   ├── RepositoryDatabaseMissingError  repo.db gone while the runs' files remain
-    │   └── RepositoryWriteError         disk full, read-only repository, ...
+    │   ├── RepositoryWriteError         disk full, read-only repository, ...
+    │   └── NetworkFilesystemError       writing a repository on NFS, Lustre, ... refused
     ├── RunError
     │   ├── MissingRunError (KeyError)   no run with that hash
     │   ├── RunLockedError               another live process writes the run
@@ -46,6 +47,18 @@ class RepositoryFormatError(RepositoryError):
 
 class RepositoryWriteError(RepositoryError):
     pass
+
+
+class NetworkFilesystemError(RepositoryError):
+    """A repository on a network or cluster file system (``fstype``: 'nfs4', 'lustre',
+    ...; mounted at ``mount_point``) opened for writing: SQLite's WAL mode and the
+    repository's file locks are not safe across machines (docs/network-filesystems.md)."""
+
+    def __init__(self, message: str, path: str | None = None, fstype: str | None = None,
+                 mount_point: str | None = None):
+        super().__init__(message, path)
+        self.fstype = fstype
+        self.mount_point = mount_point
 
 
 class RepositoryDatabaseMissingError(RepositoryError):
