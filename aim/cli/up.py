@@ -9,7 +9,8 @@ import click
 @click.command('up')
 @click.option('--repo', 'repo_path', default=None, type=click.Path(file_okay=False),
               help='Repository directory (the one holding .aim); default: the nearest '
-                   '.aim above the current directory.')
+                   '.aim above the current directory. aim://HOST:PORT (or aims://) browses '
+                   'the runs of an `aim server` through a local proxy.')
 @click.option('-h', '--host', default='127.0.0.1', show_default=True,
               help='Address to listen on; keep loopback unless you trust the network.')
 @click.option('-p', '--port', default=43800, show_default=True, type=click.IntRange(0, 65535),
@@ -78,6 +79,11 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
             f'&& chmod 600 ~/.aim-token\n'
             f'and start `aim up --host {host} --token-file ~/.aim-token` (or set '
             f'AIM_UI_TOKEN_FILE). Or keep the default --host 127.0.0.1.')
+    if repo_path is not None and '://' in repo_path:
+        _serve_remote(repo_path, host=host, port=port, log_level=log_level,
+                      ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, uds=uds,
+                      auth_token=auth_token)
+        return
     from aim.errors import AimError
     from aim.sdk.repo import Repo
 
@@ -97,6 +103,15 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
     except AimError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _serve_remote(url: str, **options) -> None:
+    """``--repo aim://HOST:PORT``: the UI of an ``aim server``, through a local proxy."""
+    from aim.web.remote_proxy import ProxyStartError, serve_remote
+    try:
+        serve_remote(url, **options)
+    except (ProxyStartError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
 
 
