@@ -205,7 +205,6 @@ def _children(pid, marker=b'spawn_main'):
     return found
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir('/proc'), reason='reads child processes from /proc')
 def test_several_workers_serve_one_socket(aim_server):
     server = aim_server(workers=2, tokens={'alice': ALICE})
