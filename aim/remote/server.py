@@ -1,17 +1,233 @@
-"""The ASGI application behind ``aim server`` (filled in by the tracking API)."""
+"""The tracking API of ``aim server``: spool batches in, the SDK's reads out.
+
+Every route lives under ``/api/remote/v1`` (docs/remote.md lists them). The server keeps
+no state of its own between requests: what it knows is in the repository, so several
+worker processes (and, on PostgreSQL, several machines) serve one repository. Errors the
+repository raises on purpose answer with ``{"detail", "error": <class name>}`` so that the
+client raises the same class (aim/remote/client.py).
+"""
 from __future__ import annotations
 
-PROTOCOL_VERSION = 1
+import os
+import threading
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from aim.remote.protocol import PROTOCOL_VERSION
+
+__all__ = ['API_PREFIX', 'PROTOCOL_VERSION', 'create_app']
 API_PREFIX = '/api/remote/v1'
+MAX_BATCH_BYTES = 512 << 20
+MAX_IMPORT_BYTES = 4 << 30
+QUERY_BUDGET_S = float(os.environ.get('AIM_SERVER_QUERY_BUDGET_S') or 60.0)
 
 
 def create_app(repo_root: str, *, tokens: dict[str, str] | None = None):
-    from fastapi import FastAPI
+    """The tracking API over the repository at ``repo_root`` (which must exist). ``tokens``
+    is accepted for symmetry with :func:`aim.remote.serve.build_app`, which wraps the whole
+    server in bearer authentication; this app does not check tokens itself."""
+    from aim.errors import AimError, MissingRunError, RunLockedError
+    from aim.remote import protocol
+    from aim.remote.ingest import BatchRefused, apply_batch, stream_mark
+    from aim.sdk.repo import Repo
+
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    holder: dict[int, Any] = {}
+    holder_lock = threading.Lock()
+
+    def repo() -> Repo:
+        # opened in the serving process (a worker forked by uvicorn gets its own)
+        with holder_lock:
+            r = holder.get(os.getpid())
+            if r is None:
+                r = holder[os.getpid()] = Repo(repo_root)
+            return r
+
+    def store():
+        return repo()._store
+
+    @app.exception_handler(AimError)
+    async def aim_error(request, exc: AimError):
+        from aim.errors import InputError, QueryError, RepositoryError
+        if isinstance(exc, MissingRunError):
+            status = 404
+        elif isinstance(exc, RunLockedError):
+            status = 409
+        elif isinstance(exc, (InputError, QueryError)):
+            status = 400
+        elif isinstance(exc, RepositoryError):
+            status = 500
+        else:
+            status = 400
+        body: dict[str, Any] = {'detail': str(exc), 'error': type(exc).__name__}
+        for attr in ('run_hash', 'position', 'hint', 'query'):
+            value = getattr(exc, attr, None)
+            if value is not None:
+                body[attr] = value
+        return JSONResponse(body, status_code=status)
+
+    @app.exception_handler(protocol.BatchError)
+    async def batch_error(request, exc: protocol.BatchError):
+        return JSONResponse({'detail': f'bad batch: {exc}', 'error': 'BatchRefused'},
+                            status_code=400)
 
     @app.get(API_PREFIX + '/hello')
     def hello():
         from aim import __version__
         return {'server': 'aimkit', 'version': __version__, 'protocol': PROTOCOL_VERSION}
 
+    # -- writes --------------------------------------------------------------------------
+    async def read_body(request: Request, limit: int) -> bytes:
+        length = request.headers.get('content-length')
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise BatchRefused(f'the body is {int(length):,} bytes; at most {limit:,} allowed')
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BatchRefused(f'the body is over {limit:,} bytes')
+            chunks.append(chunk)
+        return b''.join(chunks)
+
+    @app.post(API_PREFIX + '/streams/{stream}/batch')
+    async def batch(stream: str, request: Request):
+        from starlette.concurrency import run_in_threadpool
+        body = await read_body(request, MAX_BATCH_BYTES)
+        header, records = protocol.decode(body)
+        if header.get('stream') != stream:
+            raise BatchRefused(f'the batch is of stream {header.get("stream")!r:.80}, posted '
+                               f'to {stream!r:.80}')
+        writer = (request.scope.get('state') or {}).get('aim_token_name')
+        mark = await run_in_threadpool(apply_batch, store(), header, records, writer=writer)
+        return dict(mark)
+
+    @app.get(API_PREFIX + '/streams/{stream}')
+    def mark(stream: str):
+        return dict(stream_mark(store().db, stream))
+
+    # -- runs ----------------------------------------------------------------------------
+    @app.get(API_PREFIX + '/runs')
+    def runs(active: bool = False):
+        s = store()
+        return {'hashes': s.active_run_hashes() + _live_remote(s) if active
+                else s.list_run_hashes()}
+
+    @app.get(API_PREFIX + '/count')
+    def count():
+        return {'runs': repo().total_runs_count()}
+
+    @app.get(API_PREFIX + '/runs/{run_hash}')
+    def run_info(run_hash: str):
+        s = store()
+        row = s.index.run_row(run_hash)
+        if row is None:
+            if not s.run_exists(run_hash):
+                raise MissingRunError(f'Cannot find run {run_hash!r} in the repository of '
+                                      f'this server.', run_hash)
+            row = s.index_row_from_data(run_hash)
+        return {'row': row, 'active': s.is_active(run_hash)}
+
+    @app.get(API_PREFIX + '/runs/{run_hash}/params')
+    def params_text(run_hash: str):
+        return {'text': store().run_data(run_hash).get_params_text()}
+
+    @app.get(API_PREFIX + '/runs/{run_hash}/series')
+    def series_rows(run_hash: str, name: str | None = None, context: str | None = None):
+        s = store()
+        if name is not None:
+            return {'row': s.index.series_row(run_hash, name, context or '{}')}
+        return {'rows': s.index.series_rows(run_hash)}
+
+    @app.post(API_PREFIX + '/runs/{run_hash}/series/read')
+    def series_read(run_hash: str, spec: dict):
+        from aim.storage.runfile import _blob_columns, _step_range_sql
+        name, context = spec.get('name'), spec.get('context', '{}')
+        first, last = spec.get('first_step'), spec.get('last_step')
+        columns = spec.get('columns')
+        if not isinstance(name, str) or not isinstance(context, str) or any(
+                x is not None and type(x) is not int for x in (first, last)) or (
+                columns is not None and not (isinstance(columns, list) and set(columns) <= {
+                    'steps', 'values', 'epochs', 'times'})):
+            raise BatchRefused('series/read takes name, context, first_step, last_step and '
+                               'columns (steps, values, epochs, times)')
+        wanted = set(columns) if columns is not None else {'values', 'epochs', 'times'}
+        in_range, params = _step_range_sql('c.', first, last)
+        rows = store().db.query(
+            f'SELECT c.seq, c.n, c.steps, {_blob_columns(wanted, "c.")} FROM series s '
+            'JOIN chunks c ON c.series_id = s.id '
+            f'WHERE s.run_hash=? AND s.name=? AND s.context=?{in_range} ORDER BY c.seq',
+            [run_hash, name, context] + params)
+        return Response(protocol.pack([list(r) for r in rows]),
+                        media_type=protocol.PACK_MEDIA_TYPE)
+
+    @app.get(API_PREFIX + '/runs/{run_hash}/logs')
+    def logs(run_hash: str):
+        return {'lines': [list(r) for r in store().run_data(run_hash).read_logs()]}
+
+    @app.delete(API_PREFIX + '/runs/{run_hash}')
+    def delete(run_hash: str):
+        return {'deleted': store().delete_run(run_hash)}
+
+    @app.get(API_PREFIX + '/runs/{run_hash}/export')
+    def export(run_hash: str):
+        from aim.remote.dump import export_run
+        return Response(protocol.pack(export_run(store(), run_hash)),
+                        media_type=protocol.PACK_MEDIA_TYPE)
+
+    @app.post(API_PREFIX + '/runs/import')
+    async def import_(request: Request):
+        from starlette.concurrency import run_in_threadpool
+
+        from aim.remote.dump import import_run
+        doc = protocol.unpack(await read_body(request, MAX_IMPORT_BYTES))
+        if not isinstance(doc, dict):
+            raise BatchRefused('a run document is a JSON object')
+        await run_in_threadpool(import_run, store(), doc)
+        return {'imported': doc.get('hash')}
+
+    # -- queries -------------------------------------------------------------------------
+    @app.post(API_PREFIX + '/query/runs')
+    def query_runs(spec: dict):
+        from aim.sdk.collections import QueryRunCollection
+        query = _query_text(spec)
+        coll = QueryRunCollection(repo(), query, cpu_budget_s=QUERY_BUDGET_S,
+                                  offset=spec.get('offset'))
+        return {'rows': [list(view.row) for view in coll._views()]}
+
+    @app.post(API_PREFIX + '/query/metrics')
+    def query_metrics(spec: dict):
+        from aim.sdk.collections import QueryTraceCollection, _source
+        r = repo()
+        coll = QueryTraceCollection(r, _query_text(spec), cpu_budget_s=QUERY_BUDGET_S)
+        from aim.sdk.collections import _flush_live_runs
+        _flush_live_runs(r)
+        r._store.recover_dead_runs()
+        out = []
+        for view in coll._compiled.iter_traces(_source(r)):
+            out.append([list(view.run.row), list(view.row), view.context])
+        return {'items': out}
+
+    @app.get(API_PREFIX + '/collect/metrics')
+    def collect_metrics():
+        return repo().collect_metrics()
+
+    @app.get(API_PREFIX + '/collect/params')
+    def collect_params():
+        return repo().collect_params()
+
     return app
+
+
+def _query_text(spec: dict) -> str:
+    from aim.remote.ingest import BatchRefused
+    query = spec.get('query', '')
+    if not isinstance(query, str) or len(query) > 100_000:
+        raise BatchRefused('query must be a string of at most 100,000 characters')
+    return query
+
+
+def _live_remote(store) -> list[str]:
+    from aim.remote.ingest import live_stream_runs
+    return sorted(live_stream_runs(store.db) - set(store.active_run_hashes()))

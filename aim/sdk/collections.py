@@ -77,6 +77,30 @@ def _source(repo: Repo) -> IndexSource:
                        is_active=repo._store.is_active)
 
 
+class _RemoteRunView:
+    """A run of a query answered by an `aim server` (the local views' ``hash``, ``row``)."""
+    __slots__ = ('hash', 'row')
+
+    def __init__(self, row: list):
+        self.row = tuple(row)
+        self.hash = row[0]
+
+
+class _RemoteTraceView:
+    __slots__ = ('run', 'row', 'context')
+
+    def __init__(self, run: _RemoteRunView, row: list, context: dict):
+        self.run, self.row, self.context = run, tuple(row), context
+
+
+def _remote_trace_views(items: list) -> Iterator[_RemoteTraceView]:
+    run = None
+    for run_row, series_row, context in items:
+        if run is None or run.hash != run_row[0]:
+            run = _RemoteRunView(run_row)
+        yield _RemoteTraceView(run, series_row, context)
+
+
 def _run_from_hash(repo: Repo, run_hash: str) -> Run:
     row = repo.index.run_row(run_hash)
     return repo.run_from_index_row(row or {'hash': run_hash})
@@ -171,6 +195,10 @@ class QueryRunCollection:
 
     def _views(self):
         _flush_live_runs(self.repo)
+        if self.repo.is_remote_repo:   # evaluated by the server
+            rows = self.repo._store.client.call('POST', '/query/runs', {
+                'query': self.query, 'offset': self.offset})['rows']
+            return iter([_RemoteRunView(row) for row in rows])
         self.repo._store.recover_dead_runs()
         views = self._compiled.iter_runs(_source(self.repo))
         if self.offset:
@@ -233,9 +261,15 @@ class QueryTraceCollection:
         """(RunItem, Metric) for each matching trace, sharing one Run per run."""
         from aim.sdk.trace import Metric
         _flush_live_runs(self.repo)
-        self.repo._store.recover_dead_runs()
         item = None
-        for view in self._compiled.iter_traces(_source(self.repo)):
+        if self.repo.is_remote_repo:   # evaluated by the server
+            items = self.repo._store.client.call('POST', '/query/metrics',
+                                                 {'query': self.query})['items']
+            views: Iterator = iter(_remote_trace_views(items))
+        else:
+            self.repo._store.recover_dead_runs()
+            views = self._compiled.iter_traces(_source(self.repo))
+        for view in views:
             if item is None or item._view is not view.run:
                 item = RunItem(self.repo, view.run, metrics=[])
             yield item, _metric_from_view(item.run, view, Metric)
@@ -276,6 +310,8 @@ QueryRunSequenceCollection = QueryRunCollection
 
 def collect_metrics(repo: Repo) -> dict[str, list[dict]]:
     """``{metric name: [context, ...]}`` over every run (archived ones included)."""
+    if repo.is_remote_repo:
+        return repo.collect_metrics()
     _flush_live_runs(repo)
     conn = _read_connection(repo)
     out: dict[str, list[dict]] = {}

@@ -5,7 +5,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aim.errors import AimError, MissingRunError, RepositoryNotFoundError
 
@@ -18,11 +18,20 @@ _pool: weakref.WeakValueDictionary[str, Repo] = weakref.WeakValueDictionary()
 _pool_lock = threading.Lock()
 
 
+def is_remote(path) -> bool:
+    return isinstance(path, str) and path.startswith(('aim://', 'aims://'))
+
+
 def _clean_path(path) -> str:
     path = os.fspath(path)
-    if path.startswith('aim://'):
-        raise AimError('Remote repositories (aim://) are not supported yet; track into a local '
-                       'directory instead.')
+    if is_remote(path):
+        from aim.remote.credentials import parse_url
+        try:
+            host, port, tls = parse_url(path)
+        except ValueError as e:
+            raise AimError(str(e)) from None
+        host = f'[{host}]' if ':' in host else host
+        return f'{"aims" if tls else "aim"}://{host}:{port}'
     path = os.path.abspath(os.path.expanduser(path))
     # accept the .aim directory itself as well as its parent
     if os.path.basename(path) == AIM_DIR:
@@ -36,8 +45,15 @@ class Repo:
     def __init__(self, path: str | os.PathLike, read_only: bool | None = None,
                  init: bool = False):
         self.root_path = _clean_path(path)
-        self.path = os.path.join(self.root_path, AIM_DIR)
         self.read_only = bool(read_only)
+        self._store: Any
+        if is_remote(self.root_path):
+            # an `aim server`: reads go over HTTP, runs write into the local spool
+            from aim.remote.store import RemoteStore
+            self.path = self.root_path
+            self._store = RemoteStore(self.root_path)
+            return
+        self.path = os.path.join(self.root_path, AIM_DIR)
         from aim.storage.repository import RepoStore
         self._store = RepoStore(self.root_path, create=init, readonly=self.read_only)
         self._store.recover_dead_runs()
@@ -48,7 +64,7 @@ class Repo:
         key = _clean_path(path)
         with _pool_lock:
             repo = _pool.get(key)
-            if repo is None or (init and not os.path.isdir(repo.path)):
+            if repo is None or (init and not is_remote(key) and not os.path.isdir(repo.path)):
                 repo = cls(key, read_only=read_only, init=init)
                 _pool[key] = repo
             return repo
@@ -85,8 +101,15 @@ class Repo:
             return cls.from_path(repo, init=init)
         raise TypeError(f'repo must be a path or a Repo, got {type(repo).__name__}')
 
+    @property
+    def is_remote_repo(self) -> bool:
+        """Whether this is an `aim server` (``aim://host:port``), not a local directory."""
+        return is_remote(self.root_path)
+
     @classmethod
     def exists(cls, path) -> bool:
+        if is_remote(path):
+            return True
         return os.path.isdir(os.path.join(_clean_path(path), AIM_DIR))
 
     @classmethod
@@ -134,6 +157,8 @@ class Repo:
         return self._store.active_run_hashes()
 
     def total_runs_count(self) -> int:
+        if self.is_remote_repo:
+            return int(self._store.client.get('/count')['runs'])
         return self._store.index.query('SELECT COUNT(*) FROM runs')[0][0]
 
     def _match_hashes(self, patterns) -> list[str]:
@@ -161,12 +186,25 @@ class Repo:
                 remaining.append(h)
         return not remaining, remaining
 
+    def _copy_run(self, run_hash: str, dest: Repo) -> None:
+        if self.is_remote_repo or dest.is_remote_repo:
+            # between a server and a directory (or two servers): the run as one document
+            from aim.remote.dump import export_run, import_run
+            doc = self._store.export_run(run_hash) if self.is_remote_repo else \
+                export_run(self._store, run_hash)
+            if dest.is_remote_repo:
+                dest._store.import_run(doc)
+            else:
+                import_run(dest._store, doc)
+            return
+        self._store.copy_run_to(run_hash, dest._store)
+
     def copy_runs(self, run_hashes, dest_repo) -> tuple[bool, list[str]]:
         dest = Repo._resolve(dest_repo, init=True)
         remaining = []
         for h in self._match_hashes(run_hashes):
             try:
-                self._store.copy_run_to(h, dest._store)
+                self._copy_run(h, dest)
             except AimError:
                 remaining.append(h)
         return not remaining, remaining
@@ -176,7 +214,7 @@ class Repo:
         remaining = []
         for h in self._match_hashes(run_hashes):
             try:
-                self._store.copy_run_to(h, dest._store)
+                self._copy_run(h, dest)
                 self._store.delete_run(h)
             except AimError:
                 remaining.append(h)
@@ -184,6 +222,9 @@ class Repo:
 
     def reindex(self, progress=None, damaged: list | None = None) -> int:
         """Rebuild the index from the run data; undecodable runs go to ``damaged``."""
+        if self.is_remote_repo:
+            raise AimError(f'Reindex the repository on the server itself (`aim storage reindex '
+                           f'--repo DIR` there), not through {self.root_path}.')
         return self._store.reindex(progress, damaged)
 
     # queries (aim/sdk/collections.py) -------------------------------------------------------
@@ -205,6 +246,8 @@ class Repo:
     iter_traces = query_metrics
 
     def collect_metrics(self) -> dict:
+        if self.is_remote_repo:
+            return self._store.client.get('/collect/metrics')
         from aim.sdk.collections import collect_metrics
         return collect_metrics(self)
 
@@ -216,6 +259,8 @@ class Repo:
         return {t: (self.collect_metrics() if t == 'metric' else {}) for t in types}
 
     def collect_params(self) -> dict:
+        if self.is_remote_repo:
+            return self._store.client.get('/collect/params')
         from aim.sdk.collections import collect_params
         return collect_params(self)
 

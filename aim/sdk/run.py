@@ -113,7 +113,7 @@ class Run:
                  experiment: str | None = None, force_resume: bool = False,
                  system_tracking_interval: float | None = DEFAULT_SYSTEM_TRACKING_INTERVAL,
                  log_system_params: bool = False, capture_terminal_logs: bool = True,
-                 hashname: str | None = None):
+                 hashname: str | None = None, offline: bool | None = None):
         from aim.sdk.repo import Repo
         if hashname is not None:
             if run_hash is not None and run_hash != hashname:
@@ -121,7 +121,7 @@ class Run:
             run_hash = hashname
         self.repo: Repo = Repo._resolve(repo, init=not read_only)
         self.read_only = read_only
-        self._live = None
+        self._live: Any = None
         self._index_row: dict | None = None
         self._params: Any = _MISSING
         self._closed = False
@@ -136,6 +136,15 @@ class Run:
             self._load_readonly()
             return
         store = self.repo._store
+        remote = getattr(store, 'remote', False)
+        if offline is None:
+            offline = remote and os.environ.get('AIM_OFFLINE', '').lower() in ('1', 'true',
+                                                                               'yes', 'on')
+        if offline and not remote:
+            raise ValueError("offline=True is for remote repositories (repo='aim://host:port'); "
+                             'a local run is always written at once.')
+        if remote and not offline:
+            store.check()   # one clear error now if the server cannot be reached
         if run_hash is None:
             run_hash = _new_hash()
             exists = False
@@ -143,7 +152,7 @@ class Run:
             if not RUN_HASH_RE.match(run_hash):
                 raise ValueError(f'invalid run hash {run_hash!r}: use up to 64 letters, digits, '
                                  f'"-", "_" or "."')
-            exists = store.run_exists(run_hash)
+            exists = False if remote else store.run_exists(run_hash)
         self.hash = run_hash
         now = time.time()
         props: dict[str, Any] = {}
@@ -152,8 +161,13 @@ class Run:
                          description=None, tags=[], archived=False, creation_time=now)
         elif experiment is not None:
             props['experiment'] = experiment
-        from aim.storage.repository import LiveRun
-        self._live = LiveRun(store, run_hash, create=not exists, initial_props=props)
+        if remote:
+            from aim.remote.store import RemoteLiveRun
+            self._live = RemoteLiveRun(store, run_hash, create=None, initial_props=props,
+                                       offline=bool(offline), force_resume=force_resume)
+        else:
+            from aim.storage.repository import LiveRun
+            self._live = LiveRun(store, run_hash, create=not exists, initial_props=props)
         # the hot path, bound once: no extra call layer
         self.track = self._live.writer.track  # type: ignore[method-assign]
         from aim.ext.exception_resistant import is_safe_mode_enabled, noexcept
@@ -858,8 +872,8 @@ def _before_fork() -> None:
         if repo is not None:
             stores[id(repo._store)] = repo._store
     for store in stores.values():
-        db = store.db
-        if db.lock.acquire(timeout=120):  # never block a fork forever
+        db = getattr(store, 'db', None)   # a remote repository has none here
+        if db is not None and db.lock.acquire(timeout=120):  # never block a fork forever
             _fork_held_databases.append(db)
 
 

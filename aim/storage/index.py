@@ -47,6 +47,14 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS logs(
         run_hash TEXT NOT NULL, id INTEGER NOT NULL, time REAL, line TEXT,
         PRIMARY KEY(run_hash, id))""",
+    # how far each remote writer session (a client's spool stream) has been applied: the
+    # journal position and the next operation number; commits with the points it covers
+    # (aim/remote/ingest.py)
+    """CREATE TABLE IF NOT EXISTS remote_streams(
+        stream TEXT PRIMARY KEY, run_hash TEXT NOT NULL, seg INTEGER NOT NULL DEFAULT -1,
+        pos INTEGER NOT NULL DEFAULT 0, ops INTEGER NOT NULL DEFAULT 0,
+        closed INTEGER NOT NULL DEFAULT 0, updated REAL, writer TEXT)""",
+    'CREATE INDEX IF NOT EXISTS remote_streams_by_run ON remote_streams(run_hash)',
 )
 
 RUN_COLUMNS = ('hash', 'name', 'experiment', 'description', 'tags', 'archived',
@@ -86,7 +94,8 @@ class RepoIndex(Database):
         except RepositoryError:
             return False   # let the write below say what is wrong
         wanted = {'meta', 'runs', 'runs_by_time', 'run_props', 'series', 'series_by_name',
-                  'chunks', 'overviews', 'logs'}
+                  'chunks', 'overviews', 'logs', 'remote_streams',
+                  'remote_streams_by_run'}
         return wanted <= names and 'last_time' in columns and bool(version)
 
     def connection(self) -> sqlite3.Connection:
@@ -132,7 +141,8 @@ class RepoIndex(Database):
             conn.execute(f'DELETE FROM {table} WHERE series_id IN '
                          '(SELECT id FROM series WHERE run_hash=?)', (run_hash,))
         for table, col in (('series', 'run_hash'), ('logs', 'run_hash'),
-                           ('run_props', 'run_hash'), ('runs', 'hash')):
+                           ('run_props', 'run_hash'), ('runs', 'hash'),
+                           ('remote_streams', 'run_hash')):
             conn.execute(f'DELETE FROM {table} WHERE {col}=?', (run_hash,))
 
     # reads ---------------------------------------------------------------------------------

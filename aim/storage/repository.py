@@ -36,6 +36,9 @@ class RepoStore:
         self.db_path = self.index_path = os.path.join(self.path, DB_NAME)
         self.journal_dir = os.path.join(self.path, 'journal')
         self.locks_dir = os.path.join(self.path, 'locks')
+        # NFS, Lustre, ...: refused for writing, read with a warning (before anything is made)
+        from aim.storage.netfs import check_repository_filesystem
+        check_repository_filesystem(self.root, self.path, readonly)
         exists = os.path.isdir(self.path)
         if exists:
             self._refuse_lost_database(create)
@@ -103,7 +106,11 @@ class RepoStore:
         return self.db.data_run_hashes()
 
     def is_active(self, run_hash: str) -> bool:
-        return locks.is_locked(self.lock_path(run_hash))
+        if locks.is_locked(self.lock_path(run_hash)):
+            return True
+        # a run tracked through `aim server`: live while its client's batches keep coming
+        from aim.remote.ingest import live_stream_runs
+        return bool(live_stream_runs(self.db, run_hash))
 
     def active_run_hashes(self) -> list[str]:
         try:
@@ -302,6 +309,11 @@ class RepoStore:
     def delete_run(self, run_hash: str) -> bool:
         if not self.run_exists(run_hash) and self.db.run_row(run_hash) is None:
             return False
+        from aim.remote.ingest import live_stream_runs
+        if live_stream_runs(self.db, run_hash):
+            raise RunLockedError(f'Run {run_hash} is being tracked through aim server by a '
+                                 f'live client; close that run (or wait for it to finish) '
+                                 f'before deleting it.', run_hash)
         lock = self.lock_path(run_hash)
         acquired, pid = locks.try_acquire(lock)
         if not acquired:

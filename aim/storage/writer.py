@@ -118,7 +118,11 @@ class RunWriter:
         self._warned = False
         self._retired = False   # close() began: no point and no series is accepted
         self.closed = False
-        FlushService.get().add(self)
+        self._service().add(self)
+
+    def _service(self) -> FlushService:
+        """The thread that flushes this writer (a remote run's spool has its own)."""
+        return FlushService.get()
 
     # the hot path --------------------------------------------------------------------
     def _make_track(self):
@@ -326,7 +330,7 @@ class RunWriter:
     def close(self) -> None:
         if self.closed:
             return
-        FlushService.get().remove(self)
+        self._service().remove(self)
         with self._flush_lock:
             if self.closed:
                 return
@@ -351,12 +355,13 @@ class FlushService:
     """
     _instance: FlushService | None = None
     _instance_lock = threading.Lock()
+    thread_name = 'aim-flusher'
 
     def __init__(self):
         self._writers: list[RunWriter] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self.thread = threading.Thread(target=self._loop, name='aim-flusher', daemon=True)
+        self.thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
         self.thread.start()
 
     @classmethod
