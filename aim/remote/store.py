@@ -84,6 +84,9 @@ class RemoteStore:
         if not self._checked:
             self.client.hello()
             self._checked = True
+            # streams of this server that a dead (or timed-out) writer left in the spool
+            from aim.remote.spool import start_pickup
+            start_pickup(self)
 
     # reads ---------------------------------------------------------------------------------
     def run_info(self, run_hash: str) -> dict:
