@@ -108,6 +108,9 @@ cli.add_command(_up_command)
 from aim.cli.server import server as _server_command  # noqa: E402
 
 cli.add_command(_server_command)
+from aim.cli.sync import sync as _sync_command  # noqa: E402
+
+cli.add_command(_sync_command)
 storage.add_command(_storage_check)
 storage.add_command(_storage_vacuum)
 

@@ -31,6 +31,8 @@ from aim.errors import (
 API = '/api/remote/v1'
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 120.0
+# a batch is applied in well under a second; a server silent this long is as good as gone
+BATCH_TIMEOUT_S = 20.0
 _NETWORK_ERRORS = (OSError, http.client.HTTPException)
 
 
@@ -169,7 +171,7 @@ class RemoteClient:
     def send_batch(self, stream: str, body: bytes) -> dict:
         from aim.remote.protocol import MEDIA_TYPE
         status, _, data = self.request('POST', f'/streams/{quote(stream)}/batch', body,
-                                       content_type=MEDIA_TYPE)
+                                       content_type=MEDIA_TYPE, timeout=BATCH_TIMEOUT_S)
         if status >= 400:
             raise self._error(status, data)
         return json.loads(data)

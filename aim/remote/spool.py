@@ -496,7 +496,6 @@ def ship_stream(stream_dir: str, target, *, live: bool = False) -> ShipResult:
 
 def _ship_files(stream_dir: str, stream: str, run_hash: str, target, owned: bool,
                 result: ShipResult) -> None:
-    import numpy as np
     jdir = os.path.join(stream_dir, JOURNAL)
     mark = target.mark(stream)
     names, _ = jr.read_series_file(jdir)
@@ -538,17 +537,16 @@ def _ship_files(stream_dir: str, stream: str, run_hash: str, target, owned: bool
                 queue.pop(0)
         records = _concat(parts)
         body = _batch_body(stream, run_hash, ranges, records, names, ops)
-        before = target.mark(stream) if False else None  # noqa: F841 (kept simple)
         mark = target.send(stream, body)
         if records is not None:
             result.points += int(len(records[0]))
         ops = []
         sent_any = True
     if owned:
-        # every segment is on the server now
-        closed = any(op.get('op') == 'close' for op in read_ops(stream_dir))
-        result.done = closed and mark['ops'] >= len(read_ops(stream_dir))
-    del np
+        # every point is on the server now; the stream is done once its close is too
+        all_ops = read_ops(stream_dir)
+        closed = any(op.get('op') == 'close' for op in all_ops)
+        result.done = closed and mark['ops'] > max(op['seq'] for op in all_ops)
 
 
 def _append_close(stream_dir: str) -> dict:
@@ -573,3 +571,42 @@ def list_streams(root: str | None = None) -> list[str]:
         return []
     return [os.path.join(root, n) for n in names if os.path.isdir(os.path.join(root, n))
             and os.path.exists(os.path.join(root, n, META))]
+
+
+# -- picking up abandoned streams ------------------------------------------------------------
+_pickup_started: set[str] = set()
+_pickup_lock = threading.Lock()
+
+
+def start_pickup(store) -> None:
+    """Ship, in a background thread, the streams of this server that a dead writer (or one
+    whose ``close()`` timed out) left in the spool; once per server and process."""
+    with _pickup_lock:
+        key = f'{os.getpid()}:{store.url}'
+        if key in _pickup_started or os.environ.get('AIM_SPOOL_NO_PICKUP'):
+            return
+        _pickup_started.add(key)
+    streams = [d for d in list_streams() if (read_meta(d) or {}).get('url') == store.url
+               and not (read_meta(d) or {}).get('offline')]
+    if not streams:
+        return
+    thread = threading.Thread(target=_pickup, args=(store, streams), name='aim-spool-pickup',
+                              daemon=True)
+    thread.start()
+
+
+def _pickup(store, streams: list[str]) -> None:
+    from aim.remote.client import RemoteClient
+    target = HttpTarget(RemoteClient(store.url))   # a connection of its own
+    for stream_dir in streams:
+        try:
+            result = ship_stream(stream_dir, target)
+        except Exception as e:   # a later process (or `aim sync`) tries again
+            warnings.warn(f'aim: could not ship the spooled stream {stream_dir} to '
+                          f'{store.url} ({e}); `aim sync` retries it.', RuntimeWarning,
+                          stacklevel=1)
+            continue
+        if result.points:
+            warnings.warn(f'aim: shipped {result.points:,} spooled points of run {result.run} '
+                          f'(left by an earlier process) to {store.url}.', RuntimeWarning,
+                          stacklevel=1)
