@@ -7,6 +7,7 @@ another writer) comes back as the same class the local repository raises.
 """
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import socket
@@ -85,6 +86,27 @@ class RemoteClient:
     def request(self, method: str, path: str, body: bytes | None = None,
                 content_type: str = 'application/json', timeout: float = READ_TIMEOUT_S,
                 ) -> tuple[int, dict, bytes]:
+        answer = self._request(method, path, body, content_type, timeout)
+        if answer[0] in (401, 403) and self._reload_token():
+            answer = self._request(method, path, body, content_type, timeout)
+        return answer
+
+    def _reload_token(self) -> bool:
+        """Re-read the token once the server refused it: the client lives as long as its
+        pooled Repo, and a user who set AIM_REMOTE_TOKEN (or wrote the credentials file)
+        after a refusal retries in the same process."""
+        from aim.remote.credentials import settings_for
+        try:
+            fresh = settings_for(self.url)
+        except ValueError:
+            return False
+        if fresh.token == self.settings.token:
+            return False
+        self.settings = dataclasses.replace(self.settings, token=fresh.token)
+        return True
+
+    def _request(self, method: str, path: str, body: bytes | None, content_type: str,
+                 timeout: float) -> tuple[int, dict, bytes]:
         headers = {'Content-Type': content_type, 'Accept': 'application/json'}
         if self.settings.token:
             headers['Authorization'] = f'Bearer {self.settings.token}'
