@@ -269,3 +269,30 @@ def test_32_concurrent_clients(aim_server):
     for h in hashes:
         _, steps, values = points_of(server.repo, h)
         assert_exactly(steps, values, 10_000)
+
+
+def test_a_full_spool_drops_new_points_with_a_warning_and_keeps_the_rest(aim_server, spool):
+    server = aim_server()
+    script = textwrap.dedent('''
+        import sys, warnings
+        from aim import Run
+        warnings.simplefilter('always')
+        run = Run(repo=sys.argv[1], offline=True, system_tracking_interval=None,
+                  capture_terminal_logs=False)
+        for i in range(200_000):
+            run.track(float(i), name='loss', step=i, context={'subset': 'train'})
+        run.close()
+        print(run.hash)
+    ''')
+    proc = subprocess.run([sys.executable, '-c', script, server.url], capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, 'AIM_SPOOL_MAX_BYTES': '2000000'})
+    assert proc.returncode == 0, proc.stderr
+    assert 'is full (AIM_SPOOL_MAX_BYTES=2,000,000)' in proc.stderr
+    assert 'new points are dropped' in proc.stderr
+    run_hash = proc.stdout.strip()
+    assert sync().returncode == 0
+    _, steps, values = points_of(server.repo, run_hash)
+    # what fitted is there, in order, once; what did not was dropped, and said so
+    assert 0 < len(steps) < 200_000
+    assert_exactly(steps, values, len(steps))
