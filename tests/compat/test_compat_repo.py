@@ -156,6 +156,15 @@ def test_collect_sequence_info(repo, three_runs):
         'metric': {'acc': [{'subset': 'val'}], 'loss': [{'subset': 'train'}]}}
 
 
-def test_remote_repository_is_refused_clearly():
-    with pytest.raises(Exception, match='not supported'):
-        Repo('aim://127.0.0.1:53800')
+def test_an_unreachable_remote_repository_is_one_clear_error(tmp_path, monkeypatch):
+    import socket
+
+    from aim import Run
+    from aim.errors import RemoteConnectionError
+    monkeypatch.setenv('AIM_SPOOL_DIR', str(tmp_path / 'spool'))
+    with socket.socket() as s:       # a port nothing listens on
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    url = f'aim://127.0.0.1:{port}'
+    with pytest.raises(RemoteConnectionError, match=f'Cannot reach the aim server at {url}'):
+        Run(repo=url)
