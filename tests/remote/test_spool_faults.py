@@ -296,3 +296,14 @@ def test_a_full_spool_drops_new_points_with_a_warning_and_keeps_the_rest(aim_ser
     # what fitted is there, in order, once; what did not was dropped, and said so
     assert 0 < len(steps) < 200_000
     assert_exactly(steps, values, len(steps))
+
+
+def test_several_server_processes_serve_one_repository(aim_server):
+    server = aim_server(workers=2, extra_args=['--no-ui'])
+    procs = [start_client(server.url, 20_000, f'w{i}') for i in range(6)]
+    hashes = [read_line(p) for p in procs]
+    for p in procs:
+        wait_ok(p, timeout=120)
+    for h in hashes:
+        _, steps, values = points_of(server.repo, h)
+        assert_exactly(steps, values, 20_000)
