@@ -158,11 +158,12 @@ class RemoteClient:
         if not isinstance(detail, str):
             detail = json.dumps(detail)[:1000]
         if status == 401 or status == 403:
+            from aim.remote.credentials import credentials_path
+            where, _ = credentials_path()
             return RemoteAuthError(
-                f'The aim server at {self.url} refused the request: {detail} Give the token '
-                f'with the AIM_REMOTE_TOKEN environment variable, or in the credentials file '
-                f'(~/.config/aim/credentials, section [{self.settings.host}:'
-                f'{self.settings.port}], token = ...).', self.url, status)
+                f'The aim server at {self.url} refused the request: {detail} (aimkit reads the '
+                f'token from AIM_REMOTE_TOKEN, else from {where}, section '
+                f'[{self.settings.netloc}].)', self.url, status)
         kind = doc.get('error') if isinstance(doc, dict) else None
         cls = _error_classes().get(kind or '')
         if cls is not None:

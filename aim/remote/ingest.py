@@ -262,10 +262,11 @@ def _op_open(conn, data, op: dict, exists: bool, now: float) -> bool:
     props = _clean_props(op.get('props') or {})
     if not exists:
         return _create_run(conn, data, props, now)
-    # a resumed run: live again, and the experiment it was reopened with
+    # a resumed run: live again, and in the experiment it was reopened with, if any
     update: dict[str, Any] = {'end_time': None}
-    if 'experiment' in props:
-        update['experiment'] = props['experiment']
+    experiment = op.get('experiment')
+    if isinstance(experiment, str):
+        update['experiment'] = experiment
     data.put_props(conn, update)
     return True
 

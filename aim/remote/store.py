@@ -162,7 +162,8 @@ class RemoteLiveRun:
     (aim.storage.repository.LiveRun), with every change an operation in the stream."""
 
     def __init__(self, store: RemoteStore, run_hash: str, *, create: bool | None,
-                 initial_props: dict[str, Any], offline: bool, force_resume: bool = False):
+                 initial_props: dict[str, Any], offline: bool, force_resume: bool = False,
+                 experiment: str | None = None):
         from aim.remote.spool import (
             HttpTarget,
             OpsLog,
@@ -198,10 +199,10 @@ class RemoteLiveRun:
                 for s in store.index.series_rows(run_hash):
                     existing[(s['name'], s['context'])] = s['last_step']
         new = not self.props
-        open_props = dict(initial_props)
-        if not new:
-            open_props = {k: v for k, v in initial_props.items() if k == 'experiment'}
-        self.props.update(initial_props if new else open_props)
+        if new:
+            self.props.update(initial_props)
+        elif experiment is not None:
+            self.props['experiment'] = experiment
         self.props.update(end_time=None, updated_at=time.time())
         self.stream = new_stream_id()
         root = spool_root()
@@ -213,7 +214,9 @@ class RemoteLiveRun:
                                      'created': time.time(), 'offline': offline,
                                      'pid': os.getpid()})
         self.ops = OpsLog(self.stream_dir)
-        self.ops.append({'op': 'open', 'props': open_props})
+        # the server creates the run from `props` if it does not have it (an offline run
+        # cannot know), and otherwise only moves it to `experiment` when one was given
+        self.ops.append({'op': 'open', 'props': initial_props, 'experiment': experiment})
         self._logs_lock = threading.Lock()
         self.writer = SpoolWriter(run_hash, self.stream_dir, self.stream, HttpTarget(store.client),
                                   self.ops, existing, offline=offline)

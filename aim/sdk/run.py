@@ -164,7 +164,8 @@ class Run:
         if remote:
             from aim.remote.store import RemoteLiveRun
             self._live = RemoteLiveRun(store, run_hash, create=None, initial_props=props,
-                                       offline=bool(offline), force_resume=force_resume)
+                                       offline=bool(offline), force_resume=force_resume,
+                                       experiment=experiment)
         else:
             from aim.storage.repository import LiveRun
             self._live = LiveRun(store, run_hash, create=not exists, initial_props=props)

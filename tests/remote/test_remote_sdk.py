@@ -304,9 +304,6 @@ def test_resume_by_hash_continues_the_steps_and_keeps_the_params(new_run, url, r
     assert remote.list_all_runs().count(first.hash) == 1
 
 
-@pytest.mark.xfail(strict=True, reason='Run() builds new-run props for every remote run (it '
-                   'cannot look the hash up), and RemoteLiveRun keeps their experiment '
-                   "('default' when none is given) on resume: the run leaves its experiment")
 def test_resume_by_hash_keeps_the_experiment(new_run, remote):
     experiment = unique()
     first = new_run(experiment=experiment)
