@@ -307,3 +307,38 @@ def test_several_server_processes_serve_one_repository(aim_server):
     for h in hashes:
         _, steps, values = points_of(server.repo, h)
         assert_exactly(steps, values, 20_000)
+
+
+def test_an_offline_resume_keeps_the_experiment_and_params(aim_server, spool):
+    server = aim_server()
+    first = start_client(server.url, 100, 'kept')
+    run_hash = read_line(first)
+    wait_ok(first)
+    script = textwrap.dedent('''
+        import sys
+        from aim import Run
+        run = Run(sys.argv[2], repo=sys.argv[1], offline=True, system_tracking_interval=None,
+                  capture_terminal_logs=False)
+        run.track(1.0, name='later', step=0)
+        run.close()
+    ''')
+    res = subprocess.run([sys.executable, '-c', script, server.url, run_hash],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert sync().returncode == 0
+    run, steps, values = points_of(server.repo, run_hash)
+    assert_exactly(steps, values, 100)
+    assert run.experiment == 'kept' and run['hparams'] == {'tag': 'kept', 'n': 100}
+    assert run.get_metric('later', {}).values.values_list() == [1.0]
+
+
+def test_aim_runs_ls_lists_a_servers_runs(aim_server):
+    server = aim_server()
+    proc = start_client(server.url, 10, 'listed')
+    run_hash = read_line(proc)
+    wait_ok(proc)
+    aim = os.path.join(os.path.dirname(sys.executable), 'aim')
+    res = subprocess.run([aim, 'runs', 'ls', '--repo', server.url], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert run_hash in res.stdout and 'Total 1 runs.' in res.stdout
