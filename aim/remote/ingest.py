@@ -31,7 +31,7 @@ LEASE_S = 60.0
 LOCK_WAIT_S = 20.0
 MAX_SERIES_PER_BATCH = 100_000
 MAX_OPS_PER_BATCH = 10_000
-OPS = ('open', 'props', 'params', 'logs', 'close')
+OPS = ('open', 'props', 'params', 'param', 'param_del', 'logs', 'close')
 # props a client may set; the rest (hash, end_time, updated_at) the server manages
 CLIENT_PROPS = ('name', 'experiment', 'description', 'tags', 'archived', 'creation_time')
 
@@ -169,6 +169,8 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
                     _op_props(conn, data, op)
                 elif kind == 'params':
                     _op_params(conn, data, op)
+                elif kind in ('param', 'param_del'):
+                    _op_param_path(conn, data, op)
                 elif kind == 'logs':
                     _op_logs(conn, run_hash, op)
                 elif kind == 'close':
@@ -287,6 +289,58 @@ def _op_params(conn, data, op: dict) -> None:
         raise BatchRefused('params are not valid JSON') from None
     if not isinstance(tree, dict):
         raise BatchRefused('params must be a JSON object')
+    data.put_params_text(conn, text)
+
+
+def _op_param_path(conn, data, op: dict) -> None:
+    """One key of the params set (``param``) or deleted (``param_del``); path None is
+    the whole tree."""
+    from aim.storage.encoding import dumps_params, loads_params
+    path = op.get('path')
+    if path is not None and not (isinstance(path, list) and path and
+                                 all(isinstance(p, str) for p in path)):
+        raise BatchRefused('a param path is a non-empty list of strings, or null')
+    row = conn.execute("SELECT value FROM run_props WHERE run_hash=? AND key='params'",
+                       (data.run_hash,)).fetchone()
+    try:
+        tree: Any = loads_params(row[0]) if row else {}
+    except ValueError:
+        tree = {}   # damaged params (check names them): the change starts them again
+    if not isinstance(tree, dict):
+        tree = {}
+    node: Any
+    if op['op'] == 'param':
+        try:
+            value = loads_params(op.get('value'))
+        except (TypeError, ValueError, RecursionError):
+            raise BatchRefused('a param value must be JSON text') from None
+        if path is None:
+            if not isinstance(value, dict):
+                raise BatchRefused('run[...] = value needs a dict')
+            tree = value
+        else:
+            node = tree
+            for key in path[:-1]:
+                child = node.get(key)
+                if not isinstance(child, dict):
+                    child = node[key] = {}
+                node = child
+            node[path[-1]] = value
+    elif path is None:
+        tree = {}
+    else:
+        node = tree
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    text = dumps_params(tree)
+    if len(text.encode()) > MAX_PARAMS_BYTES:
+        # possible only for a run resumed offline (the client could not see the server's
+        # params): that change is dropped, rather than stopping the stream's points
+        return
     data.put_params_text(conn, text)
 
 

@@ -160,6 +160,7 @@ class _LiveRunFile:
 class RemoteLiveRun:
     """A run open for writing through the spool: what ``Run`` asks of a live run
     (aim.storage.repository.LiveRun), with every change an operation in the stream."""
+    remote = True
 
     def __init__(self, store: RemoteStore, run_hash: str, *, create: bool | None,
                  initial_props: dict[str, Any], offline: bool, force_resume: bool = False,
@@ -235,6 +236,15 @@ class RemoteLiveRun:
 
     def set_params_text(self, params_text: str) -> None:
         self.ops.append({'op': 'params', 'text': params_text})
+        self.params_text = params_text
+
+    def set_param(self, path: list[str] | None, value_text: str, params_text: str) -> None:
+        """``run[path] = value`` (``path`` None: ``run[...] = tree``), as a change."""
+        self.ops.append({'op': 'param', 'path': path, 'value': value_text})
+        self.params_text = params_text
+
+    def del_param(self, path: list[str] | None, params_text: str) -> None:
+        self.ops.append({'op': 'param_del', 'path': path})
         self.params_text = params_text
 
     def flush(self) -> None:

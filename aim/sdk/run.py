@@ -315,7 +315,12 @@ class Run:
                 f'change rewrites them, and queries read them). Save large data to a file '
                 f'and store its path; the params are unchanged.')
         assert self._live is not None
-        self._live.set_params_text(text)
+        if getattr(self._live, 'remote', False):
+            # the change itself travels: a run resumed offline does not know the
+            # server's params, and setting one key must not replace the others
+            self._live.set_param(keys, dumps_params(clean), text)
+        else:
+            self._live.set_params_text(text)
         self._params = new_tree
 
     @noexcept
@@ -352,6 +357,8 @@ class Run:
         import copy
         tree = copy.deepcopy(self._params_tree())
         path = [_check_key(p) for p in _path(key)] if key is not Ellipsis else None
+        assert self._live is not None  # _require_writable() checked
+        remote = getattr(self._live, 'remote', False)
         if path is None:
             tree = {}
         else:
@@ -359,12 +366,15 @@ class Run:
             for part in path[:-1]:
                 node = node.get(part) if isinstance(node, dict) else None  # type: ignore[assignment]
                 if node is None:
-                    return
-            if not isinstance(node, dict) or path[-1] not in node:
+                    break
+            if isinstance(node, dict) and path[-1] in node:
+                del node[path[-1]]
+            elif not (remote and self._live.offline):   # offline: the server may have it
                 return
-            del node[path[-1]]
-        assert self._live is not None  # _require_writable() checked
-        self._live.set_params_text(dumps_params(tree))
+        if remote:
+            self._live.del_param(path, dumps_params(tree))
+        else:
+            self._live.set_params_text(dumps_params(tree))
         self._params = tree
 
     def __contains__(self, key) -> bool:

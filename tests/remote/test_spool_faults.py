@@ -320,6 +320,9 @@ def test_an_offline_resume_keeps_the_experiment_and_params(aim_server, spool):
         run = Run(sys.argv[2], repo=sys.argv[1], offline=True, system_tracking_interval=None,
                   capture_terminal_logs=False)
         run.track(1.0, name='later', step=0)
+        run['extra'] = {'x': 5}
+        run['hparams', 'n'] = 7
+        del run['hparams', 'tag']
         run.close()
     ''')
     res = subprocess.run([sys.executable, '-c', script, server.url, run_hash],
@@ -328,7 +331,9 @@ def test_an_offline_resume_keeps_the_experiment_and_params(aim_server, spool):
     assert sync().returncode == 0
     run, steps, values = points_of(server.repo, run_hash)
     assert_exactly(steps, values, 100)
-    assert run.experiment == 'kept' and run['hparams'] == {'tag': 'kept', 'n': 100}
+    # the offline changes apply to the server's params, key by key
+    assert run.experiment == 'kept' and run['hparams'] == {'n': 7}
+    assert run['extra'] == {'x': 5}
     assert run.get_metric('later', {}).values.values_list() == [1.0]
 
 
