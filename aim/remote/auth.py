@@ -27,21 +27,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 import re
 import stat
-from collections.abc import Awaitable, Callable, MutableMapping
-from http.cookies import SimpleCookie
-from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from aim.web.asgi import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    bearer_token,
+    cookie_value,
+    json_response,
+    request_headers,
+)
 
 logger = logging.getLogger('aim.server')
 
@@ -120,26 +121,6 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode('utf-8')).digest()
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode('latin-1').lower(): v.decode('latin-1')
-            for k, v in scope.get('headers') or []}
-
-
-def _bearer(headers: dict[str, str]) -> str | None:
-    scheme, _, value = headers.get('authorization', '').partition(' ')
-    return value.strip() if scheme.lower() == 'bearer' and value.strip() else None
-
-
-def _cookie(headers: dict[str, str]) -> str | None:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(headers.get('cookie', ''))
-    except Exception:  # a malformed cookie header: as if there were none
-        return None
-    morsel = jar.get(AUTH_COOKIE)
-    return morsel.value if morsel is not None else None
-
-
 class BearerAuth:
     """ASGI middleware: every HTTP and websocket request must carry one of ``tokens``
     (name -> secret); others are answered 401 (see the module docstring)."""
@@ -169,14 +150,14 @@ class BearerAuth:
         if scope['type'] not in ('http', 'websocket'):
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
-        given = _bearer(headers)
+        headers = request_headers(scope)
+        given = bearer_token(headers) or None
         if given is None and self.browser_sign_in:
             sign_in = self._sign_in(scope)
             if sign_in is not None:
                 await _answer(scope, receive, send, *sign_in)
                 return
-            given = _cookie(headers)
+            given = cookie_value(headers, AUTH_COOKIE)
         name = self.token_name(given)
         if name is None:
             await _answer(scope, receive, send, 401, self._refusal(given is not None),
@@ -224,10 +205,7 @@ class BearerAuth:
 
 async def _answer(scope: Scope, receive: Receive, send: Send, status: int,
                   body: dict | None, extra: list) -> None:
-    payload = json.dumps(body).encode('utf-8') if body is not None else b''
-    headers = [(b'content-length', str(len(payload)).encode())] + list(extra)
-    if body is not None:
-        headers.append((b'content-type', b'application/json'))
+    headers, payload = json_response(status, body, extra)
     if scope['type'] == 'http':
         await send({'type': 'http.response.start', 'status': status, 'headers': headers})
         await send({'type': 'http.response.body', 'body': payload})

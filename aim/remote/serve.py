@@ -14,12 +14,12 @@
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable
 
-from aim.remote.auth import ASGIApp, BearerAuth, Receive, Scope, Send, load_tokens
+from aim.remote.auth import BearerAuth, load_tokens
+from aim.web.asgi import ASGIApp, Receive, Scope, Send, send_json
 
 API_ROOT = '/api/remote'
 DEFAULT_QUERY_TIMEOUT_S = 10.0
@@ -63,7 +63,7 @@ class ServerApp:
         path = scope.get('path', '')
         if path == API_ROOT or path.startswith(API_ROOT + '/'):
             if scope['type'] == 'http' and _from_a_page(scope):
-                await _json(send, 403, {'detail': 'The tracking API takes requests from '
+                await send_json(send, 403, {'detail': 'The tracking API takes requests from '
                                         'programs only, not from web pages (this one carried '
                                         'Origin or Sec-Fetch-Site). Browse runs in the UI at '
                                         '/ instead.'})
@@ -72,7 +72,7 @@ class ServerApp:
         elif self.ui is not None:
             await self.ui(scope, receive, send)
         elif scope['type'] == 'http':
-            await _json(send, 404, {'detail': f'This aim server runs with --no-ui: it serves '
+            await send_json(send, 404, {'detail': f'This aim server runs with --no-ui: it serves '
                                     f'only the tracking API under {API_ROOT}/. Restart it '
                                     f'without --no-ui to browse runs, or run `aim up` on a '
                                     f'machine with the repository.'})
@@ -99,14 +99,6 @@ def _from_a_page(scope: Scope) -> bool:
         if key == b'origin' or (key == b'sec-fetch-site' and value.lower() != b'none'):
             return True
     return False
-
-
-async def _json(send: Send, status: int, body: dict) -> None:
-    payload = json.dumps(body).encode('utf-8')
-    await send({'type': 'http.response.start', 'status': status,
-                'headers': [(b'content-type', b'application/json'),
-                            (b'content-length', str(len(payload)).encode())]})
-    await send({'type': 'http.response.body', 'body': payload})
 
 
 def build_app(repo_root: str, *, tokens: dict[str, str] | None, ui: bool = True,

@@ -23,14 +23,13 @@ so that ``aim up`` stops at once with one message saying what to do.
 from __future__ import annotations
 
 import http.client
-import json
 import threading
 from urllib.parse import urlsplit
 
 import anyio.to_thread
 
-from aim.remote.auth import ASGIApp, Receive, Scope, Send
 from aim.web.api_errors import error_body
+from aim.web.asgi import ASGIApp, Receive, Scope, Send, send_json
 
 MAX_BODY_BYTES = 8 << 20  # the server refuses UI bodies over 1 MiB anyway
 CHUNK_BYTES = 64 << 10
@@ -153,11 +152,11 @@ class RemoteProxy:
                    for k, v in scope.get('headers') or []]
         refusal = self._refusal(scope, dict(headers))
         if refusal is not None:
-            await _json(send, *refusal)
+            await send_json(send, *refusal)
             return
         body, too_large = await _read_body(receive)
         if too_large:
-            await _json(send, 413, error_body(
+            await send_json(send, 413, error_body(
                 'RequestTooLarge', f'The request body is over {MAX_BODY_BYTES} bytes.'))
             return
         method = scope['method']
@@ -174,7 +173,7 @@ class RemoteProxy:
                 self._exchange, method, target_text, body, forwarded)
         except (OSError, http.client.HTTPException) as e:
             why = getattr(e, 'strerror', None) or str(e) or type(e).__name__
-            await _json(send, 502, error_body(
+            await send_json(send, 502, error_body(
                 'RemoteUnavailable', f'The aim server at {self.settings.url} did not answer '
                 f'({why}). Check that it still runs, then reload the page.',
                 {'server': self.settings.url}))
@@ -272,14 +271,6 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool]:
         parts.append(chunk)
         if not message.get('more_body', False):
             return b''.join(parts), False
-
-
-async def _json(send: Send, status: int, body: dict) -> None:
-    payload = json.dumps(body).encode('utf-8')
-    await send({'type': 'http.response.start', 'status': status,
-                'headers': [(b'content-type', b'application/json'),
-                            (b'content-length', str(len(payload)).encode())]})
-    await send({'type': 'http.response.body', 'body': payload})
 
 
 def serve_remote(url: str, *, host: str = '127.0.0.1', port: int = 43800,

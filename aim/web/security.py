@@ -24,20 +24,21 @@ One ASGI middleware, in front of everything:
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
-from http.cookies import SimpleCookie
-from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from aim.web.api_errors import error_body
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from aim.web.asgi import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    bearer_token,
+    cookie_value,
+    request_headers,
+    send_json,
+)
 
 MAX_BODY_BYTES = 1 << 20
 WRITE_TOKEN_HEADER = 'x-aim-token'
@@ -60,30 +61,10 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode('latin-1').lower(): v.decode('latin-1') for k, v in scope['headers']}
-
-
 def _same(given: str | None, expected: str | None) -> bool:
     if not given or not expected:
         return False
     return hmac.compare_digest(given.encode('utf-8'), expected.encode('utf-8'))
-
-
-def _bearer(headers: dict[str, str]) -> str | None:
-    value = headers.get('authorization', '')
-    scheme, _, token = value.partition(' ')
-    return token.strip() if scheme.lower() == 'bearer' else None
-
-
-def _cookie(headers: dict[str, str], name: str) -> str | None:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(headers.get('cookie', ''))
-    except Exception:  # a malformed cookie header: as if there were none
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel is not None else None
 
 
 class SecurityMiddleware:
@@ -115,7 +96,7 @@ class SecurityMiddleware:
                 message = dict(message, headers=headers)
             await send(message)
 
-        headers = _headers(scope)
+        headers = request_headers(scope)
         refusal = self._refusal(scope, headers)
         if refusal is not None:
             await self._answer(refusal, send_with_headers)
@@ -138,9 +119,9 @@ class SecurityMiddleware:
         """(status, body, extra headers) of a refusal, or None."""
         method = scope.get('method', 'GET')
         if self.auth_token is not None:
-            given = _bearer(headers)
+            given = bearer_token(headers)
             if given is None:
-                given = _cookie(headers, AUTH_COOKIE)
+                given = cookie_value(headers, AUTH_COOKIE)
             query = dict(parse_qsl(scope.get('query_string', b'').decode('latin-1')))
             # pages only: an API address with the token in it would leave it in logs
             if method == 'GET' and not scope.get('path', '').startswith('/api/') and \
@@ -170,7 +151,7 @@ class SecurityMiddleware:
                 f'origin, {origin}, not from this server ({own}). Runs can be edited only '
                 f'from the aim UI itself; open it at {own} and make the change there.',
                 {'origin': origin, 'expected': own}), [])
-        if self.auth_token is not None and _same(_bearer(headers), self.auth_token):
+        if self.auth_token is not None and _same(bearer_token(headers), self.auth_token):
             return None
         if not _same(headers.get(WRITE_TOKEN_HEADER), self.write_token):
             return (403, error_body(
@@ -231,12 +212,7 @@ class SecurityMiddleware:
     @staticmethod
     async def _answer(refusal, send: Send) -> None:
         status, body, extra = refusal
-        payload = json.dumps(body).encode('utf-8') if body is not None else b''
-        headers = [(b'content-length', str(len(payload)).encode())] + list(extra)
-        if body is not None:
-            headers.append((b'content-type', b'application/json'))
-        await send({'type': 'http.response.start', 'status': status, 'headers': headers})
-        await send({'type': 'http.response.body', 'body': payload})
+        await send_json(send, status, body, extra)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:
