@@ -295,7 +295,12 @@ def _op_params(conn, data, op: dict) -> None:
 def _op_param_path(conn, data, op: dict) -> None:
     """One key of the params set (``param``) or deleted (``param_del``); path None is
     the whole tree."""
-    from aim.storage.encoding import dumps_params, loads_params
+    from aim.storage.encoding import (
+        delete_param_path,
+        dumps_params,
+        loads_params,
+        set_param_path,
+    )
     path = op.get('path')
     if path is not None and not (isinstance(path, list) and path and
                                  all(isinstance(p, str) for p in path)):
@@ -308,7 +313,6 @@ def _op_param_path(conn, data, op: dict) -> None:
         tree = {}   # damaged params (check names them): the change starts them again
     if not isinstance(tree, dict):
         tree = {}
-    node: Any
     if op['op'] == 'param':
         try:
             value = loads_params(op.get('value'))
@@ -319,23 +323,11 @@ def _op_param_path(conn, data, op: dict) -> None:
                 raise BatchRefused('run[...] = value needs a dict')
             tree = value
         else:
-            node = tree
-            for key in path[:-1]:
-                child = node.get(key)
-                if not isinstance(child, dict):
-                    child = node[key] = {}
-                node = child
-            node[path[-1]] = value
+            set_param_path(tree, path, value)
     elif path is None:
         tree = {}
     else:
-        node = tree
-        for key in path[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
-            if node is None:
-                break
-        if isinstance(node, dict):
-            node.pop(path[-1], None)
+        delete_param_path(tree, path)
     text = dumps_params(tree)
     if len(text.encode()) > MAX_PARAMS_BYTES:
         # possible only for a run resumed offline (the client could not see the server's

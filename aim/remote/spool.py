@@ -371,12 +371,7 @@ class SpoolWriter(RunWriter):
             ops = []
             if not pending:
                 break
-        with self._lock:
-            done = [s for s in self._segments[:-1] if s.folded >= s.capacity]
-            self._segments = [s for s in self._segments if s not in done]
-        for seg in done:
-            seg.close()
-            os.unlink(seg.path)
+        self._drop_done_segments()
 
     def unsent(self) -> tuple[int, int]:
         """(points, operations) not acknowledged by the server yet."""

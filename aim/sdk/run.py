@@ -21,8 +21,10 @@ from aim.storage.encoding import (
     canonical_context,
     check_param_keys,
     check_text,
+    delete_param_path,
     dumps_params,
     loads_params,
+    set_param_path,
     short_repr,
     to_json_value,
 )
@@ -299,13 +301,7 @@ class Run:
         else:
             import copy
             new_tree = copy.deepcopy(tree)
-            node = new_tree
-            for k in keys[:-1]:
-                child = node.get(k)
-                if not isinstance(child, dict):
-                    child = node[k] = {}
-                node = child
-            node[keys[-1]] = clean
+            set_param_path(new_tree, keys, clean)
         text = dumps_params(new_tree)
         size = len(text) if text.isascii() else len(text.encode('utf-8'))
         if size > MAX_PARAMS_BYTES:
@@ -361,16 +357,8 @@ class Run:
         remote = getattr(self._live, 'remote', False)
         if path is None:
             tree = {}
-        else:
-            node = tree
-            for part in path[:-1]:
-                node = node.get(part) if isinstance(node, dict) else None  # type: ignore[assignment]
-                if node is None:
-                    break
-            if isinstance(node, dict) and path[-1] in node:
-                del node[path[-1]]
-            elif not (remote and self._live.offline):   # offline: the server may have it
-                return
+        elif not delete_param_path(tree, path) and not (remote and self._live.offline):
+            return   # nothing to delete (offline, the server may have it: sent anyway)
         if remote:
             self._live.del_param(path, dumps_params(tree))
         else:

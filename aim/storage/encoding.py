@@ -202,6 +202,30 @@ def _untag(obj: dict) -> Any:
     return obj
 
 
+def set_param_path(tree: dict, keys: list[str], value: Any) -> None:
+    """``tree[k1][k2]...[kn] = value``, making (or replacing by) dicts on the way."""
+    node = tree
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[keys[-1]] = value
+
+
+def delete_param_path(tree: dict, keys: list[str]) -> bool:
+    """``del tree[k1]...[kn]`` if it is there; whether it was."""
+    node: Any = tree
+    for key in keys[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            return False
+    if isinstance(node, dict) and keys[-1] in node:
+        del node[keys[-1]]
+        return True
+    return False
+
+
 def dumps_params(value: Any) -> str:
     """Params (already plain JSON-like data) to stored JSON text."""
     return json.dumps(_tag_nonfinite(value), ensure_ascii=False, allow_nan=False,

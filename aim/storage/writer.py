@@ -309,6 +309,11 @@ class RunWriter:
         jr.fault_point('fold.committed_before_marking')
         for seg, _, b in ranges:
             seg.set_folded(b)
+        self._drop_done_segments()
+
+    def _drop_done_segments(self) -> None:
+        """Delete the full segments whose every record is folded (or, in a spool, shipped);
+        the newest segment stays, as the one track() writes into."""
         with self._lock:
             done = [s for s in self._segments[:-1] if s.folded >= s.capacity]
             self._segments = [s for s in self._segments if s not in done]

@@ -259,16 +259,20 @@ def test_sync_watch_ships_a_live_offline_run(aim_server, spool):
     assert watcher.returncode == 0, err
 
 
-@pytest.mark.slow
-def test_32_concurrent_clients(aim_server):
-    server = aim_server()
-    procs = [start_client(server.url, 10_000, f'c{i}') for i in range(32)]
+def clients_arrive_whole(server, clients: int, n: int, timeout: float) -> None:
+    """``clients`` processes track ``n`` points each at once; each run arrives whole."""
+    procs = [start_client(server.url, n, f'c{i}') for i in range(clients)]
     hashes = [read_line(p) for p in procs]
     for p in procs:
-        wait_ok(p, timeout=300)
+        wait_ok(p, timeout=timeout)
     for h in hashes:
         _, steps, values = points_of(server.repo, h)
-        assert_exactly(steps, values, 10_000)
+        assert_exactly(steps, values, n)
+
+
+@pytest.mark.slow
+def test_32_concurrent_clients(aim_server):
+    clients_arrive_whole(aim_server(), 32, 10_000, timeout=300)
 
 
 def test_a_full_spool_drops_new_points_with_a_warning_and_keeps_the_rest(aim_server, spool):
@@ -299,14 +303,8 @@ def test_a_full_spool_drops_new_points_with_a_warning_and_keeps_the_rest(aim_ser
 
 
 def test_several_server_processes_serve_one_repository(aim_server):
-    server = aim_server(workers=2, extra_args=['--no-ui'])
-    procs = [start_client(server.url, 20_000, f'w{i}') for i in range(6)]
-    hashes = [read_line(p) for p in procs]
-    for p in procs:
-        wait_ok(p, timeout=120)
-    for h in hashes:
-        _, steps, values = points_of(server.repo, h)
-        assert_exactly(steps, values, 20_000)
+    clients_arrive_whole(aim_server(workers=2, extra_args=['--no-ui']), 6, 20_000,
+                         timeout=120)
 
 
 def test_an_offline_resume_keeps_the_experiment_and_params(aim_server, spool):
