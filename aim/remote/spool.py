@@ -389,9 +389,7 @@ class SpoolWriter(RunWriter):
         with self._flush_lock:
             if self.closed:
                 return not any(self.unsent())
-            with self._lock:
-                self._retire_track()
-                self._retired = True
+            self._retire()
             deadline = time.monotonic() + timeout_s
             error: Exception | None = None
             delay = 0.1
@@ -407,12 +405,7 @@ class SpoolWriter(RunWriter):
                     time.sleep(delay)
                     delay = min(delay * 2, 2.0)
             points, ops = self.unsent()
-            self.closed = True
-            with self._lock:
-                for seg in self._segments:
-                    seg.close()
-                self._segments = []
-            os.close(self._series_fd)
+            self._unmap()
             self.ops.close()
         if not points and not ops and not self.offline:
             return True

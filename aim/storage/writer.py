@@ -339,17 +339,25 @@ class RunWriter:
         with self._flush_lock:
             if self.closed:
                 return
-            with self._lock:
-                self._retire_track()  # no point is acknowledged after the last flush
-                self._retired = True
+            self._retire()
             self._flush_locked()
-            self.closed = True
-            with self._lock:
-                for seg in self._segments:
-                    seg.close()
-                self._segments = []
-            os.close(self._series_fd)
+            self._unmap()
             remove_journal_dir(self.journal_dir)
+
+    def _retire(self) -> None:
+        """Refuse every later point and series: close() flushes what came before."""
+        with self._lock:
+            self._retire_track()  # no point is acknowledged after the last flush
+            self._retired = True
+
+    def _unmap(self) -> None:
+        """Closed: unmap the segments and close the series file (the files stay)."""
+        self.closed = True
+        with self._lock:
+            for seg in self._segments:
+                seg.close()
+            self._segments = []
+        os.close(self._series_fd)
 
 
 class FlushService:
