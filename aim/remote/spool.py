@@ -211,6 +211,22 @@ def _concat(parts: list):
     return tuple(np.concatenate(col) for col in zip(*parts))
 
 
+def _take(queue: list, room: int) -> list:
+    """Take up to ``room`` records off ``queue`` (entries ``(key, start, stop)`` in journal
+    order, the first one shortened when it does not fit): the slices taken."""
+    taken = []
+    while queue and room:
+        key, start, stop = queue[0]
+        end = min(stop, start + room)
+        taken.append((key, start, end))
+        room -= end - start
+        if end < stop:
+            queue[0] = (key, end, stop)
+        else:
+            queue.pop(0)
+    return taken
+
+
 def _covered(mark: dict, seg: int, stop: int) -> bool:
     return (mark['seg'], mark['pos']) >= (seg, stop)
 
@@ -343,19 +359,9 @@ class SpoolWriter(RunWriter):
         if not pending and not ops and not due:
             return
         while True:
-            ranges: list = []
-            parts: list = []
-            room = BATCH_POINTS
-            while pending and room:
-                seg, a, b = pending[0]
-                stop = min(b, a + room)
-                parts.append(seg.read(a, stop))
-                ranges.append((seg, _segment_number(seg.path), a, stop))
-                room -= stop - a
-                if stop < b:
-                    pending[0] = (seg, stop, b)
-                else:
-                    pending.pop(0)
+            ranges = [(seg, _segment_number(seg.path), a, b)
+                      for seg, a, b in _take(pending, BATCH_POINTS)]
+            parts = [seg.read(a, b) for seg, _, a, b in ranges]
             body = _batch_body(self.stream, self.run_hash,
                                [[n, a, b] for _, n, a, b in ranges], _concat(parts),
                                self._spool_folder.names, ops)
@@ -491,40 +497,29 @@ def _ship_files(stream_dir: str, stream: str, run_hash: str, target, owned: bool
     if owned and not any(op.get('op') == 'close' for op in read_ops(stream_dir)):
         # the writer died (or was offline and is done): its run ends with its last point
         ops.append(_append_close(stream_dir))
-    numbers = jr.list_segments(jdir)
-    queue: list = []   # (segment number, start, records)
+    queue: list = []    # (segment number, start, stop) not applied yet
+    images: dict = {}   # segment number -> (position of its first record, records)
     last_time = None
-    for n in numbers:
+    for n in jr.list_segments(jdir):
         img = jr.read_segment_file(jr.segment_path(jdir, n))
         if img.records is None:
             continue
-        recs = img.records
-        start = img.committed - len(recs[0])
-        if (n, img.committed) <= (mark['seg'], mark['pos']):
+        first = img.committed - len(img.records[0])
+        start = max(first, mark['pos']) if n == mark['seg'] else first
+        if n < mark['seg'] or start >= img.committed:
             continue
-        if n == mark['seg'] and start < mark['pos']:
-            cut = mark['pos'] - start
-            recs = tuple(col[cut:] for col in recs)
-            start = mark['pos']
-        queue.append((n, start, recs))
-        last_time = float(recs[5][-1])
+        images[n] = (first, img.records)
+        queue.append((n, start, img.committed))
+        last_time = float(img.records[5][-1])
     if ops and ops[-1].get('op') == 'close' and last_time is not None:
         ops[-1]['end_time'] = max(ops[-1].get('end_time') or 0, last_time)
     sent_any = False
     while queue or ops or not sent_any:
-        ranges, parts, room = [], [], BATCH_POINTS
-        while queue and room:
-            n, start, recs = queue[0]
-            k = min(room, len(recs[0]))
-            parts.append(tuple(col[:k] for col in recs))
-            ranges.append([n, start, start + k])
-            room -= k
-            if k < len(recs[0]):
-                queue[0] = (n, start + k, tuple(col[k:] for col in recs))
-            else:
-                queue.pop(0)
+        ranges = _take(queue, BATCH_POINTS)
+        parts = [tuple(col[a - images[n][0]:b - images[n][0]] for col in images[n][1])
+                 for n, a, b in ranges]
         records = _concat(parts)
-        body = _batch_body(stream, run_hash, ranges, records, names, ops)
+        body = _batch_body(stream, run_hash, [list(r) for r in ranges], records, names, ops)
         mark = target.send(stream, body)
         if records is not None:
             result.points += int(len(records[0]))
