@@ -180,11 +180,10 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
                     closed = True
             ops_mark = op['seq'] + 1
             changed = True
-        new_seg, new_pos = seg_mark, pos_mark
+        ranges = header.get('ranges') or []
+        new_seg, new_pos = max([(seg_mark, pos_mark)] + [(r[0], r[2]) for r in ranges[-1:]])
         if records is not None:
-            keep = _unapplied(header['ranges'], seg_mark, pos_mark)
-            last = header['ranges'][-1]
-            new_seg, new_pos = max((seg_mark, pos_mark), (last[0], last[2]))
+            keep = _unapplied(ranges, seg_mark, pos_mark)
             if keep is not None:
                 records = tuple(col[keep] for col in records)
             if len(records[0]):
@@ -196,9 +195,6 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
                     folder.register(int(local_id), name, context)
                 folder.fold(conn, *records)
                 changed = True
-        elif header.get('ranges'):
-            last = header['ranges'][-1]
-            new_seg, new_pos = max((seg_mark, pos_mark), (last[0], last[2]))
         if changed and exists:
             data.put_props(conn, {'updated_at': now})
             store._index_run(conn, data)
