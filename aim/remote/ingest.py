@@ -31,7 +31,7 @@ LEASE_S = 60.0
 LOCK_WAIT_S = 20.0
 MAX_SERIES_PER_BATCH = 100_000
 MAX_OPS_PER_BATCH = 10_000
-OPS = ('open', 'props', 'params', 'param', 'param_del', 'logs', 'close')
+OPS = ('open', 'props', 'param', 'param_del', 'logs', 'close')
 # props a client may set; the rest (hash, end_time, updated_at) the server manages
 CLIENT_PROPS = ('name', 'experiment', 'description', 'tags', 'archived', 'creation_time')
 
@@ -167,8 +167,6 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
                     exists = _create_run(conn, data, {}, now)
                 if kind == 'props':
                     _op_props(conn, data, op)
-                elif kind == 'params':
-                    _op_params(conn, data, op)
                 elif kind in ('param', 'param_del'):
                     _op_param_path(conn, data, op)
                 elif kind == 'logs':
@@ -273,19 +271,6 @@ def _op_props(conn, data, op: dict) -> None:
     props = _clean_props(op.get('props'))
     if props:
         data.put_props(conn, props)
-
-
-def _op_params(conn, data, op: dict) -> None:
-    text = op.get('text')
-    if not isinstance(text, str) or len(text.encode()) > MAX_PARAMS_BYTES:
-        raise BatchRefused(f'params must be a JSON text of at most {MAX_PARAMS_BYTES} bytes')
-    try:
-        tree = json.loads(text)
-    except (ValueError, RecursionError):
-        raise BatchRefused('params are not valid JSON') from None
-    if not isinstance(tree, dict):
-        raise BatchRefused('params must be a JSON object')
-    data.put_params_text(conn, text)
 
 
 def _op_param_path(conn, data, op: dict) -> None:

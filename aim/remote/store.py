@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from typing import Any
 
@@ -162,7 +161,7 @@ class RemoteLiveRun:
     (aim.storage.repository.LiveRun), with every change an operation in the stream."""
     remote = True
 
-    def __init__(self, store: RemoteStore, run_hash: str, *, create: bool | None,
+    def __init__(self, store: RemoteStore, run_hash: str, *,
                  initial_props: dict[str, Any], offline: bool, force_resume: bool = False,
                  experiment: str | None = None):
         from aim.remote.spool import (
@@ -218,7 +217,6 @@ class RemoteLiveRun:
         # the server creates the run from `props` if it does not have it (an offline run
         # cannot know), and otherwise only moves it to `experiment` when one was given
         self.ops.append({'op': 'open', 'props': initial_props, 'experiment': experiment})
-        self._logs_lock = threading.Lock()
         self.writer = SpoolWriter(run_hash, self.stream_dir, self.stream, HttpTarget(store.client),
                                   self.ops, existing, offline=offline)
         self.runfile = self.data = _LiveRunFile(self)
@@ -233,10 +231,6 @@ class RemoteLiveRun:
     def set_props(self, props: dict[str, Any]) -> None:
         self.ops.append({'op': 'props', 'props': props})
         self.props.update(props)
-
-    def set_params_text(self, params_text: str) -> None:
-        self.ops.append({'op': 'params', 'text': params_text})
-        self.params_text = params_text
 
     def set_param(self, path: list[str] | None, value_text: str, params_text: str) -> None:
         """``run[path] = value`` (``path`` None: ``run[...] = tree``), as a change."""

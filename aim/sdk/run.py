@@ -165,7 +165,7 @@ class Run:
             props['experiment'] = experiment
         if remote:
             from aim.remote.store import RemoteLiveRun
-            self._live = RemoteLiveRun(store, run_hash, create=None, initial_props=props,
+            self._live = RemoteLiveRun(store, run_hash, initial_props=props,
                                        offline=bool(offline), force_resume=force_resume,
                                        experiment=experiment)
         else:
