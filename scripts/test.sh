@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 AIM_EXTRAS=web,pandas,test bash scripts/setup.sh
 PIP=.venv/bin/pip bash scripts/install_adapters.sh
 bash scripts/setup_web.sh
+# optional parts' test dependencies, each from its own script
+for extra in scripts/install_mlflow.sh scripts/install_ecosystem.sh; do
+    if [ -f "$extra" ]; then PIP=.venv/bin/pip bash "$extra"; fi
+done
 mkdir -p test-output
 # lint and types first: a minute at most, and a failure names the line
 .venv/bin/ruff check aim
