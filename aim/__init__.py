@@ -11,8 +11,9 @@ __version__ = '0.1.0'
 _LEGACY = ('Session', 'flush', 'init', 'select_metrics', 'select_runs', 'set_params', 'track')
 _ADAPTERS = ('hugging_face', 'keras', 'lightgbm', 'optuna', 'pytorch', 'pytorch_lightning',
              'tensorflow', 'xgboost')
+_SDK = ('Metric',)   # aim.sdk.trace imports numpy: loaded on first use
 
-__all__ = ['Repo', 'Run', 'Session', 'flush', 'init', 'select_metrics', 'select_runs',
+__all__ = ['Metric', 'Repo', 'Run', 'Session', 'flush', 'init', 'select_metrics', 'select_runs',
            'set_params', 'track']
 
 
@@ -20,6 +21,9 @@ def __getattr__(name):
     if name in _LEGACY:
         from aim.sdk import legacy
         return getattr(legacy, name)
+    if name in _SDK:
+        from aim.sdk import trace
+        return getattr(trace, name)
     if name in _ADAPTERS:
         import importlib
         return importlib.import_module(f'aim.{name}')
@@ -27,4 +31,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LEGACY))
+    return sorted(set(globals()) | set(_LEGACY) | set(_SDK))

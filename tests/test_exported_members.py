@@ -17,4 +17,4 @@ def test_both_name_generations():
 
 
 def test_all_names_the_public_api_exactly():
-    assert set(aim.__all__) == {'Repo', 'Run', *aim._LEGACY}
+    assert set(aim.__all__) == {'Repo', 'Run', *aim._SDK, *aim._LEGACY}
