@@ -35,6 +35,12 @@ def _read_connection(repo: Repo):
     Queries stream with a cursor held open between items; a connection of their own keeps
     that cursor away from the writer's transactions (WAL readers never block writers).
     """
+    if hasattr(repo.index, 'read_connection'):   # PostgreSQL (aim/storage/pg_repository.py)
+        key = ('pg', id(repo.index), os.getpid())
+        cache = _local.__dict__.setdefault('connections', {})
+        if key not in cache:
+            cache[key] = repo.index.read_connection()
+        return cache[key]
     from aim.storage.sqlite import connect
     path = repo.index.path
     try:
