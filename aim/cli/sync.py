@@ -91,6 +91,9 @@ def _target(where: str):
         repo = Repo.from_path(where)
         repo._store.client.hello()
         return HttpTarget(repo._store.client)
+    from aim.storage.postgres import is_database_url
+    if is_database_url(where):
+        return LocalTarget(Repo.from_path(where)._store)
     if not os.path.isdir(os.path.join(where, '.aim')):
         raise click.ClickException(f'{where} holds no .aim repository. Create one with '
                                    f'`aim init --repo {where}`, or pass --repo aim://HOST:PORT.')

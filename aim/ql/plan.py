@@ -72,6 +72,16 @@ class Query:
         self.pushed = translate(self.tree, kind, self._constant) if self.tree is not None \
             else Sql('1', [], True)
         self.needs_residual = self.tree is not None and not self.pushed.exact
+        self._pushed_in = {'sqlite': self.pushed}
+
+    def pushed_for(self, dialect: str) -> Sql:
+        """The push-down in ``dialect`` ('sqlite' or 'postgresql'): the same conditions,
+        so equally exact."""
+        if dialect not in self._pushed_in:
+            self._pushed_in[dialect] = translate(self.tree, self.kind, self._constant,
+                                                 dialect) if self.tree is not None \
+                else Sql('TRUE', [], True)
+        return self._pushed_in[dialect]
 
     # Constants (sub-expressions that use no query variable) are evaluated once, here.
     def _constant(self, node: ast.AST):
@@ -86,28 +96,34 @@ class Query:
                 self._constants[key] = (ok, value if ok else None)
         return self._constants[key]
 
-    def where(self) -> tuple[str, list]:
+    def where(self, dialect: str = 'sqlite') -> tuple[str, list]:
+        pushed = self.pushed_for(dialect)
+        true = 'TRUE' if dialect == 'postgresql' else '1'
         parts, args = [], []
         if not self.include_archived:
             parts.append('COALESCE(r.archived, 0) = 0')
-        if self.pushed.text != '1':
-            parts.append(self.pushed.text)
-            args += self.pushed.args
-        return (' AND '.join(parts) or '1'), args
+        if pushed.text not in ('1', 'TRUE'):
+            parts.append(pushed.text)
+            args += pushed.args
+        return (' AND '.join(parts) or true), args
 
-    def run_sql(self) -> tuple[str, list]:
-        where, args = self.where()
+    def run_sql(self, dialect: str = 'sqlite') -> tuple[str, list]:
+        where, args = self.where(dialect)
+        # (runs without a creation time last, as SQLite orders NULL)
+        nulls = ' NULLS LAST' if dialect == 'postgresql' else ''
         return (f'SELECT {_RUN_SELECT} FROM runs r WHERE {where} '
-                f'ORDER BY +r.creation_time DESC, r.hash'), args
+                f'ORDER BY +r.creation_time DESC{nulls}, r.hash'), args
 
-    def trace_sql(self) -> tuple[str, list]:
-        where, args = self.where()
+    def trace_sql(self, dialect: str = 'sqlite') -> tuple[str, list]:
+        where, args = self.where(dialect)
         # CROSS JOIN keeps runs the outer loop: SQLite walks them newest first through
         # runs_by_time and sorts only each run's few series, so the first matches stream
         # out at once (a chart wants the first thousand) instead of after a sort of all.
+        # (PostgreSQL's planner chooses its own join order and has no CROSS JOIN ... ON.)
+        join, nulls = ('JOIN', ' NULLS LAST') if dialect == 'postgresql' else ('CROSS JOIN', '')
         return (f'SELECT {_RUN_SELECT}, {_SERIES_SELECT} FROM runs r '
-                f'CROSS JOIN series s ON s.run_hash = r.hash WHERE {where} '
-                f'ORDER BY r.creation_time DESC, r.hash, s.name, s.context'), args
+                f'{join} series s ON s.run_hash = r.hash WHERE {where} '
+                f'ORDER BY r.creation_time DESC{nulls}, r.hash, s.name, s.context'), args
 
     def _sql(self, connection: sqlite3.Connection, step):
         """Run one step of the SQL statement inside the query's budget: SQLite calls back
@@ -139,8 +155,8 @@ class Query:
         if self.kind != 'run':
             raise query_error(QuerySyntaxError, 'this query was compiled for traces',
                               self.text, None, "Compile it with kind='run'.")
-        sql, args = self.run_sql()
         connection = source.connection
+        sql, args = self.run_sql(getattr(connection, 'dialect', 'sqlite'))
         cursor = self._sql(connection, lambda: connection.execute(sql, args))
         evaluator = self.evaluator if self.needs_residual else None
         while True:
@@ -164,8 +180,8 @@ class Query:
     # ------------------------------------------------------------------ traces
     def iter_traces(self, source: IndexSource) -> Iterator[MetricView]:
         """Matching series (as MetricViews; `.run` is their RunView), newest run first."""
-        sql, args = self.trace_sql()
         connection = source.connection
+        sql, args = self.trace_sql(getattr(connection, 'dialect', 'sqlite'))
         cursor = self._sql(connection, lambda: connection.execute(sql, args))
         evaluator = self.evaluator if self.needs_residual else None
         n_run = len(RUN_COLUMNS)

@@ -13,14 +13,12 @@ nothing is applied twice.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
 from typing import Any
 
-from aim.errors import InputError, RunLockedError
-from aim.storage import locks
+from aim.errors import InputError
 from aim.storage.encoding import MAX_PARAMS_BYTES
 from aim.storage.journal import RUN_HASH_RE
 
@@ -28,7 +26,6 @@ STREAM_RE = re.compile(r'^[A-Za-z0-9_-]{8,64}$')
 # a writer session counts as live this long after its last batch (heartbeats come every
 # HEARTBEAT_S); `run.active` is true meanwhile
 LEASE_S = 60.0
-LOCK_WAIT_S = 20.0
 MAX_SERIES_PER_BATCH = 100_000
 MAX_OPS_PER_BATCH = 10_000
 OPS = ('open', 'props', 'param', 'param_del', 'logs', 'close')
@@ -120,25 +117,8 @@ def apply_batch(store, header: dict, records, *, writer: str | None = None) -> M
     local process writing the run makes it fail with RunLockedError)."""
     check_header(header, records)
     run_hash = header['run']
-    with _run_lock(run_hash):
-        lock = store.lock_path(run_hash)
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            acquired, pid = locks.try_acquire(lock)
-            if acquired:
-                break
-            if time.monotonic() > deadline:
-                raise RunLockedError(f'Run {run_hash} is being written by process {pid} on the '
-                                     f'server; its batches wait until that process closes it.',
-                                     run_hash, pid)
-            time.sleep(0.01)
-        try:
-            if os.path.isdir(store.run_journal_dir(run_hash)):
-                # a local writer on the server died: its points first
-                store._fold_journal(run_hash, store.run_journal_dir(run_hash), mark_ended=False)
-            return _apply_locked(store, header, records, writer)
-        finally:
-            locks.release(lock)
+    with _run_lock(run_hash), store.batch_lock(run_hash):
+        return _apply_locked(store, header, records, writer)
 
 
 def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
@@ -147,6 +127,7 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
     data = store.run_data(run_hash)
     now = time.time()
     with store.db.write() as conn:
+        store.db.lock_run(conn, run_hash)   # PostgreSQL: every server waits for it
         row = conn.execute('SELECT seg, pos, ops, run_hash FROM remote_streams WHERE stream=?',
                            (stream,)).fetchone()
         seg_mark, pos_mark, ops_mark = (row[0], row[1], row[2]) if row else (-1, 0, 0)
@@ -199,8 +180,10 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
         conn.execute('INSERT INTO remote_streams(stream, run_hash, seg, pos, ops, closed, '
                      'updated, writer) VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(stream) DO '
                      'UPDATE SET seg=excluded.seg, pos=excluded.pos, ops=excluded.ops, '
-                     'closed=MAX(closed, excluded.closed), updated=excluded.updated, '
-                     'writer=COALESCE(excluded.writer, writer)',
+                     'closed=CASE WHEN remote_streams.closed > excluded.closed '
+                     'THEN remote_streams.closed ELSE excluded.closed END, '
+                     'updated=excluded.updated, '
+                     'writer=COALESCE(excluded.writer, remote_streams.writer)',
                      (stream, run_hash, new_seg, new_pos, ops_mark, int(closed), now, writer))
     return Mark(seg=new_seg, pos=new_pos, ops=ops_mark, run=run_hash, closed=closed)
 

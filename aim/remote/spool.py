@@ -168,15 +168,16 @@ class HttpTarget:
 class LocalTarget:
     """Batches applied straight to a local repository (``aim sync --repo DIR``)."""
 
-    def __init__(self, store):
+    def __init__(self, store, writer: str = 'aim sync'):
         self.store = store
         self.url = store.root
+        self.writer = writer
 
     def send(self, stream: str, body: bytes) -> dict:
         from aim.remote import protocol
         from aim.remote.ingest import apply_batch
         header, records = protocol.decode(body)
-        return apply_batch(self.store, header, records, writer='aim sync')
+        return apply_batch(self.store, header, records, writer=self.writer)
 
     def mark(self, stream: str) -> dict:
         from aim.remote.ingest import stream_mark
@@ -579,8 +580,7 @@ def start_pickup(store) -> None:
 
 
 def _pickup(store, streams: list[str]) -> None:
-    from aim.remote.client import RemoteClient
-    target = HttpTarget(RemoteClient(store.url))   # a connection of its own
+    target = store.spool_target(own_connection=True)
     for stream_dir in streams:
         try:
             result = ship_stream(stream_dir, target)

@@ -87,6 +87,13 @@ class RemoteStore:
             from aim.remote.spool import start_pickup
             start_pickup(self)
 
+    def spool_target(self, *, own_connection: bool = False):
+        """Where this process' spool sends batches: the server (``own_connection``: over a
+        client of its own, for a background thread)."""
+        from aim.remote.client import RemoteClient
+        from aim.remote.spool import HttpTarget
+        return HttpTarget(RemoteClient(self.url) if own_connection else self.client)
+
     # reads ---------------------------------------------------------------------------------
     def run_info(self, run_hash: str) -> dict:
         return self.client.get(f'/runs/{run_hash}')
@@ -165,7 +172,6 @@ class RemoteLiveRun:
                  initial_props: dict[str, Any], offline: bool, force_resume: bool = False,
                  experiment: str | None = None):
         from aim.remote.spool import (
-            HttpTarget,
             OpsLog,
             SpoolWriter,
             new_stream_id,
@@ -217,7 +223,7 @@ class RemoteLiveRun:
         # the server creates the run from `props` if it does not have it (an offline run
         # cannot know), and otherwise only moves it to `experiment` when one was given
         self.ops.append({'op': 'open', 'props': initial_props, 'experiment': experiment})
-        self.writer = SpoolWriter(run_hash, self.stream_dir, self.stream, HttpTarget(store.client),
+        self.writer = SpoolWriter(run_hash, self.stream_dir, self.stream, store.spool_target(),
                                   self.ops, existing, offline=offline)
         self.runfile = self.data = _LiveRunFile(self)
 

@@ -22,6 +22,11 @@ def is_remote(path) -> bool:
     return isinstance(path, str) and path.startswith(('aim://', 'aims://'))
 
 
+def is_database(path) -> bool:
+    """A PostgreSQL repository: ``postgresql://user[:password]@host[:port]/database``."""
+    return isinstance(path, str) and path.startswith(('postgresql://', 'postgres://'))
+
+
 def _clean_path(path) -> str:
     path = os.fspath(path)
     if is_remote(path):
@@ -32,6 +37,8 @@ def _clean_path(path) -> str:
             raise AimError(str(e)) from None
         host = f'[{host}]' if ':' in host else host
         return f'{"aims" if tls else "aim"}://{host}:{port}'
+    if is_database(path):
+        return path
     path = os.path.abspath(os.path.expanduser(path))
     # accept the .aim directory itself as well as its parent
     if os.path.basename(path) == AIM_DIR:
@@ -53,6 +60,13 @@ class Repo:
             self.path = self.root_path
             self._store = RemoteStore(self.root_path)
             return
+        if is_database(self.root_path):
+            # a PostgreSQL database: the same tables, runs written through the spool
+            from aim.storage.pg_repository import PgRepoStore
+            from aim.storage.postgres import redact
+            self.path = redact(self.root_path)
+            self._store = PgRepoStore(self.root_path, create=init, readonly=self.read_only)
+            return
         self.path = os.path.join(self.root_path, AIM_DIR)
         from aim.storage.repository import RepoStore
         self._store = RepoStore(self.root_path, create=init, readonly=self.read_only)
@@ -64,7 +78,8 @@ class Repo:
         key = _clean_path(path)
         with _pool_lock:
             repo = _pool.get(key)
-            if repo is None or (init and not is_remote(key) and not os.path.isdir(repo.path)):
+            if repo is None or (init and not is_remote(key) and not is_database(key)
+                                and not os.path.isdir(repo.path)):
                 repo = cls(key, read_only=read_only, init=init)
                 _pool[key] = repo
             return repo
@@ -110,6 +125,14 @@ class Repo:
     def exists(cls, path) -> bool:
         if is_remote(path):
             return True
+        if is_database(path):
+            from aim.storage.pg_repository import PgIndex
+            from aim.storage.postgres import schema_present
+            index = PgIndex(path, readonly=True)
+            try:
+                return schema_present(index)
+            finally:
+                index.close()
         return os.path.isdir(os.path.join(_clean_path(path), AIM_DIR))
 
     @classmethod
@@ -120,6 +143,12 @@ class Repo:
             repo = _pool.pop(root, None)
         if repo is not None:
             repo._store.close()
+        if is_database(root):
+            from aim.storage.pg_repository import PgRepoStore
+            store = PgRepoStore(root)
+            store.drop()
+            store.close()
+            return
         import shutil
         shutil.rmtree(os.path.join(root, AIM_DIR), ignore_errors=True)
 
@@ -270,7 +299,7 @@ class Repo:
         self._store.close()
 
     def __repr__(self) -> str:
-        return f'<Repo {self.root_path}>'
+        return f'<Repo {self.path if is_database(self.root_path) else self.root_path}>'
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Repo) and other.root_path == self.root_path

@@ -60,8 +60,9 @@ class SeriesFolder:
             by_id[s.db_id] = s
         if by_id:
             for sid, seq, n in rundata.query(
-                    'SELECT series_id, MAX(seq), n FROM chunks WHERE series_id IN '
-                    '(SELECT id FROM series WHERE run_hash=?) GROUP BY series_id',
+                    'SELECT series_id, seq, n FROM chunks WHERE (series_id, seq) IN '
+                    '(SELECT series_id, MAX(seq) FROM chunks WHERE series_id IN '
+                    '(SELECT id FROM series WHERE run_hash=?) GROUP BY series_id)',
                     (rundata.run_hash,)):
                 s = by_id[sid]
                 s.seq = seq

@@ -1,6 +1,7 @@
 """The repository as a whole: layout, opening, live runs, recovery, reindex, copy, delete."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -24,10 +25,12 @@ AIM_DIR = '.aim'
 DB_NAME = 'repo.db'
 FORMAT_VERSION = 1
 SYNC_INTERVAL_S = 1.0
+BATCH_LOCK_WAIT_S = 20.0
 
 
 class RepoStore:
     """Everything under one ``.aim`` directory."""
+    backend = 'sqlite'
 
     def __init__(self, root: str, *, create: bool = False, readonly: bool = False):
         self.root = os.path.abspath(root)
@@ -119,6 +122,33 @@ class RepoStore:
             return []
         return sorted(n[:-5] for n in names
                       if n.endswith('.lock') and locks.is_locked(os.path.join(self.locks_dir, n)))
+
+    def writer_pid(self, run_hash: str) -> int | None:
+        """The process holding the run's write lock, if one does."""
+        return locks.holder_pid(self.lock_path(run_hash))
+
+    @contextlib.contextmanager
+    def batch_lock(self, run_hash: str):
+        """The run's write lock while a spool batch is applied (aim/remote/ingest.py):
+        other server processes wait for it; a local process writing the run makes it fail
+        with RunLockedError. A journal a dead local writer left is folded first."""
+        lock = self.lock_path(run_hash)
+        deadline = time.monotonic() + BATCH_LOCK_WAIT_S
+        while True:
+            acquired, pid = locks.try_acquire(lock)
+            if acquired:
+                break
+            if time.monotonic() > deadline:
+                raise RunLockedError(f'Run {run_hash} is being written by process {pid} on the '
+                                     f'server; its batches wait until that process closes it.',
+                                     run_hash, pid)
+            time.sleep(0.01)
+        try:
+            if os.path.isdir(self.run_journal_dir(run_hash)):
+                self._fold_journal(run_hash, self.run_journal_dir(run_hash), mark_ended=False)
+            yield
+        finally:
+            locks.release(lock)
 
     # recovery ------------------------------------------------------------------------------
     def _refuse_lost_database(self, create: bool) -> None:
@@ -350,7 +380,7 @@ class RepoStore:
             raise MissingRunError(f'Cannot find run {run_hash!r} in {self.root}.', run_hash)
         if self.is_active(run_hash):
             raise RunLockedError(f'Run {run_hash} is still being written; copy it once it has '
-                                 f'finished.', run_hash, locks.holder_pid(self.lock_path(run_hash)))
+                                 f'finished.', run_hash, self.writer_pid(run_hash))
         if dest.run_exists(run_hash):
             raise RepositoryError(f'Run {run_hash} already exists in {dest.root}.', dest.root)
         src = self.db

@@ -116,6 +116,7 @@ def connect(path: str, *, create: bool = False, readonly: bool = False) -> sqlit
 
 class Database:
     """A lazily opened, fork-aware SQLite database file guarded by a thread lock."""
+    dialect = 'sqlite'
 
     def __init__(self, path: str, *, readonly: bool = False):
         self.path = path
@@ -167,6 +168,11 @@ class Database:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute('ROLLBACK')
                 raise translate(e, self.path) from None
+
+    @staticmethod
+    def lock_run(conn, run_hash: str) -> None:
+        """Writers are already serialized by the write transaction (BEGIN IMMEDIATE);
+        PostgreSQL takes a lock per run here (aim.storage.postgres)."""
 
     def close(self) -> None:
         with self.lock:
