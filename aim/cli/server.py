@@ -45,10 +45,14 @@ DEFAULT_PORT = 53800
               type=click.IntRange(1, 64), envvar='AIM_UI_QUERY_WORKERS',
               help='UI queries evaluated at once per server process (env '
                    'AIM_UI_QUERY_WORKERS).')
+@click.option('--artifacts-destination', 'artifacts_destination', default=None,
+              type=click.Path(file_okay=False),
+              help='Folder of the artifacts MLflow clients log (docs/mlflow.md); default: '
+                   '.aim-mlflow/artifacts in the repository directory.')
 @click.option('--dev', is_flag=True, help='Accepted for Aim compatibility: debug logging.')
 @click.option('-y', '--yes', is_flag=True, help='Accepted for Aim compatibility (no prompts).')
 def server(repo_path, host, port, token_file, ssl_keyfile, ssl_certfile, workers, log_level,
-           no_ui, query_timeout, query_workers, dev, yes):
+           no_ui, query_timeout, query_workers, artifacts_destination, dev, yes):
     """Serve a repository to remote clients: Run(repo='aim://HOST:PORT') tracks into it,
     and the UI of the repository is at http://HOST:PORT/."""
     if bool(ssl_keyfile) != bool(ssl_certfile):
@@ -82,6 +86,8 @@ def server(repo_path, host, port, token_file, ssl_keyfile, ssl_certfile, workers
             f'AIM_SERVER_TOKEN_FILE); clients set AIM_REMOTE_TOKEN to the part after "me:". '
             f'Or keep the default --host 127.0.0.1.')
     root = _repository(repo_path)
+    if artifacts_destination:
+        artifacts_destination = os.path.abspath(artifacts_destination)
     try:
         sock = bind_socket(host, port)
     except OSError as e:
@@ -106,7 +112,8 @@ def server(repo_path, host, port, token_file, ssl_keyfile, ssl_certfile, workers
     if workers == 1:
         app = serving.build_app(root, tokens=tokens, ui=not no_ui,
                                 query_timeout_s=query_timeout, query_workers=query_workers,
-                                write_token=write_token, allowed_hosts=allowed)
+                                write_token=write_token, allowed_hosts=allowed,
+                                artifacts_destination=artifacts_destination)
         config = uvicorn.Config(app, **common)
         try:
             _clean_exit_server(config, on_exit=app.close).run(sockets=[sock])
@@ -119,6 +126,7 @@ def server(repo_path, host, port, token_file, ssl_keyfile, ssl_certfile, workers
         serving.ENV_QUERY_WORKERS: str(query_workers),
         serving.ENV_WRITE_TOKEN: write_token, serving.ENV_LOG_LEVEL: log_level,
         serving.ENV_ALLOWED_HOSTS: ','.join(allowed or []),
+        serving.ENV_ARTIFACTS: artifacts_destination or '',
     })
     if token_file:
         os.environ[serving.ENV_TOKEN_FILE] = os.path.abspath(token_file)

@@ -22,6 +22,9 @@ from aim.remote.auth import BearerAuth, load_tokens
 from aim.web.asgi import ASGIApp, Receive, Scope, Send, send_json
 
 API_ROOT = '/api/remote'
+# MLflow's REST API (aim/mlflow_api): its tracking, artifact and other-version paths
+MLFLOW_ROOTS = ('/api/2.0/mlflow', '/ajax-api/2.0/mlflow', '/api/2.1/', '/api/3.0/mlflow',
+                '/ajax-api/3.0/mlflow', '/api/4.0/mlflow')
 DEFAULT_QUERY_TIMEOUT_S = 10.0
 DEFAULT_QUERY_WORKERS = 2
 
@@ -34,6 +37,7 @@ ENV_QUERY_WORKERS = '__AIM_SERVER_QUERY_WORKERS'
 ENV_WRITE_TOKEN = '__AIM_SERVER_WRITE_TOKEN'
 ENV_ALLOWED_HOSTS = '__AIM_SERVER_ALLOWED_HOSTS'
 ENV_LOG_LEVEL = '__AIM_SERVER_LOG_LEVEL'
+ENV_ARTIFACTS = '__AIM_SERVER_ARTIFACTS_DESTINATION'
 
 
 class ServerApp:
@@ -41,9 +45,11 @@ class ServerApp:
 
     def __init__(self, api: ASGIApp, ui: ASGIApp | None, *,
                  on_startup: list[Callable[[], None]] | None = None,
-                 on_shutdown: list[Callable[[], None]] | None = None):
+                 on_shutdown: list[Callable[[], None]] | None = None,
+                 mlflow: ASGIApp | None = None):
         self.api = api
         self.ui = ui
+        self.mlflow = mlflow
         self.on_startup = list(on_startup or [])
         self.on_shutdown = list(on_shutdown or [])
         self._closed = False
@@ -61,14 +67,15 @@ class ServerApp:
             await self._lifespan(scope, receive, send)
             return
         path = scope.get('path', '')
-        if path == API_ROOT or path.startswith(API_ROOT + '/'):
+        is_mlflow = self.mlflow is not None and path.startswith(MLFLOW_ROOTS)
+        if is_mlflow or path == API_ROOT or path.startswith(API_ROOT + '/'):
             if scope['type'] == 'http' and _from_a_page(scope):
                 await send_json(send, 403, {'detail': 'The tracking API takes requests from '
                                         'programs only, not from web pages (this one carried '
                                         'Origin or Sec-Fetch-Site). Browse runs in the UI at '
                                         '/ instead.'})
                 return
-            await self.api(scope, receive, send)
+            await (self.mlflow if is_mlflow else self.api)(scope, receive, send)  # type: ignore[misc]
         elif self.ui is not None:
             await self.ui(scope, receive, send)
         elif scope['type'] == 'http':
@@ -104,17 +111,23 @@ def _from_a_page(scope: Scope) -> bool:
 def build_app(repo_root: str, *, tokens: dict[str, str] | None, ui: bool = True,
               query_timeout_s: float = DEFAULT_QUERY_TIMEOUT_S,
               query_workers: int = DEFAULT_QUERY_WORKERS, write_token: str | None = None,
-              allowed_hosts: list[str] | None = None) -> ServerApp:
+              allowed_hosts: list[str] | None = None,
+              artifacts_destination: str | None = None) -> ServerApp:
     """The application of ``aim server`` for the repository at ``repo_root``.
     ``write_token``: what the UI's edits must carry (give every worker process the same
     one, or a page from one worker cannot edit through another); ``allowed_hosts``: the
-    Host names the UI answers (see :func:`aim.web.server.allowed_hosts_for`)."""
+    Host names the UI answers (see :func:`aim.web.server.allowed_hosts_for`);
+    ``artifacts_destination``: the folder of MLflow artifacts (docs/mlflow.md)."""
+    from aim.mlflow_api import MlflowApp
     from aim.remote.server import create_app as create_tracking_app
     api: ASGIApp = create_tracking_app(repo_root, tokens=tokens)
+    mlflow: ASGIApp = MlflowApp(repo_root, artifacts_destination or
+                                os.path.join(repo_root, '.aim-mlflow', 'artifacts'))
     if tokens:
         api = BearerAuth(api, tokens)
+        mlflow = BearerAuth(mlflow, tokens)
     if not ui:
-        return ServerApp(api, None)
+        return ServerApp(api, None, mlflow=mlflow)
 
     from aim.sdk.repo import Repo
     from aim.web.app import create_app as create_ui_app
@@ -128,7 +141,8 @@ def build_app(repo_root: str, *, tokens: dict[str, str] | None, ui: bool = True,
         threading.Thread(target=queries.warm, name='aim-query-warm', daemon=True).start()
 
     gated: ASGIApp = BearerAuth(ui_app, tokens, browser_sign_in=True) if tokens else ui_app
-    return ServerApp(api, gated, on_startup=[warm], on_shutdown=[queries.close])
+    return ServerApp(api, gated, on_startup=[warm], on_shutdown=[queries.close],
+                     mlflow=mlflow)
 
 
 def app_from_environment() -> ServerApp:
@@ -148,7 +162,8 @@ def app_from_environment() -> ServerApp:
                      query_workers=int(os.environ.get(ENV_QUERY_WORKERS,
                                                       DEFAULT_QUERY_WORKERS)),
                      write_token=os.environ.get(ENV_WRITE_TOKEN) or None,
-                     allowed_hosts=hosts.split(',') if hosts else None)
+                     allowed_hosts=hosts.split(',') if hosts else None,
+                     artifacts_destination=os.environ.get(ENV_ARTIFACTS) or None)
 
 
 def configure_logging(log_level: str) -> None:

@@ -1,0 +1,158 @@
+"""The ASGI application answering MLflow's REST paths on ``aim server``.
+
+``/api/2.0/mlflow/...`` and ``/ajax-api/2.0/mlflow/...``: the tracking API
+(:mod:`aim.mlflow_api.service`); ``/api/2.0/mlflow-artifacts/artifacts/...``: the artifact
+proxy that ``mlflow-artifacts:/`` artifact URIs resolve to (:mod:`aim.mlflow_api.artifacts`).
+Every error answers MLflow's ``{"error_code", "message"}``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aim.mlflow_api.errors import MlflowApiError
+from aim.web.asgi import Receive, Scope, Send, send_json
+
+PREFIXES = ('/api/2.0/mlflow/', '/ajax-api/2.0/mlflow/')
+ARTIFACT_PREFIXES = ('/api/2.0/mlflow-artifacts/', '/ajax-api/2.0/mlflow-artifacts/')
+# paths of other MLflow versions and features that aimkit answers "not supported"
+OTHER_API_PREFIXES = ('/api/2.1/', '/api/3.0/mlflow/', '/ajax-api/3.0/mlflow/',
+                      '/api/4.0/mlflow/')
+MAX_BODY = 64 << 20
+_log = logging.getLogger('aim.server')
+
+UNSUPPORTED = ('registered-models/', 'model-versions/', 'logged-models', 'traces',
+               'gateway', 'prompts', 'scorers', 'datasets', 'webhooks', 'assessments')
+
+
+def is_mlflow_path(path: str) -> bool:
+    return path.startswith(PREFIXES + ARTIFACT_PREFIXES + OTHER_API_PREFIXES)
+
+
+class MlflowApp:
+    """MLflow's tracking REST API over the repository at ``repo_root``; artifacts under
+    ``artifacts_root`` (a folder)."""
+
+    def __init__(self, repo_root: str, artifacts_root: str):
+        from aim.mlflow_api.artifacts import ArtifactStore
+        from aim.mlflow_api.service import MlflowService
+        self.service = MlflowService(repo_root)
+        self.artifacts = ArtifactStore(artifacts_root)
+        s = self.service
+        self.routes: dict[str, Callable[[dict], dict]] = {
+            'experiments/create': s.create_experiment,
+            'experiments/get': s.get_experiment,
+            'experiments/get-by-name': s.get_experiment_by_name,
+            'experiments/search': s.search_experiments,
+            'experiments/list': s.search_experiments,
+            'experiments/update': s.update_experiment,
+            'experiments/delete': s.delete_experiment,
+            'experiments/restore': s.restore_experiment,
+            'experiments/set-experiment-tag': s.set_experiment_tag,
+            'experiments/delete-experiment-tag': s.delete_experiment_tag,
+            'runs/create': s.create_run,
+            'runs/get': s.get_run,
+            'runs/update': s.update_run,
+            'runs/delete': s.delete_run,
+            'runs/restore': s.restore_run,
+            'runs/search': s.search_runs,
+            'runs/log-metric': s.log_metric,
+            'runs/log-parameter': s.log_param,
+            'runs/log-batch': s.log_batch,
+            'runs/log-inputs': s.log_inputs,
+            'runs/log-model': s.log_model,
+            'runs/set-tag': s.set_tag,
+            'runs/delete-tag': s.delete_tag,
+            'metrics/get-history': s.metric_history,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope['type'] != 'http':
+            return
+        path = scope.get('path', '')
+        try:
+            if path.startswith(ARTIFACT_PREFIXES):
+                await self.artifacts.handle(scope, receive, send,
+                                            path.split('/mlflow-artifacts/', 1)[1])
+                return
+            if path.startswith(PREFIXES):
+                name = path.split('/mlflow/', 1)[1].strip('/')
+            else:
+                name = path
+            handler = self.routes.get(name)
+            if handler is None:
+                raise _unknown(name, path)
+            req = await _request_fields(scope, receive)
+            from starlette.concurrency import run_in_threadpool
+            answer = await run_in_threadpool(handler, req)
+            await _send_json(send, 200, answer)
+        except MlflowApiError as e:
+            await _send_json(send, e.status, e.body())
+        except Exception as e:   # one error shape, whatever failed
+            from aim.errors import AimError
+            if isinstance(e, AimError):
+                await _send_json(send, 400, {'error_code': 'INVALID_PARAMETER_VALUE',
+                                             'message': str(e)})
+                return
+            _log.exception('MLflow API request %s failed', path)
+            await _send_json(send, 500, {'error_code': 'INTERNAL_ERROR',
+                                         'message': f'{type(e).__name__}: {e}'})
+
+
+def _unknown(name: str, path: str) -> MlflowApiError:
+    if name.startswith(UNSUPPORTED) or path.startswith(OTHER_API_PREFIXES):
+        return MlflowApiError(
+            f'{path} is not supported by aimkit: its MLflow API covers experiments, runs, '
+            f'metrics, params, tags, dataset inputs and artifacts, not the model registry, '
+            f'logged models or traces. Register models with an MLflow server of its own '
+            f'(set_registry_uri), or log them as run artifacts.', 'NOT_IMPLEMENTED')
+    return MlflowApiError(f'No MLflow endpoint {path} on this server.', 'ENDPOINT_NOT_FOUND')
+
+
+async def _send_json(send: Send, status: int, body: dict) -> None:
+    await send_json(send, status, body)
+
+
+async def read_body(receive: Receive, limit: int = MAX_BODY) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message['type'] == 'http.disconnect':
+            break
+        chunk = message.get('body', b'')
+        size += len(chunk)
+        if size > limit:
+            raise MlflowApiError(f'The request body is over {limit:,} bytes.', 'BAD_REQUEST')
+        chunks.append(chunk)
+        if not message.get('more_body'):
+            break
+    return b''.join(chunks)
+
+
+async def _request_fields(scope: Scope, receive: Receive) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for key, value in parse_qsl(scope.get('query_string', b'').decode('latin-1'),
+                                keep_blank_values=True):
+        if key in fields:
+            old = fields[key]
+            fields[key] = (old if isinstance(old, list) else [old]) + [value]
+        elif key in ('experiment_ids', 'order_by', 'run_ids'):
+            fields[key] = [value]
+        else:
+            fields[key] = value
+    if scope.get('method') in ('POST', 'PATCH', 'PUT', 'DELETE'):
+        body = await read_body(receive)
+        if body.strip():
+            try:
+                doc = json.loads(body)
+            except ValueError as e:
+                raise MlflowApiError(f'The request body is not JSON ({e}).',
+                                     'MALFORMED_REQUEST') from None
+            if not isinstance(doc, dict):
+                raise MlflowApiError('The request body must be a JSON object.',
+                                     'MALFORMED_REQUEST')
+            fields.update(doc)
+    return fields
