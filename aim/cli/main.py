@@ -111,6 +111,9 @@ cli.add_command(_server_command)
 from aim.cli.sync import sync as _sync_command  # noqa: E402
 
 cli.add_command(_sync_command)
+from aim.cli.convert import convert as _convert_group  # noqa: E402
+
+cli.add_command(_convert_group)
 storage.add_command(_storage_check)
 storage.add_command(_storage_vacuum)
 

@@ -1,0 +1,161 @@
+"""``aim convert tensorboard``: TensorBoard log folders into aim runs.
+
+Which folders make a run (``discover_runs``): every folder holding event files is a run,
+named by its path under the log directory, except a *context folder*: a folder without
+event-holding sub-folders whose parent holds event files itself, or whose name is a
+usual subset name (``train``, ``validation``, ``eval``, ``test``, ...). A context
+folder's scalars belong to its parent's run with the context ``{'subset': <folder name>}``
+(Keras writes ``<run>/train`` and ``<run>/validation``; ``SummaryWriter.add_hparams``
+writes a sub-folder of the run). ``flat=True`` makes every folder a run of its own.
+
+Scalars become metrics (the tag is the metric name; steps and wall times are kept), the
+hparams plugin's values the ``hparams`` param. Images, histograms and text have no
+aim type yet: they are counted and reported as not converted.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aim.converters.importing import ImportedRun, import_hash, needs_import
+from aim.converters.tb_events import FolderEvents, event_files, read_folder
+
+SUBSET_NAMES = frozenset({'train', 'training', 'val', 'valid', 'validation', 'eval',
+                          'evaluation', 'test', 'testing', 'dev'})
+
+
+@dataclass
+class TbRun:
+    """One run to convert: its folder, its name and its folders with their contexts."""
+    path: str
+    name: str
+    folders: list[tuple[str, dict]]
+
+    def files(self) -> list[str]:
+        return [f for folder, _ in self.folders for f in event_files(folder)]
+
+    def fingerprint(self) -> list:
+        return sorted([os.path.relpath(f, self.path), os.path.getsize(f)]
+                      for f in self.files())
+
+
+@dataclass
+class ConvertReport:
+    """What a conversion did: runs written or already there, and what it left out."""
+    converted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    points: int = 0
+    not_converted: dict[str, int] = field(default_factory=dict)
+
+    def add_skipped(self, what: str, n: int) -> None:
+        if n:
+            self.not_converted[what] = self.not_converted.get(what, 0) + n
+
+
+def discover_runs(logdir: str, flat: bool = False) -> list[TbRun]:
+    """The runs of a TensorBoard log directory (see the module docstring)."""
+    logdir = os.path.abspath(logdir)
+    with_events = []
+    for folder, dirs, files in os.walk(logdir):
+        dirs.sort()
+        if any('tfevents' in f for f in files) and event_files(folder):
+            with_events.append(folder)
+    has_events = set(with_events)
+
+    def has_event_children(folder: str) -> bool:
+        prefix = folder + os.sep
+        return any(other.startswith(prefix) for other in has_events)
+
+    runs: dict[str, TbRun] = {}
+    for folder in with_events:
+        parent = os.path.dirname(folder)
+        is_context = (not flat and folder != logdir and parent.startswith(logdir)
+                      and not has_event_children(folder)
+                      and (parent in has_events
+                           or os.path.basename(folder).lower() in SUBSET_NAMES))
+        run_dir = parent if is_context else folder
+        context = {'subset': os.path.basename(folder)} if is_context else {}
+        run = runs.get(run_dir)
+        if run is None:
+            rel = os.path.relpath(run_dir, logdir)
+            name = os.path.basename(logdir) if rel == '.' else rel
+            run = runs[run_dir] = TbRun(run_dir, name.replace(os.sep, '/'), [])
+        run.folders.append((folder, context))
+    return sorted(runs.values(), key=lambda r: r.name)
+
+
+def _read_run(run: TbRun) -> list[tuple[dict, FolderEvents]]:
+    return [(context, read_folder(folder)) for folder, context in run.folders]
+
+
+def _map_ordered(runs: list[TbRun], workers: int):
+    """``_read_run`` over the runs, in order; in worker processes when there are several."""
+    if workers <= 1 or len(runs) <= 1:
+        yield from map(_read_run, runs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    method = 'fork' if 'fork' in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        yield from pool.map(_read_run, runs, chunksize=1)
+
+
+def convert_tensorboard(repo, logdir: str, *, experiment: str | None = None,
+                        flat: bool = False, workers: int | None = None,
+                        progress: Callable[[str], None] | None = None) -> ConvertReport:
+    """Convert every run of ``logdir`` into ``repo`` (an ``aim.Repo``); runs converted
+    before from unchanged files are left as they are."""
+    report = ConvertReport()
+    todo = []
+    for run in discover_runs(logdir, flat):
+        run_hash = import_hash('tensorboard', run.path)
+        if needs_import(repo, run_hash, run.fingerprint()):
+            todo.append((run, run_hash))
+        else:
+            report.unchanged.append(run_hash)
+            if progress:
+                progress(run.name)
+    if workers is None:
+        workers = min(len(todo), os.cpu_count() or 1, 8)
+    for (run, run_hash), folders in zip(todo, _map_ordered([r for r, _ in todo], workers)):
+        try:
+            _write_run(repo, run, run_hash, folders, experiment, report)
+        except Exception as e:  # one bad run does not stop the others
+            report.failed.append((run.name, f'{type(e).__name__}: {e}'))
+        if progress:
+            progress(run.name)
+    return report
+
+
+def _write_run(repo, run: TbRun, run_hash: str, folders, experiment, report) -> None:
+    imported = ImportedRun(repo, run_hash, source='tensorboard', origin=run.path,
+                           fingerprint=run.fingerprint(), experiment=experiment,
+                           name=run.name)
+    try:
+        hparams: dict = {}
+        first = last = None
+        for context, events in folders:
+            hparams.update(events.hparams)
+            for tag, (steps, values, times) in events.scalars.items():
+                imported.series(tag, context or None, steps, values, times)
+            report.add_skipped('images', events.images)
+            report.add_skipped('histograms', events.histograms)
+            report.add_skipped('texts', events.texts)
+            report.add_skipped('other summaries', events.other)
+            if events.first_time is not None:
+                first = events.first_time if first is None else min(first, events.first_time)
+                last = events.last_time if last is None else max(last, events.last_time or 0)
+        if hparams:
+            imported.run['hparams'] = hparams
+        imported.run['tensorboard'] = {'logdir': run.path}
+    except BaseException:
+        imported.abandon()
+        raise
+    imported.finish(first, last)
+    report.points += imported.points
+    report.converted.append(run_hash)
+
+
+__all__ = ['ConvertReport', 'TbRun', 'convert_tensorboard', 'discover_runs']
