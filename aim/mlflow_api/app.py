@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from aim.mlflow_api.errors import MlflowApiError
 from aim.web.asgi import Receive, Scope, Send, send_json
@@ -24,7 +24,7 @@ OTHER_API_PREFIXES = ('/api/2.1/', '/api/3.0/mlflow/', '/ajax-api/3.0/mlflow/',
 MAX_BODY = 64 << 20
 _log = logging.getLogger('aim.server')
 
-UNSUPPORTED = ('registered-models/', 'model-versions/', 'logged-models', 'traces',
+UNSUPPORTED = ('registered-models/', 'model-versions/', 'traces',
                'gateway', 'prompts', 'scorers', 'datasets', 'webhooks', 'assessments')
 
 
@@ -64,6 +64,7 @@ class MlflowApp:
             'runs/log-batch': s.log_batch,
             'runs/log-inputs': s.log_inputs,
             'runs/log-model': s.log_model,
+            'runs/outputs': s.log_outputs,
             'runs/set-tag': s.set_tag,
             'runs/delete-tag': s.delete_tag,
             'metrics/get-history': s.metric_history,
@@ -83,6 +84,13 @@ class MlflowApp:
             else:
                 name = path
             handler = self.routes.get(name)
+            if handler is None and (name == 'logged-models' or
+                                    name.startswith('logged-models/')):
+                parts = [unquote(p) for p in name.split('/')[1:]]
+                method = scope.get('method', 'GET')
+
+                def handler(req, parts=parts, method=method):
+                    return self.service.models.handle(method, parts, req)
             if handler is None:
                 raise _unknown(name, path)
             req = await _request_fields(scope, receive)
@@ -106,8 +114,8 @@ def _unknown(name: str, path: str) -> MlflowApiError:
     if name.startswith(UNSUPPORTED) or path.startswith(OTHER_API_PREFIXES):
         return MlflowApiError(
             f'{path} is not supported by aimkit: its MLflow API covers experiments, runs, '
-            f'metrics, params, tags, dataset inputs and artifacts, not the model registry, '
-            f'logged models or traces. Register models with an MLflow server of its own '
+            f'metrics, params, tags, dataset inputs, logged models and artifacts, not the '
+            f'model registry or traces. Register models with an MLflow server of its own '
             f'(set_registry_uri), or log them as run artifacts.', 'NOT_IMPLEMENTED')
     return MlflowApiError(f'No MLflow endpoint {path} on this server.', 'ENDPOINT_NOT_FOUND')
 

@@ -49,6 +49,8 @@ class MlflowService:
         self._guard = threading.Lock()
         self.registry = ExperimentRegistry(repo_root)
         self.writer = RunWriter(lambda: self.repo()._store)
+        from aim.mlflow_api.models import LoggedModels
+        self.models = LoggedModels(self.registry, self._experiment)
 
     # plumbing --------------------------------------------------------------------------
     def repo(self):
@@ -453,6 +455,26 @@ class MlflowService:
                 if view.meta is None:
                     ops.append(param_op(['mlflow'], {'status': view.status, 'tags': {}}))
                 ops.append(param_op(['mlflow', 'inputs'], inputs + added))
+                self.writer.apply(run_id, ops)
+        return {}
+
+    def log_outputs(self, req: dict) -> dict:
+        """Logged models a run produced: ``run['mlflow']['outputs']``."""
+        run_id = _run_id(req)
+        models = [{'model_id': m['model_id'], 'step': int(m.get('step') or 0)}
+                  for m in _list(req.get('models'), 'models')
+                  if isinstance(m, dict) and isinstance(m.get('model_id'), str)]
+        if not models:
+            return {}
+        with self.writer.lock(run_id):
+            view = self._writable(run_id)
+            outputs = view.outputs()
+            added = [m for m in models if m not in outputs]
+            if added:
+                ops = []
+                if view.meta is None:
+                    ops.append(param_op(['mlflow'], {'status': view.status, 'tags': {}}))
+                ops.append(param_op(['mlflow', 'outputs'], outputs + added))
                 self.writer.apply(run_id, ops)
         return {}
 

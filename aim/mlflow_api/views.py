@@ -282,10 +282,15 @@ class RunView:
         inputs = (self.meta or {}).get('inputs')
         return list(inputs) if isinstance(inputs, list) else []
 
+    def outputs(self) -> list[dict]:
+        outputs = (self.meta or {}).get('outputs')
+        return list(outputs) if isinstance(outputs, list) else []
+
     def to_json(self) -> dict:
         metrics = [metric_json(k, v[0], v[1], v[2]) for k, v in sorted(self.metrics.items())]
         params = [{'key': k, 'value': v} for k, v in sorted(self.mparams.items())]
         tags = [{'key': k, 'value': v} for k, v in sorted(self.tags.items())]
         return {'info': self.info(),
                 'data': {'metrics': metrics, 'params': params, 'tags': tags},
-                'inputs': {'dataset_inputs': self.datasets()}}
+                'inputs': {'dataset_inputs': self.datasets()},
+                'outputs': {'model_outputs': self.outputs()}}
