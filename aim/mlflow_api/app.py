@@ -33,13 +33,16 @@ def is_mlflow_path(path: str) -> bool:
 
 
 class MlflowApp:
-    """MLflow's tracking REST API over the repository at ``repo_root``; artifacts under
-    ``artifacts_root`` (a folder)."""
+    """MLflow's tracking REST API over the repository at ``repo_root`` (a directory or
+    a database URL); artifacts under ``artifacts_root`` (a folder; by default in the
+    repository directory)."""
 
-    def __init__(self, repo_root: str, artifacts_root: str):
+    def __init__(self, repo_root: str, artifacts_root: str | None = None):
         from aim.mlflow_api.artifacts import ArtifactStore
+        from aim.mlflow_api.experiments import default_artifacts_root, state_dir_for
         from aim.mlflow_api.service import MlflowService
-        self.service = MlflowService(repo_root)
+        artifacts_root = artifacts_root or default_artifacts_root(repo_root)
+        self.service = MlflowService(repo_root, state_dir_for(repo_root, artifacts_root))
         self.artifacts = ArtifactStore(artifacts_root)
         s = self.service
         self.routes: dict[str, Callable[[dict], dict]] = {

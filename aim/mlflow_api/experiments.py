@@ -2,7 +2,8 @@
 
 An aimkit experiment is a name on runs; MLflow's has a stable numeric id, a lifecycle
 (active / deleted), tags and an artifact location, and it exists before any run. Those
-live in a small SQLite file beside the repository (``<repo>/.aim-mlflow/experiments.db``),
+live in a small SQLite file beside the repository (``<repo>/.aim-mlflow/experiments.db``;
+for a repository on PostgreSQL, in the artifacts folder),
 one row per experiment name; names that runs carry without a row (runs tracked with the
 SDK) get one the first time an MLflow client looks. aimkit's ``default`` experiment is
 MLflow's ``Default``, id ``0``.
@@ -22,6 +23,19 @@ DEFAULT_ID = '0'
 AIM_DEFAULT = 'default'
 MLFLOW_DEFAULT = 'Default'
 STATE_DIR = '.aim-mlflow'
+
+
+def state_dir_for(repo_root: str, artifacts_root: str) -> str:
+    """Where the experiments file of the repository at ``repo_root`` lives."""
+    if '://' in repo_root:
+        return os.path.join(artifacts_root, STATE_DIR)
+    return os.path.join(repo_root, STATE_DIR)
+
+
+def default_artifacts_root(repo_root: str) -> str:
+    if '://' in repo_root:
+        return os.path.abspath('mlartifacts')
+    return os.path.join(repo_root, STATE_DIR, 'artifacts')
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments(
@@ -62,8 +76,8 @@ class Experiment:
 class ExperimentRegistry:
     """The experiments table; one SQLite connection per thread."""
 
-    def __init__(self, repo_root: str):
-        self.dir = os.path.join(repo_root, STATE_DIR)
+    def __init__(self, state_dir: str):
+        self.dir = state_dir
         os.makedirs(self.dir, exist_ok=True)
         self.path = os.path.join(self.dir, 'experiments.db')
         self._local = threading.local()

@@ -294,9 +294,17 @@ def parse_order_by(items: list[str] | None) -> list[OrderKey]:
     return out
 
 
-def parse_experiment_filter(text: str | None) -> list[Clause]:
-    """``name LIKE 'x%' AND tags.team = 'a'`` (attributes: name, creation_time,
-    last_update_time; and tags)."""
+EXPERIMENT_ATTRIBUTES = {'name': False, 'creation_time': True, 'last_update_time': True}
+MODEL_ATTRIBUTES = {'name': False, 'model_id': False, 'source_run_id': False,
+                    'model_type': False, 'status': False, 'creation_timestamp_ms': True,
+                    'creation_time': True, 'last_updated_timestamp_ms': True}
+
+
+def parse_experiment_filter(text: str | None,
+                            attributes: dict[str, bool] = EXPERIMENT_ATTRIBUTES
+                            ) -> list[Clause]:
+    """``name LIKE 'x%' AND tags.team = 'a'``: ``attributes`` (name -> numeric) and
+    tags; for experiments and logged models."""
     if not text or not text.strip():
         return []
     p = _Parser(text)
@@ -313,10 +321,10 @@ def parse_experiment_filter(text: str | None) -> list[Clause]:
             raise p.fail(f'expected a comparison after {key}, got {tok or "the end"!r}')
         value = p.value()
         if entity == 'attributes':
-            if key not in ('name', 'creation_time', 'last_update_time'):
-                raise p.fail(f'experiments are searched by name, creation_time, '
-                             f'last_update_time or tags, not {key!r}')
-            numeric = key != 'name'
+            if key not in attributes:
+                raise p.fail(f'the attributes searched are {", ".join(attributes)} (and '
+                             f'tags), not {key!r}')
+            numeric = attributes[key]
         elif entity == 'tags':
             numeric = False
         else:

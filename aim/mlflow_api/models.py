@@ -112,8 +112,8 @@ class LoggedModels:
         return {'model': doc}
 
     def search(self, req: dict) -> dict:
-        if req.get('filter'):
-            raise invalid('aimkit searches logged models by experiment only; drop the filter.')
+        from aim.mlflow_api import filters
+        clauses = filters.parse_experiment_filter(req.get('filter'), filters.MODEL_ATTRIBUTES)
         ids = req.get('experiment_ids') or []
         ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
         with self.registry._conn() as conn:
@@ -122,7 +122,8 @@ class LoggedModels:
                 f'({", ".join("?" * len(ids))}) ORDER BY creation_ms DESC, id',
                 ids).fetchall() if ids else []
         from aim.mlflow_api.service import _max_results, _page
-        page, token = _page([json.loads(r[0]) for r in rows], req.get('page_token'),
+        docs = [d for d in (json.loads(r[0]) for r in rows) if _matches(d, clauses)]
+        page, token = _page(docs, req.get('page_token'),
                             _max_results(req.get('max_results'), 50_000))
         out: dict[str, Any] = {'models': page}
         if token:
@@ -135,3 +136,20 @@ def _kv(items) -> dict[str, str]:
         return {}
     return {str(i['key']): '' if i.get('value') is None else str(i['value'])
             for i in items if isinstance(i, dict) and isinstance(i.get('key'), str)}
+
+
+def _matches(doc: dict, clauses) -> bool:
+    from aim.mlflow_api import filters
+    info = doc['info']
+    tags = {t['key']: t['value'] for t in info.get('tags', [])}
+    for c in clauses:
+        if c.entity == 'tags':
+            actual: Any = tags.get(c.key)
+        else:
+            key = {'creation_time': 'creation_timestamp_ms'}.get(c.key, c.key)
+            actual = info.get(key)
+            if isinstance(actual, int):
+                actual = float(actual)
+        if not filters.matches(c, actual):
+            return False
+    return True

@@ -43,11 +43,11 @@ _RUN_COLS = ('hash', 'name', 'experiment', 'description', 'tags', 'archived',
 
 
 class MlflowService:
-    def __init__(self, repo_root: str):
+    def __init__(self, repo_root: str, state_dir: str):
         self.repo_root = repo_root
         self._repos: dict[int, Any] = {}
         self._guard = threading.Lock()
-        self.registry = ExperimentRegistry(repo_root)
+        self.registry = ExperimentRegistry(state_dir)
         self.writer = RunWriter(lambda: self.repo()._store)
         from aim.mlflow_api.models import LoggedModels
         self.models = LoggedModels(self.registry, self._experiment)
