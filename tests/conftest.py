@@ -40,10 +40,58 @@ def repo_dir(tmp_path):
     return str(tmp_path)
 
 
+def pytest_generate_tests(metafunc):
+    """Tests of a module marked ``pytest.mark.backends`` that use ``repo`` (or ``backend``)
+    run against both repository backends: SQLite and PostgreSQL."""
+    if 'backend' in metafunc.fixturenames and metafunc.definition.get_closest_marker('backends'):
+        metafunc.parametrize('backend', ['sqlite', 'postgresql'], indirect=True)
+
+
 @pytest.fixture
-def repo(repo_dir):
+def backend(request):
+    return getattr(request, 'param', 'sqlite')
+
+
+@pytest.fixture(scope='session')
+def pg_cluster():
+    """One PostgreSQL server for the whole session (tests/pg/cluster.py), with a template
+    database that holds the aimkit tables, so that each test's database is a quick copy."""
+    from aim.storage.pg_repository import PgRepoStore
+    from tests.pg.cluster import PgCluster
+    cluster = PgCluster().start()
+    store = PgRepoStore(cluster.create_database('aim_template'), create=True)
+    store.close()
+    cluster.template = 'aim_template'
+    yield cluster
+    cluster.cleanup()
+
+
+_pg_databases = iter(range(1, 1 << 30))
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """A fresh PostgreSQL repository (its own database) for one test."""
+    import psycopg
+    name = f'aim_t{next(_pg_databases)}_{os.getpid()}'
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_cluster.template}"')
+    url = pg_cluster.url(name)
+    yield url
+    from aim.sdk import repo as repo_module
+    with repo_module._pool_lock:
+        cached = repo_module._pool.pop(url, None)
+    if cached is not None:
+        cached.close()
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture
+def repo(backend, request):
     from aim import Repo
-    return Repo.from_path(repo_dir)
+    if backend == 'postgresql':
+        return Repo.from_path(request.getfixturevalue('pg_url'))
+    return Repo.from_path(request.getfixturevalue('repo_dir'))
 
 
 @pytest.fixture

@@ -348,7 +348,9 @@ class Translator:
                     ('integer' if isinstance(v, int) else 'real')
                 value_sql = self.d.jtext('s2.context') if isinstance(v, str) else \
                     self.d.jnum('s2.context')
-                conditions.append(f"{self.d.jtype('s2.context')} = ? AND {value_sql} = ?")
+                # (CASE: PostgreSQL may evaluate either side of an AND first)
+                conditions.append(f"(CASE WHEN {self.d.jtype('s2.context')} = ? "
+                                  f"THEN {value_sql} = ? ELSE {self.d.false} END)")
                 args += [path, jtype, path, v]
             else:
                 return None

@@ -137,7 +137,10 @@ COLUMNS = 'series_id, seq, n, first_step, stride, last_time, points'
 
 def readable(db) -> bool:
     """Whether the repository database has this layout of the table (a repository written
-    before it and opened read-only has not; a writable open creates it)."""
+    before it and opened read-only has not; a writable open creates it). A PostgreSQL
+    repository has had it from the start."""
+    if getattr(db, 'dialect', 'sqlite') != 'sqlite':
+        return True
     return 'last_time' in {row[1] for row in db.query('PRAGMA table_info(overviews)')}
 INSERT = f'INSERT OR REPLACE INTO overviews({COLUMNS}) VALUES(?, ?, ?, ?, ?, ?, ?)'
 

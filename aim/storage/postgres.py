@@ -299,7 +299,7 @@ def _translate(exc: Exception, path: str) -> RepositoryError:
                                f'that the server runs and the URL, user and password are '
                                f'right.', path)
     if isinstance(exc, (psycopg.errors.DataError, psycopg.errors.IntegrityError)):
-        return RepositoryError(f'PostgreSQL refused a write to {path}: {msg}', path)
+        return RepositoryError(f'PostgreSQL refused a statement on {path}: {msg}', path)
     return RepositoryError(f'PostgreSQL error on {path}: {msg}', path)
 
 

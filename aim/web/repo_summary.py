@@ -87,6 +87,11 @@ def experiments(repo) -> list[dict]:
 
 
 def tags(repo) -> list[dict]:
-    rows = repo.index.query('SELECT j.value, COUNT(*) FROM runs, json_each(runs.tags) AS j '
-                            'GROUP BY j.value ORDER BY j.value')
+    if getattr(repo.index, 'dialect', 'sqlite') == 'postgresql':
+        rows = repo.index.query('SELECT j.value, COUNT(*) FROM runs, '
+                                'jsonb_array_elements_text(runs.tags::jsonb) AS j(value) '
+                                'GROUP BY j.value ORDER BY j.value')
+    else:
+        rows = repo.index.query('SELECT j.value, COUNT(*) FROM runs, json_each(runs.tags) AS j '
+                                'GROUP BY j.value ORDER BY j.value')
     return [{'name': t, 'runs': k} for t, k in rows]

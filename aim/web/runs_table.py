@@ -44,7 +44,7 @@ def json_path(dotted: str) -> str:
     return '$' + ''.join('.' + json.dumps(k) for k in keys)
 
 
-def _order_clause(sort: str) -> tuple[str, list]:
+def _order_clause(sort: str, dialect: str = 'sqlite') -> tuple[str, list]:
     m = _SORT_RE.match(sort.strip() or '-creation_time')
     if m is None:  # a line break inside the key
         raise ApiError(400, 'InvalidSort', f'Cannot sort by {sort!r}: a sort key is one line. '
@@ -55,8 +55,13 @@ def _order_clause(sort: str) -> tuple[str, list]:
         # SQLite sorts NULL first, so descending already puts it last; leaving the column
         # bare lets the planner walk the runs_by_time index for the default sort.
         if direction == 'DESC':
-            return f'{key} DESC, hash', []
+            # (PostgreSQL sorts NULL first when descending: last, as SQLite does)
+            return f'{key} DESC{" NULLS LAST" if dialect == "postgresql" else ""}, hash', []
         return f'{key} IS NULL, {key} ASC, hash', []
+    if key.startswith('params.') and dialect == 'postgresql':
+        json_path(key[len('params.'):])   # the same check of the path
+        keys = [k for k in key[len('params.'):].split('.') if k != '']
+        return f'(params #> ?) IS NULL, (params #> ?) {direction}, hash', [keys, keys]
     if key.startswith('params.'):
         # a run whose params are not valid JSON sorts as if it had no such param, instead
         # of failing the whole statement
@@ -127,8 +132,8 @@ def runs_page(repo, req: RunsPageRequest, queries=None) -> dict:
     if not req.include_archived:
         where.append('archived = 0')
     where_sql = (' WHERE ' + ' AND '.join(where)) if where else ''
-    order_sql, order_args = _order_clause(req.sort)
     index = repo.index
+    order_sql, order_args = _order_clause(req.sort, getattr(index, 'dialect', 'sqlite'))
     total = index.query(f'SELECT COUNT(*) FROM runs{where_sql}', args)[0][0]
     cols = ', '.join(PROP_COLUMNS) + ', params'
     rows = index.query(f'SELECT {cols} FROM runs{where_sql} ORDER BY {order_sql} '

@@ -114,6 +114,16 @@ class PgCluster:
         self.cleanup()
 
 
+def create_database_from_template(cluster: PgCluster, name: str) -> str:
+    """A new database ``name`` (dropped first if it exists) copied from the cluster's
+    template of aimkit tables (tests/conftest.py: ``pg_cluster``); its URL."""
+    import psycopg
+    cluster.drop_database(name)
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{cluster.template}"')
+    return cluster.url(name)
+
+
 def wait_ready(url: str, timeout_s: float = 30.0) -> None:
     import psycopg
     deadline = time.monotonic() + timeout_s

@@ -36,26 +36,47 @@ def _runs():
     return runs
 
 
-@pytest.fixture(scope='module')
-def index(tmp_path_factory):
+def _fill(execute):
+    for i, params in enumerate(_runs()):
+        h = f'run{i:03d}'
+        execute('INSERT INTO runs(hash, name, experiment, description, tags, archived, '
+                'creation_time, end_time, updated_at, params) VALUES (?,?,?,?,?,?,?,?,?,?)',
+                (h, None if i % 5 == 0 else f'run {i}', ['exp1', 'exp2', None][i % 3],
+                 None, json.dumps(['a', 'b'][: i % 3]), i % 4 == 0, 1000.0 + i,
+                 None if i % 2 else 2000.0 + i, 3000.0, dumps_params(params)))
+        for name, ctx, last in (('loss', {'subset': 'train'}, 0.1 * i),
+                                ('loss', {'subset': 'val', 'k': i % 2 == 0}, None),
+                                ('acc', {}, float(i))):
+            execute('INSERT INTO series(run_hash, name, context, count, first_step, '
+                    'last_step, last, min, max) VALUES (?,?,?,?,?,?,?,?,?)',
+                    (h, name, json.dumps(ctx, sort_keys=True, separators=(',', ':')),
+                     i, 0, i, last, last, last))
+
+
+@pytest.fixture(scope='module', params=['sqlite', 'postgresql'])
+def index(request, tmp_path_factory):
+    """The same index rows in SQLite and in PostgreSQL (each with its own push-down)."""
+    if request.param == 'postgresql':
+        from aim.storage import postgres
+        cluster = request.getfixturevalue('pg_cluster')
+        url = cluster.url('aim_pushdown')
+        cluster.drop_database('aim_pushdown')
+        admin = postgres.connect(cluster.url())
+        admin.execute(f'CREATE DATABASE aim_pushdown TEMPLATE "{cluster.template}"')
+        admin.close()
+        db = postgres.PgDatabase(url)
+        with db.write() as conn:
+            _fill(conn.execute)
+        db.close()
+        ro = postgres.connect(url, readonly=True)
+        yield IndexSource(ro)
+        ro.close()
+        return
     path = str(tmp_path_factory.mktemp('idx') / 'repo.db')
     conn = sqlite3.connect(path, isolation_level=None)
     for stmt in SCHEMA:
         conn.execute(stmt)
-    for i, params in enumerate(_runs()):
-        h = f'run{i:03d}'
-        conn.execute('INSERT INTO runs(hash, name, experiment, description, tags, archived, '
-                     'creation_time, end_time, updated_at, params) VALUES (?,?,?,?,?,?,?,?,?,?)',
-                     (h, None if i % 5 == 0 else f'run {i}', ['exp1', 'exp2', None][i % 3],
-                      None, json.dumps(['a', 'b'][: i % 3]), i % 4 == 0, 1000.0 + i,
-                      None if i % 2 else 2000.0 + i, 3000.0, dumps_params(params)))
-        for name, ctx, last in (('loss', {'subset': 'train'}, 0.1 * i),
-                                ('loss', {'subset': 'val', 'k': i % 2 == 0}, None),
-                                ('acc', {}, float(i))):
-            conn.execute('INSERT INTO series(run_hash, name, context, count, first_step, '
-                         'last_step, last, min, max) VALUES (?,?,?,?,?,?,?,?,?)',
-                         (h, name, json.dumps(ctx, sort_keys=True, separators=(',', ':')),
-                          i, 0, i, last, last, last))
+    _fill(conn.execute)
     conn.close()
     ro = sqlite3.connect(f'file:{path}?mode=ro', uri=True)
     yield IndexSource(ro)
@@ -71,6 +92,7 @@ def _planned(text, kind, source):
 def _python_only(text, kind, source):
     q = Query(text, kind)
     q.pushed = Sql('1', [], False)
+    q._pushed_in = {'sqlite': q.pushed, 'postgresql': Sql('TRUE', [], False)}
     q.needs_residual = True
     rows = q.iter_runs(source) if kind == 'run' else q.iter_traces(source)
     return [_key(v) for v in rows]

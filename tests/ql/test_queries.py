@@ -5,6 +5,8 @@ import pytest
 
 from aim.ql import QuerySyntaxError
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.mark.parametrize('query, expected', [
     ('run.hparams.lr > 0.005', [2, 1]),

@@ -14,6 +14,8 @@ from aim.errors import QueryError
 from aim.ql import UNDEFINED, Query
 from aim.ql.views import RunView
 
+pytestmark = pytest.mark.backends
+
 PARAMS = {'hparams': {'lr': 0.01, 'optimizer': 'adam', 'layers': [64, 32],
                       'nested': {'deep': {'deeper': 1}}},
           'dataset': 'cifar10', 'flag': False, 'nothing': None}

@@ -12,6 +12,8 @@ import pytest
 from aim.errors import QueryError
 from aim.ql.errors import QueryTypeError
 
+pytestmark = pytest.mark.backends
+
 VALUES = [-2.0, -1.0, 0.0, 1.0, 2.0]
 
 

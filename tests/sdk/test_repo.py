@@ -5,6 +5,8 @@ import pytest
 from aim import Repo, Run
 from aim.errors import RepositoryNotFoundError
 
+pytestmark = pytest.mark.backends
+
 
 def test_default_repo_walks_up(tmp_path, monkeypatch):
     Repo(str(tmp_path), init=True)

@@ -7,6 +7,8 @@ import pytest
 from aim import Run
 from aim.errors import MissingRunError, ReadOnlyRunError, RunLockedError
 
+pytestmark = pytest.mark.backends
+
 
 def test_track_and_read_back(make_run, repo):
     run = make_run()

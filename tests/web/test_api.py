@@ -16,6 +16,17 @@ from tests.web.repo_factory import XSS_NAME, build_repo
 HAS_QUERY_LAYER = importlib.util.find_spec('aim.sdk.collections') is not None
 
 
+@pytest.fixture(scope='module', params=['sqlite', 'postgresql'])
+def built_repo(request, tmp_path_factory):
+    """The API's repository in each backend: (path or URL, run hashes)."""
+    if request.param == 'postgresql':
+        from tests.pg.cluster import create_database_from_template
+        url = create_database_from_template(request.getfixturevalue('pg_cluster'), 'aim_webapi')
+        return url, build_repo(url)
+    path = str(tmp_path_factory.mktemp('webrepo'))
+    return path, build_repo(path)
+
+
 
 def test_runs_page_projects_params_and_last_metric_values(client, built_repo):
     body = client.get('/api/runs', params={'params': 'hparams.lr,seed', 'metrics': 'loss',
