@@ -247,3 +247,57 @@ def _store_of(repo):
     from aim.storage.repository import RepoStore
 
     return RepoStore(repo.root_path)
+
+
+@runs.command('export')
+@click.argument('hashes', nargs=-1)
+@click.option('--format', 'fmt', type=click.Choice(['parquet', 'csv', 'jsonl']),
+              default='parquet', show_default=True,
+              help='File format of the points (Parquet needs pyarrow).')
+@click.option('--output', required=True, type=click.Path(file_okay=False),
+              help='Folder to write runs.jsonl and metrics.<format> into (created if missing).')
+@click.option('--query', '-q', default=None,
+              help="Export the series matching this metric query instead of HASHES "
+                   "(e.g. \"metric.name == 'loss'\").")
+@_repo_option
+@click.pass_context
+def export_runs(ctx, hashes, fmt, output, query, repo):
+    """Export runs (their props, params and every point) to files; see docs/export.md.
+    `aim runs import` reads them back."""
+    from aim.sdk.export import export_metrics
+    from aim.sdk.export import export_runs as export_hashes
+
+    r = open_repo(ctx, repo)
+    try:
+        if query is not None:
+            if hashes:
+                raise click.UsageError('Give HASHES or --query, not both.')
+            report = export_metrics(
+                ((item.run, list(item)) for item in r.query_metrics(query).iter_runs()),
+                output, fmt)
+        else:
+            matched = expand_hashes(hashes, r.list_all_runs())
+            report = export_hashes(r, matched, output, fmt)
+    except AimError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f'Exported {report.runs} run(s), {report.series} series, {report.points:,} '
+               f'points to {report.output} ({fmt}).')
+
+
+@runs.command('import')
+@click.argument('folder', type=click.Path(exists=True, file_okay=False))
+@_repo_option
+@click.pass_context
+def import_runs(ctx, folder, repo):
+    """Import runs written by `aim runs export` (runs already here are left alone)."""
+    from aim.converters.exported import import_export
+    from aim.sdk.repo import Repo
+
+    path = repo if repo is not None else (ctx.obj or {}).get('runs_repo', '.')
+    try:
+        r = Repo.from_path(path, init=not Repo.exists(path))
+        report = import_export(r, folder)
+    except AimError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f'Imported {len(report.converted)} run(s) ({report.points:,} points); '
+               f'{len(report.unchanged)} were already in {r.root_path}.')

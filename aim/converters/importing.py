@@ -118,12 +118,17 @@ class ImportedRun:
             self.first_time = lo if self.first_time is None else min(self.first_time, lo)
             self.last_time = hi if self.last_time is None else max(self.last_time, hi)
 
-    def finish(self, start_time: float | None = None, end_time: float | None = None) -> None:
-        """Close the run, with the source's start and end times when known."""
+    def finish(self, start_time: float | None = None, end_time: float | None = None, *,
+               keep_state: bool = True) -> None:
+        """Close the run, with the source's start and end times when known. Without
+        ``keep_state`` the ``__import__`` param goes (the run then reads as it was)."""
         start = start_time if start_time is not None else self.first_time
         end = end_time if end_time is not None else self.last_time
         self._state['complete'] = True
-        self.run[IMPORT_PARAM] = self._state
+        if keep_state:
+            self.run[IMPORT_PARAM] = self._state
+        else:
+            del self.run[IMPORT_PARAM]
         if start is not None:
             self.run._set_prop(creation_time=float(start))
         self.run.close()

@@ -232,6 +232,13 @@ class QueryRunCollection:
                   for item in self.iter_runs()]
         return _concat(frames, 'QueryRunCollection')
 
+    def export(self, output: str, format: str = 'parquet'):
+        """Write the matching runs (props, params, every point) into the folder ``output``:
+        ``runs.jsonl`` and ``metrics.<format>`` (parquet, csv or jsonl; docs/export.md)."""
+        from aim.sdk.export import export_metrics
+        return export_metrics(((item.run, item.run.metrics()) for item in self.iter_runs()),
+                              output, format)
+
     def __repr__(self) -> str:
         return f'<QueryRunCollection {self.query!r}>'
 
@@ -305,6 +312,14 @@ class QueryTraceCollection:
                               include_context=include_context, include_params=include_params,
                               only_last=only_last) for m in self.iter()]
         return _concat(frames, 'QueryTraceCollection')
+
+    def export(self, output: str, format: str = 'parquet'):
+        """Write the matching series (and their runs' props and params) into the folder
+        ``output``: ``runs.jsonl`` and ``metrics.<format>`` (parquet, csv or jsonl;
+        docs/export.md). Unlike ``dataframe()`` it streams: memory stays flat."""
+        from aim.sdk.export import export_metrics
+        return export_metrics(((item.run, list(item)) for item in self.iter_runs()),
+                              output, format)
 
     def __repr__(self) -> str:
         return f'<QueryTraceCollection {self.query!r}>'
