@@ -44,7 +44,10 @@ def pytest_generate_tests(metafunc):
     """Tests of a module marked ``pytest.mark.backends`` that use ``repo`` (or ``backend``)
     run against both repository backends: SQLite and PostgreSQL."""
     if 'backend' in metafunc.fixturenames and metafunc.definition.get_closest_marker('backends'):
-        metafunc.parametrize('backend', ['sqlite', 'postgresql'], indirect=True)
+        # a test of SQLite's own files (``sqlite_only``) keeps to that backend
+        both = not metafunc.definition.get_closest_marker('sqlite_only')
+        metafunc.parametrize('backend', ['sqlite', 'postgresql'] if both else ['sqlite'],
+                             indirect=True)
 
 
 @pytest.fixture

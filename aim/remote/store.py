@@ -226,6 +226,17 @@ class RemoteLiveRun:
         self.writer = SpoolWriter(run_hash, self.stream_dir, self.stream, store.spool_target(),
                                   self.ops, existing, offline=offline)
         self.runfile = self.data = _LiveRunFile(self)
+        # a database the process writes directly (PostgreSQL): the run, its params and
+        # props are stored at once, as a local repository does; points stay asynchronous
+        self._sync_changes = getattr(store, 'sync_changes', False) and not offline
+        self._sync()
+
+    def _sync(self) -> None:
+        if self._sync_changes:
+            try:
+                self.writer.flush()
+            except Exception:   # kept in the spool; the sender retries
+                pass
 
     def track(self, *args, **kwargs):
         return self.writer.track(*args, **kwargs)
@@ -237,15 +248,18 @@ class RemoteLiveRun:
     def set_props(self, props: dict[str, Any]) -> None:
         self.ops.append({'op': 'props', 'props': props})
         self.props.update(props)
+        self._sync()
 
     def set_param(self, path: list[str] | None, value_text: str, params_text: str) -> None:
         """``run[path] = value`` (``path`` None: ``run[...] = tree``), as a change."""
         self.ops.append({'op': 'param', 'path': path, 'value': value_text})
         self.params_text = params_text
+        self._sync()
 
     def del_param(self, path: list[str] | None, params_text: str) -> None:
         self.ops.append({'op': 'param_del', 'path': path})
         self.params_text = params_text
+        self._sync()
 
     def flush(self) -> None:
         self.writer.flush()

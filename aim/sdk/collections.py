@@ -36,10 +36,10 @@ def _read_connection(repo: Repo):
     that cursor away from the writer's transactions (WAL readers never block writers).
     """
     if hasattr(repo.index, 'read_connection'):   # PostgreSQL (aim/storage/pg_repository.py)
-        key = ('pg', id(repo.index), os.getpid())
+        key = ('pg', repo.index.url, os.getpid())
         cache = _local.__dict__.setdefault('connections', {})
-        if key not in cache:
-            cache[key] = repo.index.read_connection()
+        if key not in cache or cache[key].raw.closed or cache[key].raw.broken:
+            cache[key] = repo.index.read_connection()   # (again, after a server restart)
         return cache[key]
     from aim.storage.sqlite import connect
     path = repo.index.path

@@ -68,6 +68,7 @@ class PgIndex(postgres.PgDatabase, RepoIndex):
 class PgRepoStore(RepoStore):
     """The repository in the PostgreSQL database at ``url``."""
     remote = True          # runs are written through the spool (see the module doc)
+    sync_changes = True    # ... which stores a run's creation, params and props at once
     backend = 'postgresql'
 
     def __init__(self, url: str, *, create: bool = False, readonly: bool = False):

@@ -71,6 +71,7 @@ def test_delete_copy_move(tmp_path, repo, make_run):
     assert repo.delete_run('nope') is False
 
 
+@pytest.mark.sqlite_only
 def test_run_missing_from_index_is_still_found(repo, make_run):
     import sqlite3
     run = make_run()

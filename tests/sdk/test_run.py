@@ -286,6 +286,7 @@ def test_contexts_equal_as_dict_keys_stay_distinct(make_run):
     assert run.get_metric('m', {'flag': True}).count == 2
 
 
+@pytest.mark.sqlite_only
 def test_failed_flush_loses_nothing(make_run, repo):
     """A flush whose transaction fails keeps the points in the journal for the next one."""
     import sqlite3
