@@ -79,7 +79,8 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
             f'&& chmod 600 ~/.aim-token\n'
             f'and start `aim up --host {host} --token-file ~/.aim-token` (or set '
             f'AIM_UI_TOKEN_FILE). Or keep the default --host 127.0.0.1.')
-    if repo_path is not None and '://' in repo_path:
+    from aim.sdk.repo import is_database
+    if repo_path is not None and '://' in repo_path and not is_database(repo_path):
         _serve_remote(repo_path, host=host, port=port, log_level=log_level,
                       ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, uds=uds,
                       auth_token=auth_token)
@@ -91,7 +92,7 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
         if repo_path is None:
             repo = Repo.default_repo()
         else:
-            if not os.path.isdir(os.path.join(repo_path, '.aim')):
+            if not is_database(repo_path) and not os.path.isdir(os.path.join(repo_path, '.aim')):
                 raise click.ClickException(
                     f'{repo_path} holds no .aim repository. Create one with '
                     f'`aim init --repo {repo_path}` or point --repo at an existing one.')
