@@ -30,7 +30,14 @@ def version():
               help='Accepted for Aim compatibility: an existing repository is always kept.')
 def init(repo, skip_if_exists):
     """Create an aim repository (.aim) in REPO; an existing one is kept."""
-    from aim.sdk.repo import Repo
+    from aim.sdk.repo import Repo, is_database
+    if is_database(repo):
+        from aim.storage.postgres import redact
+        existed = Repo.exists(repo)
+        Repo.from_path(repo, init=True)   # creates the tables; checks the format version
+        click.echo(f'Repository already exists in {redact(repo)}; kept as it is.' if existed
+                   else f'Initialized a new aim repository in {redact(repo)}')
+        return
     path = os.path.abspath(repo)
     if Repo.exists(path):
         Repo.from_path(path)  # checks the format version

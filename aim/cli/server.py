@@ -95,8 +95,9 @@ def server(repo_path, host, port, token_file, ssl_keyfile, ssl_certfile, workers
     actual_port = sock.getsockname()[1]
     scheme = 'https' if ssl_certfile else 'http'
     shown_host = f'[{host}]' if ':' in host else host
+    from aim.storage.postgres import redact
     click.echo(f'aim server listening on {scheme}://{shown_host}:{actual_port} '
-               f'(repository {root})')
+               f'(repository {redact(root)})')
     if tokens:
         click.echo(f'Accepted tokens: {", ".join(tokens)} (clients send one as '
                    f'"Authorization: Bearer SECRET", e.g. from AIM_REMOTE_TOKEN)')
@@ -140,7 +141,14 @@ GRACEFUL_SHUTDOWN_S = 2
 
 
 def _repository(repo_path: str | None) -> str:
-    from aim.sdk.repo import Repo
+    from aim.sdk.repo import Repo, is_database
+    if is_database(repo_path):   # PostgreSQL: the tables are created if missing
+        from aim.errors import AimError
+        try:
+            Repo(repo_path, init=True).close()
+        except AimError as e:
+            raise click.ClickException(str(e)) from None
+        return str(repo_path)
     path = Repo.default_repo_path() if repo_path is None else os.path.abspath(repo_path)
     if not Repo.exists(path):
         shown = repo_path if repo_path is not None else path
