@@ -32,8 +32,10 @@ import click
 @click.option('-y', '--yes', is_flag=True, help='Accepted for Aim compatibility (no prompts).')
 @click.option('--base-path', default=None, help='Not supported: serve at / (behind a proxy '
               'that strips the prefix).')
-@click.option('--tf_logs', 'tf_logs', default=None, help='Not supported: convert TensorBoard '
-              'logs with `aim convert tensorboard` first.')
+@click.option('--tf_logs', 'tf_logs', default=None, type=click.Path(exists=True, file_okay=False),
+              help='Also show the TensorBoard logs in this folder: they are converted into '
+                   'the repository now and again every few seconds while the UI runs (see '
+                   '`aim convert tensorboard`).')
 @click.option('--profiler', is_flag=True, help='Accepted for Aim compatibility (no effect).')
 @click.option('--query-timeout', 'query_timeout', default=10.0, show_default=True,
               type=click.FloatRange(min=0.1), envvar='AIM_UI_QUERY_TIMEOUT_S',
@@ -54,9 +56,9 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
     if base_path:
         raise click.ClickException('--base-path is not supported: the UI is served at /. Put '
                                    'it behind a proxy that strips the prefix.')
-    if tf_logs:
-        raise click.ClickException('--tf_logs is not supported: convert the logs with '
-                                   '`aim convert tensorboard --logdir DIR` and run aim up.')
+    if tf_logs and read_only:
+        raise click.ClickException('--tf_logs writes the converted logs into the repository; '
+                                   'it cannot be combined with --read-only.')
     if bool(ssl_keyfile) != bool(ssl_certfile):
         raise click.ClickException('HTTPS needs both --ssl-keyfile and --ssl-certfile.')
     if workers > 1:
@@ -81,6 +83,10 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
             f'AIM_UI_TOKEN_FILE). Or keep the default --host 127.0.0.1.')
     from aim.sdk.repo import is_database
     if repo_path is not None and '://' in repo_path and not is_database(repo_path):
+        if tf_logs:
+            raise click.ClickException('--tf_logs needs a local repository; convert the logs '
+                                       'into the server\'s repository with `aim convert '
+                                       'tensorboard` on its machine.')
         _serve_remote(repo_path, host=host, port=port, log_level=log_level,
                       ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, uds=uds,
                       auth_token=auth_token)
@@ -97,6 +103,8 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
                     f'{repo_path} holds no .aim repository. Create one with '
                     f'`aim init --repo {repo_path}` or point --repo at an existing one.')
             repo = Repo(repo_path, read_only=read_only or None)
+        if tf_logs:
+            _sync_tf_logs(repo, tf_logs)
         serve(repo, host=host, port=port, read_only=read_only, log_level=log_level,
               ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, uds=uds,
               query_timeout_s=query_timeout, query_workers=query_workers,
@@ -105,6 +113,40 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
         raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(str(e)) from None
+
+
+TF_LOGS_INTERVAL_S = 5.0
+
+
+def _sync_tf_logs(repo, logdir: str, interval_s: float = TF_LOGS_INTERVAL_S):
+    """Convert ``logdir`` now, then keep converting it in a background thread: runs whose
+    event files grew are converted again, the others are left alone."""
+    import importlib.util
+    import threading
+    if importlib.util.find_spec('tensorboard') is None:
+        raise click.ClickException('--tf_logs reads the logs with the `tensorboard` package, '
+                                   'which is not installed: pip install tensorboard')
+    from aim.converters.tensorboard import convert_tensorboard
+
+    def convert() -> None:
+        report = convert_tensorboard(repo, logdir, workers=1)
+        for name, reason in report.failed:
+            click.echo(f'--tf_logs: {name} could not be converted: {reason}', err=True)
+
+    convert()
+    click.echo(f'Showing the TensorBoard logs in {os.path.abspath(logdir)} (synced every '
+               f'{interval_s:g} s).', err=True)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval_s):
+            try:
+                convert()
+            except Exception as e:   # the UI goes on; the next round tries again
+                click.echo(f'--tf_logs: sync failed ({e}); retrying.', err=True)
+
+    threading.Thread(target=loop, name='aim-tf-logs-sync', daemon=True).start()
+    return stop
 
 
 def _serve_remote(url: str, **options) -> None:

@@ -80,11 +80,15 @@ class FolderEvents:
 
 
 def read_folder(folder: str, offsets: dict[str, int] | None = None,
-                files: list[str] | None = None) -> FolderEvents:
-    """Decode the event files of ``folder`` (from ``offsets`` on, for a live sync)."""
+                files: list[str] | None = None,
+                plugins: dict[str, str] | None = None) -> FolderEvents:
+    """Decode the event files of ``folder``. A live sync passes the ``offsets`` it read up
+    to and the ``plugins`` dict it keeps (tag -> plugin name: written with a tag's first
+    value only)."""
     from tensorboard.compat.proto import event_pb2
     out = FolderEvents()
-    plugins: dict[str, str] = {}          # tag -> plugin name (written with its first value)
+    if plugins is None:
+        plugins = {}
     check = _crc_checker()
     parse = event_pb2.Event.FromString
     for path in files if files is not None else event_files(folder):

@@ -36,8 +36,8 @@ def test_a_busy_port_is_reported_with_what_to_do(repo_dir):
 def test_aim_options_that_cannot_work_say_what_to_do(repo_dir):
     result = CliRunner().invoke(cli, ['up', '--repo', repo_dir, '--base-path', '/aim'])
     assert result.exit_code != 0 and 'proxy' in result.output
-    result = CliRunner().invoke(cli, ['up', '--repo', repo_dir, '--tf_logs', 'logs'])
-    assert result.exit_code != 0 and 'aim convert tensorboard' in result.output
+    result = CliRunner().invoke(cli, ['up', '--repo', repo_dir, '--tf_logs', 'no-such-logs'])
+    assert result.exit_code != 0 and 'no-such-logs' in result.output
 
 
 def test_unix_socket(repo_dir, tmp_path):
