@@ -47,8 +47,11 @@ class QueryWorker:
     def __init__(self, repo_root: str):
         env = dict(os.environ, PYTHONUNBUFFERED='1')
         env['PYTHONPATH'] = os.pathsep.join(filter(None, [_AIM_ROOT, env.get('PYTHONPATH')]))
+        # through the environment, not argv: a database URL may hold a password, and any
+        # user of the machine can read a process' arguments
+        env['__AIM_QUERY_REPO'] = repo_root
         self.process = subprocess.Popen(
-            [sys.executable, '-m', 'aim.web.query_worker', repo_root],
+            [sys.executable, '-m', 'aim.web.query_worker'],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
         self._buffer = b''
 

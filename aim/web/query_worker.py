@@ -107,7 +107,8 @@ def main(argv: list[str]) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     from aim.sdk.repo import Repo
-    repo = Repo(argv[1], read_only=True)
+    repo = Repo(argv[1] if len(argv) > 1 else os.environ.pop('__AIM_QUERY_REPO'),
+                read_only=True)
     for line in sys.stdin:
         if not line.strip():
             continue

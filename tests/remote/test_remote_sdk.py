@@ -34,17 +34,24 @@ TOKEN = 'sdk-secret-0123456789abcdef'
 
 
 # --- fixtures -------------------------------------------------------------------------------
-def _start_server(tmp_path_factory, **kwargs) -> AimServer:
+def _start_server(tmp_path_factory, repo: str | None = None, **kwargs) -> AimServer:
     workdir = str(tmp_path_factory.mktemp('aim-server'))
-    repo = os.path.join(workdir, 'repo')
-    os.makedirs(repo)
-    Repo(repo, init=True).close()
+    if repo is None:
+        repo = os.path.join(workdir, 'repo')
+        os.makedirs(repo)
+        Repo(repo, init=True).close()
     return AimServer(repo, workdir, **kwargs).start()
 
 
-@pytest.fixture(scope='module')
-def server(tmp_path_factory):
-    s = _start_server(tmp_path_factory)
+@pytest.fixture(scope='module', params=['sqlite', 'postgresql'])
+def server(request, tmp_path_factory):
+    """A server over each backend: a repository directory, a PostgreSQL database."""
+    repo = None
+    if request.param == 'postgresql':
+        from tests.pg.cluster import create_database_from_template
+        repo = create_database_from_template(request.getfixturevalue('pg_cluster'),
+                                             'aim_remote_sdk')
+    s = _start_server(tmp_path_factory, repo)
     yield s
     s.stop()
 
