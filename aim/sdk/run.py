@@ -623,15 +623,128 @@ class Run:
                                       'values': values})
         return out
 
-    def get_terminal_logs(self) -> TerminalLogs:
+    def _log_rows(self) -> list[tuple[int, float, str]]:
         if self._live is not None:
             self._live.flush()
-            return TerminalLogs(self._live.runfile.read_logs())
+            return self._live.runfile.read_logs()
         runfile = self.repo._store.open_run_file(self.hash)
         try:
-            return TerminalLogs(runfile.read_logs())
+            return runfile.read_logs()
         finally:
             runfile.close()
+
+    def get_terminal_logs(self) -> TerminalLogs:
+        return TerminalLogs(self._log_rows())
+
+    # log records and progress (Aim 3.29) --------------------------------------------------
+    def _log(self, level: int, msg, kwargs: dict) -> None:
+        from aim.sdk.log_records import format_line
+        self._require_writable()
+        assert self._live is not None
+        self._live.add_log_lines([(time.time(), format_line(str(msg), level, kwargs))])
+
+    def log_debug(self, msg: str, **kwargs) -> None:
+        """Keep a DEBUG record with the run (``get_log_records()``; the run page shows it
+        among the terminal output). Keyword arguments are kept with it."""
+        self._log(10, msg, kwargs)
+
+    def log_info(self, msg: str, **kwargs) -> None:
+        """Keep an INFO record with the run (see ``log_debug``)."""
+        self._log(20, msg, kwargs)
+
+    def log_warning(self, msg: str, **kwargs) -> None:
+        """Keep a WARNING record with the run (see ``log_debug``)."""
+        self._log(30, msg, kwargs)
+
+    def log_error(self, msg: str, **kwargs) -> None:
+        """Keep an ERROR record with the run (see ``log_debug``)."""
+        self._log(40, msg, kwargs)
+
+    def get_log_records(self):
+        """The run's log records (``log_info`` ...), oldest first: a ``LogRecords``."""
+        from aim.sdk.log_records import LogRecords, parse_line
+        records = (parse_line(t, line) for _, t, line in self._log_rows())
+        return LogRecords([r for r in records if r is not None])
+
+    def report_progress(self, *, expect_next_in: int = 0, block: bool = False) -> None:
+        """Say the run is alive; ``expect_next_in`` seconds is when to expect the next
+        report (kept as the ``progress`` prop: ``{'reported_at', 'expect_next_in'}``).
+        ``block`` is accepted for Aim compatibility: the report is written at once."""
+        self._set_prop(progress={'reported_at': time.time(),
+                                 'expect_next_in': int(expect_next_in)})
+
+    def report_successful_finish(self, *, block: bool = True) -> None:
+        """Mark that the run's work ended well (the ``successful_finish`` prop), as Aim's
+        status watcher is told; closing the run is still what ends it."""
+        self._set_prop(successful_finish=True,
+                       progress={'reported_at': time.time(), 'expect_next_in': 0})
+
+    def _stored_props(self) -> dict:
+        """Every prop the run's data holds, also those the index does not keep."""
+        if self._live is not None:
+            return dict(self._live.props)
+        data = self.repo._store.run_data(self.hash)
+        get = getattr(data, 'get_props', None)
+        return get() if get is not None else {}
+
+    @property
+    def progress(self) -> dict | None:
+        return self._stored_props().get('progress')
+
+    @property
+    def successful_finish(self) -> bool:
+        return bool(self._stored_props().get('successful_finish'))
+
+    # artifacts (Aim 3.29) -----------------------------------------------------------------
+    def set_artifacts_uri(self, uri: str) -> None:
+        """Where ``log_artifact`` copies files: ``file:///path`` (each run's files go to
+        ``<uri>/<run hash>/``)."""
+        from aim.sdk.artifacts import ARTIFACTS_URI_PROP, check_uri
+        self._set_prop(**{ARTIFACTS_URI_PROP: check_uri(uri)})
+
+    def log_artifact(self, path: str, name: str | None = None, *, block: bool = False) -> None:
+        """Copy the file ``path`` to the artifacts URI as ``name`` (default: its file name)
+        and list it in ``run.artifacts``."""
+        from aim.sdk.artifacts import (
+            ARTIFACTS_PROP,
+            ARTIFACTS_URI_PROP,
+            ArtifactError,
+            check_name,
+            store_file,
+        )
+        self._require_writable()
+        path = os.fspath(path)
+        base = self._stored_props().get(ARTIFACTS_URI_PROP)
+        if not base:
+            raise ArtifactError(f'Run {self.hash} has no artifacts URI: call '
+                                f"run.set_artifacts_uri('file:///path/to/artifacts') first.")
+        name = check_name(name if name is not None else os.path.basename(path))
+        uri = store_file(base, self.hash, path, name)
+        artifacts = dict(self._stored_props().get(ARTIFACTS_PROP) or {})
+        artifacts[name] = {'uri': uri, 'path': os.path.abspath(path)}
+        self._set_prop(**{ARTIFACTS_PROP: artifacts})
+
+    def log_artifacts(self, path: str, name: str | None = None, *, block: bool = False) -> None:
+        """Log every file under the folder ``path`` (names keep their relative paths,
+        under ``name/`` when given)."""
+        from aim.sdk.artifacts import ArtifactError
+        path = os.fspath(path)
+        if not os.path.isdir(path):
+            raise ArtifactError(f'No folder at {path!r} to log as artifacts.')
+        for folder, dirs, files in os.walk(path):
+            dirs.sort()
+            for file_name in sorted(files):
+                full = os.path.join(folder, file_name)
+                rel = os.path.relpath(full, path).replace(os.sep, '/')
+                self.log_artifact(full, f'{name.rstrip("/")}/{rel}' if name else rel)
+
+    @property
+    def artifacts(self) -> dict:
+        """``{name: Artifact}`` for every logged artifact."""
+        from aim.sdk.artifacts import ARTIFACTS_PROP, Artifact
+        stored = self._stored_props().get(ARTIFACTS_PROP) or {}
+        return {name: Artifact(name, info['uri'], info.get('path'))
+                for name, info in sorted(stored.items())}
 
     def dataframe(self, include_props: bool = True, include_params: bool = True):
         try:
