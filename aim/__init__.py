@@ -30,5 +30,16 @@ def __getattr__(name):
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
+def load_ipython_extension(ipython):
+    """``%load_ext aim`` in Jupyter: the ``%aim`` magic (see :mod:`aim.notebook`)."""
+    from aim.notebook import load_ipython_extension as load
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from aim.notebook import unload_ipython_extension as unload
+    unload(ipython)
+
+
 def __dir__():
     return sorted(set(globals()) | set(_LEGACY) | set(_SDK))

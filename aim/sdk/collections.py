@@ -242,6 +242,11 @@ class QueryRunCollection:
     def __repr__(self) -> str:
         return f'<QueryRunCollection {self.query!r}>'
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the first runs that match (see aim.notebook)."""
+        from aim.notebook import runs_html
+        return runs_html(self.iter_runs())
+
 
 def _after(views, run_hash: str):
     """The views after the one with `run_hash` (all of them if it is not there)."""
@@ -323,6 +328,11 @@ class QueryTraceCollection:
 
     def __repr__(self) -> str:
         return f'<QueryTraceCollection {self.query!r}>'
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the first series that match (see aim.notebook)."""
+        from aim.notebook import metrics_html
+        return metrics_html(self.iter())
 
 
 QuerySequenceCollection = QueryTraceCollection

@@ -821,6 +821,11 @@ class Run:
         mode = 'read-only' if self._live is None else 'writing'
         return f'<Run {self.hash} ({mode}) in {self.repo.path}>'
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view of a run: props, params and series (see aim.notebook)."""
+        from aim.notebook import run_html
+        return run_html(self)
+
 
 class TerminalLogs:
     """Captured terminal output of a run: ``(line number, time, text)`` records."""
