@@ -43,12 +43,51 @@ class AimCallback:
                                  capture_terminal_logs=capture_terminal_logs)
         self._study_run = AdapterRun(run_hash=run_hash, **self._run_options)
 
+        self._trial_runs: dict[int, AdapterRun] = {}   # opened by track_in_aim, by trial
+        self._current_trial: int | None = None
+
     @property
     def experiment(self):
-        """The study's aim Run in single-run mode (``None`` before the first trial)."""
-        return self._study_run.run if not self.as_multirun else None
+        """The aim Run to track into: the study's run in single-run mode; with
+        ``as_multirun=True``, the run of the trial that a ``track_in_aim`` objective is
+        running (``None`` outside one)."""
+        if not self.as_multirun:
+            return self._study_run.run
+        trial_run = self._trial_runs.get(self._current_trial)  # type: ignore[arg-type]
+        return trial_run.run if trial_run is not None else None
 
     run = experiment
+
+    def track_in_aim(self):
+        """Decorate the objective so that it can track into aim while a trial runs::
+
+            @callback.track_in_aim()
+            def objective(trial):
+                x = trial.suggest_float('x', -10, 10)
+                callback.experiment.track(x ** 2, name='x_squared')
+                return (x - 2) ** 2
+
+        With ``as_multirun=True`` the trial's run is opened before the objective starts
+        (the callback then completes and closes it); otherwise ``callback.experiment`` is
+        the study's run.
+        """
+        import functools
+
+        def decorator(objective):
+            @functools.wraps(objective)
+            def wrapper(trial, *args, **kwargs):
+                study_name = trial.study.study_name
+                if self._run_options['experiment'] is None:
+                    self._study_run.experiment = study_name
+                if self.as_multirun:
+                    self._trial_runs[trial.number] = self._open_trial_run(study_name, trial)
+                previous, self._current_trial = self._current_trial, trial.number
+                try:
+                    return objective(trial, *args, **kwargs)
+                finally:
+                    self._current_trial = previous
+            return wrapper
+        return decorator
 
     def __call__(self, study, trial) -> None:
         if self._run_options['experiment'] is None:
@@ -78,10 +117,18 @@ class AimCallback:
                 aim_run.track(param_value, name=name, step=trial.number,
                               context={'type': 'param'})
 
-    def _track_trial_run(self, study, trial) -> None:
+    def _open_trial_run(self, study_name: str, trial) -> AdapterRun:
         options = dict(self._run_options)
-        options['experiment'] = options['experiment'] or study.study_name
+        options['experiment'] = options['experiment'] or study_name
         trial_run = AdapterRun(**options)
+        if trial_run.writes:
+            trial_run.run['study_name'] = study_name
+            trial_run.run['trial'] = {'number': trial.number, 'state': 'RUNNING'}
+        return trial_run
+
+    def _track_trial_run(self, study, trial) -> None:
+        trial_run = self._trial_runs.pop(trial.number, None) or \
+            self._open_trial_run(study.study_name, trial)
         if not trial_run.writes:
             return
         try:
