@@ -1,4 +1,4 @@
-"""``aim storage check`` and ``aim storage vacuum`` (the ``storage`` group is in main.py)."""
+"""``aim storage check``, ``vacuum`` and ``migrate`` (the ``storage`` group is in main.py)."""
 from __future__ import annotations
 
 import os
@@ -12,6 +12,9 @@ from aim.errors import AimError
 def _repo_root(repo: str | None) -> str:
     if repo is None:  # the storage group's --repo, else the current directory
         repo = (click.get_current_context().obj or {}).get('storage_repo') or '.'
+    from aim.sdk.repo import is_database
+    if is_database(repo):
+        return repo
     root = os.path.abspath(repo)
     if os.path.basename(root) == '.aim':
         root = os.path.dirname(root)
@@ -35,8 +38,22 @@ def check(repo, quick):
     from aim.storage.maintenance import check_repository, count_runs
 
     root = _repo_root(repo)
-    with _progress(count_runs(root), 'Checking runs') as bar:
-        report = check_repository(root, thorough=not quick, progress=lambda h: bar.update(1))
+    from aim.sdk.repo import is_database
+    if is_database(root):
+        from aim.storage.migrate import check_database_repository
+        from aim.storage.postgres import redact
+        store = _open_store(root)
+        try:
+            with _progress(len(store.list_run_hashes()), 'Checking runs') as bar:
+                report = check_database_repository(store, thorough=not quick,
+                                                   progress=lambda h: bar.update(1))
+        finally:
+            store.close()
+        root = redact(root)
+    else:
+        with _progress(count_runs(root), 'Checking runs') as bar:
+            report = check_repository(root, thorough=not quick,
+                                      progress=lambda h: bar.update(1))
     for damaged in report.damaged:
         click.echo(f'DAMAGED {damaged.run_hash}: {"; ".join(damaged.problems)}')
     for note in report.notes:
@@ -84,13 +101,17 @@ def vacuum(repo, full):
 
     root = _repo_root(repo)
     try:
-        store = RepoStore(root)
+        store = _open_store(root) if '://' in root else RepoStore(root)
     except AimError as exc:
         raise click.ClickException(str(exc)) from None
     try:
         click.echo('Rewriting the repository ...' if full else 'Compacting the repository ...',
                    err=True)
-        report = vacuum_repository(store, full=full)
+        if getattr(store, 'backend', 'sqlite') == 'postgresql':
+            from aim.storage.migrate import vacuum_database_repository
+            report = vacuum_database_repository(store, full=full)
+        else:
+            report = vacuum_repository(store, full=full)
     finally:
         store.close()
     click.echo(f'Compacted {len(report.compacted)} database file(s); freed '
@@ -100,6 +121,55 @@ def vacuum(repo, full):
         click.echo(f'FAILED  {name}: {error}', err=True)
     if report.failed:
         raise SystemExit(1)
+
+
+def _open_store(where: str, create: bool = False):
+    """The store of a repository directory or a postgresql:// URL."""
+    from aim.sdk.repo import is_database
+    try:
+        if is_database(where):
+            from aim.storage.pg_repository import PgRepoStore
+            return PgRepoStore(where, create=create)
+        from aim.storage.repository import RepoStore
+        return RepoStore(_repo_root(where) if not create else where, create=create)
+    except AimError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command('migrate')
+@click.argument('src')
+@click.argument('dst')
+def migrate(src, dst):
+    """Copy every run of the repository SRC into DST (each a directory or a
+    postgresql://user@host:port/db URL; DST is created if needed). Resumable: runs already
+    in DST are checked and skipped. Verifies runs, series and point counts at the end."""
+    from aim.storage.migrate import migrate as migrate_runs
+    from aim.storage.postgres import redact
+    source = _open_store(src)
+    if '://' not in dst:
+        os.makedirs(dst, exist_ok=True)
+    dest = _open_store(dst, create=True)
+    try:
+        hashes = source.list_run_hashes()
+        with _progress(len(hashes), 'Migrating runs') as bar:
+            report = migrate_runs(source, dest, progress=lambda h: bar.update(1))
+    except AimError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        source.close()
+        dest.close()
+    click.echo(f'Copied {len(report.copied)} runs from {redact(src)} to {redact(dst)}; '
+               f'{len(report.already_there)} were already there.')
+    for run_hash, why in report.skipped:
+        click.echo(f'SKIPPED {run_hash}: {why}', err=True)
+    for problem in report.mismatches:
+        click.echo(f'MISMATCH {problem}', err=True)
+    if not report.ok:
+        click.echo('Run the command again once the runs above are dealt with; it copies only '
+                   'what is missing.', err=True)
+        raise SystemExit(1)
+    click.echo(f'Verified: {len(report.copied) + len(report.already_there)} runs with the same '
+               f'series and point counts on both sides.')
 
 
 def _human_bytes(n: int) -> str:

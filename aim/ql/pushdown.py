@@ -129,7 +129,9 @@ class PostgresDialect(SqliteDialect):
     true, false = 'TRUE', 'FALSE'
 
     def column(self, column: str) -> str:
-        return column if column.endswith('params') else f'({column})::jsonb'
+        if column.endswith('params'):
+            return column + '_jsonb'     # generated from the params text (postgres.py)
+        return f'({column})::jsonb'
 
     def path(self, keys: list) -> list | None:  # type: ignore[override]
         return list(keys)

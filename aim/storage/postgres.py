@@ -13,8 +13,9 @@ query push-down, the runs table's param sort) asks the connection's ``dialect``.
 
 Differences from the SQLite repository, by design:
 
-- ``runs.params`` is JSONB, so that query push-down uses PostgreSQL's JSON operators;
-  ``run_props`` keeps the params text as written (key order, spacing), the source of truth.
+- ``runs.params`` keeps the params text as written (key order included), and beside it
+  ``runs.params_jsonb``, generated from it, is what query push-down reads with
+  PostgreSQL's JSON operators (and a GIN index).
 - No journal and no lock files: a process writing a run directly into the database writes
   its points into the local spool first (aim/remote/spool.py), and a sender applies them
   as ``aim server`` does (aim/remote/ingest.py). A crash loses nothing acknowledged by
@@ -52,9 +53,10 @@ SCHEMA = (
         experiment TEXT COLLATE "C", description TEXT COLLATE "C",
         tags TEXT NOT NULL DEFAULT '[]', archived INTEGER NOT NULL DEFAULT 0,
         creation_time DOUBLE PRECISION, end_time DOUBLE PRECISION,
-        updated_at DOUBLE PRECISION, params JSONB NOT NULL DEFAULT '{}')""",
+        updated_at DOUBLE PRECISION, params TEXT NOT NULL DEFAULT '{}',
+        params_jsonb JSONB GENERATED ALWAYS AS (params::jsonb) STORED)""",
     'CREATE INDEX IF NOT EXISTS runs_by_time ON runs(creation_time)',
-    'CREATE INDEX IF NOT EXISTS runs_params ON runs USING GIN (params jsonb_path_ops)',
+    'CREATE INDEX IF NOT EXISTS runs_params ON runs USING GIN (params_jsonb jsonb_path_ops)',
     """CREATE TABLE IF NOT EXISTS run_props(
         run_hash TEXT COLLATE "C" NOT NULL, key TEXT COLLATE "C" NOT NULL, value TEXT,
         PRIMARY KEY(run_hash, key))""",

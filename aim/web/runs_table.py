@@ -61,7 +61,8 @@ def _order_clause(sort: str, dialect: str = 'sqlite') -> tuple[str, list]:
     if key.startswith('params.') and dialect == 'postgresql':
         json_path(key[len('params.'):])   # the same check of the path
         keys = [k for k in key[len('params.'):].split('.') if k != '']
-        return f'(params #> ?) IS NULL, (params #> ?) {direction}, hash', [keys, keys]
+        return (f'(params_jsonb #> ?) IS NULL, (params_jsonb #> ?) {direction}, hash',
+                [keys, keys])
     if key.startswith('params.'):
         # a run whose params are not valid JSON sorts as if it had no such param, instead
         # of failing the whole statement
