@@ -79,6 +79,15 @@ def reindex(repo, yes):
     from aim.storage.repository import RepoStore
     try:
         r = _open_repo(storage_repo(repo))
+        if r._store.backend == 'postgresql':   # one transaction in the database
+            with click.progressbar(length=len(r._store.list_run_hashes()),
+                                   label='Reindexing runs') as bar:
+                damaged: list = []
+                n = r._store.reindex(progress=lambda h: bar.update(1), damaged=damaged)
+            click.echo(f'Reindexed {n} runs in {r.path}.')
+            for run_hash, what in damaged:
+                click.echo(f'DAMAGED {run_hash}: {what}', err=True)
+            raise SystemExit(1 if damaged else 0)
         store = RepoStore(r.root_path)
     except AimError as exc:
         raise click.ClickException(str(exc)) from None
@@ -106,6 +115,7 @@ def reindex(repo, yes):
 
 from aim.cli.runs import runs as _runs_group  # noqa: E402
 from aim.cli.storage_cmds import check as _storage_check  # noqa: E402
+from aim.cli.storage_cmds import migrate as _storage_migrate  # noqa: E402
 from aim.cli.storage_cmds import vacuum as _storage_vacuum  # noqa: E402
 
 cli.add_command(_runs_group)
@@ -123,6 +133,7 @@ from aim.cli.convert import convert as _convert_group  # noqa: E402
 cli.add_command(_convert_group)
 storage.add_command(_storage_check)
 storage.add_command(_storage_vacuum)
+storage.add_command(_storage_migrate)
 
 
 def _open_repo(path: str):
