@@ -97,11 +97,12 @@ class MlflowService:
             for i in range(0, len(run_hashes), 900):
                 part = run_hashes[i:i + 900]
                 rows += self._query('SELECT run_hash, name, context, last, last_step, '
-                                    'last_time FROM series WHERE run_hash IN '
+                                    'last_time, count FROM series WHERE run_hash IN '
                                     f'({", ".join("?" * len(part))})', part)
         else:
             rows = self._query('SELECT s.run_hash, s.name, s.context, s.last, s.last_step, '
-                               f's.last_time FROM series s JOIN runs r ON r.hash = s.run_hash '
+                               's.last_time, s.count FROM series s JOIN runs r ON '
+                               f'r.hash = s.run_hash '
                                f'{where}', args)
         for r in rows:
             out.setdefault(r[0], []).append(r[1:])
@@ -750,7 +751,7 @@ def _clause_matches(c: filters.Clause, v: views.RunView) -> bool:
 
 def _sort_runs(runs: list[views.RunView], order: list[filters.OrderKey]) -> None:
     """MLflow's order: the clauses given, then start_time DESC, then run_id; runs lacking a
-    key come last whichever the direction."""
+    key, then NaN values, come last whichever the direction."""
     keys = list(order)
     if not any(k.entity == 'attributes' and k.key == 'start_time' for k in keys):
         keys.append(filters.OrderKey('attributes', 'start_time', False))
@@ -759,15 +760,13 @@ def _sort_runs(runs: list[views.RunView], order: list[filters.OrderKey]) -> None
         probe = filters.Clause(k.entity, k.key, '=', None)
         values = {id(v): _clause_value(probe, v) for v in runs}
 
-        def value(v, values=values):
+        present, nan, absent = [], [], []
+        for v in runs:
             x = values[id(v)]
-            if isinstance(x, float) and math.isnan(x):
-                return (1, 0.0)   # NaN above every number
-            return (0, x)
-        present = [v for v in runs if values[id(v)] is not None]
-        absent = [v for v in runs if values[id(v)] is None]
-        present.sort(key=value, reverse=not k.ascending)
-        runs[:] = present + absent
+            (absent if x is None else nan if isinstance(x, float) and math.isnan(x)
+             else present).append(v)
+        present.sort(key=lambda v, values=values: values[id(v)], reverse=not k.ascending)
+        runs[:] = present + nan + absent   # NaN after every number, as MLflow's server
 
 
 def _experiment_sort_key(attr: str) -> Callable[[Any], Any]:

@@ -182,7 +182,7 @@ class RunView:
         except ValueError:
             self.params = {}
         self.meta = mlflow_meta(self.params)
-        self.series = series      # (name, context, last, last_step, last_time)
+        self.series = series  # (name, context, last, last_step, last_time, count)
         self.experiment_id = experiment_id
         self.artifact_root = artifact_root
         self.is_active = is_active
@@ -206,9 +206,11 @@ class RunView:
         """key -> (value, timestamp ms, step) of the last step."""
         if self._metrics is None:
             self._metrics = {}
-            for name, context, last, last_step, last_time in self.series:
+            for name, context, last, last_step, last_time, count in self.series:
                 if last is None:
-                    continue
+                    if not count:
+                        continue
+                    last = math.nan   # the index keeps NaN as NULL
                 self._metrics[metric_key(name, context)] = (
                     float(last), ms(last_time) or 0, int(last_step or 0))
         return self._metrics

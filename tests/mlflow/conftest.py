@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip('mlflow', reason='MLflow client tests need mlflow: '
                                      'bash scripts/install_mlflow.sh')
 
-from tests.remote.server_process import AimServer  # noqa: E402
+from tests.remote.server_process import AimServer
 
 
 @dataclass
