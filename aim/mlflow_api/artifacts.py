@@ -45,10 +45,13 @@ class ArtifactStore:
             query = dict(parse_qsl(scope.get('query_string', b'').decode('latin-1')))
             await send_json(send, 200, self.list(query.get('path', '')))
             return
-        if not rest.startswith('artifacts/'):
-            raise MlflowApiError(f'{rest!r}: multipart uploads and other artifact operations '
-                                 f'are not supported by aimkit; upload files whole.',
+        if rest.startswith('mpu/'):
+            raise MlflowApiError('Multipart uploads are not supported by aimkit; unset '
+                                 'MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD to upload files whole.',
                                  'NOT_IMPLEMENTED')
+        if not rest.startswith('artifacts/'):
+            raise MlflowApiError(f'No MLflow artifact endpoint {rest!r} on this server.',
+                                 'ENDPOINT_NOT_FOUND')
         rel = rest[len('artifacts/'):]
         if method == 'PUT':
             await self._upload(rel, receive)

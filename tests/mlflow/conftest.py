@@ -21,6 +21,7 @@ import pytest
 pytest.importorskip('mlflow', reason='MLflow client tests need mlflow: '
                                      'bash scripts/install_mlflow.sh')
 
+from tests.remote.conftest import aim_server  # noqa: F401  (the fixture)
 from tests.remote.server_process import AimServer
 
 
