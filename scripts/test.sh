@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-AIM_EXTRAS=web,pandas,test bash scripts/setup.sh
+AIM_EXTRAS=web,pandas,postgres,test bash scripts/setup.sh
+bash scripts/install_postgres.sh
 PIP=.venv/bin/pip bash scripts/install_adapters.sh
 bash scripts/setup_web.sh
 # optional parts' test dependencies, each from its own script
