@@ -7,12 +7,16 @@ folder, a free loopback port) and real `aim server` processes, and measures:
    PostgreSQL, and through two servers (two clients each) into one PostgreSQL database,
    from the moment they start tracking until every point is acknowledged; then every run
    is read back (points lost or duplicated are counted);
-2. `query_runs` over R runs (median of 5), `run.hparams.lr > 0.05` and an empty query;
-3. the series API (`/api/series`) for S series, downsampled to 400 px (median of 5);
-4. the runs table's first page (`/api/runs`) at T runs (median of 5).
+2. many runs at once: P processes x R runs, each tracking 100 points/s, through one server
+   into PostgreSQL: the server's and PostgreSQL's CPU load (cores) while they track, the
+   slowest close, every point counted (the basis of docs/scale-out.md's estimate);
+3. `query_runs` over R runs (median of 5), `run.hparams.lr > 0.05` and an empty query;
+4. the series API (`/api/series`) for S series, downsampled to 400 px (median of 5), as
+   the binary frame the UI fetches and as JSON;
+5. the runs table's first page (`/api/runs`) at T runs (median of 5).
 
-The index rows of (2) and (4) are inserted with SQL (their creation is not what is
-measured); the series of (3) are tracked through the SDK into SQLite and copied into
+The index rows of (3) and (5) are inserted with SQL (their creation is not what is
+measured); the series of (4) are tracked through the SDK into SQLite and copied into
 PostgreSQL with `aim storage migrate`.
 
     python bench/bench_pg.py            # N = 1,000,000, R = 10,000, S = 1,000, T = 100,000
@@ -31,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,8 +65,31 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def throughput(repos: list[str], n: int, clients: int, work: str) -> tuple[float, int, int]:
-    """Points/s of ``clients`` processes split over one server per repository in ``repos``."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and all their children."""
+    import psutil
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc] + proc.children(recursive=True):
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def postmaster_pid(cluster) -> int:
+    with open(os.path.join(cluster.data, 'postmaster.pid')) as f:
+        return int(f.readline())
+
+
+def throughput(repos: list[str], n: int, clients: int, work: str, db_pids: list[int]
+               ) -> tuple[float, int, int, float, float]:
+    """Points/s of ``clients`` processes split over one server per repository in ``repos``;
+    lost and duplicated points; CPU seconds per million points of the servers and of the
+    database processes (``db_pids``)."""
     servers = [start_server(r) for r in repos]
     try:
         import threading
@@ -70,12 +98,16 @@ def throughput(repos: list[str], n: int, clients: int, work: str) -> tuple[float
         def one(i: int, url: str) -> None:
             results[i] = bench_clients(url, n, clients // len(servers), work)
 
+        server_cpu = cpu_seconds([p.pid for p, _ in servers])
+        db_cpu = cpu_seconds(db_pids)
         threads = [threading.Thread(target=one, args=(i, url))
                    for i, (_, url) in enumerate(servers)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        server_cpu = cpu_seconds([p.pid for p, _ in servers]) - server_cpu
+        db_cpu = cpu_seconds(db_pids) - db_cpu
         elapsed = max(r[0] for r in results)
         lost = dup = 0
         for (_, url), r in zip(servers, results):
@@ -84,7 +116,61 @@ def throughput(repos: list[str], n: int, clients: int, work: str) -> tuple[float
     finally:
         for proc, _ in servers:
             stop(proc)
-    return clients * n / elapsed, lost, dup
+    millions = clients * n / 1e6
+    return clients * n / elapsed, lost, dup, server_cpu / millions, db_cpu / millions
+
+
+# A client process of the many-runs load: R runs, each tracking ``rate`` points/s (paced
+# in 0.1 s ticks) for ``seconds``; prints the time its runs were all closed.
+MANY = textwrap.dedent('''
+    import sys, time
+    from aim import Run
+    url, runs, rate, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    live = [Run(repo=url, system_tracking_interval=None, capture_terminal_logs=False)
+            for _ in range(runs)]
+    for r in live:
+        r['hparams'] = {'lr': 0.01}
+    per_tick = max(1, rate // 10)
+    start = time.monotonic()
+    step = 0
+    while time.monotonic() - start < seconds:
+        for r in live:
+            for k in range(per_tick):
+                r.track(float(step + k), name='loss', step=step + k, context={'subset': 'train'})
+        step += per_tick
+        time.sleep(max(0.0, start + step / rate - time.monotonic()))
+    t = time.monotonic()
+    for r in live:
+        r.close()
+    print(step, '%.3f' % (time.monotonic() - t), flush=True)
+''')
+
+
+def many_runs(repo: str, processes: int, runs: int, rate: int, seconds: float,
+              db_pids: list[int]) -> tuple[float, float, float, int]:
+    """``processes`` x ``runs`` concurrent runs at ``rate`` points/s each through one server:
+    server and database CPU seconds per second of tracking, the slowest close, points
+    checked."""
+    proc, url = start_server(repo)
+    try:
+        server_cpu, db_cpu = cpu_seconds([proc.pid]), cpu_seconds(db_pids)
+        t = time.monotonic()
+        clients = [subprocess.Popen([sys.executable, '-c', MANY, url, str(runs), str(rate),
+                                     str(seconds)], stdout=subprocess.PIPE, text=True)
+                   for _ in range(processes)]
+        outs = [c.communicate(timeout=600)[0].split() for c in clients]
+        wall = time.monotonic() - t
+        server_cpu = cpu_seconds([proc.pid]) - server_cpu
+        db_cpu = cpu_seconds(db_pids) - db_cpu
+        from aim import Repo
+        points = sum(m.values.sparse_numpy()[0].size
+                     for m in Repo(url).query_metrics("metric.name == 'loss'"))
+        expected = sum(int(o[0]) for o in outs) * runs
+        if points != expected:
+            raise SystemExit(f'many runs: {points} points stored, {expected} tracked')
+        return server_cpu / wall, db_cpu / wall, max(float(o[1]) for o in outs), points
+    finally:
+        stop(proc)
 
 
 def fill_runs(store, n_runs: int) -> None:
@@ -160,7 +246,7 @@ def build_series(path: str, n_series: int, points: int) -> list[str]:
     return hashes
 
 
-def bench_series(repo_path: str, hashes: list[str], n_series: int) -> float:
+def bench_series(repo_path: str, hashes: list[str], n_series: int, fmt: str) -> float:
     from fastapi.testclient import TestClient
 
     from aim import Repo
@@ -168,8 +254,11 @@ def bench_series(repo_path: str, hashes: list[str], n_series: int) -> float:
     with TestClient(create_app(Repo(repo_path))) as client:
         def series():
             r = client.get('/api/series', params={'runs': ','.join(hashes), 'names': 'loss',
-                                                  'width': 400, 'max_series': n_series})
-            assert r.status_code == 200 and len(r.json()['series']) == n_series, r.text[:300]
+                                                  'width': 400, 'max_series': n_series,
+                                                  'format': fmt})
+            assert r.status_code == 200, r.text[:300]
+            if fmt == 'json':
+                assert len(r.json()['series']) == n_series
         return median_ms(series)
 
 
@@ -192,13 +281,23 @@ def main() -> int:
             return path
 
         print(f'# PostgreSQL {cluster.bindir.split("/")[-2]}, SQLite; 4 clients x {n:,} points')
+        db = [postmaster_pid(cluster)]
         for label, kind, n_servers in (('SQLite, one server', 'sqlite', 1),
                                        ('PostgreSQL, one server', 'postgresql', 1),
                                        ('PostgreSQL, two servers', 'postgresql', 2)):
             repo = fresh(kind, f'tp_{kind}_{n_servers}')
-            rate, lost, dup = throughput([repo] * n_servers, n, 4, work)
+            rate, lost, dup, server_cpu, db_cpu = throughput(
+                [repo] * n_servers, n, 4, work, db if kind == 'postgresql' else [])
             failed |= bool(lost or dup)
-            print(f'end to end, {label}: {rate:,.0f} points/s (lost {lost}, duplicated {dup})')
+            print(f'end to end, {label}: {rate:,.0f} points/s (lost {lost}, duplicated {dup}); '
+                  f'CPU per million points: servers {server_cpu:.2f} s, PostgreSQL '
+                  f'{db_cpu:.2f} s')
+        processes, runs, seconds = (2, 5, 3) if args.quick else (4, 25, 20)
+        server_load, db_load, close_s, points = many_runs(
+            fresh('postgresql', 'many'), processes, runs, 100, seconds, db)
+        print(f'{processes * runs} concurrent runs x 100 points/s for {seconds} s through one '
+              f'server into PostgreSQL: server {server_load:.2f} cores, PostgreSQL '
+              f'{db_load:.2f} cores; slowest close {close_s:.2f} s; {points:,} points, none lost')
         for kind in ('sqlite', 'postgresql'):
             q, every, matched = bench_queries(fresh(kind, f'q_{kind}'), n_query)
             print(f'query_runs over {n_query:,} runs, {kind}: run.hparams.lr > 0.05 '
@@ -209,8 +308,10 @@ def main() -> int:
         subprocess.run(aim_cmd() + ['storage', 'migrate', src, dst], check=True,
                        capture_output=True)
         for kind, path in (('sqlite', src), ('postgresql', dst)):
-            ms = bench_series(path, hashes, n_series)
-            print(f'series API, {n_series:,} series x 300 points at 400 px, {kind}: {ms:.1f} ms')
+            binary = bench_series(path, hashes, n_series, 'binary')
+            as_json = bench_series(path, hashes, n_series, 'json')
+            print(f'series API, {n_series:,} series x 300 points at 400 px, {kind}: '
+                  f'{binary:.1f} ms (binary frame, as the UI fetches it), {as_json:.1f} ms (JSON)')
         for kind in ('sqlite', 'postgresql'):
             ms = bench_runs_page(fresh(kind, f'table_{kind}'), n_table)
             print(f'runs table first page at {n_table:,} runs, {kind}: {ms:.1f} ms')

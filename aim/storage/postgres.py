@@ -55,7 +55,8 @@ SCHEMA = (
         creation_time DOUBLE PRECISION, end_time DOUBLE PRECISION,
         updated_at DOUBLE PRECISION, params TEXT NOT NULL DEFAULT '{}',
         params_jsonb JSONB GENERATED ALWAYS AS (params::jsonb) STORED)""",
-    'CREATE INDEX IF NOT EXISTS runs_by_time ON runs(creation_time)',
+    # newest first, runs without a time last: the order of listings and queries
+    'CREATE INDEX IF NOT EXISTS runs_by_time ON runs(creation_time DESC NULLS LAST)',
     'CREATE INDEX IF NOT EXISTS runs_params ON runs USING GIN (params_jsonb jsonb_path_ops)',
     """CREATE TABLE IF NOT EXISTS run_props(
         run_hash TEXT COLLATE "C" NOT NULL, key TEXT COLLATE "C" NOT NULL, value TEXT,
