@@ -109,11 +109,11 @@ class MlflowService:
         return out
 
     def _view(self, row: dict, series: list, exps: dict | None = None) -> views.RunView:
-        exps = exps if exps is not None else self._experiments()
-        exp = exps.get(row.get('experiment') or 'default')
+        name = row.get('experiment') or 'default'
+        exp = exps.get(name) if exps is not None else self.registry.by_name(name)
         if exp is None:
-            self.registry.ensure([row.get('experiment')])
-            exp = self.registry.by_name(row.get('experiment') or 'default')
+            self.registry.ensure([name])
+            exp = self.registry.by_name(name)
         assert exp is not None
         return views.RunView(row, series, exp.id, exp.artifact_location.rstrip('/'),
                              self._is_active)
@@ -123,7 +123,8 @@ class MlflowService:
         return self._view(row, self._series([row['hash']]).get(row['hash'], []))
 
     def _writable(self, run_id) -> views.RunView:
-        view = self.run_view(run_id)
+        """The run (without its metrics: writes do not need them), if it is active."""
+        view = self._view(self._run_row(run_id), [])
         if view.lifecycle_stage != 'active':
             raise MlflowApiError(f"The run {run_id} must be in the 'active' state. Current "
                                  f"state is deleted.", 'INVALID_STATE')
@@ -527,13 +528,30 @@ class MlflowService:
         elif view_type == 2:
             where = f'WHERE ({where[6:]}) AND r.archived = 1'
         cols = ', '.join(f'r.{c}' for c in _RUN_COLS)
-        rows = [dict(zip(_RUN_COLS, r)) for r in
-                self._query(f'SELECT {cols} FROM runs r {where}', args)]
-        series = self._series(None, where, args) if rows else {}
-        candidates = [self._view(row, series.get(row['hash'], []), exps) for row in rows]
-        matched = [v for v in candidates if all(_clause_matches(c, v) for c in clauses)]
-        _sort_runs(matched, order)
-        page, token = _page(matched, req.get('page_token'), max_results)
+        token: str | None
+        by_metrics = any(c.entity == 'metrics' for c in clauses) or \
+            any(k.entity == 'metrics' for k in order)
+        if not clauses and not order:
+            # MLflow's default order, paged by the database
+            start = _offset(req.get('page_token'))
+            rows = [dict(zip(_RUN_COLS, r)) for r in self._query(
+                f'SELECT {cols} FROM runs r {where} ORDER BY (r.creation_time IS NULL), '
+                f'r.creation_time DESC, r.hash LIMIT ? OFFSET ?',
+                args + [max_results + 1, start])]
+            token = _token(start + max_results) if len(rows) > max_results else None
+            page = [self._view(row, [], exps) for row in rows[:max_results]]
+        else:
+            rows = [dict(zip(_RUN_COLS, r)) for r in
+                    self._query(f'SELECT {cols} FROM runs r {where}', args)]
+            series = self._series(None, where, args) if rows and by_metrics else {}
+            candidates = [self._view(row, series.get(row['hash'], []), exps) for row in rows]
+            matched = [v for v in candidates if all(_clause_matches(c, v) for c in clauses)]
+            _sort_runs(matched, order)
+            page, token = _page(matched, req.get('page_token'), max_results)
+        if not by_metrics:   # the metrics of the page's runs only
+            found = self._series([v.row['hash'] for v in page])
+            for v in page:
+                v.series = found.get(v.row['hash'], [])
         answer: dict[str, Any] = {'runs': [v.to_json() for v in page]}
         if token:
             answer['next_page_token'] = token
@@ -756,17 +774,27 @@ def _sort_runs(runs: list[views.RunView], order: list[filters.OrderKey]) -> None
     if not any(k.entity == 'attributes' and k.key == 'start_time' for k in keys):
         keys.append(filters.OrderKey('attributes', 'start_time', False))
     keys.append(filters.OrderKey('attributes', 'run_id', True))
+    if not order:   # the default order, read straight off the rows
+        runs.sort(key=lambda v: v.row['hash'])
+        runs.sort(key=lambda v: -(v.row.get('creation_time') or 0.0))
+        return
     for k in reversed(keys):
         probe = filters.Clause(k.entity, k.key, '=', None)
         values = {id(v): _clause_value(probe, v) for v in runs}
 
-        present, nan, absent = [], [], []
+        present: list[views.RunView] = []
+        nan: list[views.RunView] = []
+        absent: list[views.RunView] = []
         for v in runs:
             x = values[id(v)]
             (absent if x is None else nan if isinstance(x, float) and math.isnan(x)
              else present).append(v)
-        present.sort(key=lambda v, values=values: values[id(v)], reverse=not k.ascending)
+        present.sort(key=_by_id(values), reverse=not k.ascending)
         runs[:] = present + nan + absent   # NaN after every number, as MLflow's server
+
+
+def _by_id(values: dict[int, Any]) -> Callable[[Any], Any]:
+    return lambda v: values[id(v)]
 
 
 def _experiment_sort_key(attr: str) -> Callable[[Any], Any]:

@@ -20,6 +20,10 @@ import math
 import re
 from typing import Any
 
+# stored params tag NaN and infinities as one-key objects under this key
+# (aim.storage.encoding._NONFINITE_TAG); text without it parses as plain JSON, faster
+_NONFINITE_MARK = '"$float"'
+_UNSET = object()
 RUN_STATUSES = ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')
 TERMINAL = ('FINISHED', 'FAILED', 'KILLED')
 RUN_NAME_TAG = 'mlflow.runName'
@@ -170,18 +174,14 @@ def float_json(value) -> Any:
 class RunView:
     """One run as MLflow's ``Run``: info, data (metrics, params, tags) and inputs."""
 
-    __slots__ = ('row', 'params', 'meta', 'series', 'experiment_id', 'artifact_root',
+    __slots__ = ('row', '_params', '_meta', 'series', 'experiment_id', 'artifact_root',
                  '_status', '_metrics', '_mparams', '_tags', 'is_active')
 
     def __init__(self, row: dict, series: list[tuple], experiment_id: str, artifact_root: str,
                  is_active):
-        from aim.storage.encoding import loads_params
         self.row = row
-        try:
-            self.params = loads_params(row.get('params') or '{}')
-        except ValueError:
-            self.params = {}
-        self.meta = mlflow_meta(self.params)
+        self._params: Any = None
+        self._meta: Any = _UNSET
         self.series = series  # (name, context, last, last_step, last_time, count)
         self.experiment_id = experiment_id
         self.artifact_root = artifact_root
@@ -190,6 +190,26 @@ class RunView:
         self._metrics: dict[str, tuple] | None = None
         self._mparams: dict[str, str] | None = None
         self._tags: dict[str, str] | None = None
+
+    @property
+    def params(self) -> Any:
+        if self._params is None:
+            text = self.row.get('params') or '{}'
+            try:
+                if _NONFINITE_MARK in text:
+                    from aim.storage.encoding import loads_params
+                    self._params = loads_params(text)
+                else:
+                    self._params = json.loads(text)
+            except ValueError:
+                self._params = {}
+        return self._params
+
+    @property
+    def meta(self) -> dict | None:
+        if self._meta is _UNSET:
+            self._meta = mlflow_meta(self.params)
+        return self._meta
 
     @property
     def run_id(self) -> str:
@@ -271,13 +291,16 @@ class RunView:
         return None
 
     def info(self) -> dict:
-        out = {'run_id': self.run_id, 'run_uuid': self.run_id,
-               'run_name': self.row.get('name') or '', 'experiment_id': self.experiment_id,
-               'user_id': self.user_id, 'status': self.status, 'start_time': self.start_time,
-               'artifact_uri': self.artifact_uri, 'lifecycle_stage': self.lifecycle_stage}
-        end = self.end_time
-        if end is not None:
-            out['end_time'] = end
+        row = self.row
+        run_id = row['hash']
+        status = self.status
+        out = {'run_id': run_id, 'run_uuid': run_id, 'run_name': row.get('name') or '',
+               'experiment_id': self.experiment_id, 'user_id': self.user_id,
+               'status': status, 'start_time': ms(row.get('creation_time')),
+               'artifact_uri': f'{self.artifact_root}/{run_id}/artifacts',
+               'lifecycle_stage': 'deleted' if row.get('archived') else 'active'}
+        if status in TERMINAL:
+            out['end_time'] = ms(row.get('end_time') or row.get('updated_at'))
         return out
 
     def datasets(self) -> list[dict]:
@@ -289,9 +312,10 @@ class RunView:
         return list(outputs) if isinstance(outputs, list) else []
 
     def to_json(self) -> dict:
-        metrics = [metric_json(k, v[0], v[1], v[2]) for k, v in sorted(self.metrics.items())]
-        params = [{'key': k, 'value': v} for k, v in sorted(self.mparams.items())]
-        tags = [{'key': k, 'value': v} for k, v in sorted(self.tags.items())]
+        metrics = [{'key': k, 'value': v[0] if math.isfinite(v[0]) else float_json(v[0]),
+                    'timestamp': v[1], 'step': v[2]} for k, v in self.metrics.items()]
+        params = [{'key': k, 'value': v} for k, v in self.mparams.items()]
+        tags = [{'key': k, 'value': v} for k, v in self.tags.items()]
         return {'info': self.info(),
                 'data': {'metrics': metrics, 'params': params, 'tags': tags},
                 'inputs': {'dataset_inputs': self.datasets()},

@@ -1,0 +1,262 @@
+"""MLflow clients against `aim server`, side by side with MLflow's own tracking server.
+
+Starts a real `aim server` and, when the full `mlflow` package is installed, MLflow's own
+server on its SQLite store (`mlflow server --backend-store-uri sqlite:///...`), both on
+loopback ports, and measures on each with MLflow's own client (`MlflowClient`):
+
+1. `log_batch` throughput: batches of 1,000 metrics (10 keys x 100 steps) into one run,
+   metrics per second (median of the rounds);
+2. `log_metric` latency: one metric a call (median over the calls);
+3. `search_runs` latency over R runs (each with 2 params, 2 metrics, a tag, finished):
+   all runs of the experiment (pages of 1,000), and a filter with an order
+   (`metrics.loss < 0.5 AND params.optimizer = 'adam'`, `metrics.acc DESC`);
+   the median of the repeats.
+
+    python bench/bench_mlflow.py            # R = 2,000 runs
+    python bench/bench_mlflow.py --quick    # R = 50: proves the script works
+    python bench/bench_mlflow.py --no-mlflow-server   # aimkit only
+
+Exits 1 if the two servers disagree on a search result.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except urllib.error.HTTPError:
+            return          # it answers
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f'server did not start: {url}') from None
+            time.sleep(0.2)
+
+
+def start_aim(workdir: str) -> tuple[subprocess.Popen, str]:
+    from aim import Repo
+    repo = os.path.join(workdir, 'aim-repo')
+    os.makedirs(repo)
+    Repo(repo, init=True).close()
+    port = free_port()
+    aim = os.path.join(os.path.dirname(sys.executable), 'aim')
+    proc = subprocess.Popen([aim, 'server', '--repo', repo, '--port', str(port), '--no-ui'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f'http://127.0.0.1:{port}'
+    wait_http(url + '/api/remote/v1/hello', proc)
+    return proc, url
+
+
+def start_mlflow(workdir: str) -> tuple[subprocess.Popen, str] | None:
+    try:
+        import mlflow.server  # noqa: F401
+        import sqlalchemy  # noqa: F401
+    except ImportError:
+        return None
+    port = free_port()
+    where = os.path.join(workdir, 'mlflow')
+    os.makedirs(where)
+    proc = subprocess.Popen([sys.executable, '-m', 'mlflow', 'server', '--host', '127.0.0.1',
+                             '--port', str(port), '--backend-store-uri',
+                             f'sqlite:///{where}/mlflow.db', '--artifacts-destination',
+                             os.path.join(where, 'artifacts'), '--workers', '1'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=where,
+                            start_new_session=True)
+    url = f'http://127.0.0.1:{port}'
+    wait_http(url + '/health', proc)
+    return proc, url
+
+
+def stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def bench_log_batch(client, rounds: int) -> float:
+    from mlflow.entities import Metric
+    exp = client.create_experiment('log-batch')
+    run = client.create_run(exp)
+    now = int(time.time() * 1000)
+    rates = []
+    for r in range(rounds):
+        metrics = [Metric(f'm{k}', float(k + step), now + step, r * 100 + step)
+                   for k in range(10) for step in range(100)]
+        t = time.perf_counter()
+        client.log_batch(run.info.run_id, metrics=metrics)
+        rates.append(len(metrics) / (time.perf_counter() - t))
+    client.set_terminated(run.info.run_id)
+    return statistics.median(rates)
+
+
+def bench_log_metric(client, calls: int) -> float:
+    exp = client.create_experiment('log-metric')
+    run = client.create_run(exp)
+    times = []
+    for step in range(calls):
+        t = time.perf_counter()
+        client.log_metric(run.info.run_id, 'loss', 1.0 / (step + 1), step=step)
+        times.append(time.perf_counter() - t)
+    client.set_terminated(run.info.run_id)
+    return statistics.median(times)
+
+
+def populate(client, n_runs: int) -> str:
+    from mlflow.entities import Metric, Param, RunTag
+    exp = client.create_experiment('search')
+    start = 1_750_000_000_000
+    optimizers = ('adam', 'sgd', 'rmsprop', 'adamw')
+
+    def one(i: int) -> None:
+        run = client.create_run(exp, run_name=f'run-{i}', start_time=start + i * 1000)
+        rid = run.info.run_id
+        client.log_batch(rid, metrics=[Metric('loss', 1.0 / (1 + i % 97), start + i, 0),
+                                       Metric('acc', (i % 89) / 89.0, start + i, 0)],
+                         params=[Param('optimizer', optimizers[i % 4]),
+                                 Param('lr', str(0.1 / (1 + i % 13)))],
+                         tags=[RunTag('team', f't{i % 5}')])
+        client.set_terminated(rid, end_time=start + i * 1000 + 500)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(one, range(n_runs)))
+    return exp
+
+
+def search_all(client, exp: str) -> list[str]:
+    out, token = [], None
+    while True:
+        page = client.search_runs([exp], max_results=1000, page_token=token)
+        out += [r.info.run_name for r in page]
+        token = page.token
+        if not token:
+            return out
+
+
+FILTER = "metrics.loss < 0.5 AND params.optimizer = 'adam'"
+ORDER = ['metrics.acc DESC']
+
+
+def search_filtered(client, exp: str) -> list[str]:
+    return [r.info.run_name for r in client.search_runs([exp], filter_string=FILTER,
+                                                        order_by=ORDER, max_results=1000)]
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', action='store_true')
+    parser.add_argument('--no-mlflow-server', action='store_true')
+    parser.add_argument('--runs', type=int, default=None)
+    args = parser.parse_args()
+    os.environ.setdefault('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '0')
+    os.environ.setdefault('GIT_PYTHON_REFRESH', 'quiet')
+    try:
+        from mlflow import MlflowClient
+    except ImportError:
+        print('mlflow is not installed (bash scripts/install_mlflow.sh): nothing to measure')
+        return 0
+    n_runs = args.runs or (50 if args.quick else 2000)
+    rounds, calls, repeats = (5, 50, 3) if args.quick else (30, 500, 15)
+    workdir = tempfile.mkdtemp(prefix='bench-mlflow-')
+    servers = []
+    try:
+        servers.append(('aimkit', *start_aim(workdir)))
+        if not args.no_mlflow_server:
+            own = start_mlflow(workdir)
+            if own is None:
+                print("MLflow's own server is not installed: aimkit only")
+            else:
+                servers.append(('mlflow', *own))
+        results: dict[str, dict] = {}
+        for name, _, url in servers:
+            client = MlflowClient(tracking_uri=url)
+            res = results[name] = {}
+            res['log_batch'] = bench_log_batch(client, rounds)
+            res['log_metric'] = bench_log_metric(client, calls)
+            t = time.perf_counter()
+            exp = populate(client, n_runs)
+            res['populate'] = time.perf_counter() - t
+            search_all(client, exp)    # warm
+            res['search_all'], res['all_names'] = timed(lambda: search_all(client, exp),
+                                                        repeats)
+            res['search_filtered'], res['filtered_names'] = timed(
+                lambda: search_filtered(client, exp), repeats)
+    finally:
+        for _, proc, _ in servers:
+            stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f'MLflow client against aimkit and MLflow servers; {n_runs:,} runs for search, '
+          f'medians')
+    header = f'{"":34}' + ''.join(f'{name:>14}' for name in results)
+    if len(results) == 2:
+        header += f'{"aimkit / mlflow":>18}'
+    print(header)
+    rows = [('log_batch (metrics/s)', 'log_batch', lambda v: f'{v:,.0f}', False),
+            ('log_metric (ms a call)', 'log_metric', lambda v: f'{v * 1000:.2f}', True),
+            (f'populate {n_runs:,} runs (s)', 'populate', lambda v: f'{v:.1f}', True),
+            (f'search_runs all {n_runs:,} (ms)', 'search_all', lambda v: f'{v * 1000:.1f}',
+             True),
+            ('search_runs filter+order (ms)', 'search_filtered',
+             lambda v: f'{v * 1000:.1f}', True)]
+    for label, key, fmt, lower_better in rows:
+        line = f'{label:34}' + ''.join(f'{fmt(r[key]):>14}' for r in results.values())
+        if len(results) == 2:
+            a, m = results['aimkit'][key], results['mlflow'][key]
+            ratio = m / a if lower_better else a / m
+            line += f'{ratio:>16.1f}x'
+        print(line)
+    if len(results) == 2:
+        print('(the last column: how many times faster aimkit is)')
+        for key in ('all_names', 'filtered_names'):
+            ours, theirs = results['aimkit'][key], results['mlflow'][key]
+            if ours != theirs:
+                print(f'search results differ ({key}): aimkit {ours[:5]}..., '
+                      f'mlflow {theirs[:5]}...')
+                return 1
+        print(f'search results identical on both servers ({len(results["aimkit"]["all_names"])}'
+              f' and {len(results["aimkit"]["filtered_names"])} runs)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
