@@ -159,7 +159,8 @@ def migrate(src, dst):
         source.close()
         dest.close()
     click.echo(f'Copied {len(report.copied)} runs from {redact(src)} to {redact(dst)}; '
-               f'{len(report.already_there)} were already there.')
+               f'{len(report.already_there)} were already there.' +
+               (f' Copied {report.blobs_copied} blobs.' if report.blobs_copied else ''))
     for run_hash, why in report.skipped:
         click.echo(f'SKIPPED {run_hash}: {why}', err=True)
     for problem in report.mismatches:
@@ -170,6 +171,40 @@ def migrate(src, dst):
         raise SystemExit(1)
     click.echo(f'Verified: {len(report.copied) + len(report.already_there)} runs with the same '
                f'series and point counts on both sides.')
+
+
+@click.command('blobs')
+@click.option('--repo', default=None, help='Repository directory or postgresql:// URL.')
+@click.option('--s3', 's3_url', default=None, metavar='s3://BUCKET/PREFIX',
+              help='Keep blobs in this S3-compatible bucket from now on.')
+@click.option('--endpoint-url', default=None,
+              help='The S3-compatible service (MinIO, Ceph, ...); default: AWS.')
+@click.option('--database', is_flag=True, help='Keep blobs in the repository database again.')
+@click.option('--copy', 'copy_from', is_flag=True,
+              help='Also copy the blobs the previous store holds into the new one.')
+def blobs(repo, s3_url, endpoint_url, database, copy_from):
+    """Where the repository keeps the bytes of images, audio and figures: show it, or
+    move it (credentials for S3 come from the environment, never stored)."""
+    from aim.storage.blobs import configure, copy_blobs
+    if s3_url and database:
+        raise click.ClickException('Give --s3 or --database, not both.')
+    store = _open_store(repo or (click.get_current_context().obj or {}).get('storage_repo')
+                        or '.')
+    try:
+        before = store.blobs
+        if s3_url or database:
+            after = configure(store.db, s3_url, endpoint_url)
+            click.echo(f'Blobs are kept in {after.location} from now on.')
+            if copy_from:
+                n = copy_blobs(before, after)
+                click.echo(f'Copied {n} blobs from {before.location}.')
+        else:
+            n = sum(1 for _ in before.digests())
+            click.echo(f'Blobs are kept in {before.location} ({n} blobs).')
+    except AimError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
 
 
 def _human_bytes(n: int) -> str:

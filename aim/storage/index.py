@@ -55,6 +55,8 @@ SCHEMA = (
         pos INTEGER NOT NULL DEFAULT 0, ops INTEGER NOT NULL DEFAULT 0,
         closed INTEGER NOT NULL DEFAULT 0, updated REAL, writer TEXT)""",
     'CREATE INDEX IF NOT EXISTS remote_streams_by_run ON remote_streams(run_hash)',
+    # the bytes of rich objects, content-addressed (aim/storage/blobs.py)
+    'CREATE TABLE IF NOT EXISTS blobs(digest TEXT PRIMARY KEY, size INTEGER, data BLOB)',
 )
 
 RUN_COLUMNS = ('hash', 'name', 'experiment', 'description', 'tags', 'archived',
@@ -95,7 +97,7 @@ class RepoIndex(Database):
             return False   # let the write below say what is wrong
         wanted = {'meta', 'runs', 'runs_by_time', 'run_props', 'series', 'series_by_name',
                   'chunks', 'overviews', 'logs', 'remote_streams',
-                  'remote_streams_by_run'}
+                  'remote_streams_by_run', 'blobs'}
         return wanted <= names and 'last_time' in columns and bool(version)
 
     def connection(self) -> sqlite3.Connection:

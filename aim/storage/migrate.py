@@ -10,6 +10,7 @@ rows that no run owns and runs ``VACUUM (ANALYZE)`` on each table.
 destination, so an interrupted migration leaves whole runs only; running it again skips
 the runs already there (after checking they hold the same points) and copies the rest.
 At the end the counts of both sides are compared: runs, series, and points per series.
+Blobs (aim/storage/blobs.py) that the destination's blob store lacks are copied too.
 """
 from __future__ import annotations
 
@@ -90,6 +91,7 @@ class MigrateReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     # the final comparison: what differs between SRC and DST (empty when they agree)
     mismatches: list[str] = field(default_factory=list)
+    blobs_copied: int = 0
 
     @property
     def ok(self) -> bool:
@@ -130,6 +132,9 @@ def migrate(src, dst, progress: Progress | None = None) -> MigrateReport:
             report.skipped.append((run_hash, str(exc)))
         if progress is not None:
             progress(run_hash)
+    from aim.storage.blobs import copy_blobs
+    if src.blobs.location != dst.blobs.location:
+        report.blobs_copied = copy_blobs(src.blobs, dst.blobs)
     done = set(report.copied) | set(report.already_there)
     for run_hash in sorted(done):
         a, b = _fingerprint(src, run_hash), _fingerprint(dst, run_hash)

@@ -87,6 +87,8 @@ SCHEMA = (
         ops BIGINT NOT NULL DEFAULT 0, closed INTEGER NOT NULL DEFAULT 0,
         updated DOUBLE PRECISION, writer TEXT)""",
     'CREATE INDEX IF NOT EXISTS remote_streams_by_run ON remote_streams(run_hash)',
+    'CREATE TABLE IF NOT EXISTS blobs(digest TEXT COLLATE "C" PRIMARY KEY, size BIGINT, '
+    'data BYTEA)',
     # the query push-down's type test: SQLite's json_type words for a JSONB value
     """CREATE OR REPLACE FUNCTION aim_jtype(j jsonb) RETURNS text
         LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -97,14 +99,14 @@ SCHEMA = (
             ELSE jsonb_typeof(j) END $$""",
 )
 TABLES = ('meta', 'runs', 'run_props', 'series', 'chunks', 'overviews', 'logs',
-          'remote_streams')
+          'remote_streams', 'blobs')
 
 # For INSERT OR REPLACE/IGNORE: each table's key and (for statements without a column
 # list) its columns in order.
 _KEYS = {'meta': ('key',), 'runs': ('hash',), 'run_props': ('run_hash', 'key'),
          'series': ('run_hash', 'name', 'context'), 'chunks': ('series_id', 'seq'),
          'overviews': ('series_id', 'seq'), 'logs': ('run_hash', 'id'),
-         'remote_streams': ('stream',)}
+         'remote_streams': ('stream',), 'blobs': ('digest',)}
 _COLUMNS = {
     'meta': ('key', 'value'),
     'run_props': ('run_hash', 'key', 'value'),
@@ -112,6 +114,7 @@ _COLUMNS = {
                'times'),
     'overviews': ('series_id', 'seq', 'n', 'first_step', 'stride', 'last_time', 'points'),
     'logs': ('run_hash', 'id', 'time', 'line'),
+    'blobs': ('digest', 'size', 'data'),
 }
 
 

@@ -94,6 +94,12 @@ class RepoStore:
     def run_data(self, run_hash: str) -> RunData:
         return RunData(self.db, run_hash)
 
+    @property
+    def blobs(self):
+        """Where this repository keeps the bytes of rich objects (aim/storage/blobs.py)."""
+        from aim.storage.blobs import blob_store
+        return blob_store(self.db)
+
     def open_run_file(self, run_hash: str) -> RunData:
         data = self.run_data(run_hash)
         if not data.exists():
