@@ -114,6 +114,7 @@ def reindex(repo, yes):
 
 
 from aim.cli.runs import runs as _runs_group  # noqa: E402
+from aim.cli.storage_cmds import blobs as _storage_blobs  # noqa: E402
 from aim.cli.storage_cmds import check as _storage_check  # noqa: E402
 from aim.cli.storage_cmds import migrate as _storage_migrate  # noqa: E402
 from aim.cli.storage_cmds import vacuum as _storage_vacuum  # noqa: E402
@@ -134,6 +135,7 @@ cli.add_command(_convert_group)
 storage.add_command(_storage_check)
 storage.add_command(_storage_vacuum)
 storage.add_command(_storage_migrate)
+storage.add_command(_storage_blobs)
 
 
 def _open_repo(path: str):
