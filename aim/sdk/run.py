@@ -19,7 +19,6 @@ from aim.errors import (
     ParamsInputError,
     ReadOnlyRunError,
     RunError,
-    RunLockedError,
 )
 from aim.ext.exception_resistant import noexcept
 from aim.storage.encoding import (
@@ -395,37 +394,12 @@ class Run:
         """Change the props of a run that no Run of this process writes, under its write
         lock (so that no writer can start meanwhile and later overwrite them)."""
         store = self.repo._store
-        if getattr(store, 'remote', False):
+        if not hasattr(store, 'set_props_at_rest'):     # an aim server (aim://)
             raise ReadOnlyRunError(
                 f'Run {self.hash} is read-only here and props of runs on an aim server cannot '
                 f'be changed at rest yet; open Run(run_hash={self.hash!r}, repo=...) to change '
                 f'them.', self.hash)
-        from aim.errors import RepositoryWriteError
-        from aim.storage import locks
-        from aim.storage.index import RepoIndex
-        from aim.storage.repository import index_row
-        if store.readonly:
-            raise RepositoryWriteError(
-                f'The repository at {store.root} was opened read-only; the props of run '
-                f'{self.hash} cannot be changed. Open it with Repo(path) instead.', store.path)
-        lock = store.lock_path(self.hash)
-        acquired, pid = locks.try_acquire(lock)
-        if not acquired:
-            who = 'a Run of this process' if pid == os.getpid() else f'process {pid}'
-            raise RunLockedError(
-                f'Run {self.hash} is open for writing by {who}; change its props through that '
-                f'Run, or once it has ended.', self.hash, pid)
-        try:
-            data = store.run_data(self.hash)
-            current = data.get_props()
-            params_text = data.get_params_text() or '{}'
-            changes = {**props, 'updated_at': time.time()}
-            current.update(changes)
-            with store.db.write() as conn:
-                data.put_props(conn, changes)
-                RepoIndex.upsert_run(conn, index_row(self.hash, current, params_text))
-        finally:
-            locks.release(lock)
+        current, changes = store.set_props_at_rest(self.hash, props)
         import json
         row = dict(self._index_row or {})
         row.update(changes)

@@ -5,6 +5,8 @@ import pytest
 from aim import Repo, Run
 from aim.errors import ReadOnlyRunError, RunLockedError
 
+pytestmark = pytest.mark.backends
+
 
 def _closed_run(repo, **kw):
     run = Run(repo=repo, system_tracking_interval=None, capture_terminal_logs=False, **kw)
