@@ -21,6 +21,7 @@ from aim.errors import (
     RepositoryError,
     RepositoryFormatError,
     RepositoryNotFoundError,
+    RepositoryWriteError,
     RunLockedError,
 )
 from aim.storage import postgres
@@ -98,6 +99,17 @@ class PgRepoStore(RepoStore):
 
     def writer_pid(self, run_hash: str) -> int | None:
         return None
+
+    def set_props_at_rest(self, run_hash: str, props: dict[str, Any]) -> tuple[dict, dict]:
+        """As for SQLite, refused while a client writes the run (its lease is live); the
+        write itself holds the run's advisory lock."""
+        if self.readonly:
+            raise RepositoryWriteError(f'{self.root} was opened read-only; the props of run '
+                                       f'{run_hash} cannot be changed.', self.root)
+        if self.is_active(run_hash):
+            raise RunLockedError(f'Run {run_hash} is open for writing by a live client; change '
+                                 f'its props through that Run, or once it has ended.', run_hash)
+        return self._write_props(run_hash, props)
 
     def is_active(self, run_hash: str) -> bool:
         from aim.remote.ingest import live_stream_runs

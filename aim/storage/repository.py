@@ -129,6 +129,41 @@ class RepoStore:
         return sorted(n[:-5] for n in names
                       if n.endswith('.lock') and locks.is_locked(os.path.join(self.locks_dir, n)))
 
+    def set_props_at_rest(self, run_hash: str, props: dict[str, Any]) -> tuple[dict, dict]:
+        """Change the props of a run no process writes (``repo.get_run(h).archived = True``),
+        under its write lock, so that no writer can start meanwhile and later overwrite
+        them. Returns (all props now, the changes written)."""
+        if self.readonly:
+            raise RepositoryWriteError(
+                f'The repository at {self.root} was opened read-only; the props of run '
+                f'{run_hash} cannot be changed. Open it with Repo(path) instead.', self.path)
+        lock = self.lock_path(run_hash)
+        acquired, pid = locks.try_acquire(lock)
+        if not acquired:
+            who = 'a Run of this process' if pid == os.getpid() else f'process {pid}'
+            raise RunLockedError(
+                f'Run {run_hash} is open for writing by {who}; change its props through that '
+                f'Run, or once it has ended.', run_hash, pid)
+        try:
+            return self._write_props(run_hash, props)
+        finally:
+            locks.release(lock)
+
+    def _write_props(self, run_hash: str, props: dict[str, Any]) -> tuple[dict, dict]:
+        data = self.run_data(run_hash)
+        changes = {**props, 'updated_at': time.time()}
+        with self.db.write() as conn:
+            self.db.lock_run(conn, run_hash)
+            current = {k: json.loads(v) for k, v in conn.execute(
+                "SELECT key, value FROM run_props WHERE run_hash=? AND key != 'params'",
+                (run_hash,))}
+            row = conn.execute("SELECT value FROM run_props WHERE run_hash=? AND key='params'",
+                               (run_hash,)).fetchone()
+            current.update(changes)
+            data.put_props(conn, changes)
+            RepoIndex.upsert_run(conn, index_row(run_hash, current, row[0] if row else '{}'))
+        return current, changes
+
     def writer_pid(self, run_hash: str) -> int | None:
         """The process holding the run's write lock, if one does."""
         return locks.holder_pid(self.lock_path(run_hash))
