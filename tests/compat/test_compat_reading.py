@@ -6,6 +6,8 @@ import pytest
 
 from aim.storage.context import Context
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def loss(make_run, repo):

@@ -4,6 +4,8 @@ import pytest
 from aim import Repo, Run
 from aim.sdk.types import QueryReportMode
 
+pytestmark = pytest.mark.backends
+
 QUIET = {'system_tracking_interval': None, 'capture_terminal_logs': False}
 
 

@@ -7,6 +7,8 @@ import pytest
 from aim import Repo, Run
 from aim.errors import MissingRunError, ReadOnlyRunError
 
+pytestmark = pytest.mark.backends
+
 QUIET = {'system_tracking_interval': None, 'capture_terminal_logs': False}
 
 

@@ -4,6 +4,8 @@ import pytest
 
 from aim.storage.context import Context
 
+pytestmark = pytest.mark.backends
+
 
 def _metric(run, name, context=None):
     run.flush()

@@ -10,6 +10,8 @@ import pytest
 from aim.ql import QueryLimitError
 from aim.ql.budget import CancelScope
 
+pytestmark = pytest.mark.backends
+
 # A constant (evaluated once, while the query is planned) and a per-candidate loop.
 SLOW = 'any(x == -1 for x in range(10 ** 6) for y in range(10 ** 6))'
 SLOW_PER_RUN = 'any(x == run.run_index - 9 for x in range(10 ** 6) for y in range(10 ** 6))'

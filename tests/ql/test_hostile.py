@@ -13,6 +13,8 @@ import pytest
 from aim.errors import QueryError
 from aim.ql import QueryLimitError, QuerySyntaxError, UnsafeQueryError
 
+pytestmark = pytest.mark.backends
+
 MARKER = '/tmp/aimkit-hostile-query-marker'
 
 HOSTILE = [

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from aim.ql import UnsafeQueryError
 from aim.ql.functions import MAX_REGEX_SUBJECT, SAFE_FUNCTIONS
 
+pytestmark = pytest.mark.backends
+
 re_match = SAFE_FUNCTIONS['re_match']
 re_search = SAFE_FUNCTIONS['re_search']
 re_fullmatch = SAFE_FUNCTIONS['re_fullmatch']

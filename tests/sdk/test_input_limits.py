@@ -11,6 +11,8 @@ from aim import Repo, Run
 from aim.errors import AimError, ParamsInputError, TrackInputError
 from aim.storage.encoding import MAX_CONTEXT_BYTES, MAX_NAME_CHARS, MAX_PARAMS_BYTES
 
+pytestmark = pytest.mark.backends
+
 INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
