@@ -147,10 +147,10 @@ MANY = textwrap.dedent('''
 
 
 def many_runs(repo: str, processes: int, runs: int, rate: int, seconds: float,
-              db_pids: list[int]) -> tuple[float, float, float, int]:
+              db_pids: list[int]) -> tuple[float, float, float, int, float]:
     """``processes`` x ``runs`` concurrent runs at ``rate`` points/s each through one server:
     server and database CPU seconds per second of tracking, the slowest close, points
-    checked."""
+    checked, database bytes per point (tables and indexes)."""
     proc, url = start_server(repo)
     try:
         server_cpu, db_cpu = cpu_seconds([proc.pid]), cpu_seconds(db_pids)
@@ -165,10 +165,13 @@ def many_runs(repo: str, processes: int, runs: int, rate: int, seconds: float,
         from aim import Repo
         points = sum(m.values.sparse_numpy()[0].size
                      for m in Repo(url).query_metrics("metric.name == 'loss'"))
+        from aim.storage.migrate import _tables_size
+        size = _tables_size(Repo(repo)._store.db)
         expected = sum(int(o[0]) for o in outs) * runs
         if points != expected:
             raise SystemExit(f'many runs: {points} points stored, {expected} tracked')
-        return server_cpu / wall, db_cpu / wall, max(float(o[1]) for o in outs), points
+        return (server_cpu / wall, db_cpu / wall, max(float(o[1]) for o in outs), points,
+                size / points)
     finally:
         stop(proc)
 
@@ -293,11 +296,12 @@ def main() -> int:
                   f'CPU per million points: servers {server_cpu:.2f} s, PostgreSQL '
                   f'{db_cpu:.2f} s')
         processes, runs, seconds = (2, 5, 3) if args.quick else (4, 25, 20)
-        server_load, db_load, close_s, points = many_runs(
+        server_load, db_load, close_s, points, per_point = many_runs(
             fresh('postgresql', 'many'), processes, runs, 100, seconds, db)
         print(f'{processes * runs} concurrent runs x 100 points/s for {seconds} s through one '
               f'server into PostgreSQL: server {server_load:.2f} cores, PostgreSQL '
-              f'{db_load:.2f} cores; slowest close {close_s:.2f} s; {points:,} points, none lost')
+              f'{db_load:.2f} cores; slowest close {close_s:.2f} s; {points:,} points, none '
+              f'lost; {per_point:.1f} database bytes per point')
         for kind in ('sqlite', 'postgresql'):
             q, every, matched = bench_queries(fresh(kind, f'q_{kind}'), n_query)
             print(f'query_runs over {n_query:,} runs, {kind}: run.hparams.lr > 0.05 '
