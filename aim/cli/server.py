@@ -142,7 +142,7 @@ GRACEFUL_SHUTDOWN_S = 2
 
 def _repository(repo_path: str | None) -> str:
     from aim.sdk.repo import Repo, is_database
-    if is_database(repo_path):   # PostgreSQL: the tables are created if missing
+    if repo_path is not None and is_database(repo_path):   # PostgreSQL: tables made if missing
         from aim.errors import AimError
         try:
             Repo(repo_path, init=True).close()
