@@ -468,8 +468,8 @@ class Translator:
                            f"ELSE {self.d.b(py_compare(op, {}, c))} END)")
                     branch_args = [path, float_path]
             if sql is None:
-                truth = self.d.b(py_compare(op, representative, c))
-                branches.append(f"WHEN '{jtype}' THEN {truth}")
+                verdict = self.d.b(py_compare(op, representative, c))
+                branches.append(f"WHEN '{jtype}' THEN {verdict}")
             else:
                 branches.append(f"WHEN '{jtype}' THEN {sql}")
                 args += branch_args

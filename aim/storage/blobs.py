@@ -212,6 +212,7 @@ def configure(db, url: str | None, endpoint_url: str | None = None) -> BlobStore
     here, not at the first tracked object. Blobs already stored stay where they are
     (``aim storage blobs --copy`` moves them)."""
     store: BlobStore
+    config: dict[str, Any]
     if url is None:
         config = {'kind': 'database'}
         store = DatabaseBlobs(db)

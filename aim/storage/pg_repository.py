@@ -29,7 +29,7 @@ from aim.storage.index import FORMAT_VERSION, RepoIndex
 from aim.storage.repository import RepoStore
 
 
-class PgIndex(postgres.PgDatabase, RepoIndex):
+class PgIndex(postgres.PgDatabase, RepoIndex):  # type: ignore[misc]
     """:class:`RepoIndex` over a PostgreSQL database."""
 
     def __init__(self, url: str, *, create: bool = False, readonly: bool = False):
@@ -197,5 +197,6 @@ class PgRepoStore(RepoStore):
 
     def drop(self) -> None:
         """Delete every aimkit table of this database (``Repo.rm``)."""
+        assert isinstance(self.db, PgIndex)
         postgres.drop_schema(self.db)
 
