@@ -269,7 +269,7 @@ class MlflowService:
         labels = [t for t in (views.label(k, v) for k, v in tags.items()) if t]
         props = {'name': name, 'experiment': exp.name, 'description': description,
                  'tags': labels, 'archived': False, 'creation_time': start_s}
-        meta = {'status': 'RUNNING', 'tags': tags, 'user_id': user}
+        meta = {'origin': 'mlflow', 'status': 'RUNNING', 'tags': tags, 'user_id': user}
         self.writer.apply(run_hash, [{'op': 'open', 'props': props, 'experiment': None},
                                      param_op(['mlflow'], meta)])
         return {'run': self.run_view(run_hash).to_json()}
@@ -395,18 +395,22 @@ class MlflowService:
             view = self._writable(run_id)
             ops: list[dict] = []
             if (new_params or new_tags) and view.meta is None:
-                ops.append(param_op(['mlflow'], {'status': view.status, 'tags': {}}))
+                ops.append(param_op(['mlflow'], {'tags': {}}))
             if new_params:
-                logged = view.mparams if view.meta is not None else {}
+                logged = view.mparams
                 for key, value in new_params.items():
                     if key in logged and logged[key] != value:
                         raise invalid(
                             f"Changing param values is not allowed. Param with key='{key}' "
                             f"was already logged with value='{logged[key]}' for run "
                             f"ID='{run_id}'. Attempted logging new value '{value}'.")
-                    if key not in logged:
+                    if key in logged:
+                        continue
+                    if views.logged_by_mlflow(view.meta):
                         ops.append(param_op(['params', key], value))
                         ops.append(param_op(['hparams', key], views.typed(value)))
+                    else:   # a run of the SDK: a param of its own tree, as MLflow shows it
+                        ops.append(param_op([key], value))
             if new_tags:
                 labels = json.loads(view.row.get('tags') or '[]')
                 new_labels = list(labels)
@@ -455,7 +459,7 @@ class MlflowService:
             if added:
                 ops = []
                 if view.meta is None:
-                    ops.append(param_op(['mlflow'], {'status': view.status, 'tags': {}}))
+                    ops.append(param_op(['mlflow'], {'tags': {}}))
                 ops.append(param_op(['mlflow', 'inputs'], inputs + added))
                 self.writer.apply(run_id, ops)
         return {}
@@ -475,7 +479,7 @@ class MlflowService:
             if added:
                 ops = []
                 if view.meta is None:
-                    ops.append(param_op(['mlflow'], {'status': view.status, 'tags': {}}))
+                    ops.append(param_op(['mlflow'], {'tags': {}}))
                 ops.append(param_op(['mlflow', 'outputs'], outputs + added))
                 self.writer.apply(run_id, ops)
         return {}
@@ -641,6 +645,18 @@ def _number(value, what: str) -> float:
 
 
 def _metric(m) -> tuple[str, int, float, float]:
+    if type(m) is dict:
+        # the common case, checked in few steps: what MLflow's client sends
+        key, raw, ts, step = m.get('key'), m.get('value'), m.get('timestamp'), m.get('step', 0)
+        if type(key) is str and 0 < len(key) <= MAX_KEY and (type(raw) is float or (
+                type(raw) is int and -2 ** 53 <= raw <= 2 ** 53)) and type(ts) is int and \
+                type(step) is int and -2 ** 63 < step < 2 ** 63 and '..' not in key and \
+                key[0] != '/' and '\x00' not in key:
+            return key, step, float(raw), ts / 1000.0
+    return _metric_checked(m)
+
+
+def _metric_checked(m) -> tuple[str, int, float, float]:
     if not isinstance(m, dict):
         raise invalid('Each metric is an object with key, value, timestamp and step.')
     key = _key(m.get('key'), 'metric')

@@ -4,10 +4,11 @@ The mapping (docs/mlflow.md):
 
 - ``run.name`` is ``run_name`` / the ``mlflow.runName`` tag, ``run.description`` the
   ``mlflow.note.content`` tag, ``run.archived`` the ``deleted`` lifecycle stage.
-- Params logged through MLflow are ``run['params']`` (strings, as MLflow keeps them), with a
-  typed copy in ``run['hparams']``; MLflow's own bookkeeping (status, every tag, dataset
-  inputs) is ``run['mlflow']``. A run without ``run['mlflow']`` (tracked with the SDK)
-  shows its whole params tree as dotted keys, each value as ``str()`` gives it.
+- Params of a run an MLflow client created are ``run['params']`` (strings, as MLflow keeps
+  them), with a typed copy in ``run['hparams']``; MLflow's own bookkeeping (status, every
+  tag, dataset inputs; ``origin: 'mlflow'``) is ``run['mlflow']``. A run tracked with the
+  SDK shows its whole params tree as dotted keys, each value as ``str()`` gives it, and a
+  param MLflow logs to it is a key of that tree.
 - MLflow tags that are not ``mlflow.*`` are also aimkit tags: ``key`` for an empty value,
   else ``key=value``; an aimkit tag of an SDK run is an MLflow tag the same way.
 - A series is the metric ``name`` when its context is empty, else
@@ -99,9 +100,15 @@ def mlflow_meta(params: Any) -> dict | None:
     return None
 
 
+def logged_by_mlflow(meta: dict | None) -> bool:
+    """Whether the run was created by an MLflow client (its params are ``run['params']``),
+    not by the SDK."""
+    return meta is not None and meta.get('origin') == 'mlflow'
+
+
 def params_of(params: Any) -> dict[str, str]:
     meta = mlflow_meta(params)
-    if meta is not None:
+    if logged_by_mlflow(meta):
         logged = params.get('params')
         return {k: v if isinstance(v, str) else _as_text(v)
                 for k, v in (logged.items() if isinstance(logged, dict) else [])}
@@ -113,7 +120,7 @@ def params_of(params: Any) -> dict[str, str]:
 
 def _flatten(node: dict, prefix: str, out: dict[str, str]) -> None:
     for k, v in node.items():
-        if not prefix and k == '__system_params':
+        if not prefix and k in ('__system_params', 'mlflow'):
             continue
         key = f'{prefix}{k}'
         if isinstance(v, dict) and v:

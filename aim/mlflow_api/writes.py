@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from aim.errors import RunLockedError
@@ -20,69 +19,50 @@ from aim.mlflow_api.errors import MlflowApiError
 NO_EPOCH = -(2 ** 63)
 
 
-@dataclass
-class _StreamState:
-    name: str
-    ops: int = -1      # next operation number; -1: not read from the repository yet
-    pos: int = 0       # next journal record position (segment 0)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+LOCK_STRIPES = 256
 
 
 class RunWriter:
-    """Applies operations and points to runs of one repository, a stream per run."""
+    """Applies operations and points to runs of one repository, a stream per run and
+    server process. Nothing is kept per run: each write reads its stream's mark (one
+    small query), under one of a fixed set of locks, so that a process serving a million
+    runs holds no state for them."""
 
     def __init__(self, store_getter):
         self._store = store_getter
-        self._states: dict[str, _StreamState] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._locks = [threading.RLock() for _ in range(LOCK_STRIPES)]
 
-    def _lock(self, run_hash: str) -> threading.Lock:
-        with self._guard:
-            lock = self._locks.get(run_hash)
-            if lock is None:
-                lock = self._locks[run_hash] = threading.Lock()
-            return lock
-
-    def lock(self, run_hash: str) -> threading.Lock:
-        """Held around a read-check-write of one run (param changes are checked first)."""
-        return self._lock(run_hash)
+    def lock(self, run_hash: str) -> threading.RLock:
+        """The run's lock in this process, held around a read-check-write of one run
+        (param changes are checked first) and around each write."""
+        return self._locks[hash(run_hash) % LOCK_STRIPES]
 
     def apply(self, run_hash: str, ops: list[dict[str, Any]],
               points: list[tuple[str, int, float, float]] | None = None,
               writer: str | None = None) -> None:
         """``ops``: operations as aim.remote.ingest takes them (without ``seq``);
-        ``points``: (metric key, step, value, time in seconds). Call with ``lock(run)``
-        held, or not: the stream's own lock is taken here."""
+        ``points``: (metric key, step, value, time in seconds)."""
         from aim.remote.ingest import apply_batch, stream_mark
         store = self._store()
-        with self._guard:
-            state = self._states.get(run_hash)
-            if state is None:
-                state = self._states[run_hash] = _StreamState(f'mlflow-{os.getpid()}-{run_hash}')
-        header: dict[str, Any] = {'stream': state.name, 'run': run_hash}
-        with state.lock:
-            if state.ops < 0:
-                mark = stream_mark(store.db, state.name)
-                state.ops = mark['ops']
-                state.pos = mark['pos'] if mark['seg'] == 0 else 0
-            seq_ops = [{**op, 'seq': state.ops + i} for i, op in enumerate(ops)]
-            header['ops'] = seq_ops
+        stream = f'mlflow-{os.getpid()}-{run_hash}'
+        header: dict[str, Any] = {'stream': stream, 'run': run_hash}
+        with self.lock(run_hash):
+            mark = stream_mark(store.db, stream)
+            pos = mark['pos'] if mark['seg'] == 0 else 0
+            header['ops'] = [{**op, 'seq': mark['ops'] + i} for i, op in enumerate(ops)]
             records = None
             if points:
                 records, series = _records(points)
                 header['series'] = series
-                header['ranges'] = [[0, state.pos, state.pos + len(points)]]
+                header['ranges'] = [[0, pos, pos + len(points)]]
             else:
                 header['ranges'] = []
             try:
-                mark = apply_batch(store, header, records, writer=writer)
+                apply_batch(store, header, records, writer=writer)
             except RunLockedError as e:
                 raise MlflowApiError(f'Run {run_hash} is being written by another process '
                                      f'({e}); try again once it has closed the run.',
                                      'INVALID_STATE') from None
-            state.ops = mark['ops']
-            state.pos = mark['pos']
 
 
 def _records(points: list[tuple[str, int, float, float]]):

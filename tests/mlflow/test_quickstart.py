@@ -108,6 +108,19 @@ def test_run_tracked_with_the_aim_sdk_is_visible_to_mlflow(aimkit_mlflow):
     import mlflow
     df = mlflow.search_runs(experiment_names=['sdk-exp'], filter_string='metrics.acc > 100')
     assert df['run_id'].tolist() == [run.hash]
+    # MLflow writing to a run of the SDK: the param joins its tree, its own params stay
+    client.set_tag(run.hash, 'reviewed', 'yes')
+    client.log_param(run.hash, 'note', 'checked')
+    got = client.get_run(run.hash)
+    assert got.data.params == {'hparams.lr': '0.001', 'hparams.arch.depth': '50',
+                               'note': 'checked'}
+    assert got.data.tags['reviewed'] == 'yes' and got.info.status == 'FINISHED'
+    with pytest.raises(Exception, match='Changing param values is not allowed'):
+        client.log_param(run.hash, 'hparams.lr', '0.5')
+    from aim import Repo
+    sdk_view = Repo(aimkit_mlflow.repo).get_run(run.hash)
+    assert sdk_view['note'] == 'checked' and sdk_view['hparams']['lr'] == 0.001
+    assert sorted(sdk_view.tags) == ['resnet', 'reviewed=yes']
 
 
 def test_default_experiment_is_aimkits_default(aimkit_mlflow):
