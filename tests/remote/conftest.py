@@ -24,13 +24,17 @@ from tests.remote.server_process import AimServer
 
 
 @pytest.fixture
-def aim_server(tmp_path_factory):
-    """A factory of running ``aim server`` subprocesses (see the module docstring)."""
+def aim_server(tmp_path_factory, backend, request):
+    """A factory of running ``aim server`` subprocesses (see the module docstring); in a
+    module marked ``backends``, the fresh repository is a directory or a PostgreSQL
+    database in turn."""
     servers: list[AimServer] = []
 
     def start(repo: str | None = None, *, tokens=None, tls=None, workers: int = 1,
               extra_args=(), env=None) -> AimServer:
         workdir = str(tmp_path_factory.mktemp('aim-server'))
+        if repo is None and backend == 'postgresql':
+            repo = request.getfixturevalue('pg_url')
         if repo is None:
             from aim.sdk.repo import Repo
             repo = os.path.join(workdir, 'repo')

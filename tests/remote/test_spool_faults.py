@@ -19,6 +19,8 @@ import pytest
 
 from aim.sdk.repo import Repo
 
+pytestmark = pytest.mark.backends
+
 CLIENT = textwrap.dedent('''
     import os, sys, time
     from aim import Run
