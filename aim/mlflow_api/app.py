@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from aim.mlflow_api.errors import MlflowApiError
-from aim.web.asgi import Receive, Scope, Send, send_json
+from aim.web.asgi import Receive, Scope, Send
 
 PREFIXES = ('/api/2.0/mlflow/', '/ajax-api/2.0/mlflow/')
 ARTIFACT_PREFIXES = ('/api/2.0/mlflow-artifacts/', '/ajax-api/2.0/mlflow-artifacts/')
@@ -124,7 +124,10 @@ def _unknown(name: str, path: str) -> MlflowApiError:
 
 
 async def _send_json(send: Send, status: int, body: dict) -> None:
-    await send_json(send, status, body)
+    payload = json.dumps(body, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
+    await send({'type': 'http.response.start', 'status': status, 'headers': [
+        (b'content-type', b'application/json'), (b'content-length', str(len(payload)).encode())]})
+    await send({'type': 'http.response.body', 'body': payload})
 
 
 async def read_body(receive: Receive, limit: int = MAX_BODY) -> bytes:

@@ -88,13 +88,18 @@ class ExperimentRegistry:
                          'last_update_time, artifact_location) VALUES(0, ?, ?, ?, ?)',
                          (AIM_DEFAULT, now, now, default_location(DEFAULT_ID)))
 
-    def _conn(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit: a plain read needs no transaction)."""
         conn = getattr(self._local, 'conn', None)
         if conn is None or getattr(self._local, 'pid', None) != os.getpid():
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute('PRAGMA journal_mode=WAL')
             self._local.conn, self._local.pid = conn, os.getpid()
-        return _Transaction(conn)  # type: ignore[return-value]
+        return conn
+
+    def _conn(self) -> _Transaction:
+        """``with registry._conn() as conn``: one write transaction."""
+        return _Transaction(self.connection())
 
     @staticmethod
     def _row(r) -> Experiment:
@@ -105,23 +110,21 @@ class ExperimentRegistry:
              'artifact_location')
 
     def all(self) -> list[Experiment]:
-        with self._conn() as conn:
-            rows = conn.execute(f'SELECT {self._COLS} FROM experiments ORDER BY id').fetchall()
+        rows = self.connection().execute(
+            f'SELECT {self._COLS} FROM experiments ORDER BY id').fetchall()
         return [self._row(r) for r in rows]
 
     def by_id(self, experiment_id) -> Experiment:
         eid = _parse_id(experiment_id)
-        with self._conn() as conn:
-            row = conn.execute(f'SELECT {self._COLS} FROM experiments WHERE id=?',
-                               (eid,)).fetchone()
+        row = self.connection().execute(f'SELECT {self._COLS} FROM experiments WHERE id=?',
+                                        (eid,)).fetchone()
         if row is None:
             raise missing(f'No experiment with id {experiment_id!r}.')
         return self._row(row)
 
     def by_name(self, aim_name: str) -> Experiment | None:
-        with self._conn() as conn:
-            row = conn.execute(f'SELECT {self._COLS} FROM experiments WHERE name=?',
-                               (aim_name,)).fetchone()
+        row = self.connection().execute(f'SELECT {self._COLS} FROM experiments WHERE name=?',
+                                        (aim_name,)).fetchone()
         return self._row(row) if row else None
 
     def ensure(self, aim_names) -> None:

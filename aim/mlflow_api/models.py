@@ -30,9 +30,8 @@ class LoggedModels:
             conn.execute(SCHEMA)
 
     def _get(self, model_id: str, allow_deleted: bool = False) -> dict:
-        with self.registry._conn() as conn:
-            row = conn.execute('SELECT doc, deleted FROM logged_models WHERE id=?',
-                               (model_id,)).fetchone()
+        row = self.registry.connection().execute(
+            'SELECT doc, deleted FROM logged_models WHERE id=?', (model_id,)).fetchone()
         if row is None or (row[1] and not allow_deleted):
             raise missing(f"Logged model with ID '{model_id}' not found.")
         return json.loads(row[0])
@@ -116,11 +115,10 @@ class LoggedModels:
         clauses = filters.parse_experiment_filter(req.get('filter'), filters.MODEL_ATTRIBUTES)
         ids = req.get('experiment_ids') or []
         ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
-        with self.registry._conn() as conn:
-            rows = conn.execute(
-                f'SELECT doc FROM logged_models WHERE deleted=0 AND experiment_id IN '
-                f'({", ".join("?" * len(ids))}) ORDER BY creation_ms DESC, id',
-                ids).fetchall() if ids else []
+        rows = self.registry.connection().execute(
+            f'SELECT doc FROM logged_models WHERE deleted=0 AND experiment_id IN '
+            f'({", ".join("?" * len(ids))}) ORDER BY creation_ms DESC, id',
+            ids).fetchall() if ids else []
         from aim.mlflow_api.service import _max_results, _page
         docs = [d for d in (json.loads(r[0]) for r in rows) if _matches(d, clauses)]
         page, token = _page(docs, req.get('page_token'),

@@ -29,6 +29,7 @@ from aim.mlflow_api.experiments import (
 from aim.mlflow_api.writes import RunWriter, param_del_op, param_op, props_op
 
 MAX_RESULTS_RUNS = 50_000
+JSON_CACHE_RUNS = 20_000
 DEFAULT_MAX_RESULTS = 1000
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
@@ -49,6 +50,7 @@ class MlflowService:
         self._guard = threading.Lock()
         self.registry = ExperimentRegistry(state_dir)
         self.writer = RunWriter(lambda: self.repo()._store)
+        self._json_cache: dict[tuple, dict] = {}
         from aim.mlflow_api.models import LoggedModels
         self.models = LoggedModels(self.registry, self._experiment)
 
@@ -556,10 +558,25 @@ class MlflowService:
             found = self._series([v.row['hash'] for v in page])
             for v in page:
                 v.series = found.get(v.row['hash'], [])
-        answer: dict[str, Any] = {'runs': [v.to_json() for v in page]}
+        answer: dict[str, Any] = {'runs': [self._run_json(v) for v in page]}
         if token:
             answer['next_page_token'] = token
         return answer
+
+    def _run_json(self, view: views.RunView) -> dict:
+        """``view.to_json()``, remembered for the same row and series: a search answers
+        runs that mostly did not change since the last one. A run whose status depends on
+        whether its writer lives (an SDK run without an end time) is built each time."""
+        row = view.row
+        if row.get('end_time') is None and '"origin":"mlflow"' not in (row.get('params') or ''):
+            return view.to_json()
+        key = (*row.values(), *view.series, view.experiment_id, view.artifact_root)
+        found = self._json_cache.get(key)
+        if found is None:
+            if len(self._json_cache) >= JSON_CACHE_RUNS:
+                self._json_cache.clear()
+            found = self._json_cache[key] = view.to_json()
+        return found
 
     def metric_history(self, req: dict) -> dict:
         run_id = _run_id(req)
