@@ -9,8 +9,9 @@ from aim.sdk.run import Run
 __version__ = '0.1.0'
 
 _LEGACY = ('Session', 'flush', 'init', 'select_metrics', 'select_runs', 'set_params', 'track')
-_ADAPTERS = ('hugging_face', 'keras', 'lightgbm', 'optuna', 'pytorch', 'pytorch_lightning',
-             'tensorflow', 'xgboost')
+_ADAPTERS = ('catboost', 'distributed_hugging_face', 'fastai', 'hugging_face', 'keras',
+             'keras_tuner', 'lightgbm', 'optuna', 'prophet', 'pytorch', 'pytorch_ignite',
+             'pytorch_lightning', 'sb3', 'tensorflow', 'xgboost')
 _SDK = ('Metric',)   # aim.sdk.trace imports numpy: loaded on first use
 
 __all__ = ['Metric', 'Repo', 'Run', 'Session', 'flush', 'init', 'select_metrics', 'select_runs',
