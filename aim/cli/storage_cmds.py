@@ -114,7 +114,8 @@ def vacuum(repo, full):
             report = vacuum_repository(store, full=full)
     finally:
         store.close()
-    click.echo(f'Compacted {len(report.compacted)} database file(s); freed '
+    what = 'tables' if '://' in root else 'database file(s)'
+    click.echo(f'Compacted {len(report.compacted)} {what}; freed '
                f'{_human_bytes(report.bytes_freed)} ({_human_bytes(report.bytes_before)} -> '
                f'{_human_bytes(report.bytes_after)}).')
     for name, error in report.failed.items():

@@ -137,6 +137,9 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
                               (run_hash,)).fetchone() is not None
         closed = False
         changed = False
+        # the run's index row is rebuilt only when its props or params may have changed
+        # (points and logs only touch updated_at): two queries fewer a batch
+        reindex = not exists
         for op in header.get('ops', []):
             if op['seq'] < ops_mark:
                 continue   # applied by an earlier try of this batch
@@ -159,6 +162,7 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
                     closed = True
             ops_mark = op['seq'] + 1
             changed = True
+            reindex = reindex or kind != 'logs'
         ranges = header.get('ranges') or []
         new_seg, new_pos = max([(seg_mark, pos_mark)] + [(r[0], r[2]) for r in ranges[-1:]])
         if records is not None:
@@ -169,6 +173,7 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
                 if not exists:
                     exists = _create_run(conn, data, {'creation_time': float(records[5][0])},
                                          now)
+                    reindex = True
                 folder = SeriesFolder(data)
                 for local_id, (name, context) in header['series'].items():
                     folder.register(int(local_id), name, context)
@@ -176,7 +181,9 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
                 changed = True
         if changed and exists:
             data.put_props(conn, {'updated_at': now})
-            store._index_run(conn, data)
+            if reindex or not conn.execute('UPDATE runs SET updated_at=? WHERE hash=?',
+                                           (now, run_hash)).rowcount:
+                store._index_run(conn, data)
         conn.execute('INSERT INTO remote_streams(stream, run_hash, seg, pos, ops, closed, '
                      'updated, writer) VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(stream) DO '
                      'UPDATE SET seg=excluded.seg, pos=excluded.pos, ops=excluded.ops, '

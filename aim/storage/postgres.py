@@ -251,7 +251,7 @@ class PgConnection:
         text, lists, returning = pg_sql(sql)
         cur = self.raw.cursor()
         try:
-            cur.execute(text, _args(params, lists) if params else None, prepare=False)
+            cur.execute(text, _args(params, lists) if params else None)
         except Exception as e:
             raise _translate(e, self.path) from None
         if returning:
@@ -329,76 +329,87 @@ def connect(url: str, *, readonly: bool = False) -> PgConnection:
 
 
 class PgDatabase:
-    """A lazily opened, fork-aware PostgreSQL connection guarded by a thread lock: the
-    interface of :class:`aim.storage.sqlite.Database`."""
+    """Connections to a PostgreSQL database with the interface of
+    :class:`aim.storage.sqlite.Database`: one connection per thread (made when the thread
+    first needs it, again after a fork or when the server went away), so that the threads
+    of a server apply batches of different runs at the same time, each in a transaction
+    of its own. (SQLite allows one writer at a time: its Database shares one connection.)"""
     dialect = DIALECT
 
     def __init__(self, url: str, *, readonly: bool = False):
         self.url = url
         self.path = redact(url)
         self.readonly = readonly
-        self._conn: PgConnection | None = None
-        self._pid: int | None = None
+        self._local = threading.local()
+        self._all: list[tuple[int, PgConnection]] = []
+        self._all_lock = threading.Lock()
+        # what Database offers; PostgreSQL needs no lock across threads, but a fork taken
+        # while this is held waits for the transaction in progress (aim.sdk.run)
         self.lock = threading.RLock()
 
     @property
     def conn(self) -> PgConnection:
-        if self._conn is None or self._pid != os.getpid() or self._conn.raw.closed:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = connect(self.url, readonly=self.readonly)
-            self._pid = os.getpid()
-        return self._conn
+        conn = getattr(self._local, 'conn', None)
+        if conn is None or self._local.pid != os.getpid() or conn.raw.closed or \
+                conn.raw.broken:
+            if conn is not None and self._local.pid == os.getpid():
+                conn.close()
+            conn = connect(self.url, readonly=self.readonly)
+            self._local.conn, self._local.pid = conn, os.getpid()
+            with self._all_lock:
+                self._all = [(pid, c) for pid, c in self._all if not c.raw.closed] + \
+                    [(os.getpid(), conn)]
+        return conn
 
     def _reset_if_broken(self) -> None:
-        if self._conn is not None and (self._conn.raw.closed or self._conn.raw.broken):
-            self._conn.close()
-            self._conn = None
+        conn = getattr(self._local, 'conn', None)
+        if conn is not None and (conn.raw.closed or conn.raw.broken):
+            conn.close()
+            self._local.conn = None
 
     def query(self, sql: str, params=()) -> list:
-        with self.lock:
-            for attempt in (0, 1):
-                try:
-                    return self.conn.execute(sql, params).fetchall()
-                except RepositoryError:
-                    broken = self._conn is None or self._conn.raw.broken
-                    self._reset_if_broken()
-                    if attempt or not broken:
-                        raise
-            raise AssertionError('unreachable')
+        for attempt in (0, 1):
+            try:
+                return self.conn.execute(sql, params).fetchall()
+            except RepositoryError:
+                conn = getattr(self._local, 'conn', None)
+                broken = conn is None or conn.raw.broken
+                self._reset_if_broken()
+                if attempt or not broken:
+                    raise
+        raise AssertionError('unreachable')
 
     @contextlib.contextmanager
     def write(self):
-        """A transaction yielding the connection (reconnecting once if the server went
-        away since the last one)."""
-        with self.lock:
+        """A transaction yielding this thread's connection (reconnecting once if the
+        server went away since the last one)."""
+        conn = self.conn
+        try:
+            if conn.in_transaction:
+                conn.raw.execute('ROLLBACK')
+            conn.raw.execute('BEGIN')
+        except Exception:
+            self._reset_if_broken()
             conn = self.conn
             try:
-                if conn.in_transaction:
-                    conn.raw.execute('ROLLBACK')
                 conn.raw.execute('BEGIN')
-            except Exception:
-                self._reset_if_broken()
-                conn = self.conn
-                try:
-                    conn.raw.execute('BEGIN')
-                except Exception as e:
-                    self._reset_if_broken()
-                    raise _translate(e, self.path) from None
-            try:
-                yield conn
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    conn.raw.execute('ROLLBACK')
-                self._reset_if_broken()
-                raise
-            try:
-                conn.raw.execute('COMMIT')
             except Exception as e:
-                with contextlib.suppress(Exception):
-                    conn.raw.execute('ROLLBACK')
                 self._reset_if_broken()
                 raise _translate(e, self.path) from None
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.raw.execute('ROLLBACK')
+            self._reset_if_broken()
+            raise
+        try:
+            conn.raw.execute('COMMIT')
+        except Exception as e:
+            with contextlib.suppress(Exception):
+                conn.raw.execute('ROLLBACK')
+            self._reset_if_broken()
+            raise _translate(e, self.path) from None
 
     @staticmethod
     def lock_run(conn, run_hash: str) -> None:
@@ -407,10 +418,13 @@ class PgDatabase:
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (run_hash,))
 
     def close(self) -> None:
-        with self.lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+        """Close every connection this process opened (of every thread)."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for pid, conn in conns:
+            if pid == os.getpid():   # a parent's connection is never touched by a child
+                conn.close()
+        self._local = threading.local()
 
 
 def create_schema(db: PgDatabase, format_version: int) -> None:
