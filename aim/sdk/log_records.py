@@ -1,7 +1,8 @@
 """Run log records (``run.log_info`` ... ``run.get_log_records()``), as in Aim 3.29.
 
 A record is kept with the run's terminal output (the ``logs`` table) as one line, so the
-run page shows it in place among what the script printed, and the ``aim`` side reads it
+run page shows it among what the script printed (printed text comes through the capture
+thread, a moment later, so the two keep their order only roughly), and the SDK reads it
 back from the same lines: ``MARK + '[aim LEVEL] message'``, then, when the call had
 keyword arguments, ``MARK + their JSON``. ``MARK`` (U+2063, an invisible separator) is
 what no captured terminal line starts with, so records and printed text never mix up.
