@@ -72,7 +72,7 @@ def up(args: list[str]) -> str:
             lines.put(text)
         lines.put(None)
     threading.Thread(target=pump, name='aim-notebook-ui-output', daemon=True).start()
-    seen = []
+    seen: list[str] = []
     while True:
         try:
             text = lines.get(timeout=START_TIMEOUT_S)
