@@ -149,7 +149,8 @@ def test_float32_frame_is_half_the_size_and_close(client, built_repo):
     assert client.get('/api/series', params={**params, 'precision': 'f16'}).status_code == 400
 
 
-def test_since_returns_only_newer_points(tmp_path):
+@pytest.mark.backends
+def test_since_returns_only_newer_points(repo):
     """A live poll passes the last answer's ``until`` and gets exactly the later points."""
     import time
 
@@ -158,12 +159,11 @@ def test_since_returns_only_newer_points(tmp_path):
     from aim import Repo
     from aim.web.app import create_app
     from tests.web.repo_factory import quiet_run
-    repo = Repo(str(tmp_path), init=True)
     run = quiet_run(repo)
     for step in range(10):
         run.track(float(step), name='loss', step=step)
     run.flush()
-    with TestClient(create_app(Repo(str(tmp_path)))) as client:
+    with TestClient(create_app(Repo(repo.root_path))) as client:
         params = {'runs': run.hash, 'full': True}
         first = client.get('/api/series', params=params).json()
         assert first['series'][0]['n'] == 10
