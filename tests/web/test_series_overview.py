@@ -13,9 +13,15 @@ N = 20_000
 SPIKE_AT = 12_345
 
 
-@pytest.fixture(scope='module')
-def repo(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('overview'))
+@pytest.fixture(scope='module', params=['sqlite', 'postgresql'])
+def repo(request, tmp_path_factory):
+    """The same series in each backend (the overviews are the same rows in both)."""
+    if request.param == 'postgresql':
+        from tests.pg.cluster import create_database_from_template
+        path = create_database_from_template(request.getfixturevalue('pg_cluster'),
+                                             'aim_overview')
+    else:
+        path = str(tmp_path_factory.mktemp('overview'))
     repo = Repo(path, init=True)
     rng = np.random.default_rng(7)
     run = quiet_run(repo)
