@@ -179,6 +179,11 @@ class RemoteLiveRun:
             write_meta,
         )
         from aim.storage import locks
+        if getattr(store, 'readonly', False):
+            from aim.errors import RepositoryWriteError
+            raise RepositoryWriteError(f'The repository at {store.root} was opened read-only; '
+                                       f'runs can only be read. Open it with Repo(url) to '
+                                       f'track.', store.root)
         self.store = store
         self.run_hash = run_hash
         self.offline = offline

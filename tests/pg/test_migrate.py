@@ -114,3 +114,27 @@ def test_storage_check_reindex_vacuum_on_postgres(tmp_path, pg_url):
     assert vacuum.returncode == 0, vacuum.stderr
     assert 'Compacted 9 tables' in vacuum.stdout
     assert aim('storage', 'check', '--repo', pg_url).returncode == 0
+
+
+def test_aim_runs_commands_on_postgres(tmp_path, pg_url):
+    build(pg_url, 3)
+    listed = aim('runs', '--repo', pg_url, 'ls')
+    assert listed.returncode == 0 and 'Total 3 runs.' in listed.stdout, listed.stderr
+    dest = str(tmp_path / 'dest')
+    assert aim('init', '--repo', dest).returncode == 0
+    copied = aim('runs', '--repo', pg_url, 'cp', '*', '--destination', dest)
+    assert copied.returncode == 0, copied.stderr
+    assert contents(Repo(dest)) == contents(Repo(pg_url))
+    removed = aim('runs', '--repo', pg_url, 'rm', '-y', '*')
+    assert removed.returncode == 0, removed.stderr
+    assert Repo(pg_url).list_all_runs() == []
+    assert len(Repo(dest).list_all_runs()) == 3
+
+
+def test_a_read_only_postgres_repository_reads_and_refuses_writes(pg_url):
+    from aim.errors import RepositoryWriteError
+    build(pg_url, 1)
+    ro = Repo(pg_url, read_only=True)
+    assert len(list(ro.query_runs('run.hparams.lr > 0').iter_runs())) == 1
+    with pytest.raises(RepositoryWriteError, match='read-only'):
+        Run(repo=ro, system_tracking_interval=None, capture_terminal_logs=False)
