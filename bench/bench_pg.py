@@ -42,19 +42,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, 'bench'))
 
-from bench_remote import aim_cmd, bench_clients, check_runs, free_port  # noqa: E402
-
-
-def start_server(repo: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(aim_cmd() + ['server', '--repo', repo, '--port', str(port),
-                                         '--no-ui'],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
-    line = proc.stdout.readline()  # type: ignore[union-attr]
-    if 'listening' not in line:
-        raise SystemExit(f'aim server did not start: {line!r}')
-    return proc, f'aim://127.0.0.1:{port}'
+from bench_remote import aim_cmd, bench_clients, check_runs, start_server  # noqa: E402
 
 
 def stop(proc: subprocess.Popen) -> None:
