@@ -243,7 +243,12 @@ def close_runs(ctx, hashes, repo, yes):
 
 
 def _store_of(repo):
-    """The storage of an open Repo, for the maintenance functions of ``aim.storage``."""
+    """The storage of an open Repo, for the maintenance functions of ``aim.storage``
+    (a store of its own, closed by the caller)."""
+    from aim.sdk.repo import is_database
+    if is_database(repo.root_path):
+        from aim.storage.pg_repository import PgRepoStore
+        return PgRepoStore(repo.root_path)
     from aim.storage.repository import RepoStore
 
     return RepoStore(repo.root_path)
