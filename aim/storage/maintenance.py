@@ -539,6 +539,13 @@ def close_dead_run(store: RepoStore, run_hash: str) -> bool:
     if not store.run_exists(run_hash):
         raise MissingRunError(f'Cannot find run {run_hash!r} in the repository at '
                               f'{store.root}.', run_hash)
+    if getattr(store, 'backend', 'sqlite') == 'postgresql':
+        # no journal there, and a writer is live while its batches keep coming (its lease)
+        if store.is_active(run_hash):
+            raise RunLockedError(
+                f'Run {run_hash} is being written by a live client (its batches arrived '
+                f'within the last minute); it closes itself when that client ends.', run_hash)
+        return _close_at_rest(store, run_hash)
     lock = store.lock_path(run_hash)
     acquired, pid = locks.try_acquire(lock)
     if not acquired:
@@ -550,18 +557,23 @@ def close_dead_run(store: RepoStore, run_hash: str) -> bool:
         if os.path.isdir(jdir):
             store._fold_journal(run_hash, jdir, mark_ended=True)
             return True
-        data = store.open_run_file(run_hash)
-        try:
-            props = data.get_props()
-            if props.get('end_time') is not None:
-                return False
-            last_sign = [t for t in (props.get('updated_at'), props.get('creation_time')) if t]
-            _set_end_time(store, data, max(last_sign) if last_sign else time.time())
-            return True
-        finally:
-            data.close()
+        return _close_at_rest(store, run_hash)
     finally:
         locks.release(lock)
+
+
+def _close_at_rest(store: RepoStore, run_hash: str) -> bool:
+    """Give a run with no end time its last sign of life as end time."""
+    data = store.open_run_file(run_hash)
+    try:
+        props = data.get_props()
+        if props.get('end_time') is not None:
+            return False
+        last_sign = [t for t in (props.get('updated_at'), props.get('creation_time')) if t]
+        _set_end_time(store, data, max(last_sign) if last_sign else time.time())
+        return True
+    finally:
+        data.close()
 
 
 def _set_end_time(store: RepoStore, data, end_time: float) -> None:

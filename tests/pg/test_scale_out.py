@@ -219,3 +219,41 @@ def test_postgres_restarted_during_tracking_loses_nothing(pg_cluster, pg_url, tm
         a.stop()
         if not os.path.exists(os.path.join(pg_cluster.data, 'postmaster.pid')):
             pg_cluster.pg_ctl_start()
+
+
+def test_a_client_killed_while_writing_directly_loses_nothing(pg_url, tmp_path, client_script,
+                                                              spool_env):
+    """SIGKILL a script tracking straight into PostgreSQL: its run stays live for its lease
+    (`aim runs close` refuses it meanwhile); the next process that opens the database ships
+    what the spool held, once; then `aim runs close` ends the run."""
+    from tests.remote.server_process import aim_command
+    go = str(tmp_path / 'go-never')              # the client stops after its first half
+    proc = start_client(client_script, pg_url, 'killeddirect', 4000, spool_env, go)
+    wait_line(proc, 'half')
+    proc.kill()
+    proc.wait()
+    repo = Repo(pg_url)
+    assert repo.get_run('killeddirect').active            # its lease is not over yet
+    refused = subprocess.run([*aim_command(), 'runs', '--repo', pg_url, 'close', '-y',
+                              'killeddirect'], capture_output=True, text=True, env=spool_env)
+    assert refused.returncode != 0 and 'live client' in refused.stdout + refused.stderr
+    # the next process opening the database for writing picks the dead stream up
+    subprocess.run([sys.executable, '-c', textwrap.dedent(f'''
+        import time
+        from aim import Repo, Run
+        run = Run(repo={pg_url!r}, system_tracking_interval=None, capture_terminal_logs=False)
+        run.close()
+        repo = Repo({pg_url!r})
+        deadline = time.time() + 60
+        while time.time() < deadline and repo.get_run('killeddirect').active:
+            time.sleep(0.2)
+    ''')], env=spool_env, check=True, timeout=120)
+    steps, values = repo.get_run('killeddirect').get_metric(
+        'loss', {'subset': 'train'}).values.sparse_numpy()
+    assert steps.tolist() == list(range(2000))           # the whole first half, once
+    assert values.tolist() == [float(i) for i in range(2000)]
+    closed = subprocess.run([*aim_command(), 'runs', '--repo', pg_url, 'close', '-y',
+                             'killeddirect'], capture_output=True, text=True, env=spool_env)
+    assert closed.returncode == 0, closed.stdout + closed.stderr
+    run = Repo(pg_url).get_run('killeddirect')
+    assert not run.active and run.end_time is not None
