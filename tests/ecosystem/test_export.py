@@ -141,3 +141,28 @@ def test_parquet_without_pyarrow_says_what_to_install(new_repo, tmp_path, monkey
     res = CliRunner().invoke(cli, ['runs', '--repo', new_repo.root_path, 'export',
                                    runs[0].hash, '--output', str(tmp_path / 'x')])
     assert res.exit_code != 0 and 'pip install pyarrow' in res.output
+
+
+def test_cli_query_export_and_runs_without_points(new_repo, tmp_path):
+    runs = _make_runs(new_repo)
+    empty = Run(repo=new_repo, system_tracking_interval=None, capture_terminal_logs=False)
+    empty['only'] = 'params'
+    empty.close()
+    res = CliRunner().invoke(cli, ['runs', '--repo', new_repo.root_path, 'export',
+                                   '--query', "metric.name == 'big'", '--format', 'jsonl',
+                                   '--output', str(tmp_path / 'q')])
+    assert res.exit_code == 0, res.output
+    assert 'Exported 2 run(s), 2 series, 2 points' in res.output   # the archived run: out
+    res = CliRunner().invoke(cli, ['runs', '--repo', new_repo.root_path, 'export',
+                                   empty.hash, runs[0].hash, '--format', 'csv',
+                                   '--output', str(tmp_path / 'both')])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ['runs', '--repo', str(tmp_path / 'back'), 'import',
+                                   str(tmp_path / 'both')])
+    assert 'Imported 2 run(s)' in res.output, res.output
+    back = Repo(str(tmp_path / 'back'))
+    assert back.get_run(empty.hash)[...] == {'only': 'params'}
+    assert back.get_run(empty.hash).metrics() == []
+    res = CliRunner().invoke(cli, ['runs', '--repo', new_repo.root_path, 'export', 'x',
+                                   '--query', 'run.hash != ""', '--output', str(tmp_path / 'z')])
+    assert res.exit_code != 0
