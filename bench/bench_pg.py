@@ -73,11 +73,18 @@ def postmaster_pid(cluster) -> int:
         return int(f.readline())
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process' children that have ended (the client processes)."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def throughput(repos: list[str], n: int, clients: int, work: str, db_pids: list[int]
-               ) -> tuple[float, int, int, float, float]:
+               ) -> tuple[float, int, int, float, float, float]:
     """Points/s of ``clients`` processes split over one server per repository in ``repos``;
-    lost and duplicated points; CPU seconds per million points of the servers and of the
-    database processes (``db_pids``)."""
+    lost and duplicated points; CPU seconds per million points of the servers, of the
+    database processes (``db_pids``) and of the clients."""
     servers = [start_server(r) for r in repos]
     try:
         import threading
@@ -88,6 +95,7 @@ def throughput(repos: list[str], n: int, clients: int, work: str, db_pids: list[
 
         server_cpu = cpu_seconds([p.pid for p, _ in servers])
         db_cpu = cpu_seconds(db_pids)
+        client_cpu = children_cpu()
         threads = [threading.Thread(target=one, args=(i, url))
                    for i, (_, url) in enumerate(servers)]
         for t in threads:
@@ -96,6 +104,7 @@ def throughput(repos: list[str], n: int, clients: int, work: str, db_pids: list[
             t.join()
         server_cpu = cpu_seconds([p.pid for p, _ in servers]) - server_cpu
         db_cpu = cpu_seconds(db_pids) - db_cpu
+        client_cpu = children_cpu() - client_cpu
         elapsed = max(r[0] for r in results)
         lost = dup = 0
         for (_, url), r in zip(servers, results):
@@ -105,7 +114,8 @@ def throughput(repos: list[str], n: int, clients: int, work: str, db_pids: list[
         for proc, _ in servers:
             stop(proc)
     millions = clients * n / 1e6
-    return clients * n / elapsed, lost, dup, server_cpu / millions, db_cpu / millions
+    return (clients * n / elapsed, lost, dup, server_cpu / millions, db_cpu / millions,
+            client_cpu / millions)
 
 
 # A client process of the many-runs load: R runs, each tracking ``rate`` points/s (paced
@@ -277,12 +287,13 @@ def main() -> int:
                                        ('PostgreSQL, one server', 'postgresql', 1),
                                        ('PostgreSQL, two servers', 'postgresql', 2)):
             repo = fresh(kind, f'tp_{kind}_{n_servers}')
-            rate, lost, dup, server_cpu, db_cpu = throughput(
+            rate, lost, dup, server_cpu, db_cpu, client_cpu = throughput(
                 [repo] * n_servers, n, 4, work, db if kind == 'postgresql' else [])
             failed |= bool(lost or dup)
             print(f'end to end, {label}: {rate:,.0f} points/s (lost {lost}, duplicated {dup}); '
                   f'CPU per million points: servers {server_cpu:.2f} s, PostgreSQL '
-                  f'{db_cpu:.2f} s')
+                  f'{db_cpu:.2f} s, clients {client_cpu:.2f} s (their interpreter start '
+                  f'included)')
         processes, runs, seconds = (2, 5, 3) if args.quick else (4, 25, 20)
         server_load, db_load, close_s, points, per_point = many_runs(
             fresh('postgresql', 'many'), processes, runs, 100, seconds, db)
