@@ -130,3 +130,19 @@ def test_no_event_files_is_a_clear_error(tmp_path, new_repo):
                                    str(tmp_path / 'empty'), '--repo', new_repo.root_path])
     assert res.exit_code != 0 and 'No TensorBoard event files' in res.output
     shutil.rmtree(tmp_path / 'empty')
+
+
+def test_tensor_scalars_of_the_scalars_plugin(tmp_path, new_repo):
+    """TF2-style scalars: a tensor value with the `scalars` plugin's metadata (written with
+    the first value of each tag only), here by SummaryWriter(new_style=True)."""
+    from torch.utils.tensorboard import SummaryWriter
+    writer = SummaryWriter(str(tmp_path / 'logs' / 'tf2'))
+    for step in range(6):
+        writer.add_scalar('loss', 0.5 * step, step, new_style=True)
+    writer.close()
+    from aim.converters.tensorboard import convert_tensorboard
+    report = convert_tensorboard(new_repo, str(tmp_path / 'logs'), workers=1)
+    assert report.points == 6 and not report.not_converted
+    run = next(iter(new_repo.iter_runs()))
+    steps, values = run.get_metric('loss').values.sparse_numpy()
+    assert steps.tolist() == list(range(6)) and values.tolist() == [0.5 * s for s in range(6)]
