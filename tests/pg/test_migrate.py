@@ -138,3 +138,18 @@ def test_a_read_only_postgres_repository_reads_and_refuses_writes(pg_url):
     assert len(list(ro.query_runs('run.hparams.lr > 0').iter_runs())) == 1
     with pytest.raises(RepositoryWriteError, match='read-only'):
         Run(repo=ro, system_tracking_interval=None, capture_terminal_logs=False)
+
+
+def test_a_database_of_a_newer_format_is_refused_at_start_up(pg_url):
+    from aim.errors import RepositoryFormatError
+    repo = Repo(pg_url, init=True)
+    with repo._store.db.write() as conn:
+        conn.execute("UPDATE meta SET value='99' WHERE key='format_version'")
+    repo.close()
+    from aim.sdk import repo as repo_module
+    repo_module._pool.pop(pg_url, None)
+    with pytest.raises(RepositoryFormatError, match='version 99.*upgrade aimkit'):
+        Repo(pg_url)
+    server = aim('server', '--repo', pg_url, '--port', '0')
+    assert server.returncode != 0
+    assert 'upgrade aimkit' in server.stderr and 'Traceback' not in server.stderr
