@@ -93,6 +93,9 @@ def mlflow(tracking_uri, experiment, repo):
         runs = list_mlflow_runs(uri, experiment)
     except AimError as exc:
         raise click.ClickException(str(exc)) from None
+    except Exception as exc:   # MLflow's own errors: an old schema, a store it cannot open
+        raise click.ClickException(f'MLflow could not read the store at {uri}: '
+                                   f'{type(exc).__name__}: {exc}') from None
     if not runs:
         raise click.ClickException(f'No MLflow runs found at {uri}'
                                    + (f' in experiment {experiment!r}.' if experiment else '.'))
