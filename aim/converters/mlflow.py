@@ -30,6 +30,11 @@ def _client(uri: str):
             raise AimError(f'No MLflow store at {os.path.abspath(uri)}: give the mlruns folder '
                            f'or a tracking URI (file:///..., sqlite:///...).')
         uri = 'file://' + os.path.abspath(uri)
+    if uri.startswith('sqlite:///'):
+        path = uri[len('sqlite:///'):].split('?', 1)[0]
+        if path and path != ':memory:' and not os.path.isfile(path):
+            # MLflow would create an empty store there
+            raise AimError(f'No MLflow database at {os.path.abspath(path)} (from {uri}).')
     if uri.startswith('file:'):
         # MLflow 3 refuses to open a file store unless told to (it wants users to migrate
         # to a database); reading one to convert it is what a migration needs

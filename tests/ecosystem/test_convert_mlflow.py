@@ -86,3 +86,11 @@ def test_one_experiment_only(store, new_repo):
     res = CliRunner().invoke(cli, ['convert', 'mlflow', '--tracking_uri', store,
                                    '--experiment', 'nope', '--repo', new_repo.root_path])
     assert res.exit_code != 0 and "No MLflow experiment named 'nope'" in res.output
+
+
+def test_a_missing_store_is_an_error_and_is_not_created(tmp_path, new_repo):
+    for uri in (f'sqlite:///{tmp_path / "none" / "mlflow.db"}', str(tmp_path / 'mlruns')):
+        res = CliRunner().invoke(cli, ['convert', 'mlflow', '--tracking_uri', uri,
+                                       '--repo', new_repo.root_path])
+        assert res.exit_code != 0 and 'No MLflow' in res.output, res.output
+    assert not (tmp_path / 'none').exists() and not (tmp_path / 'mlruns').exists()
