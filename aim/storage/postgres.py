@@ -159,7 +159,7 @@ def pg_sql(sql: str) -> tuple[str, tuple[int, ...], bool]:
     if m:
         kind, table, cols = m.group(1).upper(), m.group(2), m.group(4)
         columns = [c.strip() for c in cols.split(',')] if cols else list(_COLUMNS[table])
-        sql = f'INSERT INTO {table}({", ".join(columns)})' + sql[m.end():]
+        sql = f'INSERT INTO {table}({", ".join(columns)}) ' + sql[m.end():].lstrip()
         if kind == 'IGNORE':
             tail = ' ON CONFLICT DO NOTHING'
         else:
@@ -251,7 +251,8 @@ class PgConnection:
         text, lists, returning = pg_sql(sql)
         cur = self.raw.cursor()
         try:
-            cur.execute(text, _args(params, lists) if params else None)
+            # (always a list: psycopg then reads the escaped %% back as %)
+            cur.execute(text, _args(params or (), lists))
         except Exception as e:
             raise _translate(e, self.path) from None
         if returning:
