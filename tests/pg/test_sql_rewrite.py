@@ -47,3 +47,30 @@ def test_json_lists_become_arrays_and_series_inserts_return_their_id(pg_url):
         [(0, 3.0, 'c'), (1, 2.0, 'b')]
     assert db.query("SELECT 7 % 3, 'a%b?'") == [(1, 'a%b?')]
     db.close()
+
+
+def test_a_forked_child_never_ends_the_parents_session(pg_url):
+    """A DataLoader worker or a sweep forks a process that holds the parent's connection:
+    the child opens its own, and the parent's session survives the child's exit."""
+    import os
+
+    from aim import Repo
+    repo = Repo(pg_url, init=True)
+    assert repo.total_runs_count() == 0              # the parent's connection is open
+    pid = os.fork()
+    if pid == 0:                                     # the child: reads, then exits with GC
+        try:
+            code = 0 if Repo(pg_url).total_runs_count() == 0 and \
+                repo.total_runs_count() == 0 else 1
+        except BaseException:
+            code = 2
+        import gc
+        repo._store.db.close()
+        gc.collect()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    conn = repo._store.db.conn
+    assert not conn.raw.broken
+    assert repo.total_runs_count() == 0              # the same session still answers
+    assert repo._store.db.conn is conn
