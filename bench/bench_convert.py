@@ -36,6 +36,15 @@ def write_logs(logdir: str, runs: int, steps: int) -> None:
         shutil.copytree(first, os.path.join(logdir, f'run_{i:03d}'))
 
 
+def _cpu_seconds() -> float:
+    import resource
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true')
@@ -53,9 +62,11 @@ def main() -> int:
         write_logs(logdir, runs, steps)
         written = time.perf_counter() - t0
         repo = Repo(os.path.join(tmp, 'repo'), init=True)
+        cpu0 = _cpu_seconds()
         t0 = time.perf_counter()
         report = convert_tensorboard(repo, logdir)
         first = time.perf_counter() - t0
+        cpu = _cpu_seconds() - cpu0
         t0 = time.perf_counter()
         again = convert_tensorboard(repo, logdir)
         second = time.perf_counter() - t0
@@ -65,6 +76,9 @@ def main() -> int:
         print(f'TensorBoard logs: {runs} runs x {2 * steps:,} scalars (written in {written:.1f} s)')
         print(f'convert:          {first:.2f} s  ({total / first:,.0f} points/s, '
               f'{len(report.converted)} runs, {report.points:,} points)')
+        print(f'  CPU time:       {cpu:.2f} s in all processes (the wall time above '
+              f'depends on what else the machine runs; load average '
+              f'{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)')
         print(f'convert again:    {second:.2f} s  ({len(again.unchanged)} runs unchanged, '
               f'{len(again.converted)} converted)')
         print(f'runs with wrong point counts: {len(bad)}')
