@@ -120,7 +120,7 @@ TF_LOGS_INTERVAL_S = 5.0
 
 def _sync_tf_logs(repo, logdir: str, interval_s: float = TF_LOGS_INTERVAL_S):
     """Convert ``logdir`` now, then keep converting it in a background thread: runs whose
-    event files grew are converted again, the others are left alone."""
+    event files grew get the new records appended, the others are left alone."""
     import importlib.util
     import threading
     if importlib.util.find_spec('tensorboard') is None:

@@ -89,6 +89,10 @@ class ImportedRun:
         self.last_time: float | None = None
         self.points = 0
 
+    def keep_state(self, **values: Any) -> None:
+        """More to remember in the ``__import__`` param (written by ``finish()``)."""
+        self._state.update(values)
+
     def series(self, name: str, context: dict | None, steps: Iterable, values: Iterable,
                times: Iterable, epochs: Iterable | None = None) -> None:
         """Write one series' points (steps, values, wall times; epochs or None)."""

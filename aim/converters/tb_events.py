@@ -77,6 +77,7 @@ class FolderEvents:
     first_time: float | None = None
     last_time: float | None = None
     offsets: dict[str, int] = field(default_factory=dict)  # file -> bytes read
+    plugins: dict[str, str] = field(default_factory=dict)  # tag -> plugin, as read so far
 
 
 def read_folder(folder: str, offsets: dict[str, int] | None = None,
@@ -89,6 +90,7 @@ def read_folder(folder: str, offsets: dict[str, int] | None = None,
     out = FolderEvents()
     if plugins is None:
         plugins = {}
+    out.plugins = plugins
     check = _crc_checker()
     parse = event_pb2.Event.FromString
     unpack = _HEADER.unpack_from

@@ -9,7 +9,9 @@ folder's scalars belong to its parent's run with the context ``{'subset': <folde
 writes a sub-folder of the run). ``flat=True`` makes every folder a run of its own.
 
 Scalars become metrics (the tag is the metric name; steps and wall times are kept), the
-hparams plugin's values the ``hparams`` param. Images, histograms and text have no
+hparams plugin's values the ``hparams`` param. Converting again appends to a run only
+what its event files gained (``__import__`` keeps their sizes and the plugins of their
+tags); a file that shrank or went makes the run converted again, whole. Images, histograms and text have no
 aim type yet: they are counted and reported as not converted.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aim.converters.importing import ImportedRun, import_hash, needs_import
+from aim.converters.importing import ImportedRun, import_hash, import_state
 from aim.converters.tb_events import FolderEvents, event_files, read_folder
 
 SUBSET_NAMES = frozenset({'train', 'training', 'val', 'valid', 'validation', 'eval',
@@ -86,8 +88,19 @@ def discover_runs(logdir: str, flat: bool = False) -> list[TbRun]:
     return sorted(runs.values(), key=lambda r: r.name)
 
 
-def _read_run(run: TbRun) -> list[tuple[dict, FolderEvents]]:
-    return [(context, read_folder(folder)) for folder, context in run.folders]
+def _read_run(run: TbRun, offsets: dict[str, int] | None = None,
+              plugin_state: dict | None = None) -> list[tuple[dict, FolderEvents, str]]:
+    """Each folder's (context, events, folder relative to the run folder); from
+    ``offsets`` (bytes already read, by path relative to the run folder) on, knowing the
+    ``plugin_state`` of what was read before (the plugin of a tag comes with its first
+    value only)."""
+    out = []
+    for folder, context in run.folders:
+        rel = os.path.relpath(folder, run.path)
+        plugins = dict((plugin_state or {}).get(rel) or {})
+        start = {os.path.join(run.path, name): size for name, size in (offsets or {}).items()}
+        out.append((context, read_folder(folder, start, plugins=plugins), rel))
+    return out
 
 
 def _map_ordered(runs: list[TbRun], workers: int):
@@ -105,21 +118,53 @@ def _map_ordered(runs: list[TbRun], workers: int):
         yield from pool.map(_read_run, runs, chunksize=1)
 
 
+def _grown(old: list, new: list) -> dict[str, int] | None:
+    """When the run's files only grew since ``old`` (a fingerprint): the bytes already
+    read of each, by path relative to the run folder; None when one shrank or went."""
+    sizes = {name: size for name, size in new}
+    offsets = {}
+    for name, size in old:
+        if name not in sizes or sizes[name] < size:
+            return None
+        offsets[name] = size
+    return offsets
+
+
 def convert_tensorboard(repo, logdir: str, *, experiment: str | None = None,
                         flat: bool = False, workers: int | None = None,
                         progress: Callable[[str], None] | None = None) -> ConvertReport:
-    """Convert every run of ``logdir`` into ``repo`` (an ``aim.Repo``); runs converted
-    before from unchanged files are left as they are."""
+    """Convert every run of ``logdir`` into ``repo`` (an ``aim.Repo``). Runs converted
+    before from unchanged files are left as they are; a run whose event files only grew
+    since (training went on) gets the new records appended; any other change converts
+    the run again."""
     report = ConvertReport()
     todo = []
+    appends = []
     for run in discover_runs(logdir, flat):
         run_hash = import_hash('tensorboard', run.path)
-        if needs_import(repo, run_hash, run.fingerprint()):
-            todo.append((run, run_hash))
-        else:
-            report.unchanged.append(run_hash)
-            if progress:
-                progress(run.name)
+        fingerprint = run.fingerprint()
+        state = import_state(repo, run_hash)
+        if state and state.get('complete'):
+            offsets = _grown(state.get('fingerprint') or [], fingerprint)
+            if offsets is not None and offsets == dict(fingerprint):
+                report.unchanged.append(run_hash)
+                if progress:
+                    progress(run.name)
+                continue
+            if offsets is not None:
+                appends.append((run, run_hash, state, offsets))
+                continue
+        if state is not None:
+            repo.delete_run(run_hash)      # half-written, or its files changed
+        todo.append((run, run_hash))
+    for run, run_hash, state, offsets in appends:
+        try:
+            folders = _read_run(run, offsets, state.get('plugins'))
+            _write_run(repo, run, run_hash, folders, experiment, report, appending=True)
+        except Exception as e:  # one bad run does not stop the others
+            report.failed.append((run.name, f'{type(e).__name__}: {e}'))
+        if progress:
+            progress(run.name)
     if workers is None:
         workers = min(len(todo), os.cpu_count() or 1, 8)
     for (run, run_hash), folders in zip(todo, _map_ordered([r for r, _ in todo], workers)):
@@ -132,15 +177,20 @@ def convert_tensorboard(repo, logdir: str, *, experiment: str | None = None,
     return report
 
 
-def _write_run(repo, run: TbRun, run_hash: str, folders, experiment, report) -> None:
+def _write_run(repo, run: TbRun, run_hash: str, folders, experiment, report,
+               appending: bool = False) -> None:
+    before = repo.get_run(run_hash) if appending else None
     imported = ImportedRun(repo, run_hash, source='tensorboard', origin=run.path,
-                           fingerprint=run.fingerprint(), experiment=experiment,
-                           name=run.name)
+                           fingerprint=run.fingerprint(),
+                           experiment=None if appending else experiment, name=run.name)
     try:
-        hparams: dict = {}
+        hparams: dict = dict(before.get('hparams', {}) or {}) if before is not None else {}
+        plugins = {}
         first = last = None
-        for context, events in folders:
+        for context, events, rel in folders:
             hparams.update(events.hparams)
+            if events.plugins:
+                plugins[rel] = events.plugins
             for tag, (steps, values, times) in events.scalars.items():
                 imported.series(tag, context or None, steps, values, times)
             report.add_skipped('images', events.images)
@@ -153,9 +203,13 @@ def _write_run(repo, run: TbRun, run_hash: str, folders, experiment, report) -> 
         if hparams:
             imported.run['hparams'] = hparams
         imported.run['tensorboard'] = {'logdir': run.path}
+        imported.keep_state(plugins=plugins)
     except BaseException:
         imported.abandon()
         raise
+    if before is not None:       # the run keeps its start; its end moves on, if anything came
+        first = before.creation_time
+        last = last if last is not None else before.end_time
     imported.finish(first, last)
     report.points += imported.points
     report.converted.append(run_hash)

@@ -146,3 +146,36 @@ def test_tensor_scalars_of_the_scalars_plugin(tmp_path, new_repo):
     run = next(iter(new_repo.iter_runs()))
     steps, values = run.get_metric('loss').values.sparse_numpy()
     assert steps.tolist() == list(range(6)) and values.tolist() == [0.5 * s for s in range(6)]
+
+
+def test_a_growing_log_is_appended_to_and_a_rewritten_one_converted_again(tmp_path, new_repo):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from aim.converters.tensorboard import convert_tensorboard
+    logdir = tmp_path / 'logs'
+    writer = SummaryWriter(str(logdir / 'live'))
+    for step in range(5):
+        writer.add_scalar('loss', float(step), step, new_style=True)   # plugin metadata once
+    writer.flush()
+    assert convert_tensorboard(new_repo, str(logdir), workers=1).points == 5
+    run = next(iter(new_repo.iter_runs()))
+    created = run.creation_time
+    run.add_tag('kept')                  # an edit a full re-conversion would lose
+    for step in range(5, 9):
+        writer.add_scalar('loss', float(step), step, new_style=True)
+    writer.flush()
+    report = convert_tensorboard(new_repo, str(logdir), workers=1)
+    assert report.points == 4 and report.converted == [run.hash]      # only the new records
+    again = new_repo.get_run(run.hash)
+    assert again.tags == ['kept'] and again.creation_time == created
+    steps, values = again.get_metric('loss').values.sparse_numpy()
+    assert steps.tolist() == list(range(9)) and values.tolist() == [float(s) for s in range(9)]
+    writer.close()
+    # a file that shrank (rewritten): the run is converted again, whole
+    event = next(p for p in (logdir / 'live').iterdir() if 'tfevents' in p.name)
+    data = event.read_bytes()
+    event.write_bytes(data[:len(data) // 2])
+    report = convert_tensorboard(new_repo, str(logdir), workers=1)
+    rebuilt = new_repo.get_run(run.hash)
+    assert report.converted == [run.hash] and rebuilt.tags == []
+    assert 0 < rebuilt.get_metric('loss').count < 9
