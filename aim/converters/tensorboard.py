@@ -11,8 +11,9 @@ writes a sub-folder of the run). ``flat=True`` makes every folder a run of its o
 Scalars become metrics (the tag is the metric name; steps and wall times are kept), the
 hparams plugin's values the ``hparams`` param. Converting again appends to a run only
 what its event files gained (``__import__`` keeps their sizes and the plugins of their
-tags); a file that shrank or went makes the run converted again, whole. Images, histograms and text have no
-aim type yet: they are counted and reported as not converted.
+tags); a file that shrank or went makes the run converted again, whole. Images,
+histograms and text have no aim type yet: they are counted and reported as not
+converted.
 """
 from __future__ import annotations
 
