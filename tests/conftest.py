@@ -90,6 +90,14 @@ def pg_url(pg_cluster):
 
 
 @pytest.fixture
+def repo_location(backend, request):
+    """Where a fresh repository is: a directory, or a PostgreSQL URL (``backend``)."""
+    if backend == 'postgresql':
+        return request.getfixturevalue('pg_url')
+    return request.getfixturevalue('repo_dir')
+
+
+@pytest.fixture
 def repo(backend, request):
     from aim import Repo
     if backend == 'postgresql':

@@ -1,6 +1,7 @@
 """Chunk overviews (aim/storage/overview.py): what they keep, and that they follow their
 chunks through writing, deleting, copying and reindexing."""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from aim import Repo, Run
@@ -71,8 +72,8 @@ def _track(repo, n, step=lambda i: i):
     return run.hash, values
 
 
-def test_every_chunk_gets_its_overview_as_it_is_written(tmp_path):
-    repo = Repo(str(tmp_path), init=True)
+@pytest.mark.backends
+def test_every_chunk_gets_its_overview_as_it_is_written(repo):
     run_hash, values = _track(repo, 10_000, step=lambda i: 3 * i + 7)
     rows = _overview_rows(repo, run_hash)
     assert [r[0] for r in rows] == [0, 1, 2]
@@ -86,16 +87,16 @@ def test_every_chunk_gets_its_overview_as_it_is_written(tmp_path):
         assert np.array_equal(stored, chunk[positions])
 
 
-def test_uneven_steps_store_no_stride(tmp_path):
-    repo = Repo(str(tmp_path), init=True)
+@pytest.mark.backends
+def test_uneven_steps_store_no_stride(repo):
     run_hash, _ = _track(repo, 5000, step=lambda i: i * i)
     assert [r[3] for r in _overview_rows(repo, run_hash)] == [None, None]
 
 
-def test_a_series_that_fits_in_one_chunk_has_no_block_extremes(tmp_path):
+@pytest.mark.backends
+def test_a_series_that_fits_in_one_chunk_has_no_block_extremes(repo):
     """It is read whole: its rewrites while it grows skip the extremes (the row still says
     how many points the chunk holds and when it was last written)."""
-    repo = Repo(str(tmp_path), init=True)
     short, _ = _track(repo, CHUNK_POINTS - 1)
     full, _ = _track(repo, CHUNK_POINTS)
     assert [(r[1], r[4]) for r in _overview_rows(repo, short)] == [(CHUNK_POINTS - 1, None)]
@@ -103,8 +104,8 @@ def test_a_series_that_fits_in_one_chunk_has_no_block_extremes(tmp_path):
     assert _overview_rows(repo, full)[0][4] is not None
 
 
-def test_each_row_knows_when_its_chunk_was_last_written(tmp_path):
-    repo = Repo(str(tmp_path), init=True)
+@pytest.mark.backends
+def test_each_row_knows_when_its_chunk_was_last_written(repo):
     run_hash, _ = _track(repo, 5000)
     times = repo.index.query(
         'SELECT o.last_time FROM overviews o JOIN series s ON s.id = o.series_id '

@@ -54,7 +54,9 @@ def test_seed_quick_start_read_from_second_process(tmp_path):
     assert reader.stdout.split() == ['True', 'False']
 
 
-def test_eight_concurrent_writers_lose_nothing(repo_dir):
+@pytest.mark.backends
+def test_eight_concurrent_writers_lose_nothing(repo_location):
+    repo_dir = repo_location
     code = '''
         import sys
         from aim import Run
