@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -26,6 +27,21 @@ _log = logging.getLogger('aim.server')
 
 UNSUPPORTED = ('registered-models/', 'model-versions/', 'traces',
                'gateway', 'prompts', 'scorers', 'datasets', 'webhooks', 'assessments')
+
+
+_SURROGATE_ESCAPE = re.compile(rb'\\u[dD][89a-fA-F]')
+
+
+def _refuse_lone_surrogates(doc: dict) -> None:
+    """JSON escapes can spell half of a UTF-16 pair, which no UTF-8 text (so nothing
+    stored) can hold: refused, naming the field."""
+    for key, value in doc.items():
+        try:
+            json.dumps(value, ensure_ascii=False).encode('utf-8')
+        except UnicodeEncodeError:
+            raise MlflowApiError(f'The field {key!r} holds text that is not valid Unicode (a '
+                                 f'lone surrogate escape such as \\ud800).',
+                                 'INVALID_PARAMETER_VALUE') from None
 
 
 def is_mlflow_path(path: str) -> bool:
@@ -168,5 +184,7 @@ async def _request_fields(scope: Scope, receive: Receive) -> dict[str, Any]:
             if not isinstance(doc, dict):
                 raise MlflowApiError('The request body must be a JSON object.',
                                      'MALFORMED_REQUEST')
+            if _SURROGATE_ESCAPE.search(body):
+                _refuse_lone_surrogates(doc)
             fields.update(doc)
     return fields

@@ -116,6 +116,11 @@ def test_bad_metric_and_param_values(aimkit_mlflow):
     answer = requests.post(f'{aimkit_mlflow.url}/api/2.0/mlflow/runs/log-batch',
                            data=b'{not json', timeout=30)
     assert answer.status_code == 400 and answer.json()['error_code'] == 'MALFORMED_REQUEST'
+    answer = requests.post(f'{aimkit_mlflow.url}/api/2.0/mlflow/experiments/create',
+                           data=b'{"name": "half \\ud800 a pair"}', timeout=30)
+    assert answer.status_code == 400
+    assert answer.json()['error_code'] == 'INVALID_PARAMETER_VALUE'
+    assert "'name'" in answer.json()['message']
     # nothing of a refused batch is applied
     answer = _post(aimkit_mlflow, 'runs/log-batch', {'run_id': rid, 'metrics': [
         {'key': 'ok', 'value': 1.0, 'timestamp': 1, 'step': 0},
