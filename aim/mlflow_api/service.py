@@ -411,6 +411,10 @@ class MlflowService:
                     if views.logged_by_mlflow(view.meta):
                         ops.append(param_op(['params', key], value))
                         ops.append(param_op(['hparams', key], views.typed(value)))
+                    elif key in ('mlflow', '__system_params'):
+                        raise invalid(f"The param key '{key}' is reserved on runs of the Aim "
+                                      f'SDK (aimkit keeps its own data there); use another '
+                                      f'key.')
                     else:   # a run of the SDK: a param of its own tree, as MLflow shows it
                         ops.append(param_op([key], value))
             if new_tags:

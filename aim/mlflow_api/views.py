@@ -165,10 +165,6 @@ def ms(seconds: float | None) -> int | None:
     return None if seconds is None else int(round(seconds * 1000))
 
 
-def metric_json(key: str, value: float, timestamp_ms: int, step: int) -> dict:
-    return {'key': key, 'value': float_json(value), 'timestamp': timestamp_ms, 'step': step}
-
-
 def float_json(value) -> Any:
     value = float(value)
     if math.isnan(value):

@@ -117,6 +117,8 @@ def test_run_tracked_with_the_aim_sdk_is_visible_to_mlflow(aimkit_mlflow):
     assert got.data.tags['reviewed'] == 'yes' and got.info.status == 'FINISHED'
     with pytest.raises(Exception, match='Changing param values is not allowed'):
         client.log_param(run.hash, 'hparams.lr', '0.5')
+    with pytest.raises(Exception, match="param key 'mlflow' is reserved"):
+        client.log_param(run.hash, 'mlflow', 'x')
     from aim import Repo
     sdk_view = Repo(aimkit_mlflow.repo).get_run(run.hash)
     assert sdk_view['note'] == 'checked' and sdk_view['hparams']['lr'] == 0.001
