@@ -19,13 +19,14 @@ from aim.storage.runfile import RunData
 
 class _Series:
     __slots__ = ('db_id', 'name', 'context', 'seq', 'tail', 'count', 'first_step', 'last_step',
-                 'last', 'min', 'max', 'last_time', 'dtype')
+                 'last', 'min', 'max', 'last_time', 'dtype', 'tail_unread')
 
     def __init__(self, name: str, context: str):
         self.db_id: int | None = None
         self.name, self.context = name, context
         self.seq = 0
         self.tail: tuple | None = None  # (steps, values, epochs, times) of the open chunk
+        self.tail_unread = False        # the open chunk is in the database, not read yet
         self.count = 0
         self.first_step: int | None = None
         self.last_step: int | None = None
@@ -67,8 +68,9 @@ class SeriesFolder:
                 s = by_id[sid]
                 s.seq = seq
                 if n < CHUNK_POINTS:
-                    (_, n, st, v, e, t), = rundata.read_chunks_by_seq(sid, seq)
-                    s.tail = codec.decode(st, v, e, t, n)
+                    # read when the series next gets points: a spool batch (aim server)
+                    # builds a folder for a run of many series and touches few of them
+                    s.tail_unread = True
                 else:
                     s.seq = seq + 1
 
@@ -115,6 +117,12 @@ class SeriesFolder:
         return changed
 
     def _append(self, conn, s: _Series, steps, vals, epochs, times) -> None:
+        if s.tail_unread:
+            (_, n, st, v, e, t), = conn.execute(
+                'SELECT seq, n, steps, vals, epochs, times FROM chunks WHERE series_id=? AND '
+                'seq=?', (s.db_id, s.seq)).fetchall()
+            s.tail = codec.decode(st, v, e, t, n)
+            s.tail_unread = False
         if s.db_id is None:
             run_hash = self.rundata.run_hash
             conn.execute('INSERT OR IGNORE INTO series(run_hash, name, context) VALUES(?, ?, ?)',
