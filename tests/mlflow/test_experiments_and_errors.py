@@ -82,6 +82,14 @@ def _get(target, path, **params):
     (lambda t: _get(t, 'model-versions/get', name='m', version='1'), 'NOT_IMPLEMENTED',
      'not supported'),
     (lambda t: _post(t, 'no-such-thing', {}), 'ENDPOINT_NOT_FOUND', 'no-such-thing'),
+    (lambda t: _get(t, 'metrics/get-history', run_id='nope', metric_key='x'),
+     'RESOURCE_DOES_NOT_EXIST', 'nope'),
+    (lambda t: _get(t, 'metrics/get-history', run_id='nope'), 'INVALID_PARAMETER_VALUE',
+     "'metric_key'"),
+    (lambda t: _post(t, 'runs/update', {'run_id': 'nope', 'status': 'FINISHED'}),
+     'RESOURCE_DOES_NOT_EXIST', 'nope'),
+    (lambda t: _post(t, 'experiments/search', {'filter': "colour = 'red'"}),
+     'INVALID_PARAMETER_VALUE', 'colour'),
 ])
 def test_errors_answer_mlflows_error_json(aimkit_mlflow, call, code, words):
     answer = call(aimkit_mlflow)

@@ -65,6 +65,7 @@ def test_log_batch_of_1000_metrics(aimkit_mlflow):
         history = client.get_metric_history(run.info.run_id, f'm{k}')
         assert [(m.step, m.value, m.timestamp) for m in history] == \
             [(s, k * 1000.0 + s, now + s) for s in range(100)]
+    assert client.get_metric_history(run.info.run_id, 'absent') == []
     aim_run = Repo(aimkit_mlflow.repo).get_run(run.info.run_id)
     assert len(aim_run.metrics()) == 10
     assert all(m.count == 100 for m in aim_run.metrics())
