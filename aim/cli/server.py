@@ -104,6 +104,8 @@ def server(repo_path, host, port, token_file, ssl_keyfile, ssl_certfile, workers
     if not no_ui:
         hint = ' (open it once with ?token=SECRET)' if tokens else ''
         click.echo(f'UI: {scheme}://{shown_host}:{actual_port}/{hint}')
+    click.echo(f'MLflow clients: mlflow.set_tracking_uri("{scheme}://{shown_host}:'
+               f'{actual_port}") (docs/mlflow.md)')
     click.get_text_stream('stdout').flush()
 
     allowed = allowed_hosts_for(host)

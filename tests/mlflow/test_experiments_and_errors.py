@@ -138,6 +138,10 @@ def test_bad_metric_and_param_values(aimkit_mlflow):
     client.set_terminated(rid)
 
 
+def test_server_names_its_mlflow_tracking_uri(aimkit_mlflow):
+    assert f'mlflow.set_tracking_uri("{aimkit_mlflow.url}")' in aimkit_mlflow.server.output()
+
+
 def test_ajax_api_paths_answer_too(aimkit_mlflow):
     answer = requests.get(f'{aimkit_mlflow.url}/ajax-api/2.0/mlflow/experiments/get',
                           params={'experiment_id': '0'}, timeout=30)
