@@ -121,8 +121,7 @@ def build_app(repo_root: str, *, tokens: dict[str, str] | None, ui: bool = True,
     from aim.mlflow_api import MlflowApp
     from aim.remote.server import create_app as create_tracking_app
     api: ASGIApp = create_tracking_app(repo_root, tokens=tokens)
-    mlflow: ASGIApp = MlflowApp(repo_root, artifacts_destination or
-                                os.path.join(repo_root, '.aim-mlflow', 'artifacts'))
+    mlflow: ASGIApp = MlflowApp(repo_root, artifacts_destination)
     if tokens:
         api = BearerAuth(api, tokens)
         mlflow = BearerAuth(mlflow, tokens)
