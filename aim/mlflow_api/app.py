@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+import threading
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -44,6 +44,36 @@ def _refuse_lone_surrogates(doc: dict) -> None:
                                  'INVALID_PARAMETER_VALUE') from None
 
 
+# MLflow's endpoint (after .../mlflow/) -> the MlflowService method answering it
+ROUTES = {
+    'experiments/create': 'create_experiment',
+    'experiments/get': 'get_experiment',
+    'experiments/get-by-name': 'get_experiment_by_name',
+    'experiments/search': 'search_experiments',
+    'experiments/list': 'search_experiments',
+    'experiments/update': 'update_experiment',
+    'experiments/delete': 'delete_experiment',
+    'experiments/restore': 'restore_experiment',
+    'experiments/set-experiment-tag': 'set_experiment_tag',
+    'experiments/delete-experiment-tag': 'delete_experiment_tag',
+    'runs/create': 'create_run',
+    'runs/get': 'get_run',
+    'runs/update': 'update_run',
+    'runs/delete': 'delete_run',
+    'runs/restore': 'restore_run',
+    'runs/search': 'search_runs',
+    'runs/log-metric': 'log_metric',
+    'runs/log-parameter': 'log_param',
+    'runs/log-batch': 'log_batch',
+    'runs/log-inputs': 'log_inputs',
+    'runs/log-model': 'log_model',
+    'runs/outputs': 'log_outputs',
+    'runs/set-tag': 'set_tag',
+    'runs/delete-tag': 'delete_tag',
+    'metrics/get-history': 'metric_history',
+}
+
+
 def is_mlflow_path(path: str) -> bool:
     return path.startswith(PREFIXES + ARTIFACT_PREFIXES + OTHER_API_PREFIXES)
 
@@ -55,39 +85,25 @@ class MlflowApp:
 
     def __init__(self, repo_root: str, artifacts_root: str | None = None):
         from aim.mlflow_api.artifacts import ArtifactStore
-        from aim.mlflow_api.experiments import default_artifacts_root, state_dir_for
-        from aim.mlflow_api.service import MlflowService
-        artifacts_root = artifacts_root or default_artifacts_root(repo_root)
-        self.service = MlflowService(repo_root, state_dir_for(repo_root, artifacts_root))
-        self.artifacts = ArtifactStore(artifacts_root)
-        s = self.service
-        self.routes: dict[str, Callable[[dict], dict]] = {
-            'experiments/create': s.create_experiment,
-            'experiments/get': s.get_experiment,
-            'experiments/get-by-name': s.get_experiment_by_name,
-            'experiments/search': s.search_experiments,
-            'experiments/list': s.search_experiments,
-            'experiments/update': s.update_experiment,
-            'experiments/delete': s.delete_experiment,
-            'experiments/restore': s.restore_experiment,
-            'experiments/set-experiment-tag': s.set_experiment_tag,
-            'experiments/delete-experiment-tag': s.delete_experiment_tag,
-            'runs/create': s.create_run,
-            'runs/get': s.get_run,
-            'runs/update': s.update_run,
-            'runs/delete': s.delete_run,
-            'runs/restore': s.restore_run,
-            'runs/search': s.search_runs,
-            'runs/log-metric': s.log_metric,
-            'runs/log-parameter': s.log_param,
-            'runs/log-batch': s.log_batch,
-            'runs/log-inputs': s.log_inputs,
-            'runs/log-model': s.log_model,
-            'runs/outputs': s.log_outputs,
-            'runs/set-tag': s.set_tag,
-            'runs/delete-tag': s.delete_tag,
-            'metrics/get-history': s.metric_history,
-        }
+        from aim.mlflow_api.experiments import default_artifacts_root
+        self.repo_root = repo_root
+        self.artifacts_root = artifacts_root or default_artifacts_root(repo_root)
+        self.artifacts = ArtifactStore(self.artifacts_root)
+        self.routes: dict[str, str] = dict(ROUTES)
+        self._service: Any = None
+        self._service_lock = threading.Lock()
+
+    @property
+    def service(self):
+        """The operations, set up at the first MLflow request: a server that no MLflow
+        client talks to makes no experiments file."""
+        with self._service_lock:
+            if self._service is None:
+                from aim.mlflow_api.experiments import state_dir_for
+                from aim.mlflow_api.service import MlflowService
+                self._service = MlflowService(self.repo_root, state_dir_for(
+                    self.repo_root, self.artifacts_root))
+            return self._service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] != 'http':
@@ -102,7 +118,8 @@ class MlflowApp:
                 name = path.split('/mlflow/', 1)[1].strip('/')
             else:
                 name = path
-            handler = self.routes.get(name)
+            method_name = self.routes.get(name)
+            handler = getattr(self.service, method_name) if method_name else None
             if handler is None and (name == 'logged-models' or
                                     name.startswith('logged-models/')):
                 parts = [unquote(p) for p in name.split('/')[1:]]

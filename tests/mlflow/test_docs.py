@@ -24,3 +24,18 @@ def test_server_option_is_documented():
     options = [o for p in server.params for o in p.opts]
     assert '--artifacts-destination' in options
     assert '--artifacts-destination' in DOC
+
+
+def test_a_server_no_mlflow_client_talks_to_makes_no_files(tmp_path, monkeypatch):
+    import os
+
+    from aim import Repo
+    from aim.mlflow_api import MlflowApp
+    repo, cwd = tmp_path / 'repo', tmp_path / 'cwd'
+    repo.mkdir()
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    Repo(str(repo), init=True)
+    MlflowApp(str(repo))
+    MlflowApp('postgresql://aim@127.0.0.1:1/none')   # artifacts default to ./mlartifacts
+    assert os.listdir(repo) == ['.aim'] and os.listdir(cwd) == []
