@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -119,9 +120,11 @@ class MlflowApp:
             else:
                 name = path
             method_name = self.routes.get(name)
-            handler = getattr(self.service, method_name) if method_name else None
-            if handler is None and (name == 'logged-models' or
-                                    name.startswith('logged-models/')):
+            handler: Callable[[dict], dict] | None = None
+            if method_name:
+                def handler(req, method_name=method_name):
+                    return getattr(self.service, method_name)(req)
+            elif name == 'logged-models' or name.startswith('logged-models/'):
                 parts = [unquote(p) for p in name.split('/')[1:]]
                 method = scope.get('method', 'GET')
 
@@ -131,8 +134,11 @@ class MlflowApp:
                 raise _unknown(name, path)
             req = await _request_fields(scope, receive)
             from starlette.concurrency import run_in_threadpool
-            answer = await run_in_threadpool(handler, req)
-            await _send_json(send, 200, answer)
+
+            def answer(req=req, handler=handler) -> bytes:
+                # the work and the JSON of a long answer, off the event loop
+                return _dumps(handler(req))
+            await _send_payload(send, 200, await run_in_threadpool(answer))
         except MlflowApiError as e:
             await _send_json(send, e.status, e.body())
         except Exception as e:   # one error shape, whatever failed
@@ -156,8 +162,15 @@ def _unknown(name: str, path: str) -> MlflowApiError:
     return MlflowApiError(f'No MLflow endpoint {path} on this server.', 'ENDPOINT_NOT_FOUND')
 
 
+def _dumps(body: dict) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
+
+
 async def _send_json(send: Send, status: int, body: dict) -> None:
-    payload = json.dumps(body, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
+    await _send_payload(send, status, _dumps(body))
+
+
+async def _send_payload(send: Send, status: int, payload: bytes) -> None:
     await send({'type': 'http.response.start', 'status': status, 'headers': [
         (b'content-type', b'application/json'), (b'content-length', str(len(payload)).encode())]})
     await send({'type': 'http.response.body', 'body': payload})
