@@ -50,8 +50,10 @@ class PgIndex(postgres.PgDatabase, RepoIndex):  # type: ignore[misc]
         return self.conn
 
     def read_connection(self) -> postgres.PgConnection:
-        """A connection of its own for a query that streams (see aim.sdk.collections)."""
-        return postgres.connect(self.url, readonly=True)
+        """The connection a query of this thread reads with (aim.sdk.collections): the
+        thread's own, in autocommit, so each statement reads a committed snapshot and
+        holds nothing between rows (its rows are fetched whole)."""
+        return self.conn
 
     def format_version(self) -> int | None:
         if not postgres.schema_present(self):
