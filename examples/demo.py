@@ -16,7 +16,9 @@ def train(lr: float, epochs: int = 30, seed: int = 0) -> str:
     x_tr, y_tr, x_va, y_va = x[:500], y[:500], x[500:], y[500:]
     w = np.zeros(5)
 
-    run = Run(experiment='demo')
+    # one run per learning rate, under a fixed hash: running the demo again tracks the same
+    # three runs again (a value at an existing step replaces it) instead of adding three
+    run = Run(run_hash=f'demo-lr-{lr}', experiment='demo')
     run['hparams'] = {'lr': lr, 'epochs': epochs, 'optimizer': 'sgd', 'batch_size': 50}
     run.add_tag('demo')
     step = 0
@@ -42,14 +44,15 @@ def main() -> None:
     print(f'Tracked {len(hashes)} demo runs: {", ".join(hashes)}')
 
     repo = Repo.default_repo()
-    print('\nRuns with lr > 0.05:')
-    for item in repo.query_runs("run.hparams.lr > 0.05 and run.experiment == 'demo'").iter_runs():
+    q = "run.hparams.lr > 0.05 and run.experiment == 'demo'"
+    print(f'\nRuns matching {q}:')
+    for item in repo.query_runs(q).iter_runs():
         run = item.run
         print(f'  {run.hash}  lr={run["hparams", "lr"]}')
 
-    print('\nFinal validation loss per run (query: metric.name == "loss" and '
-          'metric.context.subset == "val"):')
+    # the quick-start form of the SDK reference: `=` is read as `==`
     q = "metric = 'loss' and context['subset'] = 'val' and run.experiment == 'demo'"
+    print(f'\nFinal validation loss per run (query: {q}):')
     for trace in repo.traces(query=q):
         steps, values = trace.values.sparse_numpy()
         print(f'  {trace.run.hash}  lr={trace.run["hparams"]["lr"]:<5} '

@@ -96,7 +96,14 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
 
     try:
         if repo_path is None:
-            repo = Repo.default_repo()
+            # the nearest .aim above the working directory (or AIM_REPO); never a new,
+            # empty repository served by mistake
+            found = Repo.default_repo_path()
+            if not is_database(found) and not os.path.isdir(os.path.join(found, '.aim')):
+                raise click.ClickException(
+                    f'No aim repository in {found} or any folder above it. Track a run here '
+                    f'first (it creates .aim), run `aim init`, or pass --repo DIR.')
+            repo = Repo(found, read_only=read_only or None)
         else:
             if not is_database(repo_path) and not os.path.isdir(os.path.join(repo_path, '.aim')):
                 raise click.ClickException(

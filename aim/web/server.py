@@ -72,6 +72,7 @@ def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = Fa
         url = f'{scheme}://{shown_host}:{actual_port}/'
         allowed = allowed_hosts_for(host)
     print(f'Aim UI is running at {url}' + (' (read-only)' if read_only else ''), flush=True)
+    print(f'Repository: {repo.path}. Stop the UI with Ctrl-C.', flush=True)
     if auth_token:
         print(f'Access token required: open {url}?token=<the token in the --token-file> once '
               f'in the browser; scripts send "Authorization: Bearer <token>".', flush=True)

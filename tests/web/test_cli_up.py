@@ -78,3 +78,44 @@ def test_server_keeps_freed_memory_for_the_next_answer():
     assert out[1] == repr(float(sum(range(5_000_000))))
     if platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc':
         assert out[0] == 'True'
+
+
+def test_no_repository_here_or_above_is_refused_and_none_is_made(tmp_path, monkeypatch):
+    """A newcomer's `aim up` in a folder without .aim: a clear refusal, not an empty
+    repository served (as `aim runs ls` and `aim storage check` refuse)."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ['up', '--port', '0'])
+    assert result.exit_code != 0
+    assert 'No aim repository in' in result.output and 'aim init' in result.output
+    assert not (tmp_path / '.aim').exists()
+
+
+def test_aim_up_names_the_repository_and_how_to_stop(repo_dir):
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, '-m', 'aim.cli.main', 'up', '--repo', repo_dir,
+                             '--port', '0'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert 'running at http://127.0.0.1:' in lines[0]
+    assert f'Repository: {repo_dir}' in lines[1] and 'Ctrl-C' in lines[1]
+
+
+def test_the_demo_prints_the_queries_it_runs_and_a_rerun_adds_no_runs(tmp_path, child_env):
+    import subprocess
+    import sys
+
+    from aim import Repo
+    from tests.conftest import REPO_ROOT
+    demo = str(REPO_ROOT / 'examples' / 'demo.py')
+    outputs = [subprocess.run([sys.executable, demo], cwd=tmp_path, env=child_env,
+                              capture_output=True, text=True, timeout=300) for _ in range(2)]
+    for out in outputs:
+        assert out.returncode == 0, out.stderr
+        assert "run.hparams.lr > 0.05 and run.experiment == 'demo'" in out.stdout
+        assert "metric = 'loss' and context['subset'] = 'val'" in out.stdout
+    assert len(Repo(str(tmp_path)).list_all_runs()) == 3
