@@ -100,10 +100,8 @@ class MlflowApp:
         client talks to makes no experiments file."""
         with self._service_lock:
             if self._service is None:
-                from aim.mlflow_api.experiments import state_dir_for
                 from aim.mlflow_api.service import MlflowService
-                self._service = MlflowService(self.repo_root, state_dir_for(
-                    self.repo_root, self.artifacts_root))
+                self._service = MlflowService(self.repo_root)
             return self._service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

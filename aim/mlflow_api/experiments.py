@@ -2,18 +2,15 @@
 
 An aimkit experiment is a name on runs; MLflow's has a stable numeric id, a lifecycle
 (active / deleted), tags and an artifact location, and it exists before any run. Those
-live in a small SQLite file beside the repository (``<repo>/.aim-mlflow/experiments.db``;
-for a repository on PostgreSQL, in the artifacts folder),
-one row per experiment name; names that runs carry without a row (runs tracked with the
-SDK) get one the first time an MLflow client looks. aimkit's ``default`` experiment is
-MLflow's ``Default``, id ``0``.
+live in the repository database's ``experiments`` table (SQLite or PostgreSQL, so every
+server on one database gives an experiment the same id), one row per experiment name;
+names that runs carry without a row (runs tracked with the SDK) get one the first time an
+MLflow client looks. aimkit's ``default`` experiment is MLflow's ``Default``, id ``0``.
 """
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -25,25 +22,11 @@ MLFLOW_DEFAULT = 'Default'
 STATE_DIR = '.aim-mlflow'
 
 
-def state_dir_for(repo_root: str, artifacts_root: str) -> str:
-    """Where the experiments file of the repository at ``repo_root`` lives."""
-    if '://' in repo_root:
-        return os.path.join(artifacts_root, STATE_DIR)
-    return os.path.join(repo_root, STATE_DIR)
-
-
 def default_artifacts_root(repo_root: str) -> str:
     if '://' in repo_root:
         return os.path.abspath('mlartifacts')
     return os.path.join(repo_root, STATE_DIR, 'artifacts')
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS experiments(
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
-    lifecycle_stage TEXT NOT NULL DEFAULT 'active',
-    creation_time INTEGER, last_update_time INTEGER,
-    tags TEXT NOT NULL DEFAULT '{}', artifact_location TEXT)
-"""
 
 
 def to_mlflow_name(aim_name: str | None) -> str:
@@ -73,33 +56,50 @@ class Experiment:
                 'tags': [{'key': k, 'value': v} for k, v in sorted(self.tags.items())]}
 
 
-class ExperimentRegistry:
-    """The experiments table; one SQLite connection per thread."""
+class _Rows:
+    __slots__ = ('rows',)
 
-    def __init__(self, state_dir: str):
-        self.dir = state_dir
-        os.makedirs(self.dir, exist_ok=True)
-        self.path = os.path.join(self.dir, 'experiments.db')
-        self._local = threading.local()
+    def __init__(self, rows: list):
+        self.rows = rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list:
+        return self.rows
+
+
+class _Reader:
+    """``registry.connection().execute(sql, args)`` for reads: the repository database's
+    ``query`` (thread-safe on either backend)."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def execute(self, sql: str, args=()) -> _Rows:
+        return _Rows(self.db.query(sql, args))
+
+
+class ExperimentRegistry:
+    """The repository database's ``experiments`` table (``db``: the repository's
+    :class:`aim.storage.sqlite.Database` or PostgreSQL's ``PgDatabase``)."""
+
+    def __init__(self, db):
+        self.db = db
+        self._reader = _Reader(db)
+        now = _now_ms()
         with self._conn() as conn:
-            conn.execute(_SCHEMA)
-            now = _now_ms()
             conn.execute('INSERT OR IGNORE INTO experiments(id, name, creation_time, '
                          'last_update_time, artifact_location) VALUES(0, ?, ?, ?, ?)',
                          (AIM_DEFAULT, now, now, default_location(DEFAULT_ID)))
 
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection (autocommit: a plain read needs no transaction)."""
-        conn = getattr(self._local, 'conn', None)
-        if conn is None or getattr(self._local, 'pid', None) != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute('PRAGMA journal_mode=WAL')
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
+    def connection(self) -> _Reader:
+        """For reads: each statement on its own (no transaction)."""
+        return self._reader
 
-    def _conn(self) -> _Transaction:
+    def _conn(self):
         """``with registry._conn() as conn``: one write transaction."""
-        return _Transaction(self.connection())
+        return self.db.write()
 
     @staticmethod
     def _row(r) -> Experiment:
@@ -166,20 +166,6 @@ class ExperimentRegistry:
             raise MlflowApiError(f"Experiment '{to_mlflow_name(aim_name)}' already exists.",
                                  'RESOURCE_ALREADY_EXISTS')
         self.update(experiment_id, name=aim_name)
-
-
-class _Transaction:
-    """``with`` a connection: one IMMEDIATE transaction (or a plain read)."""
-
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute('BEGIN IMMEDIATE')
-        return self.conn
-
-    def __exit__(self, exc_type, *_) -> None:
-        self.conn.execute('ROLLBACK' if exc_type else 'COMMIT')
 
 
 def default_location(experiment_id: str) -> str:

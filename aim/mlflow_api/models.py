@@ -3,7 +3,7 @@
 ``mlflow.<flavor>.autolog()`` and ``log_model`` create a *logged model* (an id, an artifact
 location under the experiment's, a status, tags and params), upload the model files
 there through the artifact proxy, mark it ready and link it to the run as an output.
-The records live in the experiments file (aim/mlflow_api/experiments.py); the model
+The records live in the repository database's ``logged_models`` table; the model
 registry (registered models, versions, aliases) is not supported.
 """
 from __future__ import annotations
@@ -15,19 +15,11 @@ from typing import Any
 
 from aim.mlflow_api.errors import invalid, missing
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS logged_models(
-    id TEXT PRIMARY KEY, experiment_id TEXT NOT NULL, creation_ms INTEGER,
-    doc TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)
-"""
-
 
 class LoggedModels:
     def __init__(self, registry, experiment_lookup):
         self.registry = registry
         self._experiment = experiment_lookup
-        with registry._conn() as conn:
-            conn.execute(SCHEMA)
 
     def _get(self, model_id: str, allow_deleted: bool = False) -> dict:
         row = self.registry.connection().execute(

@@ -44,11 +44,11 @@ _RUN_COLS = ('hash', 'name', 'experiment', 'description', 'tags', 'archived',
 
 
 class MlflowService:
-    def __init__(self, repo_root: str, state_dir: str):
+    def __init__(self, repo_root: str):
         self.repo_root = repo_root
         self._repos: dict[int, Any] = {}
         self._guard = threading.Lock()
-        self.registry = ExperimentRegistry(state_dir)
+        self.registry = ExperimentRegistry(self.repo()._store.db)
         self.writer = RunWriter(lambda: self.repo()._store)
         self._json_cache: dict[tuple, dict] = {}
         from aim.mlflow_api.models import LoggedModels

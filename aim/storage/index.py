@@ -57,6 +57,15 @@ SCHEMA = (
     'CREATE INDEX IF NOT EXISTS remote_streams_by_run ON remote_streams(run_hash)',
     # the bytes of rich objects, content-addressed (aim/storage/blobs.py)
     'CREATE TABLE IF NOT EXISTS blobs(digest TEXT PRIMARY KEY, size INTEGER, data BLOB)',
+    # what MLflow's clients know of an experiment beyond its name (aim/mlflow_api)
+    """CREATE TABLE IF NOT EXISTS experiments(
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+        creation_time INTEGER, last_update_time INTEGER,
+        tags TEXT NOT NULL DEFAULT '{}', artifact_location TEXT)""",
+    """CREATE TABLE IF NOT EXISTS logged_models(
+        id TEXT PRIMARY KEY, experiment_id TEXT NOT NULL, creation_ms INTEGER,
+        doc TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)""",
 )
 
 RUN_COLUMNS = ('hash', 'name', 'experiment', 'description', 'tags', 'archived',
@@ -97,7 +106,7 @@ class RepoIndex(Database):
             return False   # let the write below say what is wrong
         wanted = {'meta', 'runs', 'runs_by_time', 'run_props', 'series', 'series_by_name',
                   'chunks', 'overviews', 'logs', 'remote_streams',
-                  'remote_streams_by_run', 'blobs'}
+                  'remote_streams_by_run', 'blobs', 'experiments', 'logged_models'}
         return wanted <= names and 'last_time' in columns and bool(version)
 
     def connection(self) -> sqlite3.Connection:

@@ -89,6 +89,14 @@ SCHEMA = (
     'CREATE INDEX IF NOT EXISTS remote_streams_by_run ON remote_streams(run_hash)',
     'CREATE TABLE IF NOT EXISTS blobs(digest TEXT COLLATE "C" PRIMARY KEY, size BIGINT, '
     'data BYTEA)',
+    """CREATE TABLE IF NOT EXISTS experiments(
+        id BIGSERIAL PRIMARY KEY, name TEXT COLLATE "C" NOT NULL UNIQUE,
+        lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+        creation_time BIGINT, last_update_time BIGINT,
+        tags TEXT NOT NULL DEFAULT '{}', artifact_location TEXT)""",
+    """CREATE TABLE IF NOT EXISTS logged_models(
+        id TEXT COLLATE "C" PRIMARY KEY, experiment_id TEXT NOT NULL, creation_ms BIGINT,
+        doc TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)""",
     # the query push-down's type test: SQLite's json_type words for a JSONB value
     """CREATE OR REPLACE FUNCTION aim_jtype(j jsonb) RETURNS text
         LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -99,7 +107,7 @@ SCHEMA = (
             ELSE jsonb_typeof(j) END $$""",
 )
 TABLES = ('meta', 'runs', 'run_props', 'series', 'chunks', 'overviews', 'logs',
-          'remote_streams', 'blobs')
+          'remote_streams', 'blobs', 'experiments', 'logged_models')
 
 # For INSERT OR REPLACE/IGNORE: each table's key and (for statements without a column
 # list) its columns in order.
@@ -147,7 +155,8 @@ _INSERT_OR = re.compile(r'^\s*INSERT\s+OR\s+(REPLACE|IGNORE)\s+INTO\s+(\w+)\s*(\
                         re.IGNORECASE)
 _JSON_LIST = re.compile(r'IN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\(\?\)\s*\)', re.IGNORECASE)
 _HINT = re.compile(r'(?<=[\s(,])\+(?=[A-Za-z_])')
-_INSERT_SERIES = re.compile(r'^\s*INSERT\s+INTO\s+series\s*\(', re.IGNORECASE)
+# tables whose new rows get their id from the database (SQLite's lastrowid)
+_INSERT_SERIES = re.compile(r'^\s*INSERT\s+INTO\s+(series|experiments)\s*\(', re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=1024)
