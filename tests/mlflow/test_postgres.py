@@ -39,3 +39,24 @@ def test_mlflow_client_on_a_postgresql_repository(aim_server, pg_url, tmp_path):
     assert run.get_metric('loss').count == 50
     with pytest.raises(Exception, match='RESOURCE_DOES_NOT_EXIST'):
         client.get_run('0' * 32)
+
+
+def test_two_servers_on_one_database_agree_on_experiments(aim_server, pg_url, tmp_path):
+    """Experiments live in the repository database: an experiment created through one
+    server has the same id, tags and runs through another (a load balancer may send an
+    MLflow client to either)."""
+    from mlflow import MlflowClient
+    # each server with a folder of its own, as on two machines
+    a, b = (aim_server(pg_url, extra_args=['--no-ui', '--artifacts-destination',
+                                           str(tmp_path / f'artifacts{i}')])
+            for i in range(2))
+    through_a, through_b = MlflowClient(a.http_url), MlflowClient(b.http_url)
+    exp = through_a.create_experiment('shared', tags={'team': 'vision'})
+    seen = through_b.get_experiment_by_name('shared')
+    assert seen.experiment_id == exp and seen.tags == {'team': 'vision'}
+    run = through_b.create_run(exp, run_name='via-b')
+    through_b.log_metric(run.info.run_id, 'loss', 0.5, step=1)
+    through_b.set_terminated(run.info.run_id)
+    assert [r.info.run_name for r in through_a.search_runs([exp])] == ['via-b']
+    other = through_b.create_experiment('second')
+    assert other != exp and through_a.get_experiment(other).name == 'second'
