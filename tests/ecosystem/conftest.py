@@ -8,14 +8,8 @@ os.environ.setdefault('KERAS_BACKEND', 'torch')
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 
-RANK_VARIABLES = ('RANK', 'LOCAL_RANK', 'NODE_RANK', 'GROUP_RANK', 'PMI_RANK',
-                  'OMPI_COMM_WORLD_RANK', 'SLURM_PROCID', 'WORLD_SIZE', 'LOCAL_WORLD_SIZE')
-
-
-@pytest.fixture(autouse=True)
-def _single_process(monkeypatch):
-    for name in RANK_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+# tests run as a lone process unless they set a rank themselves (the adapters' fixture)
+from tests.adapters.conftest import _single_process  # noqa: E402, F401
 
 
 @pytest.fixture
