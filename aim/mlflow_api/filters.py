@@ -141,38 +141,14 @@ class _Parser:
         raise self.fail(f'expected a quoted string or a number, got {tok or "the end"!r}')
 
 
-def parse_filter(text: str | None) -> list[Clause]:
+def _and_joined(text: str | None, clause) -> list[Clause]:
+    """Clauses read by ``clause(parser)``, joined by AND (MLflow's search has no OR)."""
     if not text or not text.strip():
         return []
     p = _Parser(text)
     clauses: list[Clause] = []
     while True:
-        entity, key = p.identifier()
-        kind, tok = p.take()
-        upper = tok.upper()
-        if kind == 'op':
-            op = '!=' if tok == '<>' else tok
-            value = p.value()
-        elif kind == 'word' and upper in ('LIKE', 'ILIKE'):
-            op, value = upper, p.value()
-        elif kind == 'word' and upper == 'NOT' and p.peek()[1].upper() in ('IN', 'LIKE',
-                                                                           'ILIKE'):
-            word = p.take()[1].upper()
-            if word != 'IN':
-                raise p.fail(f'NOT {word} is not supported; use !=')
-            op, value = 'NOT IN', _value_list(p)
-        elif kind == 'word' and upper == 'IN':
-            op, value = 'IN', _value_list(p)
-        elif kind == 'word' and upper == 'IS':
-            negate = p.peek()[1].upper() == 'NOT'
-            if negate:
-                p.take()
-            if p.take()[1].upper() != 'NULL':
-                raise p.fail('IS must be followed by NULL or NOT NULL')
-            op, value = ('IS NOT NULL' if negate else 'IS NULL'), None
-        else:
-            raise p.fail(f'expected a comparison after {entity}.{key}, got {tok or "the end"!r}')
-        clauses.append(_checked(p, Clause(entity, key, op, value)))
+        clauses.append(clause(p))
         kind, tok = p.take()
         if kind == 'end':
             return clauses
@@ -180,6 +156,38 @@ def parse_filter(text: str | None) -> list[Clause]:
             raise p.fail(f'clauses are joined by AND; got {tok!r}'
                          + (' (OR is not supported by MLflow search)' if tok.upper() == 'OR'
                             else ''))
+
+
+def parse_filter(text: str | None) -> list[Clause]:
+    return _and_joined(text, _run_clause)
+
+
+def _run_clause(p: _Parser) -> Clause:
+    entity, key = p.identifier()
+    kind, tok = p.take()
+    upper = tok.upper()
+    if kind == 'op':
+        op = '!=' if tok == '<>' else tok
+        value = p.value()
+    elif kind == 'word' and upper in ('LIKE', 'ILIKE'):
+        op, value = upper, p.value()
+    elif kind == 'word' and upper == 'NOT' and p.peek()[1].upper() in ('IN', 'LIKE', 'ILIKE'):
+        word = p.take()[1].upper()
+        if word != 'IN':
+            raise p.fail(f'NOT {word} is not supported; use !=')
+        op, value = 'NOT IN', _value_list(p)
+    elif kind == 'word' and upper == 'IN':
+        op, value = 'IN', _value_list(p)
+    elif kind == 'word' and upper == 'IS':
+        negate = p.peek()[1].upper() == 'NOT'
+        if negate:
+            p.take()
+        if p.take()[1].upper() != 'NULL':
+            raise p.fail('IS must be followed by NULL or NOT NULL')
+        op, value = ('IS NOT NULL' if negate else 'IS NULL'), None
+    else:
+        raise p.fail(f'expected a comparison after {entity}.{key}, got {tok or "the end"!r}')
+    return _checked(p, Clause(entity, key, op, value))
 
 
 def _value_list(p: _Parser) -> list:
@@ -305,37 +313,31 @@ def parse_experiment_filter(text: str | None,
                             ) -> list[Clause]:
     """``name LIKE 'x%' AND tags.team = 'a'``: ``attributes`` (name -> numeric) and
     tags; for experiments and logged models."""
-    if not text or not text.strip():
-        return []
-    p = _Parser(text)
-    clauses = []
-    while True:
-        entity, key = p.identifier()
-        kind, tok = p.take()
-        upper = tok.upper()
-        if kind == 'op':
-            op = '!=' if tok == '<>' else tok
-        elif kind == 'word' and upper in ('LIKE', 'ILIKE'):
-            op = upper
-        else:
-            raise p.fail(f'expected a comparison after {key}, got {tok or "the end"!r}')
-        value = p.value()
-        if entity == 'attributes':
-            if key not in attributes:
-                raise p.fail(f'the attributes searched are {", ".join(attributes)} (and '
-                             f'tags), not {key!r}')
-            numeric = attributes[key]
-        elif entity == 'tags':
-            numeric = False
-        else:
-            raise p.fail(f'experiments have no {entity}')
-        if numeric != isinstance(value, float) or (numeric and op not in NUMERIC_OPS):
-            raise p.fail(f'{key} {op} {value!r} compares the wrong type')
-        if op in ('LIKE', 'ILIKE'):
-            value = _like_regex(value, op == 'ILIKE')
-        clauses.append(Clause(entity, key, op, value))
-        kind, tok = p.take()
-        if kind == 'end':
-            return clauses
-        if not (kind == 'word' and tok.upper() == 'AND'):
-            raise p.fail(f'clauses are joined by AND; got {tok!r}')
+    return _and_joined(text, lambda p: _attribute_clause(p, attributes))
+
+
+def _attribute_clause(p: _Parser, attributes: dict[str, bool]) -> Clause:
+    entity, key = p.identifier()
+    kind, tok = p.take()
+    upper = tok.upper()
+    if kind == 'op':
+        op = '!=' if tok == '<>' else tok
+    elif kind == 'word' and upper in ('LIKE', 'ILIKE'):
+        op = upper
+    else:
+        raise p.fail(f'expected a comparison after {key}, got {tok or "the end"!r}')
+    value = p.value()
+    if entity == 'attributes':
+        if key not in attributes:
+            raise p.fail(f'the attributes searched are {", ".join(attributes)} (and '
+                         f'tags), not {key!r}')
+        numeric = attributes[key]
+    elif entity == 'tags':
+        numeric = False
+    else:
+        raise p.fail(f'experiments have no {entity}')
+    if numeric != isinstance(value, float) or (numeric and op not in NUMERIC_OPS):
+        raise p.fail(f'{key} {op} {value!r} compares the wrong type')
+    if op in ('LIKE', 'ILIKE'):
+        value = _like_regex(value, op == 'ILIKE')
+    return Clause(entity, key, op, value)
