@@ -15,10 +15,14 @@ def editing(client: TestClient) -> TestClient:
     return client
 
 
+pytestmark = pytest.mark.backends
+
+
 @pytest.fixture
-def small_repo(tmp_path):
-    hashes = build_repo(str(tmp_path), n_runs=2, steps=20)
-    return str(tmp_path), hashes
+def small_repo(repo_location):
+    """Two runs in a directory or a PostgreSQL database: (path or URL, hashes)."""
+    hashes = build_repo(repo_location, n_runs=2, steps=20)
+    return repo_location, hashes
 
 
 def test_edit_name_description_tags_and_archive(small_repo):
