@@ -9,6 +9,7 @@ import sys
 import click
 
 from aim.errors import AimError
+from aim.storage.postgres import redact
 
 _WILDCARD_CHARS = '*?['
 
@@ -176,7 +177,7 @@ def _transfer(r, matched: list[str], dest, label: str, move: bool) -> dict[str, 
 
 def _transfer_failure_reason(r, dest, run_hash: str) -> str:
     if dest.run_exists(run_hash):
-        return f'already exists in {dest.root_path}'
+        return f'already exists in {redact(dest.root_path)}'
     if run_hash in r.list_active_runs():
         return 'is being written by a live process; try again once it has finished'
     return 'could not be read or written; `aim storage check` tells whether it is damaged'
@@ -194,7 +195,7 @@ def copy_runs(ctx, hashes, destination, repo):
     matched = expand_hashes(hashes, r.list_all_runs())
     dest = _destination(destination)
     failures = _transfer(r, matched, dest, 'Copying runs', move=False)
-    _finish(f'Copied {{n}} run(s) to {dest.root_path}.', matched, failures)
+    _finish(f'Copied {{n}} run(s) to {redact(dest.root_path)}.', matched, failures)
 
 
 @runs.command('mv')
@@ -209,9 +210,9 @@ def move_runs(ctx, hashes, destination, repo, yes):
     r = open_repo(ctx, repo)
     matched = expand_hashes(hashes, r.list_all_runs())
     dest = _destination(destination)
-    _confirm(f'Move to {dest.root_path}', matched, yes)
+    _confirm(f'Move to {redact(dest.root_path)}', matched, yes)
     failures = _transfer(r, matched, dest, 'Moving runs', move=True)
-    _finish(f'Moved {{n}} run(s) to {dest.root_path}.', matched, failures)
+    _finish(f'Moved {{n}} run(s) to {redact(dest.root_path)}.', matched, failures)
 
 
 @runs.command('close')
@@ -305,4 +306,4 @@ def import_runs(ctx, folder, repo):
     except AimError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f'Imported {len(report.converted)} run(s) ({report.points:,} points); '
-               f'{len(report.unchanged)} were already in {r.root_path}.')
+               f'{len(report.unchanged)} were already in {redact(r.root_path)}.')

@@ -153,3 +153,13 @@ def test_a_database_of_a_newer_format_is_refused_at_start_up(pg_url):
     server = aim('server', '--repo', pg_url, '--port', '0')
     assert server.returncode != 0
     assert 'upgrade aimkit' in server.stderr and 'Traceback' not in server.stderr
+
+
+def test_a_destination_url_s_password_is_not_printed(tmp_path, pg_url):
+    src = str(tmp_path / 'src')
+    build(src, 2)
+    with_password = pg_url.replace('postgresql://aim@', 'postgresql://aim:pw-s3cret@')
+    copied = aim('runs', '--repo', src, 'cp', '*', '--destination', with_password)
+    assert copied.returncode == 0, copied.stderr
+    assert 'Copied 2 run(s)' in copied.stdout and 'aim:***@' in copied.stdout
+    assert 'pw-s3cret' not in copied.stdout + copied.stderr
