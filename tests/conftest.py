@@ -75,11 +75,9 @@ _pg_databases = iter(range(1, 1 << 30))
 @pytest.fixture
 def pg_url(pg_cluster):
     """A fresh PostgreSQL repository (its own database) for one test."""
-    import psycopg
+    from tests.pg.cluster import create_database_from_template
     name = f'aim_t{next(_pg_databases)}_{os.getpid()}'
-    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_cluster.template}"')
-    url = pg_cluster.url(name)
+    url = create_database_from_template(pg_cluster, name)
     yield url
     from aim.sdk import repo as repo_module
     with repo_module._pool_lock:

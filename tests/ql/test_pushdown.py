@@ -59,11 +59,8 @@ def index(request, tmp_path_factory):
     if request.param == 'postgresql':
         from aim.storage import postgres
         cluster = request.getfixturevalue('pg_cluster')
-        url = cluster.url('aim_pushdown')
-        cluster.drop_database('aim_pushdown')
-        admin = postgres.connect(cluster.url())
-        admin.execute(f'CREATE DATABASE aim_pushdown TEMPLATE "{cluster.template}"')
-        admin.close()
+        from tests.pg.cluster import create_database_from_template
+        url = create_database_from_template(cluster, 'aim_pushdown')
         db = postgres.PgDatabase(url)
         with db.write() as conn:
             _fill(conn.execute)
