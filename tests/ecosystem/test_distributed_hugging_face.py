@@ -44,6 +44,10 @@ SCRIPT = textwrap.dedent('''
     with open(os.path.join(sys.argv[2], 'rank' + os.environ['RANK']), 'w') as f:
         f.write(f'RANK {os.environ["RANK"]} WORLD {trainer.args.world_size} HASH '
                 f'{callback.run_hash}')
+    # PyTorch asks a job to tear its process group down itself; left to interpreter exit,
+    # gloo's threads can abort the process ("terminate called without an active exception")
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
 ''')
 
 
