@@ -1,0 +1,228 @@
+"""``Distribution``: a histogram tracked with ``run.track(Distribution(...), name=...)``.
+
+From samples, construction only validates and copies them; the histogram (``bin_count``
+equal-width bins over the finite samples' [min, max], as ``np.histogram`` makes it) is
+computed on first use or in ``encode`` on the storage thread. Non-finite samples (NaN,
+±inf) are left out of the histogram; their number is kept as ``nonfinite_count``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aim.errors import TrackInputError
+from aim.sdk.objects.base import (
+    AimObject,
+    is_numpy_array,
+    is_torch_tensor,
+    torch_to_numpy,
+    type_name,
+)
+
+MAX_BIN_COUNT = 512
+
+
+def _check_bin_count(bin_count: Any, what: str = 'bin_count') -> int:
+    import operator
+    try:
+        if isinstance(bin_count, bool):
+            raise TypeError
+        count = operator.index(bin_count)
+    except TypeError:
+        raise TrackInputError(f'Distribution: {what} must be an int in 1..{MAX_BIN_COUNT}, '
+                              f'not {type_name(bin_count)}') from None
+    if not 1 <= count <= MAX_BIN_COUNT:
+        raise TrackInputError(f'Distribution: {what} must be in 1..{MAX_BIN_COUNT}, '
+                              f'not {count}')
+    return count
+
+
+def _as_numbers(values: Any, what: str) -> Any:
+    """A flat numpy array (a copy) of real numbers."""
+    import numpy as np
+    if is_torch_tensor(values):
+        values = torch_to_numpy(values)
+    try:
+        arr = np.array(values, copy=True)
+    except (ValueError, TypeError) as exc:
+        raise TrackInputError(f'Distribution: {what} must be numbers; {exc}') from None
+    if arr.dtype.kind == 'b':
+        arr = arr.astype(np.uint8)
+    elif arr.dtype.kind not in 'iuf':
+        raise TrackInputError(f'Distribution: {what} must be real numbers, not an array of '
+                              f'dtype {arr.dtype}')
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder('='))
+    return arr.reshape(-1)
+
+
+class Distribution(AimObject):
+    """A histogram: ``Distribution(samples, bin_count=64)`` or
+    ``Distribution(hist=weights, bin_range=(lo, hi))``."""
+
+    __slots__ = ('_samples', '_bin_count', '_weights', '_range', '_nonfinite')
+
+    AIM_NAME = 'aim.distribution'
+    KIND = 'distribution'
+
+    def __init__(self, samples: Any = None, bin_count: int = 64, *, hist: Any = None,
+                 bin_range: Any = None):
+        self._weights: Any = None
+        self._range: tuple[float, float] | None = None
+        self._nonfinite = 0
+        if samples is not None:
+            if hist is not None or bin_range is not None:
+                raise TrackInputError('Distribution: pass samples, or hist and bin_range, '
+                                      'not both')
+            self._bin_count = _check_bin_count(bin_count)
+            self._samples = self._check_samples(samples)
+        elif hist is not None:
+            if bin_range is None:
+                raise TrackInputError('Distribution: hist needs bin_range=(low, high)')
+            self._samples = None
+            self._set_histogram(hist, bin_range)
+        else:
+            raise TrackInputError('Distribution: pass samples, or hist and bin_range')
+
+    @staticmethod
+    def _check_samples(samples: Any) -> Any:
+        if is_numpy_array(samples) and samples.dtype.kind == 'f' and samples.dtype.isnative:
+            arr = samples.reshape(-1).copy()  # the common case, kept short
+        else:
+            arr = _as_numbers(samples, 'samples')
+        if arr.size == 0:
+            raise TrackInputError('Distribution: samples are empty; a histogram needs at '
+                                  'least one finite number')
+        if arr.dtype.kind == 'f':
+            import numpy as np
+            if not np.isfinite(arr).any():
+                raise TrackInputError(f'Distribution: all {arr.size} samples are NaN or '
+                                      f'infinite; a histogram needs a finite number')
+        return arr
+
+    def _set_histogram(self, hist: Any, bin_range: Any) -> None:
+        import numpy as np
+        weights = _as_numbers(hist, 'hist').astype(np.float64)
+        self._bin_count = _check_bin_count(weights.size, 'the number of hist weights')
+        if not np.isfinite(weights).all():
+            raise TrackInputError('Distribution: hist weights must be finite numbers')
+        try:
+            lo, hi = (float(v) for v in bin_range)
+        except (TypeError, ValueError):
+            raise TrackInputError(f'Distribution: bin_range must be two numbers (low, high), '
+                                  f'not {bin_range!r}') from None
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise TrackInputError(f'Distribution: bin_range must be finite with low < high, '
+                                  f'not {bin_range!r}')
+        self._weights = weights
+        self._range = (lo, hi)
+
+    @classmethod
+    def from_histogram(cls, hist: Any, bin_range: Any) -> Distribution:
+        return cls(hist=hist, bin_range=bin_range)
+
+    @classmethod
+    def from_samples(cls, samples: Any, bin_count: int = 64) -> Distribution:
+        return cls(samples, bin_count)
+
+    def _histogram(self) -> None:
+        if self._weights is not None:
+            return
+        weights, lo, hi, nonfinite = _histogram(self._samples, self._bin_count)
+        self._weights, self._range, self._nonfinite = weights, (lo, hi), nonfinite
+        self._samples = None
+
+    @property
+    def bin_count(self) -> int:
+        return self._bin_count
+
+    @property
+    def range(self) -> list[float]:
+        self._histogram()
+        assert self._range is not None
+        return list(self._range)
+
+    @property
+    def weights(self) -> Any:
+        """The count (or weight) of each bin, a float64 numpy array."""
+        self._histogram()
+        return self._weights
+
+    @property
+    def ranges(self) -> Any:
+        """The bin edges: ``bin_count + 1`` floats from ``range[0]`` to ``range[1]``."""
+        import numpy as np
+        lo, hi = self.range
+        return np.linspace(lo, hi, self._bin_count + 1)
+
+    @property
+    def nonfinite_count(self) -> int:
+        """How many samples were NaN or infinite and left out of the histogram."""
+        self._histogram()
+        return self._nonfinite
+
+    def to_np_histogram(self) -> tuple[Any, Any]:
+        """(weights, bin edges), as ``np.histogram`` returns them."""
+        return self.weights, self.ranges
+
+    def json(self) -> dict:
+        return {'bin_count': self.bin_count, 'range': self.range,
+                'weights': self.weights.tolist()}
+
+    def _content(self) -> tuple:
+        return self.bin_count, self.range, self.weights.tolist()
+
+    def __repr__(self) -> str:
+        if self._weights is None:
+            return f'<Distribution of {self._samples.size} samples, {self._bin_count} bins>'
+        lo, hi = self._range or (0.0, 0.0)
+        return f'<Distribution {self._bin_count} bins over [{lo:g}, {hi:g}]>'
+
+    def _capture(self) -> tuple[dict, bytes]:
+        if self._weights is not None:  # already computed (or given): send the histogram
+            lo, hi = self._range or (0.0, 0.0)
+            return ({'source': 'hist', 'bin_range': [lo, hi], 'nonfinite': self._nonfinite},
+                    self._weights.tobytes())
+        return ({'source': 'samples', 'bin_count': self._bin_count,
+                 'dtype': self._samples.dtype.str}, self._samples.tobytes())
+
+    @classmethod
+    def _from_stored(cls, meta: dict, blob: Callable[[], bytes] | None) -> Distribution:
+        import numpy as np
+        self = cls.__new__(cls)
+        self._samples = None
+        self._weights = np.asarray(meta['weights'], dtype=np.float64)
+        self._bin_count = int(self._weights.size)
+        lo, hi = meta['range']
+        self._range = (float(lo), float(hi))
+        self._nonfinite = int(meta.get('nonfinite', 0))
+        return self
+
+
+def _histogram(samples: Any, bin_count: int) -> tuple[Any, float, float, int]:
+    """(float64 weights, low, high, number of non-finite samples left out)."""
+    import numpy as np
+    nonfinite = 0
+    if samples.dtype.kind == 'f':
+        finite = np.isfinite(samples)
+        if not finite.all():
+            samples = samples[finite]
+            nonfinite = int(finite.size - samples.size)
+    if samples.size == 0:
+        raise TrackInputError('Distribution: no finite samples to make a histogram of')
+    counts, edges = np.histogram(samples, bins=bin_count)
+    return counts.astype(np.float64), float(edges[0]), float(edges[-1]), nonfinite
+
+
+def encode_distribution(meta: dict, payload: bytes) -> tuple[dict, None]:
+    """Storage thread: the histogram, inline in the stored meta."""
+    import numpy as np
+    if meta.get('source') == 'hist':
+        weights = np.frombuffer(payload, dtype=np.float64)
+        lo, hi = meta['bin_range']
+        nonfinite = int(meta.get('nonfinite', 0))
+    else:
+        samples = np.frombuffer(payload, dtype=np.dtype(meta['dtype']))
+        weights, lo, hi, nonfinite = _histogram(samples, int(meta['bin_count']))
+    return ({'bin_count': int(weights.size), 'range': [float(lo), float(hi)],
+             'weights': weights.tolist(), 'nonfinite': nonfinite}, None)

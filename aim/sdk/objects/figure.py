@@ -1,0 +1,191 @@
+"""``Figure``: a chart tracked with ``run.track(Figure(...), name=...)``.
+
+Stored as the figure's plotly JSON, which the UI draws with plotly.js. A matplotlib
+figure becomes a plotly figure whose only content is the figure rendered as a PNG
+(``layout.images`` with a data URI), on axes sized in pixels: every matplotlib artist
+looks as matplotlib draws it, without a trace-by-trace translation that could lose parts
+of it.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from aim.errors import TrackInputError
+from aim.sdk.objects.base import AimObject, is_matplotlib_figure, require, type_name
+
+_ACCEPTED = ('a plotly figure (or any object with to_plotly_json() or to_json()), a '
+             "plotly figure dict (with 'data' and/or 'layout'), or a matplotlib figure")
+_PLOTLY_KEYS = {'data', 'layout', 'frames'}
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for the numpy / datetime values a plotly dict may hold."""
+    if hasattr(value, 'tolist'):  # numpy arrays and scalars, torch tensors
+        return value.tolist()
+    if hasattr(value, 'isoformat'):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode('latin-1')
+    raise TypeError(f'{type_name(value)} is not JSON-able')
+
+
+def _finite(value: Any) -> Any:
+    """The JSON tree with NaN and ±inf as null, as plotly.js reads them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _check_plotly_dict(data: Any, source: str) -> dict:
+    if not isinstance(data, dict) or not data or not set(data) <= _PLOTLY_KEYS \
+            or not ({'data', 'layout'} & set(data)):
+        keys = sorted(data) if isinstance(data, dict) else type_name(data)
+        raise TrackInputError(f'Figure: {source} is not a plotly figure: expected a dict with '
+                              f"'data' and/or 'layout' (and 'frames'), got {keys}")
+    if 'data' in data and not isinstance(data['data'], (list, tuple)):
+        raise TrackInputError(f"Figure: {source} has 'data' of type "
+                              f"{type_name(data['data'])}; plotly expects a list of traces")
+    return data
+
+
+def _dumps(data: dict, source: str) -> str:
+    try:
+        return json.dumps(data, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise TrackInputError(f'Figure: {source} cannot be written as JSON: {exc}') from None
+
+
+def matplotlib_to_plotly(fig: Any) -> dict:
+    """A plotly figure dict showing the matplotlib figure rendered as a PNG."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png')
+    png = buf.getvalue()
+    width, height = int.from_bytes(png[16:20], 'big'), int.from_bytes(png[20:24], 'big')
+    uri = 'data:image/png;base64,' + base64.b64encode(png).decode('ascii')
+    axis = {'visible': False, 'showgrid': False, 'zeroline': False, 'fixedrange': False}
+    return {
+        'data': [],
+        'layout': {
+            'width': width, 'height': height,
+            'margin': {'l': 0, 'r': 0, 't': 0, 'b': 0},
+            'xaxis': {**axis, 'range': [0, width]},
+            'yaxis': {**axis, 'range': [0, height], 'scaleanchor': 'x'},
+            'images': [{'source': uri, 'xref': 'x', 'yref': 'y', 'x': 0, 'y': height,
+                        'sizex': width, 'sizey': height, 'sizing': 'stretch',
+                        'layer': 'below'}],
+            'plot_bgcolor': 'white',
+            'meta': {'aim_source': 'matplotlib'},
+        },
+    }
+
+
+class Figure(AimObject):
+    """A chart: ``Figure(obj)`` with a plotly figure, a plotly figure dict or a
+    matplotlib figure."""
+
+    __slots__ = ('_json', '_data', '_source', '_load_blob')
+
+    AIM_NAME = 'aim.figure'
+    KIND = 'figure'
+
+    def __init__(self, obj: Any):
+        self._data: dict | None = None
+        self._load_blob: Callable[[], bytes] | None = None
+        if isinstance(obj, dict):
+            self._source = 'plotly'
+            self._json: str | None = _dumps(_check_plotly_dict(obj, 'the dict'), 'the dict')
+        elif is_matplotlib_figure(obj):
+            self._source = 'matplotlib'
+            self._json = json.dumps(matplotlib_to_plotly(obj))
+        elif callable(getattr(obj, 'to_json', None)) and type(obj).__module__.startswith(
+                'plotly'):
+            self._source = 'plotly'
+            self._json = obj.to_json()  # plotly's own encoder (numpy, dates, NaN)
+        elif callable(getattr(obj, 'to_plotly_json', None)):
+            self._source = 'plotly'
+            data = _check_plotly_dict(obj.to_plotly_json(), f'{type_name(obj)}.to_plotly_json()')
+            self._json = _dumps(data, type_name(obj))
+        elif callable(getattr(obj, 'to_json', None)):
+            self._source = 'plotly'
+            text = obj.to_json()
+            try:
+                data = json.loads(text)
+            except (TypeError, ValueError):
+                raise TrackInputError(f'Figure: {type_name(obj)}.to_json() did not return '
+                                      f'JSON') from None
+            _check_plotly_dict(data, f'{type_name(obj)}.to_json()')
+            self._json = text
+        else:
+            raise TrackInputError(f'Figure: cannot make a figure from {type_name(obj)}; '
+                                  f'pass {_ACCEPTED}')
+
+    @classmethod
+    def _from_stored(cls, meta: dict, blob: Callable[[], bytes] | None) -> Figure:
+        self = cls.__new__(cls)
+        self._json = None
+        self._data = None
+        self._source = meta.get('source', 'plotly')
+        self._load_blob = blob
+        return self
+
+    def _text(self) -> str:
+        if self._json is None:
+            if self._load_blob is None:
+                raise TrackInputError('Figure: this stored figure has no data')
+            self._json = self._load_blob().decode('utf-8')
+        return self._json
+
+    @property
+    def data(self) -> dict:
+        """The plotly figure as a JSON dict ('data', 'layout', ...)."""
+        if self._data is None:
+            self._data = json.loads(self._text())
+        return self._data
+
+    @property
+    def source(self) -> str:
+        """'plotly' or 'matplotlib': what the figure was made from."""
+        return self._source
+
+    def to_plotly_figure(self) -> Any:
+        go = require('plotly.graph_objects', 'plotly', 'Figure.to_plotly_figure()')
+        return go.Figure(self.data)
+
+    def json(self) -> dict:
+        return self.data
+
+    def _content(self) -> tuple:
+        return (_finite(self.data),)
+
+    def __repr__(self) -> str:
+        data = self.data
+        traces = len(data.get('data') or ())
+        return f'<Figure from {self._source}, {traces} traces>'
+
+    def _capture(self) -> tuple[dict, bytes]:
+        return {'source': self._source}, self._text().encode('utf-8')
+
+
+def encode_figure(meta: dict, payload: bytes) -> tuple[dict, bytes]:
+    """Storage thread: the figure as canonical JSON (sorted keys, no spaces, NaN as
+    null), so that equal figures give equal bytes."""
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        raise TrackInputError(f'Figure: the figure JSON cannot be read: {exc}') from None
+    try:
+        text = json.dumps(data, sort_keys=True, separators=(',', ':'), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(data), sort_keys=True, separators=(',', ':'))
+    return {'source': meta.get('source', 'plotly')}, text.encode('utf-8')
