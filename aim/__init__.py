@@ -13,9 +13,12 @@ _ADAPTERS = ('catboost', 'distributed_hugging_face', 'fastai', 'hugging_face', '
              'keras_tuner', 'lightgbm', 'optuna', 'prophet', 'pytorch', 'pytorch_ignite',
              'pytorch_lightning', 'sb3', 'tensorflow', 'xgboost')
 _SDK = ('Metric',)   # aim.sdk.trace imports numpy: loaded on first use
+_OBJECTS = ('Image', 'Text', 'Distribution', 'Audio', 'Figure')
+_SEQUENCES = ('Images', 'Texts', 'Distributions', 'Audios', 'Figures')
 
-__all__ = ['Metric', 'Repo', 'Run', 'Session', 'flush', 'init', 'select_metrics', 'select_runs',
-           'set_params', 'track']
+__all__ = ['Audio', 'Audios', 'Distribution', 'Distributions', 'Figure', 'Figures', 'Image',
+           'Images', 'Metric', 'Repo', 'Run', 'Session', 'Text', 'Texts', 'flush', 'init',
+           'select_metrics', 'select_runs', 'set_params', 'track']
 
 
 def __getattr__(name):
@@ -25,6 +28,12 @@ def __getattr__(name):
     if name in _SDK:
         from aim.sdk import trace
         return getattr(trace, name)
+    if name in _OBJECTS:
+        from aim.sdk import objects
+        return getattr(objects, name)
+    if name in _SEQUENCES:
+        from aim.sdk import sequences
+        return getattr(sequences, name)
     if name in _ADAPTERS:
         import importlib
         return importlib.import_module(f'aim.{name}')
@@ -43,4 +52,4 @@ def unload_ipython_extension(ipython):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LEGACY) | set(_SDK))
+    return sorted(set(globals()) | set(_LEGACY) | set(_SDK) | set(_OBJECTS) | set(_SEQUENCES))

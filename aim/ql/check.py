@@ -180,7 +180,7 @@ class _Checker:
                 self.fail(node, f'{name} is a function, used here as a value',
                           f'Call it: {name}(...).')
             return
-        if name in TRACE_VARIABLES:
+        if name in TRACE_VARIABLES and self.variables == RUN_VARIABLES:
             self.fail(node, f'{name!r} is not available in a run query',
                       'Use repo.query_metrics() / repo.traces() to filter metrics; run '
                       'queries see only `run`.', QuerySyntaxError)

@@ -55,13 +55,28 @@ def _uses_variables(node: ast.AST) -> bool:
 class Query:
     """One query, compiled for `kind` 'run' (names: run) or 'trace' (run, metric, context)."""
 
-    def __init__(self, text: str | None, kind: str = 'run', cpu_budget_s: float | None = None):
+    def __init__(self, text: str | None, kind: str = 'run', cpu_budget_s: float | None = None,
+                 sequence: str | None = None):
+        """``sequence``: for kind 'trace', the object sequences to match instead of metrics
+        ('images', 'texts', 'distributions', 'audios', 'figures'), named by that variable."""
         if kind not in ('run', 'trace'):
             raise ValueError("kind must be 'run' or 'trace'")
+        from aim.storage.objects import KIND_OF_SEQUENCE
+        if sequence is not None and (kind != 'trace' or sequence not in KIND_OF_SEQUENCE):
+            raise ValueError(f'unknown sequence {sequence!r}')
         self.text = text or ''
         self.kind = kind
+        self.sequence = sequence
+        self.object_kind = KIND_OF_SEQUENCE.get(sequence) if sequence else None
         self.parsed = parse_query(text)
-        check_query(self.parsed, RUN_VARIABLES if kind == 'run' else TRACE_VARIABLES)
+        check_query(self.parsed, RUN_VARIABLES if kind == 'run' else
+                    frozenset({'run', sequence}) if sequence else TRACE_VARIABLES)
+        if sequence is not None and self.parsed.tree is not None:
+            # `images.name` is `metric.name` over the object series: the same push-down
+            # and evaluation (node positions, used by error messages, are kept)
+            for node in ast.walk(self.parsed.tree):
+                if isinstance(node, ast.Name) and node.id == sequence:
+                    node.id = 'metric'
         self.tree = self.parsed.tree
         self.budget = CpuBudget(cpu_budget_s, self.text)
         self.clock = FrozenClock()
@@ -121,6 +136,12 @@ class Query:
         # out at once (a chart wants the first thousand) instead of after a sort of all.
         # (PostgreSQL's planner chooses its own join order and has no CROSS JOIN ... ON.)
         join, nulls = ('JOIN', ' NULLS LAST') if dialect == 'postgresql' else ('CROSS JOIN', '')
+        if self.object_kind is not None:
+            return (f'SELECT {_RUN_SELECT}, {_SERIES_SELECT}, s.id, s.kind FROM runs r '
+                    f'{join} object_series s ON s.run_hash = r.hash WHERE s.kind = ? AND '
+                    f's.count > 0 AND {where} '
+                    f'ORDER BY r.creation_time DESC{nulls}, r.hash, s.name, s.context'), \
+                [self.object_kind, *args]
         return (f'SELECT {_RUN_SELECT}, {_SERIES_SELECT} FROM runs r '
                 f'{join} series s ON s.run_hash = r.hash WHERE {where} '
                 f'ORDER BY r.creation_time DESC{nulls}, r.hash, s.name, s.context'), args

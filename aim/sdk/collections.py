@@ -335,6 +335,62 @@ class QueryTraceCollection:
         return metrics_html(self.iter())
 
 
+class QueryObjectCollection:
+    """Object sequences matching a query over ``run`` and the sequence variable
+    (``images``, ``texts``, ``distributions``, ``audios``, ``figures``), as in
+    ``repo.query_images("images.name == 'samples' and run.hparams.lr > 0.01")``.
+
+    Iterating yields sequences (``Images``, ``Texts``, ...), newest run first, then by name
+    and context."""
+
+    def __init__(self, repo: Repo, sequence: str, query: str = '', report_mode=None,
+                 cpu_budget_s: float | None = None, **kwargs):
+        self.repo = repo
+        self.sequence = sequence
+        self.query = query or ''
+        self._compiled = Query(self.query, 'trace', cpu_budget_s, sequence=sequence)
+
+    def _pairs(self):
+        from aim.sdk.sequences import sequence_from_row
+        from aim.storage.objects import KIND_OF_SEQUENCE
+        if self.repo.is_remote_repo:
+            raise NotImplementedError(
+                f'query_{self.sequence}() on a remote repository (aim://) is not available '
+                f'yet; query the repository the server serves, or use the web UI.')
+        _flush_live_runs(self.repo)
+        self.repo._store.recover_dead_runs()
+        item = None
+        kind = KIND_OF_SEQUENCE[self.sequence]
+        for view in self._compiled.iter_traces(_source(self.repo)):
+            if item is None or item._view is not view.run:
+                item = RunItem(self.repo, view.run, metrics=[])
+            r = view.row
+            row = {'id': r[9], 'run_hash': item.run.hash, 'name': r[0], 'context': r[1],
+                   'kind': kind, 'count': r[2], 'first_step': r[3], 'last_step': r[4],
+                   'last_time': r[8]}
+            yield item, sequence_from_row(item.run, row)
+
+    def iter(self) -> Iterator:
+        for _, seq in self._pairs():
+            yield seq
+
+    __iter__ = iter
+
+    def iter_runs(self) -> Iterator[RunItem]:
+        """One RunItem per run with matching sequences; iterating it yields them."""
+        current = None
+        for item, seq in self._pairs():
+            if current is not None and item is not current:
+                yield current
+            current = item
+            item._metrics.append(seq)
+        if current is not None:
+            yield current
+
+    def __repr__(self) -> str:
+        return f'<QueryObjectCollection {self.sequence} {self.query!r}>'
+
+
 QuerySequenceCollection = QueryTraceCollection
 QueryRunSequenceCollection = QueryRunCollection
 

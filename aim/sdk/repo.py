@@ -274,6 +274,33 @@ class Repo:
     traces = query_metrics
     iter_traces = query_metrics
 
+    def _query_objects(self, sequence: str, query: str, report_mode, kwargs):
+        from aim.sdk.collections import QueryObjectCollection
+        return QueryObjectCollection(self, sequence, query, report_mode=report_mode, **kwargs)
+
+    def query_images(self, query: str = '', report_mode=None, **kwargs):
+        """Image sequences matching a query over ``run`` and ``images``."""
+        return self._query_objects('images', query, report_mode, kwargs)
+
+    def query_texts(self, query: str = '', report_mode=None, **kwargs):
+        """Text sequences matching a query over ``run`` and ``texts``."""
+        return self._query_objects('texts', query, report_mode, kwargs)
+
+    def query_audios(self, query: str = '', report_mode=None, **kwargs):
+        """Audio sequences matching a query over ``run`` and ``audios``."""
+        return self._query_objects('audios', query, report_mode, kwargs)
+
+    def query_distributions(self, query: str = '', report_mode=None, **kwargs):
+        """Distribution sequences matching a query over ``run`` and ``distributions``."""
+        return self._query_objects('distributions', query, report_mode, kwargs)
+
+    def query_figure_objects(self, query: str = '', report_mode=None, **kwargs):
+        """Figure sequences matching a query over ``run`` and ``figures``."""
+        return self._query_objects('figures', query, report_mode, kwargs)
+
+    def available_sequence_types(self) -> list[str]:
+        return ['metric', 'images', 'texts', 'distributions', 'audios', 'figures']
+
     def collect_metrics(self) -> dict:
         if self.is_remote_repo:
             return self._store.client.get('/collect/metrics')
@@ -283,9 +310,34 @@ class Repo:
     collect_metrics_info = collect_metrics
 
     def collect_sequence_info(self, sequence_types='metric') -> dict:
-        """``{'metric': {name: [context, ...]}}`` (Aim 3.x); only metrics exist so far."""
+        """``{'metric': {name: [context, ...]}, 'images': {...}, ...}`` (Aim 3.x)."""
+        from aim.sdk.sequences import kind_of
         types = [sequence_types] if isinstance(sequence_types, str) else list(sequence_types)
-        return {t: (self.collect_metrics() if t == 'metric' else {}) for t in types}
+        out = {}
+        for t in types:
+            if t == 'metric':
+                out[t] = self.collect_metrics()
+                continue
+            kind = kind_of(t)
+            if kind is None:
+                raise ValueError(f'unknown sequence type {t!r}: use metric, images, texts, '
+                                 f'distributions, audios or figures')
+            out[t] = self._collect_objects(kind)
+        return out
+
+    def _collect_objects(self, kind: str) -> dict:
+        import json
+
+        from aim.storage.objects import list_series
+        if self.is_remote_repo:
+            return {}
+        found: dict = {}
+        for row in list_series(self._store.db, kind=kind):
+            contexts = found.setdefault(row['name'], [])
+            ctx = json.loads(row['context'])
+            if ctx not in contexts:
+                contexts.append(ctx)
+        return found
 
     def collect_params(self) -> dict:
         if self.is_remote_repo:

@@ -582,11 +582,92 @@ class Run:
 
     collect_metrics_info = get_traces_overview
 
+    # rich objects -----------------------------------------------------------------------
+    def _object_series_rows(self, kind: str | None = None) -> list[dict]:
+        if self._live is not None:
+            self._live.flush()
+        from aim.storage.objects import list_series
+        return list_series(self.repo._store.db, self.hash, kind)
+
+    def _object_series_row(self, name: str, context_json: str) -> dict | None:
+        for row in self._object_series_rows():
+            if row['name'] == name and row['context'] == context_json:
+                return row
+        return None
+
+    def _get_sequence(self, kind: str, name: str, context: dict | None):
+        from aim.sdk.sequences import sequence_from_row
+        if not isinstance(name, str):
+            raise TypeError(f'sequence name must be a str, got {type(name).__name__}')
+        if context is not None and not isinstance(context, dict):
+            raise TypeError(f'context must be a dict, got {type(context).__name__}')
+        try:
+            context_json = canonical_context(context)
+        except (TypeError, ValueError):
+            return None
+        row = self._object_series_row(name, context_json)
+        if row is None or row['kind'] != kind or not row['count']:
+            return None
+        return sequence_from_row(self, row)
+
+    def get_image_sequence(self, name: str, context: dict | None = None):
+        """The images tracked as ``name``/``context`` (an ``Images`` sequence), or None."""
+        return self._get_sequence('image', name, context)
+
+    def get_text_sequence(self, name: str, context: dict | None = None):
+        return self._get_sequence('text', name, context)
+
+    def get_audio_sequence(self, name: str, context: dict | None = None):
+        return self._get_sequence('audio', name, context)
+
+    def get_distribution_sequence(self, name: str, context: dict | None = None):
+        return self._get_sequence('distribution', name, context)
+
+    def get_figure_sequence(self, name: str, context: dict | None = None):
+        return self._get_sequence('figure', name, context)
+
+    def object_sequences(self, sequence_type=None) -> list:
+        """Every object sequence of this run (of one type: 'images', Images, ...)."""
+        from aim.sdk.sequences import kind_of, sequence_from_row
+        kind = None if sequence_type is None else kind_of(sequence_type)
+        if sequence_type is not None and kind is None:
+            raise ValueError(f'unknown sequence type {sequence_type!r}')
+        return [sequence_from_row(self, r) for r in self._object_series_rows(kind)
+                if r['count']]
+
+    def iter_sequence_info_by_type(self, dtypes) -> Iterator[tuple[str, Any, Run]]:
+        """(name, context, run) of each sequence whose type is one of ``dtypes`` (Aim's
+        names: 'float', 'int', 'aim.image', 'list(aim.image)', 'aim.text', ...)."""
+        from aim.sdk.sequences import kind_of
+        dtypes = [dtypes] if isinstance(dtypes, str) else list(dtypes)
+        if any(d in ('float', 'float64', 'int', 'number', 'metric') for d in dtypes):
+            for m in self.metrics():
+                yield m.name, m.context, self
+        kinds = {kind_of(d) for d in dtypes} - {None}
+        for seq in self.object_sequences():
+            if seq.KIND in kinds:
+                yield seq.name, seq.context, self
+
     def collect_sequence_info(self, sequence_types='metric', skip_last_value: bool = False
                               ) -> dict:
-        """Aim 3.x's overview: ``{'metric': [{'name', 'context', 'values': {...}}]}``."""
+        """Aim 3.x's overview: ``{'metric': [{'name', 'context', 'values': {...}}],
+        'images': [{'name', 'context', 'values': {first_step, last_step, count}}], ...}``."""
+        from aim.sdk.sequences import kind_of
         types = [sequence_types] if isinstance(sequence_types, str) else list(sequence_types)
         out: dict = {t: [] for t in types}
+        kinds = {t: kind_of(t) for t in types if t != 'metric'}
+        unknown = [t for t, k in kinds.items() if k is None]
+        if unknown:
+            raise ValueError(f'unknown sequence type {unknown[0]!r}: use metric, images, '
+                             f'texts, distributions, audios or figures')
+        if kinds:
+            for seq in self.object_sequences():
+                for t, k in kinds.items():
+                    if seq.KIND == k:
+                        out[t].append({'name': seq.name, 'context': seq.context.to_dict(),
+                                       'values': {'first_step': seq.first_step(),
+                                                  'last_step': seq.last_step(),
+                                                  'count': seq.count}})
         if 'metric' in out:
             for m in self.metrics():
                 values = {'first_step': m.first_step, 'last_step': m.last_step,

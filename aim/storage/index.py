@@ -11,6 +11,8 @@ import sqlite3
 from typing import Any
 
 from aim.errors import RepositoryError, RepositoryFormatError
+from aim.storage.objects import SCHEMA_NAMES as OBJECT_SCHEMA_NAMES
+from aim.storage.objects import SQLITE_SCHEMA as OBJECT_SCHEMA
 from aim.storage.sqlite import Database, is_damage, translate
 
 FORMAT_VERSION = 1
@@ -66,6 +68,8 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS logged_models(
         id TEXT PRIMARY KEY, experiment_id TEXT NOT NULL, creation_ms INTEGER,
         doc TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)""",
+    # rich objects: series, chunks of their metadata, blob references (aim/storage/objects.py)
+    *OBJECT_SCHEMA,
 )
 
 RUN_COLUMNS = ('hash', 'name', 'experiment', 'description', 'tags', 'archived',
@@ -106,7 +110,8 @@ class RepoIndex(Database):
             return False   # let the write below say what is wrong
         wanted = {'meta', 'runs', 'runs_by_time', 'run_props', 'series', 'series_by_name',
                   'chunks', 'overviews', 'logs', 'remote_streams',
-                  'remote_streams_by_run', 'blobs', 'experiments', 'logged_models'}
+                  'remote_streams_by_run', 'blobs', 'experiments', 'logged_models',
+                  *OBJECT_SCHEMA_NAMES}
         return wanted <= names and 'last_time' in columns and bool(version)
 
     def connection(self) -> sqlite3.Connection:

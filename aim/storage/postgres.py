@@ -37,6 +37,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from aim.errors import RepositoryError, RepositoryWriteError
+from aim.storage.objects import PG_SCHEMA as OBJECT_SCHEMA
+from aim.storage.objects import TABLES as OBJECT_TABLES
 
 SCHEMES = ('postgresql://', 'postgres://')
 DIALECT = 'postgresql'
@@ -105,16 +107,19 @@ SCHEMA = (
             WHEN 'string' THEN 'text'
             WHEN 'boolean' THEN j::text
             ELSE jsonb_typeof(j) END $$""",
+    *OBJECT_SCHEMA,
 )
 TABLES = ('meta', 'runs', 'run_props', 'series', 'chunks', 'overviews', 'logs',
-          'remote_streams', 'blobs', 'experiments', 'logged_models')
+          'remote_streams', 'blobs', 'experiments', 'logged_models', *OBJECT_TABLES)
 
 # For INSERT OR REPLACE/IGNORE: each table's key and (for statements without a column
 # list) its columns in order.
 _KEYS = {'meta': ('key',), 'runs': ('hash',), 'run_props': ('run_hash', 'key'),
          'series': ('run_hash', 'name', 'context'), 'chunks': ('series_id', 'seq'),
          'overviews': ('series_id', 'seq'), 'logs': ('run_hash', 'id'),
-         'remote_streams': ('stream',), 'blobs': ('digest',)}
+         'remote_streams': ('stream',), 'blobs': ('digest',),
+         'object_series': ('run_hash', 'name', 'context'),
+         'object_chunks': ('series_id', 'seq'), 'object_blobs': ('series_id', 'digest')}
 _COLUMNS = {
     'meta': ('key', 'value'),
     'run_props': ('run_hash', 'key', 'value'),
@@ -123,6 +128,8 @@ _COLUMNS = {
     'overviews': ('series_id', 'seq', 'n', 'first_step', 'stride', 'last_time', 'points'),
     'logs': ('run_hash', 'id', 'time', 'line'),
     'blobs': ('digest', 'size', 'data'),
+    'object_chunks': ('series_id', 'seq', 'first_step', 'last_step', 'n', 'data'),
+    'object_blobs': ('series_id', 'digest'),
 }
 
 

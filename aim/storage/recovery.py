@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aim.storage import journal as jr
+from aim.storage import objects
 
 if TYPE_CHECKING:
     from aim.storage.repository import RepoStore
@@ -40,6 +41,8 @@ class JournalImage:
     segments: list[jr.SegmentImage] = field(default_factory=list)
     temp_files: list[str] = field(default_factory=list)
     stray_files: list[str] = field(default_factory=list)   # links and folders included
+    object_records: list = field(default_factory=list)     # rich objects' records
+    object_problems: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)         # never followed
     unknown_ids: dict[int, int] = field(default_factory=dict)   # local id -> points
 
@@ -71,6 +74,8 @@ class JournalImage:
             out.append(f'{sum(self.unknown_ids.values())} points belong to series the journal '
                        f'does not name; they are kept as {names}'
                        f'{", ..." if len(self.unknown_ids) > 5 else ""}')
+        out += [f'object journal {p}; the records before it were kept'
+                for p in self.object_problems]
         if self.links:
             out.append(f'symbolic links, not followed: '
                        f'{", ".join(os.path.basename(p) for p in self.links)}')
@@ -104,10 +109,18 @@ def read_journal(jdir: str) -> JournalImage:
                 img.stray_files.append(path)
         elif name.endswith(jr.TEMP_SUFFIX):
             img.temp_files.append(path)
-        elif name != jr.SERIES_FILE and not name.endswith(jr.SEGMENT_SUFFIX):
+        elif name != jr.SERIES_FILE and not name.endswith(jr.SEGMENT_SUFFIX) and \
+                not objects.is_journal_name(name):
             img.stray_files.append(path)
     for name in seg_names:
         img.segments.append(jr.read_segment_file(os.path.join(jdir, name)))
+    for path in objects.journal_files(jdir):
+        if os.path.basename(path) in linked:
+            continue
+        recs, _, problem = objects.read_records(path)
+        img.object_records += recs
+        if problem:
+            img.object_problems.append(problem)
     records = img.records()
     if records is not None and len(records[0]):
         ids, counts = np.unique(records[0] >> 1, return_counts=True)
@@ -133,6 +146,7 @@ def recover_journal(store: RepoStore, run_hash: str, jdir: str, mark_ended: bool
     problems = img.problems()
     records = img.records()
     has_points = records is not None and len(records[0]) > 0
+    has_objects = bool(img.object_records)
     for seg in img.segments:
         if not seg.damaged:
             # after a full disk: the preallocated tails go back before the database grows
@@ -140,7 +154,7 @@ def recover_journal(store: RepoStore, run_hash: str, jdir: str, mark_ended: bool
     data = store.run_data(run_hash)
     created = False
     if not data.exists():
-        if not has_points:
+        if not has_points and not has_objects:
             # the writer died before acknowledging a point: nothing to keep
             remove_journal_dir(jdir)
             return []
@@ -152,12 +166,20 @@ def recover_journal(store: RepoStore, run_hash: str, jdir: str, mark_ended: bool
         folder.register(local_id, name, ctx)
     for local_id in img.unknown_ids:
         folder.register(local_id, UNKNOWN_SERIES.format(local_id), '{}')
-    last_sign = float(records[5].max()) if has_points and records is not None else None
-    if created and records is not None:
+    times = ([float(records[5].min()), float(records[5].max())] if has_points and
+             records is not None else []) + [r.time for r in img.object_records]
+    last_sign = max(times) if times else None
+    if created:
         with store.db.write() as conn:
-            data.put_props(conn, {'creation_time': float(records[5].min()), 'end_time': None,
+            data.put_props(conn, {'creation_time': min(times), 'end_time': None,
                                   'updated_at': last_sign, 'tags': []})
             data.put_params_text(conn, '{}')
+    if has_objects:
+        # objects first: their journal files go with the rest of the folder, at the end
+        sink = objects.ObjectSink(store, run_hash)
+        prepared = sink.prepare(img.object_records)
+        with store.db.write() as conn:
+            sink.fold(conn, prepared)
     # one transaction per segment, and each segment's file goes as soon as its points have
     # committed: on a disk that was full, the journal gives back more space than the
     # database takes (36 bytes a point against about a dozen, WAL included)
@@ -202,6 +224,8 @@ def quarantine(store: RepoStore, run_hash: str, img: JournalImage, problems: lis
     os.makedirs(qdir)
     moved = []
     files = [s.path for s in img.segments if s.damaged] + img.stray_files
+    if img.object_problems:
+        files += objects.journal_files(img.jdir)
     if img.series_problems or img.unknown_ids:
         files.append(os.path.join(img.jdir, jr.SERIES_FILE))
     if img.unknown_ids:
@@ -299,7 +323,7 @@ def remove_journal_dir(jdir: str) -> None:
     # only the journal's own files: anything else someone put there stays (and so does
     # the folder, which rmdir then leaves)
     names = [n for n in names if n == jr.SERIES_FILE or n.endswith(jr.SEGMENT_SUFFIX)
-             or n.endswith(jr.TEMP_SUFFIX)]
+             or n.endswith(jr.TEMP_SUFFIX) or objects.is_journal_name(n)]
     names.sort(key=lambda n: n == jr.SERIES_FILE)
     for i, name in enumerate(names):
         try:

@@ -569,7 +569,9 @@ class LiveRun:
             self._last_sync = time.time()
             self._final_props: dict[str, Any] = {}
             self.folder = SeriesFolder(self.data)
-            self.writer = RunWriter(run_hash, jdir, self.folder, self._commit_flush)
+            from aim.storage.objects import ObjectSink
+            self.writer = RunWriter(run_hash, jdir, self.folder, self._commit_flush,
+                                    objects=ObjectSink(store, run_hash))
         except BaseException:
             locks.release(lock)
             raise

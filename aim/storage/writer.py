@@ -89,7 +89,8 @@ def _coerce_int(x: Any, what: str) -> int:
 class RunWriter:
     def __init__(self, run_hash: str, journal_dir: str, folder, flush_callback: Callable,
                  flush_interval_s: float = FLUSH_INTERVAL_S,
-                 capacity: int = jr.FIRST_CAPACITY, max_capacity: int = jr.DEFAULT_CAPACITY):
+                 capacity: int = jr.FIRST_CAPACITY, max_capacity: int = jr.DEFAULT_CAPACITY,
+                 objects=None):
         self.run_hash = run_hash
         self.journal_dir = journal_dir
         self.folder = folder
@@ -111,6 +112,17 @@ class RunWriter:
             jr.append_series_line(self._series_fd, local_id, *key)
             self._by_canon[key] = [local_id * 2, s.last_step if s.last_step is not None else -1]
         self._next_sid = len(folder.by_key)
+        # rich objects (aim/storage/objects.py): their own journal files; `objects` is the
+        # sink that encodes and folds them ((name, canonical context) -> [key, last step,
+        # kind] for the object series that exist already)
+        from aim.storage.objects import ObjectJournal, series_key
+        self._objects = ObjectJournal(journal_dir)
+        self._object_sink = objects
+        self._obj_by_canon: dict = {}
+        self._obj_series: dict = {}
+        for (name, canon), (kind, last) in (objects.existing() if objects else {}).items():
+            self._obj_by_canon[(name, canon)] = [series_key(kind, name, canon),
+                                                 -1 if last is None else last, kind]
         self._segments: list[jr.Segment] = []
         self._seg_no = max(jr.list_segments(journal_dir), default=-1) + 1
         self._open_segment()
@@ -129,6 +141,7 @@ class RunWriter:
         """Build ``track()`` as a closure: its state lives in cells, which Python reads
         faster than instance attributes, and this is the hottest code in the product."""
         series, series_slow, now = self._series, self._series_slow, _now
+        track_objects = self._track_objects
         # bound acquire/release cost about half of a `with lock:` block on this hot path
         acquire, release = self._lock.acquire, self._lock.release
         open_segment, run_hash = self._open_segment, self.run_hash
@@ -149,6 +162,8 @@ class RunWriter:
                 for key, val in value.items():
                     track(val, key, step, epoch, context)
                 return
+            elif tv is list or tv is tuple or hasattr(tv, '_capture'):
+                return track_objects(value, name, step, epoch, context)
             else:
                 value, is_int = coerce_value(value)
             try:
@@ -216,7 +231,109 @@ class RunWriter:
         self._retire_track = retire
         return track
 
+    # rich objects --------------------------------------------------------------------
+    def _track_objects(self, value, name, step, epoch, context) -> None:
+        """``track()`` of an object (Image, Text, ...) or a list of objects of one kind:
+        their raw data, copied, goes into the object journal; encoding happens in the
+        flusher."""
+        objs = value if type(value) is not tuple else list(value)
+        if type(objs) is not list:
+            objs = [objs]
+        elif not objs:
+            raise TrackInputError(f'track() got an empty {type(value).__name__}: give one or '
+                                  f'more objects (Image, Text, Distribution, Audio, Figure) '
+                                  f'or a number.')
+        kind = getattr(type(objs[0]), 'KIND', None)
+        for obj in objs:
+            if not hasattr(type(obj), '_capture') or type(obj).KIND != kind:
+                if kind is None or not hasattr(type(obj), '_capture'):
+                    raise TrackInputError(
+                        f'track() takes a number, an object (Image, Text, Distribution, '
+                        f'Audio, Figure) or a list of objects of one type; got a '
+                        f'{type(value).__name__} holding {type(obj).__name__}: {obj!r:.60}')
+                raise TrackInputError(f'track() got a list mixing {kind} and '
+                                      f'{type(obj).KIND} objects; a series holds one type.')
+        try:
+            entry = self._obj_series[(name, tuple(context.items()) if context is not None
+                                      else ())]
+        except (KeyError, TypeError, AttributeError):
+            entry = self._object_series_slow(name, context, kind)
+        if entry[2] != kind:
+            raise TrackInputError(f'{name!r} {context or {}} holds {entry[2]} objects; it '
+                                  f'cannot take {kind} objects. Use another name.')
+        if epoch is None:
+            epoch = NO_EPOCH
+        else:
+            epoch = _coerce_int(epoch, 'epoch')
+        if step is not None and type(step) is not int:
+            step = _coerce_int(step, 'step')
+        items = []
+        for obj in objs:
+            meta, payload = obj._capture()
+            items.append((_json_bytes(meta) if meta else b'{}', payload))
+        with self._lock:
+            if self._retired:
+                raise RunError(f'Run {self.run_hash} is closed; open Run(run_hash='
+                               f'{self.run_hash!r}) to continue tracking into it.',
+                               self.run_hash)
+            if step is None:
+                step = entry[1] + 1
+            from aim.storage.objects import pack_record
+            try:
+                self._objects.append(pack_record(entry[0], step, epoch, _now(), items,
+                                                 type(value) in (list, tuple)))
+            except OSError as e:
+                raise RepositoryWriteError(
+                    f'Cannot write the object journal of run {self.run_hash} in '
+                    f'{self.journal_dir}: {e.strerror or e}. Free disk space or fix the '
+                    f'repository permissions; what was tracked before is safe.',
+                    self.journal_dir) from None
+            if step > entry[1]:
+                entry[1] = step
+
+    def _object_series_slow(self, name, context, kind) -> list:
+        from aim.storage.objects import series_key
+        self._check_name(name)
+        try:
+            ctx = check_context(context)
+        except (TypeError, ValueError) as e:
+            raise TrackInputError(str(e)) from None
+        canon = canonical_context(ctx)
+        with self._lock:
+            if (name, canon) in self._by_canon:
+                raise TrackInputError(f'{name!r} {ctx} is a metric in run {self.run_hash}; '
+                                      f'it cannot take {kind} objects. Use another name.')
+            entry = self._obj_by_canon.get((name, canon))
+            if entry is None:
+                entry = [series_key(kind, name, canon), -1, kind]
+                self._obj_by_canon[(name, canon)] = entry
+            try:
+                self._obj_series[(name, tuple(context.items()) if context is not None
+                                  else ())] = entry
+            except TypeError:
+                pass
+        return entry
+
     # slow paths ----------------------------------------------------------------------
+    @staticmethod
+    def _check_name(name) -> None:
+        if name is None:
+            raise TrackInputError("'name' should not be None. track() name must be a str "
+                                  "(only a dict value may go without one).")
+        if not isinstance(name, str):
+            raise TrackInputError(f'track() name must be a str, got {type(name).__name__}: '
+                                  f'{name!r:.40}')
+        if not name:
+            raise TrackInputError('track() name must not be empty')
+        if len(name) > MAX_NAME_CHARS:
+            raise TrackInputError(f'track() name {name[:40]!r}... is {len(name):,} characters '
+                                  f'long; a metric name may have at most {MAX_NAME_CHARS:,}. '
+                                  f'Put the details in the context instead.')
+        try:
+            check_text(name, 'track() name')
+        except (TypeError, ValueError) as e:
+            raise TrackInputError(str(e)) from None
+
     def _series_slow(self, name, context) -> list:
         if name is None:
             raise TrackInputError("'name' should not be None. track() name must be a str "
@@ -242,6 +359,11 @@ class RunWriter:
                                f'{self.run_hash!r}) to continue tracking into it.',
                                self.run_hash)
             entry = self._by_canon.get((name, canon))
+            if entry is None and (name, canon) in self._obj_by_canon:
+                raise TrackInputError(f'{name!r} {ctx} holds '
+                                      f'{self._obj_by_canon[(name, canon)][2]} objects in run '
+                                      f'{self.run_hash}; it cannot take numbers. Use another '
+                                      f'name.')
             if entry is None:
                 sid = self._next_sid
                 if sid >= 2 ** 30:
@@ -299,16 +421,27 @@ class RunWriter:
     def _flush_locked(self) -> None:
         with self._lock:
             segments = list(self._segments)
+            obj_pending = self._objects.pending()
         ranges = [(seg, seg.folded, seg.committed) for seg in segments]
         batches = [seg.read(a, b) for seg, a, b in ranges if b > a]
+        prepared = None
+        if obj_pending and self._object_sink is not None:
+            records = [r for entry, stop in obj_pending for r in self._objects.read(entry, stop)]
+            prepared = self._object_sink.prepare(records)   # encoded here, not in the caller
         try:
-            self._flush_callback(self._fold_batches(batches))
+            self._flush_callback(self._fold_batches(batches, prepared))
         except BaseException:
             self.folder.reload()  # the transaction rolled back; the journal keeps the points
+            if self._object_sink is not None:
+                self._object_sink.reload()
             raise
         jr.fault_point('fold.committed_before_marking')
         for seg, _, b in ranges:
             seg.set_folded(b)
+        if obj_pending and self._object_sink is not None:
+            with self._lock:
+                self._objects.mark_folded(obj_pending)
+                self._objects.drop_done()
         self._drop_done_segments()
 
     def _drop_done_segments(self) -> None:
@@ -322,14 +455,17 @@ class RunWriter:
             os.unlink(seg.path)
             jr.fault_point('segment.unlinked')
 
-    def _fold_batches(self, batches):
+    def _fold_batches(self, batches, prepared=None):
         def fold(conn):
+            changed: list = []
+            if prepared:
+                changed = self._object_sink.fold(conn, prepared)
             if not batches:
-                return []
+                return changed
             import numpy as np
             arrays = [np.concatenate(col) for col in zip(*batches)] if len(batches) > 1 \
                 else batches[0]
-            return self.folder.fold(conn, *arrays)
+            return self.folder.fold(conn, *arrays) + changed
         return fold
 
     def close(self) -> None:
@@ -357,6 +493,7 @@ class RunWriter:
             for seg in self._segments:
                 seg.close()
             self._segments = []
+            self._objects.close()
         os.close(self._series_fd)
 
 
@@ -435,6 +572,11 @@ def remove_journal_dir(journal_dir: str) -> None:
 
 def _now() -> float:
     return _time_mod.time()
+
+
+def _json_bytes(meta: dict) -> bytes:
+    import json
+    return json.dumps(meta, ensure_ascii=False, separators=(',', ':')).encode()
 
 
 _now = _time_mod.time
