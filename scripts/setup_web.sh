@@ -3,8 +3,8 @@
 # (driven by Playwright through executable_path; `playwright install` is never run) and the
 # web extra in the virtualenv. Idempotent: installed pieces are left alone.
 #
-# The UI's JavaScript is our own plain ES modules served from aim/web/static; it uses no
-# npm package, so there is nothing to `npm ci` and nothing to build (see docs/ui.md).
+# The UI's JavaScript is our own plain ES modules served from aim/web/static; the only
+# npm package is plotly.js (figures page), installed below; nothing is built (docs/ui.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +21,21 @@ if [ ! -x /usr/bin/chromium ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 /usr/bin/chromium --version 2>/dev/null || true
+
+# plotly.js for the figures explorer, from the npm registry into a git-ignored folder
+# (aim/web/static/vendor/, served as /static/vendor/plotly.min.js; nothing third-party is
+# committed). The page says how to run this when the file is missing.
+PLOTLY="aim/web/static/vendor/plotly.min.js"
+PLOTLY_VERSION="${PLOTLY_VERSION:-2.35.2}"
+if [ ! -f "$PLOTLY" ]; then
+    if command -v npm >/dev/null 2>&1; then
+        mkdir -p aim/web/static/vendor
+        npm install --silent --no-save --no-audit --no-fund \
+            --prefix aim/web/static/vendor/npm "plotly.js-dist-min@$PLOTLY_VERSION"
+        cp aim/web/static/vendor/npm/node_modules/plotly.js-dist-min/plotly.min.js "$PLOTLY"
+        rm -rf aim/web/static/vendor/npm
+    else
+        echo "npm not found: the figures page needs $PLOTLY (install Node.js and npm, then" \
+             "run this script again)" >&2
+    fi
+fi

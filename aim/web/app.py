@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from aim.web import repo_summary, run_details
 from aim.web.api_errors import ApiError, install_error_handlers, install_host_check
 from aim.web.json_response import SafeJSONResponse
+from aim.web.objects_api import objects_router
 from aim.web.runs_table import RunsPageRequest, runs_page
 from aim.web.security import SecurityMiddleware, new_token
 from aim.web.series_export import export_csv, export_json_lines
@@ -30,7 +31,8 @@ from aim.web.series_payload import (
 from aim.web.series_source import ReducedCache, SeriesRequest, fetch_series
 from aim.web.static_files import index_page, static_response
 
-PAGE_ROUTES = ('/', '/runs', '/metrics', '/params', '/live')
+PAGE_ROUTES = ('/', '/runs', '/metrics', '/params', '/live', '/images', '/texts', '/audios',
+               '/distributions', '/figures')
 
 # Limits of one request (each refusal is a 422 naming the limit; bodies over 1 MiB are
 # refused with 413 before they are parsed, see aim.web.security).
@@ -264,6 +266,8 @@ def create_app(repo, *, read_only: bool = False,
                                               'attachment; filename="series.jsonl"'})
         raise ApiError(400, 'InvalidFormat', f'Unknown export format {format!r}; use csv or '
                        f'jsonl.')
+
+    app.include_router(objects_router(repo, queries))  # images, texts, audio, ... (+ blobs)
 
     # --- pages -----------------------------------------------------------------------
     @app.get('/static/{path:path}', include_in_schema=False)

@@ -10,6 +10,11 @@ const PAGES = [
   [/^\/metrics\/?$/, 'metrics', () => import('./pages/metrics.js')],
   [/^\/params\/?$/, 'params', () => import('./pages/params.js')],
   [/^\/live\/?$/, 'live', () => import('./pages/live.js')],
+  [/^\/images\/?$/, 'images', () => import('./pages/images.js')],
+  [/^\/texts\/?$/, 'texts', () => import('./pages/texts.js')],
+  [/^\/audios\/?$/, 'audios', () => import('./pages/audios.js')],
+  [/^\/distributions\/?$/, 'distributions', () => import('./pages/distributions.js')],
+  [/^\/figures\/?$/, 'figures', () => import('./pages/figures.js')],
 ];
 
 let cleanup = null;

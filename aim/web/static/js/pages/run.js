@@ -7,6 +7,7 @@ import { LineChart } from '../chart.js';
 import { PALETTE } from '../series_ops.js';
 import { formatTime, formatDuration, formatValue, formatNumber, seriesLabel } from '../format.js';
 import { navigate, server } from '../app.js';
+import { mountRunObjects } from '../objects.js';
 
 function paramsTree(value, depth = 0) {
   if (value && typeof value === 'object' && !Array.isArray(value)) {
@@ -136,8 +137,14 @@ export async function mount(root, { params }) {
       }
     } catch (_) { /* the next tick tries again */ }
   }
+  // images, texts, audio, distributions and figures: a tab per kind the run has
+  const objectsCard = el('section', { class: 'card', id: 'run-objects', hidden: true });
+  metricsGrid.parentNode.after(objectsCard);
+  const objectsDone = await mountRunObjects(objectsCard, runHash).catch((e) => {
+    objectsCard.hidden = false; objectsCard.append(errorBox(e)); return null;
+  });
   await loadLogs();
   if (p.active) timer = setInterval(() => { loadLogs(); loadNewPoints(); }, 3000);
   root.dataset.ready = '1';
-  return () => clearInterval(timer);
+  return () => { clearInterval(timer); if (objectsDone) objectsDone(); };
 }

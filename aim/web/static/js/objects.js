@@ -1,0 +1,259 @@
+// Shared pieces of the object pages (images, texts, audio, distributions, figures) and of
+// the run page's object tabs: fetching series and points, grouping, the step slider, lazy
+// images, the full-size viewer and plotly.js loading. Every user string goes in as text.
+
+import { el, clear } from './dom.js';
+import { getJSON } from './api.js';
+import { contextLabel, formatValue } from './format.js';
+
+export const KIND_TITLES = { images: 'Images', texts: 'Texts', audios: 'Audio', distributions: 'Distributions', figures: 'Figures' };
+const ID_BATCH = 500;
+
+export function fetchSeries(kind, q, maxSeries) {
+  return getJSON(`/api/objects/${kind}`, { q, max_series: maxSeries });
+}
+
+// Points of many series, asked in batches of ID_BATCH ids (same order as the ids).
+export async function fetchPoints(kind, ids, params = {}) {
+  const batches = [];
+  for (let i = 0; i < ids.length; i += ID_BATCH) {
+    batches.push(getJSON(`/api/objects/${kind}/points`, { ...params, ids: ids.slice(i, i + ID_BATCH) }));
+  }
+  const answers = await Promise.all(batches);
+  return { points: answers.flatMap((a) => a.points), truncated: answers.some((a) => a.truncated) };
+}
+
+export const blobUrl = (digest, thumb) => `/api/blobs/${encodeURIComponent(digest)}${thumb ? `?thumb=${thumb}` : ''}`;
+
+export function runLabel(runs, hash) {
+  const run = runs[hash];
+  return (run && run.name) || hash;
+}
+
+export function seriesTitle(s) {
+  const ctx = contextLabel(s.context);
+  return ctx ? `${s.name} (${ctx})` : s.name;
+}
+
+// Newest runs first, then by name and context: the order of rows and cards.
+export function sortSeries(series, runs) {
+  const created = (s) => (runs[s.run] && runs[s.run].creation_time) || 0;
+  return [...series].sort((a, b) => created(b) - created(a) || a.run.localeCompare(b.run)
+    || a.name.localeCompare(b.name) || seriesTitle(a).localeCompare(seriesTitle(b)));
+}
+
+// --- grouping ------------------------------------------------------------------------------
+export function groupChoices(series, runs) {
+  const choices = [['none', 'nothing'], ['run', 'run'], ['experiment', 'run.experiment'], ['name', 'name']];
+  const ctxKeys = new Set(); const params = new Set();
+  for (const s of series) Object.keys(s.context || {}).forEach((k) => ctxKeys.add(k));
+  for (const h of new Set(series.map((s) => s.run))) Object.keys((runs[h] && runs[h].params) || {}).forEach((p) => params.add(p));
+  for (const k of [...ctxKeys].sort()) choices.push([`context.${k}`, `context.${k}`]);
+  for (const p of [...params].filter((x) => !x.startsWith('__system_params')).sort()) choices.push([`params.${p}`, `run.${p}`]);
+  return choices;
+}
+
+export function groupValue(s, runs, by) {
+  if (!by || by === 'none') return '';
+  if (by === 'run') return runLabel(runs, s.run);
+  if (by === 'experiment') return (runs[s.run] && runs[s.run].experiment) || '';
+  if (by === 'name') return s.name;
+  if (by.startsWith('context.')) return formatValue((s.context || {})[by.slice(8)]);
+  if (by.startsWith('params.')) return formatValue(((runs[s.run] && runs[s.run].params) || {})[by.slice(7)]);
+  return '';
+}
+
+export function groupSelect(label, choices, value, onChange) {
+  const select = el('select', { 'aria-label': label, onchange: (e) => onChange(e.target.value) },
+    ...choices.map(([v, text]) => el('option', { value: v, text, selected: v === value })));
+  if (!choices.some(([v]) => v === value)) select.value = 'none';
+  return el('label', { class: 'inline' }, `${label} `, select);
+}
+
+// Rows × columns of series: [{key, cols: Map(colKey -> [series])}], plus the column keys.
+export function groupGrid(series, runs, rowsBy, colsBy) {
+  const rows = new Map(); const cols = [];
+  for (const s of series) {
+    const r = groupValue(s, runs, rowsBy); const c = groupValue(s, runs, colsBy);
+    if (!rows.has(r)) rows.set(r, new Map());
+    const row = rows.get(r);
+    if (!row.has(c)) row.set(c, []);
+    row.get(c).push(s);
+    if (!cols.includes(c)) cols.push(c);
+  }
+  return { rows: [...rows.entries()].map(([key, m]) => ({ key, cols: m })), cols };
+}
+
+// --- the step slider ----------------------------------------------------------------------
+export class StepSlider {
+  constructor({ onChange }) {
+    this.onChange = onChange;
+    this.input = el('input', { type: 'range', min: 0, max: 0, step: 1, 'aria-label': 'step', class: 'step-range' });
+    this.label = el('span', { class: 'step-label' });
+    this.timer = null;
+    this.input.addEventListener('input', () => {
+      this.label.textContent = `step ${this.input.value}`;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.onChange(Number(this.input.value)), 150);
+    });
+    const nudge = (d) => () => {
+      const v = Math.min(Number(this.input.max), Math.max(Number(this.input.min), Number(this.input.value) + d));
+      this.set(v); this.onChange(v);
+    };
+    this.root = el('span', { class: 'step-slider' }, el('button', { text: '‹', title: 'previous step', onclick: nudge(-1) }),
+      this.input, el('button', { text: '›', title: 'next step', onclick: nudge(1) }), this.label);
+  }
+
+  setRange(min, max, value) {
+    this.input.min = String(min); this.input.max = String(max);
+    this.root.hidden = !(max > min);
+    this.set(value);
+  }
+
+  set(value) { this.input.value = String(value); this.label.textContent = `step ${value}`; }
+  get value() { return Number(this.input.value); }
+}
+
+export function stepRange(series) {
+  let min = Infinity; let max = -Infinity;
+  for (const s of series) {
+    if (s.first_step !== null && s.first_step !== undefined) min = Math.min(min, s.first_step);
+    if (s.last_step !== null && s.last_step !== undefined) max = Math.max(max, s.last_step);
+  }
+  return Number.isFinite(min) ? [min, max] : [0, 0];
+}
+
+// --- lazy images --------------------------------------------------------------------------
+// Images carry their URL in data-src and get src only once near the viewport, so a grid of
+// thousands fetches only the thumbnails shown.
+export function lazyLoader(margin = '150px') {
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      const node = entry.target;
+      observer.unobserve(node);
+      if (node.dataset.src) { node.src = node.dataset.src; delete node.dataset.src; }
+      if (node.lazyRender) { const f = node.lazyRender; node.lazyRender = null; f(); }
+    }
+  }, { rootMargin: margin });
+  return { observe: (node) => observer.observe(node), disconnect: () => observer.disconnect() };
+}
+
+// The box an image is shown in before it loads: its aspect, fitted into size × size.
+export function fitBox(width, height, size) {
+  if (!width || !height) return [size, size];
+  const scale = Math.min(size / width, size / height, 4);
+  return [Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale))];
+}
+
+// --- full-size viewer with zoom ------------------------------------------------------------
+export function openViewer({ src, title, caption, width, height }) {
+  let zoom = 1;
+  const img = el('img', { class: 'viewer-image', src, alt: caption || title || '' });
+  const fit = () => {
+    const w = width || img.naturalWidth || 1; const h = height || img.naturalHeight || 1;
+    zoom = Math.min((window.innerWidth * 0.9) / w, (window.innerHeight * 0.75) / h);
+    apply();
+  };
+  const zoomLabel = el('span', { class: 'muted zoom-label' });
+  const apply = () => {
+    const w = width || img.naturalWidth || 1; const h = height || img.naturalHeight || 1;
+    img.style.width = `${Math.round(w * zoom)}px`; img.style.height = `${Math.round(h * zoom)}px`;
+    zoomLabel.textContent = `${Math.round(zoom * 100)}%`;
+  };
+  const by = (f) => () => { zoom = Math.min(64, Math.max(0.05, zoom * f)); apply(); };
+  const close = () => { overlay.remove(); document.removeEventListener('keydown', onKey); };
+  const onKey = (e) => { if (e.key === 'Escape') close(); else if (e.key === '+' || e.key === '=') by(1.25)(); else if (e.key === '-') by(0.8)(); };
+  const stage = el('div', { class: 'viewer-stage' }, img);
+  stage.addEventListener('wheel', (e) => { e.preventDefault(); by(e.deltaY < 0 ? 1.1 : 0.9)(); }, { passive: false });
+  const overlay = el('div', { class: 'viewer', role: 'dialog', 'aria-modal': 'true', 'aria-label': title || 'image' },
+    el('div', { class: 'viewer-bar' }, el('strong', { class: 'viewer-title', text: title || '' }),
+      el('button', { text: '−', title: 'zoom out', onclick: by(0.8) }), zoomLabel,
+      el('button', { text: '+', title: 'zoom in', onclick: by(1.25) }),
+      el('button', { text: 'Fit', onclick: fit }), el('button', { text: '1:1', onclick: () => { zoom = 1; apply(); } }),
+      el('button', { text: 'Close', class: 'viewer-close', onclick: close })),
+    stage, caption ? el('div', { class: 'viewer-caption', text: caption }) : null);
+  overlay.addEventListener('click', (e) => { if (e.target === overlay || e.target === stage) close(); });
+  document.addEventListener('keydown', onKey);
+  if (width && height) fit(); else img.addEventListener('load', fit, { once: true });
+  document.body.append(overlay);
+  return overlay;
+}
+
+// --- plotly.js, loaded only when a figure is shown -------------------------------------------
+let plotlyLoading = null;
+export const PLOTLY_MISSING = 'plotly.js is not installed on this server, so figures cannot be drawn. '
+  + 'Run `bash scripts/setup_web.sh` (it installs plotly.js-dist-min from npm into '
+  + 'aim/web/static/vendor/), then reload this page.';
+
+export function loadPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const script = el('script', { src: '/static/vendor/plotly.min.js' });
+      script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error(PLOTLY_MISSING)));
+      script.onerror = () => { plotlyLoading = null; script.remove(); reject(new Error(PLOTLY_MISSING)); };
+      document.head.append(script);
+    });
+  }
+  return plotlyLoading;
+}
+
+// --- the shape every explorer shares ---------------------------------------------------------
+// A heading, the query bar, a toolbar, a status line and the body the page draws into.
+export function explorerFrame(root, { title, bar, tools = [] }) {
+  const status = el('div', { class: 'muted objects-status', role: 'status' });
+  const body = el('div', { class: 'objects-body' });
+  root.append(el('h1', { text: title }), bar.root, el('div', { class: 'toolbar objects-toolbar' }, ...tools), status, body);
+  return { status, body };
+}
+
+export function emptyNote(kind, q) {
+  return el('p', { class: 'muted empty-note', text: q
+    ? `No ${KIND_TITLES[kind].toLowerCase()} match this query.`
+    : `No ${KIND_TITLES[kind].toLowerCase()} tracked yet: run.track(...) them from a script, then reload.` });
+}
+
+export function showQueryError(bar, body, e, errorBox) {
+  if (e.detail && 'position' in e.detail) bar.showError(e);
+  else clear(body).append(errorBox(e));
+}
+
+export function addQueryWords(bar, kind) {
+  bar.words.push(`${kind}.name`, `${kind}.context`);
+  getJSON('/api/params').then((p) => bar.setParamNames(Object.keys(p))).catch(() => {});
+}
+
+// --- the run page's object tabs -------------------------------------------------------------
+// One tab per kind the run has; a tab's page module draws it the first time it is opened.
+export async function mountRunObjects(card, runHash) {
+  const { kinds } = await getJSON(`/api/runs/${encodeURIComponent(runHash)}/objects`);
+  const present = Object.keys(KIND_TITLES).filter((k) => (kinds[k] || []).length);
+  if (!present.length) return null;
+  const cleanups = [];
+  const tabs = el('div', { class: 'object-tabs', role: 'tablist' });
+  const panel = el('div', { class: 'object-panel', role: 'tabpanel' });
+  const panels = new Map();
+  async function open(kind) {
+    tabs.querySelectorAll('button').forEach((b) => b.classList.toggle('current', b.dataset.kind === kind));
+    for (const [k, p] of panels) p.hidden = k !== kind;
+    if (panels.has(kind)) return;
+    const box = el('div', { dataset: { kind } });
+    panels.set(kind, box);
+    panel.append(box);
+    try {
+      const page = await import(`./pages/${kind}.js`);
+      const done = await page.renderRunTab(box, runHash, kinds[kind]);
+      if (done) cleanups.push(done);
+    } catch (e) {
+      box.append(el('div', { class: 'error', role: 'alert', text: e && e.message ? e.message : String(e) }));
+    }
+    box.dataset.ready = '1';
+  }
+  tabs.append(...present.map((k) => el('button', { role: 'tab', dataset: { kind: k },
+    text: `${KIND_TITLES[k]} (${kinds[k].length})`, onclick: () => open(k) })));
+  card.append(el('h2', { text: 'Tracked objects' }), tabs, panel);
+  card.hidden = false;
+  await open(present[0]);
+  return () => cleanups.forEach((f) => f());
+}

@@ -1,0 +1,79 @@
+// Audio explorer: the matching audio series grouped by run (or another key), one player per
+// object at the chosen step (newest by default). Players fetch nothing until played.
+
+import { el, clear, errorBox } from '../dom.js';
+import { QueryBar } from '../query_bar.js';
+import { setUrlState } from '../app.js';
+import {
+  StepSlider, addQueryWords, blobUrl, explorerFrame, emptyNote, fetchPoints, fetchSeries, groupChoices,
+  groupGrid, groupSelect, runLabel, seriesTitle, showQueryError, sortSeries, stepRange,
+} from '../objects.js';
+
+export function audioCard(obj, { series, runs, point, index }) {
+  const meta = [`step ${point.step}`, index !== null ? `#${index}` : null, obj.rate ? `${obj.rate} Hz` : null,
+    obj.format || null].filter(Boolean).join(' · ');
+  return el('figure', { class: 'obj-card audio-card', dataset: { series: series.id, step: point.step } },
+    el('audio', { controls: true, preload: 'none', src: blobUrl(obj.blob) }),
+    el('figcaption', {}, obj.caption ? el('div', { class: 'caption', text: obj.caption }) : null,
+      el('div', { class: 'muted small', text: `${runLabel(runs, series.run)} · ${seriesTitle(series)}` }),
+      el('div', { class: 'muted small', text: meta })));
+}
+
+const cardsOf = (p, s, runs) => (p ? (p.objects || []).map((o, i) => audioCard(o, { series: s, runs, point: p, index: p.objects.length > 1 ? i : null })) : []);
+
+export async function mount(root, { query }) {
+  const state = { q: query.get('q') || '', rows: query.get('rows') || 'run',
+    step: query.get('step') ? Number(query.get('step')) : null };
+  let data = null; let ordered = []; let points = new Map(); let loading = 0;
+  const bar = new QueryBar({ value: state.q, placeholder: "audios.name == 'speech' and run.hparams.lr > 0.01",
+    onSubmit: (q) => { state.q = q; state.step = null; load(); } });
+  addQueryWords(bar, 'audios');
+  const rowsHolder = el('span');
+  const slider = new StepSlider({ onChange: (v) => { state.step = v; showStep(); } });
+  const { status, body } = explorerFrame(root, { title: 'Audio', bar, tools: [rowsHolder, slider.root] });
+
+  async function load() {
+    delete root.dataset.ready;
+    try { data = await fetchSeries('audios', state.q); } catch (e) { showQueryError(bar, body, e, errorBox); root.dataset.ready = '1'; return; }
+    bar.showError(null);
+    ordered = sortSeries(data.series, data.runs);
+    rowsHolder.replaceChildren(groupSelect('Group by', groupChoices(ordered, data.runs), state.rows, (v) => { state.rows = v; draw(); }));
+    const [min, max] = stepRange(ordered);
+    if (state.step !== null && (state.step < min || state.step > max)) state.step = null;
+    slider.setRange(min, max, state.step ?? max);
+    await showStep();
+  }
+
+  async function showStep() {
+    const ticket = ++loading;
+    delete root.dataset.ready;
+    try {
+      const answer = ordered.length ? await fetchPoints('audios', ordered.map((s) => s.id), state.step === null ? {} : { step: state.step }) : { points: [] };
+      if (ticket !== loading) return;
+      points = new Map(answer.points.map((p) => [p.id, p]));
+    } catch (e) { clear(body).append(errorBox(e)); root.dataset.ready = '1'; return; }
+    draw();
+  }
+
+  function draw() {
+    setUrlState({ q: state.q, rows: state.rows === 'run' ? '' : state.rows, step: state.step ?? '' });
+    const grid = groupGrid(ordered, data.runs, state.rows, 'none');
+    clear(body).append(ordered.length ? grid.rows.map(({ key, cols }) => el('section', { class: 'object-group' },
+      state.rows !== 'none' ? el('h3', { class: 'group-label', text: key || '(none)' }) : null,
+      el('div', { class: 'cards' }, (cols.get('') || []).flatMap((s) => cardsOf(points.get(s.id), s, data.runs)))))
+      : emptyNote('audios', state.q));
+    status.textContent = ordered.length ? `${ordered.length} series${data.truncated ? ' (more match: narrow the query)' : ''}` : '';
+    root.dataset.ready = '1';
+  }
+
+  await load();
+  return null;
+}
+
+export async function renderRunTab(panel, runHash, series) {
+  const runs = { [runHash]: { hash: runHash } };
+  const answer = await fetchPoints('audios', series.map((s) => s.id));
+  const byId = new Map(answer.points.map((p) => [p.id, p]));
+  panel.append(el('div', { class: 'cards' }, series.flatMap((s) => cardsOf(byId.get(s.id), s, runs))));
+  return null;
+}

@@ -1,0 +1,148 @@
+// Distributions explorer: per series, a heatmap of its histograms over the steps (x: step,
+// y: value bins, shade: the bin's weight relative to the step's largest) and, under it, the
+// histogram of the step chosen with the slider.
+
+import { el, clear, errorBox } from '../dom.js';
+import { QueryBar } from '../query_bar.js';
+import { setUrlState } from '../app.js';
+import { formatNumber } from '../format.js';
+import {
+  StepSlider, addQueryWords, explorerFrame, emptyNote, fetchPoints, fetchSeries, runLabel, seriesTitle,
+  showQueryError, sortSeries, stepRange,
+} from '../objects.js';
+
+const MAX_SERIES = 48;  // drawn on one page; the query narrows the rest
+const WIDTH = 420; const HEAT_HEIGHT = 140; const HIST_HEIGHT = 110;
+
+const finite = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+// The point shown for a step: at it, or the newest before it (the first if none is).
+export function pointAt(points, step) {
+  let found = points[0];
+  for (const p of points) { if (p.step <= step) found = p; else break; }
+  return found;
+}
+
+function setupCanvas(width, height) {
+  const canvas = el('canvas', { width: width * (window.devicePixelRatio || 1), height: height * (window.devicePixelRatio || 1) });
+  canvas.style.width = `${width}px`; canvas.style.height = `${height}px`;
+  const ctx = canvas.getContext('2d');
+  ctx.scale(window.devicePixelRatio || 1, window.devicePixelRatio || 1);
+  return [canvas, ctx];
+}
+
+function drawHeatmap(ctx, points, marker) {
+  const bins = Math.max(1, ...points.map((p) => ((p.objects[0] || {}).weights || []).length));
+  const off = document.createElement('canvas');
+  off.width = Math.max(1, points.length); off.height = bins;
+  const octx = off.getContext('2d');
+  const image = octx.createImageData(off.width, bins);
+  points.forEach((p, x) => {
+    const w = (p.objects[0] || {}).weights || [];
+    const top = Math.max(0, ...w.map(finite)) || 1;
+    for (let b = 0; b < bins; b++) {
+      const t = finite(w[b]) / top;
+      const at = ((bins - 1 - b) * off.width + x) * 4;   // bin 0 at the bottom
+      image.data[at] = Math.round(255 - 215 * t); image.data[at + 1] = Math.round(255 - 155 * t);
+      image.data[at + 2] = Math.round(255 - 40 * t); image.data[at + 3] = 255;
+    }
+  });
+  octx.putImageData(image, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.clearRect(0, 0, WIDTH, HEAT_HEIGHT);
+  ctx.drawImage(off, 0, 0, WIDTH, HEAT_HEIGHT);
+  const i = points.indexOf(marker);
+  if (i >= 0) {
+    ctx.strokeStyle = '#d62728'; ctx.lineWidth = 1.5;
+    const x = ((i + 0.5) / points.length) * WIDTH;
+    ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, HEAT_HEIGHT); ctx.stroke();
+  }
+}
+
+function drawHistogram(ctx, dist) {
+  const w = (dist.weights || []).map(finite);
+  const top = Math.max(0, ...w) || 1;
+  ctx.clearRect(0, 0, WIDTH, HIST_HEIGHT);
+  ctx.fillStyle = '#3b6fd8';
+  const barW = WIDTH / Math.max(1, w.length);
+  w.forEach((v, i) => { const h = (v / top) * (HIST_HEIGHT - 4); ctx.fillRect(i * barW, HIST_HEIGHT - h, Math.max(1, barW - 0.5), h); });
+}
+
+// A card for one series: heatmap, histogram and labels; .show(step) redraws for a step.
+export function distributionCard(series, points, title) {
+  const [heat, hctx] = setupCanvas(WIDTH, HEAT_HEIGHT);
+  const [hist, gctx] = setupCanvas(WIDTH, HIST_HEIGHT);
+  const note = el('div', { class: 'muted small' });
+  const axis = el('div', { class: 'muted small hist-axis' });
+  const card = el('div', { class: 'obj-card dist-card', dataset: { series: series.id } },
+    el('h4', { text: title }), heat, el('div', { class: 'muted small', text: points.length
+      ? `steps ${points[0].step}–${points[points.length - 1].step}` : 'no points' }), hist, axis, note);
+  card.show = (step) => {
+    if (!points.length) return;
+    const p = pointAt(points, step);
+    const d = p.objects[0] || {};
+    drawHeatmap(hctx, points, p);
+    drawHistogram(gctx, d);
+    const [lo, hi] = d.range || [null, null];
+    axis.textContent = `${formatNumber(lo)} … ${formatNumber(hi)}`;
+    note.textContent = `step ${p.step} · ${d.bin_count ?? (d.weights || []).length} bins · total weight ${formatNumber((d.weights || []).reduce((a, b) => a + finite(b), 0))}`;
+  };
+  return card;
+}
+
+async function seriesPoints(series) {
+  const answer = await fetchPoints('distributions', series.map((s) => s.id), { all: true });
+  const by = new Map(series.map((s) => [s.id, []]));
+  for (const p of answer.points) if (by.has(p.id)) by.get(p.id).push(p);
+  return by;
+}
+
+export async function mount(root, { query }) {
+  const state = { q: query.get('q') || '', step: query.get('step') ? Number(query.get('step')) : null };
+  let cards = [];
+  const bar = new QueryBar({ value: state.q, placeholder: "distributions.name == 'weights' and run.hparams.lr > 0.01",
+    onSubmit: (q) => { state.q = q; state.step = null; load(); } });
+  addQueryWords(bar, 'distributions');
+  const slider = new StepSlider({ onChange: (v) => { state.step = v; show(); } });
+  const { status, body } = explorerFrame(root, { title: 'Distributions', bar, tools: [slider.root] });
+
+  function show() {
+    setUrlState({ q: state.q, step: state.step ?? '' });
+    for (const c of cards) c.show(state.step ?? slider.value);
+  }
+
+  async function load() {
+    delete root.dataset.ready;
+    let data; let by;
+    try {
+      data = await fetchSeries('distributions', state.q);
+      bar.showError(null);
+      const series = sortSeries(data.series, data.runs).slice(0, MAX_SERIES);
+      by = await seriesPoints(series);
+      data.shown = series;
+    } catch (e) { showQueryError(bar, body, e, errorBox); root.dataset.ready = '1'; return; }
+    const [min, max] = stepRange(data.shown);
+    if (state.step !== null && (state.step < min || state.step > max)) state.step = null;
+    slider.setRange(min, max, state.step ?? max);
+    cards = data.shown.map((s) => distributionCard(s, by.get(s.id), `${runLabel(data.runs, s.run)} · ${seriesTitle(s)}`));
+    clear(body).append(cards.length ? el('div', { class: 'cards' }, cards) : emptyNote('distributions', state.q));
+    status.textContent = cards.length ? `${data.series.length} series${data.series.length > MAX_SERIES || data.truncated
+      ? ` (the first ${MAX_SERIES} drawn: narrow the query)` : ''}` : '';
+    show();
+    root.dataset.ready = '1';
+  }
+
+  await load();
+  return null;
+}
+
+export async function renderRunTab(panel, runHash, series) {
+  const by = await seriesPoints(series.slice(0, MAX_SERIES));
+  const cards = series.slice(0, MAX_SERIES).map((s) => distributionCard(s, by.get(s.id), seriesTitle(s)));
+  const [min, max] = stepRange(series);
+  const slider = new StepSlider({ onChange: (v) => cards.forEach((c) => c.show(v)) });
+  panel.append(el('div', { class: 'toolbar' }, slider.root), el('div', { class: 'cards' }, cards));
+  slider.setRange(min, max, max);
+  cards.forEach((c) => c.show(max));
+  return null;
+}
