@@ -25,7 +25,10 @@ _PLOTLY_KEYS = {'data', 'layout', 'frames'}
 
 def _json_default(value: Any) -> Any:
     """JSON for the numpy / datetime values a plotly dict may hold."""
-    if hasattr(value, 'tolist'):  # numpy arrays and scalars, torch tensors
+    if getattr(getattr(value, 'dtype', None), 'kind', '') == 'M':  # numpy datetimes
+        import numpy as np
+        return np.datetime_as_string(value).tolist()
+    if hasattr(value, 'tolist'):  # numpy arrays and scalars, torch tensors, pandas
         return value.tolist()
     if hasattr(value, 'isoformat'):
         return value.isoformat()
@@ -36,14 +39,38 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f'{type_name(value)} is not JSON-able')
 
 
-def _finite(value: Any) -> Any:
-    """The JSON tree with NaN and ±inf as null, as plotly.js reads them."""
+def _typed_array(value: dict) -> list | None:
+    """A plotly typed array ({'dtype': 'f8', 'bdata': base64, 'shape': '2, 3'}: how plotly
+    6 writes numpy arrays) as a plain (nested) list, or None when it is not one."""
+    if not ('bdata' in value and 'dtype' in value and set(value) <= {'bdata', 'dtype', 'shape'}
+            and isinstance(value['bdata'], str) and value['dtype'] in _TYPED_ARRAY_DTYPES):
+        return None
+    import numpy as np
+    try:
+        arr = np.frombuffer(base64.b64decode(value['bdata']), dtype='<' + value['dtype'])
+        if value.get('shape'):
+            arr = arr.reshape([int(n) for n in str(value['shape']).split(',') if n.strip()])
+    except ValueError:
+        return None
+    return arr.tolist()
+
+
+_TYPED_ARRAY_DTYPES = {'i1', 'u1', 'i2', 'u2', 'i4', 'u4', 'f4', 'f8'}
+
+
+def _plain(value: Any) -> Any:
+    """The JSON tree with typed arrays as lists and NaN / ±inf as null: what any reader
+    (plotly.js of any version, Python) reads alike."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        if 'bdata' in value:
+            plain = _typed_array(value)
+            if plain is not None:
+                return _plain(plain)
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [_plain(v) for v in value]
     return value
 
 
@@ -108,14 +135,15 @@ class Figure(AimObject):
         elif is_matplotlib_figure(obj):
             self._source = 'matplotlib'
             self._json = json.dumps(matplotlib_to_plotly(obj))
-        elif callable(getattr(obj, 'to_json', None)) and type(obj).__module__.startswith(
-                'plotly'):
-            self._source = 'plotly'
-            self._json = obj.to_json()  # plotly's own encoder (numpy, dates, NaN)
         elif callable(getattr(obj, 'to_plotly_json', None)):
             self._source = 'plotly'
             data = _check_plotly_dict(obj.to_plotly_json(), f'{type_name(obj)}.to_plotly_json()')
-            self._json = _dumps(data, type_name(obj))
+            try:
+                self._json = _dumps(data, type_name(obj))
+            except TrackInputError:
+                if not callable(getattr(obj, 'to_json', None)):
+                    raise
+                self._json = obj.to_json()  # plotly's encoder knows more types
         elif callable(getattr(obj, 'to_json', None)):
             self._source = 'plotly'
             text = obj.to_json()
@@ -150,7 +178,7 @@ class Figure(AimObject):
     def data(self) -> dict:
         """The plotly figure as a JSON dict ('data', 'layout', ...)."""
         if self._data is None:
-            self._data = json.loads(self._text())
+            self._data = _plain(json.loads(self._text()))
         return self._data
 
     @property
@@ -166,7 +194,7 @@ class Figure(AimObject):
         return self.data
 
     def _content(self) -> tuple:
-        return (_finite(self.data),)
+        return (self.data,)
 
     def __repr__(self) -> str:
         data = self.data
@@ -178,14 +206,11 @@ class Figure(AimObject):
 
 
 def encode_figure(meta: dict, payload: bytes) -> tuple[dict, bytes]:
-    """Storage thread: the figure as canonical JSON (sorted keys, no spaces, NaN as
-    null), so that equal figures give equal bytes."""
+    """Storage thread: the figure as canonical JSON (sorted keys, no spaces, typed arrays
+    as lists, NaN as null), so that equal figures give equal bytes."""
     try:
         data = json.loads(payload)
     except ValueError as exc:
         raise TrackInputError(f'Figure: the figure JSON cannot be read: {exc}') from None
-    try:
-        text = json.dumps(data, sort_keys=True, separators=(',', ':'), allow_nan=False)
-    except ValueError:
-        text = json.dumps(_finite(data), sort_keys=True, separators=(',', ':'))
+    text = json.dumps(_plain(data), sort_keys=True, separators=(',', ':'), allow_nan=False)
     return {'source': meta.get('source', 'plotly')}, text.encode('utf-8')
