@@ -28,7 +28,7 @@ STREAM_RE = re.compile(r'^[A-Za-z0-9_-]{8,64}$')
 LEASE_S = 60.0
 MAX_SERIES_PER_BATCH = 100_000
 MAX_OPS_PER_BATCH = 10_000
-OPS = ('open', 'props', 'param', 'param_del', 'logs', 'close')
+OPS = ('open', 'props', 'param', 'param_del', 'logs', 'close', 'objects')
 # props a client may set; the rest (hash, end_time, updated_at) the server manages
 CLIENT_PROPS = ('name', 'experiment', 'description', 'tags', 'archived', 'creation_time')
 
@@ -140,6 +140,7 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
         # the run's index row is rebuilt only when its props or params may have changed
         # (points and logs only touch updated_at): two queries fewer a batch
         reindex = not exists
+        object_folder = None
         for op in header.get('ops', []):
             if op['seq'] < ops_mark:
                 continue   # applied by an earlier try of this batch
@@ -155,6 +156,11 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
                     _op_param_path(conn, data, op)
                 elif kind == 'logs':
                     _op_logs(conn, run_hash, op)
+                elif kind == 'objects':
+                    if object_folder is None:
+                        from aim.storage.objects import ObjectFolder
+                        object_folder = ObjectFolder(store.db, run_hash)
+                    _op_objects(conn, store, object_folder, op)
                 elif kind == 'close':
                     end = op.get('end_time')
                     data.put_props(conn, {'end_time': float(end) if isinstance(
@@ -162,7 +168,7 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
                     closed = True
             ops_mark = op['seq'] + 1
             changed = True
-            reindex = reindex or kind != 'logs'
+            reindex = reindex or kind not in ('logs', 'objects')
         ranges = header.get('ranges') or []
         new_seg, new_pos = max([(seg_mark, pos_mark)] + [(r[0], r[2]) for r in ranges[-1:]])
         if records is not None:
@@ -193,6 +199,53 @@ def _apply_locked(store, header: dict, records, writer: str | None) -> Mark:
                      'writer=COALESCE(excluded.writer, remote_streams.writer)',
                      (stream, run_hash, new_seg, new_pos, ops_mark, int(closed), now, writer))
     return Mark(seg=new_seg, pos=new_pos, ops=ops_mark, run=run_hash, closed=closed)
+
+
+def _op_objects(conn, store, folder, op: dict) -> None:
+    """One step of an object series (spool.objects_to_ops): blobs, checked against their
+    digests, then the objects' metadata."""
+    import base64
+    import binascii
+
+    from aim.storage.blobs import DatabaseBlobs, digest_of
+    from aim.storage.objects import KINDS, Record, _digests
+    kind, name, context = op.get('kind'), op.get('name'), op.get('context')
+    step, epoch, t = op.get('step'), op.get('epoch'), op.get('time')
+    items, blobs = op.get('items'), op.get('blobs') or {}
+    if kind not in KINDS or not isinstance(name, str) or not name or \
+            not isinstance(context, str) or type(step) is not int or \
+            not (epoch is None or type(epoch) is int) or \
+            not isinstance(t, (int, float)) or not isinstance(items, list) or not items or \
+            not all(isinstance(m, dict) for m in items) or not isinstance(blobs, dict):
+        raise BatchRefused(f'bad objects operation {op.get("seq")}')
+    try:
+        ctx = json.loads(context)
+    except ValueError:
+        ctx = None
+    if not isinstance(ctx, dict):
+        raise BatchRefused(f'objects operation {op.get("seq")}: context is not a JSON object')
+    in_db = isinstance(store.blobs, DatabaseBlobs)
+    for digest, text in blobs.items():
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise BatchRefused(f'objects operation {op.get("seq")}: blob {digest:.80} is not '
+                               f'base64') from None
+        if digest_of(data) != digest:
+            raise BatchRefused(f'objects operation {op.get("seq")}: blob {digest:.80} does not '
+                               f'match its bytes')
+        if in_db:
+            conn.execute('INSERT OR IGNORE INTO blobs VALUES(?, ?, ?)', (digest, len(data), data))
+        else:
+            store.blobs.put(data)
+    for digest in _digests(items):
+        if digest not in blobs and not (
+                conn.execute('SELECT 1 FROM blobs WHERE digest=?', (digest,)).fetchone()
+                if in_db else store.blobs.exists(digest)):
+            raise BatchRefused(f'objects operation {op.get("seq")}: blob {digest:.80} was '
+                               f'never sent')
+    rec = Record(kind, name, context, step, epoch, float(t), [], 0, bool(op.get('list')))
+    folder.fold(conn, [(rec, items)])
 
 
 def _unapplied(ranges: list, seg_mark: int, pos_mark: int):

@@ -162,6 +162,34 @@ def create_app(repo_root: str, *, tokens: dict[str, str] | None = None):
         return Response(protocol.pack([list(r) for r in rows]),
                         media_type=protocol.PACK_MEDIA_TYPE)
 
+    # -- rich objects --------------------------------------------------------------------
+    @app.get(API_PREFIX + '/runs/{run_hash}/objects')
+    def object_series(run_hash: str, kind: str | None = None):
+        from aim.storage.objects import list_series
+        return {'rows': list_series(store().db, run_hash, kind)}
+
+    @app.get(API_PREFIX + '/objects/{series_id}/points')
+    def object_points(series_id: int, first_step: int | None = None,
+                      last_step: int | None = None):
+        from aim.storage.objects import read_points
+        return {'points': [list(p) for p in read_points(store().db, series_id, first_step,
+                                                         last_step, as_tracked=True)]}
+
+    @app.get(API_PREFIX + '/blobs/{digest}')
+    def blob(digest: str):
+        return Response(store().blobs.get(digest), media_type='application/octet-stream')
+
+    @app.post(API_PREFIX + '/query/objects')
+    def query_objects(spec: dict):
+        from aim.sdk.collections import QueryObjectCollection
+        sequence = spec.get('sequence')
+        if sequence not in ('images', 'texts', 'distributions', 'audios', 'figures'):
+            raise BatchRefused('sequence must be images, texts, distributions, audios or '
+                               'figures')
+        coll = QueryObjectCollection(repo(), sequence, _query_text(spec),
+                                     cpu_budget_s=QUERY_BUDGET_S)
+        return {'items': [[list(item._view.row), seq._row] for item, seq in coll._pairs()]}
+
     @app.get(API_PREFIX + '/runs/{run_hash}/logs')
     def logs(run_hash: str):
         return {'lines': [list(r) for r in store().run_data(run_hash).read_logs()]}

@@ -109,17 +109,22 @@ class OpsLog:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._lock = threading.Lock()
         self._pending: list[dict] = []
+        self._sizes: dict[int, int] = {}
         self._next = 0
 
     def append(self, op: dict[str, Any]) -> int:
         with self._lock:
             seq = self._next
             rec = {'seq': seq, **op}
-            os.write(self._fd, (json.dumps(rec, ensure_ascii=False, allow_nan=False)
-                                + '\n').encode())
+            line = (json.dumps(rec, ensure_ascii=False, allow_nan=False) + '\n').encode()
+            os.write(self._fd, line)
             self._next += 1
             self._pending.append(rec)
+            self._sizes[seq] = len(line)
             return seq
+
+    def size(self, seq: int) -> int:
+        return self._sizes.get(seq, 0)
 
     def pending(self) -> list[dict]:
         with self._lock:
@@ -128,6 +133,7 @@ class OpsLog:
     def ack(self, next_seq: int) -> None:
         with self._lock:
             self._pending = [op for op in self._pending if op['seq'] >= next_seq]
+            self._sizes = {k: v for k, v in self._sizes.items() if k >= next_seq}
 
     def close(self) -> None:
         os.close(self._fd)
@@ -254,6 +260,17 @@ class _SpoolFolder:
         pass
 
 
+class _KnownObjects:
+    """The object series a resumed remote run has already: (name, context) -> (kind,
+    last step). A spool never folds objects itself: it ships them as operations."""
+
+    def __init__(self, known: dict):
+        self._known = known
+
+    def existing(self) -> dict:
+        return self._known
+
+
 class SenderService(FlushService):
     """The thread that ships every remote run's spool of this process."""
     _instance = None
@@ -265,7 +282,7 @@ class SpoolWriter(RunWriter):
     """A run's journal in the spool; its "flush" ships new records to the server."""
 
     def __init__(self, run_hash: str, stream_dir: str, stream: str, target, ops: OpsLog,
-                 existing: dict, *, offline: bool):
+                 existing: dict, *, offline: bool, existing_objects: dict | None = None):
         self.stream = stream
         self.stream_dir = stream_dir
         self.target = target
@@ -279,8 +296,10 @@ class SpoolWriter(RunWriter):
         self._max_bytes = max_spool_bytes()
         self._dropped = 0
         self._discarding = False
+        self._sent_blobs: set[str] = set()
         super().__init__(run_hash, os.path.join(stream_dir, JOURNAL), self._spool_folder,
-                         flush_callback=self._no_fold, flush_interval_s=SEND_INTERVAL_S)
+                         flush_callback=self._no_fold, flush_interval_s=SEND_INTERVAL_S,
+                         objects=_KnownObjects(existing_objects or {}))
 
     @staticmethod
     def _no_fold(fold) -> None:   # never called: _flush_locked ships instead of folding
@@ -350,12 +369,32 @@ class SpoolWriter(RunWriter):
             if not self.closed:
                 self._flush_locked()
 
+    def _objects_to_ops(self) -> None:
+        """Encode the object journal's new records (here, in the sender thread) into
+        numbered operations: from then on they ship, and are retried, as operations."""
+        with self._lock:
+            pending = self._objects.pending()
+            for entry, _ in pending:     # a file converted is closed: the next one is new
+                if entry[1] is not None:
+                    os.close(entry[1])
+                    entry[1] = None
+        if not pending:
+            return
+        records = [r for entry, stop in pending for r in self._objects.read(entry, stop)]
+        for op in objects_to_ops(records, self._sent_blobs):
+            self.ops.append(op)
+        with self._lock:
+            self._objects.mark_folded(pending)
+            self._objects.drop_done()
+
     def _flush_locked(self, heartbeat: bool = True) -> None:
+        self._objects_to_ops()
         with self._lock:
             segments = list(self._segments)
         pending = [(seg, seg.folded, seg.committed) for seg in segments
                    if seg.committed > seg.folded]
-        ops = self.ops.pending()
+        all_ops = self.ops.pending()
+        ops = _take_ops(all_ops, self.ops.size)
         due = heartbeat and time.monotonic() - self._last_send > HEARTBEAT_S
         if not pending and not ops and not due:
             return
@@ -375,8 +414,8 @@ class SpoolWriter(RunWriter):
                                       self.target.url)
                 seg.set_folded(b)
             self.ops.ack(int(mark['ops']))
-            ops = []
-            if not pending:
+            ops = _take_ops(self.ops.pending(), self.ops.size)
+            if not pending and not ops:
                 break
         self._drop_done_segments()
 
@@ -494,6 +533,8 @@ def _ship_files(stream_dir: str, stream: str, run_hash: str, target, owned: bool
     jdir = os.path.join(stream_dir, JOURNAL)
     mark = target.mark(stream)
     names, _ = jr.read_series_file(jdir)
+    if owned:
+        _append_object_ops(stream_dir, jdir)
     ops = [op for op in read_ops(stream_dir) if op['seq'] >= mark['ops']]
     if owned and not any(op.get('op') == 'close' for op in read_ops(stream_dir)):
         # the writer died (or was offline and is done): its run ends with its last point
@@ -517,6 +558,7 @@ def _ship_files(stream_dir: str, stream: str, run_hash: str, target, owned: bool
     sent_any = False
     while queue or ops or not sent_any:
         ranges = _take(queue, BATCH_POINTS)
+        ops, later = _split_ops(ops)
         parts = [tuple(col[a - images[n][0]:b - images[n][0]] for col in images[n][1])
                  for n, a, b in ranges]
         records = _concat(parts)
@@ -524,13 +566,88 @@ def _ship_files(stream_dir: str, stream: str, run_hash: str, target, owned: bool
         mark = target.send(stream, body)
         if records is not None:
             result.points += int(len(records[0]))
-        ops = []
+        ops = later
         sent_any = True
     if owned:
         # every point is on the server now; the stream is done once its close is too
         all_ops = read_ops(stream_dir)
         closed = any(op.get('op') == 'close' for op in all_ops)
         result.done = closed and mark['ops'] > max(op['seq'] for op in all_ops)
+
+
+# -- rich objects as operations ----------------------------------------------------------------
+MAX_OPS_BYTES = 16 << 20     # a batch's operations (its JSON header) stay below this
+
+
+def objects_to_ops(records: list, sent: set[str]) -> list[dict]:
+    """One ``objects`` operation per journal record: the objects encoded (PNG, WAV, ...)
+    with their metadata, and the bytes (base64) of each blob not sent before by this
+    writer (``sent``; the server keeps blobs by digest, so a repeat costs nothing there)."""
+    import base64
+
+    from aim.storage.blobs import _check, digest_of
+    from aim.storage.objects import encode_record
+    out = []
+    for rec in records:
+        blobs: dict[str, str] = {}
+
+        def put(data: bytes, blobs=blobs) -> str:
+            data = _check(data)
+            digest = digest_of(data)
+            if digest not in sent:
+                blobs[digest] = base64.b64encode(data).decode('ascii')
+            return digest
+        items = encode_record(rec, put, _warn_object)
+        if items is None:
+            continue
+        sent.update(blobs)
+        out.append({'op': 'objects', 'kind': rec.kind, 'name': rec.name,
+                    'context': rec.context, 'step': rec.step, 'epoch': rec.epoch,
+                    'time': rec.time, 'list': rec.is_list, 'items': items, 'blobs': blobs})
+    return out
+
+
+def _warn_object(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+
+def _take_ops(ops: list[dict], size) -> list[dict]:
+    """The first operations whose lines add up to at most MAX_OPS_BYTES (at least one)."""
+    total, n = 0, 0
+    for op in ops:
+        total += size(op['seq'])
+        if n and total > MAX_OPS_BYTES:
+            break
+        n += 1
+    return ops[:n]
+
+
+def _split_ops(ops: list[dict]) -> tuple[list[dict], list[dict]]:
+    sizes = {op['seq']: len(json.dumps(op)) for op in ops}
+    first = _take_ops(ops, sizes.get)
+    return first, ops[len(first):]
+
+
+def _append_object_ops(stream_dir: str, jdir: str) -> None:
+    """A dead writer's object journal becomes operations (appended to ops.jsonl), then
+    goes; records it had converted already come again, which the server applies as the
+    same values."""
+    from aim.storage.objects import journal_files, read_records
+    paths = journal_files(jdir)
+    if not paths:
+        return
+    records = [r for p in paths for r in read_records(p)[0]]
+    new = objects_to_ops(records, set())
+    if new:
+        existing = read_ops(stream_dir)
+        seq = max((op['seq'] for op in existing), default=-1) + 1
+        with open(os.path.join(stream_dir, OPS), 'ab') as f:
+            for op in new:
+                f.write((json.dumps({'seq': seq, **op}, ensure_ascii=False,
+                                    allow_nan=False) + '\n').encode())
+                seq += 1
+    for p in paths:
+        os.unlink(p)
 
 
 def _append_close(stream_dir: str) -> dict:

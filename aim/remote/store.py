@@ -66,6 +66,15 @@ class _RemoteRunData:
         pass
 
 
+class _RemoteBlobs:
+    def __init__(self, store: RemoteStore):
+        self._store = store
+        self.location = f'the server at {store.url}'
+
+    def get(self, digest: str) -> bytes:
+        return self._store.client.call('GET', f'/blobs/{digest}', raw=True)
+
+
 class RemoteStore:
     """``repo._store`` of a remote repository."""
     remote = True
@@ -137,6 +146,23 @@ class RemoteStore:
     def delete_run(self, run_hash: str) -> bool:
         return bool(self.client.call('DELETE', f'/runs/{run_hash}')['deleted'])
 
+    # rich objects, read through the server
+    def object_series_rows(self, run_hash: str | None = None,
+                           kind: str | None = None) -> list[dict]:
+        params = {'kind': kind} if kind else {}
+        return self.client.get(f'/runs/{run_hash}/objects', **params)['rows']
+
+    def object_points(self, series_id: int, first_step: int | None = None,
+                      last_step: int | None = None) -> list[tuple]:
+        params = {k: v for k, v in (('first_step', first_step), ('last_step', last_step))
+                  if v is not None}
+        return [tuple(p) for p in self.client.get(f'/objects/{series_id}/points',
+                                                  **params)['points']]
+
+    @property
+    def blobs(self) -> _RemoteBlobs:
+        return _RemoteBlobs(self)
+
     def export_run(self, run_hash: str) -> dict:
         from aim.remote import protocol
         return protocol.unpack(self.client.call('GET', f'/runs/{run_hash}/export', raw=True))
@@ -189,6 +215,7 @@ class RemoteLiveRun:
         self.offline = offline
         self._pid = os.getpid()
         existing: dict = {}
+        existing_objects: dict = {}
         self.props: dict[str, Any] = {}
         self.params_text = '{}'
         if not offline:
@@ -209,6 +236,8 @@ class RemoteLiveRun:
                 self.params_text = row.get('params') or '{}'
                 for s in store.index.series_rows(run_hash):
                     existing[(s['name'], s['context'])] = s['last_step']
+                for s in store.object_series_rows(run_hash):
+                    existing_objects[(s['name'], s['context'])] = (s['kind'], s['last_step'])
         new = not self.props
         if new:
             self.props.update(initial_props)
@@ -229,7 +258,8 @@ class RemoteLiveRun:
         # cannot know), and otherwise only moves it to `experiment` when one was given
         self.ops.append({'op': 'open', 'props': initial_props, 'experiment': experiment})
         self.writer = SpoolWriter(run_hash, self.stream_dir, self.stream, store.spool_target(),
-                                  self.ops, existing, offline=offline)
+                                  self.ops, existing, offline=offline,
+                                  existing_objects=existing_objects)
         self.runfile = self.data = _LiveRunFile(self)
         # a database the process writes directly (PostgreSQL): the run, its params and
         # props are stored at once, as a local repository does; points stay asynchronous

@@ -353,14 +353,21 @@ class QueryObjectCollection:
     def _pairs(self):
         from aim.sdk.sequences import sequence_from_row
         from aim.storage.objects import KIND_OF_SEQUENCE
-        if self.repo.is_remote_repo:
-            raise NotImplementedError(
-                f'query_{self.sequence}() on a remote repository (aim://) is not available '
-                f'yet; query the repository the server serves, or use the web UI.')
+        kind = KIND_OF_SEQUENCE[self.sequence]
+        if self.repo.is_remote_repo:   # evaluated by the server
+            _flush_live_runs(self.repo)
+            items = self.repo._store.client.call('POST', '/query/objects', {
+                'query': self.query, 'sequence': self.sequence})['items']
+            item = None
+            for run_row, row in items:
+                view = _RemoteRunView(run_row)
+                if item is None or item.hash != view.hash:
+                    item = RunItem(self.repo, view, metrics=[])
+                yield item, sequence_from_row(item.run, row)
+            return
         _flush_live_runs(self.repo)
         self.repo._store.recover_dead_runs()
         item = None
-        kind = KIND_OF_SEQUENCE[self.sequence]
         for view in self._compiled.iter_traces(_source(self.repo)):
             if item is None or item._view is not view.run:
                 item = RunItem(self.repo, view.run, metrics=[])

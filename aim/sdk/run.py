@@ -586,8 +586,7 @@ class Run:
     def _object_series_rows(self, kind: str | None = None) -> list[dict]:
         if self._live is not None:
             self._live.flush()
-        from aim.storage.objects import list_series
-        return list_series(self.repo._store.db, self.hash, kind)
+        return self.repo._store.object_series_rows(self.hash, kind)
 
     def _object_series_row(self, name: str, context_json: str) -> dict | None:
         for row in self._object_series_rows():

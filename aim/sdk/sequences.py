@@ -206,8 +206,7 @@ class ObjectSequence:
         if row.get('id') is None:
             return []
         store = self._run.repo._store
-        points = store_objects.read_points(store.db, row['id'], first_step, last_step,
-                                           as_tracked=True)
+        points = store.object_points(row['id'], first_step, last_step)
         out = [(step, epoch, t, _objects_of(self.KIND, value, store))
                for step, epoch, t, value in points]
         if whole and self._run._live is None:

@@ -153,6 +153,11 @@ class RepoIndex(Database):
 
     @staticmethod
     def delete_run(conn, run_hash: str) -> None:
+        from aim.storage import objects
+        # its objects, and the blobs (in the database) that no other run's objects use
+        digests = objects.delete_runs(conn, [run_hash])
+        for digest in objects.unreferenced(conn, digests):
+            conn.execute('DELETE FROM blobs WHERE digest=?', (digest,))
         for table in ('chunks', 'overviews'):
             conn.execute(f'DELETE FROM {table} WHERE series_id IN '
                          '(SELECT id FROM series WHERE run_hash=?)', (run_hash,))

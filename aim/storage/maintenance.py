@@ -139,6 +139,12 @@ def check_run_data(store: RepoStore, run_hash: str, *, thorough: bool = True,
             problems += lost
             if index_problems is not None:
                 index_problems += [f'run {run_hash}: {w}' for w in wrong]
+        if thorough:
+            from aim.storage import objects
+            try:
+                problems += objects.check_run(store.db, run_hash, store.blobs.exists)
+            except Exception as exc:
+                problems.append(f'objects unreadable: {_reason(exc)}')
     finally:
         data.close()
     return problems
@@ -590,6 +596,7 @@ class VacuumReport:
     compacted: list[str] = field(default_factory=list)   # database files, relative to .aim
     failed: dict[str, str] = field(default_factory=dict)
     removed_files: int = 0
+    removed_blobs: int = 0      # blobs no object refers to any more
 
     @property
     def bytes_freed(self) -> int:
@@ -604,6 +611,7 @@ def vacuum_repository(store: RepoStore, progress: Progress | None = None,
     sweep from a cold disk."""
     report = VacuumReport(bytes_before=directory_size(store.path))
     store.recover_dead_runs()  # folds dead writers' journals, drops orphan ones
+    report.removed_blobs = collect_object_garbage(store)
     # SQLite makes live writers' flushes wait (busy timeout) while it compacts; their
     # track() calls never wait, they write to the journal.
     for name in sorted(os.listdir(store.path)):
@@ -614,6 +622,25 @@ def vacuum_repository(store: RepoStore, progress: Progress | None = None,
     report.removed_files += _remove_leftovers(store)
     report.bytes_after = directory_size(store.path)
     return report
+
+
+def collect_object_garbage(store) -> int:
+    """Object rows of runs that no longer exist, and database blobs no object uses;
+    returns how many blobs went. (Blobs in an object store are left: a writer puts them
+    there before it commits the objects that use them.)"""
+    with store.db.write() as conn:
+        conn.execute('DELETE FROM object_chunks WHERE series_id NOT IN '
+                     '(SELECT id FROM object_series)')
+        conn.execute('DELETE FROM object_blobs WHERE series_id NOT IN '
+                     '(SELECT id FROM object_series)')
+        gone = [r[0] for r in conn.execute(
+            'SELECT DISTINCT run_hash FROM object_series WHERE run_hash NOT IN '
+            '(SELECT DISTINCT run_hash FROM run_props)').fetchall()]
+        from aim.storage import objects
+        objects.delete_runs(conn, gone)
+        cur = conn.execute('DELETE FROM blobs WHERE digest NOT IN '
+                           '(SELECT digest FROM object_blobs)')
+        return max(cur.rowcount or 0, 0)
 
 
 def _vacuum_file(path: str, name: str, report: VacuumReport, full: bool = False) -> None:

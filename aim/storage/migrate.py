@@ -69,6 +69,8 @@ def vacuum_database_repository(store, progress: Progress | None = None,
             conn.execute(f'DELETE FROM {table} WHERE series_id NOT IN (SELECT id FROM series)')
         conn.execute('DELETE FROM series WHERE run_hash NOT IN '
                      '(SELECT DISTINCT run_hash FROM run_props)')
+    from aim.storage.maintenance import collect_object_garbage
+    report.removed_blobs = collect_object_garbage(store)
     with db.lock:
         for table in TABLES:
             try:   # VACUUM runs outside a transaction (the connection is in autocommit)

@@ -416,6 +416,17 @@ class RepoStore:
             # the freed pages leave the file only once the WAL is folded back into it
             conn.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchall()
 
+    # rich objects ------------------------------------------------------------------------------
+    def object_series_rows(self, run_hash: str | None = None,
+                           kind: str | None = None) -> list[dict]:
+        from aim.storage.objects import list_series
+        return list_series(self.db, run_hash, kind)
+
+    def object_points(self, series_id: int, first_step: int | None = None,
+                      last_step: int | None = None) -> list[tuple]:
+        from aim.storage.objects import read_points
+        return read_points(self.db, series_id, first_step, last_step, as_tracked=True)
+
     def copy_run_to(self, run_hash: str, dest: RepoStore) -> None:
         if not self.run_exists(run_hash):
             raise MissingRunError(f'Cannot find run {run_hash!r} in {self.root}.', run_hash)
@@ -429,7 +440,15 @@ class RepoStore:
         series = src.query('SELECT id, name, context, count, first_step, last_step, last, min, '
                            'max, last_time, dtype FROM series WHERE run_hash=?', (run_hash,))
         logs = src.query('SELECT id, time, line FROM logs WHERE run_hash=?', (run_hash,))
+        from aim.storage import objects
+        from aim.storage.blobs import copy_blobs
+        digests = {d for (d,) in src.query(
+            'SELECT DISTINCT b.digest FROM object_blobs b JOIN object_series s ON '
+            's.id = b.series_id WHERE s.run_hash=?', (run_hash,))}
+        if digests and self.blobs.location != dest.blobs.location:
+            copy_blobs(self.blobs, dest.blobs, sorted(digests))   # before the rows use them
         with dest.db.write() as conn:
+            objects.copy_run(src, conn, run_hash)
             conn.executemany('INSERT INTO run_props VALUES(?, ?, ?)',
                              [(run_hash, k, v) for k, v in props])
             for sid, *rest in series:
