@@ -125,6 +125,16 @@ def test_image_channels_first(channels):
     np.testing.assert_array_equal(pixels(back).reshape(6, 5, channels), arr.transpose(1, 2, 0))
 
 
+def test_channels_first_pixels_are_interleaved_in_encode():
+    hwc = RNG.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    chw = np.ascontiguousarray(hwc.transpose(2, 0, 1))
+    meta, payload = Image(chw)._capture()
+    assert meta['planar'] is True and payload == chw.tobytes()   # a plain copy in the caller
+    assert encode('image', meta, payload) == encode('image', *Image(hwc)._capture())
+    assert Image(chw) == Image(hwc)
+    np.testing.assert_array_equal(pixels(Image(chw)), hwc)
+
+
 def test_image_dtypes():
     floats = RNG.random((4, 5, 3))
     np.testing.assert_array_equal(pixels(Image(floats)), np.rint(floats * 255).astype(np.uint8))

@@ -20,6 +20,7 @@ from aim.sdk.objects.base import (
     is_torch_tensor,
     read_file_like,
     read_path,
+    require,
     short_repr,
     torch_to_numpy,
     type_name,
@@ -34,6 +35,10 @@ _MODE_CHANNELS = {'L': 1, 'LA': 2, 'RGB': 3, 'RGBA': 4}
 _ACCEPTED = ('a PIL image, a numpy array (H×W, H×W×C or C×H×W with C in 1, 3, 4), '
              'a torch tensor (C×H×W), a file path, bytes or a binary file object '
              'holding an encoded image, or a matplotlib figure')
+
+
+def _pil() -> Any:
+    return require('PIL.Image', 'Pillow', 'Reading and encoding images')
 
 
 def normalize_format(format: Any) -> str:
@@ -62,29 +67,43 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def _pixels_from_array(arr: Any, *, channels_first: bool = False) -> tuple[bytes, str, int, int]:
-    """(raw uint8 pixels, mode, width, height) from a numpy array."""
-    import numpy as np
+def _pixels_from_array(arr: Any, *,
+                       channels_first: bool = False) -> tuple[bytes, str, int, int, bool]:
+    """(raw uint8 pixels, mode, width, height, planar) from a numpy array; planar pixels
+    are C×H×W, as given: interleaving them is a strided copy, left to ``encode``."""
 
     shape = arr.shape
+    transpose = False
     if arr.ndim == 3:
         if channels_first and shape[0] in (1, 3, 4):
-            arr = arr.transpose(1, 2, 0)
+            transpose = True
         elif shape[2] not in (1, 3, 4) and shape[0] in (1, 3, 4):
-            arr = arr.transpose(1, 2, 0)
+            transpose = True
         elif shape[2] not in (1, 3, 4):
             raise TrackInputError(
                 f'Image: an array of shape {shape} has no channel axis of size 1, 3 or 4; '
                 f'pass H×W (greyscale), H×W×C or C×H×W with C = 1, 3 or 4')
-        if arr.shape[2] == 1:
-            arr = arr[:, :, 0]
     elif arr.ndim != 2:
         hint = '; drop the batch axis (array[0]) or track a list of images' \
             if arr.ndim == 4 else ''
         raise TrackInputError(f'Image: an array of shape {shape} is not an image: pass '
                               f'H×W, H×W×C or C×H×W with C = 1, 3 or 4{hint}')
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
+    if 0 in shape:
         raise TrackInputError(f'Image: an array of shape {shape} has no pixels')
+
+    # values first, on the array as laid out (contiguous for a C×H×W tensor), then axes
+    arr = _to_uint8(arr)
+    if transpose:
+        channels, height, width = arr.shape
+    else:
+        height, width = arr.shape[:2]
+        channels = arr.shape[2] if arr.ndim == 3 else 1
+    # tobytes() copies in C order whatever the strides: the caller may change `arr` later
+    return arr.tobytes(), _CHANNEL_MODES[channels], width, height, transpose and channels > 1
+
+
+def _to_uint8(arr: Any) -> Any:
+    import numpy as np
 
     kind = arr.dtype.kind
     if kind == 'b':
@@ -97,7 +116,9 @@ def _pixels_from_array(arr: Any, *, channels_first: bool = False) -> tuple[bytes
             raise TrackInputError(f'Image: the {arr.dtype} array holds NaN or infinite '
                                   f'values; replace them before tracking')
         if lo >= 0.0 and hi <= 1.0:
-            arr = np.rint(arr * 255.0).astype(np.uint8)
+            # in the array's own float type (float32 stays float32: half the memory)
+            scaled = np.multiply(arr, arr.dtype.type(255.0), dtype=arr.dtype)
+            arr = np.rint(scaled, out=scaled).astype(np.uint8)
         elif lo >= 0.0 and hi <= 255.0:
             arr = np.rint(arr).astype(np.uint8)
         else:
@@ -115,16 +136,13 @@ def _pixels_from_array(arr: Any, *, channels_first: bool = False) -> tuple[bytes
     else:
         raise TrackInputError(f'Image: an array of dtype {arr.dtype} is not an image; '
                               f'pass uint8, float (0..1), bool or integer (0..255) pixels')
-    height, width = arr.shape[:2]
-    mode = 'L' if arr.ndim == 2 else _CHANNEL_MODES[arr.shape[2]]
-    # tobytes() copies in C order whatever the strides: the caller may change `arr` later
-    return arr.tobytes(), mode, width, height
+    return arr
 
 
-def _pixels_from_pil(img: Any) -> tuple[bytes, str, int, int]:
+def _pixels_from_pil(img: Any) -> tuple[bytes, str, int, int, bool]:
     mode = img.mode
     if mode in _MODE_CHANNELS:
-        return img.tobytes(), mode, img.width, img.height
+        return img.tobytes(), mode, img.width, img.height, False
     if mode in ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'):
         import numpy as np
         return _pixels_from_array(np.asarray(img))
@@ -135,7 +153,7 @@ def _pixels_from_pil(img: Any) -> tuple[bytes, str, int, int]:
         img = img.convert('L')
     else:  # CMYK, YCbCr, LAB, HSV, ...
         img = img.convert('RGB')
-    return img.tobytes(), img.mode, img.width, img.height
+    return img.tobytes(), img.mode, img.width, img.height, False
 
 
 class Image(AimObject):
@@ -147,7 +165,7 @@ class Image(AimObject):
     stored: png (lossless, the default), jpeg, webp, gif, bmp or tiff.
     """
 
-    __slots__ = ('_caption', '_format', '_optimize', '_quality', '_pixels', '_mode',
+    __slots__ = ('_caption', '_format', '_optimize', '_quality', '_pixels', '_planar', '_mode',
                  '_width', '_height', '_encoded', '_load_blob')
 
     AIM_NAME = 'aim.image'
@@ -165,6 +183,7 @@ class Image(AimObject):
         self._optimize = bool(optimize)
         self._quality = quality
         self._pixels: bytes | None = None
+        self._planar = False
         self._mode: str | None = None
         self._width: int | None = None
         self._height: int | None = None
@@ -191,8 +210,10 @@ class Image(AimObject):
             raise TrackInputError(f'Image: cannot make an image from {type_name(image)}; '
                                   f'pass {_ACCEPTED}')
 
-    def _set_pixels(self, pixels: bytes, mode: str, width: int, height: int) -> None:
+    def _set_pixels(self, pixels: bytes, mode: str, width: int, height: int,
+                    planar: bool) -> None:
         self._pixels, self._mode, self._width, self._height = pixels, mode, width, height
+        self._planar = planar
 
     def _set_encoded(self, data: bytes, source: str) -> None:
         fmt = sniff_format(data)
@@ -213,6 +234,7 @@ class Image(AimObject):
         self._optimize = False
         self._quality = 90
         self._pixels = None
+        self._planar = False
         self._mode = meta.get('mode')
         self._width = meta.get('width')
         self._height = meta.get('height')
@@ -229,7 +251,7 @@ class Image(AimObject):
         data = self._encoded_bytes()
         if data is None:
             raise InputError('Image: this stored image has no pixel data to read')
-        from PIL import Image as PILImage
+        PILImage = _pil()
         with PILImage.open(io.BytesIO(data)) as img:
             self._width, self._height = img.size
             self._mode = img.mode
@@ -262,11 +284,13 @@ class Image(AimObject):
 
     def to_pil_image(self) -> Any:
         """The image as a PIL image: the pixels given, or the stored file decoded."""
-        from PIL import Image as PILImage
+        PILImage = _pil()
         if self._pixels is not None:
             assert self._mode is not None and self._width is not None \
                 and self._height is not None
-            return PILImage.frombytes(self._mode, (self._width, self._height), self._pixels)
+            return PILImage.frombytes(self._mode, (self._width, self._height),
+                                      _interleaved(self._pixels, self._mode, self._width,
+                                                   self._height, self._planar))
         data = self._encoded_bytes()
         if data is None:
             raise InputError('Image: this stored image has no pixel data to read')
@@ -291,7 +315,11 @@ class Image(AimObject):
             img = self.to_pil_image()
             pixels = (img.mode, img.size, img.tobytes())
         else:
-            pixels = (self._mode, (self._width, self._height), self._pixels)
+            assert self._mode is not None and self._width is not None \
+                and self._height is not None and self._pixels is not None
+            pixels = (self._mode, (self._width, self._height),
+                      _interleaved(self._pixels, self._mode, self._width, self._height,
+                                   self._planar))
         return self._caption, self._format, pixels
 
     def __eq__(self, other: object) -> bool:
@@ -319,7 +347,8 @@ class Image(AimObject):
         if self._pixels is not None:
             return ({'caption': self._caption, 'format': self._format, 'mode': self._mode,
                      'width': self._width, 'height': self._height,
-                     'quality': self._quality, 'optimize': self._optimize},
+                     'quality': self._quality, 'optimize': self._optimize,
+                     'planar': self._planar},
                     self._pixels)
         data = self._encoded_bytes()
         if data is None:
@@ -329,7 +358,7 @@ class Image(AimObject):
 
 def encode_image(meta: dict, payload: bytes) -> tuple[dict, bytes]:
     """Storage thread: (stored meta, encoded image bytes). See ``aim.sdk.objects.encode``."""
-    from PIL import Image as PILImage
+    PILImage = _pil()
 
     caption = meta.get('caption', '')
     if meta.get('encoded'):
@@ -348,7 +377,8 @@ def encode_image(meta: dict, payload: bytes) -> tuple[dict, bytes]:
     if len(payload) != width * height * _MODE_CHANNELS.get(mode, 0):
         raise TrackInputError(f'Image: {len(payload)} bytes of pixels do not make a '
                               f'{width}×{height} {mode} image')
-    img: Any = PILImage.frombytes(mode, (width, height), payload)
+    pixels = _interleaved(payload, mode, width, height, bool(meta.get('planar')))
+    img: Any = PILImage.frombytes(mode, (width, height), pixels)
     quality, optimize = int(meta.get('quality', 90)), bool(meta.get('optimize', False))
     if fmt == 'jpeg':
         if mode in ('RGBA', 'LA'):  # JPEG has no alpha: composite onto white
@@ -376,6 +406,15 @@ def encode_image(meta: dict, payload: bytes) -> tuple[dict, bytes]:
             stored_mode = saved.mode
     return ({'caption': caption, 'format': fmt, 'width': width, 'height': height,
              'mode': stored_mode}, data)
+
+
+def _interleaved(pixels: bytes, mode: str, width: int, height: int, planar: bool) -> bytes:
+    """Pixels in PIL's row-major, channel-interleaved order."""
+    if not planar:
+        return pixels
+    import numpy as np
+    planes = np.frombuffer(pixels, dtype=np.uint8).reshape(_MODE_CHANNELS[mode], height, width)
+    return planes.transpose(1, 2, 0).tobytes()
 
 
 def convert_to_aim_image_list(images: Any, labels: Any = None) -> list[Image]:
