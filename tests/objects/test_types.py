@@ -287,6 +287,9 @@ def test_image_bad_arguments(tmp_path):
         Image(arr, format='svg')
     with pytest.raises(TrackInputError, match='caption must be a str, not int'):
         Image(arr, caption=3)
+    with pytest.raises(TrackInputError, match='caption holds a lone surrogate at index 1'):
+        Image(arr, caption='a\udc80')
+    assert Image(arr, caption='ünï ✓').caption == 'ünï ✓'
     with pytest.raises(TrackInputError, match='quality'):
         Image(arr, quality=101)
     with pytest.raises(TrackInputError, match='cannot read the file .*missing.png'):
@@ -567,6 +570,8 @@ def test_audio_bad_input():
         Audio([0.0, 0.1])
     with pytest.raises(TrackInputError, match='caption must be a str'):
         Audio(make_wav(), caption=None)
+    with pytest.raises(TrackInputError, match='lone surrogate'):
+        Audio(make_wav(), caption='\ud800')
 
 
 def test_audio_to_numpy_needs_wav():

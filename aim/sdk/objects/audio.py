@@ -15,6 +15,7 @@ from typing import Any
 from aim.errors import InputError, TrackInputError
 from aim.sdk.objects.base import (
     AimObject,
+    check_caption,
     is_numpy_array,
     is_torch_tensor,
     read_file_like,
@@ -70,8 +71,6 @@ class Audio(AimObject):
     KIND = 'audio'
 
     def __init__(self, data: Any, format: str = 'wav', caption: str = '', rate: int = 22050):
-        if not isinstance(caption, str):
-            raise TrackInputError(f'Audio: caption must be a str, not {type_name(caption)}')
         fmt = format.lower().lstrip('.') if isinstance(format, str) else format
         if fmt not in FORMATS:
             raise TrackInputError(f'Audio: unknown format {format!r}; use one of '
@@ -79,7 +78,7 @@ class Audio(AimObject):
         if isinstance(rate, bool) or not isinstance(rate, int) or not 0 < rate < 2 ** 31:
             raise TrackInputError(f'Audio: rate must be a positive int (samples a second), '
                                   f'not {rate!r}')
-        self._caption = caption
+        self._caption = check_caption(caption, 'Audio')
         self._format: str = fmt
         self._rate = rate
         self._encoded: bytes | None = None

@@ -132,5 +132,18 @@ def require(module: str, pip_name: str, what: str) -> Any:
                           f'pip install {pip_name}') from exc
 
 
+def check_caption(caption: Any, what: str) -> str:
+    """A caption: a str that UTF-8 can hold (no lone surrogates)."""
+    if not isinstance(caption, str):
+        raise TrackInputError(f'{what}: caption must be a str, not {type_name(caption)}')
+    if not caption.isascii():
+        try:
+            caption.encode('utf-8')
+        except UnicodeEncodeError as exc:
+            raise TrackInputError(f'{what}: the caption holds a lone surrogate at index '
+                                  f'{exc.start}, which UTF-8 cannot store') from None
+    return caption
+
+
 def short_repr(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit - 1] + '…')

@@ -14,6 +14,7 @@ from typing import Any
 from aim.errors import InputError, TrackInputError
 from aim.sdk.objects.base import (
     AimObject,
+    check_caption,
     is_matplotlib_figure,
     is_numpy_array,
     is_pil_image,
@@ -173,12 +174,10 @@ class Image(AimObject):
 
     def __init__(self, image: Any, caption: str = '', format: str = 'png',
                  optimize: bool = False, quality: int = 90):
-        if not isinstance(caption, str):
-            raise TrackInputError(f'Image: caption must be a str, not {type_name(caption)}')
         if isinstance(quality, bool) or not isinstance(quality, int) \
                 or not 0 <= quality <= 100:
             raise TrackInputError(f'Image: quality must be an int in 0..100, not {quality!r}')
-        self._caption = caption
+        self._caption = check_caption(caption, 'Image')
         self._format = normalize_format(format)
         self._optimize = bool(optimize)
         self._quality = quality
