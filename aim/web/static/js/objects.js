@@ -186,15 +186,27 @@ export const PLOTLY_MISSING = 'plotly.js is not installed on this server, so fig
   + 'Run `bash scripts/setup_web.sh` (it installs plotly.js-dist-min from npm into '
   + 'aim/web/static/vendor/), then reload this page.';
 
+// plotly.js adds its CSS rules into an element with id plotly.js-style-global, making an
+// inline <style> when there is none, which the page's Content-Security-Policy refuses; a
+// same-origin stylesheet with that id, loaded first, takes the rules through CSSOM instead.
+function plotlyStyleHost() {
+  if (document.getElementById('plotly.js-style-global')) return Promise.resolve();
+  return new Promise((resolve) => {
+    const link = el('link', { rel: 'stylesheet', id: 'plotly.js-style-global', href: '/static/css/plotly-host.css' });
+    link.onload = resolve; link.onerror = resolve;
+    document.head.append(link);
+  });
+}
+
 export function loadPlotly() {
   if (window.Plotly) return Promise.resolve(window.Plotly);
   if (!plotlyLoading) {
-    plotlyLoading = new Promise((resolve, reject) => {
+    plotlyLoading = plotlyStyleHost().then(() => new Promise((resolve, reject) => {
       const script = el('script', { src: '/static/vendor/plotly.min.js' });
       script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error(PLOTLY_MISSING)));
       script.onerror = () => { plotlyLoading = null; script.remove(); reject(new Error(PLOTLY_MISSING)); };
       document.head.append(script);
-    });
+    }));
   }
   return plotlyLoading;
 }

@@ -58,10 +58,10 @@ export async function mount(root, { query }) {
   function draw() {
     setUrlState({ q: state.q, rows: state.rows === 'run' ? '' : state.rows, step: state.step ?? '' });
     const grid = groupGrid(ordered, data.runs, state.rows, 'none');
-    clear(body).append(ordered.length ? grid.rows.map(({ key, cols }) => el('section', { class: 'object-group' },
+    clear(body).append(...(ordered.length ? grid.rows.map(({ key, cols }) => el('section', { class: 'object-group' },
       state.rows !== 'none' ? el('h3', { class: 'group-label', text: key || '(none)' }) : null,
       el('div', { class: 'cards' }, (cols.get('') || []).flatMap((s) => cardsOf(points.get(s.id), s, data.runs)))))
-      : emptyNote('audios', state.q));
+      : [emptyNote('audios', state.q)]));
     status.textContent = ordered.length ? `${ordered.length} series${data.truncated ? ' (more match: narrow the query)' : ''}` : '';
     root.dataset.ready = '1';
   }

@@ -21,7 +21,7 @@ export function figureCard(obj, { series, runs, point, lazy, onError }) {
       const [Plotly, figure] = await Promise.all([loadPlotly(), getJSON(blobUrl(obj.blob))]);
       clear(plot);
       await Plotly.newPlot(plot, figure.data || [], { autosize: true, margin: { l: 40, r: 10, t: 30, b: 30 }, ...(figure.layout || {}) },
-        { responsive: true, displaylogo: false });
+        { responsive: true, displaylogo: false, displayModeBar: false });  // its bar needs inline <style>
       plot.dataset.drawn = '1';
     } catch (e) {
       clear(plot).append(errorBox(e));

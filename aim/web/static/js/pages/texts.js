@@ -81,7 +81,7 @@ export async function mount(root, { query }) {
     const found = rows.filter((r) => match(r.text));
     const more = found.length > limit
       ? el('button', { text: `Show ${Math.min(PAGE, found.length - limit)} more`, onclick: () => { limit += PAGE; filter(); } }) : null;
-    clear(body).append(rows.length ? textTable(found.slice(0, limit), runs) : emptyNote('texts', state.q), more);
+    clear(body).append(...[rows.length ? textTable(found.slice(0, limit), runs) : emptyNote('texts', state.q), more].filter(Boolean));
     status.textContent = rows.length ? `${found.length} of ${rows.length} texts${state.truncated ? ' (only the first ones were read: narrow the query)' : ''}` : '';
     root.dataset.ready = '1';
   }
