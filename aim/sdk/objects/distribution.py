@@ -1,12 +1,14 @@
 """``Distribution``: a histogram tracked with ``run.track(Distribution(...), name=...)``.
 
 From samples, construction only validates and copies them; the histogram (``bin_count``
-equal-width bins over the finite samples' [min, max], as ``np.histogram`` makes it) is
-computed on first use or in ``encode`` on the storage thread. Non-finite samples (NaN,
-±inf) are left out of the histogram; their number is kept as ``nonfinite_count``.
+equal-width bins over the finite samples' [min, max], as ``np.histogram`` makes it, in
+float64) is computed on first use or in ``encode`` on the storage thread. Non-finite
+samples (NaN, ±inf) are left out of the histogram; their number is kept as
+``nonfinite_count``.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -151,9 +153,8 @@ class Distribution(AimObject):
     @property
     def ranges(self) -> Any:
         """The bin edges: ``bin_count + 1`` floats from ``range[0]`` to ``range[1]``."""
-        import numpy as np
         lo, hi = self.range
-        return np.linspace(lo, hi, self._bin_count + 1)
+        return _edges(lo, hi, self._bin_count)
 
     @property
     def nonfinite_count(self) -> int:
@@ -200,18 +201,52 @@ class Distribution(AimObject):
 
 
 def _histogram(samples: Any, bin_count: int) -> tuple[Any, float, float, int]:
-    """(float64 weights, low, high, number of non-finite samples left out)."""
+    """(float64 weights, low, high, number of non-finite samples left out): numpy's
+    histogram of the finite samples, computed in float64."""
     import numpy as np
     nonfinite = 0
     if samples.dtype.kind == 'f':
+        if samples.dtype.itemsize < 8:   # float16/32 edges would collapse in their type
+            samples = samples.astype(np.float64)
         finite = np.isfinite(samples)
         if not finite.all():
             samples = samples[finite]
             nonfinite = int(finite.size - samples.size)
     if samples.size == 0:
         raise TrackInputError('Distribution: no finite samples to make a histogram of')
-    counts, edges = np.histogram(samples, bins=bin_count)
+    try:
+        with np.errstate(over='ignore', invalid='ignore'):
+            counts, edges = np.histogram(samples, bins=bin_count)
+    except ValueError:  # numpy cannot make bins: a span past the float range, or one huge value
+        counts, edges = _wide_histogram(samples, bin_count)
     return counts.astype(np.float64), float(edges[0]), float(edges[-1]), nonfinite
+
+
+_SCALE = 2.0 ** -8   # a power of two: scaling by it is exact
+
+
+def _edges(lo: float, hi: float, bin_count: int) -> Any:
+    """``bin_count + 1`` equal-width edges from lo to hi, as np.histogram makes them."""
+    import numpy as np
+    if math.isfinite(hi - lo):
+        return np.linspace(lo, hi, bin_count + 1)
+    return np.linspace(lo * _SCALE, hi * _SCALE, bin_count + 1) / _SCALE
+
+
+def _wide_histogram(samples: Any, bin_count: int) -> tuple[Any, Any]:
+    """The histogram of samples whose span overflows float64 (-1e308..1e308) or that are
+    all one value too large for numpy's ±0.5 range: computed on the samples scaled by a
+    power of two (exact), with a one-value range widened by a relative margin."""
+    import numpy as np
+    scale = _SCALE
+    top = float(np.finfo(np.float64).max) * scale
+    scaled = samples.astype(np.float64) * scale
+    lo, hi = float(scaled.min()), float(scaled.max())
+    if lo == hi:
+        margin = max(abs(lo) * 2.0 ** -16, 0.5 * scale)
+        lo, hi = max(lo - margin, -top), min(hi + margin, top)
+    counts, edges = np.histogram(scaled, bins=bin_count, range=(lo, hi))
+    return counts, edges / scale
 
 
 def encode_distribution(meta: dict, payload: bytes) -> tuple[dict, None]:
