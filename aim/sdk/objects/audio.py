@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import wave
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +47,7 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def _wav_rate(data: bytes) -> int | None:
+    import wave
     try:
         with wave.open(io.BytesIO(data), 'rb') as w:
             return w.getframerate()
@@ -186,6 +186,8 @@ class Audio(AimObject):
     def to_numpy(self) -> Any:
         """The PCM samples of a WAV: shape (N,) for mono, (N, channels) otherwise, in the
         file's integer type (uint8, int16 or int32)."""
+        import wave
+
         import numpy as np
         if self._format != 'wav':
             raise InputError(f'Audio.to_numpy() decodes WAV only; this audio is '
@@ -224,6 +226,8 @@ class Audio(AimObject):
 
 
 def _wav_bytes(samples: Any, channels: int, rate: int) -> bytes:
+    import wave
+
     import numpy as np
     if samples.dtype.kind == 'f':
         samples = np.rint(np.clip(samples, -1.0, 1.0) * 32767.0).astype('<i2')

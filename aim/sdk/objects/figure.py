@@ -8,7 +8,6 @@ of it.
 """
 from __future__ import annotations
 
-import base64
 import io
 import json
 import math
@@ -45,6 +44,8 @@ def _typed_array(value: dict) -> list | None:
     if not ('bdata' in value and 'dtype' in value and set(value) <= {'bdata', 'dtype', 'shape'}
             and isinstance(value['bdata'], str) and value['dtype'] in _TYPED_ARRAY_DTYPES):
         return None
+    import base64
+
     import numpy as np
     try:
         arr = np.frombuffer(base64.b64decode(value['bdata']), dtype='<' + value['dtype'])
@@ -95,6 +96,7 @@ def _dumps(data: dict, source: str) -> str:
 
 def matplotlib_to_plotly(fig: Any) -> dict:
     """A plotly figure dict showing the matplotlib figure rendered as a PNG."""
+    import base64
     buf = io.BytesIO()
     fig.savefig(buf, format='png')
     png = buf.getvalue()
