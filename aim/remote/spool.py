@@ -374,10 +374,6 @@ class SpoolWriter(RunWriter):
         numbered operations: from then on they ship, and are retried, as operations."""
         with self._lock:
             pending = self._objects.pending()
-            for entry, _ in pending:     # a file converted is closed: the next one is new
-                if entry[1] is not None:
-                    os.close(entry[1])
-                    entry[1] = None
         if not pending:
             return
         records = [r for entry, stop in pending for r in self._objects.read(entry, stop)]

@@ -109,20 +109,18 @@ LIST_FLAG = 1 << 31     # in the object count: the objects were tracked as a lis
 
 
 def pack_record(key: bytes, step: int, epoch: int, time: float,
-                items: list[tuple[bytes, Any]], is_list: bool = False) -> list:
-    """The buffers of one record (for ``os.writev``): header, series key, then per object
-    its metadata JSON and payload."""
+                items: list[tuple[bytes, Any]], is_list: bool = False) -> tuple[list, int]:
+    """The buffers of one record (for ``os.writev``: header, series key, then per object
+    its metadata JSON and payload) and their total size."""
     parts: list = [b'', key]
     total = _HEAD.size + len(key)
     for meta, payload in items:
-        size = len(payload) if not isinstance(payload, memoryview) else payload.nbytes
-        parts.append(_ITEM.pack(len(meta), size))
-        parts.append(meta)
-        parts.append(payload)
+        size = len(payload) if type(payload) is bytes else memoryview(payload).nbytes
+        parts += (_ITEM.pack(len(meta), size), meta, payload)
         total += _ITEM.size + len(meta) + size
     parts[0] = _HEAD.pack(MAGIC, total, step, epoch, time,
                           len(items) | (LIST_FLAG if is_list else 0), len(key))
-    return parts
+    return parts, total
 
 
 class Record:
@@ -140,40 +138,27 @@ class Record:
                 f'n={len(self.items)})')
 
 
-def read_records(path: str, start: int = 0) -> tuple[list[Record], int, str | None]:
-    """The whole records of one journal file from byte ``start``: (records, the offset
-    after the last whole record, a problem or None). A record cut short at the end is a
-    write that never returned (no problem); anything unreadable before the end is."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
-    except OSError as e:
-        return [], start, f'{os.path.basename(path)} cannot be read ({e.strerror})'
-    try:
-        size = os.fstat(fd).st_size
-        if size <= start:
-            return [], start, None
-        os.lseek(fd, start, os.SEEK_SET)
-        chunks = []
-        left = size - start
-        while left > 0:
-            part = os.read(fd, min(left, 1 << 26))
-            if not part:
-                break
-            chunks.append(part)
-            left -= len(part)
-        raw = b''.join(chunks)
-    finally:
-        os.close(fd)
+FILE_MAGIC = b'AOJF0001'
+# file header: magic, capacity (bytes of the whole file), committed (the offset after the
+# last acknowledged record), reserved
+_FILE_HEAD = struct.Struct('<8sqqq')
+FILE_HEADER = _FILE_HEAD.size
+FIRST_CAPACITY = 1 << 20
+
+
+def parse_records(raw, base: int) -> tuple[list[Record], int, str | None]:
+    """Records from ``raw`` (the bytes of a journal file from offset ``base``): (records,
+    the offset after the last whole one, a problem or None)."""
     out: list[Record] = []
     pos = 0
     view = memoryview(raw)
-    while pos + _HEAD.size <= len(raw):
+    size = len(raw)
+    while pos + _HEAD.size <= size:
         magic, total, step, epoch, time, n, klen = _HEAD.unpack_from(raw, pos)
         if magic != MAGIC or total < _HEAD.size + klen:
-            return out, start + pos, (f'{os.path.basename(path)}: unreadable record at byte '
-                                      f'{start + pos}')
-        if pos + total > len(raw):
-            break       # cut short by a kill during its write: never acknowledged
+            return out, base + pos, f'unreadable record at byte {base + pos}'
+        if pos + total > size:
+            return out, base + pos, f'a record at byte {base + pos} runs past the end'
         try:
             kind, name, context = json.loads(bytes(view[pos + _HEAD.size:
                                                         pos + _HEAD.size + klen]))
@@ -187,96 +172,157 @@ def read_records(path: str, start: int = 0) -> tuple[list[Record], int, str | No
                 p += mlen
                 items.append((meta, bytes(view[p:p + plen])))
                 p += plen
-            if p != pos + total:
-                raise ValueError('record length')
+            if p != pos + total or not isinstance(kind, str) or not isinstance(name, str) \
+                    or not isinstance(context, str):
+                raise ValueError('record layout')
         except (ValueError, TypeError, struct.error):
-            return out, start + pos, (f'{os.path.basename(path)}: unreadable record at byte '
-                                      f'{start + pos}')
+            return out, base + pos, f'unreadable record at byte {base + pos}'
         pos += total
         out.append(Record(kind, name, context, step, None if epoch == NO_EPOCH else epoch,
-                          time, items, start + pos, is_list))
-    return out, start + pos, None
+                          time, items, base + pos, is_list))
+    if pos != size:
+        return out, base + pos, f'a record at byte {base + pos} runs past the end'
+    return out, base + pos, None
+
+
+def read_records(path: str) -> tuple[list[Record], int, str | None]:
+    """The acknowledged records of one journal file, read without trusting it: (records,
+    the offset after the last whole one, a problem or None). Bytes past the committed
+    offset belong to a write that never returned: ignored."""
+    name = os.path.basename(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+    except OSError as e:
+        return [], 0, f'{name} cannot be read ({e.strerror})'
+    try:
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, FILE_HEADER, 0)
+        if len(head) < FILE_HEADER:
+            return [], 0, None if not head.strip(b'\0') else f'{name}: its header is cut short'
+        magic, capacity, committed, _ = _FILE_HEAD.unpack(head)
+        if magic != FILE_MAGIC:
+            # created, not yet stamped (a kill during creation): nothing was acknowledged
+            return [], 0, None if not head.strip(b'\0') else f'{name}: not an object journal'
+        if not FILE_HEADER <= committed <= size:
+            return [], 0, f'{name}: its committed offset {committed} is outside the file'
+        raw = b''
+        want = committed - FILE_HEADER
+        while len(raw) < want:
+            part = os.pread(fd, min(want - len(raw), 1 << 26), FILE_HEADER + len(raw))
+            if not part:
+                break
+            raw += part
+    finally:
+        os.close(fd)
+    records, end, problem = parse_records(raw, FILE_HEADER)
+    return records, end, f'{name}: {problem}' if problem else None
+
+
+class _File:
+    __slots__ = ('path', 'mm', 'capacity', 'pos', 'folded', 'full')
+
+    def __init__(self, path: str, capacity: int):
+        import mmap
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            # reserve the blocks now: a full disk fails here with ENOSPC, not later with
+            # SIGBUS on a store into the mapping
+            os.posix_fallocate(fd, 0, capacity)
+            self.mm = mmap.mmap(fd, capacity)
+        except BaseException:
+            os.close(fd)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise
+        os.close(fd)
+        _FILE_HEAD.pack_into(self.mm, 0, FILE_MAGIC, capacity, FILE_HEADER, 0)
+        self.path, self.capacity = path, capacity
+        self.pos = self.folded = FILE_HEADER
+        self.full = False
+
+
+_COMMITTED_AT = 16
 
 
 class ObjectJournal:
-    """The writer's side: appends records, reads back what is new for the flusher."""
+    """The writer's side: records go into memory-mapped, preallocated files (no system
+    call per record); the flusher reads them back from the mapping."""
 
-    def __init__(self, jdir: str):
+    def __init__(self, jdir: str, max_capacity: int = ROLL_BYTES):
         self.jdir = jdir
-        self.files: list[list] = []      # [path, fd (writing) or None, folded offset, size]
+        self.files: list[_File] = []
+        self._capacity = FIRST_CAPACITY
+        self._max_capacity = max_capacity
         self._next = max((int(os.path.basename(p)[len(OBJECT_PREFIX):-len(OBJECT_SUFFIX)])
                           for p in journal_files(jdir)), default=-1) + 1
 
-    def _open(self) -> list:
+    def _open(self, need: int) -> _File:
+        if self.files:
+            self.files[-1].full = True
+        capacity = max(self._capacity, FILE_HEADER + need)
+        self._capacity = min(self._capacity * 2, self._max_capacity)
         path = os.path.join(self.jdir, f'{OBJECT_PREFIX}{self._next:08d}{OBJECT_SUFFIX}')
         self._next += 1
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
-        entry = [path, fd, 0, 0]
-        self.files.append(entry)
-        return entry
+        f = _File(path, capacity)
+        self.files.append(f)
+        return f
 
-    def append(self, parts: list) -> None:
-        """Called under the writer's lock."""
-        entry = self.files[-1] if self.files and self.files[-1][1] is not None else \
-            self._open()
-        size = sum(len(p) if not isinstance(p, memoryview) else p.nbytes for p in parts)
-        written = os.writev(entry[1], parts)
-        while written < size:     # a short write (a signal): finish the record
-            rest = _skip(parts, written)
-            more = os.writev(entry[1], rest)
-            if more <= 0:
-                raise OSError('short write to the object journal')
-            written += more
-        entry[3] += size
-        if entry[3] >= ROLL_BYTES:
-            os.close(entry[1])
-            entry[1] = None
+    def append(self, parts: list, size: int) -> None:
+        """Called under the writer's lock: the record is acknowledged when this returns."""
+        files = self.files
+        f = files[-1] if files and not files[-1].full else None
+        if f is None or f.pos + size > f.capacity:
+            f = self._open(size)
+        mm, p = f.mm, f.pos
+        for part in parts:
+            n = len(part) if type(part) is bytes else memoryview(part).nbytes
+            mm[p:p + n] = part
+            p += n
+        f.pos = p
+        _COMMIT.pack_into(mm, _COMMITTED_AT, p)
 
-    def pending(self) -> list[tuple[list, int]]:
-        """(file entry, size) of each file with unfolded bytes (called under the lock)."""
-        return [(e, e[3]) for e in self.files if e[3] > e[2]]
+    def pending(self) -> list[tuple[_File, int]]:
+        """(file, committed offset) of each file with unfolded records (under the lock)."""
+        return [(f, f.pos) for f in self.files if f.pos > f.folded]
 
-    def read(self, entry: list, stop: int) -> list[Record]:
-        records, _, _ = read_records(entry[0], entry[2])
-        return [r for r in records if r.end <= stop]
+    def read(self, f: _File, stop: int) -> list[Record]:
+        records, _, problem = parse_records(f.mm[f.folded:stop], f.folded)
+        return records
 
-    def mark_folded(self, marks: list[tuple[list, int]]) -> None:
-        for entry, stop in marks:
-            entry[2] = max(entry[2], stop)
+    def mark_folded(self, marks: list[tuple[_File, int]]) -> None:
+        for f, stop in marks:
+            f.folded = max(f.folded, stop)
 
     def drop_done(self) -> None:
-        """Delete the closed files whose every record is folded (or shipped)."""
+        """Under the lock: delete the full files whose every record is folded (or shipped),
+        and start the current one again from the top once all of it is."""
         keep = []
-        for entry in self.files:
-            if entry[1] is None and entry[2] >= entry[3]:
+        for f in self.files:
+            if f.folded >= f.pos and f.full:
+                f.mm.close()
                 try:
-                    os.unlink(entry[0])
+                    os.unlink(f.path)
                 except OSError:
                     pass
-            else:
-                keep.append(entry)
+                continue
+            if f.folded >= f.pos and f.pos > FILE_HEADER:
+                f.pos = f.folded = FILE_HEADER
+                _COMMIT.pack_into(f.mm, _COMMITTED_AT, FILE_HEADER)
+            keep.append(f)
         self.files = keep
 
     def unfolded(self) -> int:
-        return sum(e[3] - e[2] for e in self.files)
+        return sum(f.pos - f.folded for f in self.files)
 
     def close(self) -> None:
-        for entry in self.files:
-            if entry[1] is not None:
-                os.close(entry[1])
-                entry[1] = None
+        for f in self.files:
+            f.mm.close()
+        self.files = []
 
 
-def _skip(parts: list, n: int) -> list:
-    out = []
-    for p in parts:
-        size = len(p) if not isinstance(p, memoryview) else p.nbytes
-        if n >= size:
-            n -= size
-            continue
-        out.append(memoryview(p)[n:] if n else p)
-        n = 0
-    return out
+_COMMIT = struct.Struct('<q')
 
 
 # -- encoding (off the caller's thread) -----------------------------------------------------------
@@ -397,7 +443,7 @@ class ObjectFolder:
             s.last_step = recs[-1][0].step
             s.last_time = max(rec.time for rec, _ in recs)
         else:
-            points = {}
+            points: dict = {}
             for (data,) in conn.execute('SELECT data FROM object_chunks WHERE series_id=? '
                                         'ORDER BY seq', (s.db_id,)).fetchall():
                 st, ep, ti, it = decode_chunk(data)

@@ -12,6 +12,7 @@ import threading
 import time as _time_mod
 import warnings
 from collections.abc import Callable
+from struct import error as struct_error
 from typing import Any
 
 from aim.errors import RepositoryWriteError, RunError, TrackInputError
@@ -23,6 +24,7 @@ from aim.storage.encoding import (
     check_text,
     numpy_scalar,
 )
+from aim.storage.objects import pack_record as _pack_record
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 NO_EPOCH = jr.NO_EPOCH
@@ -236,23 +238,29 @@ class RunWriter:
         """``track()`` of an object (Image, Text, ...) or a list of objects of one kind:
         their raw data, copied, goes into the object journal; encoding happens in the
         flusher."""
-        objs = value if type(value) is not tuple else list(value)
-        if type(objs) is not list:
-            objs = [objs]
-        elif not objs:
-            raise TrackInputError(f'track() got an empty {type(value).__name__}: give one or '
-                                  f'more objects (Image, Text, Distribution, Audio, Figure) '
-                                  f'or a number.')
-        kind = getattr(type(objs[0]), 'KIND', None)
-        for obj in objs:
-            if not hasattr(type(obj), '_capture') or type(obj).KIND != kind:
-                if kind is None or not hasattr(type(obj), '_capture'):
-                    raise TrackInputError(
-                        f'track() takes a number, an object (Image, Text, Distribution, '
-                        f'Audio, Figure) or a list of objects of one type; got a '
-                        f'{type(value).__name__} holding {type(obj).__name__}: {obj!r:.60}')
-                raise TrackInputError(f'track() got a list mixing {kind} and '
-                                      f'{type(obj).KIND} objects; a series holds one type.')
+        tv = type(value)
+        is_list = tv is list or tv is tuple
+        objs: Any
+        if is_list:
+            objs = list(value)
+            if not objs:
+                raise TrackInputError(f'track() got an empty {tv.__name__}: give one or '
+                                      f'more objects (Image, Text, Distribution, Audio, '
+                                      f'Figure) or a number.')
+            kind = getattr(type(objs[0]), 'KIND', None)
+            for obj in objs:
+                to = type(obj)
+                if not hasattr(to, '_capture') or to.KIND != kind:
+                    if kind is None or not hasattr(to, '_capture'):
+                        raise TrackInputError(
+                            f'track() takes a number, an object (Image, Text, Distribution, '
+                            f'Audio, Figure) or a list of objects of one type; got a '
+                            f'{tv.__name__} holding {to.__name__}: {obj!r:.60}')
+                    raise TrackInputError(f'track() got a list mixing {kind} and '
+                                          f'{to.KIND} objects; a series holds one type.')
+        else:
+            objs = (value,)
+            kind = tv.KIND
         try:
             entry = self._obj_series[(name, tuple(context.items()) if context is not None
                                       else ())]
@@ -263,7 +271,7 @@ class RunWriter:
                                   f'cannot take {kind} objects. Use another name.')
         if epoch is None:
             epoch = NO_EPOCH
-        else:
+        elif type(epoch) is not int or epoch == NO_EPOCH:
             epoch = _coerce_int(epoch, 'epoch')
         if step is not None and type(step) is not int:
             step = _coerce_int(step, 'step')
@@ -278,16 +286,18 @@ class RunWriter:
                                self.run_hash)
             if step is None:
                 step = entry[1] + 1
-            from aim.storage.objects import pack_record
             try:
-                self._objects.append(pack_record(entry[0], step, epoch, _now(), items,
-                                                 type(value) in (list, tuple)))
+                self._objects.append(*_pack_record(entry[0], step, epoch, _now(), items,
+                                                   is_list))
             except OSError as e:
                 raise RepositoryWriteError(
                     f'Cannot write the object journal of run {self.run_hash} in '
                     f'{self.journal_dir}: {e.strerror or e}. Free disk space or fix the '
                     f'repository permissions; what was tracked before is safe.',
                     self.journal_dir) from None
+            except (OverflowError, struct_error):
+                _coerce_int(step, 'step')
+                raise
             if step > entry[1]:
                 entry[1] = step
 

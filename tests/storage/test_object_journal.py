@@ -75,10 +75,13 @@ def test_a_record_cut_short_is_dropped_and_a_damaged_one_quarantined(repo_dir, c
     jdir = os.path.join(repo_dir, '.aim', 'journal', run_hash)
     files = objects.journal_files(jdir)
     assert files, os.listdir(jdir)
-    # a record whose write the kill cut short: its header promises more than the file has
+    # a record whose copy the kill cut short: written past the committed offset, which the
+    # writer moves only once the whole record is in place
     key = objects.series_key('text', 'txt', '{}')
-    parts = objects.pack_record(key, 6, objects.NO_EPOCH, 1.0, [(b'{}', b'never acked')])
-    with open(files[-1], 'ab') as f:
+    parts, _ = objects.pack_record(key, 6, objects.NO_EPOCH, 1.0, [(b'{}', b'never acked')])
+    with open(files[-1], 'r+b') as f:
+        committed = int.from_bytes(f.read(24)[16:24], 'little')
+        f.seek(committed)
         f.write(b''.join(parts)[:-3])
     run = Repo(repo_dir).get_run(run_hash)          # recovery folds the journal
     texts = run.get_text_sequence('txt')
