@@ -84,6 +84,22 @@ def test_names_kinds_and_sequences():
     assert is_object(Text('x')) and not is_object('x') and not is_object(1.0)
 
 
+def test_encode_takes_any_bytes_like_payload():
+    img = Image(np.zeros((2, 2), dtype=np.uint8))
+    meta, payload = img._capture()
+    expected = encode('image', meta, payload)
+    assert encode('image', meta, memoryview(payload)) == expected
+    assert encode('image', meta, bytearray(payload)) == expected
+    assert encode('text', *Text('é')._capture()) == \
+        encode('text', {}, memoryview('é'.encode()))
+
+
+def test_numpy_integers_are_ints():
+    assert Audio(np.zeros(3), rate=np.int64(8000)).rate == 8000
+    assert Distribution([1, 2], np.int32(2)).bin_count == 2
+    Image(np.zeros((2, 2), dtype=np.uint8), format='jpeg', quality=np.uint8(50))
+
+
 def test_unknown_kind_is_refused():
     with pytest.raises(TrackInputError, match="unknown object kind 'video'"):
         encode('video', {}, b'')

@@ -54,6 +54,8 @@ def encode(kind: str, meta: dict, payload: bytes) -> tuple[dict, bytes | None]:
     The same object always gives the same blob bytes. Raises TrackInputError only for
     input that slipped past construction."""
     _kind_class(kind)
+    if type(payload) is not bytes:   # a memoryview or bytearray from a journal reader
+        payload = bytes(payload)
     return _ENCODERS[kind](meta, payload)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from aim.errors import InputError, TrackInputError
 from aim.sdk.objects.base import (
     AimObject,
+    as_int,
     check_caption,
     is_numpy_array,
     is_torch_tensor,
@@ -75,9 +76,11 @@ class Audio(AimObject):
         if fmt not in FORMATS:
             raise TrackInputError(f'Audio: unknown format {format!r}; use one of '
                                   f'{", ".join(FORMATS)}')
-        if isinstance(rate, bool) or not isinstance(rate, int) or not 0 < rate < 2 ** 31:
+        rate_int = as_int(rate)
+        if rate_int is None or not 0 < rate_int < 2 ** 31:
             raise TrackInputError(f'Audio: rate must be a positive int (samples a second), '
                                   f'not {rate!r}')
+        rate = rate_int
         self._caption = check_caption(caption, 'Audio')
         self._format: str = fmt
         self._rate = rate

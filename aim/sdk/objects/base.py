@@ -145,5 +145,17 @@ def check_caption(caption: Any, what: str) -> str:
     return caption
 
 
+def as_int(value: Any) -> int | None:
+    """``value`` as an int when it is an integer (int, numpy or torch integer; not bool),
+    else None."""
+    if isinstance(value, bool):
+        return None
+    import operator
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def short_repr(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit - 1] + '…')

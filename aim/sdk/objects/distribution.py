@@ -15,6 +15,7 @@ from typing import Any
 from aim.errors import TrackInputError
 from aim.sdk.objects.base import (
     AimObject,
+    as_int,
     is_numpy_array,
     is_torch_tensor,
     torch_to_numpy,
@@ -25,14 +26,10 @@ MAX_BIN_COUNT = 512
 
 
 def _check_bin_count(bin_count: Any, what: str = 'bin_count') -> int:
-    import operator
-    try:
-        if isinstance(bin_count, bool):
-            raise TypeError
-        count = operator.index(bin_count)
-    except TypeError:
+    count = as_int(bin_count)
+    if count is None:
         raise TrackInputError(f'Distribution: {what} must be an int in 1..{MAX_BIN_COUNT}, '
-                              f'not {type_name(bin_count)}') from None
+                              f'not {type_name(bin_count)}')
     if not 1 <= count <= MAX_BIN_COUNT:
         raise TrackInputError(f'Distribution: {what} must be in 1..{MAX_BIN_COUNT}, '
                               f'not {count}')

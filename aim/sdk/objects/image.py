@@ -14,6 +14,7 @@ from typing import Any
 from aim.errors import InputError, TrackInputError
 from aim.sdk.objects.base import (
     AimObject,
+    as_int,
     check_caption,
     is_matplotlib_figure,
     is_numpy_array,
@@ -174,9 +175,10 @@ class Image(AimObject):
 
     def __init__(self, image: Any, caption: str = '', format: str = 'png',
                  optimize: bool = False, quality: int = 90):
-        if isinstance(quality, bool) or not isinstance(quality, int) \
-                or not 0 <= quality <= 100:
+        quality_int = as_int(quality)
+        if quality_int is None or not 0 <= quality_int <= 100:
             raise TrackInputError(f'Image: quality must be an int in 0..100, not {quality!r}')
+        quality = quality_int
         self._caption = check_caption(caption, 'Image')
         self._format = normalize_format(format)
         self._optimize = bool(optimize)
