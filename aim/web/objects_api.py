@@ -14,6 +14,7 @@ Everything reads through :mod:`aim.storage.objects`, which works on SQLite and P
 """
 from __future__ import annotations
 
+import bisect
 import io
 import json
 import re
@@ -109,7 +110,47 @@ def _point(series_id: int, point) -> dict:
             'objects': objects}
 
 
-def points_at(repo, kind: str, ids: list[int], step: int | None) -> list[dict]:
+class PointsCache:
+    """Decoded points of whole short series, keyed by the series' index summary (id, count,
+    last step, last write), so moving the step slider back and forth decodes nothing again
+    and a series that grew is read afresh. Least recently used dropped past ``max_points``."""
+
+    def __init__(self, max_points: int = 200_000, max_series_points: int = 5000):
+        self.max_points = max_points
+        self.max_series_points = max_series_points
+        self._items: OrderedDict[tuple, list] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def points(self, db, row: dict) -> list | None:
+        """All points of ``row``'s series, or None for a series too long to keep whole."""
+        if (row.get('count') or 0) > self.max_series_points:
+            return None
+        key = (row['id'], row.get('count'), row.get('last_step'), row.get('last_time'))
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        found = _objects_module().read_points(db, row['id'])
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = found
+                self._size += len(found)
+            while self._size > self.max_points and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                self._size -= len(dropped)
+        return found
+
+
+def _newest_at(points: list, step: int):
+    """The point at ``step`` or the newest before it; the first one if all come after."""
+    i = bisect.bisect_right([p[0] for p in points], step)
+    return points[i - 1] if i else points[0]
+
+
+def points_at(repo, kind: str, ids: list[int], step: int | None,
+              cache: PointsCache | None = None) -> list[dict]:
     """Per series, the point at ``step`` or the newest before it (the last point when
     ``step`` is None; the first point when the series starts after ``step``)."""
     objects = _objects_module()
@@ -120,6 +161,11 @@ def points_at(repo, kind: str, ids: list[int], step: int | None) -> list[dict]:
     for sid in ids:
         row = rows.get(sid)
         if row is None or not row.get('count'):
+            continue
+        whole = cache.points(db, row) if cache is not None else None
+        if whole:
+            out.append(_point(sid, _newest_at(whole, row['last_step'] if step is None
+                                              else step)))
             continue
         last = row['last_step']
         want = last if step is None or step > last else max(step, row['first_step'])
@@ -262,6 +308,7 @@ def objects_router(repo, queries=None) -> APIRouter:
     time limit to object queries."""
     router = APIRouter()
     thumbs = ThumbnailCache()
+    decoded = PointsCache()
     timeout_s = getattr(queries, 'timeout_s', None)
 
     @router.get('/api/objects/{kind}', tags=['objects'])
@@ -293,7 +340,8 @@ def objects_router(repo, queries=None) -> APIRouter:
         if all:
             points, more = points_range(repo, wanted, first_step, last_step, max_points)
             return {'kind': kind, 'points': points, 'truncated': more}
-        return {'kind': kind, 'points': points_at(repo, kind, wanted, step), 'truncated': False}
+        return {'kind': kind, 'points': points_at(repo, kind, wanted, step, decoded),
+                'truncated': False}
 
     @router.get('/api/runs/{run_hash}/objects', tags=['objects'])
     def run_objects(run_hash: str):
@@ -335,7 +383,6 @@ def objects_router(repo, queries=None) -> APIRouter:
         thumbs.put((digest, thumb), made)
         return _blob_response(request, made[0], made[1], etag)
 
-    router.thumbnails = thumbs  # type: ignore[attr-defined]  # for tests
     return router
 
 

@@ -260,3 +260,28 @@ def test_run_objects_by_kind(objects_client):
         'images': 2, 'texts': 1, 'distributions': 1, 'audios': 1}
     assert all(s['run'] == hashes[0] for v in kinds.values() for s in v)
     assert client.get('/api/runs/nosuchrun/objects').json()['kinds'] == {}
+
+
+def test_points_cache_reads_a_series_once_and_again_when_it_grows(monkeypatch):
+    reads = []
+
+    class FakeObjects:
+        @staticmethod
+        def read_points(db, series_id, first_step=None, last_step=None):
+            reads.append(series_id)
+            return [(s, None, 0.0, [{'text': str(s)}]) for s in (0, 5, 10)]
+
+    monkeypatch.setattr(objects_api, '_objects_module', lambda: FakeObjects)
+    cache = objects_api.PointsCache(max_points=6)
+    row = {'id': 1, 'count': 3, 'last_step': 10, 'last_time': 1.0}
+    points = cache.points(None, row)
+    assert cache.points(None, row) is points and reads == [1]
+    assert objects_api._newest_at(points, 7)[0] == 5
+    assert objects_api._newest_at(points, -1)[0] == 0      # all after: the first
+    assert objects_api._newest_at(points, 99)[0] == 10
+    cache.points(None, dict(row, count=4, last_step=11))   # grew: read again
+    assert reads == [1, 1]
+    cache.points(None, dict(row, id=2))                     # past 6 points: the oldest goes
+    cache.points(None, row)
+    assert reads == [1, 1, 2, 1]
+    assert cache.points(None, dict(row, count=10 ** 6)) is None   # too long to keep whole
