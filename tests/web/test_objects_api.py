@@ -285,3 +285,38 @@ def test_points_cache_reads_a_series_once_and_again_when_it_grows(monkeypatch):
     cache.points(None, row)
     assert reads == [1, 1, 2, 1]
     assert cache.points(None, dict(row, count=10 ** 6)) is None   # too long to keep whole
+
+
+@pytest.mark.backends
+def test_endpoints_on_both_backends(backend, repo_location):
+    """The same answers from a repository on SQLite and on PostgreSQL."""
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    aim = _sdk()
+    from aim.web.app import create_app
+    from tests.web.repo_factory import quiet_run
+    repo = aim.Repo.from_path(repo_location)
+    run = quiet_run(repo)
+    run['hparams'] = {'lr': 0.1}
+    arr = np.arange(40 * 60 * 3, dtype=np.uint8).reshape(40, 60, 3)
+    for s in range(3):
+        run.track([aim.Image(arr, caption=HOSTILE), aim.Image(arr[:20])], name='samples',
+                  step=s, context={'subset': 'val'})
+        run.track(aim.Text(f'text {s}'), name='preds', step=s)
+    run.close()
+    with TestClient(create_app(aim.Repo.from_path(repo_location))) as client:
+        q = "images.context.subset == 'val' and run.hparams.lr > 0.01"
+        series = client.get('/api/objects/images', params={'q': q}).json()['series']
+        assert [(s['name'], s['count'], s['last_step']) for s in series] == [('samples', 3, 2)]
+        point = client.get(f'/api/objects/images/points?ids={series[0]["id"]}&step=1').json()[
+            'points'][0]
+        assert point['step'] == 1 and [o['height'] for o in point['objects']] == [40, 20]
+        assert point['objects'][0]['caption'] == HOSTILE
+        thumb = client.get(f'/api/blobs/{point["objects"][0]["blob"]}?thumb=30')
+        assert thumb.status_code == 200 and image_size(thumb.content) == (30, 20)
+        kinds = client.get(f'/api/runs/{run.hash}/objects').json()['kinds']
+        assert sorted(kinds) == ['images', 'texts']
+        texts = client.get(f'/api/objects/texts/points?ids={kinds["texts"][0]["id"]}&all=true')
+        assert [p['objects'][0]['text'] for p in texts.json()['points']] == [
+            'text 0', 'text 1', 'text 2']
