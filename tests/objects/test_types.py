@@ -205,6 +205,24 @@ def test_image_from_torch_tensor():
     assert Image(torch.rand(1, 6, 5, dtype=torch.bfloat16)).size == (5, 6)
 
 
+class ArrayLike:
+    """Another library's array: numpy reads it through __array__."""
+
+    def __init__(self, arr):
+        self.arr = arr
+
+    def __array__(self, dtype=None, copy=None):
+        return self.arr
+
+
+def test_array_likes_are_read_with_numpy():
+    arr = RNG.integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(pixels(Image(ArrayLike(arr))), arr)
+    pcm = RNG.integers(-100, 100, 50, dtype=np.int16)
+    np.testing.assert_array_equal(Audio(ArrayLike(pcm)).to_numpy(), pcm)
+    assert Distribution(ArrayLike(np.arange(4.0)), 2).weights.tolist() == [2, 2]
+
+
 def test_image_from_file_keeps_its_bytes(tmp_path):
     arr = RNG.integers(0, 256, (20, 30, 3), dtype=np.uint8)
     for fmt, ext in (('png', 'png'), ('jpeg', 'jpg'), ('gif', 'gif'), ('webp', 'webp')):

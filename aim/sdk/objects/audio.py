@@ -98,6 +98,9 @@ class Audio(AimObject):
             self._set_encoded(read_path(data, 'Audio'), f'the file {os.fspath(data)!r}')
         elif hasattr(data, 'read'):
             self._set_encoded(read_file_like(data, 'Audio'), 'the file object')
+        elif hasattr(type(data), '__array__'):  # TensorFlow, JAX, CuPy... arrays
+            import numpy as np
+            self._set_samples(np.asarray(data))
         else:
             raise TrackInputError(
                 f'Audio: cannot make audio from {type_name(data)}; pass bytes, a file path '

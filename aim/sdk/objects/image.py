@@ -35,8 +35,9 @@ _ALIASES = {'jpg': 'jpeg', 'tif': 'tiff'}
 _CHANNEL_MODES = {1: 'L', 2: 'LA', 3: 'RGB', 4: 'RGBA'}
 _MODE_CHANNELS = {'L': 1, 'LA': 2, 'RGB': 3, 'RGBA': 4}
 _ACCEPTED = ('a PIL image, a numpy array (H×W, H×W×C or C×H×W with C in 1, 3, 4), '
-             'a torch tensor (C×H×W), a file path, bytes or a binary file object '
-             'holding an encoded image, or a matplotlib figure')
+             'a torch tensor (C×H×W), another array type numpy can read, a file path, '
+             'bytes or a binary file object holding an encoded image, or a matplotlib '
+             'figure')
 
 
 def _pil() -> Any:
@@ -207,6 +208,9 @@ class Image(AimObject):
             buf = io.BytesIO()
             image.savefig(buf, format='png')
             self._set_encoded(buf.getvalue(), 'the rendered figure')
+        elif hasattr(type(image), '__array__'):  # TensorFlow, JAX, CuPy... arrays: H×W×C
+            import numpy as np
+            self._set_pixels(*_pixels_from_array(np.asarray(image)))
         else:
             raise TrackInputError(f'Image: cannot make an image from {type_name(image)}; '
                                   f'pass {_ACCEPTED}')
