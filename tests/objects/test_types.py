@@ -334,6 +334,21 @@ def test_image_bad_arguments(tmp_path):
         Image(io.StringIO('abc'))
 
 
+def test_stored_image_without_a_blob():
+    img = from_stored('image', {'caption': 'c', 'format': 'png', 'width': 3, 'height': 2,
+                                'mode': 'RGB'}, None)
+    assert img.size == (3, 2) and img.json()['caption'] == 'c'
+    with pytest.raises(ValueError, match='no pixel data'):
+        img.to_pil_image()
+
+
+def test_missing_optional_library_is_named_with_its_install_line():
+    from aim.sdk.objects.base import require
+    with pytest.raises(ImportError, match='Figure.to_plotly_figure.. needs plotly-x, which '
+                                          'is not installed: pip install plotly-x'):
+        require('no_such_module_here', 'plotly-x', 'Figure.to_plotly_figure()')
+
+
 def test_damaged_image_file_fails_in_encode_not_later():
     meta, payload = Image(b'\x89PNG\r\n\x1a\n' + b'\0' * 20)._capture()
     with pytest.raises(TrackInputError, match='cannot be read'):
@@ -606,6 +621,25 @@ def test_audio_bad_input():
         Audio(make_wav(), caption=None)
     with pytest.raises(TrackInputError, match='lone surrogate'):
         Audio(make_wav(), caption='\ud800')
+
+
+def float_wav(rate):
+    """A 32-bit float WAV (format code 3), which the standard library's wave cannot read."""
+    import struct
+    data = np.array([0.0, 0.5, -0.5], dtype='<f4').tobytes()
+    fmt = struct.pack('<HHIIHH', 3, 1, rate, rate * 4, 4, 32)
+    body = b'WAVE' + b'fmt ' + struct.pack('<I', len(fmt)) + fmt + b'data' + \
+        struct.pack('<I', len(data)) + data
+    return b'RIFF' + struct.pack('<I', len(body)) + body
+
+
+def test_audio_float_wav_is_kept_with_the_given_rate():
+    data = float_wav(48000)
+    audio = Audio(data, rate=48000)
+    back, stored, blob, _ = roundtrip(audio)
+    assert blob == data and stored['rate'] == 48000 and back.format == 'wav'
+    with pytest.raises(ValueError, match='WAV cannot be read'):
+        back.to_numpy()
 
 
 def test_audio_to_numpy_needs_wav():
