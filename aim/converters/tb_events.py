@@ -6,9 +6,17 @@ CRC, the record, the record's masked CRC) is walked here over the whole file in 
 rather than through tensorboard's pure-Python record reader, which computes every CRC in
 Python and is ten times slower; the CRCs are checked when ``google-crc32c`` is installed.
 A record cut short at the end of a file (a writer still running) ends that file.
+
+Besides scalars and hparams, the summaries aim has object types for are kept as plain,
+picklable payloads (``FolderEvents.objects``; :func:`make_object` turns one into the aim
+object): images (legacy ``image`` values and the ``images`` plugin's tensors) as their
+encoded bytes, audio (legacy ``audio`` values and the ``audio`` plugin) as the encoded
+file, text (the ``text`` plugin) as strings, and histograms (legacy ``histo`` values and
+the ``histograms`` plugin) as even-width weights, see :func:`even_histogram`.
 """
 from __future__ import annotations
 
+import math
 import os
 import struct
 from dataclasses import dataclass, field
@@ -64,16 +72,26 @@ def iter_records(data: bytes, offset: int = 0, check=None):
         yield record, offset
 
 
+# The histogram bins of a resampled TensorBoard histogram: Distribution's default
+HISTOGRAM_BINS = 64
+MAX_EVEN_BINS = 512
+# The plugins dict (tag -> plugin name) also remembers a tag's description, written with
+# its first value only, after a newline: 'images\nSample inputs'. Descriptions become the
+# captions of images and audio.
+DESCRIPTION_SEPARATOR = '\n'
+
+
 @dataclass
 class FolderEvents:
     """What one folder's event files hold, in the shape aim stores."""
     # tag -> (steps, values, wall times)
     scalars: dict[str, tuple[list, list, list]] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
-    texts: int = 0
-    images: int = 0
-    histograms: int = 0
-    other: int = 0
+    # (tag, kind) -> (steps, payloads, wall times); kind is an aim object kind ('image',
+    # 'distribution', 'text', 'audio'); make_object(kind, payload) gives the object
+    objects: dict[tuple[str, str], tuple[list, list, list]] = field(default_factory=dict)
+    # what was left out, by what it is ('empty histograms', 'other summaries', ...)
+    skipped: dict[str, int] = field(default_factory=dict)
     first_time: float | None = None
     last_time: float | None = None
     offsets: dict[str, int] = field(default_factory=dict)  # file -> bytes read
@@ -145,24 +163,193 @@ def read_folder(folder: str, offsets: dict[str, int] | None = None,
 def _take_value(out: FolderEvents, plugins: dict, value, step: int, wall: float) -> None:
     kind = value.WhichOneof('value')
     tag = value.tag
-    if value.HasField('metadata') and value.metadata.plugin_data.plugin_name:
-        plugins[tag] = value.metadata.plugin_data.plugin_name
-    plugin = plugins.get(tag, '')
+    plugin, _, caption = plugins.get(tag, '').partition(DESCRIPTION_SEPARATOR)
+    if value.HasField('metadata'):
+        plugin = value.metadata.plugin_data.plugin_name or plugin
+        caption = value.metadata.summary_description or caption
+        if plugin or caption:
+            plugins[tag] = f'{plugin}{DESCRIPTION_SEPARATOR}{caption}' if caption else plugin
     if kind == 'simple_value':
         _add_scalar(out, tag, step, value.simple_value, wall)
-    elif kind == 'image' or plugin == 'images':
-        out.images += 1
-    elif kind == 'histo' or plugin == 'histograms':
-        out.histograms += 1
+    elif kind == 'image':
+        _add_object(out, tag, 'image', step, [(value.image.encoded_image_string, caption)],
+                    wall)
+    elif kind == 'audio':
+        rate = int(value.audio.sample_rate) if value.audio.sample_rate >= 1 else 0
+        _add_object(out, tag, 'audio', step,
+                    [(value.audio.encoded_audio_string, caption, rate)], wall)
+    elif kind == 'histo':
+        _add_histogram(out, tag, step, legacy_histogram_intervals(value.histo), wall)
     elif plugin == 'hparams':
         _take_hparams(out, value.metadata.plugin_data.content)
-    elif kind == 'tensor' and plugin == 'scalars':
+    elif kind != 'tensor':
+        _skip(out, 'other summaries')
+    elif plugin == 'scalars':
         from tensorboard.util import tensor_util
         _add_scalar(out, tag, step, tensor_util.make_ndarray(value.tensor).item(), wall)
+    elif plugin == 'images':
+        # [width, height, encoded image, ...]; several images at one step are a list
+        images = [(data, caption) for data in value.tensor.string_val[2:]]
+        if images:
+            _add_object(out, tag, 'image', step, images, wall)
+        else:
+            _skip(out, 'empty image summaries')
+    elif plugin == 'audio':
+        _add_object(out, tag, 'audio', step, _plugin_audio(value.tensor, caption), wall)
     elif plugin == 'text':
-        out.texts += 1
+        texts = [s.decode('utf-8', 'replace') for s in value.tensor.string_val]
+        if texts:
+            _add_object(out, tag, 'text', step, texts, wall)
+        else:
+            _skip(out, 'empty text summaries')
+    elif plugin == 'histograms':
+        from tensorboard.util import tensor_util
+        buckets = tensor_util.make_ndarray(value.tensor)
+        intervals = ([tuple(map(float, row)) for row in buckets.reshape(-1, 3)]
+                     if buckets.size and buckets.ndim == 2 and buckets.shape[1] == 3 else [])
+        _add_histogram(out, tag, step, intervals, wall)
     else:
-        out.other += 1
+        _skip(out, 'other summaries')
+
+
+def _skip(out: FolderEvents, what: str) -> None:
+    out.skipped[what] = out.skipped.get(what, 0) + 1
+
+
+def _add_object(out: FolderEvents, tag: str, kind: str, step: int, payload, wall: float):
+    series = out.objects.get((tag, kind))
+    if series is None:
+        series = out.objects[(tag, kind)] = ([], [], [])
+    series[0].append(step)
+    series[1].append(payload)
+    series[2].append(wall)
+
+
+def _add_histogram(out: FolderEvents, tag: str, step: int, intervals, wall: float) -> None:
+    histogram = even_histogram(intervals)
+    if histogram is None:
+        _skip(out, 'empty histograms')
+    else:
+        _add_object(out, tag, 'distribution', step, histogram, wall)
+
+
+def _plugin_audio(tensor, caption: str) -> list[tuple[bytes, str, int]]:
+    """The clips of an ``audio`` plugin tensor: [k, 2] of (encoded audio, label), or [k]."""
+    strings = list(tensor.string_val)
+    dims = [d.size for d in tensor.tensor_shape.dim]
+    if len(dims) == 2 and dims[1] == 2:
+        return [(strings[i], strings[i + 1].decode('utf-8', 'replace') or caption, 0)
+                for i in range(0, len(strings) - 1, 2)]
+    return [(data, caption, 0) for data in strings]
+
+
+def legacy_histogram_intervals(histo) -> list[tuple[float, float, float]]:
+    """(left, right, count) of each bucket of a ``HistogramProto``.
+
+    Its buckets are given by their right edges (``bucket_limit``); the first one reaches
+    down to -inf. ``min`` and ``max`` (the extreme samples) bound the outer buckets when
+    they are consistent with the buckets (writers that leave them unset write 0, 0)."""
+    counts = [float(c) for c in histo.bucket]
+    rights = [float(r) for r in histo.bucket_limit]
+    if not counts or len(counts) != len(rights) or not any(counts):
+        return []
+    lefts = [-math.inf] + rights[:-1]
+    intervals = list(zip(lefts, rights, counts))
+    support = _support(intervals)
+    lo, hi = float(histo.min), float(histo.max)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi and
+            support[0] <= lo and hi <= support[1]):
+        lo, hi = support
+    return [(max(left, lo), min(right, hi), count) for left, right, count in intervals
+            if left <= hi and right >= lo]
+
+
+def _support(intervals) -> tuple[float, float]:
+    """The finite span of the buckets that have counts."""
+    filled = [(left, right) for left, right, count in intervals if count]
+    left, right = filled[0][0], filled[-1][1]
+    if not math.isfinite(left):
+        left = filled[0][1]
+    if not math.isfinite(right):
+        right = filled[-1][0]
+    if not (math.isfinite(left) and math.isfinite(right)):
+        finite = [e for pair in filled for e in pair if math.isfinite(e)]
+        left, right = (min(finite), max(finite)) if finite else (0.0, 0.0)
+    return min(left, right), max(left, right)
+
+
+def even_histogram(intervals) -> tuple[list[float], float, float] | None:
+    """``(weights, low, high)`` of an even-width histogram holding the counts of
+    ``intervals`` ((left, right, count) buckets of any widths); None when they count
+    nothing.
+
+    Buckets that are already of one width (TensorFlow 2's ``tf.summary.histogram``,
+    ``add_histogram(bins=<int>)``) are kept as they are (up to 512 of them). Others
+    (``add_histogram``'s default exponential buckets) are resampled onto 64 equal bins
+    over the span of the samples, each bucket's count spread evenly over its own width;
+    a bucket of no width (all samples equal) goes whole into the bin holding it. The
+    total count is kept."""
+    intervals = [(float(a), float(b), float(c)) for a, b, c in intervals
+                 if math.isfinite(c) and c >= 0]
+    while intervals and intervals[0][2] == 0:
+        intervals.pop(0)
+    while intervals and intervals[-1][2] == 0:
+        intervals.pop()
+    if not intervals:
+        return None
+    lo, hi = _support(intervals)
+    intervals = [(min(max(a, lo), hi), min(max(b, lo), hi), c) for a, b, c in intervals]
+    widths = [b - a for a, b, _ in intervals]
+    contiguous = all(intervals[i][1] == intervals[i + 1][0]
+                     for i in range(len(intervals) - 1))
+    if (contiguous and len(intervals) <= MAX_EVEN_BINS and widths[0] > 0 and
+            max(widths) - min(widths) <= 1e-9 * widths[0]):
+        return [c for _, _, c in intervals], intervals[0][0], intervals[-1][1]
+    return _resample(intervals, lo, hi, HISTOGRAM_BINS)
+
+
+def _resample(intervals, lo: float, hi: float, bins: int) -> tuple[list[float], float, float]:
+    import numpy as np
+    if hi <= lo:                       # every sample is one value v: [v-0.5, v+0.5], as numpy
+        lo, hi = lo - 0.5, hi + 0.5
+    arr = np.array(intervals, dtype=np.float64).reshape(-1, 3)
+    scale = bins / (hi - lo)
+    start = (arr[:, 0] - lo) * scale   # bucket edges in units of bins
+    end = (arr[:, 1] - lo) * scale
+    counts = arr[:, 2]
+    weights = np.zeros(bins)
+    point = end <= start
+    if point.any():                    # no width: the whole count into one bin
+        index = np.clip(np.floor(start[point]).astype(np.int64), 0, bins - 1)
+        np.add.at(weights, index, counts[point])
+    spread = ~point
+    if spread.any():
+        # each bucket's share below each bin edge, summed: the cumulative count at the edges
+        edges = np.arange(bins + 1, dtype=np.float64)[:, None]
+        s, e, c = start[spread], end[spread], counts[spread]
+        below = np.clip((edges - s) / (e - s), 0.0, 1.0) @ c
+        weights += np.maximum(np.diff(below), 0.0)
+    return weights.tolist(), lo, hi
+
+
+def make_object(kind: str, payload) -> Any:
+    """The aim object (or list of objects, for several at one step) of a payload of
+    ``FolderEvents.objects``. Raises aim's ``TrackInputError`` for bytes that are not an
+    image or audio file aim reads."""
+    from aim.sdk.objects import Audio, Distribution, Image, Text
+    if kind == 'distribution':
+        weights, lo, hi = payload
+        return Distribution.from_histogram(weights, (lo, hi))
+    if kind == 'image':
+        items: list = [Image(data, caption=caption) for data, caption in payload]
+    elif kind == 'audio':
+        items = [Audio(data, caption=caption, **({'rate': rate} if rate else {}))
+                 for data, caption, rate in payload]
+    elif kind == 'text':
+        items = [Text(text) for text in payload]
+    else:
+        raise ValueError(f'unknown object kind {kind!r}')
+    return items[0] if len(items) == 1 else items
 
 
 def _add_scalar(out: FolderEvents, tag: str, step: int, value, wall: float) -> None:
@@ -189,4 +376,5 @@ def _take_hparams(out: FolderEvents, content: bytes) -> None:
             out.hparams[name] = v.bool_value
 
 
-__all__ = ['FolderEvents', 'event_files', 'is_event_file', 'iter_records', 'read_folder']
+__all__ = ['FolderEvents', 'even_histogram', 'event_files', 'is_event_file', 'iter_records',
+           'legacy_histogram_intervals', 'make_object', 'read_folder']

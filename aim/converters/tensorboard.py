@@ -9,11 +9,14 @@ folder's scalars belong to its parent's run with the context ``{'subset': <folde
 writes a sub-folder of the run). ``flat=True`` makes every folder a run of its own.
 
 Scalars become metrics (the tag is the metric name; steps and wall times are kept), the
-hparams plugin's values the ``hparams`` param. Converting again appends to a run only
-what its event files gained (``__import__`` keeps their sizes and the plugins of their
-tags); a file that shrank or went makes the run converted again, whole. Images,
-histograms and text have no aim type yet: they are counted and reported as not
-converted.
+hparams plugin's values the ``hparams`` param. Images, histograms, text and audio become
+``Image``, ``Distribution``, ``Text`` and ``Audio`` sequences named by their tag, in the
+same contexts, at their steps and wall times (see :mod:`aim.converters.tb_events` for how
+each is read; several images or clips at one step are a list). Converting again appends to
+a run only what its event files gained (``__import__`` keeps their sizes and the plugins
+of their tags); a file that shrank or went makes the run converted again, whole. What
+cannot be converted (empty histograms, summaries of other plugins, an image aim cannot
+read) is counted in ``ConvertReport.not_converted``.
 """
 from __future__ import annotations
 
@@ -22,7 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aim.converters.importing import ImportedRun, import_hash, import_state
-from aim.converters.tb_events import FolderEvents, event_files, read_folder
+from aim.converters.tb_events import FolderEvents, event_files, make_object, read_folder
+from aim.errors import TrackInputError
+
+# how not_converted names what a kind's payloads left out
+KIND_LABELS = {'image': 'images', 'distribution': 'histograms', 'text': 'texts',
+               'audio': 'audio clips'}
 
 SUBSET_NAMES = frozenset({'train', 'training', 'val', 'valid', 'validation', 'eval',
                           'evaluation', 'test', 'testing', 'dev'})
@@ -194,10 +202,10 @@ def _write_run(repo, run: TbRun, run_hash: str, folders, experiment, report,
                 plugins[rel] = events.plugins
             for tag, (steps, values, times) in events.scalars.items():
                 imported.series(tag, context or None, steps, values, times)
-            report.add_skipped('images', events.images)
-            report.add_skipped('histograms', events.histograms)
-            report.add_skipped('texts', events.texts)
-            report.add_skipped('other summaries', events.other)
+            for (tag, kind), series in events.objects.items():
+                _write_objects(imported, tag, kind, context or None, series, report)
+            for what, n in events.skipped.items():
+                report.add_skipped(what, n)
             if events.first_time is not None:
                 first = events.first_time if first is None else min(first, events.first_time)
                 last = events.last_time if last is None else max(last, events.last_time or 0)
@@ -214,6 +222,26 @@ def _write_run(repo, run: TbRun, run_hash: str, folders, experiment, report,
     imported.finish(first, last)
     report.points += imported.points
     report.converted.append(run_hash)
+
+
+def _write_objects(imported: ImportedRun, tag: str, kind: str, context: dict | None,
+                   series: tuple[list, list, list], report: ConvertReport) -> None:
+    """One tag's images, histograms, texts or audio; a value aim cannot read (or a tag
+    that already holds another type) is counted as not converted, the rest goes on."""
+    steps, objects, times = [], [], []
+    for step, payload, t in zip(*series):
+        try:
+            objects.append(make_object(kind, payload))
+        except TrackInputError:
+            report.add_skipped(f'unreadable {KIND_LABELS[kind]}', 1)
+            continue
+        steps.append(step)
+        times.append(t)
+    try:
+        imported.series(tag, context, steps, objects, times)
+    except TrackInputError:
+        report.add_skipped(f'{KIND_LABELS[kind]} under a tag that holds other values',
+                           len(steps))
 
 
 __all__ = ['ConvertReport', 'TbRun', 'convert_tensorboard', 'discover_runs']

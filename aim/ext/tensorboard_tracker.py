@@ -14,9 +14,12 @@ A background thread reads what the event files gained since the last look (each 
 from the byte where it stopped; a record still being written waits for the next look):
 scalars are tracked at their step, in the context ``{}`` for event files directly in the
 folder and ``{'subset': <sub-folder>}`` for those in a sub-folder (Keras' ``train/`` and
-``validation/``); hparams go to the ``hparams`` param. Images, histograms and text have
-no aim type yet and are skipped (counted in ``tracker.skipped``). Like every side channel
-it never raises into the training script: a failure is warned about once.
+``validation/``); hparams go to the ``hparams`` param. Images, histograms, text and audio
+are tracked as ``Image``, ``Distribution``, ``Text`` and ``Audio`` under their tag, in the
+same context, at their step (as ``aim convert tensorboard`` converts them, see
+:mod:`aim.converters.tb_events`); what cannot be (empty histograms, other plugins, a value
+aim cannot read) is counted in ``tracker.skipped``. Like every side channel it never
+raises into the training script: a failure is warned about once.
 
 Reading needs the ``tensorboard`` package (imported by the thread, not by this module).
 Unlike the other side channels this module imports :mod:`aim.sdk.run`: Aim's spelling
@@ -111,14 +114,35 @@ class TensorboardTracker:
                 for step, value in zip(steps, values):
                     track(value, name=tag, step=step, context=context or None)
                 n += len(steps)
-            for kind, count in (('images', events.images), ('histograms', events.histograms),
-                                ('texts', events.texts), ('other', events.other)):
-                if count:
-                    self.skipped[kind] = self.skipped.get(kind, 0) + count
+            for (tag, kind), (steps, payloads, _) in events.objects.items():
+                n += self._track_objects(tag, kind, steps, payloads, context)
+            for what, count in events.skipped.items():
+                self._skip(what, count)
             if events.hparams:
                 self._hparams.update(events.hparams)
                 self.tracker['hparams'] = dict(self._hparams)
         self.points += n
+        return n
+
+
+    def _skip(self, what: str, count: int = 1) -> None:
+        self.skipped[what] = self.skipped.get(what, 0) + count
+
+    def _track_objects(self, tag: str, kind: str, steps: list, payloads: list,
+                       context: dict) -> int:
+        """Track one tag's new images, histograms, texts or audio; returns how many. A
+        value aim cannot read, or a tag that holds another type, is counted as skipped."""
+        from aim.converters.tb_events import make_object
+        from aim.errors import TrackInputError
+        n = 0
+        for step, payload in zip(steps, payloads):
+            try:
+                self.tracker.track(make_object(kind, payload), name=tag, step=step,
+                                   context=context or None)
+            except TrackInputError:
+                self._skip(f'{kind} values aim could not track')
+                continue
+            n += 1
         return n
 
 

@@ -50,7 +50,9 @@ def test_a_run_syncs_its_tensorboard_folder_while_training(tmp_path, new_repo):
     assert steps.tolist() == list(range(8))
     assert stored.get_metric('loss', {'subset': 'validation'}).count == 3
     assert stored['hparams'] == {'lr': 0.5}
-    assert run.tensorboard_tracker.skipped.get('histograms') == 1
+    assert not run.tensorboard_tracker.skipped
+    weights = stored.get_distribution_sequence('w')      # histograms are Distributions
+    assert weights.steps == [0] and weights.values.last_value().weights.sum() == 4
 
 
 def test_tracker_with_a_plain_run_and_a_record_being_written(tmp_path, new_repo):
