@@ -342,6 +342,20 @@ def test_stored_image_without_a_blob():
         img.to_pil_image()
 
 
+def test_blob_loaders_may_return_a_memoryview_or_lose_the_blob():
+    arr = RNG.integers(0, 256, (3, 3, 3), dtype=np.uint8)
+    meta, blob = encode('image', *Image(arr)._capture())
+    np.testing.assert_array_equal(pixels(from_stored('image', meta, lambda: memoryview(blob))),
+                                  arr)
+    for kind, obj in (('image', Image(arr)), ('audio', Audio(make_wav())),
+                      ('figure', Figure({'data': []}))):
+        meta = encode(kind, *obj._capture())[0]
+        lost = from_stored(kind, meta, lambda: None)
+        with pytest.raises(ValueError, match='missing from the repository'):
+            lost.to_pil_image() if kind == 'image' else lost.get() if kind == 'audio' \
+                else lost.data
+
+
 def test_missing_optional_library_is_named_with_its_install_line():
     from aim.sdk.objects.base import require
     with pytest.raises(ImportError, match='Figure.to_plotly_figure.. needs plotly-x, which '
@@ -444,6 +458,26 @@ def test_distribution_drops_non_finite_samples():
     assert dist.nonfinite_count == 3
     stored = roundtrip(Distribution(samples, 3))[1]
     assert stored['nonfinite'] == 3 and stored['range'] == [1.0, 3.0]
+
+
+BIG = float(np.finfo(np.float64).max)
+
+
+@pytest.mark.parametrize('samples', [
+    [-BIG, BIG], [-BIG, 0.0], [BIG, BIG], [-BIG, -BIG], [1e-300, BIG], [1e20, 1e20, 1e20],
+    [2.0 ** 1000] * 2, [1e-320, 0.0], [5e-324], [1e20, float(np.nextafter(1e20, 2e20))],
+    [BIG, float(np.nextafter(BIG, 0))],
+], ids=repr)
+def test_distribution_where_numpy_cannot_make_bins(samples):
+    for bins in (1, 3, 64, 512):
+        dist = Distribution(np.array(samples), bins)
+        edges = dist.ranges
+        assert np.isfinite(edges).all() and (edges[1:] > edges[:-1]).all()
+        assert edges[0] <= min(samples) and max(samples) <= edges[-1]
+        assert dist.weights.sum() == len(samples)
+        stored = roundtrip(Distribution(np.array(samples), bins))[1]
+        json.dumps(stored, allow_nan=False)
+        assert from_stored('distribution', stored, None) == dist
 
 
 def test_distribution_histogram_is_lazy_and_capture_is_the_same_either_way():

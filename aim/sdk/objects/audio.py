@@ -18,6 +18,7 @@ from aim.sdk.objects.base import (
     check_caption,
     is_numpy_array,
     is_torch_tensor,
+    load_blob,
     read_file_like,
     read_path,
     short_repr,
@@ -168,7 +169,7 @@ class Audio(AimObject):
     def _bytes(self) -> bytes:
         if self._encoded is None:
             if self._load_blob is not None:
-                self._encoded = self._load_blob()
+                self._encoded = load_blob(self._load_blob, 'Audio')
             else:
                 self._encoded = encode_audio(*self._capture())[1]
         return self._encoded

@@ -13,9 +13,10 @@ libraries are recognised by their class's module and name.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-from aim.errors import TrackInputError
+from aim.errors import InputError, TrackInputError
 
 
 class AimObject:
@@ -130,6 +131,15 @@ def require(module: str, pip_name: str, what: str) -> Any:
     except ImportError as exc:
         raise ImportError(f'{what} needs {pip_name}, which is not installed: '
                           f'pip install {pip_name}') from exc
+
+
+def load_blob(loader: Callable[[], Any], what: str) -> bytes:
+    """The stored bytes of an object, from the loader ``from_stored`` was given."""
+    data = loader()
+    if data is None:
+        raise InputError(f'{what}: the stored data of this object is missing from the '
+                         f'repository; `aim storage check` names what is damaged')
+    return data if type(data) is bytes else bytes(data)
 
 
 def check_caption(caption: Any, what: str) -> str:

@@ -8,7 +8,6 @@ samples (NaN, ±inf) are left out of the histogram; their number is kept as
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -48,8 +47,8 @@ def _as_numbers(values: Any, what: str) -> Any:
     if arr.dtype.kind == 'b':
         arr = arr.astype(np.uint8)
     elif arr.dtype.kind not in 'iuf':
-        raise TrackInputError(f'Distribution: {what} must be real numbers, not an array of '
-                              f'dtype {arr.dtype}')
+        raise TrackInputError(f'Distribution: {what} must be real numbers (floats, ints '
+                              f'of up to 64 bits), not an array of dtype {arr.dtype}')
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder('='))
     return arr.reshape(-1)
@@ -197,53 +196,65 @@ class Distribution(AimObject):
         return self
 
 
+# Past this magnitude numpy's edge arithmetic can overflow (a span past 1.8e308, or a
+# rounding up at the top of the float range): such samples are binned scaled by _SCALE, a
+# power of two, so that the scaling is exact and the edges are numpy's, scaled.
+_HUGE = 2.0 ** 1000
+_SCALE = 2.0 ** -8
+_FLOAT_MAX = 1.7976931348623157e308
+
+
+def _scale_for(lo: float, hi: float) -> float:
+    return 1.0 if max(-lo, hi) < _HUGE else _SCALE
+
+
+def _increasing(edges: Any) -> bool:
+    return bool((edges[1:] > edges[:-1]).all())
+
+
 def _histogram(samples: Any, bin_count: int) -> tuple[Any, float, float, int]:
-    """(float64 weights, low, high, number of non-finite samples left out): numpy's
-    histogram of the finite samples, computed in float64."""
+    """(float64 weights, low, high, number of non-finite samples left out).
+
+    numpy's histogram of the finite samples in float64: ``bin_count`` equal bins over
+    [min, max], a single value v over [v - 0.5, v + 0.5]. Where numpy cannot make the
+    bins (a span past the float range, a span too narrow for distinct edges, one value so
+    large that ±0.5 is lost) the edges are still finite and increasing: the range is
+    [min - 0.5, max + 0.5], or else widened by max(|min|, |max|)·2⁻²⁰ on each side."""
     import numpy as np
+    samples = samples.astype(np.float64, copy=False)
+    finite = np.isfinite(samples)
     nonfinite = 0
-    if samples.dtype.kind == 'f':
-        if samples.dtype.itemsize < 8:   # float16/32 edges would collapse in their type
-            samples = samples.astype(np.float64)
-        finite = np.isfinite(samples)
-        if not finite.all():
-            samples = samples[finite]
-            nonfinite = int(finite.size - samples.size)
+    if not finite.all():
+        samples = samples[finite]
+        nonfinite = int(finite.size - samples.size)
     if samples.size == 0:
         raise TrackInputError('Distribution: no finite samples to make a histogram of')
-    try:
-        with np.errstate(over='ignore', invalid='ignore'):
-            counts, edges = np.histogram(samples, bins=bin_count)
-    except ValueError:  # numpy cannot make bins: a span past the float range, or one huge value
-        counts, edges = _wide_histogram(samples, bin_count)
-    return counts.astype(np.float64), float(edges[0]), float(edges[-1]), nonfinite
-
-
-_SCALE = 2.0 ** -8   # a power of two: scaling by it is exact
+    lo, hi = float(samples.min()), float(samples.max())
+    scale = _scale_for(lo, hi)
+    if scale != 1.0:
+        samples, lo, hi = samples * scale, lo * scale, hi * scale
+    if lo == hi or not _increasing(np.linspace(lo, hi, bin_count + 1)):
+        # numpy's range for one value; then, where ±0.5 is lost (huge values) or too
+        # coarse (a span of a few subnormals), a relative margin
+        top = _FLOAT_MAX * scale
+        margin = max(abs(lo), abs(hi)) * 2.0 ** -20
+        for low, high in ((lo - 0.5 * scale, hi + 0.5 * scale),
+                          (max(lo - margin, -top), min(hi + margin, top))):
+            if _increasing(np.linspace(low, high, bin_count + 1)):
+                lo, hi = low, high
+                break
+    counts, edges = np.histogram(samples, bins=bin_count, range=(lo, hi))
+    return counts.astype(np.float64), float(edges[0]) / scale, float(edges[-1]) / scale, \
+        nonfinite
 
 
 def _edges(lo: float, hi: float, bin_count: int) -> Any:
     """``bin_count + 1`` equal-width edges from lo to hi, as np.histogram makes them."""
     import numpy as np
-    if math.isfinite(hi - lo):
+    scale = _scale_for(lo, hi)
+    if scale == 1.0:
         return np.linspace(lo, hi, bin_count + 1)
-    return np.linspace(lo * _SCALE, hi * _SCALE, bin_count + 1) / _SCALE
-
-
-def _wide_histogram(samples: Any, bin_count: int) -> tuple[Any, Any]:
-    """The histogram of samples whose span overflows float64 (-1e308..1e308) or that are
-    all one value too large for numpy's ±0.5 range: computed on the samples scaled by a
-    power of two (exact), with a one-value range widened by a relative margin."""
-    import numpy as np
-    scale = _SCALE
-    top = float(np.finfo(np.float64).max) * scale
-    scaled = samples.astype(np.float64) * scale
-    lo, hi = float(scaled.min()), float(scaled.max())
-    if lo == hi:
-        margin = max(abs(lo) * 2.0 ** -16, 0.5 * scale)
-        lo, hi = max(lo - margin, -top), min(hi + margin, top)
-    counts, edges = np.histogram(scaled, bins=bin_count, range=(lo, hi))
-    return counts, edges / scale
+    return np.linspace(lo * scale, hi * scale, bin_count + 1) / scale
 
 
 def encode_distribution(meta: dict, payload: bytes) -> tuple[dict, None]:

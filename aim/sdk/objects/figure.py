@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aim.errors import TrackInputError
-from aim.sdk.objects.base import AimObject, is_matplotlib_figure, require, type_name
+from aim.sdk.objects.base import AimObject, is_matplotlib_figure, load_blob, require, type_name
 
 _ACCEPTED = ('a plotly figure (or any object with to_plotly_json() or to_json()), a '
              "plotly figure dict (with 'data' and/or 'layout'), or a matplotlib figure")
@@ -173,7 +173,7 @@ class Figure(AimObject):
         if self._json is None:
             if self._load_blob is None:
                 raise TrackInputError('Figure: this stored figure has no data')
-            self._json = self._load_blob().decode('utf-8')
+            self._json = load_blob(self._load_blob, 'Figure').decode('utf-8')
         return self._json
 
     @property

@@ -20,6 +20,7 @@ from aim.sdk.objects.base import (
     is_numpy_array,
     is_pil_image,
     is_torch_tensor,
+    load_blob,
     read_file_like,
     read_path,
     require,
@@ -249,7 +250,7 @@ class Image(AimObject):
 
     def _encoded_bytes(self) -> bytes | None:
         if self._encoded is None and self._load_blob is not None:
-            self._encoded = self._load_blob()
+            self._encoded = load_blob(self._load_blob, 'Image')
         return self._encoded
 
     def _read_header(self) -> None:
