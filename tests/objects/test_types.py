@@ -620,6 +620,16 @@ def test_audio_from_encoded_bytes_path_and_file_object(tmp_path):
             assert back.get().read() == data
 
 
+def test_audio_format_and_rate_may_be_left_empty():
+    # older Aim code passes format='' and rate=None
+    assert Audio(ENCODED['flac'], format='', rate=None).format == 'flac'
+    assert Audio(ENCODED['ogg'], format=None).format == 'ogg'
+    assert Audio(np.zeros(4), format='', rate=None).rate == 22050
+    with pytest.raises(TrackInputError, match="not WAV, MP3, FLAC or OGG audio: expected .*"
+                                              "'RIFF....WAVE'.*'OggS', but they start with"):
+        Audio(b'garbage', format='')
+
+
 def test_audio_format_follows_the_bytes():
     # Aim's default format is 'wav'; MP3 bytes passed without format= are stored as MP3
     assert Audio(ENCODED['mp3']).format == 'mp3'
@@ -631,6 +641,9 @@ def test_audio_bad_input():
         Audio(b'hello world!', format='mp3')
     with pytest.raises(TrackInputError, match=r"not WAV audio: expected .*RIFF"):
         Audio(b'\x89PNG\r\n\x1a\n')
+    with pytest.raises(TrackInputError, match=r"the file object is not WAV audio: .* but it "
+                                              r"starts with b'\\x00"):
+        Audio(io.BytesIO(bytes(16)))
     with pytest.raises(TrackInputError, match="unknown format 'aac'"):
         Audio(b'', format='aac')
     with pytest.raises(TrackInputError, match='rate must be a positive int'):

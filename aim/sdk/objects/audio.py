@@ -27,6 +27,7 @@ from aim.sdk.objects.base import (
 )
 
 FORMATS = ('wav', 'mp3', 'flac', 'ogg')
+DEFAULT_RATE = 22050
 _EXPECTED = {'wav': "'RIFF....WAVE'", 'mp3': "'ID3' or an MPEG frame sync (0xFFE/0xFFF)",
              'flac': "'fLaC'", 'ogg': "'OggS'"}
 MAX_CHANNELS = 64
@@ -72,18 +73,22 @@ class Audio(AimObject):
     AIM_NAME = 'aim.audio'
     KIND = 'audio'
 
-    def __init__(self, data: Any, format: str = 'wav', caption: str = '', rate: int = 22050):
-        fmt = format.lower().lstrip('.') if isinstance(format, str) else format
-        if fmt not in FORMATS:
+    def __init__(self, data: Any, format: str | None = 'wav', caption: str = '',
+                 rate: int | None = DEFAULT_RATE):
+        # format='' or None (older Aim's default): whatever the bytes are, WAV for samples
+        fmt = format.lower().lstrip('.') if isinstance(format, str) and format else None
+        if fmt is None and format not in ('', None) or fmt is not None and fmt not in FORMATS:
             raise TrackInputError(f'Audio: unknown format {format!r}; use one of '
                                   f'{", ".join(FORMATS)}')
+        if rate is None:
+            rate = DEFAULT_RATE
         rate_int = as_int(rate)
         if rate_int is None or not 0 < rate_int < 2 ** 31:
             raise TrackInputError(f'Audio: rate must be a positive int (samples a second), '
                                   f'not {rate!r}')
         rate = rate_int
         self._caption = check_caption(caption, 'Audio')
-        self._format: str = fmt
+        self._format: str = fmt or 'wav'
         self._rate = rate
         self._encoded: bytes | None = None
         self._load_blob: Callable[[], bytes] | None = None
@@ -94,11 +99,11 @@ class Audio(AimObject):
         if is_numpy_array(data) or is_torch_tensor(data):
             self._set_samples(torch_to_numpy(data) if is_torch_tensor(data) else data)
         elif isinstance(data, (bytes, bytearray, memoryview)):
-            self._set_encoded(bytes(data), 'the bytes')
+            self._set_encoded(bytes(data), 'the bytes', fmt)
         elif isinstance(data, (str, os.PathLike)):
-            self._set_encoded(read_path(data, 'Audio'), f'the file {os.fspath(data)!r}')
+            self._set_encoded(read_path(data, 'Audio'), f'the file {os.fspath(data)!r}', fmt)
         elif hasattr(data, 'read'):
-            self._set_encoded(read_file_like(data, 'Audio'), 'the file object')
+            self._set_encoded(read_file_like(data, 'Audio'), 'the file object', fmt)
         elif hasattr(type(data), '__array__'):  # TensorFlow, JAX, CuPy... arrays
             import numpy as np
             self._set_samples(np.asarray(data))
@@ -108,12 +113,18 @@ class Audio(AimObject):
                 f'or a binary file object holding WAV, MP3, FLAC or OGG, or a numpy array '
                 f'of samples')
 
-    def _set_encoded(self, data: bytes, source: str) -> None:
+    def _set_encoded(self, data: bytes, source: str, expected: str | None) -> None:
         found = sniff_format(data)
         if found is None:
-            raise TrackInputError(
-                f'Audio: {source} are not {self._format.upper()} audio: expected them to '
-                f'start with {_EXPECTED[self._format]}, but they start with {data[:12]!r}')
+            if expected is None:
+                what = 'WAV, MP3, FLAC or OGG audio: expected them to start with ' + \
+                    ', '.join(_EXPECTED.values())
+            else:
+                what = f'{expected.upper()} audio: expected them to start with ' \
+                    f'{_EXPECTED[expected]}'
+            are, they = ('are', 'they') if source == 'the bytes' else ('is', 'it')
+            raise TrackInputError(f'Audio: {source} {are} not {what}, but {they} start'
+                                  f'{"" if they == "they" else "s"} with {data[:12]!r}')
         # the bytes say what they are; a format= that disagrees was a mislabel
         self._format = found
         self._encoded = data
