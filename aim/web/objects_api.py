@@ -42,6 +42,7 @@ MAX_QUERY_LENGTH = 10_000
 MAX_IDS = 2000
 MAX_POINTS = 20_000          # points of one all=true answer
 THUMB_SIZES = (16, 2048)     # the smallest and largest thumbnail edge served
+THUMB_PASS_BYTES = 16 << 10  # an image this small is sent as it is: a thumbnail saves nothing
 IMMUTABLE = 'public, max-age=31536000, immutable'
 _DIGEST = re.compile(r'^[0-9a-f]{64}$')
 
@@ -253,10 +254,13 @@ class ThumbnailCache:
 
 def make_thumbnail(data: bytes, edge: int) -> tuple[bytes, str]:
     """``data`` (an image in any format Pillow reads) shrunk to fit ``edge`` × ``edge``,
-    as WEBP (PNG where Pillow lacks WEBP). An image already that small in a format every
-    browser shows is returned as it is."""
+    as WEBP (PNG where Pillow lacks WEBP). An image already that small, or of at most
+    THUMB_PASS_BYTES, in a format every browser shows, is returned as it is."""
     from PIL import Image, features
     kind = sniff_type(data)
+    if len(data) <= THUMB_PASS_BYTES and kind in ('image/png', 'image/jpeg', 'image/gif',
+                                                  'image/webp'):
+        return data, kind
     with Image.open(io.BytesIO(data)) as opened:
         image: Image.Image = opened
         if max(image.size) <= edge and kind in ('image/png', 'image/jpeg', 'image/gif',
@@ -309,6 +313,7 @@ def objects_router(repo, queries=None) -> APIRouter:
     router = APIRouter()
     thumbs = ThumbnailCache()
     decoded = PointsCache()
+    threading.Thread(target=_warm_imports, name='aim-objects-warm', daemon=True).start()
     timeout_s = getattr(queries, 'timeout_s', None)
 
     @router.get('/api/objects/{kind}', tags=['objects'])
@@ -384,6 +389,17 @@ def objects_router(repo, queries=None) -> APIRouter:
         return _blob_response(request, made[0], made[1], etag)
 
     return router
+
+
+def _warm_imports() -> None:
+    """Import what the first object request needs (Pillow with its WEBP and PNG codecs:
+    a fifth of a second) while the server starts, not while a page waits."""
+    try:
+        from PIL import Image, PngImagePlugin, WebPImagePlugin  # noqa: F401
+        Image.new('RGB', (2, 2)).save(io.BytesIO(), 'WEBP')
+        _objects_module()
+    except Exception:  # Pillow missing or without WEBP: the request will say so
+        pass
 
 
 def _read_blob(repo, digest: str) -> bytes:

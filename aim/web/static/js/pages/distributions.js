@@ -1,5 +1,6 @@
 // Distributions explorer: per series, a heatmap of its histograms over the steps (x: step,
-// y: value bins, shade: the bin's weight relative to the step's largest) and, under it, the
+// y: value over the range of all steps, shade: the weight of the step's bin holding that
+// value relative to the step's largest) and, under it, the
 // histogram of the step chosen with the slider.
 
 import { el, clear, errorBox } from '../dom.js';
@@ -31,18 +32,35 @@ function setupCanvas(width, height) {
   return [canvas, ctx];
 }
 
-function drawHeatmap(ctx, points, marker) {
-  const bins = Math.max(1, ...points.map((p) => ((p.objects[0] || {}).weights || []).length));
+// The value range every step's histogram falls in (each step has its own range).
+function valueRange(points) {
+  let lo = Infinity; let hi = -Infinity;
+  for (const p of points) {
+    const [a, b] = (p.objects[0] || {}).range || [];
+    if (Number.isFinite(a)) lo = Math.min(lo, a);
+    if (Number.isFinite(b)) hi = Math.max(hi, b);
+  }
+  return Number.isFinite(lo) && hi > lo ? [lo, hi] : [0, 1];
+}
+
+const HEAT_ROWS = 100;
+
+function drawHeatmap(ctx, points, marker, [lo, hi]) {
   const off = document.createElement('canvas');
-  off.width = Math.max(1, points.length); off.height = bins;
+  off.width = Math.max(1, points.length); off.height = HEAT_ROWS;
   const octx = off.getContext('2d');
-  const image = octx.createImageData(off.width, bins);
+  const image = octx.createImageData(off.width, HEAT_ROWS);
   points.forEach((p, x) => {
-    const w = (p.objects[0] || {}).weights || [];
-    const top = Math.max(0, ...w.map(finite)) || 1;
-    for (let b = 0; b < bins; b++) {
-      const t = finite(w[b]) / top;
-      const at = ((bins - 1 - b) * off.width + x) * 4;   // bin 0 at the bottom
+    const d = p.objects[0] || {};
+    const w = (d.weights || []).map(finite);
+    const [a, b] = d.range || [lo, hi];
+    const top = Math.max(0, ...w) || 1;
+    for (let row = 0; row < HEAT_ROWS; row++) {
+      // the value at this row's middle, and the bin of this step that holds it
+      const v = lo + ((row + 0.5) / HEAT_ROWS) * (hi - lo);
+      const bin = b > a ? Math.floor(((v - a) / (b - a)) * w.length) : -1;
+      const t = bin >= 0 && bin < w.length ? w[bin] / top : 0;
+      const at = ((HEAT_ROWS - 1 - row) * off.width + x) * 4;   // low values at the bottom
       image.data[at] = Math.round(255 - 215 * t); image.data[at + 1] = Math.round(255 - 155 * t);
       image.data[at + 2] = Math.round(255 - 40 * t); image.data[at + 3] = 255;
     }
@@ -74,14 +92,16 @@ export function distributionCard(series, points, title) {
   const [hist, gctx] = setupCanvas(WIDTH, HIST_HEIGHT);
   const note = el('div', { class: 'muted small' });
   const axis = el('div', { class: 'muted small hist-axis' });
+  const values = valueRange(points);
   const card = el('div', { class: 'obj-card dist-card', dataset: { series: series.id } },
     el('h4', { text: title }), heat, el('div', { class: 'muted small', text: points.length
-      ? `steps ${points[0].step}–${points[points.length - 1].step}` : 'no points' }), hist, axis, note);
+      ? `steps ${points[0].step}–${points[points.length - 1].step} · values ${formatNumber(values[0])} … ${formatNumber(values[1])}`
+      : 'no points' }), hist, axis, note);
   card.show = (step) => {
     if (!points.length) return;
     const p = pointAt(points, step);
     const d = p.objects[0] || {};
-    drawHeatmap(hctx, points, p);
+    drawHeatmap(hctx, points, p, values);
     drawHistogram(gctx, d);
     const [lo, hi] = d.range || [null, null];
     axis.textContent = `${formatNumber(lo)} … ${formatNumber(hi)}`;
