@@ -81,3 +81,34 @@ def test_text_round_trips(text):
     assert blob is None
     assert from_stored('text', json.loads(json.dumps(meta, ensure_ascii=False)), None).data \
         == text
+
+
+@SETTINGS
+@given(samples=hnp.arrays(np.int16, st.tuples(st.integers(1, 200), st.integers(1, 4))),
+       rate=st.integers(1, 192_000))
+def test_pcm_samples_round_trip_through_wav(samples, rate):
+    from aim.sdk.objects import Audio
+    meta, blob = stored(Audio(samples, rate=rate))
+    back = from_stored('audio', meta, lambda: blob)
+    assert back.rate == rate
+    np.testing.assert_array_equal(back.to_numpy().reshape(samples.shape), samples)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+@SETTINGS
+@given(layout=st.dictionaries(st.text(), json_values, max_size=5))
+def test_figure_blob_is_canonical_json(layout):
+    from aim.sdk.objects import Figure
+    figure = Figure({'data': [], 'layout': layout})
+    meta, blob = stored(figure)
+    def refuse(constant):
+        raise AssertionError(f'{constant} in the stored JSON')
+    json.loads(blob, parse_constant=refuse)   # strict JSON, as plotly.js reads it
+    reordered = Figure({'layout': dict(reversed(list(layout.items()))), 'data': []})
+    assert stored(reordered)[1] == blob
+    assert from_stored('figure', meta, lambda: blob) == figure
