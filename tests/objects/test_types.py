@@ -732,6 +732,10 @@ def test_figure_from_dict():
                                                       'type': 'bar'}]}
     assert encode('figure', *Figure(reordered)._capture())[1] == blob   # canonical JSON
     assert Figure(reordered) == figure
+    assert repr(Figure({'layout': {}})) == '<Figure from plotly, 14 characters of JSON>'
+    calls = []
+    stored_figure = from_stored('figure', stored, lambda: calls.append(1) or blob)
+    assert repr(stored_figure) == '<Figure from plotly>' and calls == []
     assert Figure({'layout': {}}).json() == {'layout': {}}
 
 

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from aim.errors import TrackInputError
+from aim.errors import InputError, TrackInputError
 from aim.sdk.objects.base import AimObject, is_matplotlib_figure, load_blob, require, type_name
 
 _ACCEPTED = ('a plotly figure (or any object with to_plotly_json() or to_json()), a '
@@ -172,7 +172,7 @@ class Figure(AimObject):
     def _text(self) -> str:
         if self._json is None:
             if self._load_blob is None:
-                raise TrackInputError('Figure: this stored figure has no data')
+                raise InputError('Figure: this stored figure has no data')
             self._json = load_blob(self._load_blob, 'Figure').decode('utf-8')
         return self._json
 
@@ -198,10 +198,9 @@ class Figure(AimObject):
     def _content(self) -> tuple:
         return (self.data,)
 
-    def __repr__(self) -> str:
-        data = self.data
-        traces = len(data.get('data') or ())
-        return f'<Figure from {self._source}, {traces} traces>'
+    def __repr__(self) -> str:  # cheap: no parsing, no blob loading
+        size = f', {len(self._json)} characters of JSON' if self._json is not None else ''
+        return f'<Figure from {self._source}{size}>'
 
     def _capture(self) -> tuple[dict, bytes]:
         return {'source': self._source}, self._text().encode('utf-8')
