@@ -305,6 +305,8 @@ def test_image_matplotlib_figure():
     (np.zeros((4, 4), dtype=complex), 'dtype complex128'),
     (np.full((4, 4), np.nan), 'NaN'),
     (np.full((4, 4), -0.5), r'\[0, 1\].*-0.5'),
+    (np.linspace(-1, 1, 16).reshape(4, 4), r'-1..1: normalize it first \(for an image in '
+                                           r'\[-1, 1\], pass \(x \+ 1\) / 2\)'),
     (np.full((4, 4), 300, dtype=np.int32), 'int32.*300'),
     (b'not an image at all', "not a PNG.*b'not an "),
     ({'pixels': 1}, r'from dict; pass a PIL image'),

@@ -126,9 +126,12 @@ def _to_uint8(arr: Any) -> Any:
         elif lo >= 0.0 and hi <= 255.0:
             arr = np.rint(arr).astype(np.uint8)
         else:
+            hint = ' (for an image in [-1, 1], pass (x + 1) / 2)' if lo >= -1.0 and hi <= 1.0 \
+                else ''
             raise TrackInputError(
                 f'Image: float pixel values must lie in [0, 1] (scaled to 0..255) or in '
-                f'[0, 255]; this {arr.dtype} array holds {lo:g}..{hi:g}: normalize it first')
+                f'[0, 255]; this {arr.dtype} array holds {lo:g}..{hi:g}: normalize it '
+                f'first{hint}')
     elif kind in 'iu':
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi > 255:
