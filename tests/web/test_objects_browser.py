@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.live_server import CHROMIUM, aim_up, chromium_page
+from tests.web.live_server import CHROMIUM, CHROMIUM_ARGS, aim_up
 from tests.web.test_objects_api import HOSTILE, build_object_repo
 
 pytestmark = [
@@ -38,11 +38,41 @@ def server(tmp_path_factory):
 PLOTLY_CSP = 'Applying inline style violates'
 
 
+@pytest.fixture(scope='module')
+def browser():
+    """One Chromium for the module (each test gets its own context and page)."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture
-def page():
-    with chromium_page() as p:
-        yield p
-        assert [e for e in p.console_errors if not e.startswith(PLOTLY_CSP)] == []
+def new_page(browser):
+    """Opens fresh pages (own context: no cache shared) that record script errors."""
+    contexts = []
+
+    def make(width: int = 1400, height: int = 900):
+        context = browser.new_context(viewport={'width': width, 'height': height})
+        contexts.append(context)
+        p = context.new_page()
+        p.console_errors = []
+        p.on('console', lambda m: m.type == 'error'
+             and not m.text.startswith('Failed to load resource')
+             and p.console_errors.append(m.text))
+        p.on('pageerror', lambda e: p.console_errors.append(str(e)))
+        return p
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    p = new_page()
+    yield p
+    assert [e for e in p.console_errors if not e.startswith(PLOTLY_CSP)] == []
 
 
 def ready(page, url: str) -> None:
@@ -103,23 +133,22 @@ def test_image_full_size_view_with_zoom(server, page):
     assert page.locator('.viewer').count() == 0
 
 
-def test_images_fetch_only_visible_thumbnails(server):
+def test_images_fetch_only_visible_thumbnails(server, new_page):
     url, _ = server
-    with chromium_page(width=900, height=300) as page:
-        thumbs = []
-        page.on('request', lambda r: '/api/blobs/' in r.url and thumbs.append(r.url))
-        ready(page, url + '/images?size=384')
-        page.wait_for_timeout(300)
-        total = page.locator('img.thumb').count()
-        assert total == 9
-        assert 0 < len(thumbs) < total               # only the ones on screen
-        page.mouse.wheel(0, 5000)
-        page.wait_for_function("() => !document.querySelector('img.thumb[data-src]')"
-                               " || window.scrollY > 0")
-        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-        page.wait_for_timeout(300)
-        assert len(thumbs) > 1
-        assert page.console_errors == []
+    page = new_page(width=900, height=300)
+    thumbs = []
+    page.on('request', lambda r: '/api/blobs/' in r.url and thumbs.append(r.url))
+    ready(page, url + '/images?size=384')
+    page.wait_for_timeout(300)
+    total = page.locator('img.thumb').count()
+    assert total == 9
+    first = len(thumbs)
+    assert 0 < first < total                     # only the ones on screen
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_function(f"() => performance.getEntriesByType('resource').filter("
+                           f"(e) => e.name.includes('/api/blobs/')).length > {first}")
+    assert len(thumbs) > first                   # scrolled into view: fetched then
+    assert page.console_errors == []
 
 
 def test_texts_table_search_and_hostile_text(server, page):
@@ -174,20 +203,21 @@ def test_figures_drawn_by_plotly_or_say_how_to_install(server, page):
         pytest.skip('no figures tracked (plotly for Python missing)')
     page.wait_for_selector('.figure-plot[data-drawn] .main-svg', timeout=20000)
     assert page.locator('.figure-card').count() == 3
-    page.wait_for_function("() => document.querySelectorAll('.figure-plot[data-drawn]').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('.figure-plot[data-drawn]')"
+                           ".length === 3")
     shot(page, 'figures')
 
 
-def test_figures_without_plotly_say_how_to_install(server):
+def test_figures_without_plotly_say_how_to_install(server, new_page):
     url, _ = server
-    with chromium_page() as page:
-        page.route('**/static/vendor/plotly.min.js', lambda r: r.fulfill(status=404, body=''))
-        ready(page, url + '/figures')
-        if page.locator('.figure-card').count() == 0:
-            pytest.skip('no figures tracked (plotly for Python missing)')
-        page.wait_for_selector('.figure-plot .error')
-        assert 'scripts/setup_web.sh' in page.locator('.figure-plot .error').first.inner_text()
-        assert page.console_errors == []
+    page = new_page()
+    page.route('**/static/vendor/plotly.min.js', lambda r: r.fulfill(status=404, body=''))
+    ready(page, url + '/figures')
+    if page.locator('.figure-card').count() == 0:
+        pytest.skip('no figures tracked (plotly for Python missing)')
+    page.wait_for_selector('.figure-plot .error')
+    assert 'scripts/setup_web.sh' in page.locator('.figure-plot .error').first.inner_text()
+    assert page.console_errors == []
 
 
 def test_run_page_object_tabs(server, page):

@@ -13,7 +13,8 @@ export function audioCard(obj, { series, runs, point, index }) {
   const meta = [`step ${point.step}`, index !== null ? `#${index}` : null, obj.rate ? `${obj.rate} Hz` : null,
     obj.format || null].filter(Boolean).join(' · ');
   return el('figure', { class: 'obj-card audio-card', dataset: { series: series.id, step: point.step } },
-    el('audio', { controls: true, preload: 'none', src: blobUrl(obj.blob) }),
+    obj.blob ? el('audio', { controls: true, preload: 'none', src: blobUrl(obj.blob) })
+      : el('div', { class: 'muted small', text: 'no audio data' }),
     el('figcaption', {}, obj.caption ? el('div', { class: 'caption', text: obj.caption }) : null,
       el('div', { class: 'muted small', text: `${runLabel(runs, series.run)} · ${seriesTitle(series)}` }),
       el('div', { class: 'muted small', text: meta })));

@@ -19,10 +19,15 @@ export function imageCard(obj, { series, runs, point, index, size, lazy }) {
   const [w, h] = fitBox(obj.width, obj.height, size);
   const thumb = window.devicePixelRatio > 1 ? Math.min(2048, size * 2) : size;
   const title = `${runLabel(runs, series.run)} · ${seriesTitle(series)}`;
+  const meta = `step ${point.step}${index !== null ? ` · #${index}` : ''}${obj.width ? ` · ${obj.width}×${obj.height}` : ''}`;
+  if (!obj.blob) {  // the bytes were never stored or are gone: say so instead of a broken image
+    return el('figure', { class: 'obj-card', dataset: { series: series.id, step: point.step } },
+      el('div', { class: 'thumb-box thumb-missing muted small', style: { width: `${w}px`, height: `${h}px` }, text: 'no image data' }),
+      el('figcaption', {}, obj.caption ? el('div', { class: 'caption', text: obj.caption }) : null, el('div', { class: 'muted small', text: meta })));
+  }
   const img = el('img', { class: 'thumb', alt: obj.caption || series.name, width: w, height: h,
     'data-src': blobUrl(obj.blob, thumb), style: { width: `${w}px`, height: `${h}px` } });
   if (lazy) lazy.observe(img); else img.src = img.dataset.src;
-  const meta = `step ${point.step}${index !== null ? ` · #${index}` : ''}${obj.width ? ` · ${obj.width}×${obj.height}` : ''}`;
   return el('figure', { class: 'obj-card image-card', tabindex: 0, title, dataset: { series: series.id, step: point.step },
     onclick: () => openViewer({ src: blobUrl(obj.blob), title: `${title} · ${meta}`, caption: obj.caption, width: obj.width, height: obj.height }),
     onkeydown: (e) => { if (e.key === 'Enter') e.currentTarget.click(); } },
