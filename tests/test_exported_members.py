@@ -17,4 +17,13 @@ def test_both_name_generations():
 
 
 def test_all_names_the_public_api_exactly():
-    assert set(aim.__all__) == {'Repo', 'Run', *aim._SDK, *aim._LEGACY}
+    assert set(aim.__all__) == {'Repo', 'Run', *aim._SDK, *aim._LEGACY, *aim._OBJECTS,
+                                *aim._SEQUENCES}
+
+
+def test_object_types_and_their_sequences():
+    from aim.sdk.objects import Image
+    from aim.sdk.sequences import Images
+    assert aim.Image is Image and aim.Images is Images
+    assert aim.Images.allowed_dtypes() == ('aim.image', 'list(aim.image)')
+    assert aim.Distributions.sequence_name() == 'distributions'
