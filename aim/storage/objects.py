@@ -660,6 +660,33 @@ def copy_run(src_db, dst_conn, run_hash: str, new_hash: str | None = None) -> li
     return digests
 
 
+def rebuild_summaries(conn) -> list[tuple[str, str]]:
+    """Recompute every object series' summary (count, first and last step, last time)
+    from its chunks inside ``conn`` (``aim storage reindex``). Returns (run hash, problem)
+    for series whose chunks cannot be decoded; those keep their summaries."""
+    damaged = []
+    rows = conn.execute('SELECT id, run_hash, name, context FROM object_series').fetchall()
+    for sid, run_hash, name, context in rows:
+        steps: list = []
+        last_time = None
+        try:
+            for (data,) in conn.execute('SELECT data FROM object_chunks WHERE series_id=?',
+                                        (sid,)).fetchall():
+                st, _, ti, _ = decode_chunk(data)
+                steps += st
+                if ti:
+                    last_time = max(ti) if last_time is None else max(last_time, max(ti))
+        except (ValueError, zlib.error, KeyError, TypeError) as e:
+            damaged.append((run_hash, f'object series {name!r} {context}: a chunk cannot be '
+                                      f'decoded ({e})'))
+            continue
+        conn.execute('UPDATE object_series SET count=?, first_step=?, last_step=?, '
+                     'last_time=? WHERE id=?',
+                     (len(set(steps)), min(steps) if steps else None,
+                      max(steps) if steps else None, last_time, sid))
+    return damaged
+
+
 def check_run(db, run_hash: str, blob_exists: Callable[[str], bool] | None = None) -> list[str]:
     """Problems of one run's objects: undecodable chunks, counts that disagree, blobs that
     are missing."""

@@ -195,6 +195,10 @@ class PgRepoStore(RepoStore):
                         damaged.append((run_hash, str(exc)))
                 if progress is not None:
                     progress(run_hash)
+            from aim.storage.objects import rebuild_summaries
+            found = rebuild_summaries(conn)
+            if damaged is not None:
+                damaged.extend(found)
         return len(hashes)
 
     def drop(self) -> None:

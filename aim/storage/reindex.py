@@ -78,6 +78,9 @@ def reindex_repository(store: RepoStore, progress: Callable[[str], None] | None 
         _swap_in(conn, damage, report)
     with store.db.write() as conn:   # after an in-place swap (see _swap_in)
         conn.execute(_RUNS_INDEX_DDL)
+    from aim.storage.objects import rebuild_summaries
+    with store.db.write() as conn:
+        report.damaged += rebuild_summaries(conn)
     return report
 
 

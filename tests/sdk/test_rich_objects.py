@@ -231,3 +231,18 @@ def test_unknown_sequence_type_is_named(make_run, repo):
         run.collect_sequence_info(['pictures'])
     with pytest.raises(ValueError, match='unknown sequence type'):
         repo.collect_sequence_info('pictures')
+
+
+def test_reindex_rebuilds_object_summaries(make_run, repo):
+    run = make_run()
+    for i in range(4):
+        run.track(Text(str(i)), name='t', step=i * 3)
+    run.close()
+    with repo._store.db.write() as conn:
+        conn.execute('UPDATE object_series SET count=0, first_step=NULL, last_step=NULL')
+    assert repo.get_run(run.hash).get_text_sequence('t') is None
+    damaged: list = []
+    repo.reindex(damaged=damaged)
+    assert damaged == []
+    seq = repo.get_run(run.hash).get_text_sequence('t')
+    assert (seq.count, seq.first_step(), seq.last_step()) == (4, 0, 9)

@@ -131,3 +131,4 @@ def test_check_names_a_missing_blob_and_vacuum_drops_unused_ones(repo_dir):
     vacuumed = vacuum_repository(repo._store)
     assert vacuumed.removed_blobs == 1
     assert db.query('SELECT count(*) FROM blobs')[0][0] == 0
+
