@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -325,3 +326,18 @@ def test_endpoints_on_both_backends(backend, repo_location):
         texts = client.get(f'/api/objects/texts/points?ids={kinds["texts"][0]["id"]}&all=true')
         assert [p['objects'][0]['text'] for p in texts.json()['points']] == [
             'text 0', 'text 1', 'text 2']
+
+
+def test_object_pages_served_and_endpoints_documented(blob_client):
+    client, _ = blob_client
+    for path in ('/images', '/texts', '/audios', '/distributions', '/figures'):
+        r = client.get(path)
+        assert r.status_code == 200 and '<main id="page">' in r.text
+    paths = client.get('/openapi.json').json()['paths']
+    for path in ('/api/objects/{kind}', '/api/objects/{kind}/points',
+                 '/api/runs/{run_hash}/objects', '/api/blobs/{digest}'):
+        assert path in paths
+    doc = (Path(__file__).resolve().parents[2] / 'docs' / 'ui.md').read_text()
+    for path in ('/api/objects/{kind}', '/api/objects/{kind}/points', '/api/runs/{hash}/objects',
+                 '/api/blobs/{digest}'):
+        assert f'`GET {path}' in doc
