@@ -30,7 +30,10 @@ class _AimLoggerBehaviour:
     Metrics named ``train_*``/``val_*``/``test_*`` are tracked without the prefix and
     with context ``{'subset': 'train' | 'val' | 'test'}`` (``context_prefixes`` and
     ``context_postfixes`` map other affixes to other contexts); ``epoch`` is popped from
-    each logged dict and becomes the points' epoch. Only global rank 0 writes. Pass
+    each logged dict and becomes the points' epoch. Aim objects (``Image``, ``Text``, ...,
+    or a list of them) passed to ``logger.log_metrics`` are tracked as they are, as Aim's
+    logger does; ``logger.experiment`` is the Run, for ``logger.experiment.track(Image(x),
+    name=..., step=...)``. Only global rank 0 writes. Pass
     ``run_hash`` to continue a run (for instance when resuming from a checkpoint: the
     run hash is the logger's ``version`` and names the checkpoint folder).
     """
@@ -101,7 +104,8 @@ class _AimLoggerBehaviour:
         metrics = dict(metrics)
         epoch = as_number(metrics.pop('epoch', None))
         for logged_name, raw_value in metrics.items():
-            value = number_or_warn(raw_value, logged_name, 'aim.pytorch_lightning.AimLogger')
+            value: Any = raw_value if _is_objects(raw_value) else number_or_warn(
+                raw_value, logged_name, 'aim.pytorch_lightning.AimLogger')
             if value is None:
                 continue
             name, context = self._names.split(logged_name)
@@ -123,6 +127,14 @@ class _AimLoggerBehaviour:
         if rank is None:
             return self._aim.writes
         return rank == 0
+
+
+def _is_objects(value: Any) -> bool:
+    """An Image, Text, Distribution, Audio or Figure, or a non-empty list of them."""
+    from aim.sdk.objects import is_object
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(is_object(v) for v in value)
+    return is_object(value)
 
 
 _classes: dict[str, type] = {}
