@@ -101,6 +101,9 @@ def test_images_grid_steps_grouping_and_hostile_captions(server, page):
     page.wait_for_function("() => document.querySelector('figure.image-card')"
                            "?.dataset.step === '1'")
     assert 'step=1' in page.url
+    page.select_option('select[aria-label="rendering"]', 'smooth')
+    assert 'render=smooth' in page.url
+    assert page.eval_on_selector('img.thumb', '(i) => getComputedStyle(i).imageRendering') == 'auto'
     # one index of the step's list
     page.select_option('#image-index', '1')
     assert page.locator('figure.image-card').count() == 3

@@ -51,6 +51,7 @@ export async function mount(root, { query }) {
     step: query.get('step') !== null && query.get('step') !== '' ? Number(query.get('step')) : null,
     index: query.get('index') || 'all',
     size: SIZES.includes(Number(query.get('size'))) ? Number(query.get('size')) : 160,
+    smooth: query.get('render') === 'smooth',
   };
   let data = null; let ordered = []; let points = new Map(); let lazy = null; let loading = 0;
   const bar = new QueryBar({ value: state.q, placeholder: "images.name == 'samples' and run.hparams.lr > 0.01",
@@ -61,13 +62,19 @@ export async function mount(root, { query }) {
   const indexSelect = el('select', { 'aria-label': 'index', id: 'image-index', onchange: (e) => { state.index = e.target.value; draw(); } });
   const sizeSelect = el('select', { 'aria-label': 'size', onchange: (e) => { state.size = Number(e.target.value); draw(); } },
     ...SIZES.map((s) => el('option', { value: s, text: `${s}px`, selected: s === state.size })));
+  const renderSelect = el('select', { 'aria-label': 'rendering', onchange: (e) => {
+    state.smooth = e.target.value === 'smooth'; body.classList.toggle('smooth', state.smooth); saveUrl();
+  } }, el('option', { value: 'pixelated', text: 'pixelated' }), el('option', { value: 'smooth', text: 'smooth', selected: state.smooth }));
   const { status, body } = explorerFrame(root, { title: 'Images', bar, tools: [rowsHolder, colsHolder, slider.root,
-    el('label', { class: 'inline' }, 'Index ', indexSelect), el('label', { class: 'inline' }, 'Size ', sizeSelect)] });
+    el('label', { class: 'inline' }, 'Index ', indexSelect), el('label', { class: 'inline' }, 'Size ', sizeSelect),
+    el('label', { class: 'inline' }, 'Rendering ', renderSelect)] });
+  body.classList.toggle('smooth', state.smooth);
   body.id = 'images-grid';
 
   function saveUrl() {
     setUrlState({ q: state.q, rows: state.rows === 'run' ? '' : state.rows, cols: state.cols === 'none' ? '' : state.cols,
-      step: state.step ?? '', index: state.index === 'all' ? '' : state.index, size: state.size === 160 ? '' : state.size });
+      step: state.step ?? '', index: state.index === 'all' ? '' : state.index, size: state.size === 160 ? '' : state.size,
+      render: state.smooth ? 'smooth' : '' });
   }
 
   async function load() {
