@@ -72,6 +72,9 @@ def iter_records(data: bytes, offset: int = 0, check=None):
         yield record, offset
 
 
+# how reports name the values of each object kind
+KIND_LABELS = {'image': 'images', 'distribution': 'histograms', 'text': 'texts',
+               'audio': 'audio clips'}
 # The histogram bins of a resampled TensorBoard histogram: Distribution's default
 HISTOGRAM_BINS = 64
 MAX_EVEN_BINS = 512
@@ -376,5 +379,5 @@ def _take_hparams(out: FolderEvents, content: bytes) -> None:
             out.hparams[name] = v.bool_value
 
 
-__all__ = ['FolderEvents', 'even_histogram', 'event_files', 'is_event_file', 'iter_records',
-           'legacy_histogram_intervals', 'make_object', 'read_folder']
+__all__ = ['KIND_LABELS', 'FolderEvents', 'even_histogram', 'event_files', 'is_event_file',
+           'iter_records', 'legacy_histogram_intervals', 'make_object', 'read_folder']

@@ -25,12 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aim.converters.importing import ImportedRun, import_hash, import_state
-from aim.converters.tb_events import FolderEvents, event_files, make_object, read_folder
+from aim.converters.tb_events import (
+    KIND_LABELS,
+    FolderEvents,
+    event_files,
+    make_object,
+    read_folder,
+)
 from aim.errors import TrackInputError
-
-# how not_converted names what a kind's payloads left out
-KIND_LABELS = {'image': 'images', 'distribution': 'histograms', 'text': 'texts',
-               'audio': 'audio clips'}
 
 SUBSET_NAMES = frozenset({'train', 'training', 'val', 'valid', 'validation', 'eval',
                           'evaluation', 'test', 'testing', 'dev'})

@@ -132,7 +132,7 @@ class TensorboardTracker:
                        context: dict) -> int:
         """Track one tag's new images, histograms, texts or audio; returns how many. A
         value aim cannot read, or a tag that holds another type, is counted as skipped."""
-        from aim.converters.tb_events import make_object
+        from aim.converters.tb_events import KIND_LABELS, make_object
         from aim.errors import TrackInputError
         n = 0
         for step, payload in zip(steps, payloads):
@@ -140,7 +140,7 @@ class TensorboardTracker:
                 self.tracker.track(make_object(kind, payload), name=tag, step=step,
                                    context=context or None)
             except TrackInputError:
-                self._skip(f'{kind} values aim could not track')
+                self._skip(f'{KIND_LABELS[kind]} aim could not track')
                 continue
             n += 1
         return n
