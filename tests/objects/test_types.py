@@ -39,7 +39,7 @@ RNG = np.random.default_rng(7)
 def roundtrip(obj, *, lazy=True):
     """capture -> encode -> from_stored, as storage does it; the blob loader counts calls."""
     meta, payload = obj._capture()
-    assert isinstance(payload, bytes)
+    assert isinstance(payload, (bytes, memoryview))   # bytes-like, the object's own copy
     json.dumps(meta)  # the captured meta is JSON-able
     stored, blob = encode(obj.KIND, meta, payload)
     json.dumps(stored)

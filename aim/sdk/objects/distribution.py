@@ -180,8 +180,13 @@ class Distribution(AimObject):
             lo, hi = self._range or (0.0, 0.0)
             return ({'source': 'hist', 'bin_range': [lo, hi], 'nonfinite': self._nonfinite},
                     self._weights.tobytes())
+        # the samples are this object's own copy (taken at construction): handed over as
+        # a view, which the writer copies into its journal before track() returns
+        samples = self._samples
+        payload = memoryview(samples).cast('B') if samples.flags.c_contiguous else \
+            samples.tobytes()
         return ({'source': 'samples', 'bin_count': self._bin_count,
-                 'dtype': self._samples.dtype.str}, self._samples.tobytes())
+                 'dtype': samples.dtype.str}, payload)
 
     @classmethod
     def _from_stored(cls, meta: dict, blob: Callable[[], bytes] | None) -> Distribution:
