@@ -5,7 +5,7 @@ Writes a repository through the SDK (each run tracks one 256×256 image a step u
 noise, about 25 KB of PNG, so the server makes real thumbnails), starts ``aim up`` and
 opens ``/images`` in headless Chromium (1400×900). Timed: from navigation to the last
 thumbnail on screen drawn (the page's series and points requests, then the thumbnails the
-IntersectionObserver asks for). Counted: thumbnails fetched against the cards on the page.
+IntersectionObserver asks for; the series answer carries the newest step's objects). Counted: thumbnails fetched against the cards on the page.
 Times are the page's own (performance.now(), from navigation start). Twice per layout:
 with the server's thumbnail cache cold, then warm (a fresh browser each time, so the
 browser's cache never answers). Then the server alone, from Python: the points request
@@ -134,8 +134,8 @@ def main() -> int:
                 print(f'{label:24} {state}: first screen {m["seconds"] * 1000:6.0f} ms; '
                       f'thumbnails fetched {m["fetched"]} of {m["cards"]} cards '
                       f'({m["near_screen"]} on or near screen); page shell until '
-                      f'{m["start_ms"]:.0f} ms, series answered at {m["series_ms"]:.0f} ms, '
-                      f'points at {m["points_ms"]:.0f} ms; from asking for the series to the '
+                      f'{m["start_ms"]:.0f} ms, series (with the newest points) answered at '
+                      f'{m["series_ms"]:.0f} ms; from asking for the series to the '
                       f'last thumbnail {m["seconds"] * 1000 - m["start_ms"]:.0f} ms')
                 if m['errors']:
                     print('  console errors:', m['errors'])

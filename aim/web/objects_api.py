@@ -321,14 +321,20 @@ def objects_router(repo, queries=None) -> APIRouter:
                       q: str = Query('', max_length=MAX_QUERY_LENGTH,
                                      description="e.g. images.name == 'samples' and "
                                                  "run.hparams.lr > 0.01"),
-                      max_series: int = Query(1000, ge=1, le=MAX_IDS)):
+                      max_series: int = Query(1000, ge=1, le=MAX_IDS),
+                      newest: bool = Query(False, description='also the objects of every '
+                                           'series at its last step (saves the first '
+                                           'points request)')):
         started = time.perf_counter()
         rows, more = matching_rows(repo, kind, q, max_series, timeout_s)
         series = [series_item(r) for r in rows]
         hashes = list(dict.fromkeys(s['run'] for s in series))
-        return {'kind': kind, 'truncated': more, 'series': series,
-                'runs': runs_info(repo, hashes),
-                'took_ms': round((time.perf_counter() - started) * 1e3, 1)}
+        answer = {'kind': kind, 'truncated': more, 'series': series,
+                  'runs': runs_info(repo, hashes)}
+        if newest:
+            answer['points'] = points_at(repo, kind, [s['id'] for s in series], None, decoded)
+        answer['took_ms'] = round((time.perf_counter() - started) * 1e3, 1)
+        return answer
 
     @router.get('/api/objects/{kind}/points', tags=['objects'])
     def object_points(kind: str,

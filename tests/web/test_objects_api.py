@@ -213,6 +213,9 @@ def test_image_series_with_runs_and_newest_points(objects_client):
     thumb = client.get(f'/api/blobs/{obj["blob"]}?thumb=16')
     assert thumb.status_code == 200   # a few hundred bytes: sent as it is
     assert image_size(thumb.content) == (16, 24)
+    with_points = client.get('/api/objects/images?newest=true').json()
+    assert sorted(map(json.dumps, with_points['points'])) == sorted(map(json.dumps, points))
+    assert 'points' not in data
     at1 = client.get(f'/api/objects/images/points?ids={ids}&step=1').json()['points']
     assert {p['step'] for p in at1} == {1}
     hostile = next(p for p in client.get(f'/api/objects/images/points?ids={ids}').json()[

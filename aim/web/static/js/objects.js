@@ -9,8 +9,9 @@ import { contextLabel, formatValue } from './format.js';
 export const KIND_TITLES = { images: 'Images', texts: 'Texts', audios: 'Audio', distributions: 'Distributions', figures: 'Figures' };
 const ID_BATCH = 500;
 
-export function fetchSeries(kind, q, maxSeries) {
-  return getJSON(`/api/objects/${kind}`, { q, max_series: maxSeries });
+// newest: the answer also holds every series' objects at its last step (one request less).
+export function fetchSeries(kind, q, { maxSeries, newest = false } = {}) {
+  return getJSON(`/api/objects/${kind}`, { q, max_series: maxSeries, newest: newest || undefined });
 }
 
 // Points of many series, asked in batches of ID_BATCH ids (same order as the ids).

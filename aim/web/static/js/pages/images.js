@@ -80,7 +80,7 @@ export async function mount(root, { query }) {
   async function load() {
     delete root.dataset.ready;
     try {
-      data = await fetchSeries('images', state.q);
+      data = await fetchSeries('images', state.q, { newest: state.step === null });
     } catch (e) { showQueryError(bar, body, e, errorBox); status.textContent = ''; root.dataset.ready = '1'; return; }
     bar.showError(null);
     ordered = sortSeries(data.series, data.runs);
@@ -91,14 +91,15 @@ export async function mount(root, { query }) {
     const [min, max] = stepRange(ordered);
     if (state.step === null || state.step > max || state.step < min) state.step = null;
     slider.setRange(min, max, state.step ?? max);
-    await showStep();
+    await showStep(state.step === null ? data.points : null);
   }
 
-  async function showStep() {
+  // known: the points at the newest step, when the series answer brought them
+  async function showStep(known = null) {
     const ticket = ++loading;
     delete root.dataset.ready;
     try {
-      const answer = ordered.length ? await fetchPoints('images', ordered.map((s) => s.id),
+      const answer = known ? { points: known } : ordered.length ? await fetchPoints('images', ordered.map((s) => s.id),
         state.step === null ? {} : { step: state.step }) : { points: [] };
       if (ticket !== loading) return;
       points = new Map(answer.points.map((p) => [p.id, p]));
