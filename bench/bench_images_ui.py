@@ -4,8 +4,9 @@ Writes a repository through the SDK (each run tracks one 256×256 image a step u
 ``samples``, context ``{'subset': 'val'}``; every image distinct: gradients with a patch of
 noise, about 25 KB of PNG, so the server makes real thumbnails), starts ``aim up`` and
 opens ``/images`` in headless Chromium (1400×900). Timed: from navigation to the last
-thumbnail on screen drawn (the page's series and points requests, then the thumbnails the
-IntersectionObserver asks for; the series answer carries the newest step's objects). Counted: thumbnails fetched against the cards on the page.
+thumbnail on screen drawn (the page's series request, then the thumbnails the
+IntersectionObserver asks for; the series answer carries the newest step's objects).
+Counted: thumbnails fetched against the cards on the page.
 Times are the page's own (performance.now(), from navigation start). Twice per layout:
 with the server's thumbnail cache cold, then warm (a fresh browser each time, so the
 browser's cache never answers). Then the server alone, from Python: the points request

@@ -45,6 +45,7 @@ THUMB_SIZES = (16, 2048)     # the smallest and largest thumbnail edge served
 THUMB_PASS_BYTES = 16 << 10  # an image this small is sent as it is: a thumbnail saves nothing
 IMMUTABLE = 'public, max-age=31536000, immutable'
 _DIGEST = re.compile(r'^[0-9a-f]{64}$')
+INT64 = (-2 ** 63, 2 ** 63 - 1)   # steps and ids: what the database holds
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -301,6 +302,8 @@ def _ids(text: str) -> list[int]:
         except ValueError:
             raise ApiError(422, 'InvalidRequest', f'ids must be comma-separated series ids '
                            f'(integers), got {part[:40]!r}.') from None
+    if any(not INT64[0] <= i <= INT64[1] for i in out):
+        raise ApiError(422, 'InvalidRequest', 'A series id is out of range (64-bit integers).')
     if len(out) > MAX_IDS:
         raise ApiError(422, 'InvalidRequest', f'At most {MAX_IDS} series a request, got '
                        f'{len(out)}; ask in batches.')
@@ -339,12 +342,13 @@ def objects_router(repo, queries=None) -> APIRouter:
     @router.get('/api/objects/{kind}/points', tags=['objects'])
     def object_points(kind: str,
                       ids: str = Query(..., description='comma-separated series ids'),
-                      step: int | None = Query(None, description='the step shown (the '
-                                               'newest at or before it); none: the last'),
+                      step: int | None = Query(None, ge=INT64[0], le=INT64[1],
+                                               description='the step shown (the newest at '
+                                               'or before it); none: the last'),
                       all: bool = Query(False, description='every point between '
                                         'first_step and last_step'),
-                      first_step: int | None = Query(None),
-                      last_step: int | None = Query(None),
+                      first_step: int | None = Query(None, ge=INT64[0], le=INT64[1]),
+                      last_step: int | None = Query(None, ge=INT64[0], le=INT64[1]),
                       max_points: int = Query(MAX_POINTS, ge=1, le=MAX_POINTS)):
         _page_kind(kind)
         wanted = _ids(ids)

@@ -127,6 +127,8 @@ def test_unknown_kind_and_bad_ids(blob_client):
     assert r.status_code == 404 and 'images' in r.json()['error']['message']
     assert client.get('/api/objects/images').json()['series'] == []
     assert client.get('/api/objects/images/points?ids=1,x').status_code == 422
+    assert client.get(f'/api/objects/images/points?ids={2 ** 70}').status_code == 422
+    assert client.get(f'/api/objects/images/points?ids=1&step={2 ** 70}').status_code == 422
     many = ','.join(str(i) for i in range(objects_api.MAX_IDS + 1))
     assert client.get(f'/api/objects/images/points?ids={many}').status_code == 422
 
