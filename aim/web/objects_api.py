@@ -94,15 +94,26 @@ def matching_rows(repo, kind: str, query: str, limit: int,
     if not query.strip():
         rows = _objects_module().list_series(_db(repo), kind=stored_kind)
         return rows[:limit], len(rows) > limit
+    from aim.errors import QueryError
     from aim.ql.budget import CancelScope
+    from aim.web.query_worker import timeout_error
     rows = []
     more = False
-    with CancelScope(wall_s=timeout_s):
-        for seq in getattr(repo, method)(query):
-            if len(rows) >= limit:
-                more = True
-                break
-            rows.append(dict(seq._row))
+    scope = CancelScope(wall_s=timeout_s)
+    try:
+        with scope:
+            for seq in getattr(repo, method)(query):
+                if len(rows) >= limit:
+                    more = True
+                    break
+                rows.append(dict(seq._row))
+    except QueryError:
+        if timeout_s is not None and scope.deadline is not None \
+                and time.monotonic() >= scope.deadline:  # the server's limit, as the pool says
+            err = timeout_error(timeout_s, query)
+            raise ApiError(err['status'], err['type'], err['message'],
+                           **err['detail']) from None
+        raise
     return rows, more
 
 

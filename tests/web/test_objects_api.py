@@ -346,3 +346,13 @@ def test_object_pages_served_and_endpoints_documented(blob_client):
     for path in ('/api/objects/{kind}', '/api/objects/{kind}/points', '/api/runs/{hash}/objects',
                  '/api/blobs/{digest}'):
         assert f'`GET {path}' in doc
+
+
+def test_object_query_past_the_server_limit_is_a_504(objects_client):
+    from aim.web.api_errors import ApiError
+    client, _ = objects_client
+    repo = client.app.state.repo
+    with pytest.raises(ApiError) as caught:
+        objects_api.matching_rows(repo, 'images', "images.name == 'samples'", 10,
+                                  timeout_s=1e-9)
+    assert caught.value.status == 504 and caught.value.type == 'QueryTimeoutError'
