@@ -208,9 +208,12 @@ def _take_value(out: FolderEvents, plugins: dict, value, step: int, wall: float)
     elif plugin == 'histograms':
         from tensorboard.util import tensor_util
         buckets = tensor_util.make_ndarray(value.tensor)
-        intervals = ([tuple(map(float, row)) for row in buckets.reshape(-1, 3)]
-                     if buckets.size and buckets.ndim == 2 and buckets.shape[1] == 3 else [])
-        _add_histogram(out, tag, step, intervals, wall)
+        if buckets.ndim != 2 or buckets.shape[1] != 3:
+            buckets = buckets[:0].reshape(0, 3) if buckets.size == 0 else None
+        if buckets is None:
+            _skip(out, 'other summaries')     # not the (left, right, count) layout
+        else:
+            _add_histogram(out, tag, step, buckets, wall)
     else:
         _skip(out, 'other summaries')
 
@@ -246,45 +249,49 @@ def _plugin_audio(tensor, caption: str) -> list[tuple[bytes, str, int]]:
     return [(data, caption, 0) for data in strings]
 
 
-def legacy_histogram_intervals(histo) -> list[tuple[float, float, float]]:
-    """(left, right, count) of each bucket of a ``HistogramProto``.
+def legacy_histogram_intervals(histo) -> Any:
+    """(left, right, count) of each bucket of a ``HistogramProto``, a k×3 numpy array.
 
     Its buckets are given by their right edges (``bucket_limit``); the first one reaches
     down to -inf. ``min`` and ``max`` (the extreme samples) bound the outer buckets when
     they are consistent with the buckets (writers that leave them unset write 0, 0)."""
-    counts = [float(c) for c in histo.bucket]
-    rights = [float(r) for r in histo.bucket_limit]
-    if not counts or len(counts) != len(rights) or not any(counts):
-        return []
-    lefts = [-math.inf] + rights[:-1]
-    intervals = list(zip(lefts, rights, counts))
-    support = _support(intervals)
+    import numpy as np
+    counts = np.asarray(histo.bucket, dtype=np.float64)
+    rights = np.asarray(histo.bucket_limit, dtype=np.float64)
+    if counts.size == 0 or counts.size != rights.size or not counts.any():
+        return np.empty((0, 3))
+    lefts = np.concatenate(([-np.inf], rights[:-1]))
+    arr = np.stack([lefts, rights, counts], axis=1)
+    support = _support(arr)
     lo, hi = float(histo.min), float(histo.max)
     if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi and
             support[0] <= lo and hi <= support[1]):
         lo, hi = support
-    return [(max(left, lo), min(right, hi), count) for left, right, count in intervals
-            if left <= hi and right >= lo]
+    arr = arr[(arr[:, 0] <= hi) & (arr[:, 1] >= lo)]
+    arr[:, :2] = np.clip(arr[:, :2], lo, hi)
+    return arr
 
 
-def _support(intervals) -> tuple[float, float]:
-    """The finite span of the buckets that have counts."""
-    filled = [(left, right) for left, right, count in intervals if count]
-    left, right = filled[0][0], filled[-1][1]
+def _support(arr) -> tuple[float, float]:
+    """The finite span of the buckets (rows of left, right, count) that have counts."""
+    import numpy as np
+    filled = arr[arr[:, 2] > 0]
+    left, right = float(filled[0, 0]), float(filled[-1, 1])
     if not math.isfinite(left):
-        left = filled[0][1]
+        left = float(filled[0, 1])
     if not math.isfinite(right):
-        right = filled[-1][0]
+        right = float(filled[-1, 0])
     if not (math.isfinite(left) and math.isfinite(right)):
-        finite = [e for pair in filled for e in pair if math.isfinite(e)]
-        left, right = (min(finite), max(finite)) if finite else (0.0, 0.0)
+        edges = filled[:, :2]
+        finite = edges[np.isfinite(edges)]
+        left, right = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     return min(left, right), max(left, right)
 
 
 def even_histogram(intervals) -> tuple[list[float], float, float] | None:
     """``(weights, low, high)`` of an even-width histogram holding the counts of
-    ``intervals`` ((left, right, count) buckets of any widths); None when they count
-    nothing.
+    ``intervals`` ((left, right, count) buckets of any widths, a k×3 array or a list);
+    None when they count nothing.
 
     Buckets that are already of one width (TensorFlow 2's ``tf.summary.histogram``,
     ``add_histogram(bins=<int>)``) are kept as they are (up to 512 of them). Others
@@ -292,30 +299,27 @@ def even_histogram(intervals) -> tuple[list[float], float, float] | None:
     over the span of the samples, each bucket's count spread evenly over its own width;
     a bucket of no width (all samples equal) goes whole into the bin holding it. The
     total count is kept."""
-    intervals = [(float(a), float(b), float(c)) for a, b, c in intervals
-                 if math.isfinite(c) and c >= 0]
-    while intervals and intervals[0][2] == 0:
-        intervals.pop(0)
-    while intervals and intervals[-1][2] == 0:
-        intervals.pop()
-    if not intervals:
+    import numpy as np
+    arr = np.array(intervals, dtype=np.float64).reshape(-1, 3)
+    arr = arr[np.isfinite(arr[:, 2]) & (arr[:, 2] >= 0) & ~np.isnan(arr[:, :2]).any(axis=1)]
+    filled = np.flatnonzero(arr[:, 2] > 0)
+    if filled.size == 0:
         return None
-    lo, hi = _support(intervals)
-    intervals = [(min(max(a, lo), hi), min(max(b, lo), hi), c) for a, b, c in intervals]
-    widths = [b - a for a, b, _ in intervals]
-    contiguous = all(intervals[i][1] == intervals[i + 1][0]
-                     for i in range(len(intervals) - 1))
-    if (contiguous and len(intervals) <= MAX_EVEN_BINS and widths[0] > 0 and
-            max(widths) - min(widths) <= 1e-9 * widths[0]):
-        return [c for _, _, c in intervals], intervals[0][0], intervals[-1][1]
-    return _resample(intervals, lo, hi, HISTOGRAM_BINS)
+    arr = arr[filled[0]:filled[-1] + 1]
+    lo, hi = _support(arr)
+    arr[:, :2] = np.clip(arr[:, :2], lo, hi)
+    widths = arr[:, 1] - arr[:, 0]
+    if (len(arr) <= MAX_EVEN_BINS and widths[0] > 0 and
+            np.array_equal(arr[1:, 0], arr[:-1, 1]) and
+            widths.max() - widths.min() <= 1e-9 * widths[0]):
+        return arr[:, 2].tolist(), float(arr[0, 0]), float(arr[-1, 1])
+    return _resample(arr, lo, hi, HISTOGRAM_BINS)
 
 
-def _resample(intervals, lo: float, hi: float, bins: int) -> tuple[list[float], float, float]:
+def _resample(arr, lo: float, hi: float, bins: int) -> tuple[list[float], float, float]:
     import numpy as np
     if hi <= lo:                       # every sample is one value v: [v-0.5, v+0.5], as numpy
         lo, hi = lo - 0.5, hi + 0.5
-    arr = np.array(intervals, dtype=np.float64).reshape(-1, 3)
     scale = bins / (hi - lo)
     start = (arr[:, 0] - lo) * scale   # bucket edges in units of bins
     end = (arr[:, 1] - lo) * scale
@@ -327,10 +331,15 @@ def _resample(intervals, lo: float, hi: float, bins: int) -> tuple[list[float], 
         np.add.at(weights, index, counts[point])
     spread = ~point
     if spread.any():
-        # each bucket's share below each bin edge, summed: the cumulative count at the edges
-        edges = np.arange(bins + 1, dtype=np.float64)[:, None]
+        # the cumulative count at each bin edge, linear within each bucket
         s, e, c = start[spread], end[spread], counts[spread]
-        below = np.clip((edges - s) / (e - s), 0.0, 1.0) @ c
+        edges = np.arange(bins + 1, dtype=np.float64)
+        if np.all(s[1:] >= e[:-1]):    # buckets in order, not overlapping: interpolate
+            total = np.cumsum(c)
+            below = np.interp(edges, np.column_stack([s, e]).ravel(),
+                              np.column_stack([total - c, total]).ravel())
+        else:                          # any buckets: each one's share below each edge
+            below = np.clip((edges[:, None] - s) / (e - s), 0.0, 1.0) @ c
         weights += np.maximum(np.diff(below), 0.0)
     return weights.tolist(), lo, hi
 
