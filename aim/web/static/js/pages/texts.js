@@ -75,6 +75,7 @@ export async function mount(root, { query }) {
     const match = textMatcher(state.search, state);
     if (match instanceof Error) {
       clear(body).append(errorBox(`Not a regular expression: ${match.message}`));
+      status.textContent = '';
       root.dataset.ready = '1';
       return;
     }
