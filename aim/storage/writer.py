@@ -120,6 +120,7 @@ class RunWriter:
         from aim.storage.objects import ObjectJournal, series_key
         self._objects = ObjectJournal(journal_dir)
         self._object_sink = objects
+        self._clock = _now     # read once, as track() does (importers set their own clock)
         self._obj_by_canon: dict = {}
         self._obj_series: dict = {}
         for (name, canon), (kind, last) in (objects.existing() if objects else {}).items():
@@ -287,7 +288,7 @@ class RunWriter:
             if step is None:
                 step = entry[1] + 1
             try:
-                self._objects.append(*_pack_record(entry[0], step, epoch, _now(), items,
+                self._objects.append(*_pack_record(entry[0], step, epoch, self._clock(), items,
                                                    is_list))
             except OSError as e:
                 raise RepositoryWriteError(

@@ -105,11 +105,6 @@ def test_convert_keeps_pixels_histograms_text_and_audio(tmp_path, new_repo):
                                       (_wave(step) * 32767).astype(np.int16))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'storage: the object path of the run writer (aim/storage/writer.py, _track_objects) '
-    'reads the module clock `_now` at each call, while aim.converters.importing sets it '
-    'only while the Run is built (as the metric path captures it then); converted '
-    'objects get the time of the conversion'))
 def test_objects_keep_the_event_wall_times(tmp_path, new_repo):
     from torch.utils.tensorboard import SummaryWriter
 
