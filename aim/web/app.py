@@ -102,14 +102,16 @@ def create_app(repo, *, read_only: bool = False,
                            'runs cannot be changed. Restart `aim up` without --read-only to '
                            'edit or delete runs.')
 
-    def series_request(q, runs, names, x_axis, width, x_min, x_max, since, full, max_series):
+    def series_request(q, runs, names, x_axis, width, x_min, x_max, since, full, max_series,
+                       smoothing=0.0):
         for name, value in (('x_min', x_min), ('x_max', x_max), ('since', since)):
             if value is not None and not math.isfinite(value):
                 raise ApiError(422, 'InvalidRequest', f'{name} must be a finite number, got '
                                f'{value!r}; leave it out for an open range.')
         return SeriesRequest(query=q or '', runs=_split(runs), names=_split(names),
                              x_axis=x_axis, width=width, x_min=x_min, x_max=x_max,
-                             since=since, full=full, max_series=max_series)
+                             since=since, full=full, max_series=max_series,
+                             smoothing=smoothing)
 
     # --- server ----------------------------------------------------------------------
     @app.get('/api/status', tags=['server'])
@@ -206,11 +208,13 @@ def create_app(repo, *, read_only: bool = False,
                                               'this wall time (the last answer\'s "until")'),
                full: bool = Query(False, description='no downsampling'),
                max_series: int = Query(1000, ge=1, le=20000),
+               smoothing: float = Query(0.0, ge=0.0, le=0.999, description='EMA factor, '
+                                        'applied to every point before downsampling'),
                format: str = Query('json', description='json or binary'),
                precision: str = Query('f64', description='binary only: f64, or f32 for '
                                       'overview charts (half the bytes)')):
         req = series_request(q, runs, names, x_axis, width, x_min, x_max, since, full,
-                             max_series)
+                             max_series, smoothing)
         if precision not in ('f64', 'f32'):
             raise ApiError(400, 'InvalidPrecision', f'Unknown precision {precision!r}; use '
                            f'f64 or f32.')

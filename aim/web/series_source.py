@@ -19,7 +19,14 @@ import numpy as np
 from aim.storage import overview
 from aim.storage.encoding import canonical_context
 from aim.web.api_errors import ApiError
-from aim.web.downsample import clamp_width, m4_indices, m4_positions_many, visible_slice
+from aim.web.downsample import (
+    MAX_SMOOTHING,
+    clamp_width,
+    ema,
+    m4_indices,
+    m4_positions_many,
+    visible_slice,
+)
 from aim.web.query_bridge import matching_metrics
 from aim.web.series_overview import reduce_from_overviews
 
@@ -40,6 +47,8 @@ class SeriesRequest:
     since: float | None = None
     full: bool = False  # no downsampling at all (export, or a small zoomed range)
     max_series: int = DEFAULT_MAX_SERIES
+    # EMA factor applied to the full-resolution points before downsampling (0: none)
+    smoothing: float = 0.0
 
     def check(self) -> None:
         if self.x_axis not in X_AXES:
@@ -51,6 +60,12 @@ class SeriesRequest:
         if not 1 <= self.max_series <= HARD_MAX_SERIES:
             raise ApiError(400, 'InvalidLimit', f'max_series must be between 1 and '
                            f'{HARD_MAX_SERIES}, got {self.max_series}.')
+        if not 0 <= self.smoothing <= MAX_SMOOTHING:
+            raise ApiError(400, 'InvalidSmoothing', f'smoothing must be between 0 and '
+                           f'{MAX_SMOOTHING}, got {self.smoothing}.')
+        if self.smoothing and self.since is not None:
+            raise ApiError(400, 'InvalidSmoothing', 'smoothing needs every point of a '
+                           'series, so it cannot be combined with since; leave one out.')
 
 
 @dataclass
@@ -400,7 +415,14 @@ def _reduce(loaded: dict, out: list, req: SeriesRequest, lo, hi, width: int,
 
 def _cache_key(ref: SeriesRef, req: SeriesRequest, width: int, lo, hi) -> tuple:
     return (ref.run_hash, ref.name, ref.context_key, ref.count, ref.last_step,
-            ref.last_time, req.x_axis, width, lo, hi)
+            ref.last_time, req.x_axis, width, lo, hi, req.smoothing)
+
+
+def _smoothed(loaded: list[SeriesData], factor: float) -> list[SeriesData]:
+    """The series with their y smoothed (EMA, in x order) at full resolution."""
+    if not factor:
+        return loaded
+    return [SeriesData(d.ref, d.x, ema(d.y, factor), d.step) for d in loaded]
 
 
 LOAD_BATCH = 1000  # series read and reduced together: bounds the memory of a large answer
@@ -434,11 +456,11 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
     # may reuse what it made of them; None when the answer is not cacheable.
     body_key = None
     if cacheable and all(r.count is not None for r in refs):
-        body_key = (req.x_axis, width, lo, hi, tuple(
+        body_key = (req.x_axis, width, lo, hi, req.smoothing, tuple(
             (r.run_hash, r.name, r.context_key, r.count, r.last_step, r.last_time)
             for r in refs))
     answer = {'total': total, 'range': [lo, hi], 'width': width, 'until': until,
-              'body_key': body_key}
+              'body_key': body_key, 'smoothing': req.smoothing}
     counts = answered(body_key) if answered is not None and body_key is not None else None
     if counts is not None and len(counts) == len(refs):
         empty = np.empty(0)
@@ -453,23 +475,27 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
                 out[i] = SeriesData(ref, *hit)
                 continue
         pending.append(i)
-    zoom = _zoom_steps(req)
+    # A smoothed point depends on every point before it, so smoothing reads whole series
+    # (not just a zoomed range, not the stored overviews of raw points).
+    zoom = None if req.smoothing else _zoom_steps(req)
     if lo is not None and hi is not None:
         # the buckets are known before reading: read and reduce a batch at a time
         for b in range(0, len(pending), LOAD_BATCH):
             batch = pending[b:b + LOAD_BATCH]
             # long evenly spaced series: from the stored overviews, without their points
             # (not cached: reading them again costs less than the memory a cache holds)
-            for i, reduced in reduce_from_overviews(repo, {i: refs[i] for i in batch}, req,
-                                                    lo, hi, width).items():
-                out[i] = SeriesData(refs[i], *reduced)
+            if not req.smoothing:
+                for i, reduced in reduce_from_overviews(repo, {i: refs[i] for i in batch},
+                                                        req, lo, hi, width).items():
+                    out[i] = SeriesData(refs[i], *reduced)
             batch = [i for i in batch if out[i] is None]
-            loaded = _load_all(repo, [refs[i] for i in batch], req.x_axis, req.since, zoom)
+            loaded = _smoothed(_load_all(repo, [refs[i] for i in batch], req.x_axis,
+                                         req.since, zoom), req.smoothing)
             _reduce(dict(zip(batch, loaded)), out, req, lo, hi, width,
                     cache if cacheable else None)
     else:
-        loaded_all = dict(zip(pending, _load_all(repo, [refs[i] for i in pending],
-                                                 req.x_axis, req.since, zoom)))
+        loaded_all = dict(zip(pending, _smoothed(_load_all(
+            repo, [refs[i] for i in pending], req.x_axis, req.since, zoom), req.smoothing)))
         xs = [d.x for d in loaded_all.values() if len(d.x)]
         lo = lo if lo is not None else (min(float(x[0]) for x in xs) if xs else 0.0)
         hi = hi if hi is not None else (max(float(x[-1]) for x in xs) if xs else 0.0)
