@@ -29,7 +29,7 @@ def _print_summary(report, elapsed: float, what: str) -> None:
     click.echo(f'Converted {len(report.converted)} {what} run(s) ({report.points:,} points) '
                f'in {elapsed:.1f} s; {len(report.unchanged)} already converted and unchanged.')
     for kind, n in sorted(report.not_converted.items()):
-        click.echo(f'NOT CONVERTED  {n:,} {kind}: aimkit has no type for them yet.')
+        click.echo(f'NOT CONVERTED  {n:,} {kind}')
     for name, reason in report.failed:
         click.echo(f'FAILED  {name}: {reason}', err=True)
 
@@ -55,8 +55,9 @@ def convert():
 @click.option('--no-cache', is_flag=True, hidden=True, help='Accepted for Aim compatibility.')
 def tensorboard(logdir, repo, flat, experiment, workers, no_cache):
     """Convert TensorBoard logs: scalars become metrics (a run's sub-folders such as
-    train/ and validation/ become contexts), hparams the `hparams` param. Images,
-    histograms and text are counted as not converted."""
+    train/ and validation/ become contexts), images Image, histograms Distribution, text
+    Text, audio Audio, hparams the `hparams` param. What has no such type is counted and
+    reported as not converted."""
     _need('tensorboard', 'tensorboard')
     from aim.converters.tensorboard import convert_tensorboard, discover_runs
     target = _target_repo(repo)

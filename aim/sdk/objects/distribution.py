@@ -175,7 +175,7 @@ class Distribution(AimObject):
         lo, hi = self._range or (0.0, 0.0)
         return f'<Distribution {self._bin_count} bins over [{lo:g}, {hi:g}]>'
 
-    def _capture(self) -> tuple[dict, bytes]:
+    def _capture(self) -> tuple[dict, bytes | memoryview]:
         if self._weights is not None:  # already computed (or given): send the histogram
             lo, hi = self._range or (0.0, 0.0)
             return ({'source': 'hist', 'bin_range': [lo, hi], 'nonfinite': self._nonfinite},
