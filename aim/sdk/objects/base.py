@@ -27,7 +27,7 @@ class AimObject:
     AIM_NAME: ClassVar[str]
     KIND: ClassVar[str]
 
-    def _capture(self) -> tuple[dict, bytes]:
+    def _capture(self) -> tuple[dict, bytes | memoryview]:
         """Caller's thread, inside ``track()``: a small JSON-able dict and the payload
         bytes that let ``encode`` rebuild the stored form later. The bytes are an
         immutable copy, never a view of memory the caller may change."""
