@@ -129,6 +129,27 @@ def create_app(repo_root: str, *, tokens: dict[str, str] | None = None):
             row = s.index_row_from_data(run_hash)
         return {'row': row, 'active': s.is_active(run_hash)}
 
+    @app.post(API_PREFIX + '/runs/{run_hash}/props')
+    def set_props(run_hash: str, spec: dict):
+        """Props of a run at rest (``Repo('aim://...').get_run(h).archived = True``):
+        refused while a writer holds the run, as for a local repository."""
+        props = _props_at_rest(spec)
+        s = store()
+        if not s.run_exists(run_hash):
+            raise MissingRunError(f'Cannot find run {run_hash!r} in the repository of this '
+                                  f'server.', run_hash)
+        busy = RunLockedError(
+            f'Run {run_hash} is open for writing (a client tracks it through this server, or '
+            f'a process on the server machine writes it); change its props through that Run, '
+            f'or once it has ended.', run_hash)
+        if s.is_active(run_hash):
+            raise busy
+        try:
+            current, changes = s.set_props_at_rest(run_hash, props)
+        except RunLockedError:
+            raise busy from None     # the holder's pid is of the server machine
+        return {'props': current, 'changes': changes}
+
     @app.get(API_PREFIX + '/runs/{run_hash}/params')
     def params_text(run_hash: str):
         return {'text': store().run_data(run_hash).get_params_text()}
@@ -254,6 +275,21 @@ def _query_text(spec: dict) -> str:
     if not isinstance(query, str) or len(query) > 100_000:
         raise BatchRefused('query must be a string of at most 100,000 characters')
     return query
+
+
+def _props_at_rest(spec: Any) -> dict[str, Any]:
+    """The props of a ``POST /runs/{hash}/props`` body ``{"props": {...}}``: those a client
+    may set (``CLIENT_PROPS``), checked as in a batch; any other key is refused rather than
+    dropped, so that the caller does not believe it stored."""
+    from aim.remote.ingest import CLIENT_PROPS, BatchRefused, _clean_props
+    props = spec.get('props') if isinstance(spec, dict) else None
+    if not isinstance(props, dict) or not props:
+        raise BatchRefused('the body is {"props": {...}} with at least one prop')
+    unknown = sorted(str(k) for k in props if k not in CLIENT_PROPS)
+    if unknown:
+        raise BatchRefused(f'props {", ".join(unknown)[:200]} cannot be changed through the '
+                           f'server; it changes {", ".join(CLIENT_PROPS)}')
+    return _clean_props(props)
 
 
 def _live_remote(store) -> list[str]:

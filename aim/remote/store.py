@@ -146,6 +146,18 @@ class RemoteStore:
     def delete_run(self, run_hash: str) -> bool:
         return bool(self.client.call('DELETE', f'/runs/{run_hash}')['deleted'])
 
+    def set_props_at_rest(self, run_hash: str, props: dict[str, Any]) -> tuple[dict, dict]:
+        """Change the props of a run no client writes (``run.archived = True`` on a run
+        read from the server), as ``RepoStore.set_props_at_rest`` does: the server refuses
+        with RunLockedError while a writer holds the run. Returns (all props now, the
+        changes written)."""
+        if getattr(self, 'readonly', False):
+            from aim.errors import RepositoryWriteError
+            raise RepositoryWriteError(f'The repository at {self.url} was opened read-only; the '
+                                       f'props of run {run_hash} cannot be changed.', self.url)
+        answer = self.client.call('POST', f'/runs/{run_hash}/props', {'props': props})
+        return answer['props'], answer['changes']
+
     # rich objects, read through the server
     def object_series_rows(self, run_hash: str | None = None,
                            kind: str | None = None) -> list[dict]:

@@ -394,11 +394,13 @@ class Run:
         """Change the props of a run that no Run of this process writes, under its write
         lock (so that no writer can start meanwhile and later overwrite them)."""
         store = self.repo._store
-        if not hasattr(store, 'set_props_at_rest'):     # an aim server (aim://)
+        if not hasattr(store, 'set_props_at_rest'):
             raise ReadOnlyRunError(
-                f'Run {self.hash} is read-only here and props of runs on an aim server cannot '
-                f'be changed at rest yet; open Run(run_hash={self.hash!r}, repo=...) to change '
-                f'them.', self.hash)
+                f'Run {self.hash} is read-only here and its repository cannot change props '
+                f'at rest; open Run(run_hash={self.hash!r}, repo=...) to change them.',
+                self.hash)
+        # a local repository, a database, or an aim server (aim://, which writes them under
+        # the same rules: refused while a writer holds the run)
         current, changes = store.set_props_at_rest(self.hash, props)
         import json
         row = dict(self._index_row or {})
