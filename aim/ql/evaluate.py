@@ -158,6 +158,9 @@ def truth(value) -> bool:
         return False
 
 
+_NONE_RULE_OPS = (ast.Eq, ast.NotEq, ast.Is, ast.IsNot)
+
+
 def py_compare(op: type[ast.cmpop], a, b) -> bool:
     """One comparison with the query language's rules (undefined, type errors -> False;
     a type error on a query object is Unsupported)."""
@@ -166,14 +169,22 @@ def py_compare(op: type[ast.cmpop], a, b) -> bool:
     b = plain(b)
     a_undef = isinstance(a, Undefined)
     b_undef = isinstance(b, Undefined)
+    # The None rule: to `==`, `!=`, `is`, `is not`, and as the item of `in` / `not in`, an
+    # undefined value (a missing param) is None, so `x == None` and `x is None` both mean
+    # "missing or null", and `!=` / `is not` are their exact negation.
+    if op in _NONE_RULE_OPS or (a_undef and not b_undef and op in (ast.In, ast.NotIn)):
+        if a_undef:
+            a = None
+        if b_undef:
+            b = None
+        a_undef = b_undef = False
     if op is ast.Is:
-        if a_undef or b_undef:
-            return (a_undef and (b is None or b_undef)) or (b_undef and a is None)
         return a is b
     if op is ast.IsNot:
-        return not py_compare(ast.Is, a, b)
+        return a is not b
     if a_undef or b_undef:
-        return op in (ast.NotEq, ast.NotIn)
+        # orderings with undefined are false; an undefined container holds nothing
+        return op is ast.NotIn
     try:
         if op is ast.In:
             return _contains(b, a)

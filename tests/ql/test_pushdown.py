@@ -148,6 +148,9 @@ RUN_QUERIES = [
     "not (run.hparams.lr > 0.005 or str(run.flag) == 'True')",
     "run.hparams.lr * 2 > 0.01", "True", "False", "1 == 1 and run.hparams.lr == 0",
     "run.hparams == {'lr': 0.1}", "run.hparams.lr == [1, 2]", "run.hparams.lr in 'adam'",
+    "None == run.hparams.lr", "None != run.hparams.lr", "run.missing.deeper is not None",
+    "run.hparams.lr.deeper == None", "run.missing in [None]", "run.missing not in [None, 1]",
+    "run.missing not in 'abc'", "run.description != None", "run.finalized_at == None",
 ]
 
 
@@ -236,6 +239,56 @@ def test_random_predicates_agree(index, text):
         assert_same(text, 'run', index)
     except QueryError:
         pass
+
+
+# The None rule (docs/query-language.md, "Missing keys"): `== None`, `is None` are true for a
+# missing and a null value alike, `!=` / `is not` their negation; checked on both dialects.
+_none_refs = st.sampled_from([
+    'run.hparams.lr', 'run.hparams.optimizer', 'run.flag', 'run.tags_param.lr', 'run.missing',
+    'run.missing.deeper', "run['hparams', 'lr', 'deeper']", 'run.hparams', 'run.name',
+    'run.experiment', 'run.description', 'run.end_time', 'run.finalized_at',
+    "run.metrics['acc'].last", "run.metrics['nope'].last",
+    "run.metrics['loss', {'subset': 'val', 'k': True}].last"])
+_none_forms = st.sampled_from([
+    '{} == None', '{} != None', '{} is None', '{} is not None', 'None == {}', 'None != {}',
+    'not {}', '{}', '{} in [None, 0]', '{} not in [None]', "{} in ['adam', None, True]",
+    'not ({} is None)', 'not ({} == None)'])
+_none_predicates = st.recursive(
+    st.tuples(_none_forms, _none_refs).map(lambda t: t[0].replace('{}', t[1])),
+    lambda inner: st.one_of(
+        st.tuples(inner, inner).map(lambda p: f'({p[0]} and {p[1]})'),
+        st.tuples(inner, inner).map(lambda p: f'({p[0]} or {p[1]})'),
+        inner.map(lambda p: f'not ({p})')),
+    max_leaves=3)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(text=_none_predicates)
+def test_none_rule_agrees(index, text):
+    planned = assert_same(text, 'run', index)
+    negated = assert_same(f'not ({text})', 'run', index)
+    # the form and its negation split the runs the query can see (archived ones are hidden)
+    assert sorted(planned + negated) == sorted(assert_same('True', 'run', index)), text
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(form=_none_forms, ref=st.sampled_from([
+    'metric.context.subset', 'context.k', "context['missing']", 'metric.context.k.deeper',
+    'metric.last', 'run.hparams.lr', 'run.missing']))
+def test_none_rule_agrees_in_trace_queries(index, form, ref):
+    assert_same(form.replace('{}', ref), 'trace', index)
+
+
+@pytest.mark.parametrize('text, expect', [
+    ('run.missing == None', 'all'), ('run.missing is None', 'all'),
+    ('run.missing != None', 'none'), ('run.missing is not None', 'none'),
+])
+def test_missing_is_none(index, text, expect):
+    visible = assert_same('True', 'run', index)
+    assert assert_same(text, 'run', index, expect_exact=True) == \
+        (visible if expect == 'all' else [])
 
 
 def test_long_in_list_agrees(index):

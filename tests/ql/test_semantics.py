@@ -61,13 +61,14 @@ MISSING_AT_EVERY_DEPTH = ['run.missing', 'run.hparams.missing', 'run.hparams.nes
 
 @pytest.mark.parametrize('ref', MISSING_AT_EVERY_DEPTH)
 @pytest.mark.parametrize('template, expected', [
-    ('{}', False), ('not {}', True), ('{} == 1', False), ('{} == None', False),
-    ('{} != None', True), ("{} != 'x'", True), ('{} > 0', False), ('{} < 0', False),
+    ('{}', False), ('not {}', True), ('{} == 1', False), ('{} == None', True),
+    ('{} != None', False), ("{} != 'x'", True), ('{} > 0', False), ('{} < 0', False),
     ('{} >= 0', False), ('{} <= 0', False), ('{} is None', True), ('{} is not None', False),
-    ("{} in ['a', None]", False), ("{} not in ['a']", True), ("'a' in {}", False),
-    ("'a' not in {}", True), ("{}.startswith('a')", False), ('{}.lower() == {}', False),
+    ("{} in ['a', None]", True), ("{} in ['a']", False), ("{} not in ['a', None]", False),
+    ("{} not in ['a']", True), ("'a' in {}", False),
+    ("'a' not in {}", True), ("{}.startswith('a')", False), ('{}.lower() == {}', True),
     ('{} * 2 > 0', False), ('-{} < 0', False), ('len({}) == 0', False), ('bool({})', False),
-    ('str({}) == "UNDEFINED"', False), ('{} == {}', False), ('[x for x in {}] == []', True),
+    ('str({}) == "UNDEFINED"', False), ('{} == {}', True), ('[x for x in {}] == []', True),
     ('any(x for x in {})', False), ('max({}, 1) == 1', False),
 ])
 def test_missing_keys_are_undefined(ref, template, expected):
