@@ -20,7 +20,8 @@ RUN_QUERIES = [
     # Aim: [] and a warning "'Undefined' object is not callable" (a known bug)
     ("run.dataset.startswith('cif')", [2, 0]),
     ("str(run.dataset).startswith('cif')", [2, 0]),
-    ('run.hparams.missing == None', []),
+    # Aim: [] (a missing nested key is `Undefined`); here the None rule: missing is None
+    ('run.hparams.missing == None', [2, 1, 0]),
     ("run.hparams.missing != 'adam'", [2, 1, 0]),
     ("'baseline' in run.tags", [0]),
     ("any(t == 'tuned' for t in run.tags)", [2, 1]),
@@ -142,13 +143,16 @@ def test_query_syntax_error_is_a_syntax_error_too(ql_repo, query):
 
 
 # Aim: `run.missing == None` is True for a missing top-level key (SafeNone) but False for a
-# missing nested key. Here a missing key at any depth is *undefined* — unequal to
-# everything, None included (the query-language issue's rule, docs/query-language.md);
-# `is None` is the way to ask for "missing or null".
-@pytest.mark.parametrize('query', ['run.only_first == None', 'run.missing == None'])
-def test_missing_top_level_param_is_unequal_to_none(ql_repo, query):
+# missing nested key, and `is None` is always False. Here a missing key at any depth is
+# *undefined*, which is None to ==, !=, is and is not (the None rule, docs/query-language.md):
+# `== None` and `is None` both ask "missing or null".
+@pytest.mark.parametrize('query, expected', [('run.only_first == None', [2, 1]),
+                                             ('run.missing == None', [2, 1, 0]),
+                                             ('run.only_first != None', [0]),
+                                             ('run.missing is not None', [])])
+def test_missing_param_equals_none(ql_repo, query, expected):
     repo, hashes = ql_repo
-    assert [i.run.hash for i in repo.query_runs(query)] == []
+    assert [hashes.index(i.run.hash) for i in repo.query_runs(query)] == expected
 
 
 def test_missing_param_is_none_means_absent(ql_repo):
