@@ -38,14 +38,33 @@ def _database_path(connection: sqlite3.Connection) -> str:
         return '<repository database>'
 
 
+def _is_run(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id == 'run'
+    return isinstance(node, ast.Attribute) and node.attr == 'run' and \
+        isinstance(node.value, ast.Name) and node.value.id in ('metric', 'trace')
+
+
 def mentions_archived(tree: ast.AST | None) -> bool:
-    """Whether the query says anything about `archived` (then archived runs are not hidden)."""
+    """Whether the query reads the prop `run.archived` (also as `metric.run.archived`);
+    then archived runs are not hidden. A param named archived (`run.hparams.archived`,
+    `run['archived']`) is not the prop, and the empty query mentions nothing."""
     if tree is None:
         return False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr == 'archived':
-            return True
-    return False
+    return any(isinstance(node, ast.Attribute) and node.attr == 'archived'
+               and _is_run(node.value) for node in ast.walk(tree))
+
+
+def query_mentions_archived(text: str | None) -> bool:
+    """Whether a query text reads `run.archived`, so that archived runs are not hidden.
+
+    The one rule for every query, the empty one included: archived runs are left out
+    unless the query mentions `run.archived`. For callers that list runs without
+    compiling a query (the web's runs table): show archived runs only when this is true
+    (or the user asks for them). A text that does not parse raises QuerySyntaxError, as
+    the query itself would.
+    """
+    return mentions_archived(parse_query(text).tree)
 
 
 def _uses_variables(node: ast.AST) -> bool:
@@ -56,9 +75,12 @@ class Query:
     """One query, compiled for `kind` 'run' (names: run) or 'trace' (run, metric, context)."""
 
     def __init__(self, text: str | None, kind: str = 'run', cpu_budget_s: float | None = None,
-                 sequence: str | None = None):
+                 sequence: str | None = None, *, include_archived: bool = False):
         """``sequence``: for kind 'trace', the object sequences to match instead of metrics
-        ('images', 'texts', 'distributions', 'audios', 'figures'), named by that variable."""
+        ('images', 'texts', 'distributions', 'audios', 'figures'), named by that variable.
+        ``include_archived``: match archived runs too, though the query does not mention
+        `run.archived` (a "show archived" switch); by default they are hidden unless it
+        does."""
         if kind not in ('run', 'trace'):
             raise ValueError("kind must be 'run' or 'trace'")
         from aim.storage.objects import KIND_OF_SEQUENCE
@@ -82,7 +104,7 @@ class Query:
         self.clock = FrozenClock()
         self.evaluator = Evaluator(self.tree, self.budget, self.clock, self.text,
                                    self.parsed.position) if self.tree is not None else None
-        self.include_archived = mentions_archived(self.tree)
+        self.include_archived = include_archived or mentions_archived(self.tree)
         self._constants: dict[int, tuple] = {}
         self.pushed = translate(self.tree, kind, self._constant) if self.tree is not None \
             else Sql('1', [], True)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from aim.errors import AimError
 from aim.ql import IndexSource, Query
+from aim.ql.plan import mentions_archived
 from aim.ql.views import RUN_COLUMNS, decode_context, decode_json
 
 if TYPE_CHECKING:
@@ -193,17 +194,19 @@ class QueryRunCollection:
     """
 
     def __init__(self, repo: Repo, query: str = '', report_mode=None,
-                 cpu_budget_s: float | None = None, offset: str | None = None, **kwargs):
+                 cpu_budget_s: float | None = None, offset: str | None = None,
+                 include_archived: bool = False, **kwargs):
         self.repo = repo
         self.query = query or ''
         self.offset = offset
-        self._compiled = Query(self.query, 'run', cpu_budget_s)
+        self._compiled = Query(self.query, 'run', cpu_budget_s,
+                               include_archived=include_archived)
 
     def _views(self):
         _flush_live_runs(self.repo)
         if self.repo.is_remote_repo:   # evaluated by the server
             rows = self.repo._store.client.call('POST', '/query/runs', {
-                'query': self.query, 'offset': self.offset})['rows']
+                'query': _server_text(self._compiled), 'offset': self.offset})['rows']
             return iter([_RemoteRunView(row) for row in rows])
         self.repo._store.recover_dead_runs()
         views = self._compiled.iter_runs(_source(self.repo))
@@ -248,6 +251,17 @@ class QueryRunCollection:
         return runs_html(self.iter_runs())
 
 
+def _server_text(compiled: Query) -> str:
+    """The query text for aim server: ``include_archived=True`` travels as a mention of
+    `run.archived`, which the server's own rule then honours."""
+    text = compiled.text
+    if not compiled.include_archived or mentions_archived(compiled.tree):
+        return text
+    if compiled.tree is None:
+        return 'run.archived in (True, False)'
+    return f'({text}\n) and run.archived in (True, False)'
+
+
 def _after(views, run_hash: str):
     """The views after the one with `run_hash` (all of them if it is not there)."""
     seen: list | None = []
@@ -270,10 +284,12 @@ class QueryTraceCollection:
     """
 
     def __init__(self, repo: Repo, query: str = '', report_mode=None,
-                 cpu_budget_s: float | None = None, **kwargs):
+                 cpu_budget_s: float | None = None, include_archived: bool = False,
+                 **kwargs):
         self.repo = repo
         self.query = query or ''
-        self._compiled = Query(self.query, 'trace', cpu_budget_s)
+        self._compiled = Query(self.query, 'trace', cpu_budget_s,
+                               include_archived=include_archived)
 
     def _pairs(self):
         """(RunItem, Metric) for each matching trace, sharing one Run per run."""
@@ -282,7 +298,8 @@ class QueryTraceCollection:
         item = None
         if self.repo.is_remote_repo:   # evaluated by the server
             items = self.repo._store.client.call('POST', '/query/metrics',
-                                                 {'query': self.query})['items']
+                                                 {'query': _server_text(self._compiled)}
+                                                 )['items']
             views: Iterator = iter(_remote_trace_views(items))
         else:
             self.repo._store.recover_dead_runs()
