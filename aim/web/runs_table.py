@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from aim.storage.encoding import loads_params
+from aim.storage.encoding import canonical_context, loads_params
 from aim.web.api_errors import ApiError
 from aim.web.query_bridge import matching_run_hashes
 
@@ -32,7 +32,9 @@ class RunsPageRequest:
     params: list[str] = field(default_factory=list)   # dotted paths, or ['*'] for all
     metrics: list[str] = field(default_factory=list)  # metric names (or ['*']) to show last
     #                                                     values of
-    include_archived: bool = True
+    # True: archived runs too, whatever the query; False: never (unless the query itself
+    # mentions `archived`); None: the query rule of the query language
+    include_archived: bool | None = None
 
 
 def json_path(dotted: str) -> str:
@@ -70,13 +72,56 @@ def _order_clause(sort: str, dialect: str = 'sqlite') -> tuple[str, list]:
         return (f'({value}) IS NULL, ({value}) {direction}, hash',
                 [json_path(key[len('params.'):])] * 2)
     if key.startswith('metric:'):
+        name, context = metric_sort_key(key[len('metric:'):])
+        if context is not None:
+            sub = '(SELECT last FROM series s WHERE s.run_hash = runs.hash AND s.name = ? ' \
+                  'AND s.context = ?)'
+            return f'{sub} IS NULL, {sub} {direction}, hash', [name, context] * 2
+        # No context given: the context-less series, else the run's first context (the
+        # first value the table shows), so that a metric tracked only with contexts sorts.
         sub = "(SELECT last FROM series s WHERE s.run_hash = runs.hash AND s.name = ? " \
-              "AND s.context = '{}')"
-        name = key[len('metric:'):]
+              "ORDER BY s.context <> '{}', s.context LIMIT 1)"
         return f'{sub} IS NULL, {sub} {direction}, hash', [name, name]
     raise ApiError(400, 'InvalidSort', f'Cannot sort by {key!r}. Sort by a prop '
                    f'({", ".join(sorted(SORTABLE_PROPS))}), by params.<path> or by '
                    f'metric:<name>; prefix with "-" for descending.', sort=sort)
+
+
+def metric_sort_key(text: str) -> tuple[str, str | None]:
+    """``acc@{"subset": "train"}`` -> ``('acc', '{"subset":"train"}')`` (the context's
+    canonical text, as stored); ``acc`` -> ``('acc', None)``. A name may itself hold ``@{``:
+    the first ``@`` whose rest is a JSON object starts the context."""
+    start = text.find('@{')
+    while start >= 0:
+        try:
+            context = json.loads(text[start + 1:])
+        except ValueError:
+            context = None
+        if isinstance(context, dict):
+            try:
+                return text[:start], canonical_context(context)
+            except ValueError:  # NaN in a context: no series has it
+                break
+        start = text.find('@{', start + 1)
+    return text, None
+
+
+_MENTIONS_ARCHIVED = re.compile(r'\.\s*archived\b')
+
+
+def _matching_hashes(repo, req: RunsPageRequest, queries) -> list[str]:
+    def evaluate(query: str) -> list[str]:
+        return queries.run_hashes(query) if queries is not None \
+            else matching_run_hashes(repo, query)
+    hashes = evaluate(req.query)
+    if req.include_archived and not _MENTIONS_ARCHIVED.search(req.query):
+        # The query language hides archived runs unless a query mentions `archived`; the
+        # table's "show archived" adds them. The user's query was checked just above, so
+        # errors keep their positions in the text the user wrote.
+        archived = evaluate(f'run.archived and (\n{req.query}\n)')
+        seen = set(hashes)
+        hashes += [h for h in archived if h not in seen]
+    return hashes
 
 
 def params_of(text: str | None) -> dict:
@@ -126,11 +171,9 @@ def runs_page(repo, req: RunsPageRequest, queries=None) -> dict:
     where: list[str] = []
     args: list = []
     if req.query.strip():
-        hashes = queries.run_hashes(req.query) if queries is not None \
-            else matching_run_hashes(repo, req.query)
         where.append('hash IN (SELECT value FROM json_each(?))')
-        args.append(json.dumps(hashes))
-    if not req.include_archived:
+        args.append(json.dumps(_matching_hashes(repo, req, queries)))
+    if req.include_archived is False and not _MENTIONS_ARCHIVED.search(req.query):
         where.append('archived = 0')
     where_sql = (' WHERE ' + ' AND '.join(where)) if where else ''
     index = repo.index

@@ -1,45 +1,151 @@
-// Runs page: query bar, sortable and pageable table, column choice, select to compare.
+// Runs page: query bar, sortable and pageable table, column choice, select runs to compare,
+// archive, delete or tag them, show or hide archived runs, export the table as CSV.
 
 import { el, clear, errorBox } from '../dom.js';
-import { getJSON } from '../api.js';
+import { getJSON, sendJSON } from '../api.js';
 import { QueryBar } from '../query_bar.js';
 import { formatTime, formatValue, formatNumber, contextLabel } from '../format.js';
 import { navigate, setUrlState } from '../app.js';
 
 const PAGE_SIZE = 50;
+const EXPORT_PAGE = 1000;   // the API's largest page
+const MAX_HASHES = 1000;    // the most run hashes one bulk request may carry
 const PROP_COLUMNS = [
   ['name', 'Name'], ['experiment', 'Experiment'], ['tags', 'Tags'],
   ['creation_time', 'Created'], ['active', 'Status'],
 ];
 
+// The page's own sheet: the Content-Security-Policy refuses inline <style>, not same-origin
+// sheets. Linked once, whatever the number of visits.
+function linkStylesheet() {
+  if (document.getElementById('runs-css')) return;
+  document.head.appendChild(el('link', { id: 'runs-css', rel: 'stylesheet', href: '/static/css/runs.css' }));
+}
+
+// A metric column is one (name, context) pair; its sort key names the context exactly
+// (`metric:acc@{"subset":"train"}`), so the server sorts by the values the column shows.
+function metricKey(name, context) {
+  return `metric:${name}@${JSON.stringify(context || {})}`;
+}
+
+function contextText(context) {
+  return JSON.stringify(context || {});
+}
+
+// The metric columns for the chosen names: each context the runs carry (a name no run has
+// still gets its column), plus the one the table is sorted by.
+function metricColumns(names, runs, sort) {
+  const columns = [];
+  for (const name of names) {
+    const contexts = new Map();
+    for (const run of runs) {
+      for (const m of run.metrics || []) if (m.name === name) contexts.set(contextText(m.context), m.context);
+    }
+    const sortKey = sort.replace(/^-/, '');
+    const prefix = `metric:${name}@`;
+    if (sortKey.startsWith(prefix)) {
+      try {
+        const ctx = JSON.parse(sortKey.slice(prefix.length));
+        if (ctx && typeof ctx === 'object' && !Array.isArray(ctx)) contexts.set(contextText(ctx), ctx);
+      } catch (_) { /* a name holding '@': no extra column */ }
+    }
+    if (!contexts.size) contexts.set('{}', {});
+    for (const text of [...contexts.keys()].sort()) {
+      const context = contexts.get(text);
+      columns.push({ name, context, text, key: metricKey(name, context), label: contextLabel(context) });
+    }
+  }
+  return columns;
+}
+
+function metricValue(run, column) {
+  const m = (run.metrics || []).find((x) => x.name === column.name && contextText(x.context) === column.text);
+  return m ? m.last : null;
+}
+
+// One CSV field; text a spreadsheet would run as a formula (=, +, -, @) is prefixed with '.
+function csvField(value) {
+  if (value === null || value === undefined) return '';
+  let text = typeof value === 'string' ? value : (typeof value === 'number' ? String(value) : JSON.stringify(value));
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
 export async function mount(root, { query }) {
+  linkStylesheet();
   const state = {
     q: query.get('q') || '',
     offset: Number(query.get('offset') || 0),
     sort: query.get('sort') || '-creation_time',
     params: query.get('params') ? query.get('params').split(',') : null,
     metrics: query.get('metrics') ? query.get('metrics').split(',') : null,
+    archived: query.get('archived') === '1',
   };
   const selected = new Set();
+  let page = { runs: [], total: 0 };
+  let readOnly = false;
+  let loads = 0;   // the newest load() wins when answers arrive out of order
+
   const bar = new QueryBar({ value: state.q, placeholder: 'run.hparams.lr < 0.01 and run.experiment == "baseline"',
     onSubmit: (q) => { state.q = q; state.offset = 0; load(); } });
   const info = el('span', { class: 'muted', id: 'runs-count' });
   const compare = el('button', { text: 'Compare selected', disabled: true, id: 'compare',
     onclick: () => navigate(`/metrics?runs=${[...selected].join(',')}`) });
-  const columnsMenu = el('details', { class: 'columns-menu' }, el('summary', { text: 'Columns' }));
+  const columnsMenu = el('details', { class: 'columns-menu runs-menu', id: 'columns-menu' }, el('summary', { text: 'Columns' }));
+  const showArchived = el('input', { type: 'checkbox', id: 'show-archived', checked: state.archived,
+    onchange: (e) => { state.archived = e.target.checked; state.offset = 0; load(); } });
+  const exportButton = el('button', { text: 'Export CSV', id: 'export-csv', title: 'the visible columns of every run the query matches, in the table\'s order',
+    onclick: () => exportCsv() });
+
+  // Bulk actions on the selected runs.
+  const selectionInfo = el('span', { class: 'muted', id: 'selection-count' });
+  const clearSelection = el('button', { text: 'Deselect all', id: 'deselect-all', disabled: true,
+    onclick: () => { selected.clear(); refreshSelection(); } });
+  const bulkStatus = el('span', { id: 'bulk-status', class: 'muted', role: 'status' });
+  const archiveButton = el('button', { text: 'Archive', id: 'bulk-archive', onclick: () => bulkArchive(true) });
+  const unarchiveButton = el('button', { text: 'Unarchive', id: 'bulk-unarchive', onclick: () => bulkArchive(false) });
+  const deleteButton = el('button', { text: 'Delete', id: 'bulk-delete', class: 'danger', onclick: () => bulkDelete() });
+  const tagInput = el('input', { type: 'text', id: 'bulk-tag-input', placeholder: 'tag', maxlength: 200, 'aria-label': 'tag' });
+  const addTag = el('button', { text: 'Add to selected', id: 'bulk-tag-add', onclick: () => bulkTag(true) });
+  const removeTag = el('button', { text: 'Remove from selected', id: 'bulk-tag-remove', onclick: () => bulkTag(false) });
+  const tagMenu = el('details', { class: 'runs-menu', id: 'tag-menu' }, el('summary', { text: 'Tag' }),
+    el('div', { class: 'runs-menu-panel' }, tagInput, addTag, removeTag));
+  const writeButtons = [archiveButton, unarchiveButton, deleteButton, addTag, removeTag];
+
   const tableHolder = el('div', { class: 'table-holder' });
   const pager = el('div', { class: 'pager' });
   root.append(el('h1', { text: 'Runs' }), bar.root,
-    el('div', { class: 'toolbar' }, info, compare, columnsMenu), tableHolder, pager);
+    el('div', { class: 'toolbar' }, info, compare, columnsMenu,
+      el('label', { class: 'check' }, showArchived, 'Show archived'), exportButton),
+    el('div', { class: 'toolbar bulk-actions' }, selectionInfo, clearSelection, archiveButton, unarchiveButton,
+      tagMenu, deleteButton, bulkStatus),
+    tableHolder, pager);
+
+  // Menus close on Escape and on a click outside them.
+  const onKey = (e) => {
+    if (e.key !== 'Escape') return;
+    for (const d of root.querySelectorAll('details[open]')) {
+      d.open = false;
+      if (d.contains(document.activeElement)) d.querySelector('summary').focus();
+    }
+  };
+  const onClick = (e) => {
+    for (const d of root.querySelectorAll('details[open]')) if (!d.contains(e.target)) d.open = false;
+  };
+  document.addEventListener('keydown', onKey);
+  document.addEventListener('click', onClick);
 
   let paramPaths = []; let metricNames = [];
   // The repository-wide lists (completion, column chooser) load beside the first page:
   // summarising 10,000 runs' params must not hold the table back.
-  const facts = Promise.all([getJSON('/api/params'), getJSON('/api/metric-names')]).then(([params, metrics]) => {
-    paramPaths = Object.keys(params).filter((p) => !p.startsWith('__system_params'));
-    metricNames = [...new Set(metrics.map((m) => m.name))].filter((n) => !n.startsWith('__system__'));
-    bar.setParamNames(Object.keys(params));
-  }).catch((e) => root.appendChild(errorBox(e)));
+  const facts = Promise.all([getJSON('/api/params'), getJSON('/api/metric-names'), getJSON('/api/status')])
+    .then(([params, metrics, status]) => {
+      paramPaths = Object.keys(params).filter((p) => !p.startsWith('__system_params'));
+      metricNames = [...new Set(metrics.map((m) => m.name))].filter((n) => !n.startsWith('__system__'));
+      bar.setParamNames(Object.keys(params));
+      readOnly = status.read_only;
+      refreshSelection();
+    }).catch((e) => root.appendChild(errorBox(e)));
 
   function buildColumnsMenu() {
     if (!state.params || !state.metrics) return;
@@ -52,16 +158,16 @@ export async function mount(root, { query }) {
     clear(columnsMenu).append(el('summary', { text: 'Columns' }),
       el('div', { class: 'columns-list' },
         el('strong', { text: 'Params' }), ...paramPaths.map((p) => box(p, state.params, p)),
-        el('strong', { text: 'Metrics (last value)' }), ...metricNames.map((m) => box(m, state.metrics, m))));
+        el('strong', { text: 'Metrics (last value, a column per context)' }), ...metricNames.map((m) => box(m, state.metrics, m))));
   }
 
-  function header(key, label) {
+  function header(key, label, contextText) {
     const current = state.sort.replace(/^-/, '');
     const arrow = current === key ? (state.sort.startsWith('-') ? ' ▼' : ' ▲') : '';
-    return el('th', { class: 'sortable', text: label + arrow, title: `sort by ${key}`, onclick: () => {
+    return el('th', { class: 'sortable', title: `sort by ${key}`, dataset: { sort: key }, onclick: () => {
       state.sort = current === key && !state.sort.startsWith('-') ? `-${key}` : key;
       load();
-    } });
+    } }, label, contextText ? el('span', { class: 'metric-context', text: contextText }) : null, arrow);
   }
 
   function cell(run, key) {
@@ -72,7 +178,7 @@ export async function mount(root, { query }) {
     if (key === 'tags') return el('td', {}, ...(run.tags || []).map((t) => el('span', { class: 'tag', text: t })));
     if (key === 'creation_time') return el('td', { text: formatTime(run.creation_time) });
     if (key === 'active') {
-      return el('td', {}, el('span', { class: run.active ? 'badge live' : 'badge', text:
+      return el('td', {}, el('span', { class: run.archived ? 'badge archived' : run.active ? 'badge live' : 'badge', text:
         run.archived ? 'archived' : run.active ? 'running' : 'finished' }));
     }
     return el('td', { text: formatValue(run[key]) });
@@ -84,53 +190,168 @@ export async function mount(root, { query }) {
     return seen.slice(0, count);
   }
 
+  function requestParams(offset, limit) {
+    return { q: state.q, offset, limit, sort: state.sort, params: state.params ?? '*',
+      metrics: state.metrics ?? '*', archived: state.archived ? 'true' : 'false' };
+  }
+
   async function load() {
-    let page;
+    const mine = ++loads;
+    let answer;
     try {
       // Without chosen columns, ask for everything once and pick defaults from the page.
-      page = await getJSON('/api/runs', { q: state.q, offset: state.offset, limit: PAGE_SIZE,
-        sort: state.sort, params: state.params ?? '*', metrics: state.metrics ?? '*' });
-      if (!state.params) state.params = defaultColumns(page.runs.map((r) => Object.keys(r.params || {})), 8, '__system_params');
-      if (!state.metrics) state.metrics = defaultColumns(page.runs.map((r) => (r.metrics || []).map((m) => m.name)), 4, '__system__');
+      answer = await getJSON('/api/runs', requestParams(state.offset, PAGE_SIZE));
+      if (mine !== loads) return;
+      if (!state.params) state.params = defaultColumns(answer.runs.map((r) => Object.keys(r.params || {})), 8, '__system_params');
+      if (!state.metrics) state.metrics = defaultColumns(answer.runs.map((r) => (r.metrics || []).map((m) => m.name)), 4, '__system__');
     } catch (e) {
+      if (mine !== loads) return;
       if (e.detail && 'position' in e.detail) bar.showError(e); else clear(tableHolder).append(errorBox(e));
       return;
     }
+    page = answer;
     setUrlState({ q: state.q, offset: state.offset || '', sort: state.sort === '-creation_time' ? '' : state.sort,
-      params: state.params.join(','), metrics: state.metrics.join(',') });
+      params: state.params.join(','), metrics: state.metrics.join(','), archived: state.archived ? '1' : '' });
     bar.showError(null);
     info.textContent = `${page.total} runs`;
-    const head = el('tr', {}, el('th', {}, el('input', { type: 'checkbox', 'aria-label': 'select page',
-      onchange: (e) => { for (const r of page.runs) e.target.checked ? selected.add(r.hash) : selected.delete(r.hash); load(); } })),
-    ...PROP_COLUMNS.map(([k, l]) => header(k, l)),
-    ...state.params.map((p) => header(`params.${p}`, p)),
-    ...state.metrics.map((m) => header(`metric:${m}`, m)));
-    const rows = page.runs.map((run) => {
-      const lastOf = (name) => (run.metrics || []).filter((m) => m.name === name);
-      return el('tr', { dataset: { hash: run.hash }, class: selected.has(run.hash) ? 'selected' : '' },
-        el('td', {}, el('input', { type: 'checkbox', checked: selected.has(run.hash), 'aria-label': 'select run',
-          onchange: (e) => { e.target.checked ? selected.add(run.hash) : selected.delete(run.hash); updateCompare(); } })),
-        ...PROP_COLUMNS.map(([k]) => cell(run, k)),
-        ...state.params.map((p) => el('td', { class: 'num', text: formatValue(run.params?.[p]) })),
-        ...state.metrics.map((m) => el('td', { class: 'num', title: lastOf(m).map((x) => contextLabel(x.context) || 'no context').join(' / ') },
-          lastOf(m).map((x) => formatNumber(x.last)).join(' / '))));
-    });
+    const columns = metricColumns(state.metrics, page.runs, state.sort);
+    const selectPage = el('input', { type: 'checkbox', 'aria-label': 'select page', id: 'select-page',
+      onchange: () => {
+        const all = page.runs.length > 0 && page.runs.every((r) => selected.has(r.hash));
+        for (const r of page.runs) if (all) selected.delete(r.hash); else selected.add(r.hash);
+        refreshSelection();
+      } });
+    const head = el('tr', {}, el('th', {}, selectPage),
+      ...PROP_COLUMNS.map(([k, l]) => header(k, l)),
+      ...state.params.map((p) => header(`params.${p}`, p)),
+      ...columns.map((c) => header(c.key, c.name, c.label)));
+    const rows = page.runs.map((run) => el('tr', { dataset: { hash: run.hash }, class: run.archived ? 'archived' : '' },
+      el('td', {}, el('input', { type: 'checkbox', 'aria-label': 'select run',
+        onchange: (e) => { if (e.target.checked) selected.add(run.hash); else selected.delete(run.hash); refreshSelection(); } })),
+      ...PROP_COLUMNS.map(([k]) => cell(run, k)),
+      ...state.params.map((p) => el('td', { class: 'num', text: formatValue(run.params?.[p]) })),
+      ...columns.map((c) => el('td', { class: 'num', title: c.label ? `${c.name} (${c.label})` : c.name,
+        text: formatNumber(metricValue(run, c)) }))));
     clear(tableHolder).append(el('table', { class: 'runs-table' }, el('thead', {}, head), el('tbody', {}, rows)));
     const last = Math.min(page.total, state.offset + PAGE_SIZE);
     clear(pager).append(
       el('button', { text: '‹ Previous', disabled: state.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); load(); } }),
       el('span', { text: page.total ? ` ${state.offset + 1}–${last} of ${page.total} ` : ' no runs match ' }),
       el('button', { text: 'Next ›', disabled: last >= page.total, onclick: () => { state.offset += PAGE_SIZE; load(); } }));
-    updateCompare();
+    refreshSelection();
   }
 
-  function updateCompare() {
-    compare.disabled = selected.size === 0;
-    compare.textContent = selected.size ? `Compare ${selected.size} selected` : 'Compare selected';
+  // Every checkbox, row highlight and button follows `selected`: the one source of truth.
+  function refreshSelection() {
+    for (const tr of tableHolder.querySelectorAll('tbody tr')) {
+      const on = selected.has(tr.dataset.hash);
+      tr.classList.toggle('selected', on);
+      tr.querySelector('input[type=checkbox]').checked = on;
+    }
+    const selectPage = tableHolder.querySelector('#select-page');
+    if (selectPage) {
+      const onPage = page.runs.filter((r) => selected.has(r.hash)).length;
+      selectPage.checked = onPage > 0 && onPage === page.runs.length;
+      selectPage.indeterminate = onPage > 0 && onPage < page.runs.length;
+    }
+    const n = selected.size;
+    compare.disabled = n === 0;
+    compare.textContent = n ? `Compare ${n} selected` : 'Compare selected';
+    selectionInfo.textContent = n ? `${n} selected` : 'none selected';
+    clearSelection.disabled = n === 0;
+    for (const b of writeButtons) {
+      b.disabled = n === 0 || readOnly;
+      b.title = readOnly ? 'read-only server: runs cannot be changed' : '';
+    }
+  }
+
+  function report(text, error) {
+    bulkStatus.className = error ? 'error' : 'muted';
+    bulkStatus.textContent = text;
+  }
+
+  async function inBatches(hashes, send) {
+    for (let i = 0; i < hashes.length; i += MAX_HASHES) await send(hashes.slice(i, i + MAX_HASHES));
+  }
+
+  async function bulkArchive(archived) {
+    const hashes = [...selected];
+    try {
+      await inBatches(hashes, (part) => sendJSON('POST', '/api/runs/archive', { hashes: part, archived }));
+      report(`${archived ? 'Archived' : 'Unarchived'} ${hashes.length} runs.`);
+    } catch (e) { report(e.message, true); }
+    await load();
+  }
+
+  async function bulkDelete() {
+    const hashes = [...selected];
+    if (!window.confirm(`Delete ${hashes.length} runs and all they tracked? This cannot be undone.`)) return;
+    try {
+      await inBatches(hashes, (part) => sendJSON('POST', '/api/runs/delete', { hashes: part }));
+      report(`Deleted ${hashes.length} runs.`);
+      selected.clear();
+    } catch (e) { report(e.message, true); }
+    await load();
+  }
+
+  async function bulkTag(add) {
+    const tag = tagInput.value.trim();
+    if (!tag) { report('Type a tag first.', true); tagInput.focus(); return; }
+    const hashes = [...selected];
+    let done = 0;
+    try {
+      // An edit sets a run's whole tag list: read each run's tags now, not the page's copy.
+      for (const h of hashes) {
+        const { props } = await getJSON(`/api/runs/${encodeURIComponent(h)}`);
+        const tags = props.tags || [];
+        if (add === tags.includes(tag)) { done += 1; continue; }
+        await sendJSON('PATCH', `/api/runs/${encodeURIComponent(h)}`,
+          { tags: add ? [...tags, tag] : tags.filter((t) => t !== tag) });
+        done += 1;
+      }
+      report(`${add ? 'Tagged' : 'Untagged'} ${done} runs.`);
+      tagMenu.open = false;
+    } catch (e) { report(`${e.message} (${done} of ${hashes.length} runs were changed)`, true); }
+    await load();
+  }
+
+  async function exportCsv() {
+    exportButton.disabled = true;
+    report('Exporting…');
+    try {
+      const runs = [];
+      for (let offset = 0; ; offset += EXPORT_PAGE) {
+        const part = await getJSON('/api/runs', requestParams(offset, EXPORT_PAGE));
+        runs.push(...part.runs);
+        if (!part.runs.length || runs.length >= part.total) break;
+      }
+      const columns = metricColumns(state.metrics, runs, state.sort);
+      const lines = [['hash', ...PROP_COLUMNS.map(([, l]) => l), ...state.params,
+        ...columns.map((c) => (c.label ? `${c.name} (${c.label})` : c.name))]];
+      for (const run of runs) {
+        lines.push([run.hash, run.name, run.experiment, (run.tags || []).join(' '),
+          run.creation_time == null ? null : new Date(run.creation_time * 1000).toISOString(),
+          run.archived ? 'archived' : run.active ? 'running' : 'finished',
+          ...state.params.map((p) => run.params?.[p]), ...columns.map((c) => metricValue(run, c))]);
+      }
+      const text = lines.map((l) => l.map(csvField).join(',')).join('\r\n') + '\r\n';
+      const url = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));
+      const link = el('a', { href: url, download: 'runs.csv', hidden: true });
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      report(`Exported ${runs.length} runs.`);
+    } catch (e) { report(e.message, true); }
+    exportButton.disabled = false;
   }
 
   await load();
   await facts;
   buildColumnsMenu();
   root.dataset.ready = '1';
+  return () => {
+    document.removeEventListener('keydown', onKey);
+    document.removeEventListener('click', onClick);
+  };
 }
