@@ -1,5 +1,6 @@
 // A canvas line chart built for many series: one path per line on a base canvas, hover
-// and zoom drawn on an overlay canvas so moving the mouse never redraws the lines.
+// and zoom drawn on an overlay canvas so moving the mouse never redraws the lines. The
+// chart follows its box's width (ResizeObserver) and draws at devicePixelRatio.
 
 import { el } from './dom.js';
 import { formatNumber, formatTime } from './format.js';
@@ -22,28 +23,94 @@ function ticks(lo, hi, count) {
   return out;
 }
 
+// Log-axis ticks over [lo, hi] given in log10 units: powers of ten (every k-th one when
+// there are too many), with 2 and 5 between them when the range spans few decades.
+export function logTicks(lo, hi, count) {
+  if (!(hi > lo)) return [lo];
+  const first = Math.ceil(lo - 1e-9); const last = Math.floor(hi + 1e-9);
+  const decades = last - first + 1;
+  const out = [];
+  // three marks a decade fit when the span times three is about the ticks room allows
+  if (decades <= 1 || (hi - lo) * 3 <= count * 1.25) {
+    for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
+      for (const m of [1, 2, 5]) {
+        const t = e + Math.log10(m);
+        if (t >= lo - 1e-9 && t <= hi + 1e-9) out.push(t);
+      }
+    }
+    if (out.length >= 2) return out;
+    // less than a decade without a 1-2-5 mark inside: linear ticks between
+    return ticks(Math.pow(10, lo), Math.pow(10, hi), count).filter((v) => v > 0).map(Math.log10);
+  }
+  const every = Math.max(1, Math.ceil(decades / Math.max(2, count)));
+  for (let e = first; e <= last; e++) if (e % every === 0) out.push(e);
+  return out;
+}
+
+// 1e-4, 0.001, 0.01, 0.1, 1, 2, 5, 10, 100, 1k, 20k, 1M, 1e9: short and exact at the ticks.
+export function formatLogTick(v) {
+  if (!Number.isFinite(v) || v === 0) return String(v);
+  const a = Math.abs(v);
+  const clean = (x) => String(Number(x.toPrecision(3)));
+  if (a >= 1e9 || a < 1e-3) {
+    const e = Math.floor(Math.log10(a) + 1e-9);
+    const m = Number((v / Math.pow(10, e)).toPrecision(3));
+    return `${m}e${e}`;
+  }
+  if (a >= 1e6) return `${clean(v / 1e6)}M`;
+  if (a >= 1e3) return `${clean(v / 1e3)}k`;
+  return clean(v);
+}
+
 function lowerBound(arr, v) {
   let lo = 0; let hi = arr.length;
   while (lo < hi) { const mid = (lo + hi) >> 1; if (arr[mid] < v) lo = mid + 1; else hi = mid; }
   return lo;
 }
 
+let sheetLinked = false;
+function linkSheet() {
+  // The page's CSP allows no inline <style>: the chart rules live in a same-origin sheet.
+  if (sheetLinked || document.querySelector('link[href="/static/css/charts.css"]')) { sheetLinked = true; return; }
+  document.head.appendChild(el('link', { rel: 'stylesheet', href: '/static/css/charts.css' }));
+  sheetLinked = true;
+}
+
+const finite = (v) => v === v && v !== Infinity && v !== -Infinity;
+const nonFiniteName = (v) => (v !== v ? 'NaN' : v > 0 ? '+inf' : '-inf');
+
 export class LineChart {
   constructor(container, options = {}) {
-    this.options = { height: 320, logY: false, xAxis: 'step', ...options };
+    linkSheet();
+    this.options = { height: 320, logY: false, logX: false, xAxis: 'step', ...options };
     this.root = el('div', { class: 'chart', style: { height: `${this.options.height}px` } });
     this.base = el('canvas', { class: 'chart-base' });
     this.overlay = el('canvas', { class: 'chart-overlay' });
     this.tip = el('div', { class: 'chart-tooltip', hidden: true });
     this.root.append(this.base, this.overlay, this.tip);
     container.appendChild(this.root);
-    this.lines = []; this.bands = [];
-    this.hover = null; this.drag = null;
+    this.lines = []; this.bands = []; this.markers = []; this.dots = [];
+    this.hover = null; this.drag = null; this.zoomRange = null; this.pending = null;
+    this.tickLabels = { x: [], y: [] };
     this.overlay.addEventListener('mousemove', (e) => this.onMove(e));
-    this.overlay.addEventListener('mouseleave', () => { this.hover = null; this.drag = null; this.drawOverlay(); });
+    this.overlay.addEventListener('mouseleave', () => this.onLeave());
     this.overlay.addEventListener('mousedown', (e) => { this.drag = { x0: this.localX(e), x1: this.localX(e) }; });
     this.overlay.addEventListener('mouseup', (e) => this.onUp(e));
-    this.overlay.addEventListener('dblclick', () => this.options.onZoom && this.options.onZoom(null, null));
+    this.overlay.addEventListener('dblclick', () => this.zoomTo(null, null));
+    // Redraw when the box's width changes (window resize, a sidebar, the grid reflowing)
+    // or when the window moves to a screen of another pixel density.
+    if (typeof ResizeObserver === 'function') {
+      this.observer = new ResizeObserver(() => {
+        if (!this.root.isConnected) { this.destroy(); return; }
+        if (this.root.clientWidth !== this.measured || (window.devicePixelRatio || 1) !== this.dpr) this.draw();
+      });
+      this.observer.observe(this.root);
+    }
+  }
+
+  destroy() {
+    if (this.observer) { this.observer.disconnect(); this.observer = null; }
+    if (this.pending) { cancelAnimationFrame(this.pending); this.pending = null; }
   }
 
   localX(e) { return e.clientX - this.overlay.getBoundingClientRect().left; }
@@ -51,20 +118,31 @@ export class LineChart {
 
   setData({ lines = [], bands = [], xRange = null } = {}) {
     this.lines = lines; this.bands = bands; this.xRange = xRange;
+    this.hover = null;  // it pointed into the old lines: a tooltip must not outlive them
     this.draw();
   }
 
   setOptions(options) { Object.assign(this.options, options); }
 
   yOf(v) { return this.options.logY ? (v > 0 ? Math.log10(v) : NaN) : v; }
+  xOf(v) { return this.options.logX ? (v > 0 ? Math.log10(v) : NaN) : v; }
 
   bounds() {
     let xlo = Infinity; let xhi = -Infinity; let ylo = Infinity; let yhi = -Infinity;
+    const logX = this.options.logX;
     const visit = (xs, ys) => {
       const n = xs.length;
       if (!n) return;
-      if (xs[0] < xlo) xlo = xs[0];
-      if (xs[n - 1] > xhi) xhi = xs[n - 1];
+      if (logX) {
+        for (let i = 0; i < n; i++) {
+          const x = this.xOf(xs[i]);
+          if (x < xlo) xlo = x;
+          if (x > xhi) xhi = x;
+        }
+      } else {
+        if (xs[0] < xlo) xlo = xs[0];
+        if (xs[n - 1] > xhi) xhi = xs[n - 1];
+      }
       for (let i = 0; i < n; i++) {
         const v = this.yOf(ys[i]);
         if (v < ylo && v > -Infinity) ylo = v;
@@ -73,7 +151,11 @@ export class LineChart {
     };
     for (const line of this.lines) visit(line.x, line.y);
     for (const band of this.bands) { visit(band.x, band.lo); visit(band.x, band.hi); }
-    if (this.xRange && this.xRange[0] !== null && this.xRange[1] !== null) [xlo, xhi] = this.xRange;
+    const range = this.zoomRange || this.xRange;
+    if (range && range[0] !== null && range[1] !== null) {
+      const a = this.xOf(range[0]); const b = this.xOf(range[1]);
+      if (finite(a) && finite(b)) [xlo, xhi] = [a, b];
+    }
     if (!Number.isFinite(xlo)) { xlo = 0; xhi = 1; }
     if (!Number.isFinite(ylo)) { ylo = 0; yhi = 1; }
     if (xhi === xlo) { xlo -= 0.5; xhi += 0.5; }
@@ -84,7 +166,8 @@ export class LineChart {
 
   resize() {
     const dpr = window.devicePixelRatio || 1;
-    const w = Math.max(200, this.root.clientWidth);
+    this.measured = this.root.clientWidth;
+    const w = Math.max(200, this.measured);
     const h = this.options.height;
     for (const c of [this.base, this.overlay]) {
       c.width = Math.round(w * dpr); c.height = Math.round(h * dpr);
@@ -102,9 +185,11 @@ export class LineChart {
     const b = this.b = this.bounds();
     const pw = this.w - PAD.left - PAD.right; const ph = this.h - PAD.top - PAD.bottom;
     const sx = pw / (b.xhi - b.xlo); const sy = ph / (b.yhi - b.ylo);
+    const logX = this.options.logX; const logY = this.options.logY;
+    // px/py take values on the axis' own scale (log10 units on a log axis)
     this.px = (x) => PAD.left + (x - b.xlo) * sx;
     this.py = (y) => PAD.top + ph - (y - b.ylo) * sy;
-    this.invX = (px) => b.xlo + (px - PAD.left) / sx;
+    this.invX = (px) => { const v = b.xlo + (px - PAD.left) / sx; return logX ? Math.pow(10, v) : v; };
     this.drawAxes(ctx, b, pw, ph);
     ctx.save();
     ctx.beginPath(); ctx.rect(PAD.left, PAD.top, pw, ph); ctx.clip();
@@ -112,14 +197,25 @@ export class LineChart {
       ctx.fillStyle = band.color; ctx.globalAlpha = 0.18;
       ctx.beginPath();
       const n = band.x.length;
-      for (let i = 0; i < n; i++) ctx.lineTo(this.px(band.x[i]), this.py(this.yOf(band.hi[i])));
-      for (let i = n - 1; i >= 0; i--) ctx.lineTo(this.px(band.x[i]), this.py(this.yOf(band.lo[i])));
-      ctx.closePath(); ctx.fill();
+      // one polygon per run of points where both edges are drawable
+      let start = -1;
+      const close = (end) => {
+        if (start < 0) return;
+        for (let i = end; i >= start; i--) ctx.lineTo(this.px(this.xOf(band.x[i])), this.py(this.yOf(band.lo[i])));
+        ctx.closePath(); start = -1;
+      };
+      for (let i = 0; i < n; i++) {
+        const X = this.xOf(band.x[i]); const hi = this.yOf(band.hi[i]); const lo = this.yOf(band.lo[i]);
+        if (!finite(X) || !finite(hi) || !finite(lo)) { close(i - 1); continue; }
+        if (start < 0) { start = i; ctx.moveTo(this.px(X), this.py(hi)); } else ctx.lineTo(this.px(X), this.py(hi));
+      }
+      close(n - 1);
+      ctx.fill();
     }
     ctx.globalAlpha = 1;
     ctx.lineJoin = 'round';
     const ox = PAD.left - b.xlo * sx; const oy = PAD.top + ph + b.ylo * sy;
-    const logY = this.options.logY;
+    const markers = []; const dots = [];
     for (const line of this.lines) {
       ctx.strokeStyle = line.color; ctx.lineWidth = line.width || 1.2;
       ctx.globalAlpha = line.alpha ?? 1;
@@ -129,14 +225,22 @@ export class LineChart {
       // Points that fall into the same pixel column collapse to that column's lowest and
       // highest point and the last one: the stroke looks the same, with far fewer segments.
       let pen = false; let col = NaN; let lo = 0; let hi = 0; let lastY = 0; let many = false;
+      let runLength = 0; let lastI = -1; // finite points since the pen went down
+      const lift = (i) => {
+        if (many) { ctx.lineTo(col, lo); ctx.lineTo(col, hi); ctx.lineTo(col, lastY); }
+        // a point with no drawable neighbour makes no segment: draw it as a dot
+        if (pen && runLength === 1) dots.push({ line, index: lastI });
+        // the series turns NaN/inf here: mark its last finite point
+        if (pen && i < n && !finite(ys[i])) markers.push({ line, index: lastI, next: i });
+        pen = false; many = false; col = NaN; runLength = 0;
+      };
       for (let i = 0; i < n; i++) {
         const v = logY ? (ys[i] > 0 ? Math.log10(ys[i]) : NaN) : ys[i];
-        if (v !== v || v === Infinity || v === -Infinity) {
-          if (many) { ctx.lineTo(col, lo); ctx.lineTo(col, hi); ctx.lineTo(col, lastY); }
-          pen = false; many = false; col = NaN; continue;
-        }
-        const X = ox + xs[i] * sx; const Y = oy - v * sy;
+        const x = logX ? (xs[i] > 0 ? Math.log10(xs[i]) : NaN) : xs[i];
+        if (!finite(v) || !finite(x)) { lift(i); continue; }
+        const X = ox + x * sx; const Y = oy - v * sy;
         const c = Math.round(X);
+        runLength++; lastI = i;
         if (pen && c === col) {
           if (Y < lo) lo = Y;
           if (Y > hi) hi = Y;
@@ -146,15 +250,32 @@ export class LineChart {
         if (pen) ctx.lineTo(c, Y); else { ctx.moveTo(c, Y); pen = true; }
         col = c; lo = hi = lastY = Y; many = false;
       }
-      if (many) { ctx.lineTo(col, lo); ctx.lineTo(col, hi); ctx.lineTo(col, lastY); }
-      if (n === 1) ctx.rect(ox + xs[0] * sx - 1, oy - ys[0] * sy - 1, 2, 2);
+      lift(n);
       ctx.stroke();
     }
+    ctx.setLineDash([]);
+    for (const { line, index } of dots) {
+      ctx.globalAlpha = line.alpha ?? 1; ctx.fillStyle = line.color;
+      ctx.beginPath();
+      ctx.arc(this.px(this.xOf(line.x[index])), this.py(this.yOf(line.y[index])), Math.max(2, (line.width || 1.2) + 0.8), 0, Math.PI * 2);
+      ctx.fill();
+    }
+    for (const { line, index } of markers) this.drawMarker(ctx, line, index);
     ctx.restore();
+    this.markers = markers; this.dots = dots;
     this.drawMs = performance.now() - started;
     this.root.dataset.lines = String(this.lines.length);
+    this.root.dataset.markers = String(markers.length);
     this.root.dataset.drawMs = this.drawMs.toFixed(1);
     this.drawOverlay();
+  }
+
+  // A hollow ring with a cross at the last finite point before NaN/inf.
+  drawMarker(ctx, line, index) {
+    const X = this.px(this.xOf(line.x[index])); const Y = this.py(this.yOf(line.y[index]));
+    ctx.globalAlpha = 1; ctx.strokeStyle = line.color; ctx.lineWidth = 1.5; ctx.fillStyle = '#fff';
+    ctx.beginPath(); ctx.arc(X, Y, 5, 0, Math.PI * 2); ctx.fill(); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(X - 3, Y - 3); ctx.lineTo(X + 3, Y + 3); ctx.moveTo(X + 3, Y - 3); ctx.lineTo(X - 3, Y + 3); ctx.stroke();
   }
 
   formatX(v) {
@@ -165,34 +286,49 @@ export class LineChart {
     ctx.strokeStyle = '#d0d4da'; ctx.fillStyle = '#5b6270'; ctx.lineWidth = 1;
     ctx.font = '11px system-ui, sans-serif';
     ctx.textAlign = 'center'; ctx.textBaseline = 'top';
-    for (const t of ticks(b.xlo, b.xhi, Math.max(2, pw / 110))) {
+    const xs = this.options.logX ? logTicks(b.xlo, b.xhi, Math.max(2, pw / 70)) : ticks(b.xlo, b.xhi, Math.max(2, pw / 110));
+    const xl = []; const yl = [];
+    for (const t of xs) {
       const X = Math.round(this.px(t)) + 0.5;
+      const label = this.options.logX ? formatLogTick(Math.pow(10, t)) : this.formatX(t);
+      xl.push(label);
       ctx.beginPath(); ctx.moveTo(X, PAD.top); ctx.lineTo(X, PAD.top + ph); ctx.stroke();
-      ctx.fillText(this.formatX(t), X, PAD.top + ph + 6);
+      ctx.fillText(label, X, PAD.top + ph + 6);
     }
     ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
-    for (const t of ticks(b.ylo, b.yhi, Math.max(2, ph / 45))) {
+    const ys = this.options.logY ? logTicks(b.ylo, b.yhi, Math.max(2, ph / 28)) : ticks(b.ylo, b.yhi, Math.max(2, ph / 45));
+    for (const t of ys) {
       const Y = Math.round(this.py(t)) + 0.5;
+      const label = this.options.logY ? formatLogTick(Math.pow(10, t)) : formatNumber(t);
+      yl.push(label);
       ctx.beginPath(); ctx.moveTo(PAD.left, Y); ctx.lineTo(PAD.left + pw, Y); ctx.stroke();
-      ctx.fillText(this.options.logY ? formatNumber(Math.pow(10, t)) : formatNumber(t), PAD.left - 6, Y);
+      ctx.fillText(label, PAD.left - 6, Y);
     }
+    this.tickLabels = { x: xl, y: yl };
   }
 
   nearest(mx, my) {
     let best = null; let bestD = 400; // within 20 px
     const xv = this.invX(mx);
+    const consider = (line, j) => {
+      const v = this.yOf(line.y[j]); const x = this.xOf(line.x[j]);
+      if (!finite(v) || !finite(x)) return;
+      const dx = this.px(x) - mx; const dy = this.py(v) - my;
+      const d = dx * dx + dy * dy;
+      if (d < bestD) { bestD = d; best = { line, index: j, x: line.x[j], y: line.y[j] }; }
+    };
     for (let li = 0; li < this.lines.length; li++) {
       const line = this.lines[li];
       const xs = line.x; if (!xs.length) continue;
-      let i = lowerBound(xs, xv);
-      for (const j of [i - 1, i]) {
-        if (j < 0 || j >= xs.length) continue;
-        const v = this.yOf(line.y[j]);
-        if (!Number.isFinite(v)) continue;
-        const dx = this.px(xs[j]) - mx; const dy = this.py(v) - my;
-        const d = dx * dx + dy * dy;
-        if (d < bestD) { bestD = d; best = { line, index: j, x: xs[j], y: line.y[j] }; }
-      }
+      const i = lowerBound(xs, xv);
+      consider(line, i - 1); if (i < xs.length) consider(line, i);
+    }
+    // a divergence marker or a lone dot may sit a few points away from the cursor's x
+    for (const m of this.markers) consider(m.line, m.index);
+    for (const d of this.dots) consider(d.line, d.index);
+    if (best) {
+      const ys = best.line.y; const j = best.index;
+      if (j + 1 < ys.length && !finite(ys[j + 1])) best.turns = { value: nonFiniteName(ys[j + 1]), x: best.line.x[j + 1] };
     }
     return best;
   }
@@ -208,12 +344,26 @@ export class LineChart {
     });
   }
 
-  onUp(e) {
+  onLeave() {
+    // a move still waiting for its frame would bring the tooltip back after the mouse left
+    if (this.pending) { cancelAnimationFrame(this.pending); this.pending = null; }
+    this.hover = null; this.drag = null; this.drawOverlay();
+  }
+
+  onUp() {
     const drag = this.drag; this.drag = null;
     if (!drag) return;
     const x0 = Math.min(drag.x0, drag.x1); const x1 = Math.max(drag.x0, drag.x1);
     this.drawOverlay();
-    if (x1 - x0 >= 5 && this.options.onZoom) this.options.onZoom(this.invX(x0), this.invX(x1));
+    if (x1 - x0 >= 5) this.zoomTo(this.invX(x0), this.invX(x1));
+  }
+
+  // The page's onZoom re-queries the server; without one the chart zooms on its own
+  // points (and keeps that range across setData, e.g. live updates) until double-click.
+  zoomTo(x0, x1) {
+    if (this.options.onZoom) { this.options.onZoom(x0, x1); return; }
+    this.zoomRange = x0 === null ? null : [x0, x1];
+    this.draw();
   }
 
   drawOverlay() {
@@ -237,17 +387,22 @@ export class LineChart {
     ctx.beginPath();
     let pen = false;
     for (let i = 0; i < line.x.length; i++) {
-      const v = this.yOf(line.y[i]);
-      if (!Number.isFinite(v)) { pen = false; continue; }
-      const X = this.px(line.x[i]); const Y = this.py(v);
+      const v = this.yOf(line.y[i]); const x = this.xOf(line.x[i]);
+      if (!finite(v) || !finite(x)) { pen = false; continue; }
+      const X = this.px(x); const Y = this.py(v);
       if (pen) ctx.lineTo(X, Y); else { ctx.moveTo(X, Y); pen = true; }
     }
     ctx.stroke();
-    const X = this.px(hit.x); const Y = this.py(this.yOf(hit.y));
+    const X = this.px(this.xOf(hit.x)); const Y = this.py(this.yOf(hit.y));
     ctx.fillStyle = line.color; ctx.beginPath(); ctx.arc(X, Y, 4, 0, Math.PI * 2); ctx.fill();
     ctx.restore();
     const rows = this.options.tooltip ? this.options.tooltip(hit) : [`${hit.x}: ${hit.y}`];
-    this.tip.replaceChildren(...rows.map((r) => el('div', { text: r })));
+    const nodes = rows.map((r) => el('div', { text: r }));
+    if (hit.turns) {
+      nodes.push(el('div', { class: 'chart-tooltip-warning',
+        text: `last finite value: the series turns ${hit.turns.value} at ${this.options.xAxis} ${this.formatX(hit.turns.x)}` }));
+    }
+    this.tip.replaceChildren(...nodes);
     this.tip.hidden = false;
     const left = X + 14 + 260 > this.w ? X - 274 : X + 14;
     this.tip.style.left = `${Math.max(0, left)}px`;

@@ -50,8 +50,11 @@ export class GroupIndex {
   entries() { return [...this.map.entries()]; }
 }
 
-// Mean with min–max or ±std band of a group of series, on a shared grid of `points` x
-// values; each series is linearly interpolated onto the grid inside its own x range.
+// Mean with min–max or ±std band of a group of series on a shared grid of `points` x
+// values. The mean (and std) come from each series linearly interpolated at the grid
+// points; the min–max band also takes every point of each series into the bucket of its
+// nearest grid point, so a one-step spike that falls between grid points still reaches
+// the band (the server's M4 answer holds every bucket's extremes at the chart's width).
 export function aggregate(group, points = 400, band = 'minmax') {
   let lo = Infinity; let hi = -Infinity;
   for (const s of group) {
@@ -59,13 +62,15 @@ export function aggregate(group, points = 400, band = 'minmax') {
     lo = Math.min(lo, s.x[0]); hi = Math.max(hi, s.x[s.x.length - 1]);
   }
   if (!Number.isFinite(lo)) return null;
-  const n = hi > lo ? points : 1;
+  const n = hi > lo ? Math.max(2, points) : 1;
   const x = new Float64Array(n); const sum = new Float64Array(n); const sq = new Float64Array(n);
   const cnt = new Float64Array(n);
   const mn = new Float64Array(n).fill(Infinity); const mx = new Float64Array(n).fill(-Infinity);
   for (let i = 0; i < n; i++) x[i] = n === 1 ? lo : lo + ((hi - lo) * i) / (n - 1);
+  const scale = n === 1 ? 0 : (n - 1) / (hi - lo);
   for (const s of group) {
     const xs = s.x; const ys = s.y; let j = 0;
+    if (!xs.length) continue;
     for (let i = 0; i < n; i++) {
       const xv = x[i];
       if (xv < xs[0] || xv > xs[xs.length - 1]) continue;
@@ -81,10 +86,23 @@ export function aggregate(group, points = 400, band = 'minmax') {
       if (v < mn[i]) mn[i] = v;
       if (v > mx[i]) mx[i] = v;
     }
+    if (band === 'std') continue;
+    for (let k = 0; k < xs.length; k++) {
+      const v = ys[k];
+      if (!Number.isFinite(v)) continue;
+      const i = Math.min(n - 1, Math.max(0, Math.round((xs[k] - lo) * scale)));
+      if (v < mn[i]) mn[i] = v;
+      if (v > mx[i]) mx[i] = v;
+    }
   }
   const mean = new Float64Array(n); const bandLo = new Float64Array(n); const bandHi = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    if (!cnt[i]) { mean[i] = NaN; bandLo[i] = NaN; bandHi[i] = NaN; continue; }
+    if (!cnt[i]) {
+      mean[i] = NaN;
+      bandLo[i] = band === 'std' || mn[i] === Infinity ? NaN : mn[i];
+      bandHi[i] = band === 'std' || mx[i] === -Infinity ? NaN : mx[i];
+      continue;
+    }
     mean[i] = sum[i] / cnt[i];
     if (band === 'std') {
       const sd = Math.sqrt(Math.max(0, sq[i] / cnt[i] - mean[i] * mean[i]));

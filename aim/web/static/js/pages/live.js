@@ -1,5 +1,7 @@
 // Live: charts of the runs that are being written now. Every few seconds only the points
-// written since the previous answer are fetched and appended.
+// written since the previous answer are fetched and appended. A legend names the runs'
+// colours; dragging zooms a chart into its own points (double-click goes back), and the
+// zoom survives the updates.
 
 import { el, clear, errorBox } from '../dom.js';
 import { getJSON, getSeries } from '../api.js';
@@ -14,7 +16,8 @@ function concat(a, b) { const out = new Float64Array(a.length + b.length); out.s
 export async function mount(root) {
   const status = el('span', { class: 'muted', id: 'live-status' });
   const charts = el('div', { class: 'charts', id: 'live-charts' });
-  root.append(el('h1', { text: 'Live' }), el('div', { class: 'toolbar' }, status), charts);
+  const legend = el('div', { class: 'legend', id: 'live-legend' });
+  root.append(el('h1', { text: 'Live' }), el('div', { class: 'toolbar' }, status), legend, charts);
   const series = new Map(); // key -> {x, y, step, name, context, run}
   const chartsByName = new Map();
   let runs = []; let until = null; let timer = null; let stopped = false;
@@ -63,18 +66,35 @@ export async function mount(root) {
       byName.get(label).push(s);
     }
     const runIndex = new Map(runs.map((r, i) => [r.hash, i]));
+    drawLegend(runIndex);
     for (const [label, list] of byName) {
       let chart = chartsByName.get(label);
       if (!chart) {
         const box = el('section', { class: 'chart-box' }, el('h3', { text: label }));
         charts.append(box);
-        chart = new LineChart(box, { height: 220, tooltip: (hit) => [hit.line.meta.runInfo?.name || hit.line.meta.run, `step ${hit.x}`, `value ${formatNumber(hit.y)}`] });
+        chart = new LineChart(box, { height: 220, xAxis: 'step', tooltip: (hit) => [hit.line.meta.runInfo?.name || hit.line.meta.run, `step ${hit.x}`, `value ${formatNumber(hit.y)}`] });
         chartsByName.set(label, chart);
+        window.__aimLiveCharts = [...chartsByName.values()];
       }
       chart.setData({ lines: list.map((s) => ({ x: s.x, y: s.y, color: PALETTE[(runIndex.get(s.run) ?? 0) % PALETTE.length], meta: s })) });
     }
   }
 
+  // One swatch per run that has a series here, in the colour its lines have.
+  function drawLegend(runIndex) {
+    const shown = new Map();
+    for (const s of series.values()) {
+      if (!shown.has(s.run)) shown.set(s.run, s.runInfo?.name || s.run);
+    }
+    const items = [...shown].map(([hash, name]) => el('span', { class: 'legend-item', title: hash },
+      el('span', { class: 'swatch', style: { background: PALETTE[(runIndex.get(hash) ?? 0) % PALETTE.length] } }), name));
+    if (items.length) items.unshift(el('strong', { text: 'runs:' }));
+    legend.replaceChildren(...items);
+  }
+
   await poll();
-  return () => { stopped = true; clearTimeout(timer); };
+  return () => {
+    stopped = true; clearTimeout(timer);
+    for (const chart of chartsByName.values()) chart.destroy();
+  };
 }

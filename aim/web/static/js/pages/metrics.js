@@ -1,12 +1,13 @@
 // Metrics explorer: query, line charts grouped into colours / line styles / charts, EMA
-// smoothing, group aggregation, x-axis choice, log scale, zoom that re-queries the server
-// at full resolution, tooltip and legend. The whole view state lives in the URL.
+// smoothing (computed by the server on every point, before downsampling), group
+// aggregation, x-axis choice, log scales, zoom that re-queries the server at full
+// resolution, tooltip and legend. The whole view state lives in the URL.
 
 import { el, clear, errorBox } from '../dom.js';
 import { getJSON, getSeries } from '../api.js';
 import { QueryBar } from '../query_bar.js';
 import { LineChart } from '../chart.js';
-import { PALETTE, DASH_STYLES, ema, groupValue, GroupIndex, aggregate } from '../series_ops.js';
+import { PALETTE, DASH_STYLES, groupValue, GroupIndex, aggregate } from '../series_ops.js';
 import { formatNumber, formatTime, seriesLabel } from '../format.js';
 import { setUrlState } from '../app.js';
 
@@ -19,7 +20,7 @@ function stateFromUrl(query) {
     x: query.get('x') || 'step', smooth: Number(query.get('smooth') || 0),
     color: query.get('color') ?? 'run.hash', style: query.get('style') || '',
     chart: query.get('chart') ?? 'metric.name', agg: query.get('agg') || '',
-    log: query.get('log') === '1',
+    log: query.get('log') === '1', logx: query.get('logx') === '1',
     xmin: query.get('xmin') !== null ? Number(query.get('xmin')) : null,
     xmax: query.get('xmax') !== null ? Number(query.get('xmax')) : null,
   };
@@ -29,6 +30,10 @@ export async function mount(root, { query }) {
   const state = stateFromUrl(query);
   let data = null;
   let controller = null;
+  let drawnCharts = [];
+  let smoothTimer = null;
+  // The server smooths: ask again once the slider rests for a moment.
+  const smoothChanged = () => { clearTimeout(smoothTimer); smoothTimer = setTimeout(fetchAndDraw, 150); };
   const bar = new QueryBar({ value: state.q, withMetric: true,
     placeholder: 'metric.name == "loss" and run.hparams.lr < 0.01',
     onSubmit: (q) => { state.q = q; state.runs = ''; state.xmin = state.xmax = null; fetchAndDraw(); } });
@@ -45,15 +50,16 @@ export async function mount(root, { query }) {
   const xSelect = el('select', { id: 'x-axis', onchange: () => { state.x = xSelect.value; state.xmin = state.xmax = null; fetchAndDraw(); } },
     ...X_AXES.map(([v, l]) => el('option', { value: v, text: l, selected: v === state.x })));
   const smooth = el('input', { type: 'range', min: 0, max: 0.99, step: 0.01, id: 'smoothing', value: state.smooth,
-    oninput: () => { state.smooth = Number(smooth.value); smoothValue.textContent = smooth.value; redraw(); } });
+    oninput: () => { state.smooth = Number(smooth.value); smoothValue.textContent = smooth.value; smoothChanged(); } });
   const smoothValue = el('span', { class: 'muted', text: String(state.smooth) });
   const smoothToggle = el('input', { type: 'checkbox', id: 'smoothing-on', checked: state.smooth > 0, onchange: () => {
     state.smooth = smoothToggle.checked ? (Number(smooth.value) || 0.6) : 0;
-    smooth.value = state.smooth; smoothValue.textContent = String(state.smooth); redraw();
+    smooth.value = state.smooth; smoothValue.textContent = String(state.smooth); fetchAndDraw();
   } });
   const agg = el('select', { id: 'aggregate', onchange: () => { state.agg = agg.value; redraw(); } },
     ...[['', 'none'], ['minmax', 'mean, min–max'], ['std', 'mean ± std']].map(([v, l]) => el('option', { value: v, text: l, selected: v === state.agg })));
   const logY = el('input', { type: 'checkbox', id: 'log-scale', checked: state.log, onchange: () => { state.log = logY.checked; redraw(); } });
+  const logX = el('input', { type: 'checkbox', id: 'log-x', checked: state.logx, onchange: () => { state.logx = logX.checked; redraw(); } });
   const resetZoom = el('button', { text: 'Reset zoom', id: 'reset-zoom', onclick: () => zoom(null, null) });
   const exportLink = el('a', { class: 'button', text: 'Export CSV', id: 'export' });
   root.append(el('h1', { text: 'Metrics' }), bar.root,
@@ -61,7 +67,8 @@ export async function mount(root, { query }) {
       el('label', { class: 'control' }, 'X axis', xSelect),
       el('label', { class: 'control' }, smoothToggle, 'Smoothing (EMA)', smooth, smoothValue),
       el('label', { class: 'control' }, 'Aggregate', agg),
-      el('label', { class: 'control' }, logY, 'Log scale'), resetZoom, exportLink, status),
+      el('label', { class: 'control' }, logY, 'Log scale'),
+      el('label', { class: 'control' }, logX, 'Log x'), resetZoom, exportLink, status),
     legend, charts);
 
   getJSON('/api/params').then((p) => bar.setParamNames(Object.keys(p))).catch(() => {});
@@ -88,7 +95,7 @@ export async function mount(root, { query }) {
     setUrlState({ q: state.q, runs: state.runs, x: state.x === 'step' ? '' : state.x,
       smooth: state.smooth || '', color: state.color === 'run.hash' ? null : (state.color || 'none'),
       style: state.style, chart: state.chart === 'metric.name' ? null : (state.chart || 'none'),
-      agg: state.agg, log: state.log ? '1' : '', xmin: state.xmin ?? '', xmax: state.xmax ?? '' });
+      agg: state.agg, log: state.log ? '1' : '', logx: state.logx ? '1' : '', xmin: state.xmin ?? '', xmax: state.xmax ?? '' });
     const search = new URLSearchParams({ q: state.q, runs: state.runs, format: 'csv' });
     exportLink.href = `/api/series/export?${search}`;
   }
@@ -120,6 +127,9 @@ export async function mount(root, { query }) {
       data = await getSeries({ q: state.q, runs: state.runs, x_axis: state.x,
         width: plotWidth(),
         x_min: state.xmin, x_max: state.xmax,
+        // smoothed on the server at full resolution: the curve does not change with the
+        // chart's width or zoom
+        smoothing: state.smooth > 0 ? Math.min(0.999, state.smooth) : undefined,
         // Overview in float32 (half the bytes, finer than a pixel); a zoomed view in float64.
         precision: state.xmin === null ? 'f32' : 'f64' }, { signal: controller.signal });
     } catch (e) {
@@ -142,6 +152,8 @@ export async function mount(root, { query }) {
 
   function redraw() {
     saveUrl();
+    for (const c of drawnCharts) c.destroy();
+    drawnCharts = [];
     clear(charts); clear(legend);
     if (!data) return;
     if (!data.series.length) { charts.append(el('p', { class: 'muted', text: 'No series match this query.' })); return; }
@@ -163,7 +175,7 @@ export async function mount(root, { query }) {
       const title = chartTitles[ki][0];
       const box = el('section', { class: 'chart-box' }, el('h3', { text: state.chart ? `${state.chart} = ${title}` : 'all series' }));
       charts.append(box);
-      const chart = new LineChart(box, { height: byChart.size > 1 ? 260 : 380, logY: state.log, xAxis: state.x,
+      const chart = new LineChart(box, { height: byChart.size > 1 ? 260 : 380, logY: state.log, logX: state.logx, xAxis: state.x,
         onZoom: zoom, tooltip: (hit) => tooltipRows(hit) });
       const lines = []; const bands = [];
       if (state.agg) {
@@ -175,7 +187,9 @@ export async function mount(root, { query }) {
         }
         for (const members of groups.values()) {
           const { ci, si } = members[0];
-          const a = aggregate(members.map(({ s }) => ({ x: s.x, y: state.smooth ? ema(s.y, state.smooth) : s.y })), 400, state.agg);
+          // one grid point per bucket the server reduced to: its extremes reach the band
+          const a = aggregate(members.map(({ s }) => ({ x: s.x, y: s.y })),
+            Math.max(100, Math.min(2000, data.width || 400)), state.agg);
           if (!a) continue;
           const c = PALETTE[ci % PALETTE.length];
           bands.push({ x: a.x, lo: a.lo, hi: a.hi, color: c });
@@ -184,12 +198,13 @@ export async function mount(root, { query }) {
         }
       } else {
         for (const { s, run, ci, si } of items) {
-          lines.push({ x: s.x, y: state.smooth ? ema(s.y, state.smooth) : s.y, color: PALETTE[ci % PALETTE.length],
+          lines.push({ x: s.x, y: s.y, color: PALETTE[ci % PALETTE.length],
             dash: DASH_STYLES[si % DASH_STYLES.length], width: items.length > 100 ? 1 : 1.5, meta: { s, run } });
         }
       }
       chart.setData({ lines, bands, xRange: state.xmin !== null ? [state.xmin, state.xmax] : null });
       window.__aimCharts.push(chart);
+      drawnCharts.push(chart);
     }
     drawLegend(colors, styles);
   }
@@ -202,7 +217,7 @@ export async function mount(root, { query }) {
     const { s, run } = meta;
     const rows = [`${run.name || s.run}`, seriesLabel(s), `${state.x}: ${formatX(hit.x)}`];
     if (state.x !== 'step') rows.push(`step: ${s.step[hit.index]}`);
-    rows.push(`value: ${formatNumber(hit.y)}${state.smooth ? ` (smoothed; raw ${formatNumber(s.y[hit.index])})` : ''}`);
+    rows.push(`value: ${formatNumber(hit.y)}${data.smoothing ? ` (EMA ${data.smoothing})` : ''}`);
     const params = Object.entries(run.params || {}).filter(([k]) => !k.startsWith('__system_params')).slice(0, 6);
     for (const [k, v] of params) rows.push(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`);
     return rows;
@@ -229,5 +244,9 @@ export async function mount(root, { query }) {
   }
 
   fetchAndDraw();
-  return () => { if (controller) controller.abort(); };
+  return () => {
+    if (controller) controller.abort();
+    clearTimeout(smoothTimer);
+    for (const c of drawnCharts) c.destroy();
+  };
 }
