@@ -773,7 +773,8 @@ class Run:
         base = self._stored_props().get(ARTIFACTS_URI_PROP)
         if not base:
             raise ArtifactError(f'Run {self.hash} has no artifacts URI: call '
-                                f"run.set_artifacts_uri('file:///path/to/artifacts') first.")
+                                f"run.set_artifacts_uri('file:///path/to/artifacts') (or "
+                                f"'s3://bucket/prefix') first.")
         name = check_name(name if name is not None else os.path.basename(path))
         uri = store_file(base, self.hash, path, name)
         artifacts = dict(self._stored_props().get(ARTIFACTS_PROP) or {})

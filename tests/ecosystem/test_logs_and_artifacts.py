@@ -78,8 +78,8 @@ def test_artifacts_are_copied_listed_and_downloaded(new_repo, tmp_path):
     run = _run(new_repo)
     with pytest.raises(ArtifactError, match='set_artifacts_uri'):
         run.log_artifact(str(model))
-    with pytest.raises(ArtifactError, match='only file://'):
-        run.set_artifacts_uri('s3://bucket/prefix')
+    with pytest.raises(ArtifactError, match='file:// and s3://'):
+        run.set_artifacts_uri('gs://bucket/prefix')
     run.set_artifacts_uri(f'file://{store}')
     run.log_artifact(str(model))
     run.log_artifact(str(model), name='best/model.pt')
