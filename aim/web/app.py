@@ -131,10 +131,9 @@ def create_app(repo, *, read_only: bool = False,
                     params: str = Query('', description='comma-separated param paths, or *'),
                     metrics: str = Query('', description='metric names whose last value to '
                                          'include, or *'),
-                    archived: bool | None = Query(None, description='true: include '
-                                                  'archived runs whatever the query; false: '
-                                                  'leave them out unless the query mentions '
-                                                  'archived; not given: the query rule')):
+                    archived: bool = Query(False, description='true: archived runs '
+                                           'too, whatever the query; false: left out '
+                                           'unless the query mentions run.archived')):
         return runs_page(repo, RunsPageRequest(q, offset, limit, sort, _split(params),
                                                _split(metrics), archived), queries)
 

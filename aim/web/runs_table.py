@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from aim.ql.plan import mentions_archived
+from aim.ql.syntax import parse_query
 from aim.storage.encoding import canonical_context, loads_params
 from aim.web.api_errors import ApiError
 from aim.web.query_bridge import matching_run_hashes
@@ -32,9 +34,9 @@ class RunsPageRequest:
     params: list[str] = field(default_factory=list)   # dotted paths, or ['*'] for all
     metrics: list[str] = field(default_factory=list)  # metric names (or ['*']) to show last
     #                                                     values of
-    # True: archived runs too, whatever the query; False: never (unless the query itself
-    # mentions `archived`); None: the query rule of the query language
-    include_archived: bool | None = None
+    # archived runs too, whatever the query; else the query rule: left out unless the
+    # query mentions run.archived (the empty query included)
+    include_archived: bool = False
 
 
 def json_path(dotted: str) -> str:
@@ -106,22 +108,24 @@ def metric_sort_key(text: str) -> tuple[str, str | None]:
     return text, None
 
 
-_MENTIONS_ARCHIVED = re.compile(r'\.\s*archived\b')
-
-
 def _matching_hashes(repo, req: RunsPageRequest, queries) -> list[str]:
     def evaluate(query: str) -> list[str]:
         return queries.run_hashes(query) if queries is not None \
             else matching_run_hashes(repo, query)
     hashes = evaluate(req.query)
-    if req.include_archived and not _MENTIONS_ARCHIVED.search(req.query):
-        # The query language hides archived runs unless a query mentions `archived`; the
-        # table's "show archived" adds them. The user's query was checked just above, so
-        # errors keep their positions in the text the user wrote.
-        archived = evaluate(f'run.archived and (\n{req.query}\n)')
-        seen = set(hashes)
-        hashes += [h for h in archived if h not in seen]
-    return hashes
+    if not req.include_archived:
+        return hashes
+    # The query rule hides archived runs unless the query mentions run.archived; "show
+    # archived" adds those that match. The user's query was evaluated just above, so its
+    # errors keep their positions in the text the user wrote; it parses, and its Python
+    # text comes back in parentheses.
+    parsed = parse_query(req.query)
+    if mentions_archived(parsed.tree):
+        return hashes
+    archived = evaluate(f'run.archived and {parsed.python_text}' if parsed.tree is not None
+                        else 'run.archived == True')
+    seen = set(hashes)
+    return hashes + [h for h in archived if h not in seen]
 
 
 def params_of(text: str | None) -> dict:
@@ -173,7 +177,7 @@ def runs_page(repo, req: RunsPageRequest, queries=None) -> dict:
     if req.query.strip():
         where.append('hash IN (SELECT value FROM json_each(?))')
         args.append(json.dumps(_matching_hashes(repo, req, queries)))
-    if req.include_archived is False and not _MENTIONS_ARCHIVED.search(req.query):
+    elif not req.include_archived:   # the empty query mentions nothing: the query rule
         where.append('archived = 0')
     where_sql = (' WHERE ' + ' AND '.join(where)) if where else ''
     index = repo.index

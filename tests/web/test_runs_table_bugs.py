@@ -229,8 +229,9 @@ def test_bulk_actions_disabled_on_a_read_only_server(server, page):
 def test_api_sorts_by_a_metric_context_and_adds_archived_runs(repo_location):
     """The API under the page, on both backends: `metric:<name>@<context>` sorts by that
     context's last value; `metric:<name>` by the context-less series, else the first
-    context; `archived=true` adds archived runs to a query's answer, `false` leaves them
-    out, and an answer without it follows the query rule."""
+    context; `archived=true` adds archived runs to any query's answer, and without it the
+    query rule holds for the empty query too: archived runs only when the query mentions
+    run.archived."""
     from fastapi.testclient import TestClient
 
     from aim.web.app import create_app
@@ -252,5 +253,7 @@ def test_api_sorts_by_a_metric_context_and_adds_archived_runs(repo_location):
     assert order(sort='metric:acc', archived=True) == by_train   # first context: train
     assert set(order(q='run.hparams.lr > 0')) == set(hashes[:3])
     assert set(order(q='run.hparams.lr > 0', archived=True)) == set(hashes)
-    assert set(order(archived=False)) == set(hashes[:3])
+    assert set(order(q='SELECT acc IF run.hparams.lr > 0', archived=True)) == set(hashes)
+    assert set(order()) == set(order(archived=False)) == set(hashes[:3])
+    assert set(order(archived=True)) == set(hashes)
     assert order(q='run.archived', archived=False) == [hashes[3]]
