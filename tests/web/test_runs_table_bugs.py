@@ -105,6 +105,11 @@ def test_sort_by_a_metric_with_contexts(server, page):
     assert row_hashes(page) == by_val
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / 'runs-sorted-by-context.png'), full_page=True)
+    # an address sorted by plain metric:acc (from before contexts had columns): the first
+    # context's column carries the arrow, and the rows follow it
+    open_table(page, url + '/runs?metrics=acc&sort=metric:acc')
+    assert page.locator('th.sortable', has_text='subset=train').inner_text().endswith('▲')
+    assert row_hashes(page) == by_train
 
 
 @browser

@@ -50,10 +50,15 @@ function metricColumns(names, runs, sort) {
       } catch (_) { /* a name holding '@': no extra column */ }
     }
     if (!contexts.size) contexts.set('{}', {});
-    for (const text of [...contexts.keys()].sort()) {
+    // the context-less series first, then the contexts in the order of their JSON text
+    const texts = [...contexts.keys()].sort((a, b) => (b === '{}') - (a === '{}') || (a < b ? -1 : a > b ? 1 : 0));
+    texts.forEach((text, i) => {
       const context = contexts.get(text);
-      columns.push({ name, context, text, key: metricKey(name, context), label: contextLabel(context) });
-    }
+      // An address sorted by plain `metric:<name>` (the context-less series, else the
+      // first context) marks the first column of that name.
+      const key = i === 0 && sortKey === `metric:${name}` ? sortKey : metricKey(name, context);
+      columns.push({ name, context, text, key, label: contextLabel(context) });
+    });
   }
   return columns;
 }
@@ -208,6 +213,10 @@ export async function mount(root, { query }) {
       if (mine !== loads) return;
       if (e.detail && 'position' in e.detail) bar.showError(e); else clear(tableHolder).append(errorBox(e));
       return;
+    }
+    if (!answer.runs.length && state.offset > 0) {   // past the end (runs were deleted)
+      state.offset = Math.max(0, Math.floor((answer.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+      return load();
     }
     page = answer;
     setUrlState({ q: state.q, offset: state.offset || '', sort: state.sort === '-creation_time' ? '' : state.sort,
