@@ -30,7 +30,8 @@ MAX_SERIES_PER_BATCH = 100_000
 MAX_OPS_PER_BATCH = 10_000
 OPS = ('open', 'props', 'param', 'param_del', 'logs', 'close', 'objects')
 # props a client may set; the rest (hash, end_time, updated_at) the server manages
-CLIENT_PROPS = ('name', 'experiment', 'description', 'tags', 'archived', 'creation_time')
+CLIENT_PROPS = ('name', 'experiment', 'description', 'tags', 'archived', 'creation_time',
+                'artifacts_uri', 'artifacts', 'progress', 'successful_finish')
 
 _run_locks: dict[str, threading.Lock] = {}
 _run_locks_guard = threading.Lock()
@@ -282,6 +283,16 @@ def _clean_props(props: Any) -> dict[str, Any]:
             value = bool(value)
         if key == 'creation_time' and not (isinstance(value, (int, float)) and value == value):
             raise BatchRefused('prop creation_time must be a number')
+        if key == 'artifacts_uri' and value is not None and not isinstance(value, str):
+            raise BatchRefused('prop artifacts_uri must be a string')
+        if key == 'artifacts' and not (isinstance(value, dict) and all(
+                isinstance(k, str) and isinstance(v, dict) and isinstance(v.get('uri'), str)
+                for k, v in value.items())):
+            raise BatchRefused('prop artifacts must map names to {"uri": ..., "path": ...}')
+        if key == 'progress' and value is not None and not isinstance(value, dict):
+            raise BatchRefused('prop progress must be an object')
+        if key == 'successful_finish':
+            value = bool(value)
         out[key] = value
     return out
 

@@ -150,6 +150,14 @@ def create_app(repo_root: str, *, tokens: dict[str, str] | None = None):
             raise busy from None     # the holder's pid is of the server machine
         return {'props': current, 'changes': changes}
 
+    @app.get(API_PREFIX + '/runs/{run_hash}/stored-props')
+    def stored_props(run_hash: str):
+        s = store()
+        if not s.run_exists(run_hash):
+            raise MissingRunError(f'Cannot find run {run_hash!r} in the repository of '
+                                  f'this server.', run_hash)
+        return {'props': s.run_data(run_hash).get_props()}
+
     @app.get(API_PREFIX + '/runs/{run_hash}/params')
     def params_text(run_hash: str):
         return {'text': store().run_data(run_hash).get_params_text()}

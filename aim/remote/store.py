@@ -47,6 +47,9 @@ class _RemoteRunData:
     def get_params_text(self) -> str | None:
         return self._store.client.get(f'/runs/{self.run_hash}/params')['text']
 
+    def get_props(self) -> dict:
+        return self._store.client.get(f'/runs/{self.run_hash}/stored-props')['props']
+
     def read_series_by_key(self, name: str, context_json: str, first_step: int | None = None,
                            last_step: int | None = None, columns=None):
         from aim.remote import protocol
