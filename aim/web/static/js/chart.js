@@ -311,6 +311,7 @@ export class LineChart {
     let best = null; let bestD = 400; // within 20 px
     const xv = this.invX(mx);
     const consider = (line, j) => {
+      if (j < 0 || j >= line.x.length) return;
       const v = this.yOf(line.y[j]); const x = this.xOf(line.x[j]);
       if (!finite(v) || !finite(x)) return;
       const dx = this.px(x) - mx; const dy = this.py(v) - my;
@@ -321,7 +322,7 @@ export class LineChart {
       const line = this.lines[li];
       const xs = line.x; if (!xs.length) continue;
       const i = lowerBound(xs, xv);
-      consider(line, i - 1); if (i < xs.length) consider(line, i);
+      consider(line, i - 1); consider(line, i);
     }
     // a divergence marker or a lone dot may sit a few points away from the cursor's x
     for (const m of this.markers) consider(m.line, m.index);
