@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from aim import Repo, Run
+from aim.storage.postgres import TABLES
 from tests.remote.server_process import aim_command
 
 pytestmark = pytest.mark.slow
@@ -112,7 +113,7 @@ def test_storage_check_reindex_vacuum_on_postgres(tmp_path, pg_url):
     repo.delete_run(h)
     vacuum = aim('storage', 'vacuum', '--repo', pg_url)
     assert vacuum.returncode == 0, vacuum.stderr
-    assert 'Compacted 11 tables' in vacuum.stdout
+    assert f'Compacted {len(TABLES)} tables' in vacuum.stdout
     assert aim('storage', 'check', '--repo', pg_url).returncode == 0
 
 
