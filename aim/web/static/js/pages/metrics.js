@@ -243,10 +243,22 @@ export async function mount(root, { query }) {
     legend.replaceChildren(...items);
   }
 
+  // The charts redraw themselves on resize; ask the server again only when the plot width
+  // moved far from the buckets the answer has (M4 is exact at one bucket per column).
+  let resizeTimer = null;
+  const onResize = () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      if (data && data.width && Math.abs(plotWidth() - data.width) > 0.2 * data.width) fetchAndDraw();
+    }, 300);
+  };
+  window.addEventListener('resize', onResize);
+
   fetchAndDraw();
   return () => {
     if (controller) controller.abort();
-    clearTimeout(smoothTimer);
+    window.removeEventListener('resize', onResize);
+    clearTimeout(smoothTimer); clearTimeout(resizeTimer);
     for (const c of drawnCharts) c.destroy();
   };
 }
