@@ -475,9 +475,11 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
                 out[i] = SeriesData(ref, *hit)
                 continue
         pending.append(i)
-    # A smoothed point depends on every point before it, so smoothing reads whole series
-    # (not just a zoomed range, not the stored overviews of raw points).
-    zoom = None if req.smoothing else _zoom_steps(req)
+    # A smoothed point depends on every point before it, so smoothing reads series from
+    # their start (up to a zoomed range's end) and not from the stored overviews.
+    zoom = _zoom_steps(req)
+    if zoom is not None and req.smoothing:
+        zoom = (-(2 ** 62), zoom[1])
     if lo is not None and hi is not None:
         # the buckets are known before reading: read and reduce a batch at a time
         for b in range(0, len(pending), LOAD_BATCH):
