@@ -1,11 +1,21 @@
 """A demo training run tracked into the default repository, then queried.
 
 A tiny logistic regression trained with numpy on synthetic data: three learning rates,
-loss and accuracy for train and validation, hyperparameters as params.
+loss and accuracy for train and validation, hyperparameters as params; every few epochs
+the weights' distribution, a picture of the decision surface and a one-line report (the
+Images, Distributions and Texts explorers of the UI show them).
 """
 import numpy as np
 
-from aim import Repo, Run
+from aim import Distribution, Image, Repo, Run, Text
+
+
+def surface(w: np.ndarray, size: int = 48) -> np.ndarray:
+    """The model's probability over a grid of the first two inputs, as an RGB picture."""
+    g = np.linspace(-3, 3, size)
+    xx, yy = np.meshgrid(g, g)
+    z = 1 / (1 + np.exp(-(w[0] * xx + w[1] * yy)))
+    return np.stack([z, 0.3 + 0.4 * z * (1 - z), 1 - z], axis=-1)[::-1]
 
 
 def train(lr: float, epochs: int = 30, seed: int = 0) -> str:
@@ -33,8 +43,15 @@ def train(lr: float, epochs: int = 30, seed: int = 0) -> str:
         p_va = 1 / (1 + np.exp(-(x_va @ w)))
         val_loss = -np.mean(y_va * np.log(p_va + 1e-9) + (1 - y_va) * np.log(1 - p_va + 1e-9))
         run.track(val_loss, name='loss', step=step, epoch=epoch, context={'subset': 'val'})
-        run.track(np.mean((p_va > 0.5) == y_va), name='acc', step=step, epoch=epoch,
-                  context={'subset': 'val'})
+        acc = np.mean((p_va > 0.5) == y_va)
+        run.track(acc, name='acc', step=step, epoch=epoch, context={'subset': 'val'})
+        if epoch % 5 == 4 or epoch == epochs - 1:
+            run.track(Distribution(w + rng.normal(scale=0.05, size=(200, 5))), name='weights',
+                      step=step, epoch=epoch)
+            run.track(Image(surface(w), caption=f'epoch {epoch}'), name='decision surface',
+                      step=step, epoch=epoch, context={'subset': 'val'})
+            run.track(Text(f'epoch {epoch}: val loss {val_loss:.4f}, accuracy {acc:.3f}'),
+                      name='report', step=step, epoch=epoch)
     run.close()
     return run.hash
 
@@ -57,6 +74,13 @@ def main() -> None:
         steps, values = trace.values.sparse_numpy()
         print(f'  {trace.run.hash}  lr={trace.run["hparams"]["lr"]:<5} '
               f'{len(values)} points, last {values[-1]:.4f}, best {values.min():.4f}')
+
+    q = "images.context.subset == 'val' and run.hparams.lr >= 0.1"
+    print(f'\nDecision surfaces (query_images: {q}):')
+    for seq in repo.query_images(q):
+        last = seq.values.last_value()
+        print(f'  {seq.run.hash}  {seq.count} images, the last {last.width}x{last.height} '
+              f'"{last.caption}"')
 
 
 if __name__ == '__main__':

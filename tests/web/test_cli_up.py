@@ -118,4 +118,10 @@ def test_the_demo_prints_the_queries_it_runs_and_a_rerun_adds_no_runs(tmp_path, 
         assert out.returncode == 0, out.stderr
         assert "run.hparams.lr > 0.05 and run.experiment == 'demo'" in out.stdout
         assert "metric = 'loss' and context['subset'] = 'val'" in out.stdout
-    assert len(Repo(str(tmp_path)).list_all_runs()) == 3
+        assert "query_images: images.context.subset == 'val'" in out.stdout
+    repo = Repo(str(tmp_path))
+    assert len(repo.list_all_runs()) == 3
+    run = repo.get_run('demo-lr-0.1')
+    assert run.get_image_sequence('decision surface', {'subset': 'val'}).count == 6
+    assert run.get_distribution_sequence('weights').values.last_value().bin_count == 64
+    assert 'accuracy' in run.get_text_sequence('report').values.last_value().data
