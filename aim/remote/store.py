@@ -28,7 +28,9 @@ class _RemoteIndex:
 
     def run_rows(self) -> list[dict]:
         from aim.ql.views import RUN_COLUMNS
-        rows = self._store.client.call('POST', '/query/runs', {'query': ''})['rows']
+        # every run, the archived ones too (a listing, not a query)
+        rows = self._store.client.call('POST', '/query/runs',
+                                       {'query': 'run.archived in (True, False)'})['rows']
         return [dict(zip(RUN_COLUMNS, r)) for r in rows]
 
     def series_rows(self, run_hash: str) -> list[dict]:

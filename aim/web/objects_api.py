@@ -92,7 +92,11 @@ def matching_rows(repo, kind: str, query: str, limit: int,
     evaluates it (inside the query language's time limit)."""
     stored_kind, method = _page_kind(kind)
     if not query.strip():
-        rows = _objects_module().list_series(_db(repo), kind=stored_kind)
+        db = _db(repo)
+        # archived runs left out, as by any query that does not mention run.archived
+        archived = {r[0] for r in db.query('SELECT hash FROM runs WHERE archived = 1')}
+        rows = [r for r in _objects_module().list_series(db, kind=stored_kind)
+                if r['run_hash'] not in archived]
         return rows[:limit], len(rows) > limit
     from aim.errors import QueryError
     from aim.ql.budget import CancelScope

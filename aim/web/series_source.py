@@ -158,8 +158,10 @@ def select_series(repo, req: SeriesRequest,
         # No query: every series, newest runs first, straight from the index.
         # Every run has at least one series, so the newest max_series runs hold the newest
         # max_series series: pick them through the creation-time index first.
+        # (archived runs left out, as by any query that does not mention run.archived)
         sql = ('SELECT s.run_hash, s.name, s.context, s.count, s.first_step, s.last_step, '
                's.last_time, s.id FROM (SELECT hash, creation_time FROM runs '
+               'WHERE COALESCE(archived, 0) = 0 '
                'ORDER BY creation_time DESC LIMIT ?) r JOIN series s ON s.run_hash = r.hash')
         args: list = []
         if req.names:
@@ -167,9 +169,10 @@ def select_series(repo, req: SeriesRequest,
             args.append(json.dumps(req.names))
         order_sql = ' ORDER BY r.creation_time DESC, s.run_hash, s.name, s.context LIMIT ?'
         rows = repo.index.query(sql + order_sql, [req.max_series] + args + [req.max_series])
-        count_sql = 'SELECT COUNT(*) FROM series s'
+        count_sql = ('SELECT COUNT(*) FROM series s WHERE s.run_hash IN (SELECT hash FROM '
+                     'runs WHERE COALESCE(archived, 0) = 0)')
         if req.names:
-            count_sql += ' WHERE s.name IN (SELECT value FROM json_each(?))'
+            count_sql += ' AND s.name IN (SELECT value FROM json_each(?))'
         total = repo.index.query(count_sql, args)[0][0]
         if len(rows) < min(total, req.max_series):
             # Some of the newest runs lack the named metrics: look through every run.

@@ -33,3 +33,16 @@ def test_artifacts_and_progress_of_a_remote_run(aim_server, tmp_path):
     out = tmp_path / 'out'
     Repo(server.url).get_run(run.hash).artifacts['model.pt'].download(str(out))
     assert (out / 'model.pt').read_bytes() == b'weights'
+
+
+def test_iter_runs_through_a_server_lists_archived_runs(aim_server):
+    server = aim_server()
+    runs = []
+    for _ in range(2):
+        run = Run(repo=server.url, system_tracking_interval=None, capture_terminal_logs=False)
+        run.track(1.0, name='loss', step=0)
+        run.close()
+        runs.append(run.hash)
+    Repo(server.url).get_run(runs[0]).archived = True
+    assert {r.hash for r in Repo(server.url).iter_runs()} == set(runs)
+    assert [r.run.hash for r in Repo(server.url).query_runs('').iter_runs()] == [runs[1]]
