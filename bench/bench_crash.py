@@ -37,6 +37,7 @@ root, acks, op, run_hash, start = sys.argv[1:6]
 start = int(start)
 fd = os.open(acks, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 from aim import Repo, Run
+import numpy as np
 if op == 'track':
     n = int(sys.argv[6])
     run = Run(run_hash=None if run_hash == '-' else run_hash, repo=root,
@@ -46,6 +47,12 @@ if op == 'track':
         run.track(i * 0.5, name='loss', step=i)
         if i % 7 == 0:
             run.track(i, name='acc', step=i, context={'k': i // 500})
+        if i % 50 == 0:     # rich objects take the object journal
+            from aim import Image, Text
+            run.track(Text(str(i)), name='notes', step=i)
+            if i % 200 == 0:
+                run.track(Image(np.full((4, 4), i % 256, 'uint8'), caption=str(i)),
+                          name='frames', step=i)
         os.write(fd, b'%d\n' % i)
     run.close()
     os.write(fd, b'closed\n')
@@ -144,6 +151,21 @@ def verify(root: str, acked: dict[str, int], counts: Counts,
                 if missing:
                     counts.errors.append(f'run {run_hash} {name}: {len(missing)} acknowledged '
                                          f'points lost (first {missing[:3]})')
+                counts.lost_points.update((run_hash, name, s) for s in missing)
+            for name, getter, stride in (('notes', 'get_text_sequence', 50),
+                                         ('frames', 'get_image_sequence', 200)):
+                seq = getattr(run, getter)(name)
+                got_objects = {} if seq is None else dict(seq.values.items())
+                missing = []
+                for s in range(0, last + 1, stride):
+                    obj = got_objects.get(s)
+                    value = None if obj is None else (obj.data if name == 'notes'
+                                                      else obj.caption)
+                    if value != str(s):
+                        missing.append(s)
+                if missing:
+                    counts.errors.append(f'run {run_hash} {name}: {len(missing)} acknowledged '
+                                         f'objects lost (first {missing[:3]})')
                 counts.lost_points.update((run_hash, name, s) for s in missing)
         store: RepoStore = repo._store
         for count, first, last in store.db.query(
