@@ -151,6 +151,10 @@ def create_app(repo, *, read_only: bool = False,
     def get_logs(run_hash: str, since_line: int = Query(0, ge=0, le=MAX_OFFSET)):
         return run_details.terminal_logs(repo, run_hash, since_line)
 
+    @app.get('/api/runs/{run_hash}/records', tags=['runs'])
+    def get_records(run_hash: str):
+        return run_details.records(repo, run_hash)
+
     @app.patch('/api/runs/{run_hash}', tags=['edits'])
     def patch_run(run_hash: str, edit: RunEdit):
         writable()

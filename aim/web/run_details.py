@@ -65,6 +65,26 @@ def terminal_logs(repo, run_hash: str, since_line: int = 0) -> dict:
     return {'lines': lines[start:], 'from_line': start, 'next_line': len(lines)}
 
 
+MAX_RECORDS = 5000
+
+
+def records(repo, run_hash: str) -> dict:
+    """The run's log records (``run.log_info`` ..., the newest MAX_RECORDS), its artifacts
+    (names and where they are: listed, not served, since their locations are whatever the
+    writing client recorded), and its progress reports."""
+    _index_row(repo, run_hash)
+    run = repo.get_run(run_hash)
+    if run is None:
+        raise MissingRunError(f'No run {run_hash!r} in this repository.', run_hash)
+    found = list(run.get_log_records())
+    log_records = [r.json() for r in found[-MAX_RECORDS:]]
+    artifacts = [{'name': a.name, 'uri': a.uri, 'path': a.path}
+                 for a in run.artifacts.values()]
+    return {'log_records': log_records, 'log_records_total': len(found),
+            'artifacts': artifacts, 'progress': run.progress,
+            'successful_finish': run.successful_finish}
+
+
 def _open_for_edit(repo, run_hash: str):
     from aim.sdk.run import Run
     _index_row(repo, run_hash)
