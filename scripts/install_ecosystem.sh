@@ -2,6 +2,7 @@
 # Installs what the ecosystem tests (tests/ecosystem) read, write and train with:
 # TensorBoard (event files, written there by torch.utils.tensorboard), MLflow (a file store
 # and a SQLite store; mlflow-skinny plus SQLAlchemy and Alembic is all its stores need),
+# W&B (offline runs; below 0.30, which dropped the Python reader of .wandb logs),
 # pyarrow (Parquet export), a Jupyter kernel with nbclient (the notebook tests), and the
 # frameworks of the integration tests: pytorch-ignite, CatBoost, fastai, KerasTuner,
 # Stable-Baselines3 with Gymnasium, Prophet.
@@ -24,6 +25,7 @@ TORCH_PIN="torch==2.13.0"
     "sqlalchemy>=2.0" \
     "alembic>=1.12" \
     "pyarrow>=14" \
+    "wandb>=0.17,<0.30" \
     "nbclient>=0.10" \
     "nbformat>=5.9" \
     "ipykernel>=6.29" \

@@ -1,4 +1,5 @@
-"""``aim convert``: bring TensorBoard logs and MLflow stores into a repository."""
+"""``aim convert``: bring TensorBoard logs, MLflow stores and W&B run folders into a
+repository."""
 from __future__ import annotations
 
 import os
@@ -36,7 +37,7 @@ def _print_summary(report, elapsed: float, what: str) -> None:
 
 @click.group()
 def convert():
-    """Convert runs of other trackers (TensorBoard, MLflow) into aim runs. Converting
+    """Convert runs of other trackers (TensorBoard, MLflow, W&B) into aim runs. Converting
     again adds nothing: runs already converted from unchanged sources are kept."""
 
 
@@ -105,5 +106,46 @@ def mlflow(tracking_uri, experiment, repo):
                            file=sys.stderr) as bar:
         report = convert_mlflow(target, uri, runs, progress=lambda _name: bar.update(1))
     _print_summary(report, time.perf_counter() - start, 'MLflow')
+    if report.failed:
+        raise SystemExit(1)
+
+
+@convert.command()
+@click.option('--wandb_dir', '--wandb-dir', 'wandb_dir', default='wandb',
+              type=click.Path(exists=True, file_okay=False),
+              help="W&B's local folder (default: ./wandb), a folder above it, or one run "
+                   "folder (run-YYYYMMDD_HHMMSS-<id>, offline-run-...).")
+@click.option('--experiment', '-e', default=None,
+              help="The runs' experiment (default: each run's W&B project).")
+@click.option('--repo', default='.', type=click.Path(file_okay=False),
+              help='Repository to convert into (default: current directory; created if '
+                   'missing).')
+def wandb(wandb_dir, experiment, repo):
+    """Convert W&B run folders offline, from their run-<id>.wandb logs: history metrics
+    with their steps and times, system metrics, config (the `hparams` param), name, tags,
+    notes, and summary and run id (the `wandb` param). Images, tables and other media are
+    counted and reported as not converted."""
+    import importlib.util
+    if importlib.util.find_spec('wandb') is None:
+        raise click.ClickException("This converter reads W&B's logs with the `wandb` package, "
+                                   "which is not installed: pip install 'wandb<0.30'")
+    if importlib.util.find_spec('wandb.sdk.internal.datastore') is None:
+        import wandb as wandb_package
+        raise click.ClickException(
+            f'wandb {getattr(wandb_package, "__version__", "?")} has no reader for .wandb '
+            f"logs (wandb 0.30 removed it from the package): pip install 'wandb<0.30' in "
+            f'the environment that converts (the logs of newer versions are read too).')
+    from aim.converters.wandb import convert_wandb, discover_wandb_runs
+    runs = discover_wandb_runs(wandb_dir)
+    if not runs:
+        raise click.ClickException(f'No W&B run folders (with a run-<id>.wandb log) under '
+                                   f'{os.path.abspath(wandb_dir)}.')
+    target = _target_repo(repo)
+    start = time.perf_counter()
+    with click.progressbar(length=len(runs), label='Converting W&B runs',
+                           file=sys.stderr) as bar:
+        report = convert_wandb(target, wandb_dir, runs, experiment=experiment,
+                               progress=lambda _name: bar.update(1))
+    _print_summary(report, time.perf_counter() - start, 'W&B')
     if report.failed:
         raise SystemExit(1)
