@@ -47,6 +47,9 @@ from aim.converters.tensorboard import ConvertReport
 from aim.errors import AimError
 
 _BLOCK = 32768           # the log's block size (LevelDB's)
+_HEADER = 7              # a record's header: CRC, length, type
+# what W&B's reader raises on a damaged or cut-short record
+_DAMAGE = (AssertionError, struct_error, ValueError, IndexError)
 _ROW_KEYS = ('_step', '_timestamp', '_runtime', '_wandb')   # W&B's own, in every row
 
 
@@ -255,13 +258,12 @@ def _records(log: str, data: _RunData) -> Iterator[bytes]:
             offset = store.get_offset()
             try:
                 record = store.scan_data()
-            except (AssertionError, struct_error, ValueError, IndexError) as exc:
+            except _DAMAGE as exc:
                 data.damaged += 1
                 data.damage = data.damage or (str(exc) or type(exc).__name__)
                 next_block = (offset // _BLOCK + 1) * _BLOCK
-                if next_block >= size:
+                if next_block >= size or not _resync(store, next_block, size):
                     return
-                store.seek(next_block)
                 continue
             if record is None:
                 return
@@ -270,6 +272,29 @@ def _records(log: str, data: _RunData) -> Iterator[bytes]:
         store.close()
         if copy:
             os.unlink(copy)
+
+
+def _resync(store, offset: int, size: int) -> bool:
+    """Move to the first whole record at or after the block boundary ``offset``: the
+    fragments there (the middle and last parts of a record that began in the damaged
+    block) are passed over. False when the rest of the log holds no whole record."""
+    from wandb.sdk.internal.datastore import LEVELDBLOG_LAST, LEVELDBLOG_MIDDLE
+    while offset < size:
+        store.seek(offset)
+        try:
+            fragment = store.scan_record()
+        except _DAMAGE:
+            offset = (offset // _BLOCK + 1) * _BLOCK   # damaged too: the next block
+            continue
+        if fragment is None:
+            return False
+        if fragment[0] not in (LEVELDBLOG_MIDDLE, LEVELDBLOG_LAST):
+            store.seek(offset)
+            return True
+        offset = store.get_offset()
+        if _BLOCK - offset % _BLOCK < _HEADER:   # the block's zero trailer
+            offset = (offset // _BLOCK + 1) * _BLOCK
+    return False
 
 
 def read_wandb_run(run: WandbRun) -> _RunData:
