@@ -225,6 +225,11 @@ def _op_objects(conn, store, folder, op: dict) -> None:
         ctx = None
     if not isinstance(ctx, dict):
         raise BatchRefused(f'objects operation {op.get("seq")}: context is not a JSON object')
+    try:
+        json.dumps(items, allow_nan=False)
+    except (TypeError, ValueError):
+        raise BatchRefused(f'objects operation {op.get("seq")}: metadata that JSON cannot '
+                           f'hold (NaN, infinity)') from None
     in_db = isinstance(store.blobs, DatabaseBlobs)
     for digest, text in blobs.items():
         try:

@@ -335,6 +335,9 @@ def encode_record(rec: Record, put_blob: Callable[[bytes], str], warn=None) -> l
         for meta, payload in rec.items:
             stored, blob = encode(rec.kind, meta, payload)
             stored = dict(stored)
+            # stored as JSON in the chunk: what JSON cannot hold (NaN, other types) would
+            # make every later fold of the run fail
+            json.dumps(stored, allow_nan=False)
             if blob is not None:
                 stored['blob'] = put_blob(blob)
                 stored['size'] = len(blob)

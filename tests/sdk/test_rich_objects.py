@@ -246,3 +246,30 @@ def test_reindex_rebuilds_object_summaries(make_run, repo):
     assert damaged == []
     seq = repo.get_run(run.hash).get_text_sequence('t')
     assert (seq.count, seq.first_step(), seq.last_step()) == (4, 0, 9)
+
+
+def test_an_object_that_cannot_be_stored_is_dropped_with_a_warning(make_run, repo,
+                                                                    monkeypatch):
+    import warnings
+
+    import aim.sdk.objects as objects_module
+    real = objects_module.encode
+
+    def encode(kind, meta, payload):
+        stored, blob = real(kind, meta, payload)
+        if payload == b'poison':
+            stored = dict(stored, bad=float('nan'))    # JSON cannot hold it
+        return stored, blob
+    monkeypatch.setattr(objects_module, 'encode', encode)
+    run = make_run()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        run.track(Text('before'), name='t', step=0)
+        run.track(Text('poison'), name='t', step=1)
+        run.track(Text('after'), name='t', step=2)
+        run.flush()
+    assert any('could not be encoded' in str(w.message) for w in caught)
+    run.track(Text('later'), name='t', step=3)
+    run.close()
+    seq = repo.get_run(run.hash).get_text_sequence('t')
+    assert [t.data for t in seq.values] == ['before', 'after', 'later']
