@@ -1,6 +1,7 @@
 """`aim convert wandb` on run folders written by wandb itself, offline (no network)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ pytest.importorskip('wandb.sdk.internal.datastore',
 
 # Two runs in one process (wandb starts its service once). Run A logs 200 steps, enough
 # for its log to span several 32 KiB blocks; each log() is bracketed by the wall clock so
-# that the converted points' times can be checked.
+# that the converted points' times can be checked. Run B samples system metrics.
 WRITER = textwrap.dedent('''
     import json, sys, time
     import numpy as np
@@ -43,9 +44,11 @@ WRITER = textwrap.dedent('''
     run.summary['best_acc'] = 0.98
     out['a']['id'] = run.id
     run.finish()
-    run = wandb.init(mode='offline', dir=sys.argv[1], project='q')
+    run = wandb.init(mode='offline', dir=sys.argv[1], project='q',
+                     settings=wandb.Settings(x_stats_sampling_interval=0.2))
     for step in range(3):
         wandb.log({'loss': float(step)}, step=step * 10)
+        time.sleep(0.4)    # system metrics are sampled meanwhile
     out['b']['id'], out['b']['name'] = run.id, run.name
     run.finish()
     print(json.dumps(out))
@@ -69,6 +72,14 @@ def _convert(*args):
     return CliRunner().invoke(cli, ['convert', 'wandb', *args])
 
 
+def _points(output: str) -> int:
+    return int(re.search(r'run\(s\) \(([\d,]+) points\)', output).group(1).replace(',', ''))
+
+
+def _system_points(run) -> int:
+    return sum(len(m.steps) for m in run.metrics() if m.name.startswith('__system__'))
+
+
 def _runs(repo_path):
     repo = Repo(repo_path)
     return {run['wandb']['run_id']: run for run in repo.iter_runs()}
@@ -78,8 +89,7 @@ def test_history_config_props_and_idempotence(wandb_dir, new_repo):
     folder, written = wandb_dir
     res = _convert('--wandb-dir', str(folder), '--repo', new_repo.root_path)
     assert res.exit_code == 0, res.output
-    # A: 200 train/loss, 200 epoch, 200 grad.norm, 4 val/acc; B: 3 loss
-    assert 'Converted 2 W&B run(s) (607 points)' in res.output
+    assert 'Converted 2 W&B run(s)' in res.output
     assert 'NOT CONVERTED  1 W&B image-file value(s)' in res.output
     assert 'NOT CONVERTED  1 W&B table-file value(s)' in res.output
     assert 'NOT CONVERTED  1 W&B history value(s) that are not numbers' in res.output
@@ -114,8 +124,14 @@ def test_history_config_props_and_idempotence(wandb_dir, new_repo):
     assert a.creation_time <= times[0][0] + 0.01
     assert a.end_time >= times[-1][0] - 0.01
 
+    # A: 200 train/loss, 200 epoch, 200 grad.norm, 4 val/acc; B: 3 loss and its system
+    # metrics, sampled by wandb
+    assert _points(res.output) == 607 + _system_points(b)
     assert b.name == written['b']['id'] and b.experiment == 'q' and not b.tags
-    (loss_b,) = b.metrics()
+    cpu = b.get_metric('__system__cpu', {})
+    assert len(cpu.steps) >= 2 and list(cpu.steps) == list(range(len(cpu.steps)))
+    assert all(b.creation_time - 1 <= t <= b.end_time + 1 for t in cpu.timestamps)
+    (loss_b,) = [m for m in b.metrics() if not m.name.startswith('__system__')]
     assert loss_b.name == 'loss' and list(loss_b.steps) == [0, 10, 20]
     assert list(loss_b.values.values_numpy()) == [0.0, 1.0, 2.0]
     found = Repo(new_repo.root_path).query_runs(f"run.wandb.run_id == '{written['b']['id']}'")
@@ -137,8 +153,8 @@ def test_experiment_option_and_one_run_folder(wandb_dir, new_repo):
     res = _convert('--wandb-dir', str(run_folder), '--experiment', 'imported',
                    '--repo', new_repo.root_path)
     assert res.exit_code == 0, res.output
-    assert 'Converted 1 W&B run(s) (3 points)' in res.output
     (run,) = _runs(new_repo.root_path).values()
+    assert _points(res.output) == 3 + _system_points(run)
     assert run.experiment == 'imported'
 
 
