@@ -4,13 +4,15 @@ Pages are thin views over the API (see docs/ui.md). Build one with :func:`create
 """
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from typing import Annotated
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, StringConstraints
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aim.web import repo_summary, run_details
 from aim.web.api_errors import ApiError, install_error_handlers, install_host_check
@@ -29,7 +31,7 @@ from aim.web.series_payload import (
     runs_info,
 )
 from aim.web.series_source import ReducedCache, SeriesRequest, fetch_series
-from aim.web.static_files import index_page, static_response
+from aim.web.static_files import index_page, not_found_page, static_response
 
 PAGE_ROUTES = ('/', '/runs', '/metrics', '/params', '/live', '/images', '/texts', '/audios',
                '/distributions', '/figures')
@@ -291,4 +293,17 @@ def create_app(repo, *, read_only: bool = False,
         app.add_api_route(route, page, include_in_schema=False, methods=['GET'])
     app.add_api_route('/runs/{run_hash}', lambda run_hash: page(),
                       include_in_schema=False, methods=['GET'])
+
+    # A browser asking for a path that is no page gets the UI's "page not found" page;
+    # the API (and every non-GET request) keeps its JSON 404.
+    json_http_error = app.exception_handlers[StarletteHTTPException]
+
+    async def not_found(request: Request, exc: Exception):
+        path = request.url.path
+        if request.method in ('GET', 'HEAD') and not path.startswith('/api/') and path != '/api':
+            return not_found_page(path, write_token)
+        answer = json_http_error(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(404, not_found)
     return app

@@ -36,9 +36,24 @@ def static_response(relative: str) -> FileResponse:
 WRITE_TOKEN_META = '<meta name="aim-write-token" content="">'
 
 
+def _index_text(write_token: str) -> str:
+    text = resolve_static(STATIC_ROOT, 'index.html').read_text(encoding='utf-8')
+    return text.replace(WRITE_TOKEN_META, WRITE_TOKEN_META.replace(
+        'content=""', f'content="{html.escape(write_token, quote=True)}"'))
+
+
 def index_page(write_token: str = '') -> HTMLResponse:
     """The page, carrying the server's write token (sent back with every edit)."""
-    text = resolve_static(STATIC_ROOT, 'index.html').read_text(encoding='utf-8')
-    text = text.replace(WRITE_TOKEN_META, WRITE_TOKEN_META.replace(
-        'content=""', f'content="{html.escape(write_token, quote=True)}"'))
-    return HTMLResponse(text, headers={'Cache-Control': 'no-cache'})
+    return HTMLResponse(_index_text(write_token), headers={'Cache-Control': 'no-cache'})
+
+
+def not_found_page(path: str, write_token: str = '') -> HTMLResponse:
+    """A 404 for a path that is no page: the UI with its 'page not found' view already in
+    place (app.js draws the same view), so it reads right without scripts too."""
+    body = (f'<main id="page"><section class="not-found"><h1>Page not found</h1>'
+            f'<p>There is no page at <code>{html.escape(path)}</code>.</p>'
+            f'<p><a href="/runs" data-nav>Back to the runs</a> or pick a page from the bar '
+            f'above.</p></section></main>')
+    text = _index_text(write_token).replace('<main id="page"></main>', body, 1)
+    text = text.replace('<title>aim</title>', '<title>Page not found · aim</title>', 1)
+    return HTMLResponse(text, status_code=404, headers={'Cache-Control': 'no-cache'})

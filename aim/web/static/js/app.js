@@ -1,24 +1,33 @@
 // Client-side routing between the pages; each page module exports mount(root, route)
 // and may return a cleanup function (timers, listeners) run when leaving the page.
 
-import { clear, errorBox } from './dom.js';
+import { clear, el, errorBox } from './dom.js';
 import { getJSON } from './api.js';
 
+// [path pattern, page name, title, module]; the run page titles itself with the run's name.
 const PAGES = [
-  [/^\/(runs)?\/?$/, 'runs', () => import('./pages/runs.js')],
-  [/^\/runs\/([^/]+)\/?$/, 'run', () => import('./pages/run.js')],
-  [/^\/metrics\/?$/, 'metrics', () => import('./pages/metrics.js')],
-  [/^\/params\/?$/, 'params', () => import('./pages/params.js')],
-  [/^\/live\/?$/, 'live', () => import('./pages/live.js')],
-  [/^\/images\/?$/, 'images', () => import('./pages/images.js')],
-  [/^\/texts\/?$/, 'texts', () => import('./pages/texts.js')],
-  [/^\/audios\/?$/, 'audios', () => import('./pages/audios.js')],
-  [/^\/distributions\/?$/, 'distributions', () => import('./pages/distributions.js')],
-  [/^\/figures\/?$/, 'figures', () => import('./pages/figures.js')],
+  [/^\/(runs)?\/?$/, 'runs', 'Runs', () => import('./pages/runs.js')],
+  [/^\/runs\/([^/]+)\/?$/, 'run', 'Run', () => import('./pages/run.js')],
+  [/^\/metrics\/?$/, 'metrics', 'Metrics', () => import('./pages/metrics.js')],
+  [/^\/params\/?$/, 'params', 'Params', () => import('./pages/params.js')],
+  [/^\/live\/?$/, 'live', 'Live', () => import('./pages/live.js')],
+  [/^\/images\/?$/, 'images', 'Images', () => import('./pages/images.js')],
+  [/^\/texts\/?$/, 'texts', 'Texts', () => import('./pages/texts.js')],
+  [/^\/audios\/?$/, 'audios', 'Audio', () => import('./pages/audios.js')],
+  [/^\/distributions\/?$/, 'distributions', 'Distributions', () => import('./pages/distributions.js')],
+  [/^\/figures\/?$/, 'figures', 'Figures', () => import('./pages/figures.js')],
 ];
+// Pages that show nothing at all in a repository without runs: they say how to start instead.
+const NEEDS_RUNS = new Set(['runs', 'metrics']);
 
 let cleanup = null;
 export const server = { readOnly: false };
+let renders = 0;  // a navigation during a page's loading makes that loading stale
+
+// `Runs · aim`; the tab, history and bookmarks tell pages apart.
+export function setTitle(text) {
+  document.title = text ? `${text} · aim` : 'aim';
+}
 
 export function navigate(url, { replace = false } = {}) {
   if (replace) history.replaceState(null, '', url); else history.pushState(null, '', url);
@@ -38,17 +47,23 @@ export function setUrlState(params) {
 
 async function render() {
   if (cleanup) { try { cleanup(); } catch (_) { /* ignore */ } cleanup = null; }
+  const mine = ++renders;
+  refocusSort = null;
   const root = clear(document.getElementById('page'));
   for (const key of Object.keys(root.dataset)) delete root.dataset[key];  // e.g. data-ready
   const path = location.pathname;
-  for (const [pattern, name, load] of PAGES) {
+  for (const [pattern, name, title, load] of PAGES) {
     const m = path.match(pattern);
     if (!m) continue;
     document.querySelectorAll('nav a[data-page]').forEach((a) => a.classList.toggle('current',
       a.dataset.page === name || (name === 'run' && a.dataset.page === 'runs')));
     document.body.dataset.page = name;
+    setTitle(title);
     try {
-      const page = await load();
+      const [page, status] = await Promise.all([load(),
+        NEEDS_RUNS.has(name) ? getJSON('/api/status').catch(() => null) : null]);
+      if (mine !== renders) return;
+      if (status && status.total_runs === 0) { cleanup = gettingStarted(root, status); return; }
       cleanup = (await page.mount(root, { params: m.slice(1).map(decodeURIComponent),
         query: new URLSearchParams(location.search) })) || null;
     } catch (e) {
@@ -56,8 +71,64 @@ async function render() {
     }
     return;
   }
-  root.appendChild(errorBox(`No page at ${path}. Pick one from the bar above.`));
+  document.querySelectorAll('nav a[data-page]').forEach((a) => a.classList.remove('current'));
+  document.body.dataset.page = 'not-found';
+  notFound(root, path);
 }
+
+// The server answers unknown paths with this page and a 404 (aim/web/static_files.py).
+function notFound(root, path) {
+  setTitle('Page not found');
+  root.append(el('section', { class: 'not-found' },
+    el('h1', { text: 'Page not found' }),
+    el('p', {}, 'There is no page at ', el('code', { text: path }), '.'),
+    el('p', {}, el('a', { href: '/runs', 'data-nav': true, text: 'Back to the runs' }),
+      ' or pick a page from the bar above.')));
+  root.dataset.ready = '1';
+}
+
+// An empty repository: how to track a first run; the page draws itself once one exists.
+function gettingStarted(root, status) {
+  root.append(el('section', { class: 'card getting-started' },
+    el('h1', { text: 'No runs yet' }),
+    el('p', {}, 'This repository', status.repo ? el('span', {}, ' (', el('code', { text: status.repo }), ')') : null,
+      ' has no runs. Track one from Python, started in the folder that holds the repository:'),
+    el('pre', {}, el('code', { text: "from aim import Run\nRun().track(0.5, name='loss', step=0)" })),
+    el('p', { class: 'muted', text: 'In a training loop keep the run (run = Run()) and call ' +
+      'run.track(value, name=..., step=...) for each point. This page shows the run as soon as ' +
+      'it is written.' })));
+  root.dataset.ready = '1';
+  const timer = setInterval(async () => {
+    try {
+      const now = await getJSON('/api/status');
+      if (now.total_runs > 0 && root.isConnected) { clearInterval(timer); render(); }
+    } catch (_) { /* the next tick tries again */ }
+  }, 3000);
+  return () => clearInterval(timer);
+}
+
+// Sortable headers (th.sortable, pages/runs.js) are reached with Tab and sort with Enter or
+// Space. The table is redrawn after a sort, so the new header of that key takes the focus.
+let refocusSort = null;
+const pageRoot = document.getElementById('page');
+new MutationObserver(() => {
+  for (const th of pageRoot.querySelectorAll('th.sortable:not([tabindex])')) {
+    th.tabIndex = 0;
+    if (refocusSort !== null && th.dataset.sort === refocusSort &&
+        (!document.activeElement || document.activeElement === document.body)) {
+      th.focus();
+      refocusSort = null;
+    }
+  }
+}).observe(pageRoot, { childList: true, subtree: true });
+document.addEventListener('keydown', (e) => {
+  if ((e.key !== 'Enter' && e.key !== ' ') || e.altKey || e.ctrlKey || e.metaKey) return;
+  const th = e.target instanceof Element && e.target.matches('th.sortable') ? e.target : null;
+  if (!th) return;
+  e.preventDefault();  // Space would scroll the page
+  refocusSort = th.dataset.sort ?? null;
+  th.click();
+});
 
 document.addEventListener('click', (e) => {
   const a = e.target.closest('a[data-nav]');

@@ -6,7 +6,7 @@ import { getJSON, getSeries, sendJSON } from '../api.js';
 import { LineChart } from '../chart.js';
 import { PALETTE } from '../series_ops.js';
 import { formatTime, formatDuration, formatValue, formatNumber, seriesLabel } from '../format.js';
-import { navigate, server } from '../app.js';
+import { navigate, server, setTitle } from '../app.js';
 import { mountRunObjects } from '../objects.js';
 
 function paramsTree(value, depth = 0) {
@@ -31,6 +31,7 @@ export async function mount(root, { params }) {
   try { info = await getJSON(`/api/runs/${encodeURIComponent(runHash)}`); } catch (e) { root.append(errorBox(e)); return null; }
   const p = info.props;
   const title = el('h1', { id: 'run-title', text: p.name || p.hash });
+  setTitle(p.name || p.hash);
   const message = el('div', { class: 'notice', hidden: true, role: 'status' });
   const nameInput = el('input', { type: 'text', id: 'edit-name', value: p.name || '' });
   const descInput = el('textarea', { id: 'edit-description', rows: 2 });
@@ -42,6 +43,7 @@ export async function mount(root, { params }) {
       const tags = tagsInput.value.split(',').map((t) => t.trim()).filter(Boolean);
       info = await sendJSON('PATCH', `/api/runs/${encodeURIComponent(runHash)}`, { name: nameInput.value, description: descInput.value, tags });
       title.textContent = info.props.name || runHash;
+      setTitle(info.props.name || runHash);
       renderProps(); flash('Saved.');
     } catch (e) { flash(e.message, true); }
   } });
@@ -72,8 +74,9 @@ export async function mount(root, { params }) {
   const systemGrid = el('div', { class: 'small-charts', id: 'run-system' });
   const logs = el('pre', { class: 'logs', id: 'run-logs' });
   const sys = info.system_params || {};
+  const liveBadge = p.active ? el('span', { class: 'badge live', text: 'running' }) : null;
   root.append(
-    el('div', { class: 'run-head' }, title, p.active ? el('span', { class: 'badge live', text: 'running' }) : null),
+    el('div', { class: 'run-head' }, title, liveBadge),
     message,
     el('section', { class: 'card' }, el('h2', { text: 'Overview' }), propsTable),
     el('section', { class: 'card' }, el('h2', { text: 'Edit' }),
@@ -143,8 +146,27 @@ export async function mount(root, { params }) {
   const objectsDone = await mountRunObjects(objectsCard, runHash).catch((e) => {
     objectsCard.hidden = false; objectsCard.append(errorBox(e)); return null;
   });
+  // Every 3 s while the run is written; once it has finished, one last read (what was
+  // written between the previous tick and the close) and no more requests.
+  let polling = false;
+  async function poll() {
+    if (polling) return;
+    polling = true;
+    try {
+      let active = true;
+      try {
+        active = (await getJSON('/api/runs/active')).runs.some((r) => r.hash === runHash);
+      } catch (_) { /* unknown: keep polling */ }
+      await Promise.all([loadLogs(), loadNewPoints()]);
+      if (active || timer === null) return;
+      clearInterval(timer); timer = null;
+      if (liveBadge) liveBadge.remove();
+      try { info = await getJSON(`/api/runs/${encodeURIComponent(runHash)}`); } catch (_) { info.props.active = false; }
+      renderProps();
+    } finally { polling = false; }
+  }
   await loadLogs();
-  if (p.active) timer = setInterval(() => { loadLogs(); loadNewPoints(); }, 3000);
+  if (p.active) timer = setInterval(poll, 3000);
   root.dataset.ready = '1';
   return () => { clearInterval(timer); if (objectsDone) objectsDone(); };
 }
