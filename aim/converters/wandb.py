@@ -67,7 +67,7 @@ class WandbRun:
 def discover_wandb_runs(path: str) -> list[WandbRun]:
     """The run folders under ``path`` (a ``wandb`` folder, a folder above one, or one run
     folder): every folder holding a ``run-<id>.wandb`` log, sorted by folder name."""
-    path = os.path.abspath(path)
+    path = os.path.realpath(path)   # wandb/latest-run is a link: its folder's own name
     runs = []
     for folder, dirs, files in os.walk(path):   # does not follow latest-run, a link
         dirs.sort()

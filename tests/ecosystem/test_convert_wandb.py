@@ -148,14 +148,30 @@ def test_history_config_props_and_idempotence(wandb_dir, new_repo):
 
 def test_experiment_option_and_one_run_folder(wandb_dir, new_repo):
     folder, written = wandb_dir
-    (run_folder,) = [p for p in folder.iterdir() if p.name.endswith(written['b']['id'])
-                     and not p.is_symlink()]
-    res = _convert('--wandb-dir', str(run_folder), '--experiment', 'imported',
+    latest = folder / 'latest-run'          # wandb's link to the last run folder: run B
+    assert latest.is_symlink()
+    res = _convert('--wandb-dir', str(latest), '--experiment', 'imported',
                    '--repo', new_repo.root_path)
     assert res.exit_code == 0, res.output
     (run,) = _runs(new_repo.root_path).values()
+    assert run['wandb']['run_id'] == written['b']['id'] and run.experiment == 'imported'
     assert _points(res.output) == 3 + _system_points(run)
-    assert run.experiment == 'imported'
+    # the same run as when its folder is found under wandb/: nothing new
+    res = _convert('--wandb-dir', str(folder), '--repo', new_repo.root_path)
+    assert 'Converted 1 W&B run(s)' in res.output
+    assert '1 already converted and unchanged' in res.output
+    assert len(_runs(new_repo.root_path)) == 2
+
+
+def test_a_wandb_without_its_reader_is_refused(wandb_dir, new_repo, monkeypatch):
+    import importlib.util
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None
+                        if name == 'wandb.sdk.internal.datastore' else find_spec(name, *a))
+    res = _convert('--wandb-dir', str(wandb_dir[0]), '--repo', new_repo.root_path)
+    assert res.exit_code == 1
+    assert "has no reader for .wandb logs" in res.output
+    assert "pip install 'wandb<0.30'" in res.output
 
 
 def test_damaged_logs_convert_what_can_be_read(wandb_dir, new_repo, tmp_path):
