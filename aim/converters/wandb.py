@@ -154,9 +154,16 @@ def _remove(tree: dict, path: list[str]) -> None:
 
 def _loads(text: str) -> Any:
     try:
-        return json.loads(text)   # W&B writes NaN and ±Infinity as Python's json reads them
+        # W&B writes NaN and ±Infinity as Python's json reads them; an int beyond int64
+        # (aim's limit for a value and a param) becomes a float
+        return json.loads(text, parse_int=_int)
     except ValueError:
         return text
+
+
+def _int(text: str) -> int | float:
+    value = int(text)
+    return value if -2**63 <= value < 2**63 else float(value)
 
 
 def _is_number(value: Any) -> bool:

@@ -27,7 +27,7 @@ WRITER = textwrap.dedent('''
     out = {'a': {}, 'b': {}}
     run = wandb.init(mode='offline', dir=sys.argv[1], project='p', name='baseline',
                      tags=['vision', 'ablation'], notes='first try',
-                     config={'lr': 0.01, 'batch_size': 32,
+                     config={'lr': 0.01, 'batch_size': 32, 'seed': 2 ** 64,
                              'optimizer': {'name': 'adam', 'betas': [0.9, 0.999]}})
     run.config.update({'warmup': 5})
     times = out['a']['times'] = []
@@ -40,7 +40,8 @@ WRITER = textwrap.dedent('''
         wandb.log(row, step=step)
         times.append([t0, time.time()])
     wandb.log({'sample': wandb.Image(np.zeros((4, 4, 3), dtype=np.uint8)),
-               'preds': wandb.Table(columns=['x'], data=[[1]]), 'note': 'text'}, step=200)
+               'preds': wandb.Table(columns=['x'], data=[[1]]), 'note': 'text',
+               'huge': 2 ** 70}, step=200)
     run.summary['best_acc'] = 0.98
     out['a']['id'] = run.id
     run.finish()
@@ -98,7 +99,7 @@ def test_history_config_props_and_idempotence(wandb_dir, new_repo):
     a, b = runs[written['a']['id']], runs[written['b']['id']]
     assert a.name == 'baseline' and a.experiment == 'p'
     assert sorted(a.tags) == ['ablation', 'vision'] and a.description == 'first try'
-    assert a['hparams'] == {'lr': 0.01, 'batch_size': 32, 'warmup': 5,
+    assert a['hparams'] == {'lr': 0.01, 'batch_size': 32, 'warmup': 5, 'seed': 2.0 ** 64,
                             'optimizer': {'name': 'adam', 'betas': [0.9, 0.999]}}
     assert a['wandb']['project'] == 'p' and a['wandb']['exit_code'] == 0
     summary = a['wandb']['summary']
@@ -107,7 +108,10 @@ def test_history_config_props_and_idempotence(wandb_dir, new_repo):
 
     series = {(m.name, tuple(sorted(m.context.to_dict().items()))): m for m in a.metrics()}
     assert set(series) == {('train/loss', ()), ('val/acc', ()), ('epoch', ()),
-                           ('grad.norm', ())}
+                           ('grad.norm', ()), ('huge', ())}
+    # an int beyond int64 (aim's limit) arrives as a float
+    assert list(series['huge', ()].values.values_numpy()) == [2.0 ** 70]
+    assert list(series['huge', ()].steps) == [200]
     times = written['a']['times']
     loss = series['train/loss', ()]
     steps, values = loss.values.sparse_numpy()
@@ -124,9 +128,9 @@ def test_history_config_props_and_idempotence(wandb_dir, new_repo):
     assert a.creation_time <= times[0][0] + 0.01
     assert a.end_time >= times[-1][0] - 0.01
 
-    # A: 200 train/loss, 200 epoch, 200 grad.norm, 4 val/acc; B: 3 loss and its system
-    # metrics, sampled by wandb
-    assert _points(res.output) == 607 + _system_points(b)
+    # A: 200 train/loss, 200 epoch, 200 grad.norm, 4 val/acc, 1 huge; B: 3 loss and its
+    # system metrics, sampled by wandb
+    assert _points(res.output) == 608 + _system_points(b)
     assert b.name == written['b']['id'] and b.experiment == 'q' and not b.tags
     cpu = b.get_metric('__system__cpu', {})
     assert len(cpu.steps) >= 2 and list(cpu.steps) == list(range(len(cpu.steps)))
