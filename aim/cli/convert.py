@@ -123,8 +123,8 @@ def mlflow(tracking_uri, experiment, repo):
 def wandb(wandb_dir, experiment, repo):
     """Convert W&B run folders offline, from their run-<id>.wandb logs: history metrics
     with their steps and times, system metrics, config (the `hparams` param), name, tags,
-    notes, and summary and run id (the `wandb` param). Images, tables and other media are
-    counted and reported as not converted."""
+    notes, and summary and run id (the `wandb` param); images become Image, histograms
+    Distribution. Tables and other media are counted and reported as not converted."""
     import importlib.util
     if importlib.util.find_spec('wandb') is None:
         raise click.ClickException("This converter reads W&B's logs with the `wandb` package, "

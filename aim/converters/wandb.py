@@ -14,8 +14,11 @@ Each run folder becomes one aim run:
   ``train/loss``, as the TensorBoard and MLflow converters keep tags and keys; a nested
   dict logs as ``outer.inner``, as W&B names it), empty context, at the row's ``_step``,
   stamped with its ``_timestamp``; an integer ``epoch`` in the same row becomes the
-  points' epoch. Media and other objects (``{'_type': 'image-file', ...}``: images,
-  tables, histograms, ...) and values that are not numbers are counted, not converted.
+  points' epoch. An image becomes an ``Image`` holding the file W&B saved under
+  ``files/`` byte for byte (with its caption), a histogram of equal bins a
+  ``Distribution``, both under the key at their steps; other media (tables, audio, video,
+  several images at a step, ...) and values that are not numbers are counted, not
+  converted.
 - system metrics (``stats`` records) become ``__system__<key>`` metrics.
 - config (the run record's and later updates) goes to ``hparams``; name, tags and notes
   become the run's name, tags and description; the W&B project the experiment (unless
@@ -125,7 +128,9 @@ class _RunData:
     damaged: int = 0        # parts of the log that could not be read
     damage: str = ''        # the first reader error
     last_time: float | None = None
-
+    # name -> (kind, series of payloads): 'image' (the file's path under files/, caption),
+    # 'distribution' (counts, first edge, last edge)
+    objects: dict[str, tuple[str, _Series]] = field(default_factory=dict)
 
     def skip(self, what: str, n: int = 1) -> None:
         self.skipped[what] = self.skipped.get(what, 0) + n
@@ -205,9 +210,40 @@ def _add_history(data: _RunData, history, row_index: int) -> None:
                 series = data.metrics[name] = _Series()
             series.add(step, value, t, epoch)
         elif isinstance(value, dict):
-            data.skip(f'W&B {value.get("_type")} value(s)')
+            payload = _object_payload(value)
+            if payload is None:
+                data.skip(f'W&B {value.get("_type")} value(s)')
+                continue
+            kind = payload[0]
+            entry = data.objects.get(name)
+            if entry is None:
+                entry = data.objects[name] = (kind, _Series())
+            if entry[0] != kind:
+                data.skip(f'W&B {value.get("_type")} value(s) under a key that holds '
+                          f'other values')
+                continue
+            entry[1].add(step, payload[1], t, epoch)
         else:
             data.skip('W&B history value(s) that are not numbers (text, booleans, lists)')
+
+
+def _object_payload(value: dict) -> tuple[str, Any] | None:
+    """('image', (path, caption)) for an image file, ('distribution', (counts, lo, hi))
+    for a histogram of equal bins; None for what aim has no type for."""
+    kind = value.get('_type')
+    if kind == 'image-file' and isinstance(value.get('path'), str):
+        caption = value.get('caption')
+        return 'image', (value['path'], caption if isinstance(caption, str) else '')
+    if kind == 'histogram':
+        counts, edges = value.get('values'), value.get('bins')
+        if (isinstance(counts, list) and isinstance(edges, list) and counts
+                and len(edges) == len(counts) + 1
+                and all(_is_number(x) and math.isfinite(x) for x in counts + edges)):
+            width = (edges[-1] - edges[0]) / len(counts)
+            if width > 0 and all(abs(edges[i] - (edges[0] + i * width)) <= 1e-6 * width
+                                 for i in range(len(edges))):
+                return 'distribution', (counts, edges[0], edges[-1])
+    return None
 
 
 def _add_stats(data: _RunData, stats) -> None:
@@ -363,6 +399,39 @@ def convert_wandb(repo, path: str, runs: list[WandbRun] | None = None, *,
     return report
 
 
+def _write_objects(imported: ImportedRun, run: WandbRun, name: str, kind: str, s: _Series,
+                   data: _RunData) -> None:
+    """One key's images (read from the run's files/ folder) or histograms; an image whose
+    file is missing or unreadable is counted as not converted."""
+    from aim.errors import TrackInputError
+    from aim.sdk.objects import Distribution, Image
+    steps, objects, times, epochs = [], [], [], []
+    for step, payload, t, epoch in zip(s.steps, s.values, s.times, s.epochs):
+        if kind == 'image':
+            path = os.path.join(run.folder, 'files', *payload[0].split('/'))
+            try:
+                with open(path, 'rb') as f:
+                    obj: Any = Image(f.read(), caption=payload[1])
+            except (OSError, TrackInputError):
+                data.skip('W&B image-file value(s) whose file is missing or unreadable')
+                continue
+        else:
+            try:
+                obj = Distribution.from_histogram(payload[0], (payload[1], payload[2]))
+            except (TrackInputError, ValueError, TypeError):
+                data.skip('W&B histogram value(s) aim cannot read')
+                continue
+        steps.append(step)
+        objects.append(obj)
+        times.append(t)
+        epochs.append(epoch)
+    has_epochs = any(e is not None for e in epochs)
+    try:
+        imported.series(name, None, steps, objects, times, epochs if has_epochs else None)
+    except TrackInputError:   # the key also holds numbers
+        data.skip(f'W&B {kind} value(s) under a key that holds other values', len(steps))
+
+
 def _user_keys(tree: dict, *, media: bool = True) -> dict:
     return {k: v for k, v in tree.items() if k not in _ROW_KEYS
             and (media or not (isinstance(v, dict) and '_type' in v))}
@@ -399,6 +468,9 @@ def _convert_run(repo, run: WandbRun, run_hash: str, fingerprint: list,
         for key in sorted(data.system):
             s = data.system[key]
             imported.series(f'__system__{key}', None, s.steps, s.values, s.times)
+        for name in sorted(data.objects):
+            kind, s = data.objects[name]
+            _write_objects(imported, run, name, kind, s, data)
     except BaseException:
         imported.abandon()
         raise

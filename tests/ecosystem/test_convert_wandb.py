@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -39,7 +40,9 @@ WRITER = textwrap.dedent('''
         t0 = time.time()
         wandb.log(row, step=step)
         times.append([t0, time.time()])
-    wandb.log({'sample': wandb.Image(np.zeros((4, 4, 3), dtype=np.uint8)),
+    pixels = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    wandb.log({'sample': wandb.Image(pixels, caption='a digit'),
+               'weights': wandb.Histogram(np_histogram=([1, 2, 3], [0.0, 1.0, 2.0, 3.0])),
                'preds': wandb.Table(columns=['x'], data=[[1]]), 'note': 'text',
                'huge': 2 ** 70}, step=200)
     run.summary['best_acc'] = 0.98
@@ -91,7 +94,6 @@ def test_history_config_props_and_idempotence(wandb_dir, new_repo):
     res = _convert('--wandb-dir', str(folder), '--repo', new_repo.root_path)
     assert res.exit_code == 0, res.output
     assert 'Converted 2 W&B run(s)' in res.output
-    assert 'NOT CONVERTED  1 W&B image-file value(s)' in res.output
     assert 'NOT CONVERTED  1 W&B table-file value(s)' in res.output
     assert 'NOT CONVERTED  1 W&B history value(s) that are not numbers' in res.output
 
@@ -125,12 +127,19 @@ def test_history_config_props_and_idempotence(wandb_dir, new_repo):
     assert list(acc.steps) == [49, 99, 149, 199]
     assert list(acc.values.values_numpy()) == [s / 200 for s in (49, 99, 149, 199)]
     assert list(series['grad.norm', ()].values.values_numpy()) == [s * 0.5 for s in range(200)]
+    # the image file W&B wrote, byte for byte; the histogram's counts and range
+    (png,) = (folder / a['wandb']['folder'] / 'files' / 'media' / 'images').iterdir()
+    (image,) = a.get_image_sequence('sample', {}).values.values_list()
+    assert image.caption == 'a digit' and image.get().read() == png.read_bytes()
+    assert (np.asarray(image.to_pil_image()) == np.arange(48).reshape(4, 4, 3)).all()
+    (hist,) = a.get_distribution_sequence('weights', {}).values.values_list()
+    assert list(hist.weights) == [1, 2, 3] and hist.range == [0.0, 3.0]
     assert a.creation_time <= times[0][0] + 0.01
     assert a.end_time >= times[-1][0] - 0.01
 
-    # A: 200 train/loss, 200 epoch, 200 grad.norm, 4 val/acc, 1 huge; B: 3 loss and its
-    # system metrics, sampled by wandb
-    assert _points(res.output) == 608 + _system_points(b)
+    # A: 200 train/loss, 200 epoch, 200 grad.norm, 4 val/acc, 1 huge, 1 image, 1
+    # histogram; B: 3 loss and its system metrics, sampled by wandb
+    assert _points(res.output) == 610 + _system_points(b)
     assert b.name == written['b']['id'] and b.experiment == 'q' and not b.tags
     cpu = b.get_metric('__system__cpu', {})
     assert len(cpu.steps) >= 2 and list(cpu.steps) == list(range(len(cpu.steps)))
