@@ -1,9 +1,11 @@
 """The value of a missing key.
 
-`UNDEFINED` is falsy, unequal to everything (None included), every ordering with it is
-false, and attributes, items, calls and arithmetic on it give `UNDEFINED` again, so a
-query over runs that lack a param quietly does not match them. `x is None` is true for an
-undefined `x`: that is the documented way to ask "is this param missing or null?".
+`UNDEFINED` is falsy, every ordering with it is false, and attributes, items, calls and
+arithmetic on it give `UNDEFINED` again, so a query over runs that lack a param quietly
+does not match them. The query evaluator (`py_compare` in evaluate.py) treats it as `None`
+for `==`, `!=`, `is` and `is not`: `x == None` and `x is None` both ask "is this param
+missing or null?" (docs/query-language.md). Python's own `==` on the object itself, used
+only inside containers (`[run.missing] == [None]`), stays false.
 """
 from __future__ import annotations
 
