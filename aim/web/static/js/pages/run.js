@@ -8,6 +8,7 @@ import { PALETTE } from '../series_ops.js';
 import { formatTime, formatDuration, formatValue, formatNumber, seriesLabel } from '../format.js';
 import { navigate, server, setTitle } from '../app.js';
 import { mountRunObjects } from '../objects.js';
+import { mountRunRecords } from '../run_records.js';
 
 function paramsTree(value, depth = 0) {
   if (value && typeof value === 'object' && !Array.isArray(value)) {
@@ -146,6 +147,12 @@ export async function mount(root, { params }) {
   const objectsDone = await mountRunObjects(objectsCard, runHash).catch((e) => {
     objectsCard.hidden = false; objectsCard.append(errorBox(e)); return null;
   });
+  // log records (run.log_info ...) and artifacts
+  const recordsCard = el('section', { class: 'card', id: 'run-records' });
+  const artifactsCard = el('section', { class: 'card', id: 'run-artifacts-card' });
+  logs.parentNode.after(recordsCard, artifactsCard);
+  const loadRecords = await mountRunRecords(recordsCard, artifactsCard, runHash)
+    .catch((e) => { recordsCard.append(errorBox(e)); return async () => {}; });
   // Every 3 s while the run is written; once it has finished, one last read (what was
   // written between the previous tick and the close) and no more requests.
   let polling = false;
@@ -157,7 +164,7 @@ export async function mount(root, { params }) {
       try {
         active = (await getJSON('/api/runs/active')).runs.some((r) => r.hash === runHash);
       } catch (_) { /* unknown: keep polling */ }
-      await Promise.all([loadLogs(), loadNewPoints()]);
+      await Promise.all([loadLogs(), loadNewPoints(), loadRecords()]);
       if (active || timer === null) return;
       clearInterval(timer); timer = null;
       if (liveBadge) liveBadge.remove();
