@@ -346,20 +346,8 @@ class RunWriter:
             raise TrackInputError(str(e)) from None
 
     def _series_slow(self, name, context) -> list:
-        if name is None:
-            raise TrackInputError("'name' should not be None. track() name must be a str "
-                                  "(only a dict value may go without one).")
-        if not isinstance(name, str):
-            raise TrackInputError(f'track() name must be a str, got {type(name).__name__}: '
-                                  f'{name!r:.40}')
-        if not name:
-            raise TrackInputError('track() name must not be empty')
-        if len(name) > MAX_NAME_CHARS:
-            raise TrackInputError(f'track() name {name[:40]!r}... is {len(name):,} characters '
-                                  f'long; a metric name may have at most {MAX_NAME_CHARS:,}. '
-                                  f'Put the details in the context instead.')
+        self._check_name(name)
         try:
-            check_text(name, 'track() name')
             ctx = check_context(context)
         except (TypeError, ValueError) as e:
             raise TrackInputError(str(e)) from None
