@@ -50,8 +50,14 @@ import click
               help='File holding an access token that every request must carry (Authorization: '
                    'Bearer, or open the UI once with ?token=...); required with a --host other '
                    'than loopback (env AIM_UI_TOKEN_FILE).')
+@click.option('--artifacts-root', 'artifact_roots', multiple=True,
+              envvar='AIM_UI_ARTIFACT_ROOTS',
+              help='A file:// or s3:// URI the run pages may download artifacts from (the '
+                   'artifacts URI your runs use); repeat for more. None by default: artifacts '
+                   'are listed, not served (env AIM_UI_ARTIFACT_ROOTS, space-separated).')
 def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, uds, workers,
-       dev, yes, base_path, tf_logs, profiler, query_timeout, query_workers, token_file):
+       dev, yes, base_path, tf_logs, profiler, query_timeout, query_workers, token_file,
+       artifact_roots):
     """Start the Aim UI (runs, metrics and params explorers, run pages) in the browser."""
     if base_path:
         raise click.ClickException('--base-path is not supported: the UI is served at /. Put '
@@ -115,11 +121,22 @@ def up(repo_path, host, port, read_only, log_level, ssl_keyfile, ssl_certfile, u
         serve(repo, host=host, port=port, read_only=read_only, log_level=log_level,
               ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, uds=uds,
               query_timeout_s=query_timeout, query_workers=query_workers,
-              auth_token=auth_token)
+              auth_token=auth_token, artifact_roots=_artifact_roots(artifact_roots))
     except AimError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(str(e)) from None
+
+
+def _artifact_roots(roots) -> list[str]:
+    from aim.sdk.artifacts import ArtifactError, check_uri
+    out = []
+    for root in roots:
+        try:
+            out.append(check_uri(root))
+        except (ArtifactError, TypeError) as e:
+            raise click.ClickException(f'--artifacts-root {root}: {e}') from None
+    return out
 
 
 TF_LOGS_INTERVAL_S = 5.0

@@ -73,7 +73,8 @@ def _split(text: str | None) -> list[str]:
 
 def create_app(repo, *, read_only: bool = False,
                allowed_hosts: list[str] | None = None, queries=None,
-               write_token: str | None = None, auth_token: str | None = None) -> FastAPI:
+               write_token: str | None = None, auth_token: str | None = None,
+               artifact_roots: list[str] | None = None) -> FastAPI:
     """``repo`` is an :class:`aim.sdk.repo.Repo`; ``read_only`` refuses every edit;
     ``allowed_hosts`` (names without port) refuses requests whose Host header names
     anything else, which stops DNS-rebinding pages from reaching a loopback server;
@@ -81,7 +82,8 @@ def create_app(repo, *, read_only: bool = False,
     requests in worker processes with a time limit (``aim up`` always gives one); without
     it they are evaluated in the request's thread. ``write_token`` is what edits must carry
     (a fresh one by default), ``auth_token`` what every request must carry (none by default;
-    see :mod:`aim.web.security`)."""
+    see :mod:`aim.web.security`). ``artifact_roots`` (file:// or s3:// URIs) are where the UI
+    may fetch run artifacts from for download; none by default (see run_details.records)."""
     app = FastAPI(title='aimkit UI API', version='1',
                   description='The JSON API of `aim up`. Errors have the shape '
                               '{"error": {"type", "message", "detail"}}.',
@@ -155,7 +157,19 @@ def create_app(repo, *, read_only: bool = False,
 
     @app.get('/api/runs/{run_hash}/records', tags=['runs'])
     def get_records(run_hash: str):
-        return run_details.records(repo, run_hash)
+        return run_details.records(repo, run_hash, artifact_roots or [])
+
+    @app.get('/api/runs/{run_hash}/artifacts/{name:path}', tags=['runs'])
+    def get_artifact(run_hash: str, name: str):
+        from fastapi.responses import Response
+        data, filename = run_details.artifact_bytes(repo, run_hash, name, artifact_roots or [])
+        from urllib.parse import quote
+        plain = filename.encode('ascii', 'replace').decode().replace('\\', '_') \
+            .replace('"', '_')
+        return Response(data, media_type='application/octet-stream', headers={
+            'Content-Disposition': f"attachment; filename=\"{plain}\"; "
+                                   f"filename*=UTF-8''{quote(filename)}",
+            'X-Content-Type-Options': 'nosniff'})
 
     @app.patch('/api/runs/{run_hash}', tags=['edits'])
     def patch_run(run_hash: str, edit: RunEdit):

@@ -68,21 +68,72 @@ def terminal_logs(repo, run_hash: str, since_line: int = 0) -> dict:
 MAX_RECORDS = 5000
 
 
-def records(repo, run_hash: str) -> dict:
+def records(repo, run_hash: str, artifact_roots: list[str] | tuple = ()) -> dict:
     """The run's log records (``run.log_info`` ..., the newest MAX_RECORDS), its artifacts
-    (names and where they are: listed, not served, since their locations are whatever the
-    writing client recorded), and its progress reports."""
+    (names, where they are, and whether the UI serves them: only from the roots the
+    operator named with ``aim up --artifacts-root``, since an artifact's location is
+    whatever the writing client recorded), and its progress reports."""
     _index_row(repo, run_hash)
     run = repo.get_run(run_hash)
     if run is None:
         raise MissingRunError(f'No run {run_hash!r} in this repository.', run_hash)
     found = list(run.get_log_records())
     log_records = [r.json() for r in found[-MAX_RECORDS:]]
-    artifacts = [{'name': a.name, 'uri': a.uri, 'path': a.path}
+    artifacts = [{'name': a.name, 'uri': a.uri, 'path': a.path,
+                  'downloadable': _served_root(a.uri, artifact_roots) is not None}
                  for a in run.artifacts.values()]
     return {'log_records': log_records, 'log_records_total': len(found),
             'artifacts': artifacts, 'progress': run.progress,
             'successful_finish': run.successful_finish}
+
+
+def _served_root(uri: str, roots) -> str | None:
+    """The root of ``roots`` that holds ``uri`` (a file:// path inside it once links are
+    resolved, or an s3:// key under its prefix), or None."""
+    import os
+
+    from aim.sdk.artifacts import uri_path
+    if not isinstance(uri, str):
+        return None
+    for root in roots:
+        if uri.startswith('file://') and root.startswith('file://'):
+            base = os.path.realpath(uri_path(root))
+            path = os.path.realpath(uri_path(uri))
+            if path.startswith(base.rstrip(os.sep) + os.sep):
+                return root
+        elif uri.startswith('s3://') and root.startswith('s3://'):
+            if uri.startswith(root.rstrip('/') + '/') and '/../' not in uri:
+                return root
+    return None
+
+
+MAX_ARTIFACT_BYTES = 1 << 30
+
+
+def artifact_bytes(repo, run_hash: str, name: str, roots) -> tuple[bytes, str]:
+    """The bytes of one artifact, if it lies under a served root (else 403)."""
+    import os
+    import tempfile
+    _index_row(repo, run_hash)
+    run = repo.get_run(run_hash)
+    artifact = run.artifacts.get(name) if run is not None else None
+    if artifact is None:
+        raise ApiError(404, 'ArtifactNotFound', f'Run {run_hash} has no artifact {name!r}.')
+    if _served_root(artifact.uri, roots) is None:
+        raise ApiError(403, 'ArtifactNotServed', f'{artifact.uri} is not under a folder this '
+                       f'UI serves artifacts from; start `aim up --artifacts-root URI` with '
+                       f'the artifacts URI of your runs, or copy it with '
+                       f'Repo(...).get_run(hash).artifacts[name].download(dir).')
+    with tempfile.TemporaryDirectory(prefix='aim-artifact-') as tmp:
+        try:
+            path = artifact.download(tmp)
+        except AimError as e:
+            raise ApiError(404, 'ArtifactNotFound', str(e)) from None
+        if os.path.getsize(path) > MAX_ARTIFACT_BYTES:
+            raise ApiError(413, 'ArtifactTooLarge', f'{artifact.uri} is over 1 GiB; copy it '
+                           f'with artifacts[name].download(dir).')
+        with open(path, 'rb') as f:
+            return f.read(), os.path.basename(path)
 
 
 def _open_for_edit(repo, run_hash: str):

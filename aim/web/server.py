@@ -55,7 +55,8 @@ def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = Fa
           log_level: str = 'warning', ssl_keyfile: str | None = None,
           ssl_certfile: str | None = None, uds: str | None = None,
           query_timeout_s: float = DEFAULT_TIMEOUT_S,
-          query_workers: int = DEFAULT_WORKERS, auth_token: str | None = None) -> None:
+          query_workers: int = DEFAULT_WORKERS, auth_token: str | None = None,
+          artifact_roots: list[str] | None = None) -> None:
     """Serve ``repo`` until SIGTERM / SIGINT; ``auth_token``: every request must carry it
     (see :mod:`aim.web.security`)."""
     queries = QueryWorkers(repo.root_path, size=query_workers, timeout_s=query_timeout_s)
@@ -79,7 +80,7 @@ def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = Fa
     print(f'API documentation: {url}docs', flush=True)
     sys.stdout.flush()
     app = create_app(repo, read_only=read_only, allowed_hosts=allowed, queries=queries,
-                     auth_token=auth_token)
+                     auth_token=auth_token, artifact_roots=artifact_roots)
     if keep_freed_memory():
         threading.Thread(target=prefault_heap, name='aim-prefault', daemon=True).start()
     app.state.params_summary.warm_in_background()

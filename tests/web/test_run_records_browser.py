@@ -32,7 +32,8 @@ def test_run_page_lists_log_records_and_artifacts(tmp_path):
     run.log_artifact(str(model), name=f'best{HOSTILE}.pt')
     run.close()
     errors: list[str] = []
-    with aim_up(repo) as url, sync_playwright() as pw:
+    with aim_up(repo, '--artifacts-root', f'file://{tmp_path / "store"}') as url, \
+            sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.on('pageerror', lambda e: errors.append(str(e)))
@@ -46,6 +47,11 @@ def test_run_page_lists_log_records_and_artifacts(tmp_path):
         page.wait_for_selector('#run-artifacts tbody tr')
         artifact = page.locator('#run-artifacts tbody tr').first.inner_text()
         assert f'best{HOSTILE}.pt' in artifact and run.hash in artifact
+        link = page.locator('#run-artifacts tbody a').first
+        assert link.inner_text() == f'best{HOSTILE}.pt'
+        with page.expect_download() as download:
+            link.click()
+        assert open(download.value.path(), 'rb').read() == b'w'
         assert page.evaluate('window.__xss') is None
         assert page.locator('#run-log-records img').count() == 0
         browser.close()

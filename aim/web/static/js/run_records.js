@@ -23,16 +23,20 @@ function recordsTable(records, total) {
       el('tbody', {}, ...rows)), note);
 }
 
-function artifactsTable(artifacts) {
+function artifactsTable(artifacts, runHash) {
   if (!artifacts.length) return el('p', { class: 'muted', text: 'No artifacts: run.set_artifacts_uri(...) then run.log_artifact(path) adds them.' });
   return el('div', { class: 'table-scroll' },
     el('table', { class: 'artifacts', id: 'run-artifacts' },
       el('thead', {}, el('tr', {}, ...['Name', 'Stored at', 'Logged from'].map((t) => el('th', { text: t })))),
       el('tbody', {}, ...artifacts.map((a) => el('tr', {},
-        el('td', { text: a.name }),
+        el('td', {}, a.downloadable
+          ? el('a', { href: `/api/runs/${encodeURIComponent(runHash)}/artifacts/${a.name.split('/').map(encodeURIComponent).join('/')}`, download: a.name.split('/').pop(), text: a.name })
+          : el('span', { text: a.name })),
         el('td', {}, el('code', { text: a.uri })),
         el('td', { class: 'muted', text: a.path || '' }))))),
-    el('p', { class: 'muted', text: 'Copy them back with Repo(...).get_run(hash).artifacts[name].download(dir).' }));
+    el('p', { class: 'muted', text: artifacts.some((a) => a.downloadable)
+      ? 'Click a name to download it.'
+      : 'Copy them back with Repo(...).get_run(hash).artifacts[name].download(dir); `aim up --artifacts-root URI` lets this page serve them.' }));
 }
 
 // Fill `recordsCard` and `artifactsCard` (sections the run page made); returns a function
@@ -48,7 +52,7 @@ export async function mountRunRecords(recordsCard, artifactsCard, runHash) {
       clear(recordsBody); recordsBody.append(errorBox(e)); return;
     }
     clear(recordsBody); recordsBody.append(recordsTable(doc.log_records || [], doc.log_records_total || 0));
-    clear(artifactsBody); artifactsBody.append(artifactsTable(doc.artifacts || []));
+    clear(artifactsBody); artifactsBody.append(artifactsTable(doc.artifacts || [], runHash));
     if (doc.successful_finish) artifactsCard.dataset.finished = 'true';
   }
   await refresh();
