@@ -1,5 +1,6 @@
 // Runs page: query bar, sortable and pageable table, column choice, select runs to compare,
-// archive, delete or tag them, show or hide archived runs, export the table as CSV.
+// archive, delete or tag them, show or hide archived runs, export the table as CSV. While a
+// run is being written the page is re-read every few seconds.
 
 import { el, clear, errorBox } from '../dom.js';
 import { getJSON, sendJSON } from '../api.js';
@@ -10,6 +11,8 @@ import { navigate, setUrlState } from '../app.js';
 const PAGE_SIZE = 50;
 const EXPORT_PAGE = 1000;   // the API's largest page
 const MAX_HASHES = 1000;    // the most run hashes one bulk request may carry
+const LIVE_MS = 5000;      // re-read the page while a run is written
+const IDLE_MS = 15000;     // otherwise only ask whether a run has started
 const PROP_COLUMNS = [
   ['name', 'Name'], ['experiment', 'Experiment'], ['tags', 'Tags'],
   ['creation_time', 'Created'], ['active', 'Status'],
@@ -90,10 +93,13 @@ export async function mount(root, { query }) {
   let page = { runs: [], total: 0 };
   let readOnly = false;
   let loads = 0;   // the newest load() wins when answers arrive out of order
+  let shownAnswer = '';   // the answer the table shows: a refresh that reads the same draws nothing
+  let liveTimer = null; let stopped = false; let wasLive = false;
 
   const bar = new QueryBar({ value: state.q, placeholder: 'run.hparams.lr < 0.01 and run.experiment == "baseline"',
     onSubmit: (q) => { state.q = q; state.offset = 0; load(); } });
   const info = el('span', { class: 'muted', id: 'runs-count' });
+  const liveBadge = el('span', { class: 'badge live', id: 'runs-live', hidden: true });
   const compare = el('button', { text: 'Compare selected', disabled: true, id: 'compare',
     onclick: () => navigate(`/metrics?runs=${[...selected].join(',')}`) });
   const columnsMenu = el('details', { class: 'columns-menu runs-menu', id: 'columns-menu' }, el('summary', { text: 'Columns' }));
@@ -120,7 +126,7 @@ export async function mount(root, { query }) {
   const tableHolder = el('div', { class: 'table-holder' });
   const pager = el('div', { class: 'pager' });
   root.append(el('h1', { text: 'Runs' }), bar.root,
-    el('div', { class: 'toolbar' }, info, compare, columnsMenu,
+    el('div', { class: 'toolbar' }, info, liveBadge, compare, columnsMenu,
       el('label', { class: 'check' }, showArchived, 'Show archived'), exportButton),
     el('div', { class: 'toolbar bulk-actions' }, selectionInfo, clearSelection, archiveButton, unarchiveButton,
       tagMenu, deleteButton, bulkStatus),
@@ -200,7 +206,17 @@ export async function mount(root, { query }) {
       metrics: state.metrics ?? '*', archived: state.archived ? 'true' : 'false' };
   }
 
-  async function load() {
+  // `refresh`: the live re-read of the same view. It gives way to a load the user started,
+  // its errors leave the table as it is (the next tick tries again) and an unchanged answer
+  // redraws nothing.
+  let busy = 0;
+  async function load({ refresh = false } = {}) {
+    if (refresh && busy) return;
+    busy += 1;
+    try { await readPage(refresh); } finally { busy -= 1; }
+  }
+
+  async function readPage(refresh) {
     const mine = ++loads;
     let answer;
     try {
@@ -210,14 +226,18 @@ export async function mount(root, { query }) {
       if (!state.params) state.params = defaultColumns(answer.runs.map((r) => Object.keys(r.params || {})), 8, '__system_params');
       if (!state.metrics) state.metrics = defaultColumns(answer.runs.map((r) => (r.metrics || []).map((m) => m.name)), 4, '__system__');
     } catch (e) {
-      if (mine !== loads) return;
+      if (mine !== loads || refresh) return;
       if (e.detail && 'position' in e.detail) bar.showError(e); else clear(tableHolder).append(errorBox(e));
       return;
     }
     if (!answer.runs.length && state.offset > 0) {   // past the end (runs were deleted)
       state.offset = Math.max(0, Math.floor((answer.total - 1) / PAGE_SIZE) * PAGE_SIZE);
-      return load();
+      return readPage(refresh);
     }
+    const text = JSON.stringify([answer, state.params, state.metrics]);
+    if (refresh && text === shownAnswer) return;
+    shownAnswer = text;
+    const kept = refresh ? keepView() : null;
     page = answer;
     setUrlState({ q: state.q, offset: state.offset || '', sort: state.sort === '-creation_time' ? '' : state.sort,
       params: state.params.join(','), metrics: state.metrics.join(','), archived: state.archived ? '1' : '' });
@@ -248,6 +268,49 @@ export async function mount(root, { query }) {
       el('span', { text: page.total ? ` ${state.offset + 1}–${last} of ${page.total} ` : ' no runs match ' }),
       el('button', { text: 'Next ›', disabled: last >= page.total, onclick: () => { state.offset += PAGE_SIZE; load(); } }));
     refreshSelection();
+    if (kept) kept();
+  }
+
+  // What a redrawn table would lose: the scroll of the page and of the table's own box,
+  // and the focus on a header or a row's checkbox. Returns the function that restores it.
+  function keepView() {
+    const { scrollX, scrollY } = window;
+    const { scrollLeft, scrollTop } = tableHolder;
+    const focused = tableHolder.contains(document.activeElement) ? document.activeElement : null;
+    const sortKey = focused?.dataset?.sort;
+    const rowHash = focused?.closest('tr')?.dataset?.hash;
+    const onSelectPage = focused?.id === 'select-page';
+    return () => {
+      tableHolder.scrollLeft = scrollLeft; tableHolder.scrollTop = scrollTop;
+      if (window.scrollX !== scrollX || window.scrollY !== scrollY) window.scrollTo(scrollX, scrollY);
+      if (!focused) return;
+      let target = null;
+      if (sortKey !== undefined) target = [...tableHolder.querySelectorAll('th.sortable')].find((th) => th.dataset.sort === sortKey);
+      else if (onSelectPage) target = tableHolder.querySelector('#select-page');
+      else if (rowHash !== undefined) {
+        target = [...tableHolder.querySelectorAll('tbody tr')].find((tr) => tr.dataset.hash === rowHash)?.querySelector('input');
+      }
+      if (target) target.focus({ preventScroll: true });
+    };
+  }
+
+  // Live runs: while any run is written, the page is re-read every 5 s (sort, selection,
+  // scroll, focus and open menus stay); once none is, one last read (their status and last
+  // values) and then only a check every 15 s for a run that starts.
+  async function watchLive(first = false) {
+    liveTimer = null;
+    let live = null;
+    try { live = (await getJSON('/api/runs/active')).runs; } catch (_) { /* unknown: ask again later */ }
+    if (stopped) return;
+    if (live) {
+      liveBadge.hidden = !live.length;
+      liveBadge.textContent = live.length ? `${live.length} running · updating every ${LIVE_MS / 1000} s` : '';
+      liveBadge.title = live.slice(0, 20).map((r) => r.name || r.hash).join(', ');
+      root.dataset.live = live.length ? '1' : '0';
+      if (!first && (live.length || wasLive)) await load({ refresh: true });
+      wasLive = live.length > 0;
+    }
+    if (!stopped) liveTimer = setTimeout(watchLive, live && live.length ? LIVE_MS : IDLE_MS);
   }
 
   // Every checkbox, row highlight and button follows `selected`: the one source of truth.
@@ -359,7 +422,10 @@ export async function mount(root, { query }) {
   await facts;
   buildColumnsMenu();
   root.dataset.ready = '1';
+  watchLive(true);
   return () => {
+    stopped = true;
+    clearTimeout(liveTimer);
     document.removeEventListener('keydown', onKey);
     document.removeEventListener('click', onClick);
   };
