@@ -141,3 +141,22 @@ def test_metrics_explorer_appends_points_of_live_runs(server, page):
     settled = len(series)
     page.wait_for_timeout(6000)
     assert len(series) == settled
+
+
+def test_smoothed_view_is_read_again_whole(server, page):
+    url, _, path = server
+    run = live_run(path, 'smoothed-live', [1.0 / (s + 1) for s in range(10)])
+    try:
+        time.sleep(1.0)
+        series = requests_to(page, lambda u: '/api/series?' in u)
+        page.goto(url + f'/metrics?runs={run.hash}&smooth=0.6')
+        page.wait_for_selector('#page[data-ready="1"]')
+        page.wait_for_function("() => !document.querySelector('#metrics-live').hidden")
+        assert 'smoothed' in page.inner_text('#metrics-live')
+        page.evaluate('() => { window.__aimCharts[0].firstDrawn = true; }')
+        track(run, [0.5] * 5, 10)   # steps 10..14
+        page.wait_for_function(f'() => ({LAST_X})() === 14', timeout=20000)
+        assert page.evaluate('() => window.__aimCharts[0].firstDrawn === true')
+        assert len(series) == 2 and all('smoothing=0.6' in u and 'since=' not in u for u in series)
+    finally:
+        run.close()
