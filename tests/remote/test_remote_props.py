@@ -123,8 +123,12 @@ def test_bad_props_and_missing_runs_are_refused(aim_server):
     server = aim_server()
     run = _closed_run(server.url)
     stored = Repo(server.url).get_run(run.hash)
-    with pytest.raises(InputError, match='artifacts_uri cannot be changed through the server'):
-        stored.set_artifacts_uri('file:///tmp/artifacts')
+    # the artifacts URI is a prop a client may set (remote runs keep their artifacts)
+    stored.set_artifacts_uri('file:///tmp/artifacts')
+    assert Repo(server.url).get_run(run.hash)._stored_props()['artifacts_uri'] == \
+        'file:///tmp/artifacts'
+    with pytest.raises(InputError, match='end_time cannot be changed through the server'):
+        Repo(server.url)._store.set_props_at_rest(run.hash, {'end_time': 5.0})
     status, body = _post(server, f'/runs/{run.hash}/props', {'props': {'name': 5}})
     assert status == 400 and 'must be a string' in body['detail']
     status, body = _post(server, f'/runs/{run.hash}/props', {'props': {}})
