@@ -123,7 +123,7 @@ def test_there_are_at_least_forty():
 def test_hostile_query_is_refused_or_matches_nothing(three_runs, query):
     repo, hashes = three_runs
     params_before = [repo.get_run(h)['hparams'] for h in hashes]
-    started = time.process_time()
+    started = time.thread_time()
     for method in (repo.query_runs, repo.query_metrics):
         if method is repo.query_metrics and 'run.' not in query and 'run]' not in query:
             pass
@@ -134,7 +134,7 @@ def test_hostile_query_is_refused_or_matches_nothing(three_runs, query):
             assert e.hint or e.reason
         else:
             assert result == [], f'{query!r} matched {result}'
-    assert time.process_time() - started < 6, f'{query!r} ran too long'
+    assert time.thread_time() - started < 6, f'{query!r} ran too long'
     assert [repo.get_run(h)['hparams'] for h in hashes] == params_before
 
 
@@ -162,10 +162,10 @@ def test_error_kinds(three_runs, query, error):
 def test_cpu_budget_stops_a_long_query(three_runs):
     repo, _ = three_runs
     q = 'any(x == -1 for x in range(10 ** 6) for y in range(10 ** 6))'
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(QueryLimitError) as info:
         list(repo.query_runs(q, cpu_budget_s=0.3))
-    assert time.process_time() - started < 3
+    assert time.thread_time() - started < 3
     assert 'CPU budget' in str(info.value)
     assert 'cpu_budget_s' in info.value.hint
 
@@ -339,10 +339,10 @@ def test_budget_binds_between_expensive_operations(three_runs):
     checked between operations, not only after the candidate."""
     repo, _ = three_runs
     query = "(run.name + 'a' * 999000).upper() != '' and " * 1200 + 'run.run_index != -1'
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(QueryLimitError):
         list(repo.query_runs(query, cpu_budget_s=0.05))
-    assert time.process_time() - started < 1
+    assert time.thread_time() - started < 1
 
 
 def test_many_heavy_patterns_are_refused_before_compiling_them_all(three_runs):
@@ -351,8 +351,10 @@ def test_many_heavy_patterns_are_refused_before_compiling_them_all(three_runs):
     repo, _ = three_runs
     query = ' or '.join(f"re_search('(?:[^a]{{0,20}}){{0,9}}x{i}', run.name)"
                         for i in range(1900))
-    started = time.process_time()
+    # this thread's CPU only: other threads of the test process (a spool sender or a
+    # flusher left by earlier tests) may run meanwhile
+    started = time.thread_time()
     with pytest.raises(UnsafeQueryError) as info:
         repo.query_runs(query)
-    assert time.process_time() - started < 0.5
+    assert time.thread_time() - started < 0.5
     assert 'instructions' in str(info.value)
