@@ -79,6 +79,13 @@ SERIES_COLUMNS = ('run_hash', 'name', 'context', 'count', 'first_step', 'last_st
 SERIES_ALL = ('id',) + SERIES_COLUMNS + ('dtype',)
 
 
+def _meta_key(key: str) -> str:
+    # the storage format's own entries are not settings
+    if not isinstance(key, str) or not key or key == 'format_version':
+        raise ValueError(f'{key!r} cannot be used as a meta key')
+    return key
+
+
 class RepoIndex(Database):
     """The repository database; ``repo.index`` in the SDK."""
 
@@ -142,6 +149,31 @@ class RepoIndex(Database):
             raise RepositoryFormatError(
                 f'{self.path} has storage format version {version}, but this aimkit reads '
                 f'version {FORMAT_VERSION}; upgrade aimkit (pip install -U aimkit).', self.path)
+
+    # settings kept in the repository (``meta``): a JSON value under a key -----------------
+    def get_meta_json(self, key: str, default: Any = None) -> Any:
+        """The JSON value stored under ``key`` in ``meta`` (e.g. the UI's ``ui.tags``), or
+        ``default`` when there is none or it does not parse."""
+        import json
+        rows = self.query('SELECT value FROM meta WHERE key=?', (_meta_key(key),))
+        if not rows or rows[0][0] is None:
+            return default
+        try:
+            return json.loads(rows[0][0])
+        except (TypeError, ValueError):
+            return default
+
+    def set_meta_json(self, key: str, value: Any) -> None:
+        """Store ``value`` (JSON-serialisable) under ``key`` in ``meta``; None removes it.
+        Both backends keep it in their ``meta`` table."""
+        import json
+        key = _meta_key(key)
+        with self.write() as conn:
+            if value is None:
+                conn.execute('DELETE FROM meta WHERE key=?', (key,))
+            else:
+                conn.execute('INSERT OR REPLACE INTO meta VALUES(?, ?)',
+                             (key, json.dumps(value, ensure_ascii=False)))
 
     # index writes (inside a write transaction) ---------------------------------------------
     @staticmethod
