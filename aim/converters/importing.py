@@ -122,6 +122,12 @@ class ImportedRun:
             self.first_time = lo if self.first_time is None else min(self.first_time, lo)
             self.last_time = hi if self.last_time is None else max(self.last_time, hi)
 
+    def log_lines(self, lines: list[tuple[float, str]]) -> None:
+        """Terminal output with its own wall times (shown as the run's logs)."""
+        live = self.run._live
+        for i in range(0, len(lines), 1000):
+            live.add_log_lines(lines[i:i + 1000])
+
     def finish(self, start_time: float | None = None, end_time: float | None = None, *,
                keep_state: bool = True) -> None:
         """Close the run, with the source's start and end times when known. Without

@@ -48,6 +48,7 @@ from typing import Any
 from aim.converters.importing import ImportedRun, import_hash, needs_import
 from aim.converters.tensorboard import ConvertReport
 from aim.errors import AimError
+from aim.ext.log_lines import LineAssembler
 
 _BLOCK = 32768           # the log's block size (LevelDB's)
 _HEADER = 7              # a record's header: CRC, length, type
@@ -131,6 +132,23 @@ class _RunData:
     # name -> (kind, series of payloads): 'image' (the file's path under files/, caption),
     # 'distribution' (counts, first edge, last edge)
     objects: dict[str, tuple[str, _Series]] = field(default_factory=dict)
+    # the console output W&B captured: (wall time, line), in the order it was written
+    console: list[tuple[float, str]] = field(default_factory=list)
+    _streams: dict[int, LineAssembler] = field(default_factory=dict)
+
+    def add_output(self, stream: int, t: float, text: str) -> None:
+        """A chunk of console output (stdout or stderr): chunks are assembled into the
+        lines a terminal showed, one assembler a stream, so that a line is never cut by the
+        other stream's chunk; ``\\r`` redraws (progress bars) keep their last state."""
+        assembler = self._streams.get(stream)
+        if assembler is None:
+            assembler = self._streams[stream] = LineAssembler()
+        self.console.extend((t, line) for line in assembler.feed_text(text))
+
+    def end_output(self, t: float) -> None:
+        for stream in sorted(self._streams):
+            self.console.extend((t, line) for line in self._streams[stream].finish())
+        self._streams.clear()
 
     def skip(self, what: str, n: int = 1) -> None:
         self.skipped[what] = self.skipped.get(what, 0) + n
@@ -345,6 +363,7 @@ def read_wandb_run(run: WandbRun) -> _RunData:
     from wandb.proto import wandb_internal_pb2 as pb
     data = _RunData()
     rows = 0
+    last_output = 0.0
     for raw in _records(run.log, data):
         record = getattr(pb, 'Record')()   # noqa: B009  (generated: mypy sees no Record)
         try:
@@ -371,9 +390,35 @@ def read_wandb_run(run: WandbRun) -> _RunData:
         elif kind == 'exit':
             data.exit_code = record.exit.exit_code
             data.runtime = float(record.exit.runtime)
+        elif kind == 'output_raw' or kind == 'output':
+            out = getattr(record, kind)
+            t = out.timestamp.seconds + out.timestamp.nanos / 1e9
+            last_output = t
+            # output_raw holds raw chunks ('\n' often a chunk of its own); output, of
+            # older wandb, whole lines
+            data.add_output(out.output_type, t, out.line if kind == 'output_raw'
+                            else out.line.rstrip('\n') + '\n')
         elif kind == 'artifact':
             data.skip('W&B artifact(s)')
+    data.end_output(last_output)
+    if not data.console:
+        _read_output_file(run, data)
     return data
+
+
+def _read_output_file(run: WandbRun, data: _RunData) -> None:
+    """The console output from ``files/output.log``, which W&B writes for runs whose log
+    holds no output records (it has no times: the lines get the run's start time)."""
+    path = os.path.join(run.folder, 'files', 'output.log')
+    try:
+        with open(path, 'rb') as f:
+            raw = f.read()
+    except OSError:
+        return
+    t = data.start_time or os.path.getmtime(path)
+    assembler = LineAssembler()
+    lines = assembler.feed(raw) + assembler.finish()
+    data.console.extend((t, line) for line in lines)
 
 
 def convert_wandb(repo, path: str, runs: list[WandbRun] | None = None, *,
@@ -471,6 +516,8 @@ def _convert_run(repo, run: WandbRun, run_hash: str, fingerprint: list,
         for name in sorted(data.objects):
             kind, s = data.objects[name]
             _write_objects(imported, run, name, kind, s, data)
+        if data.console:
+            imported.log_lines(data.console)
     except BaseException:
         imported.abandon()
         raise

@@ -49,10 +49,17 @@ WRITER = textwrap.dedent('''
     out['a']['id'] = run.id
     run.finish()
     run = wandb.init(mode='offline', dir=sys.argv[1], project='q',
-                     settings=wandb.Settings(x_stats_sampling_interval=0.2))
+                     settings=wandb.Settings(x_stats_sampling_interval=0.2, console='wrap'))
+    t0 = time.time()
     for step in range(3):
         wandb.log({'loss': float(step)}, step=step * 10)
+        print(f'step {step} done')
         time.sleep(0.4)    # system metrics are sampled meanwhile
+    sys.stdout.write('progress 10%\\rprogress 50%\\rprogress 100%\\n')
+    print('<b>not markup</b> on stderr', file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    out['b']['output'] = [t0, time.time()]
     out['b']['id'], out['b']['name'] = run.id, run.name
     run.finish()
     print(json.dumps(out))
@@ -147,6 +154,14 @@ def test_history_config_props_and_idempotence(wandb_dir, new_repo):
     (loss_b,) = [m for m in b.metrics() if not m.name.startswith('__system__')]
     assert loss_b.name == 'loss' and list(loss_b.steps) == [0, 10, 20]
     assert list(loss_b.values.values_numpy()) == [0.0, 1.0, 2.0]
+    # B's console output (captured by wandb, stdout and stderr): lines as a terminal
+    # showed them, with the times wandb took; A captured none
+    logs = b.get_terminal_logs()
+    assert logs.lines == ['step 0 done', 'step 1 done', 'step 2 done', 'progress 100%',
+                          '<b>not markup</b> on stderr']
+    lo, hi = written['b']['output']
+    assert all(lo - 1 <= t <= hi + 1 for t in logs.timestamps), (logs.timestamps, lo, hi)
+    assert a.get_terminal_logs().lines == []
     found = Repo(new_repo.root_path).query_runs(f"run.wandb.run_id == '{written['b']['id']}'")
     assert [r.run.hash for r in found.iter_runs()] == [b.hash]
 
@@ -224,3 +239,20 @@ def test_damaged_logs_convert_what_can_be_read(wandb_dir, new_repo, tmp_path):
     # converting again: the damaged run is unchanged, the broken one fails again
     again = _convert('--wandb-dir', str(copy), '--repo', new_repo.root_path)
     assert again.exit_code == 1 and '2 already converted and unchanged' in again.output
+
+
+def test_console_output_from_the_run_files(wandb_dir, new_repo, tmp_path):
+    """A log without output records (run A captured none): the console output W&B saved
+    as files/output.log is converted instead, with the run's start time."""
+    folder, written = wandb_dir
+    run_a = next(p for p in folder.iterdir() if p.name.endswith(written['a']['id']))
+    copy = tmp_path / run_a.name
+    shutil.copytree(run_a, copy)
+    (copy / 'files' / 'output.log').write_bytes(
+        b'epoch 1\r\nbar 10%\rbar 100%\n\x1b[31mred\x1b[0m\nno newline at the end')
+    res = _convert('--wandb-dir', str(copy), '--repo', new_repo.root_path)
+    assert res.exit_code == 0, res.output
+    (run,) = _runs(new_repo.root_path).values()
+    logs = run.get_terminal_logs()
+    assert logs.lines == ['epoch 1', 'bar 100%', 'red', 'no newline at the end']
+    assert set(logs.timestamps) == {run.creation_time}
