@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aim.web import repo_summary, run_details
 from aim.web.api_errors import ApiError, install_error_handlers, install_host_check
+from aim.web.explore_api import explore_router
 from aim.web.json_response import SafeJSONResponse
 from aim.web.objects_api import objects_router
 from aim.web.runs_table import RunsPageRequest, runs_page
@@ -32,9 +33,10 @@ from aim.web.series_payload import (
 )
 from aim.web.series_source import ReducedCache, SeriesRequest, fetch_series
 from aim.web.static_files import index_page, not_found_page, static_response
+from aim.web.views_api import views_router
 
 PAGE_ROUTES = ('/', '/runs', '/metrics', '/params', '/live', '/images', '/texts', '/audios',
-               '/distributions', '/figures')
+               '/distributions', '/figures', '/experiments', '/compare', '/scatters', '/views')
 
 # Limits of one request (each refusal is a 422 naming the limit; bodies over 1 MiB are
 # refused with 413 before they are parsed, see aim.web.security).
@@ -294,6 +296,8 @@ def create_app(repo, *, read_only: bool = False,
                        f'jsonl.')
 
     app.include_router(objects_router(repo, queries))  # images, texts, audio, ... (+ blobs)
+    app.include_router(explore_router(repo))  # experiments summary, run comparison
+    app.include_router(views_router(repo, read_only, PAGE_ROUTES))  # saved views
 
     # --- pages -----------------------------------------------------------------------
     @app.get('/static/{path:path}', include_in_schema=False)
