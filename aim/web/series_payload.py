@@ -58,6 +58,8 @@ def header(repo, fetched: dict, x_axis: str) -> dict:
         'width': fetched['width'],
         'until': fetched['until'],
         'smoothing': fetched.get('smoothing', 0.0),
+        'smoothing_kind': fetched.get('smoothing_kind'),
+        'window': fetched.get('window'),
         'runs': runs_info(repo, hashes),
         'series': [{'run': s.ref.run_hash, 'name': s.ref.name, 'context': s.ref.context,
                     'count': s.ref.count, 'last_step': s.ref.last_step, 'n': n}

@@ -21,16 +21,19 @@ from aim.storage.encoding import canonical_context
 from aim.web.api_errors import ApiError
 from aim.web.downsample import (
     MAX_SMOOTHING,
+    MAX_WINDOW,
+    SMOOTHING_KINDS,
     clamp_width,
-    ema,
     m4_indices,
     m4_positions_many,
+    smooth,
     visible_slice,
 )
 from aim.web.query_bridge import matching_metrics
 from aim.web.series_overview import reduce_from_overviews
 
 X_AXES = ('step', 'epoch', 'relative_time', 'wall_time')
+METRIC_AXIS = 'metric:'  # x_axis=metric:<name>: x is that metric's value at the step
 DEFAULT_MAX_SERIES = 1000
 HARD_MAX_SERIES = 20_000
 
@@ -49,11 +52,42 @@ class SeriesRequest:
     max_series: int = DEFAULT_MAX_SERIES
     # EMA factor applied to the full-resolution points before downsampling (0: none)
     smoothing: float = 0.0
+    # 'ema' (with ``smoothing``) or 'cma': centred moving average over ``window`` points
+    smoothing_kind: str = 'ema'
+    window: int = 0
+
+    @property
+    def align_metric(self) -> str | None:
+        """The metric whose value is the x axis (``x_axis=metric:<name>``), else None."""
+        if self.x_axis.startswith(METRIC_AXIS):
+            return self.x_axis[len(METRIC_AXIS):]
+        return None
+
+    @property
+    def smoothed(self) -> bool:
+        if self.smoothing_kind == 'cma':
+            return self.window > 1
+        return self.smoothing > 0
+
+    @property
+    def smoothing_key(self) -> tuple:
+        """What the smoothing makes of the points (part of every cache key)."""
+        if not self.smoothed:
+            return ()
+        if self.smoothing_kind == 'cma':
+            return ('cma', self.window | 1)
+        return ('ema', self.smoothing)
 
     def check(self) -> None:
-        if self.x_axis not in X_AXES:
+        if self.x_axis not in X_AXES and not self.align_metric:
             raise ApiError(400, 'InvalidXAxis', f'Unknown x axis {self.x_axis!r}; use one of '
-                           f'{", ".join(X_AXES)}.', x_axis=self.x_axis)
+                           f'{", ".join(X_AXES)} or metric:<name>.', x_axis=self.x_axis)
+        if self.smoothing_kind not in SMOOTHING_KINDS:
+            raise ApiError(400, 'InvalidSmoothing', f'Unknown smoothing_kind '
+                           f'{self.smoothing_kind!r}; use ema or cma.')
+        if not 0 <= self.window <= MAX_WINDOW:
+            raise ApiError(400, 'InvalidSmoothing', f'window must be between 0 and '
+                           f'{MAX_WINDOW}, got {self.window}.')
         if self.x_min is not None and self.x_max is not None and self.x_min > self.x_max:
             raise ApiError(400, 'InvalidRange', f'x_min ({self.x_min}) is greater than x_max '
                            f'({self.x_max}); swap them.')
@@ -63,7 +97,7 @@ class SeriesRequest:
         if not 0 <= self.smoothing <= MAX_SMOOTHING:
             raise ApiError(400, 'InvalidSmoothing', f'smoothing must be between 0 and '
                            f'{MAX_SMOOTHING}, got {self.smoothing}.')
-        if self.smoothing and self.since is not None:
+        if self.smoothed and self.since is not None:
             raise ApiError(400, 'InvalidSmoothing', 'smoothing needs every point of a '
                            'series, so it cannot be combined with since; leave one out.')
 
@@ -418,14 +452,88 @@ def _reduce(loaded: dict, out: list, req: SeriesRequest, lo, hi, width: int,
 
 def _cache_key(ref: SeriesRef, req: SeriesRequest, width: int, lo, hi) -> tuple:
     return (ref.run_hash, ref.name, ref.context_key, ref.count, ref.last_step,
-            ref.last_time, req.x_axis, width, lo, hi, req.smoothing)
+            ref.last_time, req.x_axis, width, lo, hi, req.smoothing_key)
 
 
-def _smoothed(loaded: list[SeriesData], factor: float) -> list[SeriesData]:
-    """The series with their y smoothed (EMA, in x order) at full resolution."""
-    if not factor:
+def _smoothed(loaded: list[SeriesData], req: SeriesRequest) -> list[SeriesData]:
+    """The series with their y smoothed (EMA or CMA, in step order) at full resolution."""
+    if not req.smoothed:
         return loaded
-    return [SeriesData(d.ref, d.x, ema(d.y, factor), d.step) for d in loaded]
+    out = []
+    for d in loaded:
+        if req.align_metric and len(d.step) > 1:
+            # x is another metric's value, not in step order: smooth along the steps
+            order = np.argsort(d.step, kind='stable')
+            y = np.empty_like(d.y)
+            y[order] = smooth(d.y[order], req.smoothing_kind, req.smoothing, req.window)
+        else:
+            y = smooth(d.y, req.smoothing_kind, req.smoothing, req.window)
+        out.append(SeriesData(d.ref, d.x, y, d.step))
+    return out
+
+
+def _align_refs(repo, refs: list[SeriesRef], name: str) -> dict:
+    """For each (run, context) of ``refs``, the ref of the run's ``name`` series to align
+    on: the one with the same context, else the context-less one, else the run's first."""
+    by_run: dict[str, dict[str, SeriesRef]] = {}
+    for run_hash, mname, context, count, first, last, last_time, series_id in _summary_rows(
+            repo, sorted({r.run_hash for r in refs}), [name]):
+        by_run.setdefault(run_hash, {})[context] = SeriesRef(
+            run_hash, mname, json.loads(context), None, count, first, last, last_time,
+            series_id)
+    chosen = {}
+    for r in refs:
+        options = by_run.get(r.run_hash)
+        if not options:
+            continue
+        pick = options.get(r.context_key) or options.get(canonical_context({})) or \
+            options[sorted(options)[0]]
+        chosen[(r.run_hash, r.context_key)] = pick
+    return chosen
+
+
+def _aligned(repo, loaded: list[SeriesData], name: str) -> list[SeriesData]:
+    """The series with x the value of the run's metric ``name`` at the same step; points
+    at steps where that metric has no finite value are left out; x ascending."""
+    chosen = _align_refs(repo, [d.ref for d in loaded], name)
+    wanted = list({id(r): r for r in chosen.values()}.values())
+    axes = {id(r): d for r, d in zip(wanted, _load_all(repo, wanted, 'step', None))}
+    out = []
+    for d in loaded:
+        ref = chosen.get((d.ref.run_hash, d.ref.context_key))
+        axis = axes.get(id(ref)) if ref is not None else None
+        if axis is None or not len(axis.step) or not len(d.step):
+            empty = np.empty(0)
+            out.append(SeriesData(d.ref, empty, empty, empty))
+            continue
+        # the axis' steps ascend (on_axis sorts by x = step); the last point of a step wins
+        a_steps = axis.step.astype(np.int64)
+        at = np.searchsorted(a_steps, d.step.astype(np.int64), side='right') - 1
+        ok = at >= 0
+        ok[ok] = a_steps[at[ok]] == d.step.astype(np.int64)[ok]
+        x = np.full(len(d.step), np.nan)
+        x[ok] = axis.y[at[ok]]
+        keep = np.isfinite(x)
+        x, y, step = x[keep], d.y[keep], d.step[keep]
+        if len(x) > 1 and np.any(x[1:] < x[:-1]):
+            order = np.argsort(x, kind='stable')
+            x, y, step = x[order], y[order], step[order]
+        out.append(SeriesData(d.ref, x, y, step))
+    return out
+
+
+def _load_view(repo, refs: list[SeriesRef], req: SeriesRequest,
+               zoom: tuple[int, int] | None) -> list[SeriesData]:
+    """Full-resolution points of ``refs`` on the request's x axis, smoothed."""
+    name = req.align_metric
+    if name is None:
+        return _smoothed(_load_all(repo, refs, req.x_axis, req.since, zoom), req)
+    loaded = _load_all(repo, refs, 'step', req.since, None)
+    if req.smoothed:  # smooth in step order, before the points are re-ordered by x
+        loaded = _smoothed(loaded, SeriesRequest(smoothing=req.smoothing,
+                                                 smoothing_kind=req.smoothing_kind,
+                                                 window=req.window))
+    return _aligned(repo, loaded, name)
 
 
 LOAD_BATCH = 1000  # series read and reduced together: bounds the memory of a large answer
@@ -459,11 +567,14 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
     # may reuse what it made of them; None when the answer is not cacheable.
     body_key = None
     if cacheable and all(r.count is not None for r in refs):
-        body_key = (req.x_axis, width, lo, hi, req.smoothing, tuple(
+        body_key = (req.x_axis, width, lo, hi, req.smoothing_key, tuple(
             (r.run_hash, r.name, r.context_key, r.count, r.last_step, r.last_time)
             for r in refs))
     answer = {'total': total, 'range': [lo, hi], 'width': width, 'until': until,
-              'body_key': body_key, 'smoothing': req.smoothing}
+              'body_key': body_key, 'smoothing': req.smoothing if req.smoothed else 0.0,
+              'smoothing_kind': req.smoothing_kind if req.smoothed else None,
+              'window': (req.window | 1) if req.smoothed and req.smoothing_kind == 'cma'
+              else None}
     counts = answered(body_key) if answered is not None and body_key is not None else None
     if counts is not None and len(counts) == len(refs):
         empty = np.empty(0)
@@ -478,29 +589,29 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
                 out[i] = SeriesData(ref, *hit)
                 continue
         pending.append(i)
-    # A smoothed point depends on every point before it, so smoothing reads series from
-    # their start (up to a zoomed range's end) and not from the stored overviews.
+    # An EMA point depends on every point before it, so smoothing reads series from
+    # their start (up to a zoomed range's end; a centred average: to their end too) and
+    # not from the stored overviews.
     zoom = _zoom_steps(req)
-    if zoom is not None and req.smoothing:
-        zoom = (-(2 ** 62), zoom[1])
+    if zoom is not None and req.smoothed:
+        zoom = (-(2 ** 62), zoom[1] if req.smoothing_kind == 'ema' else 2 ** 62)
     if lo is not None and hi is not None:
         # the buckets are known before reading: read and reduce a batch at a time
         for b in range(0, len(pending), LOAD_BATCH):
             batch = pending[b:b + LOAD_BATCH]
             # long evenly spaced series: from the stored overviews, without their points
             # (not cached: reading them again costs less than the memory a cache holds)
-            if not req.smoothing:
+            if not req.smoothed:
                 for i, reduced in reduce_from_overviews(repo, {i: refs[i] for i in batch},
                                                         req, lo, hi, width).items():
                     out[i] = SeriesData(refs[i], *reduced)
             batch = [i for i in batch if out[i] is None]
-            loaded = _smoothed(_load_all(repo, [refs[i] for i in batch], req.x_axis,
-                                         req.since, zoom), req.smoothing)
+            loaded = _load_view(repo, [refs[i] for i in batch], req, zoom)
             _reduce(dict(zip(batch, loaded)), out, req, lo, hi, width,
                     cache if cacheable else None)
     else:
-        loaded_all = dict(zip(pending, _smoothed(_load_all(
-            repo, [refs[i] for i in pending], req.x_axis, req.since, zoom), req.smoothing)))
+        loaded_all = dict(zip(pending, _load_view(repo, [refs[i] for i in pending], req,
+                                                  zoom)))
         xs = [d.x for d in loaded_all.values() if len(d.x)]
         lo = lo if lo is not None else (min(float(x[0]) for x in xs) if xs else 0.0)
         hi = hi if hi is not None else (max(float(x[-1]) for x in xs) if xs else 0.0)
