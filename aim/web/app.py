@@ -109,7 +109,7 @@ def create_app(repo, *, read_only: bool = False,
                            'edit or delete runs.')
 
     def series_request(q, runs, names, x_axis, width, x_min, x_max, since, full, max_series,
-                       smoothing=0.0):
+                       smoothing=0.0, smoothing_kind='ema', window=0):
         for name, value in (('x_min', x_min), ('x_max', x_max), ('since', since)):
             if value is not None and not math.isfinite(value):
                 raise ApiError(422, 'InvalidRequest', f'{name} must be a finite number, got '
@@ -117,7 +117,8 @@ def create_app(repo, *, read_only: bool = False,
         return SeriesRequest(query=q or '', runs=_split(runs), names=_split(names),
                              x_axis=x_axis, width=width, x_min=x_min, x_max=x_max,
                              since=since, full=full, max_series=max_series,
-                             smoothing=smoothing)
+                             smoothing=smoothing, smoothing_kind=smoothing_kind,
+                             window=window)
 
     # --- server ----------------------------------------------------------------------
     @app.get('/api/status', tags=['server'])
@@ -220,8 +221,10 @@ def create_app(repo, *, read_only: bool = False,
                               description='metric query, e.g. metric.name == "loss"'),
                runs: str = Query('', description='comma-separated run hashes (instead of q)'),
                names: str = Query('', description='only these metric names'),
-               x_axis: str = Query('step', description='step, epoch, relative_time or '
-                                   'wall_time'),
+               x_axis: str = Query('step', max_length=300,
+                                   description='step, epoch, relative_time, wall_time, or '
+                                   'metric:<name> (the value of the run\'s metric <name> at '
+                                   'the same step)'),
                width: int = Query(1000, ge=1, le=20000, description='buckets; each keeps '
                                   'first, last, min and max (M4). Long evenly spaced series '
                                   'may come back in whole stored blocks: between width/2 '
@@ -234,11 +237,14 @@ def create_app(repo, *, read_only: bool = False,
                max_series: int = Query(1000, ge=1, le=20000),
                smoothing: float = Query(0.0, ge=0.0, le=0.999, description='EMA factor, '
                                         'applied to every point before downsampling'),
+               smoothing_kind: str = Query('ema', description='ema (factor: smoothing) or '
+                                           'cma (centred moving average over window points)'),
+               window: int = Query(0, ge=0, le=100_001, description='cma window in points'),
                format: str = Query('json', description='json or binary'),
                precision: str = Query('f64', description='binary only: f64, or f32 for '
                                       'overview charts (half the bytes)')):
         req = series_request(q, runs, names, x_axis, width, x_min, x_max, since, full,
-                             max_series, smoothing)
+                             max_series, smoothing, smoothing_kind, window)
         if precision not in ('f64', 'f32'):
             raise ApiError(400, 'InvalidPrecision', f'Unknown precision {precision!r}; use '
                            f'f64 or f32.')
