@@ -94,6 +94,8 @@ def _start(repo, record: dict, folder: str) -> ImportedRun:
     run[...] = {**(record.get('params') or {}), IMPORT_PARAM: run[IMPORT_PARAM]}
     if record.get('description') is not None:
         run.description = record['description']
+    if record.get('notes') is not None:
+        run.notes = record['notes']
     for tag in record.get('tags') or []:
         run.add_tag(tag)
     if record.get('archived'):

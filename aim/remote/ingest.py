@@ -31,7 +31,7 @@ MAX_OPS_PER_BATCH = 10_000
 OPS = ('open', 'props', 'param', 'param_del', 'logs', 'close', 'objects')
 # props a client may set; the rest (hash, end_time, updated_at) the server manages
 CLIENT_PROPS = ('name', 'experiment', 'description', 'tags', 'archived', 'creation_time',
-                'artifacts_uri', 'artifacts', 'progress', 'successful_finish')
+                'artifacts_uri', 'artifacts', 'progress', 'successful_finish', 'notes')
 
 _run_locks: dict[str, threading.Lock] = {}
 _run_locks_guard = threading.Lock()
@@ -278,7 +278,7 @@ def _clean_props(props: Any) -> dict[str, Any]:
     for key, value in props.items():
         if key not in CLIENT_PROPS:
             continue
-        if key in ('name', 'experiment', 'description') and value is not None and \
+        if key in ('name', 'experiment', 'description', 'notes') and value is not None and \
                 not isinstance(value, str):
             raise BatchRefused(f'prop {key} must be a string')
         if key == 'tags' and not (isinstance(value, list) and

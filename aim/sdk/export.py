@@ -50,7 +50,7 @@ def _run_record(run: Run) -> dict[str, Any]:
     return {'hash': run.hash, 'name': run.name, 'experiment': run.experiment,
             'description': run.description, 'tags': run.tags, 'archived': run.archived,
             'creation_time': run.creation_time, 'end_time': run.end_time,
-            'params': run[...]}
+            'notes': run.notes, 'params': run[...]}
 
 
 def _series_points(metric: Metric):

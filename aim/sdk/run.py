@@ -441,6 +441,22 @@ class Run:
         self._set_prop(description=value)
 
     @property
+    def notes(self) -> str | None:
+        """The run's notes (markdown text; the UI's run page edits them in its Notes tab),
+        kept with the run's props: ``copy_runs``, export and ``aim server`` carry them.
+        None when there are none."""
+        value = self._stored_props().get('notes')
+        return value if isinstance(value, str) else None
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f'run notes must be a str, got {type(value).__name__}')
+        if value is not None:
+            check_text(value, 'run notes')
+        self._set_prop(notes=value)
+
+    @property
     def experiment(self) -> str | None:
         return self._props().get('experiment')
 

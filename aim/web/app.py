@@ -33,6 +33,7 @@ from aim.web.series_payload import (
 )
 from aim.web.series_source import ReducedCache, SeriesRequest, fetch_series
 from aim.web.static_files import index_page, not_found_page, static_response
+from aim.web.tags_api import tags_router
 from aim.web.views_api import views_router
 
 PAGE_ROUTES = ('/', '/runs', '/metrics', '/params', '/live', '/images', '/texts', '/audios',
@@ -42,6 +43,7 @@ PAGE_ROUTES = ('/', '/runs', '/metrics', '/params', '/live', '/images', '/texts'
 # refused with 413 before they are parsed, see aim.web.security).
 MAX_NAME_LENGTH = 1000
 MAX_DESCRIPTION_LENGTH = 100_000
+MAX_NOTES_LENGTH = 200_000
 MAX_TAGS = 100
 MAX_TAG_LENGTH = 200
 MAX_HASHES = 1000
@@ -56,6 +58,7 @@ RunHash = Annotated[str, StringConstraints(max_length=MAX_HASH_LENGTH)]
 class RunEdit(BaseModel):
     name: str | None = Field(None, max_length=MAX_NAME_LENGTH)
     description: str | None = Field(None, max_length=MAX_DESCRIPTION_LENGTH)
+    notes: str | None = Field(None, max_length=MAX_NOTES_LENGTH)
     archived: bool | None = None
     tags: list[Tag] | None = Field(None, max_length=MAX_TAGS)
 
@@ -174,6 +177,10 @@ def create_app(repo, *, read_only: bool = False,
                                    f"filename*=UTF-8''{quote(filename)}",
             'X-Content-Type-Options': 'nosniff'})
 
+    @app.get('/api/runs/{run_hash}/notes', tags=['runs'])
+    def get_notes(run_hash: str):
+        return run_details.run_notes(repo, run_hash)
+
     @app.patch('/api/runs/{run_hash}', tags=['edits'])
     def patch_run(run_hash: str, edit: RunEdit):
         writable()
@@ -209,10 +216,6 @@ def create_app(repo, *, read_only: bool = False,
     @app.get('/api/experiments', tags=['repository'])
     def experiments():
         return repo_summary.experiments(repo)
-
-    @app.get('/api/tags', tags=['repository'])
-    def tags():
-        return repo_summary.tags(repo)
 
     # --- series ----------------------------------------------------------------------
     @app.get('/api/series', tags=['series'],
@@ -302,6 +305,7 @@ def create_app(repo, *, read_only: bool = False,
                        f'jsonl.')
 
     app.include_router(objects_router(repo, queries))  # images, texts, audio, ... (+ blobs)
+    app.include_router(tags_router(repo, writable))  # tags: colours, rename, remove
     app.include_router(explore_router(repo))  # experiments summary, run comparison
     app.include_router(views_router(repo, read_only, PAGE_ROUTES))  # saved views
 

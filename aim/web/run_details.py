@@ -42,7 +42,40 @@ def run_info(repo, run_hash: str) -> dict:
     if props.get('creation_time') is not None:
         end = props.get('end_time') or props.get('updated_at')
         props['duration'] = (end - props['creation_time']) if end else None
-    return {'props': props, 'params': params, 'system_params': system, 'traces': traces}
+    stored = _stored_props(repo, run_hash, ('progress', 'successful_finish'))
+    props['progress'] = stored.get('progress')
+    props['successful_finish'] = bool(stored.get('successful_finish'))
+    return {'props': props, 'params': params, 'system_params': system, 'traces': traces,
+            'objects': _object_counts(repo, run_hash)}
+
+
+def _stored_props(repo, run_hash: str, keys: tuple[str, ...]) -> dict:
+    """Props the run's data keeps but the index does not (progress, notes ...)."""
+    marks = ', '.join('?' * len(keys))
+    out = {}
+    for key, value in repo.index.query(f'SELECT key, value FROM run_props WHERE run_hash = ? '
+                                       f'AND key IN ({marks})', [run_hash, *keys]):
+        with contextlib.suppress(TypeError, ValueError):
+            out[key] = json.loads(value)
+    return out
+
+
+def _object_counts(repo, run_hash: str) -> dict[str, int]:
+    """Object series of the run by page kind (images, texts, ...): the run page's tab."""
+    from aim.web.objects_api import PAGE_OF_KIND
+    try:
+        rows = repo.index.query('SELECT kind, COUNT(*) FROM object_series WHERE run_hash = ? '
+                                'GROUP BY kind', [run_hash])
+    except AimError:
+        return {}   # a repository from before rich objects: no table yet
+    return {PAGE_OF_KIND[k]: n for k, n in rows if k in PAGE_OF_KIND}
+
+
+def run_notes(repo, run_hash: str) -> dict:
+    """The run's markdown notes (the run page's Notes tab)."""
+    _index_row(repo, run_hash)
+    notes = _stored_props(repo, run_hash, ('notes',)).get('notes')
+    return {'notes': notes if isinstance(notes, str) else ''}
 
 
 def terminal_logs(repo, run_hash: str, since_line: int = 0) -> dict:
@@ -144,12 +177,15 @@ def _open_for_edit(repo, run_hash: str):
 
 
 def edit_run(repo, run_hash: str, changes: dict) -> dict:
-    """Apply name / description / archived / tags changes; returns the new run info."""
+    """Apply name / description / notes / archived / tags changes; returns the new run
+    info."""
     with _open_for_edit(repo, run_hash) as run:
         if changes.get('name') is not None:
             run.name = changes['name']
         if changes.get('description') is not None:
             run.description = changes['description']
+        if changes.get('notes') is not None:
+            run.notes = changes['notes']
         if changes.get('archived') is not None:
             run.archived = bool(changes['archived'])
         if changes.get('tags') is not None:
