@@ -26,6 +26,7 @@ import os
 import shutil
 import threading
 import urllib.parse
+import warnings
 from typing import Any
 
 from aim.errors import AimError
@@ -101,6 +102,43 @@ def store_file(base_uri: str, run_hash: str, path: str, name: str) -> str:
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     shutil.copyfile(path, dest)
     return path_uri(dest)
+
+
+class ArtifactUploader:
+    """The run's side channel for ``log_artifact(..., block=False)``: one thread copies
+    (or uploads) the files in the order they were logged, so the training loop does not
+    wait for them. ``stop()`` (at ``run.close()``) waits for every file logged before.
+    A file that cannot be stored is reported as a warning; it never raises in the
+    training loop."""
+
+    def __init__(self, name: str):
+        import queue
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, job) -> None:
+        self._queue.put(job)
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                job()
+            except Exception as e:   # a side channel never fails the run
+                warnings.warn(f'aim: {e}', RuntimeWarning, stacklevel=1)
+
+    def wait(self) -> None:
+        """Until every file submitted so far is stored."""
+        done = threading.Event()
+        self._queue.put(done.set)
+        done.wait()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
 
 
 class Artifact:

@@ -134,6 +134,7 @@ class Run:
         self._closed = False
         self._side_channels: list = []
         self._close_lock = threading.Lock()
+        self._artifacts_lock = threading.Lock()
         if run_hash is not None and not isinstance(run_hash, str):
             raise TypeError(f'run_hash must be a str, got {type(run_hash).__name__}')
         if read_only:
@@ -776,26 +777,53 @@ class Run:
 
     def log_artifact(self, path: str, name: str | None = None, *, block: bool = False) -> None:
         """Copy the file ``path`` to the artifacts URI as ``name`` (default: its file name)
-        and list it in ``run.artifacts``."""
+        and list it in ``run.artifacts``. With ``block=False`` (the default, as in Aim) the
+        copy or upload happens in the background, in the order files were logged, and the
+        artifact is listed once stored; ``run.close()`` waits for it. Pass ``block=True``
+        for a file about to be changed or removed. A bad name, a missing file or no
+        artifacts URI raise here either way."""
         from aim.sdk.artifacts import (
-            ARTIFACTS_PROP,
             ARTIFACTS_URI_PROP,
             ArtifactError,
+            ArtifactUploader,
             check_name,
-            store_file,
         )
         self._require_writable()
-        path = os.fspath(path)
+        path = os.path.abspath(os.fspath(path))
         base = self._stored_props().get(ARTIFACTS_URI_PROP)
         if not base:
             raise ArtifactError(f'Run {self.hash} has no artifacts URI: call '
                                 f"run.set_artifacts_uri('file:///path/to/artifacts') (or "
                                 f"'s3://bucket/prefix') first.")
         name = check_name(name if name is not None else os.path.basename(path))
+        if not os.path.isfile(path):
+            raise ArtifactError(f'No file at {path!r} to log as an artifact.')
+        if block:
+            self._store_artifact(base, path, name)
+            return
+        with self._close_lock:
+            self._require_writable()
+            uploader = next((c for c in self._side_channels
+                             if isinstance(c, ArtifactUploader)), None)
+            if uploader is None:
+                uploader = ArtifactUploader(f'aim-artifacts-{self.hash}')
+                self._side_channels.append(uploader)
+
+        def store() -> None:
+            try:
+                self._store_artifact(base, path, name)
+            except ArtifactError as e:   # the uploader warns with this message
+                raise ArtifactError(f'artifact {name!r} of run {self.hash} was not stored: '
+                                    f'{e}', e.uri) from e
+        uploader.submit(store)
+
+    def _store_artifact(self, base: str, path: str, name: str) -> None:
+        from aim.sdk.artifacts import ARTIFACTS_PROP, store_file
         uri = store_file(base, self.hash, path, name)
-        artifacts = dict(self._stored_props().get(ARTIFACTS_PROP) or {})
-        artifacts[name] = {'uri': uri, 'path': os.path.abspath(path)}
-        self._set_prop(**{ARTIFACTS_PROP: artifacts})
+        with self._artifacts_lock:
+            artifacts = dict(self._stored_props().get(ARTIFACTS_PROP) or {})
+            artifacts[name] = {'uri': uri, 'path': path}
+            self._set_prop(**{ARTIFACTS_PROP: artifacts})
 
     def log_artifacts(self, path: str, name: str | None = None, *, block: bool = False) -> None:
         """Log every file under the folder ``path`` (names keep their relative paths,

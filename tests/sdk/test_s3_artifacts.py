@@ -135,7 +135,7 @@ def test_a_missing_bucket_names_the_uri_and_leaves_the_run_as_it_was(s3_env, run
     run['hparams'] = {'lr': 0.1}
     run.set_artifacts_uri('s3://no-such-bucket/x')
     with pytest.raises(ArtifactError, match='NoSuchBucket') as caught:
-        run.log_artifact(str(model), name='other.pt')
+        run.log_artifact(str(model), name='other.pt', block=True)
     message = str(caught.value)
     assert f's3://no-such-bucket/x/{run.hash}/other.pt' in message
     assert 'AWS_ACCESS_KEY_ID' in message and 'Nothing was logged' in message
@@ -146,6 +146,54 @@ def test_a_missing_bucket_names_the_uri_and_leaves_the_run_as_it_was(s3_env, run
     with pytest.raises(ArtifactError, match='no longer at'):
         from aim.sdk.artifacts import Artifact
         Artifact('gone.pt', 's3://team-artifacts/kept/nothing/gone.pt').download(str(tmp_path))
+    # in the background (block=False, the default) the same failure is a warning naming
+    # the artifact and the URI; the training loop goes on, close() returns
+    with pytest.warns(RuntimeWarning, match="artifact 'later.pt' .*NoSuchBucket"):
+        run.log_artifact(str(model), name='later.pt')
+        run.track(0.6, name='loss', step=1)
+        run.close()
+    stored = Repo(run.repo.root_path).get_run(run.hash)
+    assert list(stored.artifacts) == ['model.pt']
+    assert list(stored.get_metric('loss', {}).values.values_numpy()) == [0.5, 0.6]
+
+
+def test_block_false_uploads_in_the_background(repo_dir, tmp_path, monkeypatch):
+    """log_artifact's default (block=False) returns while the store does not answer (a
+    moto server frozen with SIGSTOP); close() waits for the upload, in logging order."""
+    import signal
+    proc, url = _moto()
+    try:
+        boto3.client('s3', endpoint_url=url, **_client_keys(TEST_KEYS)).create_bucket(
+            Bucket='slow')
+        for key in [k for k in os.environ if k.startswith('AWS_')]:
+            monkeypatch.delenv(key)
+        for key, value in TEST_KEYS.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv('AWS_ENDPOINT_URL', url)
+        first, second = tmp_path / 'first.pt', tmp_path / 'second.pt'
+        first.write_bytes(b'1' * 1000)
+        second.write_bytes(b'2' * 1000)
+        run = Run(repo=repo_dir, system_tracking_interval=None, capture_terminal_logs=False)
+        run.set_artifacts_uri('s3://slow/p')
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            run.log_artifact(str(first))        # returns: the upload waits in the background
+            run.log_artifact(str(second), name='model.pt')
+            run.log_artifact(str(first), name='model.pt')    # logged last: the one kept
+            with pytest.raises(ArtifactError, match='No file at'):
+                run.log_artifact(str(tmp_path / 'missing.pt'))   # bad input: raised here
+            run.track(1.0, name='loss', step=0)
+            assert run.artifacts == {}          # listed once stored
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        run.close()
+        arts = Repo(repo_dir).get_run(run.hash).artifacts
+        assert sorted(arts) == ['first.pt', 'model.pt']
+        body = boto3.client('s3', endpoint_url=url, **_client_keys(TEST_KEYS)).get_object(
+            Bucket='slow', Key=f'p/{run.hash}/model.pt')['Body'].read()
+        assert body == b'1' * 1000
+    finally:
+        _stop(proc)
 
 
 def test_a_store_that_denies_the_write_is_an_artifact_error(repo_dir, tmp_path, monkeypatch):
@@ -174,7 +222,7 @@ def test_a_store_that_denies_the_write_is_an_artifact_error(repo_dir, tmp_path, 
         try:
             run.set_artifacts_uri('s3://locked/p')
             with pytest.raises(ArtifactError, match='AccessDenied') as caught:
-                run.log_artifact(str(model))
+                run.log_artifact(str(model), block=True)
             assert 's3://locked/p/' in str(caught.value)
             assert run.artifacts == {}
         finally:
