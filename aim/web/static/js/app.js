@@ -3,6 +3,7 @@
 
 import { clear, el, errorBox } from './dom.js';
 import { getJSON } from './api.js';
+import { installSaveView } from './save_view.js';
 
 // [path pattern, page name, title, module]; the run page titles itself with the run's name.
 const PAGES = [
@@ -16,9 +17,13 @@ const PAGES = [
   [/^\/audios\/?$/, 'audios', 'Audio', () => import('./pages/audios.js')],
   [/^\/distributions\/?$/, 'distributions', 'Distributions', () => import('./pages/distributions.js')],
   [/^\/figures\/?$/, 'figures', 'Figures', () => import('./pages/figures.js')],
+  [/^\/experiments\/?$/, 'experiments', 'Experiments', () => import('./pages/experiments.js')],
+  [/^\/compare\/?$/, 'compare', 'Compare runs', () => import('./pages/compare.js')],
+  [/^\/scatters\/?$/, 'scatters', 'Scatters', () => import('./pages/scatters.js')],
+  [/^\/views\/?$/, 'views', 'Saved views', () => import('./pages/views.js')],
 ];
 // Pages that show nothing at all in a repository without runs: they say how to start instead.
-const NEEDS_RUNS = new Set(['runs', 'metrics']);
+const NEEDS_RUNS = new Set(['runs', 'metrics', 'experiments', 'scatters']);
 
 let cleanup = null;
 export const server = { readOnly: false };
@@ -47,6 +52,7 @@ export function setUrlState(params) {
 
 async function render() {
   if (cleanup) { try { cleanup(); } catch (_) { /* ignore */ } cleanup = null; }
+  saveView.close();
   const mine = ++renders;
   refocusSort = null;
   const root = clear(document.getElementById('page'));
@@ -55,7 +61,7 @@ async function render() {
   for (const [pattern, name, title, load] of PAGES) {
     const m = path.match(pattern);
     if (!m) continue;
-    document.querySelectorAll('nav a[data-page]').forEach((a) => a.classList.toggle('current',
+    document.querySelectorAll('.topbar a[data-page]').forEach((a) => a.classList.toggle('current',
       a.dataset.page === name || (name === 'run' && a.dataset.page === 'runs')));
     document.body.dataset.page = name;
     setTitle(title);
@@ -71,7 +77,7 @@ async function render() {
     }
     return;
   }
-  document.querySelectorAll('nav a[data-page]').forEach((a) => a.classList.remove('current'));
+  document.querySelectorAll('.topbar a[data-page]').forEach((a) => a.classList.remove('current'));
   document.body.dataset.page = 'not-found';
   notFound(root, path);
 }
@@ -138,8 +144,17 @@ document.addEventListener('click', (e) => {
 });
 window.addEventListener('popstate', render);
 
+// "Save view" in the top bar; the views page shows a view saved while it is open.
+const saveButton = document.getElementById('save-view');
+const saveView = installSaveView({ button: saveButton,
+  onSaved: () => { if (document.body.dataset.page === 'views') render(); } });
+
 getJSON('/api/status').then((s) => {
   server.readOnly = s.read_only;
+  if (s.read_only) {
+    saveButton.disabled = true;
+    saveButton.title = 'read-only: this UI was started with --read-only, views cannot be saved';
+  }
   document.getElementById('server-status').textContent =
     `${s.total_runs} runs${s.read_only ? ' · read-only' : ''}`;
 }).catch(() => {});

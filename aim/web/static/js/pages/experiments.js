@@ -1,0 +1,81 @@
+// Experiments page: every experiment with its run counts, last activity and the params
+// that vary most across its runs (/api/experiments/summary). A row opens the runs page
+// with the query `run.experiment == "<name>"`.
+
+import { el, errorBox } from '../dom.js';
+import { getJSON } from '../api.js';
+import { formatTime, formatValue } from '../format.js';
+import { navigate } from '../app.js';
+
+function linkStylesheet() {
+  if (document.getElementById('experiments-css')) return;
+  document.head.appendChild(el('link', { id: 'experiments-css', rel: 'stylesheet', href: '/static/css/experiments.css' }));
+}
+
+// The run query that selects an experiment's runs; JSON's string escapes are the query
+// language's (Python's) for quotes, backslashes and control characters.
+export function experimentQuery(name) {
+  return name === null || name === undefined ? 'run.experiment is None' : `run.experiment == ${JSON.stringify(name)}`;
+}
+
+export function runsUrl(name) {
+  return `/runs?${new URLSearchParams({ q: experimentQuery(name) })}`;
+}
+
+function ago(seconds) {
+  if (seconds === null || seconds === undefined) return '';
+  const s = Date.now() / 1000 - seconds;
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+function paramChip(p) {
+  const range = 'min' in p ? `${formatValue(p.min)} – ${formatValue(p.max)}`
+    : (p.values || []).map(formatValue).join(', ') + (p.distinct > (p.values || []).length ? ', …' : '');
+  const count = `${p.distinct}${p.distinct_capped ? '+' : ''} values`;
+  return el('span', { class: 'exp-param', title: `${p.path}: ${count} across ${p.runs} runs` },
+    el('span', { class: 'exp-param-path', text: p.path }), ' ',
+    el('span', { class: 'exp-param-range', text: range }), ' ',
+    el('span', { class: 'muted', text: `(${count})` }));
+}
+
+export async function mount(root) {
+  linkStylesheet();
+  const filter = el('input', { type: 'text', id: 'experiments-filter', placeholder: 'filter by name', 'aria-label': 'filter experiments' });
+  const info = el('span', { class: 'muted', id: 'experiments-count' });
+  const holder = el('div', { class: 'table-holder experiments-holder' });
+  root.append(el('h1', { text: 'Experiments' }), el('div', { class: 'toolbar' }, filter, info), holder);
+  let experiments;
+  try {
+    experiments = (await getJSON('/api/experiments/summary')).experiments;
+  } catch (e) { root.append(errorBox(e)); return null; }
+
+  function draw() {
+    const needle = filter.value.trim().toLowerCase();
+    const shown = experiments.filter((x) => !needle || String(x.name ?? '').toLowerCase().includes(needle));
+    info.textContent = `${shown.length} of ${experiments.length} experiments`;
+    const rows = shown.map((x) => {
+      const url = runsUrl(x.name);
+      return el('tr', { class: 'experiment-row', dataset: { experiment: x.name ?? '' },
+        onclick: (e) => { if (!e.target.closest('a')) navigate(url); } },
+      el('td', { class: 'exp-name' }, el('a', { href: url, 'data-nav': true, text: x.name ?? '(no experiment)' })),
+      el('td', { class: 'num exp-runs', text: x.runs }),
+      el('td', { class: 'num exp-active' }, x.active ? el('span', { class: 'badge live', text: `${x.active} active` }) : '0'),
+      el('td', { class: 'num exp-archived', text: x.archived || '' }),
+      el('td', { class: 'exp-last', title: formatTime(x.last_activity), text: ago(x.last_activity) }),
+      el('td', { class: 'exp-first', text: formatTime(x.first_created) }),
+      el('td', { class: 'exp-params' }, x.varied_params.length ? x.varied_params.map(paramChip)
+        : el('span', { class: 'muted', text: x.runs > 1 ? 'all runs alike' : '' })));
+    });
+    holder.replaceChildren(el('table', { class: 'experiments-table' },
+      el('thead', {}, el('tr', {}, ...['Experiment', 'Runs', 'Active', 'Archived', 'Last activity', 'First run', 'Most varied params']
+        .map((h) => el('th', { text: h })))),
+      el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 7, class: 'muted', text: 'No experiment matches.' })))));
+  }
+  filter.addEventListener('input', draw);
+  draw();
+  root.dataset.ready = '1';
+  return null;
+}
