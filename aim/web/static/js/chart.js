@@ -1,6 +1,12 @@
 // A canvas line chart built for many series: one path per line on a base canvas, hover
 // and zoom drawn on an overlay canvas so moving the mouse never redraws the lines. The
 // chart follows its box's width (ResizeObserver) and draws at devicePixelRatio.
+//
+// Options: height, logY, logX, xAxis, tooltip(hit) -> rows, onZoom(x0, x1[, y0, y1]) (a
+// drag zooms x; a drag that also spans 10 px or more vertically is a rectangle and gives
+// the y range too), onCursor(x | null) (the data x under the mouse, null once it leaves),
+// robustY (the y range from the 2nd-98th percentiles of the visible points: a spike is
+// clipped instead of flattening the rest). setData takes lines, bands, xRange and yRange.
 
 import { el } from './dom.js';
 import { formatNumber, formatTime } from './format.js';
@@ -76,6 +82,10 @@ function linkSheet() {
   sheetLinked = true;
 }
 
+// Where the y range of robustY comes from: at most this many visible points (strided).
+const ROBUST_SAMPLE = 20000;
+const RECT_MIN_PX = 10;
+
 const finite = (v) => v === v && v !== Infinity && v !== -Infinity;
 const nonFiniteName = (v) => (v !== v ? 'NaN' : v > 0 ? '+inf' : '-inf');
 
@@ -90,13 +100,18 @@ export class LineChart {
     this.root.append(this.base, this.overlay, this.tip);
     container.appendChild(this.root);
     this.lines = []; this.bands = []; this.markers = []; this.dots = [];
-    this.hover = null; this.drag = null; this.zoomRange = null; this.pending = null;
+    this.hover = null; this.drag = null; this.zoomRange = null; this.zoomY = null; this.pending = null;
+    this.yRange = null;
     this.tickLabels = { x: [], y: [] };
     this.overlay.addEventListener('mousemove', (e) => this.onMove(e));
     this.overlay.addEventListener('mouseleave', () => this.onLeave());
-    this.overlay.addEventListener('mousedown', (e) => { this.drag = { x0: this.localX(e), x1: this.localX(e) }; });
+    this.overlay.addEventListener('mousedown', (e) => {
+      const x = this.localX(e); const y = this.localY(e);
+      this.drag = { x0: x, x1: x, y0: y, y1: y };
+    });
     this.overlay.addEventListener('mouseup', (e) => this.onUp(e));
     this.overlay.addEventListener('dblclick', () => this.zoomTo(null, null));
+    this.cursorX = null;  // a vertical rule at this data x (setCursor), e.g. another chart's
     // Redraw when the box's width changes (window resize, a sidebar, the grid reflowing)
     // or when the window moves to a screen of another pixel density.
     if (typeof ResizeObserver === 'function') {
@@ -116,13 +131,20 @@ export class LineChart {
   localX(e) { return e.clientX - this.overlay.getBoundingClientRect().left; }
   localY(e) { return e.clientY - this.overlay.getBoundingClientRect().top; }
 
-  setData({ lines = [], bands = [], xRange = null } = {}) {
-    this.lines = lines; this.bands = bands; this.xRange = xRange;
+  setData({ lines = [], bands = [], xRange = null, yRange = null } = {}) {
+    this.lines = lines; this.bands = bands; this.xRange = xRange; this.yRange = yRange;
     this.hover = null;  // it pointed into the old lines: a tooltip must not outlive them
     this.draw();
   }
 
   setOptions(options) { Object.assign(this.options, options); }
+
+  // Draws a vertical rule at data x (null: none) without redrawing the lines.
+  setCursor(x) {
+    if (x === this.cursorX) return;
+    this.cursorX = x;
+    this.drawOverlay();
+  }
 
   yOf(v) { return this.options.logY ? (v > 0 ? Math.log10(v) : NaN) : v; }
   xOf(v) { return this.options.logX ? (v > 0 ? Math.log10(v) : NaN) : v; }
@@ -152,16 +174,54 @@ export class LineChart {
     for (const line of this.lines) visit(line.x, line.y);
     for (const band of this.bands) { visit(band.x, band.lo); visit(band.x, band.hi); }
     const range = this.zoomRange || this.xRange;
+    let xRanged = false;
     if (range && range[0] !== null && range[1] !== null) {
       const a = this.xOf(range[0]); const b = this.xOf(range[1]);
-      if (finite(a) && finite(b)) [xlo, xhi] = [a, b];
+      if (finite(a) && finite(b)) { [xlo, xhi] = [a, b]; xRanged = true; }
     }
     if (!Number.isFinite(xlo)) { xlo = 0; xhi = 1; }
+    if (this.options.robustY && Number.isFinite(ylo)) {
+      const r = this.robustRange(xRanged ? xlo : -Infinity, xRanged ? xhi : Infinity);
+      if (r) { ylo = Math.max(ylo, r[0]); yhi = Math.min(yhi, r[1]); }
+    }
     if (!Number.isFinite(ylo)) { ylo = 0; yhi = 1; }
     if (xhi === xlo) { xlo -= 0.5; xhi += 0.5; }
     if (yhi === ylo) { ylo -= 0.5; yhi += 0.5; }
     const pad = (yhi - ylo) * 0.04;
+    const yr = this.zoomY || this.yRange;
+    if (yr && yr[0] !== null && yr[1] !== null) {
+      const a = this.yOf(yr[0]); const b = this.yOf(yr[1]);
+      if (finite(a) && finite(b) && b > a) return { xlo, xhi, ylo: a, yhi: b };
+    }
     return { xlo, xhi, ylo: ylo - pad, yhi: yhi + pad };
+  }
+
+  // The y range that ignores outliers: the 2nd to 98th percentile of the visible points
+  // (on the axis' own scale), widened by a tenth of that span each side; null when too
+  // few points. Points are taken with a stride so that at most ROBUST_SAMPLE are sorted.
+  robustRange(xlo, xhi) {
+    let total = 0;
+    for (const line of this.lines) total += line.y.length;
+    if (total < 8) return null;
+    const stride = Math.max(1, Math.ceil(total / ROBUST_SAMPLE));
+    const sample = new Float64Array(Math.ceil(total / stride) + this.lines.length);
+    let k = 0;
+    for (const line of this.lines) {
+      const xs = line.x; const ys = line.y;
+      const a = xlo === -Infinity ? 0 : Math.max(0, lowerBound(xs, this.options.logX ? Math.pow(10, xlo) : xlo));
+      for (let i = a; i < ys.length; i += stride) {
+        const x = this.xOf(xs[i]);
+        if (x > xhi) break;
+        const v = this.yOf(ys[i]);
+        if (finite(v)) sample[k++] = v;
+      }
+    }
+    if (k < 8) return null;
+    const sorted = sample.subarray(0, k).sort();
+    const at = (p) => { const f = (k - 1) * p; const i = Math.floor(f); return i + 1 < k ? sorted[i] + (sorted[i + 1] - sorted[i]) * (f - i) : sorted[i]; };
+    const lo = at(0.02); const hi = at(0.98);
+    const margin = (hi - lo) * 0.1 || Math.abs(hi) * 0.05 || 0.5;
+    return [lo - margin, hi + margin];
   }
 
   resize() {
@@ -190,6 +250,7 @@ export class LineChart {
     this.px = (x) => PAD.left + (x - b.xlo) * sx;
     this.py = (y) => PAD.top + ph - (y - b.ylo) * sy;
     this.invX = (px) => { const v = b.xlo + (px - PAD.left) / sx; return logX ? Math.pow(10, v) : v; };
+    this.invY = (py) => { const v = b.ylo + (PAD.top + ph - py) / sy; return logY ? Math.pow(10, v) : v; };
     this.drawAxes(ctx, b, pw, ph);
     ctx.save();
     ctx.beginPath(); ctx.rect(PAD.left, PAD.top, pw, ph); ctx.clip();
@@ -336,11 +397,15 @@ export class LineChart {
 
   onMove(e) {
     const mx = this.localX(e); const my = this.localY(e);
-    if (this.drag) { this.drag.x1 = mx; this.drawOverlay(); return; }
+    if (this.drag) { this.drag.x1 = mx; this.drag.y1 = my; this.drawOverlay(); return; }
     if (this.pending) return;
     this.pending = requestAnimationFrame(() => {
       this.pending = null;
       this.hover = this.lines.length ? this.nearest(mx, my) : null;
+      if (this.options.onCursor && this.invX) {
+        const inside = mx >= PAD.left && mx <= this.w - PAD.right;
+        this.options.onCursor(inside ? this.invX(mx) : null, this);
+      }
       this.drawOverlay();
     });
   }
@@ -349,21 +414,31 @@ export class LineChart {
     // a move still waiting for its frame would bring the tooltip back after the mouse left
     if (this.pending) { cancelAnimationFrame(this.pending); this.pending = null; }
     this.hover = null; this.drag = null; this.drawOverlay();
+    if (this.options.onCursor) this.options.onCursor(null, this);
   }
 
   onUp() {
     const drag = this.drag; this.drag = null;
     if (!drag) return;
     const x0 = Math.min(drag.x0, drag.x1); const x1 = Math.max(drag.x0, drag.x1);
+    const y0 = Math.max(drag.y0, drag.y1); const y1 = Math.min(drag.y0, drag.y1);  // pixels grow down
     this.drawOverlay();
-    if (x1 - x0 >= 5) this.zoomTo(this.invX(x0), this.invX(x1));
+    if (x1 - x0 < 5) return;
+    if (y0 - y1 >= RECT_MIN_PX) this.zoomTo(this.invX(x0), this.invX(x1), this.invY(y0), this.invY(y1));
+    else this.zoomTo(this.invX(x0), this.invX(x1));
   }
 
   // The page's onZoom re-queries the server; without one the chart zooms on its own
   // points (and keeps that range across setData, e.g. live updates) until double-click.
-  zoomTo(x0, x1) {
-    if (this.options.onZoom) { this.options.onZoom(x0, x1); return; }
+  // y0/y1 (a rectangle) are given only when the drag spanned them.
+  zoomTo(x0, x1, y0, y1) {
+    const rect = y0 !== undefined && y1 !== undefined;
+    if (this.options.onZoom) {
+      if (rect) this.options.onZoom(x0, x1, y0, y1); else this.options.onZoom(x0, x1);
+      return;
+    }
     this.zoomRange = x0 === null ? null : [x0, x1];
+    this.zoomY = x0 === null || !rect ? null : [y0, y1];
     this.draw();
   }
 
@@ -373,9 +448,22 @@ export class LineChart {
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.clearRect(0, 0, this.w, this.h);
     if (this.drag) {
-      const x0 = Math.min(this.drag.x0, this.drag.x1);
+      const d = this.drag;
+      const x0 = Math.min(d.x0, d.x1);
       ctx.fillStyle = 'rgba(60,110,220,0.15)';
-      ctx.fillRect(x0, PAD.top, Math.abs(this.drag.x1 - this.drag.x0), this.h - PAD.top - PAD.bottom);
+      if (Math.abs(d.y1 - d.y0) >= RECT_MIN_PX) {
+        ctx.fillRect(x0, Math.min(d.y0, d.y1), Math.abs(d.x1 - d.x0), Math.abs(d.y1 - d.y0));
+      } else ctx.fillRect(x0, PAD.top, Math.abs(d.x1 - d.x0), this.h - PAD.top - PAD.bottom);
+    }
+    if (this.cursorX !== null && this.px && !this.hover) {
+      const cx = this.xOf(this.cursorX);
+      if (finite(cx)) {
+        const X = Math.round(this.px(cx)) + 0.5;
+        if (X >= PAD.left && X <= this.w - PAD.right) {
+          ctx.strokeStyle = 'rgba(90,98,112,0.6)'; ctx.lineWidth = 1;
+          ctx.beginPath(); ctx.moveTo(X, PAD.top); ctx.lineTo(X, this.h - PAD.bottom); ctx.stroke();
+        }
+      }
     }
     const hit = this.hover;
     if (!hit) { this.tip.hidden = true; return; }

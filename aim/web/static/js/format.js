@@ -7,8 +7,9 @@ export function formatNumber(v) {
   if (!Number.isFinite(v)) return String(v);
   if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
   const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(3);
-  return String(Number(v.toPrecision(5)));
+  // six significant digits: 6.30626e-5 rather than 0.00006306263089267136
+  if (a !== 0 && (a < 1e-4 || a >= 1e9)) return v.toExponential(5).replace(/\.?0+e/, 'e').replace('e+', 'e');
+  return String(Number(v.toPrecision(6)));
 }
 
 export function formatTime(seconds) {
