@@ -1,12 +1,14 @@
-// Runs page: query bar, sortable and pageable table, column choice, select runs to compare,
-// archive, delete or tag them, show or hide archived runs, export the table as CSV. While a
-// run is being written the page is re-read every few seconds.
+// Runs page: query bar, sortable and pageable table, column choice, select runs to compare
+// (metrics, or params side by side), archive, delete or tag them (chips in the tags' colours),
+// show or hide archived runs, export the table as CSV. While a run is being written the
+// page is re-read every few seconds.
 
 import { el, clear, errorBox } from '../dom.js';
 import { getJSON, sendJSON } from '../api.js';
 import { QueryBar } from '../query_bar.js';
 import { formatTime, formatValue, formatNumber, contextLabel } from '../format.js';
 import { navigate, setUrlState } from '../app.js';
+import { loadTags, tagChip, paintChips } from '../tags.js';
 
 const PAGE_SIZE = 50;
 const EXPORT_PAGE = 1000;   // the API's largest page
@@ -102,6 +104,10 @@ export async function mount(root, { query }) {
   const liveBadge = el('span', { class: 'badge live', id: 'runs-live', hidden: true });
   const compare = el('button', { text: 'Compare selected', disabled: true, id: 'compare',
     onclick: () => navigate(`/metrics?runs=${[...selected].join(',')}`) });
+  const compareParams = el('button', { text: 'Compare params', disabled: true, id: 'compare-params',
+    title: 'the params of two or more selected runs side by side',
+    onclick: () => navigate(`/compare?runs=${[...selected].map(encodeURIComponent).join(',')}`) });
+  let tagList = new Map();   // name -> {color, description, runs}: the chips' colours
   const columnsMenu = el('details', { class: 'columns-menu runs-menu', id: 'columns-menu' }, el('summary', { text: 'Columns' }));
   const showArchived = el('input', { type: 'checkbox', id: 'show-archived', checked: state.archived,
     onchange: (e) => { state.archived = e.target.checked; state.offset = 0; load(); } });
@@ -116,17 +122,19 @@ export async function mount(root, { query }) {
   const archiveButton = el('button', { text: 'Archive', id: 'bulk-archive', onclick: () => bulkArchive(true) });
   const unarchiveButton = el('button', { text: 'Unarchive', id: 'bulk-unarchive', onclick: () => bulkArchive(false) });
   const deleteButton = el('button', { text: 'Delete', id: 'bulk-delete', class: 'danger', onclick: () => bulkDelete() });
-  const tagInput = el('input', { type: 'text', id: 'bulk-tag-input', placeholder: 'tag', maxlength: 200, 'aria-label': 'tag' });
+  const tagOptions = el('datalist', { id: 'bulk-tag-options' });
+  const tagInput = el('input', { type: 'text', id: 'bulk-tag-input', placeholder: 'tag', maxlength: 200, 'aria-label': 'tag',
+    list: 'bulk-tag-options', autocomplete: 'off' });
   const addTag = el('button', { text: 'Add to selected', id: 'bulk-tag-add', onclick: () => bulkTag(true) });
   const removeTag = el('button', { text: 'Remove from selected', id: 'bulk-tag-remove', onclick: () => bulkTag(false) });
   const tagMenu = el('details', { class: 'runs-menu', id: 'tag-menu' }, el('summary', { text: 'Tag' }),
-    el('div', { class: 'runs-menu-panel' }, tagInput, addTag, removeTag));
+    el('div', { class: 'runs-menu-panel' }, tagInput, tagOptions, addTag, removeTag));
   const writeButtons = [archiveButton, unarchiveButton, deleteButton, addTag, removeTag];
 
   const tableHolder = el('div', { class: 'table-holder' });
   const pager = el('div', { class: 'pager' });
   root.append(el('h1', { text: 'Runs' }), bar.root,
-    el('div', { class: 'toolbar' }, info, liveBadge, compare, columnsMenu,
+    el('div', { class: 'toolbar' }, info, liveBadge, compare, compareParams, columnsMenu,
       el('label', { class: 'check' }, showArchived, 'Show archived'), exportButton),
     el('div', { class: 'toolbar bulk-actions' }, selectionInfo, clearSelection, archiveButton, unarchiveButton,
       tagMenu, deleteButton, bulkStatus),
@@ -157,6 +165,16 @@ export async function mount(root, { query }) {
       readOnly = status.read_only;
       refreshSelection();
     }).catch((e) => root.appendChild(errorBox(e)));
+  // Tag colours and the bulk tag field's completion; chips drawn before they arrive are
+  // painted then.
+  function refreshTags() {
+    return loadTags().then((list) => {
+      tagList = list;
+      paintChips(tableHolder, list);
+      tagOptions.replaceChildren(...[...list.keys()].map((name) => el('option', { value: name })));
+    }).catch(() => { /* chips keep the plain colour */ });
+  }
+  refreshTags();
 
   function buildColumnsMenu() {
     if (!state.params || !state.metrics) return;
@@ -186,7 +204,7 @@ export async function mount(root, { query }) {
       return el('td', {}, el('a', { href: `/runs/${encodeURIComponent(run.hash)}`, 'data-nav': true,
         class: 'run-link', text: run.name || run.hash }));
     }
-    if (key === 'tags') return el('td', {}, ...(run.tags || []).map((t) => el('span', { class: 'tag', text: t })));
+    if (key === 'tags') return el('td', { class: 'tags-cell' }, ...(run.tags || []).map((t) => tagChip(t, tagList)));
     if (key === 'creation_time') return el('td', { text: formatTime(run.creation_time) });
     if (key === 'active') {
       return el('td', {}, el('span', { class: run.archived ? 'badge archived' : run.active ? 'badge live' : 'badge', text:
@@ -328,6 +346,7 @@ export async function mount(root, { query }) {
     }
     const n = selected.size;
     compare.disabled = n === 0;
+    compareParams.disabled = n < 2;
     compare.textContent = n ? `Compare ${n} selected` : 'Compare selected';
     selectionInfo.textContent = n ? `${n} selected` : 'none selected';
     clearSelection.disabled = n === 0;
@@ -382,6 +401,7 @@ export async function mount(root, { query }) {
         done += 1;
       }
       report(`${add ? 'Tagged' : 'Untagged'} ${done} runs.`);
+      refreshTags();
       tagMenu.open = false;
     } catch (e) { report(`${e.message} (${done} of ${hashes.length} runs were changed)`, true); }
     await load();
