@@ -39,10 +39,11 @@ export function tickLabel(v) {
   return Number(v.toPrecision(3)).toExponential();
 }
 
-// An axis over the values one field takes: numbers (linear or log) or categories. `pos`
+// An axis over the values one field takes: numbers (linear or log; a linear one with a
+// margin of 4 % each side unless `margin` is false) or categories. `pos`
 // maps a value to 0..1 along the axis, or null when it has no place (no value; zero or a
 // negative number on a log axis).
-export function makeAxis(values, log) {
+export function makeAxis(values, log, margin = true) {
   const given = values.filter(present);
   const nums = given.filter(isNum);
   if (given.length && nums.length === given.length) {
@@ -59,7 +60,7 @@ export function makeAxis(values, log) {
       return { kind: 'number', log, lo: 10 ** a, hi: 10 ** b, ticks, pos: (v) => (isNum(v) && v > 0 ? (Math.log10(v) - a) / (b - a) : null) };
     }
     if (hi - lo < 1e-12 * Math.max(1, Math.abs(hi))) { lo -= 0.5; hi += 0.5; }
-    const margin = (hi - lo) * 0.04; lo -= margin; hi += margin;
+    if (margin) { const m = (hi - lo) * 0.04; lo -= m; hi += m; }
     const raw = (hi - lo) / 5; const mag = 10 ** Math.floor(Math.log10(raw));
     const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
     const ticks = [];
@@ -184,7 +185,7 @@ export async function mount(root, { query }) {
     const fx = fieldOf(state.x); const fy = fieldOf(state.y); const fc = fieldOf(state.color);
     const ax = makeAxis(runs.map((r) => valueOf(r, fx)), state.logx);
     const ay = makeAxis(runs.map((r) => valueOf(r, fy)), state.logy);
-    const ac = fc ? makeAxis(runs.map((r) => valueOf(r, fc)), false) : null;
+    const ac = fc ? makeAxis(runs.map((r) => valueOf(r, fc)), false, false) : null;
     const dpr = window.devicePixelRatio || 1;
     const w = Math.max(240, plot.clientWidth); const h = Math.max(260, Math.min(480, Math.round(w * 0.62)));
     canvas.width = w * dpr; canvas.height = h * dpr; canvas.style.width = `${w}px`; canvas.style.height = `${h}px`;
