@@ -167,10 +167,15 @@ def test_experiments_summary_and_compare(repo_dir):
 
 
 def test_varied_params_order():
+    import json
+
     from aim.web.explore_api import varied_params
-    rows = [('e', '{"lr": %s, "opt": "%s", "seed": 1, "rare": %d}' % (lr, opt, i))
-            if i == 0 else ('e', '{"lr": %s, "opt": "%s", "seed": 1}' % (lr, opt))
-            for i, (lr, opt) in enumerate([(0.1, 'a'), (0.2, 'b'), (0.3, 'b'), (0.4, 'a')])]
+    rows = []
+    for i, (lr, opt) in enumerate([(0.1, 'a'), (0.2, 'b'), (0.3, 'b'), (0.4, 'a')]):
+        params = {'lr': lr, 'opt': opt, 'seed': 1}
+        if i == 0:
+            params['rare'] = i
+        rows.append(('e', json.dumps(params)))
     rows.append(('f', '{"lr": 1}'))
     varied = varied_params(rows)
     assert [p['path'] for p in varied['e']] == ['lr', 'opt']   # seed alike, rare on 1 of 4
