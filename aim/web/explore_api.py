@@ -11,7 +11,6 @@ params summary of the query bar is (aim/web/repo_summary.py).
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections import defaultdict
 from typing import Any
@@ -26,12 +25,24 @@ VARIED_PARAMS = 3         # params named per experiment
 MAX_DISTINCT = 50         # distinct values counted per param (more: "50+")
 
 
-def _kind(value: Any) -> str:
+def _walk(tree: dict, prefix: str, out: list) -> None:
+    """(path, leaf) pairs of a params tree, as ``flatten`` gives them, into ``out``."""
+    for key, value in tree.items():
+        path = f'{prefix}.{key}' if prefix else str(key)
+        if isinstance(value, dict) and value:
+            _walk(value, path, out)
+        else:
+            out.append((path, value))
+
+
+def _identity(value: Any) -> Any:
+    """A hashable stand-in for a param value that tells 1, 1.0 and True apart only as
+    JSON does (1 == 1.0; true is not 1)."""
     if isinstance(value, bool):
-        return 'bool'
-    if isinstance(value, (int, float)):
-        return 'number'
-    return 'string' if isinstance(value, str) else 'other'
+        return ('b', value)
+    if isinstance(value, (int, float, str)):
+        return value
+    return ('j', json.dumps(value, sort_keys=True))
 
 
 def varied_params(rows) -> dict[Any, list[dict]]:
@@ -40,41 +51,49 @@ def varied_params(rows) -> dict[Any, list[dict]]:
     it and it has two values or more; the most distinct values first, then the most runs,
     then the name. Each comes with its distinct count (capped at 50), its numeric range or
     a few of its values."""
-    stats: dict[Any, dict[str, dict]] = defaultdict(dict)
+    # per experiment and path: [runs, distinct identities, first values, min, max, numeric]
+    stats: dict[Any, dict[str, list]] = defaultdict(dict)
     runs: dict[Any, int] = defaultdict(int)
     for experiment, text in rows:
         runs[experiment] += 1
         mine = stats[experiment]
-        for path, value in flatten(params_of(text)).items():
-            if path.startswith('__system_params') or value is None:
+        leaves: list = []
+        _walk(params_of(text), '', leaves)
+        for path, value in leaves:
+            if value is None or path.startswith('__system_params'):
                 continue
             entry = mine.get(path)
             if entry is None:
-                entry = mine[path] = {'runs': 0, 'values': set(), 'min': None, 'max': None,
-                                      'numeric': True}
-            entry['runs'] += 1
-            if _kind(value) == 'number' and not math.isnan(value):
-                entry['min'] = value if entry['min'] is None else min(entry['min'], value)
-                entry['max'] = value if entry['max'] is None else max(entry['max'], value)
+                entry = mine[path] = [0, set(), [], None, None, True]
+            entry[0] += 1
+            if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and value == value:          # (NaN is no number to range over)
+                entry[3] = value if entry[3] is None or value < entry[3] else entry[3]
+                entry[4] = value if entry[4] is None or value > entry[4] else entry[4]
             else:
-                entry['numeric'] = False
-            if len(entry['values']) <= MAX_DISTINCT:
-                entry['values'].add(json.dumps(value, sort_keys=True))
+                entry[5] = False
+            seen = entry[1]
+            if len(seen) <= MAX_DISTINCT:
+                key = _identity(value)
+                if key not in seen:
+                    seen.add(key)
+                    if len(entry[2]) < 3:
+                        entry[2].append(value)
     out: dict[Any, list[dict]] = {}
     for experiment, mine in stats.items():
         total = runs[experiment]
         varying = [(path, e) for path, e in mine.items()
-                   if len(e['values']) > 1 and 2 * e['runs'] >= total]
-        varying.sort(key=lambda pe: (-len(pe[1]['values']), -pe[1]['runs'], pe[0]))
+                   if len(e[1]) > 1 and 2 * e[0] >= total]
+        varying.sort(key=lambda pe: (-len(pe[1][1]), -pe[1][0], pe[0]))
         items = []
         for path, e in varying[:VARIED_PARAMS]:
-            item: dict[str, Any] = {'path': path, 'distinct': min(len(e['values']), MAX_DISTINCT),
-                                    'distinct_capped': len(e['values']) > MAX_DISTINCT,
-                                    'runs': e['runs']}
-            if e['numeric'] and e['min'] is not None:
-                item['min'], item['max'] = e['min'], e['max']
+            item: dict[str, Any] = {'path': path, 'distinct': min(len(e[1]), MAX_DISTINCT),
+                                    'distinct_capped': len(e[1]) > MAX_DISTINCT,
+                                    'runs': e[0]}
+            if e[5] and e[3] is not None:
+                item['min'], item['max'] = e[3], e[4]
             else:
-                item['values'] = [json.loads(v) for v in sorted(e['values'])[:3]]
+                item['values'] = sorted(e[2], key=lambda v: json.dumps(v, sort_keys=True))
             items.append(item)
         out[experiment] = items
     return out
