@@ -118,7 +118,9 @@ class ExperimentsSummary:
             'MAX(creation_time) '
             'FROM runs GROUP BY experiment')
         with self.lock:
-            mark = (sum(r[1] for r in rows), max((r[5] or 0 for r in rows), default=0),
+            # archiving a run changes which runs count without a new write time
+            mark = (sum(r[1] for r in rows), sum(r[2] or 0 for r in rows),
+                    max((r[5] or 0 for r in rows), default=0),
                     max((r[6] or 0 for r in rows), default=0))
             if mark != self.mark:
                 self.varied = varied_params(index.query(
