@@ -138,3 +138,268 @@ def test_x_axis_aligned_by_another_metric(client):
     assert all(s['n'] == 0 for s in missing['series'])
     bad = c.get('/api/series', params={'runs': hashes[0], 'x_axis': 'steps'})
     assert bad.status_code == 400 and bad.json()['error']['type'] == 'InvalidXAxis'
+
+
+# --- in the browser -------------------------------------------------------------------
+
+def in_browser(test):
+    test = pytest.mark.browser(test)
+    return pytest.mark.skipif(not os.path.exists(CHROMIUM), reason='needs /usr/bin/chromium '
+                              '(scripts/setup_web.sh installs it)')(test)
+
+
+@pytest.fixture(scope='module')
+def site(repo_path):
+    path, hashes = repo_path
+    with aim_up(path) as url:
+        yield url, hashes
+
+
+@pytest.fixture(scope='module')
+def page(site):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            p = chromium.new_page(viewport={'width': 1400, 'height': 900})
+            errors: list[str] = []
+            p.on('console', lambda m: m.type == 'error'
+                 and not m.text.startswith('Failed to load resource') and errors.append(m.text))
+            p.on('pageerror', lambda e: errors.append(str(e)))
+            p.series_requests = []
+            p.on('request', lambda r: '/api/series?' in r.url and p.series_requests.append(r.url))
+            yield p
+            assert errors == []
+        finally:
+            chromium.close()
+
+
+def open_view(page, site, query=''):
+    url, hashes = site
+    page.goto(f'{url}/metrics?runs={",".join(hashes)}{query}')
+    page.wait_for_selector('#page[data-ready="1"]')
+    return hashes
+
+
+CHARTS = '''() => window.__aimCharts.map((c) => c.chartKey)'''
+
+
+def chart_of(page, key):
+    keys = page.evaluate(CHARTS)
+    assert key in keys, keys
+    return keys.index(key)
+
+
+def point_at(page, index, x, y=None):
+    """Page coordinates of data (x, y) on chart ``index`` (y None: the plot's middle)."""
+    box = page.locator('.chart-overlay').nth(index).bounding_box()
+    px, py = page.evaluate('''([i, x, y]) => { const c = window.__aimCharts[i];
+        return [c.px(c.xOf(x)), y === null ? (c.py(c.b.ylo) + c.py(c.b.yhi)) / 2
+                                           : c.py(c.yOf(y))]; }''', [index, x, y])
+    return box['x'] + px, box['y'] + py
+
+
+def drag(page, start, end):
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=4)
+    page.mouse.up()
+
+
+def table_rows(page):
+    """[run hash, metric, context, cursor value, its step, min, max, last] per row."""
+    return page.eval_on_selector_all('.series-table tbody tr', '''rs => rs.map((r) => [
+        r.dataset.run, r.cells[3].textContent, r.cells[4].textContent,
+        ...['.cursor-value', '.series-min', '.series-max', '.series-last'].flatMap((c, k) =>
+          k ? [r.querySelector(c).textContent] : [r.querySelector(c).textContent,
+                                                  r.querySelector(c).dataset.step])])''')
+
+
+@in_browser
+def test_train_and_val_differ_system_metrics_last_numbers_readable(site, page):
+    hashes = open_view(page, site)
+    keys = page.evaluate(CHARTS)
+    assert keys[-1] == '__system__cpu' and set(keys) == {'loss', 'tokens', 'grad', '__system__cpu'}
+    # colour by run, line style by context: a run's train and val lines look different
+    i = chart_of(page, 'loss')
+    styles = page.evaluate(f'''() => window.__aimCharts[{i}].lines.map((l) =>
+        [l.meta.s.run, JSON.stringify(l.meta.s.context), l.color, l.dash])''')
+    assert len(styles) == 6
+    for run in hashes:
+        mine = {(ctx, color, dash) for r, ctx, color, dash in styles if r == run}
+        assert len(mine) == 2 and len({(c, d) for _, c, d in mine}) == 2
+    assert 'context:' in page.inner_text('#legend')
+    # the table lists every series, system metrics last
+    metrics = [r[1] for r in table_rows(page)]
+    assert len(metrics) == 15 and metrics[-3:] == ['__system__cpu'] * 3
+    assert '__system__cpu' not in metrics[:-3]
+    # a tiny value: six significant digits in exponent notation
+    g = chart_of(page, 'grad')
+    y = page.evaluate(f'() => window.__aimCharts[{g}].lines[0].y[10]')
+    page.mouse.move(*point_at(page, g, 10, y))
+    page.wait_for_selector('.chart-tooltip:not([hidden])')
+    tip = page.locator('.chart-tooltip:not([hidden])').inner_text()
+    value = next(line for line in tip.splitlines() if line.startswith('value: '))[7:]
+    assert value.endswith('e-5') and len(value.split('e')[0].replace('.', '')) <= 6, tip
+    assert abs(float(value) - TINY * (1 + 10 / STEPS)) <= 1e-5 * TINY
+    assert 'hparams.lr: 0.1' in tip or 'hparams.lr: 0.05' in tip or 'hparams.lr: 0.0333333' in tip
+    page.mouse.move(5, 5)
+    lasts = [r[7] for r in table_rows(page) if r[1] == 'grad']
+    assert lasts and all(len(c) <= 10 and abs(float(c) / (TINY * (1 + 199 / STEPS)) - 1) < 1e-5
+                         for c in lasts), lasts
+
+
+@in_browser
+def test_series_table_hides_lines_and_reads_values_at_the_cursor(site, page):
+    hashes = open_view(page, site, '&chart=metric.name')
+    i = chart_of(page, 'loss')
+    rows = table_rows(page)
+    train = [r for r in rows if r[1] == 'loss' and r[2] == 'subset=train']
+    # min / max / last over the visible range: the spike is the max of run 0
+    first = next(r for r in train if r[0] == hashes[0])
+    assert float(first[6]) == SPIKE and first[5] == first[3]  # cursor off: the last value
+    assert abs(float(first[7]) - loss_of(0, STEPS - 1)) < 1e-5 and first[4] == str(STEPS - 1)
+    # the value at the cursor is the stored value at the step under it
+    page.mouse.move(*point_at(page, i, 57))
+    head = "() => document.querySelector('#cursor-head').textContent"
+    page.wait_for_function(f"{head}.includes('57')")
+    for run_hash, name, ctx, value, step, *_ in table_rows(page):
+        if name == 'loss' and ctx == 'subset=train':
+            assert step == '57' and abs(float(value) - loss_of(hashes.index(run_hash), 57)) < 1e-5
+        if name == 'loss' and ctx == 'subset=val':  # tracked every 5 steps: the nearest
+            assert step == '55'
+    page.mouse.move(5, 5)
+    page.wait_for_function(f"{head} === 'last value'")
+    # hiding a series removes its line without asking the server again
+    before = len(page.series_requests)
+    page.locator(f'.series-table tr[data-run="{hashes[0]}"]', has_text='subset=train')\
+        .first.locator('input[type=checkbox]').uncheck()
+    lines = page.evaluate(f'''() => window.__aimCharts[{i}].lines.map((l) =>
+        l.meta.s.run + JSON.stringify(l.meta.s.context))''')
+    assert len(lines) == 5 and hashes[0] + '{"subset":"train"}' not in lines
+    assert 'hide=' in page.url and len(page.series_requests) == before
+    assert page.evaluate(f'() => window.__aimCharts[{i}].b.yhi') < 10  # the spike went too
+    page.reload()
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert page.evaluate(f'() => window.__aimCharts[{i}].lines.length') == 5
+    page.locator('.series-table thead input[type=checkbox]').check()
+    assert page.evaluate(f'() => window.__aimCharts[{i}].lines.length') == 6
+    assert 'hide=' not in page.url
+
+
+@in_browser
+def test_ignore_outliers_keeps_the_spike_clipped(site, page):
+    open_view(page, site)
+    i = chart_of(page, 'loss')
+    assert page.evaluate(f'() => window.__aimCharts[{i}].b.yhi') >= SPIKE
+    page.check('#ignore-outliers')
+    page.wait_for_function("() => location.search.includes('robust=1')")
+    i = chart_of(page, 'loss')
+    top, peak = page.evaluate(f'''() => {{ const c = window.__aimCharts[{i}];
+        return [c.b.yhi, Math.max(...c.lines.flatMap((l) => Array.from(l.y)))]; }}''')
+    assert top < 3 and peak == SPIKE  # drawn, clipped at the top
+
+
+@in_browser
+def test_rectangle_zoom_back_and_reset(site, page):
+    open_view(page, site, '&robust=1')  # without the spike's range, a rectangle is tall
+    i = chart_of(page, 'loss')
+    page.series_requests.clear()
+    # a rectangle: x and y
+    drag(page, point_at(page, i, 40, 1.2), point_at(page, i, 120, 0.3))
+    page.wait_for_selector('#page[data-ready="1"]')
+    page.wait_for_function("() => location.search.includes('ymin=')")
+    assert any('x_min=' in u for u in page.series_requests)  # full resolution re-query
+    i = chart_of(page, 'loss')
+    b = page.evaluate(f'() => window.__aimCharts[{i}].b')
+    assert 38 < b['xlo'] < 42 and 118 < b['xhi'] < 122
+    assert 0.25 < b['ylo'] < 0.35 and 1.15 < b['yhi'] < 1.25
+    other = page.evaluate(f'() => window.__aimCharts[{chart_of(page, "grad")}].b')
+    assert other['yhi'] < 1e-3  # the y range is the loss chart's alone
+    # then an x-only drag, then Back twice
+    drag(page, point_at(page, i, 60), point_at(page, i, 80))
+    page.wait_for_function("() => !location.search.includes('ymin=')")
+    page.wait_for_selector('#page[data-ready="1"]')
+    page.click('#zoom-back')
+    page.wait_for_function("() => location.search.includes('ymin=')")
+    page.wait_for_selector('#page[data-ready="1"]')
+    b = page.evaluate(f'() => window.__aimCharts[{chart_of(page, "loss")}].b')
+    assert 38 < b['xlo'] < 42 and 0.25 < b['ylo'] < 0.35
+    page.keyboard.press('Backspace')
+    page.wait_for_function("() => !location.search.includes('xmin=')")
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert page.is_disabled('#zoom-back')
+    drag(page, point_at(page, i, 60), point_at(page, i, 80))
+    page.wait_for_function("() => location.search.includes('xmin=')")
+    page.click('#reset-zoom')
+    page.wait_for_function("() => !location.search.includes('xmin=')")
+    assert page.is_disabled('#zoom-back')
+
+
+def interpolated(i, x, fn=loss_of):
+    k = int(math.floor(x))
+    if k >= STEPS - 1:
+        return fn(i, STEPS - 1)
+    return fn(i, k) + (fn(i, k + 1) - fn(i, k)) * (x - k)
+
+
+@in_browser
+def test_aggregation_median_and_bands_keep_the_spike(site, page):
+    # train and val are one group here (no colour, no style): use the train chart only
+    open_view(page, site, '&agg=median&color=none&style=none&chart=context')
+    i = chart_of(page, 'subset=train')
+    got = page.evaluate(f'''() => {{ const c = window.__aimCharts[{i}];
+        const l = c.lines[0]; const b = c.bands[0];
+        let k = 0; for (let j = 1; j < b.hi.length; j++) if (b.hi[j] > b.hi[k]) k = j;
+        return {{ x: Array.from(l.x), y: Array.from(l.y), top: b.hi[k], topX: b.x[k],
+                 lo: Array.from(b.lo), hi: Array.from(b.hi) }}; }}''')
+    assert got['top'] == SPIKE and abs(got['topX'] - SPIKE_STEP) <= 1.5
+    for j in range(0, len(got['x']), 37):
+        x = got['x'][j]
+        values = sorted(interpolated(r, x) for r in range(3))
+        if SPIKE_STEP - 1 <= x <= SPIKE_STEP + 1:
+            continue
+        assert abs(got['y'][j] - values[1]) < 1e-5, (x, got['y'][j], values)
+    # 95 % CI of the mean: t(2 df) * sample std / sqrt(3)
+    page.select_option('#agg-band', 'ci95')
+    page.wait_for_function("() => location.search.includes('band=ci95')")
+    band = page.evaluate(f'''() => {{ const b = window.__aimCharts[{i}].bands[0];
+        return [Array.from(b.x), Array.from(b.lo), Array.from(b.hi)]; }}''')
+    for j in range(3, len(band[0]), 41):
+        x = band[0][j]
+        values = np.array([interpolated(r, x) for r in range(3)])
+        half = 4.303 * values.std(ddof=1) / math.sqrt(3)
+        assert abs(band[1][j] - (values.mean() - half)) < 1e-4
+        assert abs(band[2][j] - (values.mean() + half)) < 1e-4
+    page.select_option('#aggregate', 'mean')
+    page.wait_for_function("() => location.search.includes('agg=mean')")
+
+
+@in_browser
+def test_cma_smoothing_and_x_by_a_metric_in_the_page(site, page):
+    hashes = open_view(page, site, '&chart=metric.name')
+    page.check('#smoothing-on')
+    page.wait_for_selector('#page[data-ready="1"]')
+    with page.expect_request(lambda r: 'smoothing_kind=cma' in r.url and 'window=21' in r.url):
+        page.select_option('#smoothing-kind', 'cma')
+        page.fill('#smoothing-window', '21')
+        page.dispatch_event('#smoothing-window', 'change')
+    page.wait_for_function("() => location.search.includes('smooth=cma%3A21')")
+    page.wait_for_selector('#page[data-ready="1"]')
+    i = chart_of(page, 'loss')
+    line = page.evaluate(f'''() => {{ const l = window.__aimCharts[{i}].lines.find((l) =>
+        l.meta.s.run === '{hashes[0]}' && l.meta.s.context.subset === 'train');
+        return [Array.from(l.x), Array.from(l.y)]; }}''')
+    want = reference_cma([loss_of(0, s) for s in range(STEPS)], 21)
+    assert np.allclose(line[1], want[np.array(line[0], dtype=int)], rtol=1e-6)
+    page.uncheck('#smoothing-on')
+    page.wait_for_selector('#page[data-ready="1"]')
+    with page.expect_request(lambda r: 'x_axis=metric%3Atokens' in r.url):
+        page.select_option('#x-axis', 'metric:tokens')
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert 'x=metric%3Atokens' in page.url
+    i = chart_of(page, 'loss')
+    line = page.evaluate(f'''() => {{ const l = window.__aimCharts[{i}].lines.find((l) =>
+        l.meta.s.run === '{hashes[2]}' && l.meta.s.context.subset === 'train');
+        return [Array.from(l.x), Array.from(l.meta.s.step)]; }}''')
+    assert line[0] and all(x == tokens_of(2, int(s)) for x, s in zip(*line))
