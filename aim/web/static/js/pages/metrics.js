@@ -372,7 +372,8 @@ export async function mount(root, { query }) {
     // The first tick follows a fresh answer: nothing to read yet.
     if (!first && (liveCharted.length || wasLive || newcomers)) {
       try {
-        if (smoothed() || data.until === null || data.until === undefined) await rereadView(mine);
+        // another metric's value as x need not grow with the step: read the view again
+        if (smoothed() || state.x.startsWith('metric:') || data.until === null || data.until === undefined) await rereadView(mine);
         else await readNewPoints(mine);
       } catch (e) {
         if (e.name === 'AbortError') return;
