@@ -98,6 +98,13 @@ def test_experiments_page(server, page):
     # lr takes 0.1, 0.01 and 0.001 on runs 0, 2, 4: the most varied param of baseline
     chips = baseline.locator('.exp-param-path').all_inner_texts()
     assert chips[0] == 'hparams.lr' and 'hparams.batch' not in chips   # batch is 32 on all
+    # sorting by a header: runs, most first; again: fewest first
+    page.click('th.sortable[data-sort="runs"]')
+    page.wait_for_selector('th[data-sort="runs"][aria-sort="descending"]')
+    assert page.locator('td.exp-name').all_inner_texts()[-1] == XSS_NAME
+    page.click('th.sortable[data-sort="runs"]')
+    page.wait_for_selector('th[data-sort="runs"][aria-sort="ascending"]')
+    assert page.locator('td.exp-name').all_inner_texts()[0] == XSS_NAME
     page.fill('#experiments-filter', 'wid')
     page.wait_for_function("() => document.querySelectorAll('tr.experiment-row').length === 1")
     page.fill('#experiments-filter', '')
@@ -250,13 +257,30 @@ def test_narrow_screens(server, browser, repo_info):
         page.close()
 
 
-def test_read_only_server(repo_info, browser):
+def test_a_view_outlives_the_server_and_read_only_keeps_it(server, repo_info, browser):
+    """A view saved through one ``aim up`` is listed by the next one, here started with
+    --read-only: it opens, but cannot be changed, and nothing can be saved."""
+    import json
+    import urllib.request
+    with urllib.request.urlopen(server + '/api/status') as answer:
+        token = json.loads(answer.read())['write_token']
+    request = urllib.request.Request(
+        server + '/api/views', method='POST', headers={'X-Aim-Token': token,
+                                                       'Content-Type': 'application/json'},
+        data=json.dumps({'name': 'kept', 'path': '/experiments'}).encode())
+    with urllib.request.urlopen(request) as answer:
+        assert answer.status == 201
     with aim_up(repo_info[0], '--read-only') as url:
         page = _page(browser)
         try:
             page.goto(url + '/views')
             _ready(page)
             page.wait_for_function("() => document.querySelector('#save-view').disabled")
-            assert page.locator('.view-delete').count() == 0
+            assert page.locator('.view-open').all_inner_texts() == ['kept']
+            assert page.locator('.view-delete, .view-rename-button').count() == 0
+            page.click('.view-open')
+            page.wait_for_url('**/experiments')
+            _ready(page)
+            assert page.console_errors == []
         finally:
             page.close()

@@ -52,9 +52,29 @@ export async function mount(root) {
     experiments = (await getJSON('/api/experiments/summary')).experiments;
   } catch (e) { root.append(errorBox(e)); return null; }
 
+  // Sorting by a header: last activity (newest first) until another is clicked.
+  const COLUMNS = [['name', 'Experiment'], ['runs', 'Runs'], ['active', 'Active'], ['archived', 'Archived'],
+    ['last_activity', 'Last activity'], ['first_created', 'First run'], [null, 'Most varied params']];
+  let sort = { key: 'last_activity', desc: true };
+  const compare = (a, b) => {
+    const u = a[sort.key]; const v = b[sort.key];
+    if (u === v) return 0;
+    if (u === null || u === undefined) return 1;        // no value: last either way
+    if (v === null || v === undefined) return -1;
+    const order = typeof u === 'number' ? u - v : String(u).localeCompare(String(v));
+    return sort.desc ? -order : order;
+  };
+  const header = ([key, label]) => {
+    if (!key) return el('th', { text: label });
+    const mark = sort.key === key ? (sort.desc ? ' ▼' : ' ▲') : '';
+    return el('th', { class: 'sortable', dataset: { sort: key }, 'aria-sort': sort.key === key ? (sort.desc ? 'descending' : 'ascending') : null,
+      text: label + mark,
+      onclick: () => { sort = { key, desc: sort.key === key ? !sort.desc : key !== 'name' }; draw(); } });
+  };
+
   function draw() {
     const needle = filter.value.trim().toLowerCase();
-    const shown = experiments.filter((x) => !needle || String(x.name ?? '').toLowerCase().includes(needle));
+    const shown = experiments.filter((x) => !needle || String(x.name ?? '').toLowerCase().includes(needle)).sort(compare);
     info.textContent = `${shown.length} of ${experiments.length} experiments`;
     const rows = shown.map((x) => {
       const url = runsUrl(x.name);
@@ -70,8 +90,7 @@ export async function mount(root) {
         : el('span', { class: 'muted', text: x.runs > 1 ? 'all runs alike' : '' })));
     });
     holder.replaceChildren(el('table', { class: 'experiments-table' },
-      el('thead', {}, el('tr', {}, ...['Experiment', 'Runs', 'Active', 'Archived', 'Last activity', 'First run', 'Most varied params']
-        .map((h) => el('th', { text: h })))),
+      el('thead', {}, el('tr', {}, ...COLUMNS.map(header))),
       el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 7, class: 'muted', text: 'No experiment matches.' })))));
   }
   filter.addEventListener('input', draw);

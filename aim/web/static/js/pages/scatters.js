@@ -78,6 +78,14 @@ export function makeAxis(values, log, margin = true) {
     pos: (v) => (present(v) ? at(cats.indexOf(formatValue(v))) : null) };
 }
 
+// A fixed offset in -0.5..0.5 per run (and axis): the same run sits at the same place on
+// every redraw.
+function jitter(hash, salt) {
+  let h = 2166136261 ^ salt;
+  for (let i = 0; i < hash.length; i += 1) h = Math.imul(h ^ hash.charCodeAt(i), 16777619);
+  return ((h >>> 0) / 4294967296) - 0.5;
+}
+
 function fitText(ctx, text, width) {
   if (ctx.measureText(text).width <= width) return text;
   let s = text;
@@ -220,8 +228,11 @@ export async function mount(root, { query }) {
     points = [];
     let unplaced = 0;
     for (const run of runs) {
-      const tx = ax.pos(valueOf(run, fx)); const ty = ay.pos(valueOf(run, fy));
+      let tx = ax.pos(valueOf(run, fx)); let ty = ay.pos(valueOf(run, fy));
       if (tx === null || ty === null) { unplaced += 1; continue; }
+      // runs of one category spread across a third of its band instead of hiding each other
+      if (ax.kind === 'category') tx += jitter(run.hash, 1) / ax.cats.length / 3;
+      if (ay.kind === 'category') ty += jitter(run.hash, 2) / ay.cats.length / 3;
       points.push({ run, x: px(tx), y: py(ty), colour: colourOf(run) });
     }
     ctx.globalAlpha = points.length > 300 ? 0.7 : 0.9; ctx.lineWidth = 1; ctx.strokeStyle = '#fff';

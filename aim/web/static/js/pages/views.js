@@ -64,7 +64,13 @@ export async function mount(root) {
       return;
     }
     const rows = views.map((view) => {
-      const nameCell = el('td', { class: 'view-name' }, el('a', { href: view.path, 'data-nav': true, class: 'view-open', text: view.name }));
+      // the server accepts only paths of this UI's pages; a value written into the
+      // repository by other means that is not one shows as text, not as a link
+      const path = String(view.path || '');
+      const ours = path.startsWith('/') && !path.startsWith('//') && !path.includes('\\');
+      const nameCell = el('td', { class: 'view-name' }, ours
+        ? el('a', { href: path, 'data-nav': true, class: 'view-open', text: view.name })
+        : el('span', { class: 'view-open', text: view.name }));
       const actionsCell = el('td', { class: 'view-actions' });
       actionsCell.append(...actions(view, nameCell, actionsCell));
       return el('tr', { class: 'view-row', dataset: { id: view.id } }, nameCell,
