@@ -185,6 +185,7 @@ def test_scatters_page(server, page, repo_info):
     page.wait_for_function(
         "() => document.querySelector('#scatter-legend').dataset.kind === 'number'")
     assert float(legend.get_attribute('data-max')) > float(legend.get_attribute('data-min'))
+    assert legend.get_attribute('data-scale') == 'linear'
     # hover names the run; a click opens it
     point = page.evaluate("() => document.querySelector('#scatter').scatterPoints[0]")
     box = canvas.bounding_box()
@@ -196,8 +197,11 @@ def test_scatters_page(server, page, repo_info):
     _ready(page)
     page.console_errors.clear()   # the run page has its own tests
     # the run named with markup shows as text in the tooltip
-    page.goto(server + '/scatters?x=param:seed&y=' + urllib.parse.quote('metric:loss@{}'))
+    page.goto(server + '/scatters?x=param:seed&y=' + urllib.parse.quote('metric:loss@{}') +
+              '&color=param:hparams.lr')
     _ready(page)
+    # lr from 0.001 to 0.5: more than two decades, coloured on a log scale
+    assert legend.get_attribute('data-scale') == 'log'
     first = next(p for p in page.evaluate("() => document.querySelector('#scatter').scatterPoints")
                  if p['hash'] == repo_info[1][0])
     box = canvas.bounding_box()

@@ -193,7 +193,11 @@ export async function mount(root, { query }) {
     const fx = fieldOf(state.x); const fy = fieldOf(state.y); const fc = fieldOf(state.color);
     const ax = makeAxis(runs.map((r) => valueOf(r, fx)), state.logx);
     const ay = makeAxis(runs.map((r) => valueOf(r, fy)), state.logy);
-    const ac = fc ? makeAxis(runs.map((r) => valueOf(r, fc)), false, false) : null;
+    const cValues = fc ? runs.map((r) => valueOf(r, fc)) : [];
+    // numbers spanning more than two decades, all positive, are coloured on a log scale
+    const cNums = cValues.filter(present);
+    const cLog = cNums.length > 1 && cNums.every((v) => isNum(v) && v > 0) && Math.max(...cNums) / Math.min(...cNums) > 100;
+    const ac = fc ? makeAxis(cValues, cLog, false) : null;
     const dpr = window.devicePixelRatio || 1;
     const w = Math.max(240, plot.clientWidth); const h = Math.max(260, Math.min(480, Math.round(w * 0.62)));
     canvas.width = w * dpr; canvas.height = h * dpr; canvas.style.width = `${w}px`; canvas.style.height = `${h}px`;
@@ -254,7 +258,8 @@ export async function mount(root, { query }) {
     legend.hidden = !ac;
     if (!ac) { legend.replaceChildren(); delete legend.dataset.kind; return; }
     legend.dataset.kind = ac.kind;
-    const title = el('span', { class: 'scatter-legend-title', text: fc.label });
+    const title = el('span', { class: 'scatter-legend-title', text: fc.label + (ac.log ? ' (log scale)' : '') });
+    legend.dataset.scale = ac.log ? 'log' : 'linear';
     if (ac.kind === 'number') {
       const bar = el('canvas', { class: 'scatter-legend-bar', width: 200, height: 12 });
       const c = bar.getContext('2d');
