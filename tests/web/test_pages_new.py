@@ -137,6 +137,9 @@ def test_compare_page(server, page, repo_info):
     assert lr.locator('td').all_inner_texts() == ['0.1', '0.001']
     assert 'differs' not in page.locator('tr.param-row[data-key="hparams.optimizer"]') \
         .get_attribute('class')
+    href = page.locator('#compare-metrics').get_attribute('href')
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)['runs'] == \
+        [f'{hashes[0]},{hashes[2]}']
     # metric rows per name and context
     assert page.locator('tr.metric-row[data-key="acc (subset=val)"]').count() == 1
     # only differences: equal rows go, differing rows stay; kept in the URL

@@ -40,12 +40,13 @@ export async function mount(root, { query }) {
   const addButton = el('button', { text: 'Add run', id: 'compare-add' });
   const onlyDiff = el('input', { type: 'checkbox', id: 'compare-only-diff', checked: state.diff });
   const info = el('span', { class: 'muted', id: 'compare-info' });
+  const toMetrics = el('a', { id: 'compare-metrics', 'data-nav': true, hidden: true, text: 'Their metrics in the explorer' });
   const notes = el('div');
   const holder = el('div', { class: 'table-holder compare-holder' });
   root.append(el('h1', { text: 'Compare runs' }),
     el('div', { class: 'toolbar' },
       el('form', { class: 'compare-add inline', onsubmit: (e) => { e.preventDefault(); add(); } }, addInput, addButton),
-      el('label', { class: 'check' }, onlyDiff, 'Only differences'), info),
+      el('label', { class: 'check' }, onlyDiff, 'Only differences'), info, toMetrics),
     notes, holder);
   let data = { runs: [], missing: [] };
 
@@ -86,6 +87,8 @@ export async function mount(root, { query }) {
 
   function draw() {
     const runs = data.runs;
+    toMetrics.hidden = !runs.length;
+    toMetrics.setAttribute('href', `/metrics?${new URLSearchParams({ runs: runs.map((r) => r.hash).join(',') })}`);
     if (!runs.length) {
       info.textContent = '';
       holder.replaceChildren(el('p', { class: 'muted empty-note', text: 'No runs to compare yet: add runs by hash above, or select runs on the Runs page and compare them.' }));
