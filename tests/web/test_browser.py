@@ -157,8 +157,12 @@ def test_run_page_shows_everything_and_edits(server, page):
     page.wait_for_selector('a.run-link')
     page.locator('a.run-link', has_text='run-1').click()
     page.wait_for_selector('#page[data-ready="1"]')
+    page.click('#tab-metrics')
+    page.wait_for_selector('#panel-metrics[data-ready]')
     assert page.locator('#run-traces .small-chart').count() == 3
+    page.click('#tab-params')
     assert 'optimizer' in page.locator('#run-params').inner_text()
+    page.click('#tab-overview')
     page.fill('#edit-name', 'renamed <b>run</b>')
     page.fill('#edit-tags', 'keep, best')
     page.click('#save-run')
@@ -210,9 +214,12 @@ def test_live_page_appends_new_points(tmp_path, page):
             # The run page of a live run shows its terminal output as it arrives.
             page.goto(url + '/runs')
             page.locator('a.run-link', has_text='live-run').click()
+            page.click('#tab-logs')
             page.wait_for_function("() => (document.querySelector('#run-logs')?.textContent || '').includes('step')",
                                    timeout=15_000)
             # ... and its charts grow with the points written since the page opened.
+            page.click('#tab-metrics')
+            page.wait_for_selector('#run-traces .small-chart .muted')
             caption = page.locator('#run-traces .small-chart .muted').first
             before = caption.inner_text()
             page.wait_for_function(

@@ -225,7 +225,7 @@ def test_figures_without_plotly_say_how_to_install(server, new_page):
 
 def test_run_page_object_tabs(server, page):
     url, hashes = server
-    ready(page, url + f'/runs/{hashes[0]}')
+    ready(page, url + f'/runs/{hashes[0]}?tab=objects')
     page.wait_for_selector('#run-objects .object-tabs button')
     tabs = page.locator('#run-objects .object-tabs button').all_inner_texts()
     assert tabs[:4] == ['Images (2)', 'Texts (1)', 'Audio (1)', 'Distributions (1)']

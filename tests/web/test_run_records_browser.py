@@ -37,7 +37,7 @@ def test_run_page_lists_log_records_and_artifacts(tmp_path):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.on('pageerror', lambda e: errors.append(str(e)))
-        page.goto(f'{url}/runs/{run.hash}')
+        page.goto(f'{url}/runs/{run.hash}?tab=logs')
         page.wait_for_selector('#run-log-records tbody tr')
         rows = page.locator('#run-log-records tbody tr')
         assert rows.count() == 2

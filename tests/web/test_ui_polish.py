@@ -190,7 +190,7 @@ def test_run_page_stops_polling_once_the_run_has_finished(server, new_page):
         page = new_page()
         polls = []
         page.on('request', lambda r: '/logs' in r.url and polls.append(time.monotonic()))
-        ready(page, url + f'/runs/{run.hash}')
+        ready(page, url + f'/runs/{run.hash}?tab=logs')
         page.wait_for_function('() => document.querySelector(".badge.live") !== null')
         started = len(polls)
         page.wait_for_timeout(3500)
@@ -202,6 +202,7 @@ def test_run_page_stops_polling_once_the_run_has_finished(server, new_page):
     settled = len(polls)
     page.wait_for_timeout(3500)
     assert len(polls) == settled
+    page.click('#tab-overview')
     assert 'finished' in page.inner_text('.props')
 
 
