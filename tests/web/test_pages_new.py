@@ -173,6 +173,7 @@ def test_scatters_page(server, page, repo_info):
     legend = page.locator('#scatter-legend')
     assert legend.get_attribute('data-kind') == 'category'
     assert legend.locator('.scatter-category').all_inner_texts() == ['adam', 'sgd']
+    assert 'null' not in legend.inner_text()
     # a query narrows the points to its runs
     page.fill('.query-input', 'run.experiment == "baseline"')
     page.keyboard.press('Enter')

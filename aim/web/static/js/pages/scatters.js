@@ -10,7 +10,8 @@ import { QueryBar } from '../query_bar.js';
 import { formatValue, seriesLabel } from '../format.js';
 import { navigate, setUrlState } from '../app.js';
 
-const MAX_RUNS = 1000;       // the API's largest page
+const PAGE = 1000;           // the API's largest page
+const MAX_RUNS = 5000;       // points drawn at most (five pages)
 const PAD = { left: 64, right: 16, top: 14, bottom: 44 };
 const RADIUS = 4;
 const MISSING = '#9aa1ad';
@@ -115,7 +116,7 @@ export async function mount(root, { query }) {
       el('label', { class: 'control' }, 'colour', cSelect), status),
     plot, legend);
 
-  let runs = []; let fields = []; let points = []; let view = null;
+  let runs = []; let fields = []; let points = []; let view = null; let loads = 0;
   const errors = el('div');
   root.insertBefore(errors, plot);
   try {
@@ -167,15 +168,21 @@ export async function mount(root, { query }) {
 
   async function load() {
     errors.replaceChildren();
-    let page;
+    const mine = ++loads;
+    let page; const got = [];
     try {
-      page = await getJSON('/api/runs', { q: state.q, limit: MAX_RUNS, params: '*', metrics: '*' });
+      do {
+        page = await getJSON('/api/runs', { q: state.q, offset: got.length, limit: PAGE, params: '*', metrics: '*' });
+        got.push(...page.runs);
+      } while (mine === loads && page.runs.length === PAGE && got.length < Math.min(page.total, MAX_RUNS));
     } catch (e) {
+      if (mine !== loads) return;
       if (e.detail && 'position' in e.detail) bar.showError(e); else errors.append(errorBox(e));
       return;
     }
+    if (mine !== loads) return;   // a newer query answered meanwhile
     bar.showError(null);
-    runs = page.runs;
+    runs = got;
     fields = collectFields();
     pickDefaults();
     fillSelect(xSelect, state.x, false); fillSelect(ySelect, state.y, false); fillSelect(cSelect, state.color, true);
@@ -271,7 +278,7 @@ export async function mount(root, { query }) {
     } else {
       legend.replaceChildren(title, ...ac.cats.slice(0, 30).map((cat, k) => el('span', { class: 'legend-item scatter-category' },
         el('span', { class: 'swatch', style: { background: PALETTE[k % PALETTE.length] } }), cat)),
-      ac.cats.length > 30 ? el('span', { class: 'muted', text: `… ${ac.cats.length - 30} more` }) : null,
+      ...(ac.cats.length > 30 ? [el('span', { class: 'muted', text: `… ${ac.cats.length - 30} more` })] : []),
       el('span', { class: 'legend-item' }, el('span', { class: 'swatch', style: { background: MISSING } }), 'no value'));
     }
   }
@@ -293,7 +300,7 @@ export async function mount(root, { query }) {
     const row = (label, v) => el('div', {}, el('span', { class: 'muted', text: `${label}: ` }), formatValue(v));
     tooltip.replaceChildren(el('div', { class: 'scatter-tooltip-name', text: p.run.name || p.run.hash }),
       row(view.fx.label, valueOf(p.run, view.fx)), row(view.fy.label, valueOf(p.run, view.fy)),
-      view.fc ? row(view.fc.label, valueOf(p.run, view.fc)) : null);
+      ...(view.fc ? [row(view.fc.label, valueOf(p.run, view.fc))] : []));
     tooltip.hidden = false;
     const left = p.x + 12 + tooltip.offsetWidth > canvas.clientWidth ? p.x - 12 - tooltip.offsetWidth : p.x + 12;
     tooltip.style.left = `${Math.max(0, left)}px`; tooltip.style.top = `${Math.max(0, p.y - 10)}px`;
