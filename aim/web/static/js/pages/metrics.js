@@ -629,7 +629,7 @@ export async function mount(root, { query }) {
     if (!data || !data.series.length) return;
     const columns = groupColumns();
     cursorHead = el('th', { class: 'num', id: 'cursor-head', text: 'last value' });
-    const allBox = el('input', { type: 'checkbox', 'aria-label': 'show all series', checked: !state.hidden.size,
+    const allBox = el('input', { type: 'checkbox', 'aria-label': 'show all series', id: 'series-all', checked: !state.hidden.size,
       onchange: () => {
         if (allBox.checked) state.hidden.clear(); else for (const s of data.series) state.hidden.add(seriesKey(s));
         saveUrl(); updateCharts();
@@ -661,6 +661,11 @@ export async function mount(root, { query }) {
   function showHiddenCount() {
     const n = document.getElementById('series-hidden-count');
     if (n) n.textContent = state.hidden.size ? `${state.hidden.size} hidden` : '';
+    const all = document.getElementById('series-all');
+    if (all) {
+      all.checked = !state.hidden.size;
+      all.indeterminate = state.hidden.size > 0 && state.hidden.size < (data?.series.length || 0);
+    }
   }
 
   function refreshTable() {
