@@ -91,7 +91,7 @@ def tags_router(repo, writable: Callable[[], None]) -> APIRouter:
     def get_tags():
         return list_tags(repo)
 
-    @router.put('/api/tags/{name}', tags=['edits'])
+    @router.put('/api/tags/{name:path}', tags=['edits'])
     def put_tag(edit: TagEdit, name: str = Path(max_length=MAX_TAG_LENGTH)):
         writable()
         with lock:
@@ -131,7 +131,7 @@ def tags_router(repo, writable: Callable[[], None]) -> APIRouter:
                              {'name': target, 'runs': 0, 'color': None, 'description': None})
         return result
 
-    @router.delete('/api/tags/{name}', tags=['edits'])
+    @router.delete('/api/tags/{name:path}', tags=['edits'])
     def delete_tag(name: str = Path(max_length=MAX_TAG_LENGTH)):
         writable()
         with lock:

@@ -182,6 +182,12 @@ def test_tag_colours_editor_and_runs_table(server, new_page):
     row.locator('input[type=color]').fill('#ff8800')
     row.locator('button.save-tag').click()
     page.wait_for_function("() => document.querySelector('#run-tag-chips .tag[data-tag=fresh]').dataset.color === '#ff8800'")
+    # renaming there renames it on every run, colour included
+    page.once('dialog', lambda d: d.accept('ripe'))
+    row.locator('button.rename-tag').click()
+    page.wait_for_function("() => document.querySelector('#run-tag-chips .tag[data-tag=ripe]')?.dataset.color === '#ff8800'")
+    run = json.loads(urllib.request.urlopen(f'{url}/api/runs/{hashes[0]}').read())
+    assert run['props']['tags'] == ['ripe']
     # the runs table paints its chips; Compare params takes the selected runs
     ready(page, f'{url}/runs')
     page.wait_for_function("() => document.querySelector('.runs-table .tag[data-tag=even]')?.dataset.color === '#2a9d8f'")

@@ -413,12 +413,34 @@ export async function mount(root, { params, query }) {
           return el('div', { class: 'tag-setting', dataset: { tag: name } }, tagChip(name, tags), color, desc,
             el('button', { text: 'Save', class: 'save-tag', disabled: readOnly, onclick: () => send({ color: color.value, description: desc.value }) }),
             el('button', { text: 'No colour', class: 'clear-tag', disabled: readOnly || !meta.color, onclick: () => send({ color: null }) }),
+            el('button', { text: 'Rename…', class: 'rename-tag', disabled: readOnly, onclick: () => rename(name) }),
+            el('button', { text: 'Remove everywhere', class: 'danger remove-tag', disabled: readOnly, onclick: () => removeEverywhere(name) }),
             el('span', { class: 'muted', text: `${meta.runs || 0} run${meta.runs === 1 ? '' : 's'}` }));
         }));
       };
+      // renaming and removing change every run that carries the tag
+      const reportSkipped = (answer, done) => flash(answer.skipped && answer.skipped.length
+        ? `${done}; ${answer.skipped.length} run(s) being written kept the old tag.` : `${done}.`, Boolean(answer.skipped && answer.skipped.length));
+      async function rename(name) {
+        const to = (window.prompt(`Rename tag ${name} on every run to:`, name) || '').trim();
+        if (!to || to === name) return;
+        try {
+          const answer = await sendJSON('PUT', `/api/tags/${encodeURIComponent(name)}`, { name: to });
+          await overview.refresh(); await afterTagEdit();
+          reportSkipped(answer, `Renamed ${name} to ${to} on ${(answer.renamed || []).length} run(s)`);
+        } catch (e) { flash(e.message, true); }
+      }
+      async function removeEverywhere(name) {
+        if (!window.confirm(`Remove tag ${name} from every run that carries it?`)) return;
+        try {
+          const answer = await sendJSON('DELETE', `/api/tags/${encodeURIComponent(name)}`);
+          await overview.refresh(); await afterTagEdit();
+          reportSkipped(answer, `Removed ${name} from ${answer.removed_from.length} run(s)`);
+        } catch (e) { flash(e.message, true); }
+      }
       settings.render();
       panel.append(el('section', { class: 'card' }, el('h2', { text: 'Tag colours' }),
-        el('p', { class: 'muted', text: 'A tag\'s colour and description are shared by every run that carries it.' }), list));
+        el('p', { class: 'muted', text: 'A tag\'s colour and description are shared by every run that carries it; renaming or removing one changes every such run.' }), list));
     },
   };
 
@@ -444,6 +466,7 @@ export async function mount(root, { params, query }) {
       panels[k].hidden = !on;
     }
     root.dataset.tab = key;
+    buttons[key].scrollIntoView({ block: 'nearest', inline: 'nearest' });
     history.replaceState(null, '', location.pathname + (key === 'overview' ? '' : `?tab=${key}`));
     const impl = TAB_IMPL[key];
     const panel = panels[key];
