@@ -105,7 +105,7 @@ export async function mount(root, { query }) {
   const logX = el('input', { type: 'checkbox', id: 'scatter-logx', checked: state.logx });
   const logY = el('input', { type: 'checkbox', id: 'scatter-logy', checked: state.logy });
   const status = el('span', { class: 'muted', id: 'scatter-status' });
-  const canvas = el('canvas', { id: 'scatter', class: 'scatter-canvas' });
+  const canvas = el('canvas', { id: 'scatter', class: 'scatter-canvas', role: 'img' });
   const tooltip = el('div', { class: 'chart-tooltip scatter-tooltip', id: 'scatter-tooltip', hidden: true });
   const plot = el('div', { class: 'scatter-plot' }, canvas, tooltip);
   const legend = el('div', { class: 'scatter-legend', id: 'scatter-legend', hidden: true });
@@ -253,6 +253,7 @@ export async function mount(root, { query }) {
     ctx.globalAlpha = 1;
     view = { fx, fy, fc };
     canvas.dataset.points = String(points.length);
+    canvas.setAttribute('aria-label', `scatter plot of ${points.length} runs: ${fx ? fx.label : ''} against ${fy ? fy.label : ''}`);
     canvas.scatterPoints = points.map((p) => ({ x: p.x, y: p.y, hash: p.run.hash, colour: p.colour }));
     const total = Number(status.dataset.total || runs.length);
     status.textContent = `${points.length} runs shown` + (unplaced ? `, ${unplaced} without both values${ax.log || ay.log ? ' (or not positive on a log axis)' : ''}` : '') +
