@@ -244,11 +244,16 @@ export async function mountRunObjects(card, runHash) {
   const present = Object.keys(KIND_TITLES).filter((k) => (kinds[k] || []).length);
   if (!present.length) return null;
   const cleanups = [];
-  const tabs = el('div', { class: 'object-tabs', role: 'tablist' });
-  const panel = el('div', { class: 'object-panel', role: 'tabpanel' });
+  const tabs = el('div', { class: 'object-tabs', role: 'tablist', 'aria-label': 'object kinds' });
+  const panel = el('div', { class: 'object-panel', role: 'tabpanel', id: `objects-panel-${runHash}` });
   const panels = new Map();
   async function open(kind) {
-    tabs.querySelectorAll('button').forEach((b) => b.classList.toggle('current', b.dataset.kind === kind));
+    tabs.querySelectorAll('button').forEach((b) => {
+      const on = b.dataset.kind === kind;
+      b.classList.toggle('current', on);
+      b.setAttribute('aria-selected', on ? 'true' : 'false');
+      b.tabIndex = on ? 0 : -1;
+    });
     for (const [k, p] of panels) p.hidden = k !== kind;
     if (panels.has(kind)) return;
     const box = el('div', { dataset: { kind } });
@@ -263,8 +268,20 @@ export async function mountRunObjects(card, runHash) {
     }
     box.dataset.ready = '1';
   }
-  tabs.append(...present.map((k) => el('button', { role: 'tab', dataset: { kind: k },
+  tabs.append(...present.map((k) => el('button', { role: 'tab', dataset: { kind: k }, 'aria-controls': panel.id,
     text: `${KIND_TITLES[k]} (${kinds[k].length})`, onclick: () => open(k) })));
+  // arrow keys, Home and End move between the kinds
+  tabs.addEventListener('keydown', (e) => {
+    const all = [...tabs.querySelectorAll('button')];
+    const at = all.indexOf(document.activeElement);
+    if (at < 0) return;
+    const to = { ArrowRight: (at + 1) % all.length, ArrowLeft: (at - 1 + all.length) % all.length,
+      Home: 0, End: all.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    all[to].focus();
+    open(all[to].dataset.kind);
+  });
   card.append(el('h2', { text: 'Tracked objects' }), tabs, panel);
   card.hidden = false;
   await open(present[0]);
