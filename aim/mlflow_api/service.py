@@ -26,7 +26,14 @@ from aim.mlflow_api.experiments import (
     to_aim_name,
     to_mlflow_name,
 )
-from aim.mlflow_api.writes import RunWriter, param_del_op, param_op, props_op
+from aim.mlflow_api.writes import (
+    REPEATED_CONTEXT,
+    REPEATED_JSON,
+    RunWriter,
+    param_del_op,
+    param_op,
+    props_op,
+)
 
 MAX_RESULTS_RUNS = 50_000
 JSON_CACHE_RUNS = 20_000
@@ -589,10 +596,12 @@ class MlflowService:
             raise invalid("Missing value for required parameter 'metric_key'.")
         view = self.run_view(run_id)
         found = None
+        replaced = False
         for name, context, *_ in view.series:
-            if views.metric_key(name, context) == key:
+            if context == REPEATED_JSON:
+                replaced = replaced or name == key
+            elif views.metric_key(name, context) == key:
                 found = (name, context)
-                break
         if found is None:
             return {'metrics': []}
         run = self.repo().get_run(run_id)
@@ -602,6 +611,12 @@ class MlflowService:
         steps = metric.steps
         values = metric.values_numpy()
         times = metric.timestamps
+        if replaced and found[1] == '{}':
+            steps, values, times = _with_replaced(run, key, steps, values, times)
+        elif len(times) > 1 and bool((times[1:] < times[:-1]).any()):
+            import numpy as np  # steps logged out of time order: MLflow's order is by time
+            order = np.lexsort((steps, times))
+            steps, values, times = steps[order], values[order], times[order]
         start = _offset(req.get('page_token'))
         limit = req.get('max_results')
         stop = len(steps) if limit in (None, '') else \
@@ -617,6 +632,24 @@ class MlflowService:
         if stop < len(steps):
             answer['next_page_token'] = _token(stop)
         return answer
+
+
+def _with_replaced(run, key: str, steps, values, times):
+    """A metric's points and the values replaced at their steps (REPEATED_CONTEXT: the
+    epoch is the MLflow step), in MLflow's order: by time, then by step, replaced values
+    first when both are equal (they were logged first)."""
+    import numpy as np
+    extra = run.get_metric(key, REPEATED_CONTEXT)
+    if extra is None or not len(extra.steps):
+        return steps, values, times
+    all_steps = np.concatenate([np.asarray(extra.epochs, np.int64), np.asarray(steps, np.int64)])
+    all_values = np.concatenate([np.asarray(extra.values_numpy(), np.float64),
+                                 np.asarray(values, np.float64)])
+    all_times = np.concatenate([np.asarray(extra.timestamps, np.float64),
+                                np.asarray(times, np.float64)])
+    later = np.concatenate([np.zeros(len(extra.steps)), np.ones(len(steps))])
+    order = np.lexsort((later, all_steps, all_times))
+    return all_steps[order], all_values[order], all_times[order]
 
 
 # -- request fields ------------------------------------------------------------------------

@@ -21,6 +21,8 @@ import math
 import re
 from typing import Any
 
+from aim.mlflow_api.writes import REPEATED_JSON
+
 # stored params tag NaN and infinities as one-key objects under this key
 # (aim.storage.encoding._NONFINITE_TAG); text without it parses as plain JSON, faster
 _NONFINITE_MARK = '"$float"'
@@ -230,6 +232,8 @@ class RunView:
         if self._metrics is None:
             self._metrics = {}
             for name, context, last, last_step, last_time, count in self.series:
+                if context == REPEATED_JSON:   # values replaced at their step: history only
+                    continue
                 if last is None:
                     if not count:
                         continue

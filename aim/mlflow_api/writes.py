@@ -17,6 +17,13 @@ from aim.errors import RunLockedError
 from aim.mlflow_api.errors import MlflowApiError
 
 NO_EPOCH = -(2 ** 63)
+# MLflow keeps every value logged at a step (``log_metric`` without ``step=`` logs them all
+# at step 0); an aimkit series keeps one. A value that a later one at the same step
+# replaces moves to the metric's series with this context, in the order it was replaced:
+# its step there counts the replaced values (0, 1, ...), its epoch is its MLflow step.
+# ``get_metric_history`` gives both series merged, as MLflow would.
+REPEATED_CONTEXT = {'mlflow': 'replaced'}
+REPEATED_JSON = '{"mlflow":"replaced"}'
 
 
 LOCK_STRIPES = 256
@@ -52,6 +59,7 @@ class RunWriter:
             header['ops'] = [{**op, 'seq': mark['ops'] + i} for i, op in enumerate(ops)]
             records = None
             if points:
+                points = _keep_replaced(store, run_hash, points)
                 records, series = _records(points)
                 header['series'] = series
                 header['ranges'] = [[0, pos, pos + len(points)]]
@@ -65,20 +73,72 @@ class RunWriter:
                                      'INVALID_STATE') from None
 
 
-def _records(points: list[tuple[str, int, float, float]]):
+def _keep_replaced(store, run_hash: str, points: list[tuple]) -> list[tuple]:
+    """``points`` and, for each one that replaces a value at a step of its metric, that
+    value, moved to the metric's REPEATED_CONTEXT series (a point of six fields: key,
+    step, value, time, context JSON, epoch). Reads only the run's series summaries,
+    unless a value is logged at a step before its metric's last one."""
+    import math
+    keys = {p[0] for p in points}
+    last: dict[str, list] = {}        # key -> [last step, value there, its time]
+    replaced_next: dict[str, int] = {}
+    for name, context, last_step, value, last_time in store.db.query(
+            'SELECT name, context, last_step, last, last_time FROM series '
+            'WHERE run_hash=? AND context IN (?, ?)', (run_hash, '{}', REPEATED_JSON)):
+        if name not in keys:
+            continue
+        if context == '{}':
+            if last_step is not None:
+                last[name] = [last_step, math.nan if value is None else value, last_time]
+        else:
+            replaced_next[name] = -1 if last_step is None else last_step
+    earlier: dict[tuple[str, int], tuple[float, float]] = {}   # this batch's values
+    out: list[tuple] = []
+    for p in points:
+        key, step, value, t = p[0], p[1], p[2], p[3]
+        old: tuple[float, float] | None = earlier.get((key, step))
+        if old is None:
+            known = last.get(key)
+            if known is not None and step == known[0]:
+                old = (known[1], known[2])
+            elif known is not None and step < known[0]:
+                old = _stored_value(store, run_hash, key, step)
+        if old is not None:
+            n = replaced_next.get(key, -1) + 1
+            replaced_next[key] = n
+            out.append((key, n, old[0], old[1], REPEATED_JSON, step))
+        earlier[(key, step)] = (value, t)
+        out.append(p)
+    return out
+
+
+def _stored_value(store, run_hash: str, key: str, step: int) -> tuple[float, float] | None:
+    steps, values, _, times = store.run_data(run_hash).read_series_by_key(key, '{}', step, step)
+    for i in range(len(steps)):
+        if int(steps[i]) == step:
+            return float(values[i]), float(times[i])
+    return None
+
+
+def _records(points: list[tuple]):
+    """Journal records of points: (key, step, value, time) in the metric's series, or
+    (key, step, value, time, context JSON, epoch)."""
     import numpy as np
-    ids: dict[str, int] = {}
+    ids: dict[tuple[str, str], int] = {}
     code = np.empty(len(points), np.int32)
+    epoch = np.full(len(points), NO_EPOCH, np.int64)
     for i, p in enumerate(points):
-        local = ids.get(p[0])
+        series_key = (p[0], p[4] if len(p) > 4 else '{}')
+        local = ids.get(series_key)
         if local is None:
-            local = ids[p[0]] = len(ids)
+            local = ids[series_key] = len(ids)
         code[i] = local << 1          # the low bit 0: a float value
+        if len(p) > 4:
+            epoch[i] = p[5]
     step = np.fromiter((p[1] for p in points), np.int64, len(points))
     fvalue = np.fromiter((p[2] for p in points), np.float64, len(points))
     time = np.fromiter((p[3] for p in points), np.float64, len(points))
-    epoch = np.full(len(points), NO_EPOCH, np.int64)
-    series = {str(i): [key, '{}'] for key, i in ids.items()}
+    series = {str(i): [key, context] for (key, context), i in ids.items()}
     return (code, step, fvalue.view(np.int64), fvalue, epoch, time), series
 
 

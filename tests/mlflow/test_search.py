@@ -140,3 +140,61 @@ def test_bad_filters_answer_invalid_parameter_value(aimkit_mlflow, bad, why):
         client.search_runs(['0'], filter_string=bad)
     assert info.value.error_code == 'INVALID_PARAMETER_VALUE'
     assert why in info.value.message
+
+
+def _history_script(client, exp) -> str:
+    """Values logged again at a step they already hold: without step= (MLflow's client
+    sends step 0), at a step logged before in the same batch and in an earlier one, and at
+    a step before the metric's last."""
+    from mlflow.entities import Metric
+    rid = client.create_run(exp, run_name='repeats', start_time=START).info.run_id
+    for i in range(5):
+        client.log_metric(rid, 'no_step', 0.5 + i, timestamp=START + i)   # all at step 0
+    client.log_batch(rid, metrics=[Metric('loss', 1.0, START + 10, 0),
+                                   Metric('loss', 2.0, START + 11, 1),
+                                   Metric('loss', 3.0, START + 12, 1),    # step 1 again
+                                   Metric('loss', 4.0, START + 13, 5)])
+    client.log_batch(rid, metrics=[Metric('loss', 5.0, START + 14, 5),    # the last step
+                                   Metric('loss', 6.0, START + 15, 0),    # an early one
+                                   Metric('loss', 7.0, START + 16, 3)])   # a new step
+    client.log_metric(rid, 'loss', float('nan'), timestamp=START + 17, step=5)
+    client.log_metric(rid, 'late', 1.0, timestamp=START + 20, step=5)    # no step repeated,
+    client.log_metric(rid, 'late', 2.0, timestamp=START + 21, step=3)    # later in time
+    return rid
+
+
+def _history(client, rid, key):
+    return [(m.step, m.timestamp, m.value if m.value == m.value else 'nan')
+            for m in client.get_metric_history(rid, key)]
+
+
+def test_values_logged_again_at_a_step_are_all_kept(both, aimkit_server):
+    """MLflow keeps every value logged at a step; aimkit's series keeps the last, and the
+    ones it replaced go to the metric's {"mlflow": "replaced"} series, so MLflow's client
+    reads the same history from both servers and the Aim SDK sees both series."""
+    (ours, exp_ours), (theirs, exp_theirs) = both
+    rid_ours = _history_script(ours, exp_ours)
+    rid_theirs = _history_script(theirs, exp_theirs)
+    for key in ('no_step', 'loss', 'late'):
+        assert _history(ours, rid_ours, key) == _history(theirs, rid_theirs, key)
+    assert len(_history(ours, rid_ours, 'no_step')) == 5
+    assert len(_history(ours, rid_ours, 'loss')) == 8
+    # the latest values, as MLflow shows them
+    mine, their = ours.get_run(rid_ours).data.metrics, theirs.get_run(rid_theirs).data.metrics
+    assert mine['no_step'] == their['no_step'] == 4.5
+    assert set(mine) == set(their) == {'no_step', 'loss', 'late'}
+    assert mine['loss'] != mine['loss'] and their['loss'] != their['loss']   # NaN at step 5
+
+    from aim import Repo
+    run = Repo(aimkit_server.repo).get_run(rid_ours)
+    no_step = run.get_metric('no_step', {})
+    assert list(no_step.steps) == [0] and list(no_step.values.values_numpy()) == [4.5]
+    replaced = run.get_metric('no_step', {'mlflow': 'replaced'})
+    assert list(replaced.values.values_numpy()) == [0.5, 1.5, 2.5, 3.5]
+    assert list(replaced.epochs) == [0, 0, 0, 0]
+    loss = run.get_metric('loss', {})
+    assert list(loss.steps) == [0, 1, 3, 5]
+    assert list(loss.values.values_numpy())[:3] == [6.0, 3.0, 7.0]
+    replaced = run.get_metric('loss', {'mlflow': 'replaced'})
+    assert list(replaced.values.values_numpy()) == [2.0, 4.0, 1.0, 5.0]
+    assert list(replaced.epochs) == [1, 5, 0, 5]
