@@ -586,7 +586,10 @@ export async function mount(root, { query }) {
     const hidden = state.hidden.has(key);
     const box = el('input', { type: 'checkbox', checked: !hidden, 'aria-label': 'show series',
       onchange: () => { if (box.checked) state.hidden.delete(key); else state.hidden.add(key); saveUrl(); updateCharts(); } });
-    const at = el('td', { class: 'num cursor-value' });
+    // the value at the cursor changes on every mouse move: its text sits in an absolutely
+    // placed span, so that changing it lays out that span and not the whole table
+    const atText = el('span', { class: 'live-text' });
+    const at = el('td', { class: 'num cursor-value' }, atText);
     const mn = el('td', { class: 'num series-min' }); const mx = el('td', { class: 'num series-max' });
     const last = el('td', { class: 'num series-last' });
     const tr = el('tr', { dataset: { key, run: s.run }, class: hidden ? 'series-hidden' : '' },
@@ -597,7 +600,7 @@ export async function mount(root, { query }) {
       el('td', { text: contextLabel(s.context) }),
       ...columns.map((f) => el('td', { text: groupValue(s, run, f) })),
       at, mn, mx, last);
-    const row = { key, s, tr, box, at, mn, mx, last };
+    const row = { key, s, tr, box, at, atText, mn, mx, last };
     fillStats(row);
     return row;
   }
@@ -613,14 +616,28 @@ export async function mount(root, { query }) {
 
   // The series' value at the point nearest the cursor's x, or its last visible value.
   function fillCursor(row) {
+    row.shownAt = cursorX;
     if (cursorX === null) {
-      row.at.textContent = cell(row.stat.last);
+      row.atText.textContent = cell(row.stat.last);
       row.at.dataset.step = row.stat.lastStep ?? '';
       return;
     }
     const i = nearestIndex(row.s.x, cursorX);
-    row.at.textContent = i < 0 ? '—' : cell(row.s.y[i]);
+    row.atText.textContent = i < 0 ? '—' : cell(row.s.y[i]);
     row.at.dataset.step = i < 0 ? '' : String(row.s.step[i]);
+  }
+
+  // The rows scrolled into the table's box (the others catch up when scrolled to).
+  let holder = null; let rowHeight = 0;
+  function rowsInView() {
+    if (!holder || !rows.length) return rows;
+    if (!rowHeight) rowHeight = rows[0].tr.offsetHeight || 20;
+    const first = Math.max(0, Math.floor(holder.scrollTop / rowHeight) - 2);
+    return rows.slice(first, first + Math.ceil(holder.clientHeight / rowHeight) + 4);
+  }
+
+  function catchUp() {
+    for (const row of rowsInView()) if (row.shownAt !== cursorX) fillCursor(row);
   }
 
   let cursorHead = null;
@@ -628,7 +645,7 @@ export async function mount(root, { query }) {
     clear(table);
     if (!data || !data.series.length) return;
     const columns = groupColumns();
-    cursorHead = el('th', { class: 'num', id: 'cursor-head', text: 'last value' });
+    cursorHead = el('span', { class: 'live-text', id: 'cursor-head', text: 'last value' });
     const allBox = el('input', { type: 'checkbox', 'aria-label': 'show all series', id: 'series-all', checked: !state.hidden.size,
       onchange: () => {
         if (allBox.checked) state.hidden.clear(); else for (const s of data.series) state.hidden.add(seriesKey(s));
@@ -636,8 +653,9 @@ export async function mount(root, { query }) {
       } });
     const body = el('tbody');
     const t = el('table', { class: 'series-table' },
-      el('thead', {}, el('tr', {}, el('th', {}, allBox), el('th', {}), el('th', { text: 'run' }), el('th', { text: 'metric' }),
-        el('th', { text: 'context' }), ...columns.map((f) => el('th', { text: f })), cursorHead,
+      el('thead', {}, el('tr', {}, el('th', { class: 'col-box' }, allBox), el('th', { class: 'col-swatch' }), el('th', { text: 'run' }), el('th', { text: 'metric' }),
+        el('th', { text: 'context' }), ...columns.map((f) => el('th', { text: f })),
+        el('th', { class: 'num cursor-value' }, cursorHead),
         el('th', { class: 'num', text: 'min' }), el('th', { class: 'num', text: 'max' }), el('th', { class: 'num', text: 'last' }))),
       body);
     const more = el('button', { id: 'series-more', onclick: () => { tableLimit += TABLE_PAGE * 2; addRows(); } });
@@ -651,9 +669,11 @@ export async function mount(root, { query }) {
       more.textContent = `Show ${Math.min(left, TABLE_PAGE * 2)} more of ${left}`;
     };
     const hiddenCount = el('span', { class: 'muted', id: 'series-hidden-count' });
+    holder = el('div', { class: 'table-holder series-table-holder', onscroll: catchUp }, t);
+    rowHeight = 0;
     table.append(el('div', { class: 'toolbar' }, el('strong', { text: `Series (${data.series.length})` }), hiddenCount,
       el('span', { class: 'muted', text: 'value at the cursor; min, max and last over the visible range' })),
-    el('div', { class: 'table-holder series-table-holder' }, t), more);
+    holder, more);
     addRows();
     showHiddenCount();
   }
@@ -679,7 +699,7 @@ export async function mount(root, { query }) {
     cursorX = x;
     for (const { chart } of drawn) if (chart !== from) chart.setCursor(x);
     if (cursorHead) cursorHead.textContent = x === null ? 'last value' : `at ${state.x === 'step' ? 'step' : state.x} ${formatX(x)}`;
-    for (const row of rows) fillCursor(row);
+    catchUp();
   }
 
   // The charts redraw themselves on resize; ask the server again only when the plot width
