@@ -698,7 +698,11 @@ export async function mount(root, { query }) {
   function moveCursor(x, from) {
     cursorX = x;
     for (const { chart } of drawn) if (chart !== from) chart.setCursor(x);
-    if (cursorHead) cursorHead.textContent = x === null ? 'last value' : `at ${state.x === 'step' ? 'step' : state.x} ${formatX(x)}`;
+    if (cursorHead) {
+      const at = state.x === 'step' ? String(Math.round(x)) : state.x.startsWith('metric:') ? formatNumber(Number(x?.toPrecision(4))) : formatX(x);
+      cursorHead.textContent = x === null ? 'last value' : `at ${state.x === 'step' ? 'step' : state.x.replace(/^metric:/, '')} ${at}`;
+      cursorHead.title = cursorHead.textContent;
+    }
     catchUp();
   }
 
