@@ -81,6 +81,7 @@ function stateFromUrl(query) {
   const smooth = parseSmooth(query.get('smooth'));
   let agg = query.get('agg') || ''; let band = query.get('band') ?? 'minmax';
   if (agg === 'minmax' || agg === 'std') { band = agg; agg = 'mean'; }  // earlier URLs
+  if (!AGG_BANDS.some(([v]) => v === band)) band = '';  // band=none
   return {
     q: query.get('q') || '', runs: query.get('runs') || '',
     x: query.get('x') || 'step',
