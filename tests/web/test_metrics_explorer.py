@@ -373,6 +373,12 @@ def test_aggregation_median_and_bands_keep_the_spike(site, page):
         assert abs(band[2][j] - (values.mean() + half)) < 1e-4
     page.select_option('#aggregate', 'mean')
     page.wait_for_function("() => location.search.includes('agg=mean')")
+    page.select_option('#agg-band', '')
+    page.wait_for_function("() => location.search.includes('band=none')")
+    page.reload()
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert page.input_value('#agg-band') == '' and page.input_value('#aggregate') == 'mean'
+    assert page.evaluate(f'() => window.__aimCharts[{i}].bands.length') == 0
 
 
 @in_browser
