@@ -8,6 +8,9 @@ loopback ports, and measures on each with MLflow's own client (`MlflowClient`):
    metrics per second (median of the rounds), through MLflow's client and over plain
    HTTP with the JSON body prepared once (the server's own throughput: the client takes
    ~30 ms to build each body, whatever the server);
+   and, for scale, through MLflow's client against a server that answers every request
+   at once without reading it (a subprocess with a bare HTTP handler): the most any
+   server can reach through that client on this machine;
 2. `log_metric` latency: one metric a call (median over the calls);
 3. `search_runs` latency over R runs (each with 2 params, 2 metrics, a tag, finished):
    all runs of the experiment (pages of 1,000), and a filter with an order
@@ -121,6 +124,57 @@ def bench_log_batch(client, rounds: int) -> float:
         rates.append(len(metrics) / (time.perf_counter() - t))
     client.set_terminated(run.info.run_id)
     return statistics.median(rates)
+
+
+NULL_SERVER = r"""
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Answer(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get('Content-Length') or 0))
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', '2')
+        self.end_headers()
+        self.wfile.write(b'{}')
+    do_GET = do_POST
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), Answer).serve_forever()
+"""
+
+
+def bench_log_batch_client_alone(rounds: int) -> float:
+    """MLflow's client alone: log_batch of 1,000 metrics against a server that answers at
+    once; metrics per second, median of the rounds."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, '-c', NULL_SERVER, str(port)],
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        client = MlflowClient(tracking_uri=f'http://127.0.0.1:{port}')
+        now = int(time.time() * 1000)
+        rates = []
+        for r in range(rounds):
+            metrics = [Metric(f'm{k}', float(k + step), now + step, r * 100 + step)
+                       for k in range(10) for step in range(100)]
+            t = time.perf_counter()
+            client.log_batch('0' * 32, metrics=metrics)
+            rates.append(len(metrics) / (time.perf_counter() - t))
+        return statistics.median(rates)
+    finally:
+        stop(proc)
 
 
 def bench_log_batch_raw(client, url: str, rounds: int) -> float:
@@ -270,6 +324,7 @@ def main() -> int:
             stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
+    ceiling = bench_log_batch_client_alone(rounds)
     print(f'MLflow client against aimkit and MLflow servers; {n_runs:,} runs for search, '
           f'medians')
     header = f'{"":34}' + ''.join(f'{name:>14}' for name in results)
@@ -293,6 +348,11 @@ def main() -> int:
             ratio = m / a if lower_better else a / m
             line += f'{ratio:>16.1f}x'
         print(line)
+    line = f'{"log_batch, client alone (metrics/s)":34}{ceiling:>14,.0f}'
+    if 'mlflow' in results:
+        line += (f'   (no server can do better through the client: at most '
+                 f'{ceiling / results["mlflow"]["log_batch"]:.1f}x MLflow\'s)')
+    print(line)
     if len(results) == 2:
         print('(the last column: how many times faster aimkit is)')
         for key in ('all_names', 'filtered_names'):
