@@ -39,3 +39,23 @@ if [ ! -f "$PLOTLY" ]; then
              "run this script again)" >&2
     fi
 fi
+
+# uPlot for bench/bench_chart_render.py only (aimkit's chart measured against it; the UI
+# does not use it): from the npm registry into the git-ignored bench/.vendor/uplot/.
+UPLOT_DIR="bench/.vendor/uplot"
+UPLOT_VERSION="${UPLOT_VERSION:-1.6.32}"
+if [ ! -f "$UPLOT_DIR/uPlot.iife.min.js" ]; then
+    if command -v npm >/dev/null 2>&1; then
+        mkdir -p "$UPLOT_DIR"
+        npm install --silent --no-save --no-audit --no-fund \
+            --prefix "$UPLOT_DIR/npm" "uplot@$UPLOT_VERSION"
+        cp "$UPLOT_DIR/npm/node_modules/uplot/dist/uPlot.iife.min.js" \
+           "$UPLOT_DIR/npm/node_modules/uplot/dist/uPlot.min.css" \
+           "$UPLOT_DIR/npm/node_modules/uplot/package.json" \
+           "$UPLOT_DIR/npm/node_modules/uplot/LICENSE" "$UPLOT_DIR/"
+        rm -rf "$UPLOT_DIR/npm"
+    else
+        echo "npm not found: bench/bench_chart_render.py needs $UPLOT_DIR (install Node.js" \
+             "and npm, then run this script again)" >&2
+    fi
+fi
