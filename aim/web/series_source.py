@@ -161,6 +161,11 @@ class ReducedCache:
 
 # selection -----------------------------------------------------------------------------
 
+# System metrics (__system__cpu, ...) after a run's other series: '_' sorts before the
+# lower-case letters, so by name alone they came first (and filled max_series first).
+SYSTEM_LAST = "substr(name, 1, 10) = '__system__', "
+SYSTEM_LAST_S = "substr(s.name, 1, 10) = '__system__', "
+
 def _summary_rows(repo, run_hashes: list[str], names: list[str]) -> list[tuple]:
     sql = ('SELECT run_hash, name, context, count, first_step, last_step, last_time, id '
            'FROM series WHERE run_hash IN (SELECT value FROM json_each(?))')
@@ -168,7 +173,7 @@ def _summary_rows(repo, run_hashes: list[str], names: list[str]) -> list[tuple]:
     if names:
         sql += ' AND +name IN (SELECT value FROM json_each(?))'  # by run, not by name
         args.append(json.dumps(names))
-    return repo.index.query(sql + ' ORDER BY run_hash, name, context', args)
+    return repo.index.query(sql + f' ORDER BY run_hash, {SYSTEM_LAST}name, context', args)
 
 
 def select_series(repo, req: SeriesRequest,
@@ -201,7 +206,8 @@ def select_series(repo, req: SeriesRequest,
         if req.names:
             sql += ' WHERE +s.name IN (SELECT value FROM json_each(?))'
             args.append(json.dumps(req.names))
-        order_sql = ' ORDER BY r.creation_time DESC, s.run_hash, s.name, s.context LIMIT ?'
+        order_sql = (f' ORDER BY r.creation_time DESC, s.run_hash, {SYSTEM_LAST_S}s.name, '
+                     's.context LIMIT ?')
         rows = repo.index.query(sql + order_sql, [req.max_series] + args + [req.max_series])
         count_sql = ('SELECT COUNT(*) FROM series s WHERE s.run_hash IN (SELECT hash FROM '
                      'runs WHERE COALESCE(archived, 0) = 0)')

@@ -409,3 +409,14 @@ def test_cma_smoothing_and_x_by_a_metric_in_the_page(site, page):
         l.meta.s.run === '{hashes[2]}' && l.meta.s.context.subset === 'train');
         return [Array.from(l.x), Array.from(l.meta.s.step)]; }}''')
     assert line[0] and all(x == tokens_of(2, int(s)) for x, s in zip(*line))
+
+
+def test_system_metrics_come_after_the_others_in_the_api(client):
+    c, hashes = client
+    names = [s['name'] for s in series(c, runs=hashes[0], width=10)['series']]
+    assert names[-1] == '__system__cpu' and names.count('__system__cpu') == 1
+    # and so max_series keeps the run's own metrics first
+    kept = [s['name'] for s in series(c, runs=hashes[0], width=10, max_series=3)['series']]
+    assert '__system__cpu' not in kept
+    newest = [s['name'] for s in series(c, width=10)['series'][:5]]
+    assert newest[-1] == '__system__cpu'
