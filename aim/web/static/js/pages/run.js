@@ -70,11 +70,14 @@ export async function mount(root, { params, query }) {
   const runUrl = `/api/runs/${encodeURIComponent(runHash)}`;
   let info;
   let tags = new Map();
+  let status = null;
   try {
-    [info, tags] = await Promise.all([getJSON(runUrl), loadTags().catch(() => new Map())]);
+    [info, tags, status] = await Promise.all([getJSON(runUrl), loadTags().catch(() => new Map()),
+      getJSON('/api/status').catch(() => null)]);
   } catch (e) { root.append(errorBox(e)); return null; }
   const p = info.props;
-  const readOnly = server.readOnly;
+  // a page opened straight at this address may mount before app.js has read the status
+  const readOnly = status ? Boolean(status.read_only) : server.readOnly;
   let timer = null;
   let active = Boolean(p.active);
   const cleanups = [];
@@ -167,8 +170,6 @@ export async function mount(root, { params, query }) {
       if ((e.key === 'Enter' || e.key === ',') && tagsInput.value.trim()) {
         e.preventDefault();
         setTags([...(info.props.tags || []), ...pending()]);
-      } else if (e.key === 'Backspace' && !tagsInput.value && (info.props.tags || []).length) {
-        setTags(info.props.tags.slice(0, -1));
       }
     });
     tagsInput.addEventListener('input', (e) => {   // a pick from the completion list
