@@ -1,10 +1,12 @@
 """The params explorer in a real headless Chromium against a real ``aim up`` (issue 16,
 bug 10): default axes are the params that vary across the selected runs and that most
 runs have, a positive numeric param spanning more than two decades gets a log axis with
-decade ticks, and the colour scale has a legend."""
+decade ticks, and the colour scale has a legend. Brushing ranges on axes selects runs (kept
+in the URL), hover names the nearest run and a click opens it."""
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import pytest
@@ -20,16 +22,19 @@ pytestmark = [
 ]
 
 LRS = [3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]
+XSS_NAME = '<img src=x onerror=alert(1)>'
 
 
-def _build(path: str) -> None:
-    """Eight runs. Alphabetically first come params that say nothing about the runs: the
+def _build(path: str) -> list[dict]:
+    """Eight runs (run 5 with a name full of markup). Alphabetically first come params that say nothing about the runs: the
     same everywhere (a_const, data.path) or set on one run (aaa_note, hparams.beta,
     hparams.comment); the first six names in order left lr and optimizer out."""
     from aim import Repo
     repo = Repo(path, init=True)
+    made = []
     for i, lr in enumerate(LRS):
         run = quiet_run(repo)
+        run.name = XSS_NAME if i == 5 else f'run-{i}'
         params = {'a_const': 'same', 'data': {'path': '/data'},
                   'hparams': {'lr': lr, 'optimizer': 'adam' if i % 2 else 'sgd',
                               'batch': 32 * (i % 2 + 1)}}
@@ -44,14 +49,25 @@ def _build(path: str) -> None:
             run.track(0.5 + i / 10 - step / 100, name='loss', step=step)
             run.track(0.1 * i + step / 100, name='acc', step=step)
         run.close()
+        made.append({'hash': run.hash, 'lr': lr, 'optimizer': params['hparams']['optimizer']})
+    return made
 
 
 @pytest.fixture(scope='module')
-def server(tmp_path_factory):
+def built(tmp_path_factory):
     path = str(tmp_path_factory.mktemp('paramsrepo'))
-    _build(path)
-    with aim_up(path) as url:
+    return path, _build(path)
+
+
+@pytest.fixture(scope='module')
+def server(built):
+    with aim_up(built[0]) as url:
         yield url
+
+
+@pytest.fixture(scope='module')
+def runs(built):
+    return built[1]
 
 
 @pytest.fixture
@@ -119,3 +135,128 @@ def test_axes_follow_the_query_until_the_user_picks(server, page):
     page.reload()
     page.wait_for_selector('#page[data-ready="1"]')
     assert [a['label'] for a in _axes(page)][:2] == ['hparams.lr', 'hparams.batch']
+
+
+# --- brushing, hover, the selected runs -------------------------------------------------
+# Default axes: hparams.batch, hparams.lr (log, 3e-5 .. 0.1), hparams.optimizer (adam at
+# the bottom, sgd at the top), acc, loss; data-layout gives the axes' x and the plot's
+# top and bottom in CSS pixels of the canvas.
+
+def _layout(page) -> dict:
+    return json.loads(page.locator('#parallel').get_attribute('data-layout'))
+
+
+def _y(layout: dict, t: float) -> float:
+    return layout['top'] + (1 - t) * (layout['bottom'] - layout['top'])
+
+
+def _lr_t(v: float) -> float:
+    lo, hi = math.log10(LRS[0]), math.log10(LRS[-1])
+    return (math.log10(v) - lo) / (hi - lo)
+
+
+def _drag(page, x: float, y0: float, y1: float) -> None:
+    box = page.locator('#parallel').bounding_box()
+    page.mouse.move(box['x'] + x, box['y'] + y0)
+    page.mouse.down()
+    page.mouse.move(box['x'] + x, box['y'] + (y0 + y1) / 2, steps=3)
+    page.mouse.move(box['x'] + x, box['y'] + y1, steps=3)
+    page.mouse.up()
+
+
+def _selected(page) -> set[str]:
+    return set(page.evaluate("[...document.querySelectorAll('#params-selected tbody tr')]"
+                             ".map((tr) => tr.dataset.hash)"))
+
+
+def _hashes(runs, keep) -> set[str]:
+    return {r['hash'] for r in runs if keep(r)}
+
+
+def test_brushes_select_runs_and_survive_a_reload(server, page, runs):
+    page.goto(server + '/params')
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert page.locator('#params-count').inner_text().startswith('8 runs')
+    assert page.locator('#params-selected').is_hidden()
+    lay = _layout(page)
+    x_lr, x_opt = lay['x'][1], lay['x'][2]
+    # a value range on the log axis: 2e-4 .. 0.05
+    _drag(page, x_lr, _y(lay, _lr_t(0.05)), _y(lay, _lr_t(2e-4)))
+    expected = _hashes(runs, lambda r: 2e-4 <= r['lr'] <= 0.05)
+    assert len(expected) == 5 and _selected(page) == expected
+    assert page.locator('#params-count').inner_text() == '5 of 8 runs selected'
+    # the categories inside a range: adam only; both brushes must pass
+    _drag(page, x_opt, lay['bottom'] + 4, lay['bottom'] - 40)
+    expected = _hashes(runs, lambda r: 2e-4 <= r['lr'] <= 0.05 and r['optimizer'] == 'adam')
+    assert len(expected) == 2 and _selected(page) == expected
+    assert page.locator('#params-count').inner_text() == '2 of 8 runs selected'
+    assert 'brush=' in page.url
+    shot(page, 'params-brushed')
+
+    page.reload()
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert _selected(page) == expected
+    assert page.locator('#params-count').inner_text() == '2 of 8 runs selected'
+
+    # dragging a brush moves it: down by a factor 0.05 / 0.015 on the lr axis
+    shift = _y(lay, _lr_t(0.015)) - _y(lay, _lr_t(0.05))
+    middle = _y(lay, _lr_t(3e-3))
+    _drag(page, x_lr, middle, middle + shift)
+    lo, hi = 2e-4 * 0.015 / 0.05, 0.015
+    expected = _hashes(runs, lambda r: lo <= r['lr'] <= hi and r['optimizer'] == 'adam')
+    assert len(expected) == 3 and _selected(page) == expected
+    # a click on the axis outside its brush clears that brush
+    box = page.locator('#parallel').bounding_box()
+    page.mouse.click(box['x'] + x_opt, box['y'] + lay['top'] + 5)
+    expected = _hashes(runs, lambda r: lo <= r['lr'] <= hi)
+    assert len(expected) == 5 and _selected(page) == expected
+    assert 'optimizer' not in page.url.split('brush=')[1]
+
+    # the selected runs onward: the metrics explorer, back, then the comparison page
+    page.click('#params-open-metrics')
+    page.wait_for_url('**/metrics?runs=*')
+    assert set(page.url.split('runs=')[1].split('&')[0].replace('%2C', ',').split(',')) \
+        == expected
+    page.go_back()
+    page.wait_for_function("() => document.querySelectorAll('#params-selected tbody tr')"
+                           ".length === 5")
+    assert _selected(page) == expected
+    page.click('#params-open-compare')
+    page.wait_for_url('**/compare?runs=*')
+    assert set(page.url.split('runs=')[1].split('&')[0].replace('%2C', ',').split(',')) \
+        == expected
+
+
+def test_clear_selections(server, page, runs):
+    page.goto(server + '/params?brush=hparams.lr:0.0001:0.001;hparams.optimizer=sgd')
+    page.wait_for_selector('#page[data-ready="1"]')
+    expected = _hashes(runs, lambda r: 1e-4 <= r['lr'] <= 1e-3 and r['optimizer'] == 'sgd')
+    assert len(expected) == 1 and _selected(page) == expected
+    page.click('#params-clear')
+    assert page.locator('#params-selected').is_hidden()
+    assert page.locator('#params-count').inner_text().startswith('8 runs')
+    assert 'brush=' not in page.url
+
+
+def test_hover_names_the_run_and_a_click_opens_it(server, page, runs):
+    page.goto(server + '/params')
+    page.wait_for_selector('#page[data-ready="1"]')
+    lay = _layout(page)
+    x_lr, x_opt = lay['x'][1], lay['x'][2]
+    run = runs[5]                        # lr 0.01, adam, named with markup
+    y_lr, y_opt = _y(lay, _lr_t(run['lr'])), _y(lay, 0.0)
+    x = x_lr + 40
+    y = y_lr + (y_opt - y_lr) * 40 / (x_opt - x_lr)
+    box = page.locator('#parallel').bounding_box()
+    page.mouse.move(box['x'] + x, box['y'] + y)
+    tip = page.locator('#params-tooltip')
+    tip.wait_for(state='visible')
+    assert tip.get_attribute('data-hash') == run['hash']
+    text = tip.inner_text()
+    assert XSS_NAME in text                       # shown as text
+    assert tip.locator('img').count() == 0
+    assert 'hparams.lr: 0.01' in text and 'hparams.optimizer: adam' in text
+    assert 'acc: 0.52' in text
+    page.mouse.click(box['x'] + x, box['y'] + y)
+    page.wait_for_url(f'**/runs/{run["hash"]}')
+

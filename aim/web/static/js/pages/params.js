@@ -2,17 +2,31 @@
 // query selects, each run one polyline coloured by a chosen metric (legend below).
 // Without axes in the URL the page picks them from the selected runs: the params that vary
 // across them and that most of them have (see defaultParams).
+// Dragging along an axis brushes a range (several axes: a run must pass every brush); the
+// brushes are kept in the URL (`brush=`, see brushText). The nearest line to the pointer is
+// highlighted with a tooltip; a click opens its run. Dragging an axis title moves the axis.
+// Drawing: the lines on the main canvas (one path per colour, so 5,000 runs redraw in a few
+// milliseconds while brushing), the axes from an offscreen canvas drawn once per layout,
+// and brushes and the highlighted line on an overlay canvas above.
 
 import { el, errorBox } from '../dom.js';
 import { getJSON } from '../api.js';
 import { QueryBar } from '../query_bar.js';
 import { formatValue } from '../format.js';
-import { setUrlState } from '../app.js';
+import { navigate, setUrlState } from '../app.js';
 
 const PAD = { left: 60, right: 90, top: 40, bottom: 24 };
 const MAX_AUTO_AXES = 8;
 const LOG_SPAN = 100;         // a positive numeric axis spanning more than two decades is log
 const MISSING_COLOUR = '#8892a0';
+const FADED_COLOUR = '#c3c8d1';
+const BUCKETS = 48;           // colours a run can take: one path each
+const MAX_RUNS = 5000;        // runs asked of the server, 1,000 a page
+const MAX_TABLE = 200;        // rows of the selected runs' table
+const MAX_COMPARE = 50;       // runs the comparison page takes
+const MAX_METRICS = 300;      // run hashes a metrics explorer link carries
+const AXIS_GRAB = 12;         // px either side of an axis where a drag brushes
+const HOVER_PX = 14;          // the nearest line within this distance is highlighted
 
 function loadStylesheet() {
   if (document.getElementById('params-css')) return;
@@ -86,18 +100,60 @@ export function makeAxis(label, values) {
     const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
     if (lo > 0 && hi / lo > LOG_SPAN) {
       const a = Math.log10(lo); const b = Math.log10(hi);
-      return { label, kind: 'number', scale: 'log', lo, hi, ticks: logTicks(lo, hi),
-        pos: (v) => (isNum(v) && v > 0 ? (Math.log10(v) - a) / (b - a) : null) };
+      const tOf = (v) => (Math.log10(v) - a) / (b - a);
+      return { label, kind: 'number', scale: 'log', lo, hi, ticks: logTicks(lo, hi), tOf,
+        valueAt: (t) => 10 ** (a + t * (b - a)),
+        pos: (v) => (isNum(v) && v > 0 ? tOf(v) : null) };
     }
-    return { label, kind: 'number', scale: 'linear', lo, hi, ticks: linearTicks(lo, hi),
-      pos: (v) => (isNum(v) ? (hi > lo ? (v - lo) / (hi - lo) : 0.5) : null) };
+    // a constant axis sits in the middle of a unit span around its value
+    const span = hi > lo ? hi - lo : (Math.abs(lo) || 1); const base = hi > lo ? lo : lo - span / 2;
+    const tOf = (v) => (v - base) / span;
+    return { label, kind: 'number', scale: 'linear', lo, hi, ticks: linearTicks(lo, hi), tOf,
+      valueAt: (t) => base + t * span, pos: (v) => (isNum(v) ? tOf(v) : null) };
   }
   const cats = [...new Set(given.map((v) => formatValue(v)))].sort();
+  const index = new Map(cats.map((cat, k) => [cat, k]));
   const catPos = (k) => (cats.length > 1 ? k / (cats.length - 1) : 0.5);
   const shown = cats.length > 12 ? cats.filter((_, k) => k % Math.ceil(cats.length / 12) === 0) : cats;
   return { label, kind: 'category', scale: 'category', cats,
-    ticks: shown.map((cat) => ({ value: cat, t: catPos(cats.indexOf(cat)) })),
-    pos: (v) => (present(v) ? catPos(cats.indexOf(formatValue(v))) : null) };
+    ticks: shown.map((cat) => ({ value: cat, t: catPos(index.get(cat)) })), catPos, index,
+    pos: (v) => (present(v) ? catPos(index.get(formatValue(v))) : null) };
+}
+
+// Brushes in the URL: `hparams.lr:0.0002:0.05;hparams.optimizer=adam|sgd`, a value range
+// (`label:lo:hi`) on a numeric axis, the categories inside (`label=a|b`) on another; the
+// separators `%:;=|` inside labels and categories are %-escaped.
+const esc = (s) => String(s).replace(/[%:;=|]/g, (c) => encodeURIComponent(c));
+
+export function brushText(brushes) {
+  return [...brushes].map(([label, b]) => (b.cats
+    ? `${esc(label)}=${[...b.cats].map(esc).join('|')}` : `${esc(label)}:${b.lo}:${b.hi}`)).join(';');
+}
+
+export function parseBrushes(text) {
+  const out = new Map();
+  for (const part of (text || '').split(';')) {
+    const m = part.match(/^([^:=]+)([:=])(.*)$/);
+    if (!m) continue;
+    try {
+      const label = decodeURIComponent(m[1]);
+      if (m[2] === '=') { out.set(label, { cats: new Set(m[3].split('|').map(decodeURIComponent)) }); continue; }
+      const [lo, hi] = m[3].split(':').map(Number);
+      if (Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi) out.set(label, { lo, hi });
+    } catch (_) { /* a malformed entry is left out */ }
+  }
+  return out;
+}
+
+// A brush's ends are rounded to what a pixel can tell apart (four significant digits on a
+// log axis, a ten-thousandth of the span on a linear one), so the URL stays short and a
+// reload selects the same runs.
+// Rounded outwards, so a brush drawn to an axis' end keeps the run at that end.
+function roundEnd(axis, v, up) {
+  const e = axis.scale === 'log' ? Math.floor(Math.log10(v)) - 3
+    : Math.floor(Math.log10((axis.valueAt(1) - axis.valueAt(0)) / 1e4));
+  const q = 10 ** e; const k = (up ? Math.ceil : Math.floor)(Number((v / q).toPrecision(12)));
+  return Number((k * q).toPrecision(12));
 }
 
 const labelOf = (tick) => (typeof tick.value === 'number' ? tickLabel(tick.value) : String(tick.value));
@@ -145,18 +201,32 @@ function drawLegend(legend, axis) {
 export async function mount(root, { query }) {
   loadStylesheet();
   const state = { q: query.get('q') || '', params: (query.get('params') || '').split(',').filter(Boolean),
-    metrics: (query.get('metrics') || '').split(',').filter(Boolean), color: query.get('color') || '' };
+    metrics: (query.get('metrics') || '').split(',').filter(Boolean), color: query.get('color') || '',
+    order: (query.get('order') || '').split(',').filter(Boolean), brushes: parseBrushes(query.get('brush')) };
   state.auto = !state.params.length;   // axes follow the selected runs until the user picks
   const bar = new QueryBar({ value: state.q, placeholder: 'run.experiment == "baseline"', onSubmit: (q) => { state.q = q; load(); } });
   const chooser = el('details', { class: 'columns-menu' }, el('summary', { text: 'Axes' }));
   const colorSelect = el('select', { id: 'params-color', onchange: () => { state.color = colorSelect.value; load(); } });
   const canvas = el('canvas', { id: 'parallel', class: 'parallel' });
+  const overlay = el('canvas', { id: 'params-overlay', class: 'params-overlay' });
+  const tooltip = el('div', { id: 'params-tooltip', class: 'chart-tooltip params-tooltip', hidden: true });
+  const plot = el('div', { class: 'params-plot' }, canvas, overlay, tooltip);
   const legend = el('div', { id: 'params-legend', class: 'params-legend', hidden: true },
     el('span', { class: 'params-legend-title' }), el('canvas', { class: 'params-legend-bar' }),
     el('span', { class: 'params-legend-missing' }, el('span', { class: 'params-legend-swatch' }), 'no value'));
   const status = el('span', { class: 'muted' });
+  const count = el('span', { id: 'params-count', class: 'params-count', 'aria-live': 'polite' });
+  const clearButton = el('button', { type: 'button', id: 'params-clear', text: 'Clear selections',
+    onclick: () => { state.brushes.clear(); selectionChanged(true); } });
+  const metricsButton = el('button', { type: 'button', id: 'params-open-metrics', text: 'Open in metrics',
+    onclick: () => navigate(`/metrics?runs=${selectedHashes().join(',')}`) });
+  const compareButton = el('button', { type: 'button', id: 'params-open-compare', text: 'Compare',
+    onclick: () => navigate(`/compare?runs=${selectedHashes().join(',')}`) });
+  const tableBox = el('div', { id: 'params-selected', class: 'params-selected', hidden: true });
   root.append(el('h1', { text: 'Params' }), bar.root,
-    el('div', { class: 'toolbar' }, chooser, el('label', { class: 'control' }, 'Colour by metric', colorSelect), status), canvas, legend);
+    el('div', { class: 'toolbar' }, chooser, el('label', { class: 'control' }, 'Colour by metric', colorSelect), status),
+    plot, legend, el('div', { class: 'toolbar params-selection-bar' }, count, clearButton, metricsButton, compareButton),
+    tableBox);
   let paramPaths = []; let metricNames = [];
   try {
     const [ps, ms] = await Promise.all([getJSON('/api/params'), getJSON('/api/metric-names')]);
@@ -179,58 +249,104 @@ export async function mount(root, { query }) {
       el('strong', { text: 'Metrics (last value)' }), ...metricNames.map((m) => box(state.metrics, m))));
   }
 
+  function syncUrl() {
+    setUrlState({ q: state.q, params: state.auto ? '' : state.params.join(','), metrics: state.metrics.join(','),
+      color: state.color, order: state.order.join(','), brush: brushText(state.brushes) });
+  }
+
+  let loads = 0;
   async function load() {
+    const mine = ++loads;
     colorSelect.replaceChildren(el('option', { value: '', text: '(none)' }), ...metricNames.map((m) => el('option', { value: m, text: m, selected: m === state.color })));
-    let page;
+    const runs = []; let total = 0;
     try {
-      page = await getJSON('/api/runs', { q: state.q, limit: 1000, params: state.auto ? ['*'] : state.params,
-        metrics: [...new Set([...state.metrics, state.color].filter(Boolean))] });
+      while (runs.length < MAX_RUNS) {   // 1,000 runs a request
+        const page = await getJSON('/api/runs', { q: state.q, offset: runs.length, limit: 1000,
+          params: state.auto ? ['*'] : state.params, metrics: [...new Set([...state.metrics, state.color].filter(Boolean))] });
+        runs.push(...page.runs); total = page.total;
+        if (page.runs.length < 1000 || runs.length >= total) break;
+      }
     } catch (e) { if (e.detail && 'position' in e.detail) bar.showError(e); else root.append(errorBox(e)); return; }
+    if (mine !== loads) return;
     bar.showError(null);
-    if (state.auto) state.params = defaultParams(page.runs);
-    setUrlState({ q: state.q, params: state.auto ? '' : state.params.join(','), metrics: state.metrics.join(','), color: state.color });
+    if (state.auto) state.params = defaultParams(runs);
     renderChooser();
-    status.textContent = `${page.runs.length} of ${page.total} runs`;
-    const lastOf = (run, name) => { const m = (run.metrics || []).find((x) => x.name === name && !Object.keys(x.context).length) || (run.metrics || []).find((x) => x.name === name); return m ? m.last : null; };
-    const columns = [...state.params.map((p) => ({ label: p, get: (r) => r.params?.[p] })),
-      ...state.metrics.map((m) => ({ label: m, get: (r) => lastOf(r, m) }))];
-    const axes = columns.map((c) => makeAxis(c.label, page.runs.map(c.get)));
-    const colourAxis = state.color ? makeAxis(state.color, page.runs.map((r) => lastOf(r, state.color))) : null;
-    draw(page.runs, columns, axes, (run) => (colourAxis ? colourAxis.pos(lastOf(run, state.color)) : null));
-    drawLegend(legend, colourAxis);
-    canvas.dataset.axes = JSON.stringify(axes.map((a) => ({ label: a.label, scale: a.scale, ticks: a.ticks.map(labelOf) })));
+    status.textContent = `${runs.length} of ${total} runs`;
+    build(runs);
     root.dataset.ready = '1';
   }
 
-  function draw(runs, columns, axes, colourOf) {
-    const dpr = window.devicePixelRatio || 1;
-    const w = Math.max(400, bar.root.clientWidth); const h = 460;  // the content width
-    canvas.width = w * dpr; canvas.height = h * dpr; canvas.style.width = `${w}px`; canvas.style.height = `${h}px`;
-    const ctx = canvas.getContext('2d'); ctx.setTransform(dpr, 0, 0, dpr, 0, 0); ctx.clearRect(0, 0, w, h);
-    if (!axes.length) return;
-    const gap = axes.length > 1 ? (w - PAD.left - PAD.right) / (axes.length - 1) : w - PAD.left - PAD.right;
-    const xOf = (i) => PAD.left + (axes.length > 1 ? i * gap : 0);
-    const yOf = (t) => PAD.top + (1 - t) * (h - PAD.top - PAD.bottom);
-    ctx.lineWidth = 1.2; ctx.globalAlpha = runs.length > 300 ? 0.35 : 0.8;
-    for (const run of runs) {
-      const c = colourOf(run);
-      ctx.strokeStyle = c === null || c === undefined ? MISSING_COLOUR : colourScale(c);
-      ctx.beginPath(); let pen = false;
-      columns.forEach((col, i) => {
-        const t = axes[i].pos(col.get(run));
-        if (t === null || t < 0) { pen = false; return; }
-        if (pen) ctx.lineTo(xOf(i), yOf(t)); else { ctx.moveTo(xOf(i), yOf(t)); pen = true; }
-      });
-      ctx.stroke();
+  // --- the view: runs, axes and every run's position on each axis -----------------------
+  let view = null;          // { runs, columns, axes, n, k, ts, colourIdx } and, once laid out, xs, ys, w, h
+  let selected = new Uint8Array(0); let nSelected = 0;
+  let hover = -1; let pinned = false; let drag = null;
+  const axesLayer = document.createElement('canvas');   // axes, ticks and titles, drawn once per layout
+
+  const lastOf = (run, name) => { const m = (run.metrics || []).find((x) => x.name === name && !Object.keys(x.context).length) || (run.metrics || []).find((x) => x.name === name); return m ? m.last : null; };
+
+  function build(runs) {
+    const columns = [...state.params.map((p) => ({ label: p, get: (r) => r.params?.[p] })),
+      ...state.metrics.map((m) => ({ label: m, get: (r) => lastOf(r, m) }))];
+    const rank = (c) => { const i = state.order.indexOf(c.label); return i < 0 ? Infinity : i; };
+    if (state.order.length) columns.sort((a, b) => rank(a) - rank(b));
+    const axes = columns.map((c) => makeAxis(c.label, runs.map(c.get)));
+    for (const [label, b] of state.brushes) {   // brushes of axes no longer shown go
+      const a = axes.find((x) => x.label === label);
+      if (!a || (a.kind === 'category') !== Boolean(b.cats)) state.brushes.delete(label);
     }
-    ctx.globalAlpha = 1; ctx.strokeStyle = '#333'; ctx.fillStyle = '#222'; ctx.font = '11px system-ui, sans-serif';
+    const n = runs.length; const k = axes.length;
+    const ts = new Float64Array(n * k);
+    runs.forEach((run, r) => columns.forEach((col, j) => {
+      const t = axes[j].pos(col.get(run));
+      ts[r * k + j] = t === null || t === undefined || t < 0 ? NaN : t;
+    }));
+    const colourAxis = state.color ? makeAxis(state.color, runs.map((r) => lastOf(r, state.color))) : null;
+    const colourIdx = new Int16Array(n).fill(-1);
+    if (colourAxis) {
+      runs.forEach((run, r) => {
+        const c = colourAxis.pos(lastOf(run, state.color));
+        if (c !== null && c !== undefined && c >= 0) colourIdx[r] = Math.round(Math.min(1, c) * (BUCKETS - 1));
+      });
+    }
+    view = { runs, columns, axes, n, k, ts, colourIdx };
+    hover = -1; pinned = false; tooltip.hidden = true;
+    drawLegend(legend, colourAxis);
+    canvas.dataset.axes = JSON.stringify(axes.map((a) => ({ label: a.label, scale: a.scale, ticks: a.ticks.map(labelOf) })));
+    layout();
+    selectionChanged(true);
+  }
+
+  function layout() {
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(280, plot.clientWidth); const h = 460;
+    for (const c of [canvas, overlay, axesLayer]) { c.width = w * dpr; c.height = h * dpr; }
+    for (const c of [canvas, overlay]) { c.style.width = `${w}px`; c.style.height = `${h}px`; }
+    const pad = w < 600 ? { ...PAD, left: 36, right: 56 } : PAD;
+    const { k, n, ts } = view;
+    const gap = k > 1 ? (w - pad.left - pad.right) / (k - 1) : w - pad.left - pad.right;
+    const xs = Array.from({ length: k }, (_, i) => pad.left + (k > 1 ? i * gap : 0));
+    const top = pad.top; const bottom = h - pad.bottom;
+    const ys = new Float64Array(n * k);
+    for (let i = 0; i < n * k; i += 1) ys[i] = top + (1 - ts[i]) * (bottom - top);
+    Object.assign(view, { w, h, dpr, gap, xs, ys, top, bottom });
+    canvas.dataset.layout = JSON.stringify({ top, bottom, x: xs });
+    drawAxes(axesLayer.getContext('2d'));
+  }
+
+  const yOf = (t) => view.top + (1 - t) * (view.bottom - view.top);
+  const tAt = (y) => Math.max(0, Math.min(1, (view.bottom - y) / (view.bottom - view.top)));
+
+  function drawAxes(ctx) {
+    const { axes, xs, gap, w, h, dpr } = view;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0); ctx.clearRect(0, 0, w, h);
+    ctx.strokeStyle = '#333'; ctx.fillStyle = '#222'; ctx.lineWidth = 1;
     axes.forEach((a, i) => {
-      const x = xOf(i);
+      const x = xs[i];
       ctx.beginPath(); ctx.moveTo(x, yOf(0)); ctx.lineTo(x, yOf(1)); ctx.stroke();
       ctx.textAlign = 'center'; ctx.font = '600 11px system-ui, sans-serif';
-      ctx.fillText(fitText(ctx, a.label, Math.max(40, gap - 8)), x, PAD.top - 22);
+      ctx.fillText(fitText(ctx, a.label, Math.max(40, gap - 8)), x, view.top - 22);
       ctx.font = '10px system-ui, sans-serif'; ctx.fillStyle = '#666';
-      ctx.fillText(a.scale === 'log' ? 'log' : a.scale === 'category' ? '' : 'linear', x, PAD.top - 10);
+      ctx.fillText(a.scale === 'log' ? 'log' : a.scale === 'category' ? '' : 'linear', x, view.top - 10);
       ctx.font = '11px system-ui, sans-serif'; ctx.fillStyle = '#222'; ctx.textAlign = 'left';
       if (a.scale === 'log') {  // unlabelled 2..9 marks between decades
         const lo = Math.log10(a.lo); const span = Math.log10(a.hi) - lo;
@@ -251,6 +367,311 @@ export async function mount(root, { query }) {
     });
   }
 
+  // --- brushes and the selection -------------------------------------------------------
+  // The brushed span of axis j in axis units (0 bottom, 1 top), or null.
+  function brushRange(j) {
+    const a = view.axes[j]; const b = state.brushes.get(a.label);
+    if (!b) return null;
+    if (b.drag) return b.drag;
+    if (b.cats) {
+      const ts = [...b.cats].map((c) => a.index.get(c)).filter((i) => i !== undefined).map(a.catPos);
+      if (!ts.length) return null;
+      const half = a.cats.length > 1 ? 0.5 / (a.cats.length - 1) : 0.5;
+      return [Math.max(0, Math.min(...ts) - half), Math.min(1, Math.max(...ts) + half)];
+    }
+    return [b.lo > 0 || a.scale !== 'log' ? a.tOf(b.lo) : -Infinity, b.hi > 0 || a.scale !== 'log' ? a.tOf(b.hi) : -Infinity];
+  }
+
+  function setBrush(j, t0, t1) {
+    const a = view.axes[j];
+    if (a.kind === 'category') {
+      const cats = new Set(a.cats.filter((_, i) => a.catPos(i) >= t0 && a.catPos(i) <= t1));
+      state.brushes.set(a.label, { cats, drag: [t0, t1] });
+    } else {
+      state.brushes.set(a.label, { lo: roundEnd(a, a.valueAt(t0), false), hi: roundEnd(a, a.valueAt(t1), true) });
+    }
+    selectionChanged(false);
+  }
+
+  function recomputeSelection() {
+    const { n, k, ts, axes } = view;
+    const tests = [];
+    axes.forEach((a, j) => {
+      const b = state.brushes.get(a.label);
+      if (!b) return;
+      if (a.kind === 'category') {
+        const ok = new Uint8Array(a.cats.length); const m = a.cats.length - 1;
+        for (const c of b.cats) { const i = a.index.get(c); if (i !== undefined) ok[i] = 1; }
+        tests.push((r) => { const t = ts[r * k + j]; return t === t && ok[m > 0 ? Math.round(t * m) : 0] === 1; });
+      } else {
+        const [t0, t1] = brushRange(j);
+        tests.push((r) => { const t = ts[r * k + j]; return t >= t0 && t <= t1; });
+      }
+    });
+    selected = new Uint8Array(n); nSelected = 0;
+    for (let r = 0; r < n; r += 1) {
+      if (tests.every((test) => test(r))) { selected[r] = 1; nSelected += 1; }
+    }
+  }
+
+  const brushed = () => state.brushes.size > 0;
+  const selectedHashes = () => view.runs.filter((_, r) => selected[r]).map((run) => run.hash);
+
+  function selectionChanged(commit) {
+    recomputeSelection();
+    schedule(true);
+    const n = view.n;
+    count.textContent = brushed() ? `${nSelected} of ${n} runs selected` : `${n} runs · drag along an axis to select a range`;
+    count.dataset.selected = String(brushed() ? nSelected : n);
+    clearButton.disabled = !brushed();
+    metricsButton.disabled = !brushed() || nSelected === 0 || nSelected > MAX_METRICS;
+    metricsButton.title = nSelected > MAX_METRICS ? `at most ${MAX_METRICS} runs` : '';
+    compareButton.disabled = !brushed() || nSelected < 2 || nSelected > MAX_COMPARE;
+    compareButton.title = nSelected > MAX_COMPARE ? `at most ${MAX_COMPARE} runs side by side` : nSelected < 2 ? 'select two runs or more' : '';
+    if (commit) { renderTable(); syncUrl(); }
+  }
+
+  function renderTable() {
+    tableBox.hidden = !brushed() || nSelected === 0;
+    if (tableBox.hidden) { tableBox.replaceChildren(); return; }
+    const rows = [];
+    for (let r = 0; r < view.n && rows.length < MAX_TABLE; r += 1) {
+      if (!selected[r]) continue;
+      const run = view.runs[r]; const href = `/runs/${encodeURIComponent(run.hash)}`;
+      rows.push(el('tr', { dataset: { hash: run.hash } },
+        el('td', {}, el('a', { href, 'data-nav': true, text: run.name || run.hash })),
+        el('td', {}, el('a', { href, 'data-nav': true, class: 'params-hash', text: run.hash })),
+        ...view.columns.map((c) => el('td', { class: 'params-value', text: formatValue(c.get(run)) }))));
+    }
+    tableBox.replaceChildren(
+      nSelected > MAX_TABLE ? el('p', { class: 'muted', text: `The first ${MAX_TABLE} of ${nSelected} selected runs.` }) : null,
+      el('div', { class: 'table-holder' }, el('table', { class: 'params-selected-table' },
+        el('thead', {}, el('tr', {}, el('th', { text: 'Run' }), el('th', { text: 'Hash' }),
+          ...view.columns.map((c) => el('th', { text: c.label })))),
+        el('tbody', {}, rows))));
+  }
+
+  // --- drawing --------------------------------------------------------------------------
+  let frame = 0; let linesDirty = false;
+  function schedule(lines) {
+    linesDirty = linesDirty || lines;
+    if (!frame) frame = requestAnimationFrame(() => { frame = 0; if (linesDirty) drawLines(); linesDirty = false; drawOverlay(); });
+  }
+
+  function strokeRuns(ctx, list) {   // a path per 64 runs: crossings still darken
+    const { k, xs, ys } = view;
+    for (let s = 0; s < list.length; s += 64) {
+      ctx.beginPath();
+      for (const r of list.slice(s, s + 64)) {
+        let pen = false; const o = r * k;
+        for (let j = 0; j < k; j += 1) {
+          const y = ys[o + j];
+          if (y !== y) { pen = false; continue; }
+          if (pen) ctx.lineTo(xs[j], y); else { ctx.moveTo(xs[j], y); pen = true; }
+        }
+      }
+      ctx.stroke();
+    }
+  }
+
+  function drawLines() {
+    if (!view) return;
+    const { w, h, dpr, n, colourIdx } = view;
+    const ctx = canvas.getContext('2d'); ctx.setTransform(dpr, 0, 0, dpr, 0, 0); ctx.clearRect(0, 0, w, h);
+    const faded = []; const groups = Array.from({ length: BUCKETS + 1 }, () => []);
+    const any = brushed();
+    for (let r = 0; r < n; r += 1) {
+      if (any && !selected[r]) faded.push(r); else groups[colourIdx[r] + 1].push(r);
+    }
+    ctx.lineWidth = 1.2; ctx.lineJoin = 'round';
+    if (faded.length) { ctx.strokeStyle = FADED_COLOUR; ctx.globalAlpha = faded.length > 300 ? 0.25 : 0.6; strokeRuns(ctx, faded); }
+    ctx.globalAlpha = n - faded.length > 300 ? 0.35 : 0.8;
+    groups.forEach((g, i) => {
+      if (!g.length) return;
+      ctx.strokeStyle = i === 0 ? MISSING_COLOUR : colourScale((i - 1) / (BUCKETS - 1));
+      strokeRuns(ctx, g);
+    });
+    ctx.globalAlpha = 1; ctx.setTransform(1, 0, 0, 1, 0, 0); ctx.drawImage(axesLayer, 0, 0);
+  }
+
+  function drawOverlay() {
+    if (!view) return;
+    const { w, h, dpr, k, xs, ys, axes } = view;
+    const ctx = overlay.getContext('2d'); ctx.setTransform(dpr, 0, 0, dpr, 0, 0); ctx.clearRect(0, 0, w, h);
+    axes.forEach((_, j) => {
+      const range = brushRange(j);
+      if (!range) return;
+      const y0 = Math.max(view.top - 2, yOf(Math.min(1, range[1]))); const y1 = Math.min(view.bottom + 2, yOf(Math.max(0, range[0])));
+      if (!(y1 >= y0)) return;
+      ctx.fillStyle = 'rgba(59,111,216,0.16)'; ctx.fillRect(xs[j] - 8, y0, 16, Math.max(2, y1 - y0));
+      ctx.strokeStyle = '#3b6fd8'; ctx.lineWidth = 1.5; ctx.strokeRect(xs[j] - 8, y0, 16, Math.max(2, y1 - y0));
+    });
+    if (hover >= 0 && hover < view.n) {
+      const c = view.colourIdx[hover];
+      for (const [style, width] of [['rgba(255,255,255,0.9)', 5], [c < 0 ? '#4a5160' : colourScale(c / (BUCKETS - 1)), 2.5]]) {
+        ctx.strokeStyle = style; ctx.lineWidth = width; ctx.lineJoin = 'round';
+        strokeRuns(ctx, [hover]);
+      }
+      ctx.fillStyle = '#1d2330';
+      for (let j = 0; j < k; j += 1) {
+        const y = ys[hover * k + j];
+        if (y === y) { ctx.beginPath(); ctx.arc(xs[j], y, 3, 0, 2 * Math.PI); ctx.fill(); }
+      }
+    }
+    if (drag && drag.mode === 'reorder' && drag.moved) {   // where the dragged axis goes
+      ctx.strokeStyle = '#3b6fd8'; ctx.lineWidth = 2; ctx.setLineDash([5, 4]);
+      ctx.beginPath(); ctx.moveTo(drag.x, view.top); ctx.lineTo(drag.x, view.bottom); ctx.stroke(); ctx.setLineDash([]);
+      ctx.fillStyle = '#3b6fd8'; ctx.font = '600 11px system-ui, sans-serif'; ctx.textAlign = 'center';
+      ctx.fillText(fitText(ctx, axes[drag.j].label, 120), drag.x, view.top - 22);
+    }
+  }
+
+  // --- pointer: hover, click, brushing, moving axes ------------------------------------
+  const pointAt = (e) => { const box = overlay.getBoundingClientRect(); return { x: e.clientX - box.left, y: e.clientY - box.top }; };
+
+  function nearestAxis(x, within) {
+    let best = -1; let bestD = within;
+    view.xs.forEach((ax, j) => { const d = Math.abs(ax - x); if (d <= bestD) { best = j; bestD = d; } });
+    return best;
+  }
+  const axisAt = (p) => (p.y >= view.top - 6 && p.y <= view.bottom + 6 ? nearestAxis(p.x, AXIS_GRAB) : -1);
+  const titleAt = (p) => (p.y < view.top - 4 && p.y > 2 ? nearestAxis(p.x, Math.max(24, view.gap / 2 - 4)) : -1);
+
+  // The run whose line passes nearest (x, y): one segment per run (the one between the
+  // axes around x), so a move costs O(runs).
+  function nearestRun(p, radius) {
+    const { n, k, xs, ys } = view;
+    if (!k || !n) return -1;
+    const penalty = brushed() ? 4 : 0;
+    let j = 0; while (j < k - 2 && p.x > xs[j + 1]) j += 1;
+    const x0 = xs[j]; const x1 = k > 1 ? xs[j + 1] : x0;
+    const inside = k > 1 && p.x >= x0 && p.x <= x1;
+    let best = -1; let bestD = radius;
+    for (let r = 0; r < n; r += 1) {
+      const ya = ys[r * k + j]; const yb = k > 1 ? ys[r * k + j + 1] : NaN;
+      let d;
+      if (inside && ya === ya && yb === yb) {
+        const slope = (yb - ya) / (x1 - x0);
+        d = Math.abs(p.y - (ya + slope * (p.x - x0))) / Math.sqrt(1 + slope * slope);
+      } else {   // outside the axes, or a value missing: the nearer end point
+        const da = ya === ya ? Math.hypot(p.x - x0, p.y - ya) : Infinity;
+        const db = yb === yb ? Math.hypot(p.x - x1, p.y - yb) : Infinity;
+        d = Math.min(da, db);
+      }
+      if (!selected[r]) d += penalty;
+      if (d < bestD) { best = r; bestD = d; }
+    }
+    return best;
+  }
+
+  function showTooltip(r, p) {
+    if (r < 0) { tooltip.hidden = true; return; }
+    const run = view.runs[r];
+    tooltip.classList.toggle('pinned', pinned);
+    tooltip.replaceChildren(el('div', { class: 'params-tooltip-name', text: run.name || run.hash }),
+      ...view.columns.map((c) => el('div', {}, el('span', { class: 'params-tooltip-key', text: `${c.label}: ` }),
+        present(c.get(run)) ? formatValue(c.get(run)) : '–')),
+      pinned ? el('a', { href: `/runs/${encodeURIComponent(run.hash)}`, 'data-nav': true, class: 'params-tooltip-open', text: 'Open run' }) : null);
+    tooltip.dataset.hash = run.hash;
+    tooltip.hidden = false;
+    const tw = tooltip.offsetWidth; const th = tooltip.offsetHeight;
+    const left = p.x + 14 + tw > view.w ? p.x - 14 - tw : p.x + 14;
+    tooltip.style.left = `${Math.max(0, left)}px`;
+    tooltip.style.top = `${Math.max(0, Math.min(view.h - th, p.y + 12))}px`;
+  }
+
+  function setHover(r, p) {
+    if (r !== hover) { hover = r; schedule(false); }
+    showTooltip(r, p);
+  }
+
+  function reorder(j, x) {
+    const labels = view.axes.map((a) => a.label); const label = labels[j];
+    const others = labels.filter((_, i) => i !== j);
+    const at = view.xs.filter((ax, i) => i !== j && ax < x).length;
+    others.splice(at, 0, label);
+    if (others.every((l, i) => l === labels[i])) { schedule(false); return; }
+    state.order = others;
+    build(view.runs);
+  }
+
+  overlay.addEventListener('pointerdown', (e) => {
+    if (!view || e.button > 0) return;
+    const p = pointAt(e);
+    const j = axisAt(p);
+    drag = { mode: 'click', x0: p.x, y0: p.y, x: p.x, moved: false, type: e.pointerType, j };
+    if (j >= 0) {
+      const range = brushRange(j);
+      const inside = range && p.y >= yOf(Math.min(1, range[1])) - 3 && p.y <= yOf(Math.max(0, range[0])) + 3;
+      drag.mode = inside ? 'move' : 'brush';
+      if (inside) drag.range = [Math.max(0, range[0]), Math.min(1, range[1])];
+    } else if (titleAt(p) >= 0) {
+      drag.mode = 'reorder'; drag.j = titleAt(p);
+    }
+    if (drag.mode !== 'click') { e.preventDefault(); overlay.setPointerCapture(e.pointerId); pinned = false; setHover(-1, p); }
+  });
+
+  overlay.addEventListener('pointermove', (e) => {
+    if (!view) return;
+    const p = pointAt(e);
+    if (drag && drag.mode !== 'click') {
+      if (!drag.moved && Math.hypot(p.x - drag.x0, p.y - drag.y0) < 4) return;
+      drag.moved = true;
+      if (drag.mode === 'brush') {
+        const t0 = tAt(drag.y0); const t1 = tAt(p.y);
+        setBrush(drag.j, Math.min(t0, t1), Math.max(t0, t1));
+      } else if (drag.mode === 'move') {
+        let dt = (drag.y0 - p.y) / (view.bottom - view.top);
+        dt = Math.max(-drag.range[0], Math.min(1 - drag.range[1], dt));
+        setBrush(drag.j, drag.range[0] + dt, drag.range[1] + dt);
+      } else { drag.x = p.x; schedule(false); }
+      return;
+    }
+    if (drag && Math.hypot(p.x - drag.x0, p.y - drag.y0) >= 4) drag.moved = true;
+    if (e.pointerType !== 'mouse' || pinned) return;
+    const onAxis = axisAt(p); const onTitle = onAxis < 0 ? titleAt(p) : -1;
+    if (onAxis >= 0 || onTitle >= 0) {
+      const range = onAxis >= 0 ? brushRange(onAxis) : null;
+      overlay.style.cursor = onTitle >= 0 ? 'ew-resize'
+        : range && p.y >= yOf(Math.min(1, range[1])) && p.y <= yOf(Math.max(0, range[0])) ? 'grab' : 'ns-resize';
+      setHover(-1, p); return;
+    }
+    const r = nearestRun(p, HOVER_PX);
+    overlay.style.cursor = r >= 0 ? 'pointer' : 'default';
+    setHover(r, p);
+  });
+
+  function finish(e) {
+    if (!drag || !view) return;
+    const d = drag; drag = null;
+    const p = pointAt(e);
+    if (d.mode === 'brush' || d.mode === 'move') {
+      const label = view.axes[d.j].label; const b = state.brushes.get(label);
+      if (!d.moved) { if (d.mode === 'brush') state.brushes.delete(label); }   // a click beside a brush clears it
+      else if (b && b.drag) { delete b.drag; if (!b.cats.size) state.brushes.delete(label); }
+      selectionChanged(true);
+    } else if (d.mode === 'reorder') {
+      if (d.moved && e.type === 'pointerup') { reorder(d.j, p.x); syncUrl(); } else schedule(false);
+    } else if (!d.moved && e.type === 'pointerup') {
+      if (d.type === 'mouse') {
+        const r = nearestRun(p, HOVER_PX);
+        if (r >= 0) navigate(`/runs/${encodeURIComponent(view.runs[r].hash)}`);
+      } else {   // a tap names the nearest run; its tooltip has a link to it
+        const r = nearestRun(p, 28);
+        pinned = r >= 0; setHover(r, p);
+      }
+    }
+  }
+  overlay.addEventListener('pointerup', finish);
+  overlay.addEventListener('pointercancel', finish);
+  overlay.addEventListener('pointerleave', (e) => { if (e.pointerType === 'mouse' && !drag && !pinned) setHover(-1, pointAt(e)); });
+
+  let width = 0;
+  const resize = new ResizeObserver(() => {
+    if (view && plot.clientWidth !== width) { width = plot.clientWidth; layout(); schedule(true); }
+  });
+  resize.observe(plot);
+
   await load();
-  return null;
+  return () => { resize.disconnect(); if (frame) cancelAnimationFrame(frame); };
 }
