@@ -2,7 +2,7 @@
 uPlot, on the same data, in headless Chromium (docs/ui.md, "Chart library: measured choice").
 
     .venv/bin/python bench/bench_chart_render.py            # all cases, 7 rounds each
-    .venv/bin/python bench/bench_chart_render.py --quick    # 100 series, 1 round: proves it works
+    .venv/bin/python bench/bench_chart_render.py --quick    # 100 series (1 px), 1 round: it works
 
 uPlot comes from the npm registry into the git-ignored bench/.vendor/uplot/ (run
 scripts/setup_web.sh); nothing is fetched at run time: the page, aimkit's modules and uPlot
@@ -24,7 +24,8 @@ full-resolution zoom, the worst case). Per case and library, median over rounds 
   change a scale's distribution after construction, so destroy + construct with distr 3,
   as its author advises, leeoniya/uPlot#669).
 
-Settings mirror the metrics page: 380 px high, lines 1.5 px wide (1 px above 100 series),
+Settings mirror the metrics page: 380 px high, lines 1.5 px wide (1 px above 100 series;
+one case draws 100 series at 1 px to show what the width costs),
 no legend or cursor points in uPlot (the page draws its own legend; uPlot's would add a
 DOM row per series). The libraries alternate which goes first in each round; a warm-up
 round is discarded.
@@ -47,15 +48,16 @@ UPLOT_JS = os.path.join(UPLOT_DIR, 'uPlot.iife.min.js')
 CHROMIUM = '/usr/bin/chromium'
 ORIGIN = 'http://aimkit-bench.invalid'
 
-# (label, series, points per series, x layout)
+# (label, series, points per series, x layout, line width: None is the metrics page's)
 CASES = [
-    ('1 x 1,000', 1, 1000, 'shared'),
-    ('100 x 1,000', 100, 1000, 'shared'),
-    ('1,000 x 1,000', 1000, 1000, 'shared'),
-    ('1,000 x ~1,000, own x (M4)', 1000, 1000, 'm4'),
-    ('10 x 100,000', 10, 100000, 'shared'),
+    ('1 x 1,000', 1, 1000, 'shared', None),
+    ('100 x 1,000', 100, 1000, 'shared', None),
+    ('100 x 1,000, 1 px lines', 100, 1000, 'shared', 1),
+    ('1,000 x 1,000', 1000, 1000, 'shared', None),
+    ('1,000 x ~1,000, own x (M4)', 1000, 1000, 'm4', None),
+    ('10 x 100,000', 10, 100000, 'shared', None),
 ]
-QUICK_CASES = [('100 x 1,000', 100, 1000, 'shared')]
+QUICK_CASES = [('100 x 1,000, 1 px lines', 100, 1000, 'shared', 1)]
 MEASURES = [('first', 'first render'), ('resize', 'resize redraw'), ('log', 'log y redraw')]
 
 PAGE = """<!doctype html>
@@ -73,11 +75,11 @@ window.benchReady = true;
 
 # Runs in the page: generates the data, renders it with both charts, returns the times.
 HARNESS = r"""
-async ({ nSeries, nPoints, layout, rounds, warmup }) => {
+async ({ nSeries, nPoints, layout, lineWidth, rounds, warmup }) => {
   const W0 = 1000, W1 = 800, H = 380;
   const COLORS = ['#3b6fd8', '#e0562b', '#2f9e5b', '#a845c2', '#d4a20b', '#1aa3b8', '#c2335f',
     '#6b7a1e', '#7a4b2a', '#5060a0'];
-  const width = nSeries > 100 ? 1 : 1.5;
+  const width = lineWidth || (nSeries > 100 ? 1 : 1.5);
   let seed = 12345;
   const rand = () => {  // mulberry32
     seed |= 0; seed = (seed + 0x6D2B79F5) | 0;
@@ -262,7 +264,7 @@ def serve(route):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--quick', action='store_true', help='100 series, 1 round')
+    parser.add_argument('--quick', action='store_true', help='100 series at 1 px, 1 round')
     parser.add_argument('--rounds', type=int, default=7)
     parser.add_argument('--json', help='also write the figures to this file')
     args = parser.parse_args()
@@ -288,7 +290,7 @@ def main() -> int:
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
     print(f'Chart render, aimkit LineChart vs uPlot {version}; headless Chromium, '
           f'median of {rounds} round(s); load average {load:.1f}'
-          + (' (quick mode: 100 series, 1 round)' if args.quick else ''))
+          + (' (quick mode: 100 series at 1 px, 1 round)' if args.quick else ''))
     results = []
     started = time.monotonic()
     with sync_playwright() as pw:
@@ -302,9 +304,10 @@ def main() -> int:
             page.goto(ORIGIN + '/')
             page.wait_for_function('window.benchReady === true'
                                    ' && typeof window.uPlot === "function"', timeout=15000)
-            for label, n_series, n_points, layout in cases:
+            for label, n_series, n_points, layout, line_width in cases:
                 out = page.evaluate(HARNESS, {'nSeries': n_series, 'nPoints': n_points,
-                                              'layout': layout, 'rounds': rounds, 'warmup': warmup})
+                                              'layout': layout, 'lineWidth': line_width,
+                                              'rounds': rounds, 'warmup': warmup})
                 if not all(out['ok'].values()):
                     print(f'error: a chart did not draw what it was given: {out["ok"]}')
                     return 1
