@@ -227,15 +227,56 @@ def test_brushes_select_runs_and_survive_a_reload(server, page, runs):
         == expected
 
 
-def test_clear_selections(server, page, runs):
+def test_axis_reorder_clear_and_a_narrow_touch_screen(server, page, runs):
     page.goto(server + '/params?brush=hparams.lr:0.0001:0.001;hparams.optimizer=sgd')
     page.wait_for_selector('#page[data-ready="1"]')
     expected = _hashes(runs, lambda r: 1e-4 <= r['lr'] <= 1e-3 and r['optimizer'] == 'sgd')
     assert len(expected) == 1 and _selected(page) == expected
+    # dragging the optimizer axis' title to the left end moves the axis there
+    lay = _layout(page)
+    box = page.locator('#parallel').bounding_box()
+    title_y = box['y'] + lay['top'] - 22
+    page.mouse.move(box['x'] + lay['x'][2], title_y)
+    page.mouse.down()
+    page.mouse.move(box['x'] + lay['x'][1], title_y, steps=3)
+    page.mouse.move(box['x'] + lay['x'][0] - 20, title_y, steps=3)
+    page.mouse.up()
+    order = ['hparams.optimizer', 'hparams.batch', 'hparams.lr', 'acc', 'loss']
+    assert [a['label'] for a in _axes(page)] == order
+    assert 'order=' in page.url and _selected(page) == expected
     page.click('#params-clear')
     assert page.locator('#params-selected').is_hidden()
     assert page.locator('#params-count').inner_text().startswith('8 runs')
     assert 'brush=' not in page.url
+
+    # 390 px wide, touch: nothing overflows; a tap names the nearest run, with a link to it
+    context = page.context.browser.new_context(viewport={'width': 390, 'height': 800},
+                                               has_touch=True)
+    try:
+        narrow = context.new_page()
+        errors = []
+        narrow.on('pageerror', lambda e: errors.append(str(e)))
+        narrow.goto(server + '/params?brush=hparams.lr:0.0001:0.001')
+        narrow.wait_for_selector('#page[data-ready="1"]')
+        assert len(_selected(narrow)) == 3
+        assert narrow.evaluate('document.documentElement.scrollWidth') <= 390
+        assert narrow.locator('#parallel').bounding_box()['width'] <= 390
+        lay = _layout(narrow)
+        run = runs[2]                    # lr 3e-4, sgd: the batch axis at 32
+        x0, x1 = lay['x'][0], lay['x'][1]
+        x = x0 + (x1 - x0) * 0.6
+        y = _y(lay, 0.0) + (_y(lay, _lr_t(run['lr'])) - _y(lay, 0.0)) * 0.6
+        box = narrow.locator('#parallel').bounding_box()
+        narrow.touchscreen.tap(box['x'] + x, box['y'] + y)
+        tip = narrow.locator('#params-tooltip')
+        tip.wait_for(state='visible')
+        assert tip.get_attribute('data-hash') == run['hash']
+        assert '/params' in narrow.url
+        assert tip.locator('a').get_attribute('href') == f'/runs/{run["hash"]}'
+        shot(narrow, 'params-narrow')
+        assert errors == []
+    finally:
+        context.close()
 
 
 def test_hover_names_the_run_and_a_click_opens_it(server, page, runs):
