@@ -26,9 +26,10 @@ XSS_NAME = '<img src=x onerror=alert(1)>'
 
 
 def _build(path: str) -> list[dict]:
-    """Eight runs (run 5 with a name full of markup). Alphabetically first come params that say nothing about the runs: the
-    same everywhere (a_const, data.path) or set on one run (aaa_note, hparams.beta,
-    hparams.comment); the first six names in order left lr and optimizer out."""
+    """Eight runs (run 5 with a name full of markup). Alphabetically first come params
+    that say nothing about the runs: the same everywhere (a_const, data.path) or set on one
+    run (aaa_note, hparams.beta, hparams.comment); the first six names in order left lr and
+    optimizer out."""
     from aim import Repo
     repo = Repo(path, init=True)
     made = []
