@@ -208,7 +208,8 @@ export async function mount(root, { query }) {
   const chooser = el('details', { class: 'columns-menu' }, el('summary', { text: 'Axes' }));
   const colorSelect = el('select', { id: 'params-color', onchange: () => { state.color = colorSelect.value; load(); } });
   const canvas = el('canvas', { id: 'parallel', class: 'parallel' });
-  const overlay = el('canvas', { id: 'params-overlay', class: 'params-overlay' });
+  const overlay = el('canvas', { id: 'params-overlay', class: 'params-overlay', role: 'img',
+    'aria-label': 'Parallel coordinates: drag along an axis to select a range of it; the selected runs are listed under the chart' });
   const tooltip = el('div', { id: 'params-tooltip', class: 'chart-tooltip params-tooltip', hidden: true });
   const plot = el('div', { class: 'params-plot' }, canvas, overlay, tooltip);
   const legend = el('div', { id: 'params-legend', class: 'params-legend', hidden: true },
@@ -581,17 +582,21 @@ export async function mount(root, { query }) {
   function showTooltip(r, p) {
     if (r < 0) { tooltip.hidden = true; return; }
     const run = view.runs[r];
+    if (tooltip.hidden || tooltip.dataset.hash !== run.hash || tooltip.classList.contains('pinned') !== pinned) fillTooltip(run);
+    tooltip.hidden = false;
+    const tw = tooltip.offsetWidth; const th = tooltip.offsetHeight;
+    const left = p.x + 14 + tw > view.w ? p.x - 14 - tw : p.x + 14;
+    tooltip.style.left = `${Math.max(0, left)}px`;
+    tooltip.style.top = `${Math.max(0, Math.min(view.h - th, p.y + 12))}px`;
+  }
+
+  function fillTooltip(run) {   // the run's name and its value on every axis, as text
     tooltip.classList.toggle('pinned', pinned);
     tooltip.replaceChildren(el('div', { class: 'params-tooltip-name', text: run.name || run.hash }),
       ...view.columns.map((c) => el('div', {}, el('span', { class: 'params-tooltip-key', text: `${c.label}: ` }),
         present(c.get(run)) ? formatValue(c.get(run)) : '–')),
       ...(pinned ? [el('a', { href: `/runs/${encodeURIComponent(run.hash)}`, 'data-nav': true, class: 'params-tooltip-open', text: 'Open run' })] : []));
     tooltip.dataset.hash = run.hash;
-    tooltip.hidden = false;
-    const tw = tooltip.offsetWidth; const th = tooltip.offsetHeight;
-    const left = p.x + 14 + tw > view.w ? p.x - 14 - tw : p.x + 14;
-    tooltip.style.left = `${Math.max(0, left)}px`;
-    tooltip.style.top = `${Math.max(0, Math.min(view.h - th, p.y + 12))}px`;
   }
 
   function setHover(r, p) {
@@ -668,8 +673,8 @@ export async function mount(root, { query }) {
       if (d.moved && e.type === 'pointerup') { reorder(d.j, p.x); syncUrl(); } else schedule(false);
     } else if (!d.moved && e.type === 'pointerup') {
       if (d.type === 'mouse') {
-        const r = nearestRun(p, HOVER_PX);
-        if (r >= 0) navigate(`/runs/${encodeURIComponent(view.runs[r].hash)}`);
+        const r = nearestRun(p, HOVER_PX); const href = r >= 0 ? `/runs/${encodeURIComponent(view.runs[r].hash)}` : '';
+        if (href && (e.ctrlKey || e.metaKey)) window.open(href, '_blank', 'noopener'); else if (href) navigate(href);
       } else {   // a tap names the nearest run; its tooltip has a link to it
         const r = nearestRun(p, 28);
         pinned = r >= 0; setHover(r, p);
@@ -682,7 +687,9 @@ export async function mount(root, { query }) {
 
   let width = 0;
   const resize = new ResizeObserver(() => {
-    if (view && plot.clientWidth !== width) { width = plot.clientWidth; layout(); schedule(true); }
+    if (view && plot.clientWidth !== width) {
+      width = plot.clientWidth; hover = -1; pinned = false; tooltip.hidden = true; layout(); schedule(true);
+    }
   });
   resize.observe(plot);
 
