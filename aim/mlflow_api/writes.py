@@ -92,6 +92,8 @@ def _keep_replaced(store, run_hash: str, points: list[tuple]) -> list[tuple]:
                 last[name] = [last_step, math.nan if value is None else value, last_time]
         else:
             replaced_next[name] = -1 if last_step is None else last_step
+    if not _replaces_any(points, last):
+        return points
     earlier: dict[tuple[str, int], tuple[float, float]] = {}   # this batch's values
     out: list[tuple] = []
     for p in points:
@@ -110,6 +112,23 @@ def _keep_replaced(store, run_hash: str, points: list[tuple]) -> list[tuple]:
         earlier[(key, step)] = (value, t)
         out.append(p)
     return out
+
+
+def _replaces_any(points: list[tuple], last: dict[str, list]) -> bool:
+    """Whether a point falls on a step its metric holds already (stored, or earlier in
+    the batch): sorted in C, so that the usual batch (new steps only) costs no loop."""
+    import numpy as np
+    n = len(points)
+    ids: dict[str, int] = {}
+    code = np.fromiter((ids.setdefault(p[0], len(ids)) for p in points), np.int64, n)
+    step = np.fromiter((p[1] for p in points), np.int64, n)
+    if last:
+        floor = np.array([last[k][0] if k in last else -2 ** 63 for k in ids], np.int64)
+        if bool((step <= floor[code]).any()):
+            return True
+    order = np.lexsort((step, code))
+    code, step = code[order], step[order]
+    return bool(((code[1:] == code[:-1]) & (step[1:] == step[:-1])).any())
 
 
 def _stored_value(store, run_hash: str, key: str, step: int) -> tuple[float, float] | None:
