@@ -245,6 +245,11 @@ def test_axis_reorder_clear_and_a_narrow_touch_screen(server, page, runs):
     order = ['hparams.optimizer', 'hparams.batch', 'hparams.lr', 'acc', 'loss']
     assert [a['label'] for a in _axes(page)] == order
     assert 'order=' in page.url and _selected(page) == expected
+    # a chip per brush names its range; its button clears that brush alone
+    chip = page.locator('.params-brush-chip[data-axis="hparams.lr"]')
+    assert chip.text_content().startswith('hparams.lr 0.0001 – 0.001')
+    page.click('.params-brush-chip[data-axis="hparams.optimizer"] button')
+    assert _selected(page) == _hashes(runs, lambda r: 1e-4 <= r['lr'] <= 1e-3)
     page.click('#params-clear')
     assert page.locator('#params-selected').is_hidden()
     assert page.locator('#params-count').inner_text().startswith('8 runs')

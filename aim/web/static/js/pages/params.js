@@ -12,7 +12,7 @@
 import { el, errorBox } from '../dom.js';
 import { getJSON } from '../api.js';
 import { QueryBar } from '../query_bar.js';
-import { formatValue } from '../format.js';
+import { formatNumber, formatValue } from '../format.js';
 import { navigate, setUrlState } from '../app.js';
 
 const PAD = { left: 60, right: 90, top: 40, bottom: 24 };
@@ -224,9 +224,10 @@ export async function mount(root, { query }) {
   const compareButton = el('button', { type: 'button', id: 'params-open-compare', text: 'Compare',
     onclick: () => navigate(`/compare?runs=${selectedHashes().join(',')}`) });
   const tableBox = el('div', { id: 'params-selected', class: 'params-selected', hidden: true });
+  const chips = el('span', { id: 'params-brushes', class: 'params-brushes' });
   root.append(el('h1', { text: 'Params' }), bar.root,
     el('div', { class: 'toolbar' }, chooser, el('label', { class: 'control' }, 'Colour by metric', colorSelect), status),
-    plot, legend, el('div', { class: 'toolbar params-selection-bar' }, count, clearButton, metricsButton, compareButton),
+    plot, legend, el('div', { class: 'toolbar params-selection-bar' }, count, chips, clearButton, metricsButton, compareButton),
     tableBox);
   let paramPaths = []; let metricNames = [];
   try {
@@ -278,6 +279,7 @@ export async function mount(root, { query }) {
   }
 
   // --- the view: runs, axes and every run's position on each axis -----------------------
+  let width = 0;            // the plot's width at the last layout
   let view = null;          // { runs, columns, axes, n, k, ts, colourIdx } and, once laid out, xs, ys, w, h
   let selected = new Uint8Array(0); let nSelected = 0;
   let hover = -1; let pinned = false; let drag = null;
@@ -333,6 +335,7 @@ export async function mount(root, { query }) {
     const ys = new Float64Array(n * k);
     for (let i = 0; i < n * k; i += 1) ys[i] = top + (1 - ts[i]) * (bottom - top);
     Object.assign(view, { w, h, dpr, gap, xs, ys, top, bottom });
+    width = plot.clientWidth;
     canvas.dataset.layout = JSON.stringify({ top, bottom, x: xs });
     drawAxes(axesLayer.getContext('2d'));
   }
@@ -432,7 +435,21 @@ export async function mount(root, { query }) {
     metricsButton.title = nSelected > MAX_METRICS ? `at most ${MAX_METRICS} runs` : '';
     compareButton.disabled = !brushed() || nSelected < 2 || nSelected > MAX_COMPARE;
     compareButton.title = nSelected > MAX_COMPARE ? `at most ${MAX_COMPARE} runs side by side` : nSelected < 2 ? 'select two runs or more' : '';
+    renderChips();
     if (commit) { renderTable(); syncUrl(); }
+  }
+
+  // A chip per brush: the axis and its range (or categories), with a button that clears it.
+  function renderChips() {
+    chips.replaceChildren(...view.axes.filter((a) => state.brushes.has(a.label)).map((a) => {
+      const b = state.brushes.get(a.label);
+      const what = b.cats ? [...b.cats].join(', ') : `${formatNumber(b.lo)} – ${formatNumber(b.hi)}`;
+      return el('span', { class: 'params-brush-chip', dataset: { axis: a.label } },
+        el('span', { class: 'params-brush-axis', text: a.label }), ` ${what || '(nothing)'}`,
+        el('button', { type: 'button', class: 'params-brush-clear', text: '×', title: `Clear the selection on ${a.label}`,
+          'aria-label': `Clear the selection on ${a.label}`,
+          onclick: () => { state.brushes.delete(a.label); selectionChanged(true); } }));
+    }));
   }
 
   function renderTable() {
@@ -685,7 +702,6 @@ export async function mount(root, { query }) {
   overlay.addEventListener('pointercancel', finish);
   overlay.addEventListener('pointerleave', (e) => { if (e.pointerType === 'mouse' && !drag && !pinned) setHover(-1, pointAt(e)); });
 
-  let width = 0;
   const resize = new ResizeObserver(() => {
     if (view && plot.clientWidth !== width) {
       width = plot.clientWidth; hover = -1; pinned = false; tooltip.hidden = true; layout(); schedule(true);
