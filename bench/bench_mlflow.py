@@ -110,22 +110,6 @@ def stop(proc: subprocess.Popen) -> None:
             pass
 
 
-def bench_log_batch(client, rounds: int) -> float:
-    from mlflow.entities import Metric
-    exp = client.create_experiment('log-batch')
-    run = client.create_run(exp)
-    now = int(time.time() * 1000)
-    rates = []
-    for r in range(rounds):
-        metrics = [Metric(f'm{k}', float(k + step), now + step, r * 100 + step)
-                   for k in range(10) for step in range(100)]
-        t = time.perf_counter()
-        client.log_batch(run.info.run_id, metrics=metrics)
-        rates.append(len(metrics) / (time.perf_counter() - t))
-    client.set_terminated(run.info.run_id)
-    return statistics.median(rates)
-
-
 NULL_SERVER = r"""
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -145,36 +129,50 @@ ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), Answer).serve_forever()
 """
 
 
-def bench_log_batch_client_alone(rounds: int) -> float:
-    """MLflow's client alone: log_batch of 1,000 metrics against a server that answers at
-    once; metrics per second, median of the rounds."""
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric
+def start_null() -> tuple[subprocess.Popen, str]:
+    """A server that answers every request at once with ``{}``, reading nothing."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, '-c', NULL_SERVER, str(port)],
                             start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(('127.0.0.1', port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client = MlflowClient(tracking_uri=f'http://127.0.0.1:{port}')
-        now = int(time.time() * 1000)
-        rates = []
-        for r in range(rounds):
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return proc, f'http://127.0.0.1:{port}'
+        except OSError:
+            if time.monotonic() > deadline:
+                stop(proc)
+                raise
+            time.sleep(0.05)
+
+
+def bench_log_batch(targets: dict[str, str], rounds: int) -> dict[str, float]:
+    """log_batch of 1,000 metrics through MLflow's client into each target (name -> URL),
+    the targets taking turns round by round so that all see the same machine load;
+    metrics per second, the median of the rounds. The target 'client alone' answers
+    without reading: the most any server can reach through the client."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+    clients, runs = {}, {}
+    for name, url in targets.items():
+        client = clients[name] = MlflowClient(tracking_uri=url)
+        if name == 'client alone':
+            runs[name] = '0' * 32
+        else:
+            runs[name] = client.create_run(client.create_experiment('log-batch')).info.run_id
+    now = int(time.time() * 1000)
+    rates: dict[str, list[float]] = {name: [] for name in targets}
+    for r in range(rounds):
+        for name, client in clients.items():
             metrics = [Metric(f'm{k}', float(k + step), now + step, r * 100 + step)
                        for k in range(10) for step in range(100)]
             t = time.perf_counter()
-            client.log_batch('0' * 32, metrics=metrics)
-            rates.append(len(metrics) / (time.perf_counter() - t))
-        return statistics.median(rates)
-    finally:
-        stop(proc)
+            client.log_batch(runs[name], metrics=metrics)
+            rates[name].append(len(metrics) / (time.perf_counter() - t))
+    for name, client in clients.items():
+        if name != 'client alone':
+            client.set_terminated(runs[name])
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
 def bench_log_batch_raw(client, url: str, rounds: int) -> float:
@@ -304,11 +302,15 @@ def main() -> int:
                 print("MLflow's own server is not installed: aimkit only")
             else:
                 servers.append(('mlflow', *own))
+        null_proc, null_url = start_null()
+        servers.append(('client alone', null_proc, null_url))
+        batch = bench_log_batch({name: url for name, _, url in servers}, rounds)
+        ceiling = batch.pop('client alone')
         results: dict[str, dict] = {}
-        for name, _, url in servers:
+        for name, _, url in servers[:-1]:
             client = MlflowClient(tracking_uri=url)
             res = results[name] = {}
-            res['log_batch'] = bench_log_batch(client, rounds)
+            res['log_batch'] = batch[name]
             res['log_batch_raw'] = bench_log_batch_raw(client, url, rounds)
             res['log_metric'] = bench_log_metric(client, calls)
             t = time.perf_counter()
@@ -324,7 +326,6 @@ def main() -> int:
             stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    ceiling = bench_log_batch_client_alone(rounds)
     print(f'MLflow client against aimkit and MLflow servers; {n_runs:,} runs for search, '
           f'medians')
     header = f'{"":34}' + ''.join(f'{name:>14}' for name in results)
