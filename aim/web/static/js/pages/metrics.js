@@ -497,7 +497,7 @@ export async function mount(root, { query }) {
       }
     } else {
       for (const { s, run, color, dash } of shown) {
-        lines.push({ x: s.x, y: s.y, color, dash, width: shown.length > 100 ? 1 : 1.5, meta: { s, run } });
+        lines.push({ x: s.x, y: s.y, color, dash, width: shown.length > 20 ? 1 : 1.5, meta: { s, run } });
       }
     }
     const yRange = state.ymin !== null && state.ychart === title ? [state.ymin, state.ymax] : null;
