@@ -10,15 +10,15 @@ export const KIND_TITLES = { images: 'Images', texts: 'Texts', audios: 'Audio', 
 const ID_BATCH = 500;
 
 // newest: the answer also holds every series' objects at its last step (one request less).
-export function fetchSeries(kind, q, { maxSeries, newest = false } = {}) {
-  return getJSON(`/api/objects/${kind}`, { q, max_series: maxSeries, newest: newest || undefined });
+export function fetchSeries(kind, q, { maxSeries, newest = false, signal } = {}) {
+  return getJSON(`/api/objects/${kind}`, { q, max_series: maxSeries, newest: newest || undefined }, { signal });
 }
 
 // Points of many series, asked in batches of ID_BATCH ids (same order as the ids).
-export async function fetchPoints(kind, ids, params = {}) {
+export async function fetchPoints(kind, ids, params = {}, { signal } = {}) {
   const batches = [];
   for (let i = 0; i < ids.length; i += ID_BATCH) {
-    batches.push(getJSON(`/api/objects/${kind}/points`, { ...params, ids: ids.slice(i, i + ID_BATCH) }));
+    batches.push(getJSON(`/api/objects/${kind}/points`, { ...params, ids: ids.slice(i, i + ID_BATCH) }, { signal }));
   }
   const answers = await Promise.all(batches);
   return { points: answers.flatMap((a) => a.points), truncated: answers.some((a) => a.truncated) };
@@ -92,10 +92,12 @@ export class StepSlider {
     this.input = el('input', { type: 'range', min: 0, max: 0, step: 1, 'aria-label': 'step', class: 'step-range' });
     this.label = el('span', { class: 'step-label' });
     this.timer = null;
+    this.pending = false;   // moved by the user, not yet told (a live re-read leaves it alone)
     this.input.addEventListener('input', () => {
       this.label.textContent = `step ${this.input.value}`;
       clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.onChange(Number(this.input.value)), 150);
+      this.pending = true;
+      this.timer = setTimeout(() => { this.pending = false; this.onChange(Number(this.input.value)); }, 150);
     });
     const nudge = (d) => () => {
       const v = Math.min(Number(this.input.max), Math.max(Number(this.input.min), Number(this.input.value) + d));
@@ -113,6 +115,56 @@ export class StepSlider {
 
   set(value) { this.input.value = String(value); this.label.textContent = `step ${value}`; }
   get value() { return Number(this.input.value); }
+  get max() { return Number(this.input.max); }
+
+  // Live runs: whether the page shows the newest step (`step` null, or the slider at its
+  // end), so that a re-read moves it to the new newest step.
+  atNewest(step) { return !this.pending && (step === null || step >= this.max); }
+
+  // After a re-read: the range grows; the slider keeps its step, or moves to the newest
+  // one when it was there (`step` null). Returns the step to show (null: the newest).
+  grow([min, max], step) {
+    if (this.pending) { this.input.min = String(min); this.input.max = String(max); this.root.hidden = !(max > min); return step; }
+    const kept = step !== null && step >= min && step <= max ? step : null;
+    this.setRange(min, max, kept ?? max);
+    return kept;
+  }
+}
+
+// --- live runs ----------------------------------------------------------------------------
+// The series of a re-read against those shown: the ids whose points changed (count, last
+// step or last write) and whether the series are the same ones.
+export function seriesChanges(oldSeries, newSeries) {
+  const old = new Map(oldSeries.map((s) => [s.id, s]));
+  const changed = new Set();
+  let sameSet = oldSeries.length === newSeries.length;
+  for (const s of newSeries) {
+    const o = old.get(s.id);
+    if (!o) { sameSet = false; continue; }
+    if (o.count !== s.count || o.last_step !== s.last_step || o.last_time !== s.last_time) changed.add(s.id);
+  }
+  return { changed, sameSet };
+}
+
+// The runs of an objects answer being written (no end time), for LiveFollow.update.
+export function liveRunsOf(answer) {
+  const live = Object.values((answer && answer.runs) || {}).filter((r) => r.active);
+  return [live.map((r) => r.hash), { names: live.map((r) => r.name || r.hash) }];
+}
+
+// The points of one step differ (another step, other objects)?
+export const pointChanged = (a, b) => !a || !b || a.step !== b.step || JSON.stringify(a.objects) !== JSON.stringify(b.objects);
+
+// Puts `made` (cards) where the cards of series `id` are in `box`, focus kept on the card
+// that had it. False when the series had no card (the page lays out again).
+export function replaceSeriesCards(box, id, made) {
+  const old = [...box.querySelectorAll(`[data-series="${Number(id)}"]`)];
+  if (!old.length) return false;
+  const focused = old.some((n) => n.contains(document.activeElement));
+  old[0].before(...made);
+  old.forEach((n) => n.remove());
+  if (focused && made[0] && made[0].focus) made[0].focus();
+  return true;
 }
 
 export function stepRange(series) {

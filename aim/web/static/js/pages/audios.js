@@ -6,8 +6,10 @@ import { QueryBar } from '../query_bar.js';
 import { setUrlState } from '../app.js';
 import {
   StepSlider, addQueryWords, blobUrl, explorerFrame, emptyNote, fetchPoints, fetchSeries, groupChoices,
-  groupGrid, groupSelect, runLabel, seriesTitle, showQueryError, sortSeries, stepRange,
+  groupGrid, groupSelect, liveRunsOf, pointChanged, replaceSeriesCards, runLabel, seriesChanges, seriesTitle,
+  showQueryError, sortSeries, stepRange,
 } from '../objects.js';
+import { LiveFollow } from '../live_follow.js';
 
 export function audioCard(obj, { series, runs, point, index }) {
   const meta = [`step ${point.step}`, index !== null ? `#${index}` : null, obj.rate ? `${obj.rate} Hz` : null,
@@ -25,24 +27,68 @@ const cardsOf = (p, s, runs) => (p ? (p.objects || []).map((o, i) => audioCard(o
 export async function mount(root, { query }) {
   const state = { q: query.get('q') || '', rows: query.get('rows') || 'run',
     step: query.get('step') ? Number(query.get('step')) : null };
-  let data = null; let ordered = []; let points = new Map(); let loading = 0;
+  let data = null; let ordered = []; let points = new Map(); let loading = 0; let loads = 0;
   const bar = new QueryBar({ value: state.q, placeholder: "audios.name == 'speech' and run.hparams.lr > 0.01",
     onSubmit: (q) => { state.q = q; state.step = null; load(); } });
   addQueryWords(bar, 'audios');
   const rowsHolder = el('span');
   const slider = new StepSlider({ onChange: (v) => { state.step = v; showStep(); } });
-  const { status, body } = explorerFrame(root, { title: 'Audio', bar, tools: [rowsHolder, slider.root] });
+  const follow = new LiveFollow({ id: 'audios-live', root, refresh });
+  const { status, body } = explorerFrame(root, { title: 'Audio', bar, tools: [rowsHolder, slider.root, follow.badge] });
 
   async function load() {
     delete root.dataset.ready;
-    try { data = await fetchSeries('audios', state.q); } catch (e) { showQueryError(bar, body, e, errorBox); root.dataset.ready = '1'; return; }
+    const mine = ++loads;
+    let answer;
+    try { answer = await fetchSeries('audios', state.q); } catch (e) { showQueryError(bar, body, e, errorBox); root.dataset.ready = '1'; return; }
+    if (mine !== loads) return;
+    data = answer;
     bar.showError(null);
     ordered = sortSeries(data.series, data.runs);
-    rowsHolder.replaceChildren(groupSelect('Group by', groupChoices(ordered, data.runs), state.rows, (v) => { state.rows = v; draw(); }));
+    fillGroups();
     const [min, max] = stepRange(ordered);
     if (state.step !== null && (state.step < min || state.step > max)) state.step = null;
     slider.setRange(min, max, state.step ?? max);
     await showStep();
+    follow.update(...liveRunsOf(data));
+  }
+
+  function fillGroups() {
+    rowsHolder.replaceChildren(groupSelect('Group by', groupChoices(ordered, data.runs), state.rows, (v) => { state.rows = v; draw(); }));
+  }
+
+  // Live runs: the series again (with their newest objects when the newest step is
+  // shown); changed series get new players, except one that is playing.
+  async function refresh(signal) {
+    const mine = loads; const ticket = loading;
+    const newest = slider.atNewest(state.step);
+    const fresh = await fetchSeries('audios', state.q, { newest, signal });
+    if (mine !== loads || ticket !== loading || !data) return;
+    const { sameSet } = seriesChanges(data.series, fresh.series);
+    data = fresh;
+    ordered = sortSeries(data.series, data.runs);
+    if (!sameSet) fillGroups();
+    const step = slider.grow(stepRange(ordered), newest ? null : state.step);
+    if (!newest && step === null) { state.step = null; await showStep(); follow.update(...liveRunsOf(fresh)); return; }
+    state.step = step;
+    if (newest) {
+      const next = new Map(fresh.points.map((p) => [p.id, p]));
+      const playing = (id) => [...body.querySelectorAll(`[data-series="${Number(id)}"] audio`)].some((a) => !a.paused);
+      for (const s of ordered) if (playing(s.id) && points.has(s.id)) next.set(s.id, points.get(s.id));   // heard to the end
+      const changed = ordered.filter((s) => next.get(s.id) && pointChanged(points.get(s.id), next.get(s.id)));
+      const before = points; points = next;
+      if (!sameSet || !changed.every((s) => before.has(s.id) && replaceSeriesCards(body, s.id, cardsOf(points.get(s.id), s, data.runs)))) draw();
+      else setUrlState({ q: state.q, rows: state.rows === 'run' ? '' : state.rows, step: state.step ?? '' });
+    } else if (!sameSet) {
+      const missing = ordered.filter((s) => !points.has(s.id)).map((s) => s.id);
+      if (missing.length) {
+        const answer = await fetchPoints('audios', missing, state.step === null ? {} : { step: state.step }, { signal });
+        if (mine !== loads || ticket !== loading) return;
+        for (const p of answer.points) points.set(p.id, p);
+      }
+      draw();
+    }
+    follow.update(...liveRunsOf(fresh));
   }
 
   async function showStep() {
@@ -68,7 +114,7 @@ export async function mount(root, { query }) {
   }
 
   await load();
-  return null;
+  return () => follow.close();
 }
 
 export async function renderRunTab(panel, runHash, series) {

@@ -8,9 +8,10 @@ import { QueryBar } from '../query_bar.js';
 import { setUrlState } from '../app.js';
 import { formatNumber } from '../format.js';
 import {
-  StepSlider, addQueryWords, explorerFrame, emptyNote, fetchPoints, fetchSeries, runLabel, seriesTitle,
-  showQueryError, sortSeries, stepRange,
+  StepSlider, addQueryWords, explorerFrame, emptyNote, fetchPoints, fetchSeries, liveRunsOf, runLabel,
+  seriesChanges, seriesTitle, showQueryError, sortSeries, stepRange,
 } from '../objects.js';
+import { LiveFollow } from '../live_follow.js';
 
 const MAX_SERIES = 48;  // drawn on one page; the query narrows the rest
 const WIDTH = 420; const HEAT_HEIGHT = 140; const HIST_HEIGHT = 110;
@@ -110,8 +111,8 @@ export function distributionCard(series, points, title) {
   return card;
 }
 
-async function seriesPoints(series) {
-  const answer = await fetchPoints('distributions', series.map((s) => s.id), { all: true });
+async function seriesPoints(series, params = {}, options = {}) {
+  const answer = await fetchPoints('distributions', series.map((s) => s.id), { all: true, ...params }, options);
   const by = new Map(series.map((s) => [s.id, []]));
   for (const p of answer.points) if (by.has(p.id)) by.get(p.id).push(p);
   return by;
@@ -119,20 +120,24 @@ async function seriesPoints(series) {
 
 export async function mount(root, { query }) {
   const state = { q: query.get('q') || '', step: query.get('step') ? Number(query.get('step')) : null };
-  let cards = [];
+  let cards = []; let shown = []; let runs = {}; let pointsBy = new Map(); let loads = 0;
   const bar = new QueryBar({ value: state.q, placeholder: "distributions.name == 'weights' and run.hparams.lr > 0.01",
     onSubmit: (q) => { state.q = q; state.step = null; load(); } });
   addQueryWords(bar, 'distributions');
   const slider = new StepSlider({ onChange: (v) => { state.step = v; show(); } });
-  const { status, body } = explorerFrame(root, { title: 'Distributions', bar, tools: [slider.root] });
+  const follow = new LiveFollow({ id: 'distributions-live', root, refresh });
+  const { status, body } = explorerFrame(root, { title: 'Distributions', bar, tools: [slider.root, follow.badge] });
 
   function show() {
     setUrlState({ q: state.q, step: state.step ?? '' });
     for (const c of cards) c.show(state.step ?? slider.value);
   }
 
+  const cardOf = (s) => distributionCard(s, pointsBy.get(s.id) || [], `${runLabel(runs, s.run)} · ${seriesTitle(s)}`);
+
   async function load() {
     delete root.dataset.ready;
+    const mine = ++loads;
     let data; let by;
     try {
       data = await fetchSeries('distributions', state.q);
@@ -141,10 +146,17 @@ export async function mount(root, { query }) {
       by = await seriesPoints(series);
       data.shown = series;
     } catch (e) { showQueryError(bar, body, e, errorBox); root.dataset.ready = '1'; return; }
+    if (mine !== loads) return;
     const [min, max] = stepRange(data.shown);
     if (state.step !== null && (state.step < min || state.step > max)) state.step = null;
     slider.setRange(min, max, state.step ?? max);
-    cards = data.shown.map((s) => distributionCard(s, by.get(s.id), `${runLabel(data.runs, s.run)} · ${seriesTitle(s)}`));
+    lay(data, by);
+    follow.update(...liveRunsOf(data));
+  }
+
+  function lay(data, by) {
+    runs = data.runs; shown = data.shown; pointsBy = by;
+    cards = shown.map(cardOf);
     clear(body).append(cards.length ? el('div', { class: 'cards' }, cards) : emptyNote('distributions', state.q));
     status.textContent = cards.length ? `${data.series.length} series${data.series.length > MAX_SERIES || data.truncated
       ? ` (the first ${MAX_SERIES} drawn: narrow the query)` : ''}` : '';
@@ -152,8 +164,47 @@ export async function mount(root, { query }) {
     root.dataset.ready = '1';
   }
 
+  // Live runs: the series again; the steps written since are asked only of the series that
+  // grew, and only their cards are drawn again. New series lay the page out again.
+  async function refresh(signal) {
+    const mine = loads;
+    const newest = slider.atNewest(state.step);
+    const data = await fetchSeries('distributions', state.q, { signal });
+    if (mine !== loads) return;
+    data.shown = sortSeries(data.series, data.runs).slice(0, MAX_SERIES);
+    const { changed, sameSet } = seriesChanges(shown, data.shown);
+    const grown = data.shown.filter((s) => changed.has(s.id));
+    const by = new Map(pointsBy);
+    if (!sameSet) {   // new series: all their points; the others keep theirs
+      const added = data.shown.filter((s) => !by.has(s.id));
+      const got = added.length ? await seriesPoints(added, {}, { signal }) : new Map();
+      for (const [id, list] of got) by.set(id, list);
+    }
+    if (grown.length) {
+      const last = (id) => { const list = by.get(id) || []; return list.length ? list[list.length - 1].step : -Infinity; };
+      const from = Math.min(...grown.map((s) => last(s.id)));
+      const got = await seriesPoints(grown, Number.isFinite(from) ? { first_step: from + 1 } : {}, { signal });
+      for (const s of grown) by.set(s.id, [...(by.get(s.id) || []), ...got.get(s.id).filter((p) => p.step > last(s.id))]);
+    }
+    if (mine !== loads) return;
+    state.step = slider.grow(stepRange(data.shown), newest ? null : state.step);
+    if (!sameSet) lay(data, by);
+    else if (grown.length) {
+      runs = data.runs; shown = data.shown; pointsBy = by;
+      cards = cards.map((c) => {
+        const s = grown.find((x) => String(x.id) === c.dataset.series);
+        if (!s) return c;
+        const fresh = cardOf(s);
+        c.replaceWith(fresh);
+        return fresh;
+      });
+      show();
+    } else { runs = data.runs; shown = data.shown; }
+    follow.update(...liveRunsOf(data));
+  }
+
   await load();
-  return null;
+  return () => follow.close();
 }
 
 export async function renderRunTab(panel, runHash, series) {

@@ -7,9 +7,10 @@ import { QueryBar } from '../query_bar.js';
 import { setUrlState } from '../app.js';
 import {
   StepSlider, addQueryWords, blobUrl, explorerFrame, emptyNote, fetchPoints, fetchSeries, fitBox,
-  groupChoices, groupGrid, groupSelect, lazyLoader, openViewer, runLabel, seriesTitle, showQueryError,
-  sortSeries, stepRange,
+  groupChoices, groupGrid, groupSelect, lazyLoader, liveRunsOf, openViewer, pointChanged, replaceSeriesCards,
+  runLabel, seriesChanges, seriesTitle, showQueryError, sortSeries, stepRange,
 } from '../objects.js';
+import { LiveFollow } from '../live_follow.js';
 
 const SIZES = [96, 160, 256, 384];
 
@@ -53,9 +54,10 @@ export async function mount(root, { query }) {
     size: SIZES.includes(Number(query.get('size'))) ? Number(query.get('size')) : 160,
     smooth: query.get('render') === 'smooth',
   };
-  let data = null; let ordered = []; let points = new Map(); let lazy = null; let loading = 0;
+  let data = null; let ordered = []; let points = new Map(); let lazy = null; let loading = 0; let loads = 0;
   const bar = new QueryBar({ value: state.q, placeholder: "images.name == 'samples' and run.hparams.lr > 0.01",
     onSubmit: (q) => { state.q = q; state.step = null; load(); } });
+  const follow = new LiveFollow({ id: 'images-live', root, refresh });
   addQueryWords(bar, 'images');
   const rowsHolder = el('span'); const colsHolder = el('span');
   const slider = new StepSlider({ onChange: (v) => { state.step = v; showStep(); } });
@@ -67,7 +69,7 @@ export async function mount(root, { query }) {
   } }, el('option', { value: 'pixelated', text: 'pixelated' }), el('option', { value: 'smooth', text: 'smooth', selected: state.smooth }));
   const { status, body } = explorerFrame(root, { title: 'Images', bar, tools: [rowsHolder, colsHolder, slider.root,
     el('label', { class: 'inline' }, 'Index ', indexSelect), el('label', { class: 'inline' }, 'Size ', sizeSelect),
-    el('label', { class: 'inline' }, 'Rendering ', renderSelect)] });
+    el('label', { class: 'inline' }, 'Rendering ', renderSelect), follow.badge] });
   body.classList.toggle('smooth', state.smooth);
   body.id = 'images-grid';
 
@@ -79,19 +81,64 @@ export async function mount(root, { query }) {
 
   async function load() {
     delete root.dataset.ready;
+    const mine = ++loads;
+    let answer;
     try {
-      data = await fetchSeries('images', state.q, { newest: state.step === null });
+      answer = await fetchSeries('images', state.q, { newest: state.step === null });
     } catch (e) { showQueryError(bar, body, e, errorBox); status.textContent = ''; root.dataset.ready = '1'; return; }
+    if (mine !== loads) return;
+    data = answer;
     bar.showError(null);
     ordered = sortSeries(data.series, data.runs);
-    const choices = groupChoices(ordered, data.runs);
-    const regroup = (key) => (v) => { state[key] = v; draw(); };
-    rowsHolder.replaceChildren(groupSelect('Rows', choices, state.rows, regroup('rows')));
-    colsHolder.replaceChildren(groupSelect('Columns', choices, state.cols, regroup('cols')));
+    fillGroups();
     const [min, max] = stepRange(ordered);
     if (state.step === null || state.step > max || state.step < min) state.step = null;
     slider.setRange(min, max, state.step ?? max);
     await showStep(state.step === null ? data.points : null);
+    follow.update(...liveRunsOf(data));
+  }
+
+  function fillGroups() {
+    const choices = groupChoices(ordered, data.runs);
+    const regroup = (key) => (v) => { state[key] = v; draw(); };
+    rowsHolder.replaceChildren(groupSelect('Rows', choices, state.rows, regroup('rows')));
+    colsHolder.replaceChildren(groupSelect('Columns', choices, state.cols, regroup('cols')));
+  }
+
+  // Live runs: the series again (with their newest objects when the newest step is shown):
+  // the slider's range grows, changed series get new cards, new series lay the grid out.
+  async function refresh(signal) {
+    const mine = loads; const ticket = loading;
+    const newest = slider.atNewest(state.step);
+    const fresh = await fetchSeries('images', state.q, { newest, signal });
+    if (mine !== loads || ticket !== loading || !data) return;   // the user asked for something else meanwhile
+    const { sameSet } = seriesChanges(data.series, fresh.series);
+    data = fresh;
+    ordered = sortSeries(data.series, data.runs);
+    if (!sameSet) fillGroups();
+    const step = slider.grow(stepRange(ordered), newest ? null : state.step);
+    if (!newest && step === null) {   // the step shown is gone: the newest one instead
+      state.step = null; await showStep(); follow.update(...liveRunsOf(fresh)); return;
+    }
+    state.step = step;
+    if (newest) {
+      const next = new Map(fresh.points.map((p) => [p.id, p]));
+      const changed = ordered.filter((s) => pointChanged(points.get(s.id), next.get(s.id)) && next.get(s.id));
+      const before = points; points = next;
+      fillIndex();
+      if (!sameSet || !changed.every((s) => before.has(s.id) && replaceSeriesCards(body, s.id, seriesCards(s)))) draw();
+      else if (changed.length) { saveUrl(); showStatus(body.querySelectorAll('.obj-card').length); }
+    } else if (!sameSet) {
+      const missing = ordered.filter((s) => !points.has(s.id)).map((s) => s.id);
+      if (missing.length) {
+        const answer = await fetchPoints('images', missing, state.step === null ? {} : { step: state.step }, { signal });
+        if (mine !== loads || ticket !== loading) return;
+        for (const p of answer.points) points.set(p.id, p);
+        fillIndex();
+      }
+      draw();
+    } else saveUrl();
+    follow.update(...liveRunsOf(fresh));
   }
 
   // known: the points at the newest step, when the series answer brought them
@@ -104,13 +151,30 @@ export async function mount(root, { query }) {
       if (ticket !== loading) return;
       points = new Map(answer.points.map((p) => [p.id, p]));
     } catch (e) { clear(body).append(errorBox(e)); root.dataset.ready = '1'; return; }
+    fillIndex();
+    draw();
+  }
+
+  function fillIndex() {
     const most = Math.max(0, ...[...points.values()].map((p) => (p.objects || []).length));
-    indexSelect.replaceChildren(el('option', { value: 'all', text: 'all' }),
-      ...Array.from({ length: most }, (_, i) => el('option', { value: String(i), text: String(i) })));
+    if (indexSelect.options.length !== most + 1) {
+      indexSelect.replaceChildren(el('option', { value: 'all', text: 'all' }),
+        ...Array.from({ length: most }, (_, i) => el('option', { value: String(i), text: String(i) })));
+    }
     if (state.index !== 'all' && Number(state.index) >= most) state.index = 'all';
     indexSelect.value = state.index;
     indexSelect.disabled = most <= 1;
-    draw();
+  }
+
+  function seriesCards(s) {
+    const p = points.get(s.id);
+    return p ? pointCards(p, { series: s, runs: data.runs, index: state.index, size: state.size, lazy }) : [];
+  }
+
+  function showStatus(shown) {
+    status.textContent = ordered.length
+      ? `${ordered.length} series${data.truncated ? ' (more match: narrow the query)' : ''} · ${shown} images at ${state.step === null ? 'the newest step' : `step ${slider.value}`}`
+      : '';
   }
 
   function draw() {
@@ -125,9 +189,7 @@ export async function mount(root, { query }) {
       hasRows ? el('th', { class: 'group-label', scope: 'row', text: key || '(none)' }) : null,
       ...grid.cols.map((c) => {
         const cards = (cols.get(c) || []).flatMap((s) => {
-          const p = points.get(s.id);
-          if (!p) return [];
-          const made = pointCards(p, { series: s, runs: data.runs, index: state.index, size: state.size, lazy });
+          const made = seriesCards(s);
           shown += made.length;
           return made;
         });
@@ -138,14 +200,12 @@ export async function mount(root, { query }) {
     clear(body).append(ordered.length
       ? el('table', { class: 'object-grid' }, head, el('tbody', {}, rows))
       : emptyNote('images', state.q));
-    status.textContent = ordered.length
-      ? `${ordered.length} series${data.truncated ? ' (more match: narrow the query)' : ''} · ${shown} images at ${state.step === null ? 'the newest step' : `step ${slider.value}`}`
-      : '';
+    showStatus(shown);
     root.dataset.ready = '1';
   }
 
   await load();
-  return () => { if (lazy) lazy.disconnect(); };
+  return () => { follow.close(); if (lazy) lazy.disconnect(); };
 }
 
 // The run page's Images tab: the newest step of each of the run's image series.

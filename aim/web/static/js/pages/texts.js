@@ -5,7 +5,11 @@ import { el, clear, errorBox } from '../dom.js';
 import { QueryBar } from '../query_bar.js';
 import { setUrlState } from '../app.js';
 import { contextLabel } from '../format.js';
-import { addQueryWords, explorerFrame, emptyNote, fetchPoints, fetchSeries, runLabel, showQueryError, sortSeries } from '../objects.js';
+import {
+  addQueryWords, explorerFrame, emptyNote, fetchPoints, fetchSeries, liveRunsOf, runLabel, seriesChanges,
+  showQueryError, sortSeries,
+} from '../objects.js';
+import { LiveFollow } from '../live_follow.js';
 
 const PAGE = 500;
 
@@ -44,7 +48,7 @@ function textTable(rows, runs, { withRun = true } = {}) {
 
 export async function mount(root, { query }) {
   const state = { q: query.get('q') || '', search: query.get('search') || '', regex: query.get('regex') === '1', matchCase: query.get('case') === '1' };
-  let rows = []; let runs = {}; let limit = PAGE;
+  let rows = []; let runs = {}; let limit = PAGE; let series = []; let points = []; let loads = 0;
   const bar = new QueryBar({ value: state.q, placeholder: "texts.name == 'predictions' and run.hparams.lr > 0.01",
     onSubmit: (q) => { state.q = q; load(); } });
   addQueryWords(bar, 'texts');
@@ -53,21 +57,58 @@ export async function mount(root, { query }) {
   const matchCase = el('input', { type: 'checkbox', checked: state.matchCase, onchange: (e) => { state.matchCase = e.target.checked; filter(); } });
   let timer = null;
   search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(() => { state.search = search.value; limit = PAGE; filter(); }, 150); });
+  const follow = new LiveFollow({ id: 'texts-live', root, refresh });
   const { status, body } = explorerFrame(root, { title: 'Texts', bar, tools: [search,
-    el('label', { class: 'check' }, matchCase, 'match case'), el('label', { class: 'check' }, regex, 'regular expression')] });
+    el('label', { class: 'check' }, matchCase, 'match case'), el('label', { class: 'check' }, regex, 'regular expression'), follow.badge] });
 
   async function load() {
     delete root.dataset.ready;
+    const mine = ++loads;
+    let data; let answer;
     try {
-      const data = await fetchSeries('texts', state.q);
+      data = await fetchSeries('texts', state.q);
       bar.showError(null);
-      runs = data.runs;
-      const series = sortSeries(data.series, runs);
-      const answer = series.length ? await fetchPoints('texts', series.map((s) => s.id), { all: true }) : { points: [] };
-      rows = textRows(series, answer.points);
+      const sorted = sortSeries(data.series, data.runs);
+      answer = sorted.length ? await fetchPoints('texts', sorted.map((s) => s.id), { all: true }) : { points: [] };
+      if (mine !== loads) return;
+      runs = data.runs; series = sorted; points = answer.points;
+      rows = textRows(series, points);
       state.truncated = data.truncated || answer.truncated;
     } catch (e) { showQueryError(bar, body, e, errorBox); root.dataset.ready = '1'; return; }
     filter();
+    follow.update(...liveRunsOf(data));
+  }
+
+  // Live runs: the series again, then only the steps written since, of the series that
+  // grew (or every step of a new series). The search, its page and the scroll stay.
+  async function refresh(signal) {
+    const mine = loads;
+    const data = await fetchSeries('texts', state.q, { signal });
+    if (mine !== loads) return;
+    const sorted = sortSeries(data.series, data.runs);
+    const { changed } = seriesChanges(series, sorted);
+    const known = new Set(series.map((s) => s.id));
+    const last = new Map();
+    for (const p of points) last.set(p.id, Math.max(last.get(p.id) ?? -Infinity, p.step));
+    const grown = sorted.filter((s) => changed.has(s.id) || !known.has(s.id));
+    let fresh = [];
+    if (grown.length) {
+      const from = Math.min(...grown.map((s) => (known.has(s.id) ? last.get(s.id) ?? -Infinity : -Infinity)));
+      const answer = await fetchPoints('texts', grown.map((s) => s.id), { all: true, ...(Number.isFinite(from) ? { first_step: from + 1 } : {}) }, { signal });
+      if (mine !== loads) return;
+      fresh = answer.points.filter((p) => p.step > (last.get(p.id) ?? -Infinity));
+      state.truncated = state.truncated || answer.truncated;
+    }
+    const same = sorted.length === series.length && sorted.every((s, i) => s.id === series[i].id);
+    runs = data.runs; series = sorted;
+    if (fresh.length || !same) {
+      const order = new Map(series.map((s, i) => [s.id, i]));   // the series' order, then the steps
+      points = [...points, ...fresh].filter((p) => order.has(p.id))
+        .sort((a, b) => order.get(a.id) - order.get(b.id) || a.step - b.step);
+      rows = textRows(series, points);
+      filter();
+    }
+    follow.update(...liveRunsOf(data));
   }
 
   function filter() {
@@ -88,7 +129,7 @@ export async function mount(root, { query }) {
   }
 
   await load();
-  return () => clearTimeout(timer);
+  return () => { follow.close(); clearTimeout(timer); };
 }
 
 // The run page's Texts tab: every text of the run, with the same search box.
