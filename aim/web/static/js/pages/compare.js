@@ -8,6 +8,7 @@ import { el, errorBox } from '../dom.js';
 import { getJSON } from '../api.js';
 import { formatDuration, formatTime, formatValue, seriesLabel } from '../format.js';
 import { setUrlState } from '../app.js';
+import { LiveFollow, activeRuns } from '../live_follow.js';
 
 function linkStylesheet() {
   if (document.getElementById('compare-css')) return;
@@ -43,31 +44,64 @@ export async function mount(root, { query }) {
   const toMetrics = el('a', { id: 'compare-metrics', 'data-nav': true, hidden: true, text: 'Their metrics in the explorer' });
   const notes = el('div');
   const holder = el('div', { class: 'table-holder compare-holder' });
+  const follow = new LiveFollow({ id: 'compare-live', root, refresh });
   root.append(el('h1', { text: 'Compare runs' }),
     el('div', { class: 'toolbar' },
       el('form', { class: 'compare-add inline', onsubmit: (e) => { e.preventDefault(); add(); } }, addInput, addButton),
-      el('label', { class: 'check' }, onlyDiff, 'Only differences'), info, toMetrics),
+      el('label', { class: 'check' }, onlyDiff, 'Only differences'), info, toMetrics, follow.badge),
     notes, holder);
   let data = { runs: [], missing: [] };
 
   function keepUrl() { setUrlState({ runs: state.runs.join(','), diff: state.diff ? '1' : '' }); }
 
+  let loads = 0;
   async function load() {
     keepUrl();
     notes.replaceChildren();
+    const mine = ++loads;
+    follow.update([]);
     if (!state.runs.length) {
       data = { runs: [], missing: [] };
       draw();
       return;
     }
+    let answer;
     try {
-      data = await getJSON('/api/compare', { runs: state.runs.join(',') });
-    } catch (e) { notes.append(errorBox(e)); data = { runs: [], missing: [] }; }
+      answer = await getJSON('/api/compare', { runs: state.runs.join(',') });
+    } catch (e) { notes.append(errorBox(e)); answer = { runs: [], missing: [] }; }
+    if (mine !== loads) return;
+    data = answer;
     if (data.missing.length) {
       notes.append(el('div', { class: 'error', role: 'alert', id: 'compare-missing',
         text: `No run with hash ${data.missing.join(', ')}.` }));
     }
     draw();
+    followLive();
+  }
+
+  function followLive() {
+    const live = activeRuns(data.runs);
+    follow.update(live.hashes, { names: live.names });
+  }
+
+  // Live runs: only the compared runs being written are asked for again (their last
+  // values, duration, end); the table is drawn again when an answer differs, keeping the
+  // toggle and the table's scroll.
+  async function refresh(signal) {
+    const mine = loads;
+    const live = follow.live();
+    if (!live.length) return;
+    const answer = await getJSON('/api/compare', { runs: live.join(',') }, { signal });
+    if (mine !== loads) return;
+    const byHash = new Map(answer.runs.map((r) => [r.hash, r]));
+    const runs = data.runs.map((r) => byHash.get(r.hash) || r);
+    if (JSON.stringify(runs) !== JSON.stringify(data.runs)) {
+      data = { ...data, runs };
+      const { scrollLeft, scrollTop } = holder;
+      draw();
+      holder.scrollLeft = scrollLeft; holder.scrollTop = scrollTop;
+    }
+    followLive();
   }
 
   function add() {
@@ -142,5 +176,5 @@ export async function mount(root, { query }) {
   }
 
   await load();
-  return null;
+  return () => follow.close();
 }

@@ -138,6 +138,7 @@ export async function mount(root, { query }) {
   async function load() {
     delete root.dataset.ready;
     const mine = ++loads;
+    follow.update([]);   // a new view: followed again once it is read
     let data; let by;
     try {
       data = await fetchSeries('distributions', state.q);

@@ -6,6 +6,7 @@ import { el, errorBox } from '../dom.js';
 import { getJSON } from '../api.js';
 import { formatTime, formatValue } from '../format.js';
 import { navigate } from '../app.js';
+import { LiveFollow } from '../live_follow.js';
 
 function linkStylesheet() {
   if (document.getElementById('experiments-css')) return;
@@ -46,7 +47,8 @@ export async function mount(root) {
   const filter = el('input', { type: 'text', id: 'experiments-filter', placeholder: 'filter by name', 'aria-label': 'filter experiments' });
   const info = el('span', { class: 'muted', id: 'experiments-count' });
   const holder = el('div', { class: 'table-holder experiments-holder' });
-  root.append(el('h1', { text: 'Experiments' }), el('div', { class: 'toolbar' }, filter, info), holder);
+  const follow = new LiveFollow({ id: 'experiments-live', root, refresh, anyRun: true });
+  root.append(el('h1', { text: 'Experiments' }), el('div', { class: 'toolbar' }, filter, info, follow.badge), holder);
   let experiments;
   try {
     experiments = (await getJSON('/api/experiments/summary')).experiments;
@@ -96,5 +98,28 @@ export async function mount(root) {
   filter.addEventListener('input', draw);
   draw();
   root.dataset.ready = '1';
-  return null;
+
+  // Live runs: while an experiment has a run being written, the summary is read again
+  // (counts, last activity) and drawn when it differs, keeping the filter, the sort and
+  // the scroll. The candidates are experiments and their active counts: a count that
+  // grows is a run to ask /api/runs/active about.
+  function followLive() {
+    const live = experiments.filter((x) => x.active > 0);
+    follow.update(live.map((x) => `${x.name ?? ''}\u0000${x.active}`),
+      { names: live.map((x) => `${x.name ?? '(no experiment)'}: ${x.active}`), count: live.reduce((a, x) => a + x.active, 0) });
+  }
+  async function refresh(signal) {
+    const fresh = (await getJSON('/api/experiments/summary', {}, { signal })).experiments;
+    if (JSON.stringify(fresh) !== JSON.stringify(experiments)) {
+      experiments = fresh;
+      const { scrollLeft, scrollTop } = holder;
+      const focused = holder.contains(document.activeElement) ? document.activeElement.dataset.sort : null;
+      draw();
+      holder.scrollLeft = scrollLeft; holder.scrollTop = scrollTop;
+      if (focused) holder.querySelector(`th[data-sort="${focused}"]`)?.focus();
+    }
+    followLive();
+  }
+  followLive();
+  return () => follow.close();
 }

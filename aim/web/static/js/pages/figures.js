@@ -48,6 +48,7 @@ export async function mount(root, { query }) {
   async function load() {
     delete root.dataset.ready;
     const mine = ++loads;
+    follow.update([]);   // a new view: followed again once it is read
     let answer;
     try { answer = await fetchSeries('figures', state.q); } catch (e) { showQueryError(bar, body, e, errorBox); root.dataset.ready = '1'; return; }
     if (mine !== loads) return;

@@ -82,6 +82,7 @@ export async function mount(root, { query }) {
   async function load() {
     delete root.dataset.ready;
     const mine = ++loads;
+    follow.update([]);   // a new view: followed again once it is read
     let answer;
     try {
       answer = await fetchSeries('images', state.q, { newest: state.step === null });

@@ -14,6 +14,7 @@ import { getJSON } from '../api.js';
 import { QueryBar } from '../query_bar.js';
 import { formatNumber, formatValue } from '../format.js';
 import { navigate, setUrlState } from '../app.js';
+import { LiveFollow, activeRuns, changedRunsQuery, changedSince, mergeRuns } from '../live_follow.js';
 
 const PAD = { left: 60, right: 90, top: 40, bottom: 24 };
 const MAX_AUTO_AXES = 8;
@@ -216,6 +217,7 @@ export async function mount(root, { query }) {
     el('span', { class: 'params-legend-title' }), el('canvas', { class: 'params-legend-bar' }),
     el('span', { class: 'params-legend-missing' }, el('span', { class: 'params-legend-swatch' }), 'no value'));
   const status = el('span', { class: 'muted' });
+  const follow = new LiveFollow({ id: 'params-live', root, refresh });
   const count = el('span', { id: 'params-count', class: 'params-count', 'aria-live': 'polite' });
   const clearButton = el('button', { type: 'button', id: 'params-clear', text: 'Clear selections',
     onclick: () => { state.brushes.clear(); selectionChanged(true); } });
@@ -226,7 +228,7 @@ export async function mount(root, { query }) {
   const tableBox = el('div', { id: 'params-selected', class: 'params-selected', hidden: true });
   const chips = el('span', { id: 'params-brushes', class: 'params-brushes' });
   root.append(el('h1', { text: 'Params' }), bar.root,
-    el('div', { class: 'toolbar' }, chooser, el('label', { class: 'control' }, 'Colour by metric', colorSelect), status),
+    el('div', { class: 'toolbar' }, chooser, el('label', { class: 'control' }, 'Colour by metric', colorSelect), status, follow.badge),
     plot, legend, el('div', { class: 'toolbar params-selection-bar' }, count, chips, clearButton, metricsButton, compareButton),
     tableBox);
   let paramPaths = []; let metricNames = [];
@@ -259,6 +261,7 @@ export async function mount(root, { query }) {
   let loads = 0;
   async function load() {
     const mine = ++loads;
+    follow.update([]);   // a new view: followed again once it is read
     colorSelect.replaceChildren(el('option', { value: '', text: '(none)' }), ...metricNames.map((m) => el('option', { value: m, text: m, selected: m === state.color })));
     const runs = []; let total = 0;
     try {
@@ -271,11 +274,43 @@ export async function mount(root, { query }) {
     } catch (e) { if (e.detail && 'position' in e.detail) bar.showError(e); else root.append(errorBox(e)); return; }
     if (mine !== loads) return;
     bar.showError(null);
+    shownTotal = total; pending = null;
+    show(runs);
+    root.dataset.ready = '1';
+  }
+
+  let shownTotal = 0; let pending = null;
+  function show(runs) {
     if (state.auto) state.params = defaultParams(runs);
     renderChooser();
-    status.textContent = `${runs.length} of ${total} runs`;
+    status.textContent = `${runs.length} of ${shownTotal} runs`;
     build(runs);
-    root.dataset.ready = '1';
+    const live = activeRuns(runs);
+    follow.update(live.hashes, { names: live.names });
+  }
+
+  // Live runs: only the runs written, started or ended since the last answer (the same
+  // query, params and metrics), merged into those drawn; brushes, axis order and colour
+  // stay. A re-read during a drag waits for its end.
+  async function refresh(signal) {
+    const mine = loads;
+    if (!view) return;
+    const runs = pending || view.runs;
+    const since = changedSince(runs, new Set(follow.live()));
+    const page = await getJSON('/api/runs', { q: changedRunsQuery(state.q, since), limit: 1000,
+      params: state.auto ? ['*'] : state.params, metrics: [...new Set([...state.metrics, state.color].filter(Boolean))] }, { signal });
+    if (mine !== loads) return;
+    const known = new Set(runs.map((r) => r.hash));
+    shownTotal += page.runs.filter((r) => !known.has(r.hash)).length;
+    const merged = mergeRuns(runs, page.runs).slice(0, MAX_RUNS);
+    if (!page.runs.length) { follow.update(activeRuns(runs).hashes, { names: activeRuns(runs).names }); return; }
+    if (drag) { pending = merged; const live = activeRuns(merged); follow.update(live.hashes, { names: live.names }); return; }
+    pending = null;
+    // a tooltip pinned by a tap stays on its run
+    const pinnedHash = pinned && hover >= 0 ? view.runs[hover].hash : null;
+    show(merged);
+    const r = pinnedHash ? view.runs.findIndex((run) => run.hash === pinnedHash) : -1;
+    if (r >= 0) { pinned = true; hover = r; fillTooltip(view.runs[r]); tooltip.hidden = false; schedule(false); }
   }
 
   // --- the view: runs, axes and every run's position on each axis -----------------------
@@ -680,6 +715,7 @@ export async function mount(root, { query }) {
   function finish(e) {
     if (!drag || !view) return;
     const d = drag; drag = null;
+    if (pending) { const runs = pending; pending = null; queueMicrotask(() => { if (!drag) show(runs); }); }
     const p = pointAt(e);
     if (d.mode === 'brush' || d.mode === 'move') {
       const label = view.axes[d.j].label; const b = state.brushes.get(label);
@@ -710,5 +746,5 @@ export async function mount(root, { query }) {
   resize.observe(plot);
 
   await load();
-  return () => { resize.disconnect(); if (frame) cancelAnimationFrame(frame); };
+  return () => { follow.close(); resize.disconnect(); if (frame) cancelAnimationFrame(frame); };
 }

@@ -9,6 +9,7 @@ import { getJSON } from '../api.js';
 import { QueryBar } from '../query_bar.js';
 import { formatValue, seriesLabel } from '../format.js';
 import { navigate, setUrlState } from '../app.js';
+import { LiveFollow, activeRuns, changedRunsQuery, changedSince, mergeRuns } from '../live_follow.js';
 
 const PAGE = 1000;           // the API's largest page
 const MAX_RUNS = 5000;       // points drawn at most (five pages)
@@ -109,11 +110,12 @@ export async function mount(root, { query }) {
   const tooltip = el('div', { class: 'chart-tooltip scatter-tooltip', id: 'scatter-tooltip', hidden: true });
   const plot = el('div', { class: 'scatter-plot' }, canvas, tooltip);
   const legend = el('div', { class: 'scatter-legend', id: 'scatter-legend', hidden: true });
+  const follow = new LiveFollow({ id: 'scatters-live', root, refresh });
   root.append(el('h1', { text: 'Scatters' }), bar.root,
     el('div', { class: 'toolbar' },
       el('label', { class: 'control' }, 'x', xSelect, el('label', { class: 'check' }, logX, 'log')),
       el('label', { class: 'control' }, 'y', ySelect, el('label', { class: 'check' }, logY, 'log')),
-      el('label', { class: 'control' }, 'colour', cSelect), status),
+      el('label', { class: 'control' }, 'colour', cSelect), status, follow.badge),
     plot, legend);
 
   let runs = []; let fields = []; let points = []; let view = null; let loads = 0;
@@ -169,6 +171,7 @@ export async function mount(root, { query }) {
   async function load() {
     errors.replaceChildren();
     const mine = ++loads;
+    follow.update([]);   // a new view: followed again once it is read
     let page; const got = [];
     try {
       do {
@@ -185,9 +188,39 @@ export async function mount(root, { query }) {
     runs = got;
     fields = collectFields();
     pickDefaults();
-    fillSelect(xSelect, state.x, false); fillSelect(ySelect, state.y, false); fillSelect(cSelect, state.color, true);
+    fillSelects();
     status.dataset.total = String(page.total);
     draw();
+    const live = activeRuns(runs);
+    follow.update(live.hashes, { names: live.names });
+  }
+
+  function fillSelects() {
+    fillSelect(xSelect, state.x, false); fillSelect(ySelect, state.y, false); fillSelect(cSelect, state.color, true);
+  }
+
+  // Live runs: only the runs written, started or ended since the last answer, merged into
+  // those drawn (new points, points that move); the axes, colour and log scales stay.
+  async function refresh(signal) {
+    const mine = loads;
+    const since = changedSince(runs, new Set(follow.live()));
+    const page = await getJSON('/api/runs', { q: changedRunsQuery(state.q, since), limit: PAGE, params: '*', metrics: '*' }, { signal });
+    if (mine !== loads) return;
+    if (page.runs.length) {
+      const known = new Set(runs.map((r) => r.hash));
+      const added = page.runs.filter((r) => !known.has(r.hash)).length;
+      runs = mergeRuns(runs, page.runs).slice(0, MAX_RUNS);
+      status.dataset.total = String(Number(status.dataset.total || 0) + added);
+      const before = fields.map((f) => f.id).join('\n');
+      fields = collectFields();
+      if (fields.map((f) => f.id).join('\n') !== before) { pickDefaults(); fillSelects(); }
+      const shownTip = tooltip.hidden ? null : tooltip.dataset.hash;
+      draw();
+      const p = shownTip ? points.find((q) => q.run.hash === shownTip) : null;
+      if (p) showTip(p);
+    }
+    const live = activeRuns(runs);
+    follow.update(live.hashes, { names: live.names });
   }
 
   function keepUrl() {
@@ -298,6 +331,9 @@ export async function mount(root, { query }) {
     const p = nearest(event);
     canvas.style.cursor = p ? 'pointer' : 'default';
     if (!p) { tooltip.hidden = true; return; }
+    showTip(p);
+  });
+  function showTip(p) {
     const row = (label, v) => el('div', {}, el('span', { class: 'muted', text: `${label}: ` }), formatValue(v));
     tooltip.replaceChildren(el('div', { class: 'scatter-tooltip-name', text: p.run.name || p.run.hash }),
       row(view.fx.label, valueOf(p.run, view.fx)), row(view.fy.label, valueOf(p.run, view.fy)),
@@ -305,7 +341,8 @@ export async function mount(root, { query }) {
     tooltip.hidden = false;
     const left = p.x + 12 + tooltip.offsetWidth > canvas.clientWidth ? p.x - 12 - tooltip.offsetWidth : p.x + 12;
     tooltip.style.left = `${Math.max(0, left)}px`; tooltip.style.top = `${Math.max(0, p.y - 10)}px`;
-  });
+    tooltip.dataset.hash = p.run.hash;
+  }
   canvas.addEventListener('mouseleave', () => { tooltip.hidden = true; });
   canvas.addEventListener('click', (event) => {
     const p = nearest(event);
@@ -321,5 +358,5 @@ export async function mount(root, { query }) {
   resize.observe(plot);
 
   await load();
-  return () => resize.disconnect();
+  return () => { follow.close(); resize.disconnect(); };
 }

@@ -64,6 +64,7 @@ export async function mount(root, { query }) {
   async function load() {
     delete root.dataset.ready;
     const mine = ++loads;
+    follow.update([]);   // a new view: followed again once it is read
     let data; let answer;
     try {
       data = await fetchSeries('texts', state.q);
