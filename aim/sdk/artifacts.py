@@ -107,9 +107,10 @@ def store_file(base_uri: str, run_hash: str, path: str, name: str) -> str:
 class ArtifactUploader:
     """The run's side channel for ``log_artifact(..., block=False)``: one thread copies
     (or uploads) the files in the order they were logged, so the training loop does not
-    wait for them. ``stop()`` (at ``run.close()``) waits for every file logged before.
-    A file that cannot be stored is reported as a warning; it never raises in the
-    training loop."""
+    wait for them. ``stop()`` (at ``run.close()``) waits for every file logged before, for
+    at most ``AIM_ARTIFACTS_CLOSE_TIMEOUT_S`` seconds (default 600: a store that stopped
+    answering cannot hold the process forever). A file that cannot be stored is reported
+    as a warning; it never raises in the training loop."""
 
     def __init__(self, name: str):
         import queue
@@ -123,22 +124,24 @@ class ArtifactUploader:
     def _work(self) -> None:
         while True:
             job = self._queue.get()
-            if job is None:
-                return
             try:
+                if job is None:
+                    return
                 job()
             except Exception as e:   # a side channel never fails the run
                 warnings.warn(f'aim: {e}', RuntimeWarning, stacklevel=1)
-
-    def wait(self) -> None:
-        """Until every file submitted so far is stored."""
-        done = threading.Event()
-        self._queue.put(done.set)
-        done.wait()
+            finally:
+                self._queue.task_done()
 
     def stop(self) -> None:
+        timeout = float(os.environ.get('AIM_ARTIFACTS_CLOSE_TIMEOUT_S') or 600)
+        left = self._queue.qsize()
         self._queue.put(None)
-        self._thread.join()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            warnings.warn(f'aim: {left} artifact(s) logged with block=False were not all '
+                          f'stored within {timeout:g} s (AIM_ARTIFACTS_CLOSE_TIMEOUT_S); '
+                          f'the run closes without them.', RuntimeWarning, stacklevel=2)
 
 
 class Artifact:

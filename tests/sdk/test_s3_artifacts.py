@@ -192,6 +192,28 @@ def test_block_false_uploads_in_the_background(repo_dir, tmp_path, monkeypatch):
         body = boto3.client('s3', endpoint_url=url, **_client_keys(TEST_KEYS)).get_object(
             Bucket='slow', Key=f'p/{run.hash}/model.pt')['Body'].read()
         assert body == b'1' * 1000
+
+        # a store that stops answering holds close() for AIM_ARTIFACTS_CLOSE_TIMEOUT_S
+        monkeypatch.setenv('AIM_ARTIFACTS_CLOSE_TIMEOUT_S', '1')
+        run = Run(repo=repo_dir, system_tracking_interval=None, capture_terminal_logs=False)
+        run.set_artifacts_uri('s3://slow/q')
+        run.track(2.0, name='loss', step=0)
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            run.log_artifact(str(first))
+            with pytest.warns(RuntimeWarning, match='were not all stored within 1 s'):
+                run.close()
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        closed = Repo(repo_dir).get_run(run.hash)
+        assert closed.end_time is not None
+        assert list(closed.get_metric('loss', {}).values.values_numpy()) == [2.0]
+        # the upload goes on once the store answers, and is listed with the closed run
+        import threading
+        for thread in threading.enumerate():
+            if thread.name == f'aim-artifacts-{run.hash}':
+                thread.join(60)
+        assert list(Repo(repo_dir).get_run(run.hash).artifacts) == ['first.pt']
     finally:
         _stop(proc)
 
