@@ -20,6 +20,8 @@ pytestmark = [
 ]
 
 LIVE_MS = 600
+STEPS = ("() => [...document.querySelectorAll('#images-grid figure[data-step]')]"
+         ".map((f) => f.dataset.step)")
 LIVE_NAME = '<b>live</b> & "run"'
 
 
@@ -149,13 +151,15 @@ def test_scatters_move_and_add_points(server, page):
         page.wait_for_selector('#page[data-ready="1"]')
         page.wait_for_function("() => !document.querySelector('#scatters-live').hidden")
         points = page.locator('#scatter').get_attribute('data-points')
-        y_of = f"() => window.document.querySelector('#scatter').scatterPoints.find((p) => p.hash === '{run.hash}').y"
+        y_of = ("() => document.querySelector('#scatter').scatterPoints"
+                f".find((p) => p.hash === '{run.hash}').y")
         y0 = page.evaluate(y_of)
         track_loss(run, [0.05], 1)   # the point moves down
         page.wait_for_function(f'() => ({y_of})() > {y0 + 5}', timeout=10000)
         second = live_run(path, 'scatter-new', 0.3, [0.4])
         page.wait_for_function(
-            f"() => document.querySelector('#scatter').dataset.points === '{int(points) + 1}'", timeout=10000)
+            f"() => document.querySelector('#scatter').dataset.points === '{int(points) + 1}'",
+            timeout=10000)
         # the axes chosen stay
         assert page.eval_on_selector('#scatter-x', 'e => e.value') == 'param:hparams.lr'
         assert page.eval_on_selector('#scatter-y', 'e => e.value') == 'metric:loss@{}'
@@ -182,28 +186,31 @@ def test_images_follow_the_newest_step_and_keep_an_older_one(server, page):
         # the newest step is shown: new steps of the live run appear, the slider follows
         run.track(_image(210), name='samples', step=4)
         run.flush()
-        page.wait_for_function(f"() => document.querySelector('{slider}').max === '4'", timeout=10000)
+        page.wait_for_function(f"() => document.querySelector('{slider}').max === '4'",
+                               timeout=10000)
         page.wait_for_function(
-            "() => [...document.querySelectorAll('#images-grid figure[data-step]')].some((f) => f.dataset.step === '4')",
+            f"() => ({STEPS})().includes('4')",
             timeout=10000)
         assert page.eval_on_selector(slider, 'e => e.value') == '4'
         # an open image stays open while the page follows the run
         page.click('#images-grid figure.image-card')
         page.wait_for_selector('.viewer')
-        # an older step chosen by the user stays chosen while the range grows
+        run.track(_image(215), name='samples', step=5)
+        run.flush()
+        page.wait_for_function(f"() => ({STEPS})().includes('5')", timeout=10000)
+        assert page.locator('.viewer').count() == 1
         page.keyboard.press('Escape')
-        page.eval_on_selector(slider, "e => { e.value = '1'; e.dispatchEvent(new Event('input')); }")
+        # an older step chosen by the user stays chosen while the range grows
+        page.eval_on_selector(slider,
+                              "e => { e.value = '1'; e.dispatchEvent(new Event('input')); }")
         page.wait_for_function("() => new URL(location.href).searchParams.get('step') === '1'")
-        page.click('#images-grid figure.image-card')
-        page.wait_for_selector('.viewer')
         run.track(_image(220), name='samples', step=6)
         run.flush()
-        page.wait_for_function(f"() => document.querySelector('{slider}').max === '6'", timeout=10000)
+        page.wait_for_function(f"() => document.querySelector('{slider}').max === '6'",
+                               timeout=10000)
         assert page.eval_on_selector(slider, 'e => e.value') == '1'
         assert 'step=1' in page.url
-        assert page.locator('.viewer').count() == 1
-        assert not page.evaluate("() => [...document.querySelectorAll('#images-grid figure[data-step]')]"
-                                 ".some((f) => f.dataset.step === '6')")
+        assert '6' not in page.evaluate(STEPS)
     finally:
         run.close()
     assert_stops(page, 'images-live', reads)
