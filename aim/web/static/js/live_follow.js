@@ -119,7 +119,8 @@ export class LiveFollow {
 export function changedRunsQuery(q, since) {
   const s = since.toFixed(3);
   const changed = `run.updated_at > ${s} or run.end_time > ${s} or run.creation_time > ${s}`;
-  return q && q.trim() ? `(${q}) and (${changed})` : changed;
+  // the newline ends a comment the query may close with
+  return q && q.trim() ? `(${q}\n) and (${changed})` : changed;
 }
 
 // The time a re-read asks from: the oldest last write among the live runs (each run's
@@ -143,6 +144,6 @@ export function mergeRuns(old, fresh) {
 
 // The hashes of `runs` marked active (no end time), and their names.
 export function activeRuns(runs) {
-  const live = runs.filter((r) => r && r.active && !r.archived);
+  const live = runs.filter((r) => r && r.active);
   return { hashes: live.map((r) => r.hash), names: live.map((r) => r.name || r.hash) };
 }
