@@ -21,6 +21,7 @@ loopback ports, and measures on each with MLflow's own client (`MlflowClient`):
     python bench/bench_mlflow.py            # R = 2,000 runs
     python bench/bench_mlflow.py --quick    # R = 50: proves the script works
     python bench/bench_mlflow.py --no-mlflow-server   # aimkit only
+    python bench/bench_mlflow.py --log-batch-only     # log_batch figures alone
 
 Exits 1 if the two servers disagree on a search result.
 """
@@ -282,6 +283,8 @@ def main() -> int:
     parser.add_argument('--quick', action='store_true')
     parser.add_argument('--no-mlflow-server', action='store_true')
     parser.add_argument('--runs', type=int, default=None)
+    parser.add_argument('--log-batch-only', action='store_true',
+                        help='measure log_batch only (a minute; no search, no populate)')
     args = parser.parse_args()
     os.environ.setdefault('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '0')
     os.environ.setdefault('GIT_PYTHON_REFRESH', 'quiet')
@@ -312,6 +315,8 @@ def main() -> int:
             res = results[name] = {}
             res['log_batch'] = batch[name]
             res['log_batch_raw'] = bench_log_batch_raw(client, url, rounds)
+            if args.log_batch_only:
+                continue
             res['log_metric'] = bench_log_metric(client, calls)
             t = time.perf_counter()
             exp = populate(client, n_runs)
@@ -326,8 +331,8 @@ def main() -> int:
             stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f'MLflow client against aimkit and MLflow servers; {n_runs:,} runs for search, '
-          f'medians')
+    print(f'MLflow client against aimkit and MLflow servers; '
+          f'{"" if args.log_batch_only else f"{n_runs:,} runs for search, "}medians')
     header = f'{"":34}' + ''.join(f'{name:>14}' for name in results)
     if len(results) == 2:
         header += f'{"aimkit / mlflow":>18}'
@@ -342,6 +347,8 @@ def main() -> int:
              lambda v: f'{v * 1000:.1f}', True),
             (f'search all {n_runs:,}, HTTP (ms)', 'search_raw', lambda v: f'{v * 1000:.1f}',
              True)]
+    if args.log_batch_only:
+        rows = rows[:2]
     for label, key, fmt, lower_better in rows:
         line = f'{label:34}' + ''.join(f'{fmt(r[key]):>14}' for r in results.values())
         if len(results) == 2:
@@ -356,6 +363,7 @@ def main() -> int:
     print(line)
     if len(results) == 2:
         print('(the last column: how many times faster aimkit is)')
+    if len(results) == 2 and not args.log_batch_only:
         for key in ('all_names', 'filtered_names'):
             ours, theirs = results['aimkit'][key], results['mlflow'][key]
             if ours != theirs:
