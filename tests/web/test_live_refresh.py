@@ -35,6 +35,8 @@ def page():
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         p = browser.new_page(viewport={'width': 1400, 'height': 900})
+        # every polling interval five times shorter (pollMs in js/live_follow.js)
+        p.add_init_script('window.__aimLiveMs = 1000')
         p.console_errors = []
         p.on('console', lambda m: m.type == 'error'
              and not m.text.startswith('Failed to load resource')
@@ -104,7 +106,7 @@ def test_runs_table_follows_live_runs(server, page):
         timeout=8000)
     page.wait_for_timeout(500)
     settled = len(reads)
-    page.wait_for_timeout(6000)
+    page.wait_for_timeout(2500)   # more than two intervals
     assert len(reads) == settled
 
 
@@ -139,7 +141,7 @@ def test_metrics_explorer_appends_points_of_live_runs(server, page):
     page.wait_for_function("() => document.querySelector('#metrics-live').hidden", timeout=12000)
     page.wait_for_timeout(500)
     settled = len(series)
-    page.wait_for_timeout(6000)
+    page.wait_for_timeout(2500)   # more than two intervals
     assert len(series) == settled
 
 

@@ -211,6 +211,7 @@ def test_only_the_visible_tab_polls_a_live_run(server, new_page):
             run.track(s * 0.1, name='loss', step=s)
         time.sleep(1.2)  # folded into the index
         page = new_page()
+        page.add_init_script('window.__aimLiveMs = 1000')   # polls every 0.6 s, not 3 s
         ready(page, f'{url}/runs/{run.hash}?tab=metrics')
         page.wait_for_selector('#panel-metrics[data-ready] #run-traces .small-chart')
         run.track(0.5, name='loss', step=3)
@@ -222,7 +223,7 @@ def test_only_the_visible_tab_polls_a_live_run(server, new_page):
     page.wait_for_function("() => document.querySelector('.badge.live') === null", timeout=10_000)
     page.wait_for_timeout(300)
     settled = len(page.api)
-    page.wait_for_timeout(3500)
+    page.wait_for_timeout(1500)
     assert len(page.api) == settled          # nothing asked once the run has ended
 
 

@@ -188,19 +188,20 @@ def test_run_page_stops_polling_once_the_run_has_finished(server, new_page):
             run.track(s * 0.1, name='loss', step=s)
         time.sleep(1.2)  # folded into the index
         page = new_page()
+        page.add_init_script('window.__aimLiveMs = 1000')   # polls every 0.6 s, not 3 s
         polls = []
         page.on('request', lambda r: '/logs' in r.url and polls.append(time.monotonic()))
         ready(page, url + f'/runs/{run.hash}?tab=logs')
         page.wait_for_function('() => document.querySelector(".badge.live") !== null')
         started = len(polls)
-        page.wait_for_timeout(3500)
+        page.wait_for_timeout(1500)
         assert len(polls) > started  # polls while the run is written
     finally:
         run.close()
     page.wait_for_function("() => document.querySelector('.badge.live') === null", timeout=8000)
     page.wait_for_timeout(500)
     settled = len(polls)
-    page.wait_for_timeout(3500)
+    page.wait_for_timeout(1500)
     assert len(polls) == settled
     page.click('#tab-overview')
     assert 'finished' in page.inner_text('.props')

@@ -22,6 +22,13 @@ export function liveInterval() {
   return Number.isFinite(v) && v > 0 ? v : LIVE_MS;
 }
 
+// Any other polling interval of the UI (the metrics explorer, the runs table, the run
+// page), shortened in the same proportion when a test sets window.__aimLiveMs.
+export function pollMs(ms) {
+  const v = Number(window.__aimLiveMs);
+  return Number.isFinite(v) && v > 0 ? Math.max(20, Math.round(ms * v / LIVE_MS)) : ms;
+}
+
 export class LiveFollow {
   // id: the badge's id; refresh(signal): re-reads the page, resolves once it has called
   // update (or decided nothing changed); anyRun: the candidates are not run hashes (the

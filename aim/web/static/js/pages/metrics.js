@@ -14,6 +14,7 @@ import { LineChart } from '../chart.js';
 import { PALETTE, DASH_STYLES, groupValue, GroupIndex, aggregate } from '../series_ops.js';
 import { formatNumber, formatTime, formatValue, seriesLabel, contextLabel } from '../format.js';
 import { setUrlState } from '../app.js';
+import { pollMs } from '../live_follow.js';
 
 const X_AXES = [['step', 'Step'], ['epoch', 'Epoch'], ['relative_time', 'Relative time (s)'], ['wall_time', 'Wall time']];
 const MAX_CHARTS = 24;
@@ -363,7 +364,7 @@ export async function mount(root, { query }) {
     let active = null;
     try { active = (await getJSON('/api/runs/active')).runs.map((r) => r.hash); } catch (_) { /* unknown: ask again later */ }
     if (stopped || mine !== generation || !data) return;
-    if (active === null) { live.timer = setTimeout(liveTick, SLOW_MS); return; }
+    if (active === null) { live.timer = setTimeout(liveTick, pollMs(SLOW_MS)); return; }
     const charted = chartedRuns();
     const liveCharted = active.filter((h) => charted.has(h));
     const newcomers = !state.runs && active.some((h) => !charted.has(h));
@@ -382,8 +383,8 @@ export async function mount(root, { query }) {
       }
       if (stopped || mine !== generation) return;
     }
-    if (liveCharted.length) live.timer = setTimeout(liveTick, smoothed() ? SLOW_MS : LIVE_MS);
-    else if (!state.runs) live.timer = setTimeout(liveTick, SLOW_MS);
+    if (liveCharted.length) live.timer = setTimeout(liveTick, pollMs(smoothed() ? SLOW_MS : LIVE_MS));
+    else if (!state.runs) live.timer = setTimeout(liveTick, pollMs(SLOW_MS));
   }
 
   async function readNewPoints(mine) {

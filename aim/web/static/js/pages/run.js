@@ -17,6 +17,7 @@ import { mountRunObjects, KIND_TITLES } from '../objects.js';
 import { mountRunRecords } from '../run_records.js';
 import { renderMarkdown } from '../markdown.js';
 import { loadTags, tagChip } from '../tags.js';
+import { pollMs } from '../live_follow.js';
 
 const TABS = [['overview', 'Overview'], ['params', 'Params'], ['metrics', 'Metrics'], ['system', 'System'],
   ['logs', 'Logs'], ['objects', 'Objects'], ['notes', 'Notes'], ['settings', 'Settings']];
@@ -504,7 +505,7 @@ export async function mount(root, { params, query }) {
   }
 
   await select(tabFromAddress());
-  if (p.active) timer = setInterval(poll, POLL_MS);
+  if (p.active) timer = setInterval(poll, pollMs(POLL_MS));
   root.dataset.ready = '1';
   return () => {
     clearInterval(timer);

@@ -9,6 +9,7 @@ import { QueryBar } from '../query_bar.js';
 import { formatTime, formatValue, formatNumber, contextLabel } from '../format.js';
 import { navigate, setUrlState } from '../app.js';
 import { loadTags, tagChip, paintChips } from '../tags.js';
+import { pollMs } from '../live_follow.js';
 
 const PAGE_SIZE = 50;
 const EXPORT_PAGE = 1000;   // the API's largest page
@@ -328,7 +329,7 @@ export async function mount(root, { query }) {
       if (!first && (live.length || wasLive)) await load({ refresh: true });
       wasLive = live.length > 0;
     }
-    if (!stopped) liveTimer = setTimeout(watchLive, live && live.length ? LIVE_MS : IDLE_MS);
+    if (!stopped) liveTimer = setTimeout(watchLive, pollMs(live && live.length ? LIVE_MS : IDLE_MS));
   }
 
   // Every checkbox, row highlight and button follows `selected`: the one source of truth.
