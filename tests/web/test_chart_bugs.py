@@ -255,3 +255,76 @@ def test_live_page_has_a_legend_zooms_and_drops_its_tooltip(tmp_path):
     finally:
         tracker.terminate()
         tracker.wait(10)
+
+
+TOUCH = '''([kind, points]) => {
+    // points: [[pointerId, fraction of the plot's width, fraction of its height], ...]
+    const c = window.__aimCharts[0]; const r = c.overlay.getBoundingClientRect();
+    const left = r.left + 70, width = r.width - 90;   // inside the axes' padding
+    for (const [id, fx, fy] of points) {
+      c.overlay.dispatchEvent(new PointerEvent(kind, { pointerId: id, pointerType: 'touch',
+        isPrimary: id === 1, bubbles: true, cancelable: true,
+        clientX: left + fx * width, clientY: r.top + 20 + fy * (r.height - 60) }));
+    }
+}'''
+
+
+def _touch(page, kind, *points):
+    page.evaluate(TOUCH, [kind, [list(p) for p in points]])
+
+
+def _zoom(page):
+    return page.evaluate("() => { const q = new URLSearchParams(location.search); "
+                         "return q.has('xmin') ? [+q.get('xmin'), +q.get('xmax')] : null; }")
+
+
+def test_touch_tap_tooltip_drag_pinch_and_double_tap(server):
+    """Bug 12: on a phone a tap shows the tooltip, a sideways drag zooms, two fingers
+    pinch-zoom, a double tap goes back; a vertical swipe is left to the page."""
+    url, hashes = server
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={'width': 390, 'height': 844},
+                                       has_touch=True, is_mobile=True).new_page()
+            errors: list[str] = []
+            page.on('pageerror', lambda e: errors.append(str(e)))
+            open_metrics(page, url, f'?runs={hashes["spiky-0"]}&chart=none&names=spiky')
+            assert page.evaluate('() => window.__aimCharts[0].overlay.style.touchAction') == 'pan-y'
+            page.evaluate('() => window.__aimCharts[0].root.scrollIntoView()')
+            box = page.evaluate('() => { const r = window.__aimCharts[0].overlay'
+                                '.getBoundingClientRect(); return [r.left, r.top, r.width]; }')
+            page.touchscreen.tap(box[0] + box[2] / 2, box[1] + 150)
+            page.wait_for_selector('.chart-tooltip:not([hidden])')
+            assert 'spiky-0' in page.inner_text('.chart-tooltip')
+
+            # one finger sideways: zooms x (from a quarter to three quarters of the width)
+            _touch(page, 'pointerdown', (1, 0.25, 0.5))
+            _touch(page, 'pointermove', (1, 0.5, 0.52))
+            _touch(page, 'pointermove', (1, 0.75, 0.55))
+            _touch(page, 'pointerup', (1, 0.75, 0.55))
+            page.wait_for_function("() => new URLSearchParams(location.search).has('xmin')")
+            lo, hi = _zoom(page)
+            assert 0.2 * STEPS < lo < 0.3 * STEPS and 0.7 * STEPS < hi < 0.8 * STEPS, (lo, hi)
+            page.wait_for_selector('#page[data-ready="1"]')
+
+            # two fingers spread from the middle fifth to the middle three fifths: 3x in
+            _touch(page, 'pointerdown', (1, 0.4, 0.5), (2, 0.6, 0.5))
+            _touch(page, 'pointermove', (1, 0.2, 0.5), (2, 0.8, 0.5))
+            _touch(page, 'pointerup', (1, 0.2, 0.5), (2, 0.8, 0.5))
+            page.wait_for_function('([lo, hi]) => { const q = new URLSearchParams(location.search);'
+                                   ' return +q.get("xmin") > lo + 1 && +q.get("xmax") < hi - 1; }',
+                                   arg=[lo, hi])
+            lo2, hi2 = _zoom(page)
+            assert abs((hi2 - lo2) - (hi - lo) / 3) < 0.05 * (hi - lo), (lo, hi, lo2, hi2)
+            assert abs((lo2 + hi2) / 2 - (lo + hi) / 2) < 0.05 * (hi - lo)
+            page.wait_for_selector('#page[data-ready="1"]')
+
+            # a double tap: the whole range again
+            for _ in range(2):
+                page.touchscreen.tap(box[0] + box[2] / 2, box[1] + 150)
+            page.wait_for_function("() => !new URLSearchParams(location.search).has('xmin')")
+            assert errors == []
+        finally:
+            browser.close()

@@ -111,6 +111,7 @@ export class LineChart {
     });
     this.overlay.addEventListener('mouseup', (e) => this.onUp(e));
     this.overlay.addEventListener('dblclick', () => this.zoomTo(null, null));
+    this.listenToTouch();
     this.cursorX = null;  // a vertical rule at this data x (setCursor), e.g. another chart's
     // Redraw when the box's width changes (window resize, a sidebar, the grid reflowing)
     // or when the window moves to a screen of another pixel density.
@@ -368,8 +369,8 @@ export class LineChart {
     this.tickLabels = { x: xl, y: yl };
   }
 
-  nearest(mx, my) {
-    let best = null; let bestD = 400; // within 20 px
+  nearest(mx, my, radius = 20) {   // a tap (a fingertip, not a pixel) takes any distance
+    let best = null; let bestD = radius * radius;
     const xv = this.invX(mx);
     const consider = (line, j) => {
       if (j < 0 || j >= line.x.length) return;
@@ -393,6 +394,80 @@ export class LineChart {
       if (j + 1 < ys.length && !finite(ys[j + 1])) best.turns = { value: nonFiniteName(ys[j + 1]), x: best.line.x[j + 1] };
     }
     return best;
+  }
+
+  // Touch (pointer events of type 'touch'; the mouse keeps its own handlers): a tap
+  // shows the nearest point's tooltip, a double tap resets the zoom, a sideways drag of
+  // one finger zooms x as a mouse drag does, two fingers pinch-zoom x (applied when they
+  // lift). Vertical swipes still scroll the page (touch-action: pan-y).
+  listenToTouch() {
+    const fingers = new Map();   // pointerId -> {x, y}
+    let gesture = null;          // {kind: 'tap' | 'drag' | 'pinch', ...}
+    let lastTap = null;          // {t, x, y}: a second tap close by resets the zoom
+    this.overlay.style.touchAction = 'pan-y';
+    const at = (e) => ({ x: this.localX(e), y: this.localY(e) });
+    this.overlay.addEventListener('pointerdown', (e) => {
+      if (e.pointerType !== 'touch' || !this.invX) return;
+      e.preventDefault();   // no emulated mouse events after it
+      fingers.set(e.pointerId, at(e));
+      if (fingers.size === 1) {
+        const p = at(e);
+        gesture = { kind: 'tap', x0: p.x, y0: p.y };
+      } else if (fingers.size === 2) {
+        const [a, b] = [...fingers.values()];
+        this.drag = null;
+        const L = (v) => (this.options.logX ? Math.log10(v) : v);   // pinch in drawn units
+        gesture = { kind: 'pinch', ids: [...fingers.keys()], d0: [L(this.invX(a.x)), L(this.invX(b.x))],
+          p: [a.x, b.x] };
+      }
+    });
+    this.overlay.addEventListener('pointermove', (e) => {
+      if (e.pointerType !== 'touch' || !fingers.has(e.pointerId) || !gesture) return;
+      const p = at(e);
+      fingers.set(e.pointerId, p);
+      if (gesture.kind === 'pinch') {
+        const i = gesture.ids.indexOf(e.pointerId);
+        if (i >= 0) gesture.p[i] = p.x;
+        return;
+      }
+      if (gesture.kind === 'tap' && Math.abs(p.x - gesture.x0) > 8) {
+        gesture.kind = 'drag';
+        this.hover = null;
+        this.drag = { x0: gesture.x0, x1: p.x, y0: gesture.y0, y1: gesture.y0 };
+      }
+      if (gesture.kind === 'drag') { this.drag.x1 = p.x; this.drawOverlay(); }
+    });
+    const end = (e) => {
+      if (e.pointerType !== 'touch' || !fingers.has(e.pointerId)) return;
+      fingers.delete(e.pointerId);
+      if (fingers.size || !gesture) return;
+      const g = gesture; gesture = null;
+      if (e.type === 'pointercancel') { this.drag = null; this.drawOverlay(); return; }
+      if (g.kind === 'drag') { this.onUp(); return; }
+      if (g.kind === 'pinch') {
+        const [d0, d1] = g.d0; const [p0, p1] = g.p;
+        if (Math.abs(p1 - p0) < 10 || !(d1 !== d0)) return;
+        const scale = (p1 - p0) / (d1 - d0);            // pixels per unit of x
+        const left = d0 - (p0 - PAD.left) / scale;
+        const right = left + (this.w - PAD.left - PAD.right) / scale;
+        const [lo, hi] = left < right ? [left, right] : [right, left];
+        if (this.options.logX) this.zoomTo(10 ** lo, 10 ** hi); else this.zoomTo(lo, hi);
+        return;
+      }
+      const now = performance.now();
+      if (lastTap && now - lastTap.t < 350 && Math.abs(g.x0 - lastTap.x) < 24 && Math.abs(g.y0 - lastTap.y) < 24) {
+        lastTap = null; this.hover = null; this.zoomTo(null, null); return;
+      }
+      lastTap = { t: now, x: g.x0, y: g.y0 };
+      this.hover = this.lines.length ? this.nearest(g.x0, g.y0, Infinity) : null;
+      if (this.options.onCursor) {
+        const inside = g.x0 >= PAD.left && g.x0 <= this.w - PAD.right;
+        this.options.onCursor(inside ? this.invX(g.x0) : null, this);
+      }
+      this.drawOverlay();
+    };
+    this.overlay.addEventListener('pointerup', end);
+    this.overlay.addEventListener('pointercancel', end);
   }
 
   onMove(e) {
