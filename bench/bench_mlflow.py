@@ -19,7 +19,7 @@ loopback ports, and measures on each with MLflow's own client (`MlflowClient`):
    its objects); the median of the repeats.
 
     python bench/bench_mlflow.py            # R = 2,000 runs
-    python bench/bench_mlflow.py --quick    # R = 50: proves the script works
+    python bench/bench_mlflow.py --quick    # R = 10: proves the script works
     python bench/bench_mlflow.py --no-mlflow-server   # aimkit only
     python bench/bench_mlflow.py --log-batch-only     # log_batch figures alone
 
@@ -293,8 +293,8 @@ def main() -> int:
     except ImportError:
         print('mlflow is not installed (bash scripts/install_mlflow.sh): nothing to measure')
         return 0
-    n_runs = args.runs or (50 if args.quick else 2000)
-    rounds, calls, repeats = (5, 50, 3) if args.quick else (30, 500, 15)
+    n_runs = args.runs or (10 if args.quick else 2000)
+    rounds, calls, repeats = (3, 20, 2) if args.quick else (30, 500, 15)
     workdir = tempfile.mkdtemp(prefix='bench-mlflow-')
     servers = []
     try:
