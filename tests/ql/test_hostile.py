@@ -115,6 +115,21 @@ def _no_marker():
     assert not os.path.exists(MARKER), 'a query ran a shell command'
 
 
+@pytest.fixture(autouse=True)
+def _no_collector_pauses():
+    """The tests below bound the CPU time of this thread; late in a long test session the
+    interpreter's cyclic collector, run over every object earlier tests left, can add a
+    pause of a second to whichever allocation triggers it. Collect first, then keep it
+    off while a test runs."""
+    import gc
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def test_there_are_at_least_forty():
     assert len(HOSTILE) >= 40
 
