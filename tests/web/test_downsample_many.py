@@ -5,16 +5,34 @@ import pytest
 from aim.web.downsample import m4_indices, m4_indices_many
 
 
-@pytest.mark.parametrize('n, width', [(10_000, 1000), (10_000, 333), (5, 2), (4000, 1000)])
+@pytest.mark.parametrize('n, width', [(10_000, 1000), (10_000, 333), (10_000, 801), (5, 2),
+                                      (4000, 1000), (997, 13)])
 def test_many_equals_one_at_a_time(n, width):
+    """Even and uneven buckets (10,000 steps over 801 pixels: 12 or 13 points a bucket)."""
     rng = np.random.default_rng(0)
     x = np.arange(n, dtype=np.float64)
     ys = rng.normal(size=(7, n))
     ys[2, 500 % n] = 50.0          # a spike
     ys[3, ::97] = np.nan           # gaps
+    ys[4] = np.round(ys[4])        # ties: the first of equal values is kept
+    ys[5, -3:] = -50.0             # the minimum repeated at the very end
+    ys[6] = 1.0                    # flat
     many = m4_indices_many(x, ys, 0.0, float(n - 1), width)
-    if many is None:  # uneven buckets: the caller reduces one at a time
-        return
     for row, indices in zip(ys, many):
         assert np.array_equal(indices, m4_indices(x, row, 0.0, float(n - 1), width))
     assert 500 % n in many[2]
+
+
+def test_arg_extremes_find_the_first_extreme_and_never_nan():
+    """The vectorised argmin / argmax of the buckets: the first of equal values, NaN
+    never wins, an all-NaN bucket gives 0; the same as numpy's argmin with NaN masked."""
+    from aim.web.downsample import _arg_extremes
+    rng = np.random.default_rng(3)
+    values = np.round(rng.normal(size=(50, 30, 7)), 1)
+    values[rng.random(values.shape) < 0.2] = np.nan
+    values[0, 0] = np.nan
+    low, high = _arg_extremes(values)
+    nan = np.isnan(values)
+    assert np.array_equal(low, np.where(nan, np.inf, values).argmin(axis=2))
+    assert np.array_equal(high, np.where(nan, -np.inf, values).argmax(axis=2))
+    assert low[0, 0] == high[0, 0] == 0
