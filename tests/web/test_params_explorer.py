@@ -307,3 +307,154 @@ def test_hover_names_the_run_and_a_click_opens_it(server, page, runs):
     page.mouse.click(box['x'] + x, box['y'] + y)
     page.wait_for_url(f'**/runs/{run["hash"]}')
 
+
+
+# --- keyboard brushing and touch (a swipe scrolls, an axis strip brushes) ----------------
+
+def _brush_url(page) -> dict:
+    from urllib.parse import parse_qs, urlparse
+    text = parse_qs(urlparse(page.url).query).get('brush', [''])[0]
+    return {part.split(':')[0].split('=')[0]: part for part in text.split(';') if part}
+
+
+def _focused_axis(page) -> str | None:
+    return page.evaluate('document.activeElement.dataset.axis ?? null')
+
+
+def test_keyboard_brushes_an_axis(server, page, runs):
+    page.goto(server + '/params')
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert 'Shift+Up/Down' in page.locator('#params-keys').inner_text()
+    strips = page.locator('.params-axis-strip')
+    assert strips.count() == 5
+    assert strips.evaluate_all('(ss) => ss.every((s) => s.tabIndex === 0)')
+    # Tab reaches the first axis from the controls above the chart, then the next one;
+    # Left/Right move between axes too
+    page.focus('#params-color')
+    for _ in range(4):                       # past the live badge, if any
+        page.keyboard.press('Tab')
+        if _focused_axis(page) is not None:
+            break
+    assert _focused_axis(page) == 'hparams.batch'
+    page.keyboard.press('Tab')
+    assert _focused_axis(page) == 'hparams.lr'
+    page.keyboard.press('ArrowRight')
+    page.keyboard.press('ArrowLeft')
+    strip = page.locator('.params-axis-strip[data-axis="hparams.lr"]')
+    assert _focused_axis(page) == 'hparams.lr'
+    assert strip.evaluate("(s) => s.matches(':focus-visible') "
+                          "&& getComputedStyle(s).outlineStyle === 'solid'")
+    assert strip.get_attribute('aria-label') == 'hparams.lr, log axis: no selection'
+
+    # Up makes a brush over the middle fifth of the log axis, Shift+Up extends its top by a
+    # twentieth, Up moves it by a twentieth (a factor on a log axis)
+    lo10, hi10 = math.log10(LRS[0]), math.log10(LRS[-1])
+
+    def value(t):
+        return 10 ** (lo10 + t * (hi10 - lo10))
+
+    def check(t0, t1, n):
+        part = _brush_url(page)['hparams.lr']
+        lo, hi = (float(v) for v in part.split(':')[1:])
+        assert lo == pytest.approx(value(t0), rel=2e-3) and hi == pytest.approx(value(t1), rel=2e-3)
+        expected = _hashes(runs, lambda r: lo <= r['lr'] <= hi)
+        assert len(expected) == n and _selected(page) == expected
+        assert page.locator('#params-count').inner_text() == f'{n} of 8 runs selected'
+        return lo, hi
+
+    page.keyboard.press('ArrowUp')
+    check(0.4, 0.6, 2)                                     # 7.7e-4 .. 3.9e-3
+    for _ in range(3):
+        page.keyboard.press('Shift+ArrowUp')
+    check(0.4, 0.75, 3)                                    # .. 0.013: 0.01 in
+    label = strip.get_attribute('aria-label')
+    assert label.startswith('hparams.lr, log axis: selected ') and '–' in label
+    page.keyboard.press('Shift+ArrowDown')
+    check(0.4, 0.7, 2)                                     # .. 8.8e-3: 0.01 out
+    page.keyboard.press('End')
+    check(0.7, 1.0, 3)                                     # the top end (0.1) kept
+    page.keyboard.press('Home')
+    check(0.0, 0.3, 3)                                     # the bottom end (3e-5) kept
+    page.keyboard.press('ArrowUp')
+    lo, hi = check(0.05, 0.35, 2)                          # 4.5e-5 .. 5.1e-4
+
+    # a category axis: the first key selects the middle category, Up the next one
+    page.keyboard.press('ArrowRight')
+    assert _focused_axis(page) == 'hparams.optimizer'
+    page.keyboard.press('ArrowDown')
+    assert _brush_url(page)['hparams.optimizer'] == 'hparams.optimizer=adam'
+    page.keyboard.press('ArrowUp')
+    assert _brush_url(page)['hparams.optimizer'] == 'hparams.optimizer=sgd'
+    expected = _hashes(runs, lambda r: lo <= r['lr'] <= hi and r['optimizer'] == 'sgd')
+    assert len(expected) == 1 and _selected(page) == expected
+    # Escape and Delete clear the focused axis' brush alone
+    page.keyboard.press('Escape')
+    assert 'hparams.optimizer' not in _brush_url(page)
+    assert page.locator('.params-axis-strip[data-axis="hparams.optimizer"]') \
+        .get_attribute('aria-label') == 'hparams.optimizer, categories: no selection'
+    page.keyboard.press('ArrowLeft')
+    page.keyboard.press('Delete')
+    assert 'brush=' not in page.url
+    assert page.locator('#params-selected').is_hidden()
+    assert page.locator('#params-count').inner_text().startswith('8 runs')
+    assert _focused_axis(page) == 'hparams.lr'
+
+
+def _settle(page) -> int:
+    """scrollY once a fling has stopped (unchanged for 150 ms; 3 s at most)."""
+    y = page.evaluate('scrollY')
+    for _ in range(20):
+        page.wait_for_timeout(150)
+        y, last = page.evaluate('scrollY'), y
+        if y == last:
+            break
+    return y
+
+
+def _swipe(cdp, x: float, y0: float, y1: float, steps: int = 8) -> None:
+    """A one-finger swipe from (x, y0) to (x, y1), in CSS pixels of the viewport."""
+    def touch(kind, points):
+        cdp.send('Input.dispatchTouchEvent', {'type': kind, 'touchPoints': points})
+    touch('touchStart', [{'x': x, 'y': y0}])
+    for i in range(1, steps + 1):
+        touch('touchMove', [{'x': x, 'y': y0 + (y1 - y0) * i / steps}])
+    touch('touchEnd', [])
+
+
+def test_touch_swipe_scrolls_and_an_axis_strip_brushes(server, page, runs):
+    context = page.context.browser.new_context(viewport={'width': 390, 'height': 560},
+                                               has_touch=True, is_mobile=True)
+    try:
+        phone = context.new_page()
+        errors = []
+        phone.on('pageerror', lambda e: errors.append(str(e)))
+        phone.goto(server + '/params')
+        phone.wait_for_selector('#page[data-ready="1"]')
+        cdp = context.new_cdp_session(phone)
+        lay = _layout(phone)
+        box = phone.locator('#parallel').bounding_box()
+        assert box['y'] + lay['bottom'] > 300          # the chart reaches below the middle
+        # a one-finger swipe up between two axes scrolls the page, and brushes nothing
+        x = box['x'] + (lay['x'][0] + lay['x'][1]) / 2
+        y0 = min(box['y'] + lay['bottom'] - 10, 540)
+        _swipe(cdp, x, y0, y0 - 200)
+        phone.wait_for_function('() => window.scrollY > 40', timeout=3000)
+        assert 'brush=' not in phone.url
+        assert phone.locator('#params-count').inner_text().startswith('8 runs')
+        # a swipe that starts on an axis' strip brushes it, and does not scroll
+        scrolled = _settle(phone)                      # a fling may go on a while
+        strip = phone.locator('.params-axis-strip[data-axis="hparams.lr"]').bounding_box()
+        box = phone.locator('#parallel').bounding_box()
+        assert strip['width'] <= 30
+        sx = strip['x'] + strip['width'] / 2
+        _swipe(cdp, sx, box['y'] + _y(lay, _lr_t(0.05)), box['y'] + _y(lay, _lr_t(2e-4)))
+        phone.wait_for_function("() => location.search.includes('brush=')", timeout=3000)
+        assert phone.evaluate('window.scrollY') == scrolled
+        part = _brush_url(phone)['hparams.lr']
+        lo, hi = (float(v) for v in part.split(':')[1:])
+        expected = _hashes(runs, lambda r: lo <= r['lr'] <= hi)
+        assert lo == pytest.approx(2e-4, rel=0.2) and hi == pytest.approx(0.05, rel=0.2)
+        assert len(expected) == 5 and _selected(phone) == expected
+        assert errors == []
+    finally:
+        context.close()

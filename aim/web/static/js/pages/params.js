@@ -5,6 +5,9 @@
 // Dragging along an axis brushes a range (several axes: a run must pass every brush); the
 // brushes are kept in the URL (`brush=`, see brushText). The nearest line to the pointer is
 // highlighted with a tooltip; a click opens its run. Dragging an axis title moves the axis.
+// Each axis also has a focusable strip over it (Tab, or Left/Right between axes) whose keys
+// make, move, resize and clear its brush (see KEY_HINT); on a touch screen a brush starts
+// only on those strips (touch-action: pinch-zoom), so a swipe elsewhere scrolls the page.
 // Drawing: the lines on the main canvas (a path per colour and 32 runs; under brushes the
 // grey lines come from an offscreen copy), the axes from an offscreen canvas drawn once per
 // layout, and brushes and the highlighted line on an overlay canvas above.
@@ -28,6 +31,9 @@ const MAX_COMPARE = 50;       // runs the comparison page takes
 const MAX_METRICS = 300;      // run hashes a metrics explorer link carries
 const AXIS_GRAB = 12;         // px either side of an axis where a drag brushes
 const HOVER_PX = 14;          // the nearest line within this distance is highlighted
+const KEY_STEP = 0.05;        // a key moves or resizes a brush by a twentieth of the axis
+const KEY_HINT = 'Keyboard: Tab to an axis (Left/Right: the next one); Up/Down make or move its selection, '
+  + 'Shift+Up/Down extend or shrink its top, Home/End move it to the bottom or top, Delete or Escape clears it.';
 
 function loadStylesheet() {
   if (document.getElementById('params-css')) return;
@@ -210,9 +216,12 @@ export async function mount(root, { query }) {
   const colorSelect = el('select', { id: 'params-color', onchange: () => { state.color = colorSelect.value; load(); } });
   const canvas = el('canvas', { id: 'parallel', class: 'parallel' });
   const overlay = el('canvas', { id: 'params-overlay', class: 'params-overlay', role: 'img',
-    'aria-label': 'Parallel coordinates: drag along an axis to select a range of it; the selected runs are listed under the chart' });
+    'aria-label': 'Parallel coordinates: drag along an axis, or focus it and use the arrow keys, to select a range of it; the selected runs are listed under the chart' });
   const tooltip = el('div', { id: 'params-tooltip', class: 'chart-tooltip params-tooltip', hidden: true });
-  const plot = el('div', { class: 'params-plot' }, canvas, overlay, tooltip);
+  // a focusable strip over each axis: keyboard brushing, and where a touch may brush
+  const strips = el('div', { class: 'params-axis-strips' });
+  const plot = el('div', { class: 'params-plot' }, canvas, overlay, strips, tooltip);
+  const keyHint = el('p', { id: 'params-keys', class: 'params-keys muted', text: KEY_HINT });
   const legend = el('div', { id: 'params-legend', class: 'params-legend', hidden: true },
     el('span', { class: 'params-legend-title' }), el('canvas', { class: 'params-legend-bar' }),
     el('span', { class: 'params-legend-missing' }, el('span', { class: 'params-legend-swatch' }), 'no value'));
@@ -229,7 +238,7 @@ export async function mount(root, { query }) {
   const chips = el('span', { id: 'params-brushes', class: 'params-brushes' });
   root.append(el('h1', { text: 'Params' }), bar.root,
     el('div', { class: 'toolbar' }, chooser, el('label', { class: 'control' }, 'Colour by metric', colorSelect), status, follow.badge),
-    plot, legend, el('div', { class: 'toolbar params-selection-bar' }, count, chips, clearButton, metricsButton, compareButton),
+    plot, legend, keyHint, el('div', { class: 'toolbar params-selection-bar' }, count, chips, clearButton, metricsButton, compareButton),
     tableBox);
   let paramPaths = []; let metricNames = [];
   try {
@@ -373,6 +382,98 @@ export async function mount(root, { query }) {
     width = plot.clientWidth;
     canvas.dataset.layout = JSON.stringify({ top, bottom, x: xs });
     drawAxes(axesLayer.getContext('2d'));
+    placeStrips();
+  }
+
+  // --- the axes' strips: focus, keys, touch ----------------------------------------------
+  // One per axis, over its pointer hit area (AXIS_GRAB either side, 6 px past its ends);
+  // rebuilt per layout, the focus kept on the same axis.
+  function placeStrips() {
+    const focused = strips.contains(document.activeElement) ? document.activeElement.dataset.axis : null;
+    strips.replaceChildren(...view.axes.map((a, j) => el('div', { class: 'params-axis-strip', tabindex: 0,
+      role: 'slider', 'aria-orientation': 'vertical', 'aria-valuemin': 0, 'aria-valuemax': 100,
+      'aria-describedby': 'params-keys', dataset: { axis: a.label, index: String(j) },
+      style: { left: `${view.xs[j] - AXIS_GRAB}px`, top: `${view.top - 6}px`, width: `${2 * AXIS_GRAB}px`,
+        height: `${view.bottom - view.top + 12}px` },
+      onkeydown: onStripKey })));
+    labelStrips();
+    if (focused !== null) {
+      const again = [...strips.children].find((s) => s.dataset.axis === focused);
+      if (again) again.focus({ preventScroll: true });
+    }
+  }
+
+  const brushWords = (b) => (b.cats ? [...b.cats].join(', ') : `${formatNumber(b.lo)} – ${formatNumber(b.hi)}`);
+
+  // Each strip names its axis and its brush; the value a screen reader reads is the range.
+  function labelStrips() {
+    if (!view) return;
+    [...strips.children].forEach((strip, j) => {
+      const a = view.axes[j]; if (!a) return;
+      const b = state.brushes.get(a.label); const range = brushRange(j);
+      const what = b ? `selected ${brushWords(b) || '(nothing)'}` : 'no selection';
+      strip.setAttribute('aria-label', `${a.label}, ${a.scale === 'category' ? 'categories' : `${a.scale} axis`}: ${what}`);
+      strip.setAttribute('aria-valuetext', what);
+      strip.setAttribute('aria-valuenow', String(range ? Math.round(50 * (Math.max(0, range[0]) + Math.min(1, range[1]))) : 0));
+      strip.classList.toggle('brushed', Boolean(b));
+    });
+  }
+
+  function onStripKey(e) {
+    if (!view || e.altKey || e.ctrlKey || e.metaKey) return;
+    const j = Number(e.currentTarget.dataset.index); const a = view.axes[j];
+    if (!a) return;
+    if (e.key === 'ArrowLeft' || e.key === 'ArrowRight') {
+      const next = strips.children[j + (e.key === 'ArrowLeft' ? -1 : 1)];
+      if (next) next.focus();
+      e.preventDefault(); return;
+    }
+    if (e.key === 'Delete' || e.key === 'Backspace' || e.key === 'Escape') {
+      if (!state.brushes.has(a.label)) return;
+      e.preventDefault(); state.brushes.delete(a.label); selectionChanged(true); return;
+    }
+    if (!['ArrowUp', 'ArrowDown', 'Home', 'End'].includes(e.key)) return;
+    e.preventDefault();
+    if (a.kind === 'category') keyCategories(a, e.key, e.shiftKey); else keyRange(j, a, e.key, e.shiftKey);
+    selectionChanged(true);
+  }
+
+  // A category brush by key: a run of neighbouring categories [i0, i1] (0 at the bottom).
+  function keyCategories(a, key, shift) {
+    const m = a.cats.length - 1; const b = state.brushes.get(a.label);
+    const at = b ? [...b.cats].map((c) => a.index.get(c)).filter((i) => i !== undefined) : [];
+    let i0; let i1;
+    if (!at.length) { i0 = Math.floor(m / 2); i1 = i0; }   // a first key selects the middle one
+    else {
+      i0 = Math.min(...at); i1 = Math.max(...at);
+      if (shift && key === 'ArrowUp') i1 = Math.min(m, i1 + 1);
+      else if (shift && key === 'ArrowDown') i1 = Math.max(i0, i1 - 1);
+      else {
+        const d = key === 'ArrowUp' ? Math.min(1, m - i1) : key === 'ArrowDown' ? -Math.min(1, i0)
+          : key === 'Home' ? -i0 : m - i1;
+        i0 += d; i1 += d;
+      }
+    }
+    state.brushes.set(a.label, { cats: new Set(a.cats.slice(i0, i1 + 1)) });
+  }
+
+  // A value brush by key, in axis units (so a log axis moves by a factor): a step is
+  // KEY_STEP of the axis; the ends are rounded like a dragged brush's.
+  function keyRange(j, a, key, shift) {
+    const range = brushRange(j);
+    let t0; let t1;
+    if (!range) { t0 = 0.5 - 2 * KEY_STEP; t1 = 0.5 + 2 * KEY_STEP; }   // a first key: the middle fifth
+    else {
+      t0 = Math.max(0, Math.min(1, range[0])); t1 = Math.max(t0, Math.min(1, range[1]));
+      if (shift && key === 'ArrowUp') t1 = Math.min(1, t1 + KEY_STEP);
+      else if (shift && key === 'ArrowDown') t1 = Math.max(t0 + Math.min(KEY_STEP, t1 - t0), t1 - KEY_STEP);
+      else {
+        const d = key === 'ArrowUp' ? Math.min(KEY_STEP, 1 - t1) : key === 'ArrowDown' ? -Math.min(KEY_STEP, t0)
+          : key === 'Home' ? -t0 : 1 - t1;
+        t0 += d; t1 += d;
+      }
+    }
+    state.brushes.set(a.label, { lo: roundEnd(a, a.valueAt(t0), false), hi: roundEnd(a, a.valueAt(t1), true) });
   }
 
   const yOf = (t) => view.top + (1 - t) * (view.bottom - view.top);
@@ -476,9 +577,10 @@ export async function mount(root, { query }) {
 
   // A chip per brush: the axis and its range (or categories), with a button that clears it.
   function renderChips() {
+    labelStrips();
     chips.replaceChildren(...view.axes.filter((a) => state.brushes.has(a.label)).map((a) => {
       const b = state.brushes.get(a.label);
-      const what = b.cats ? [...b.cats].join(', ') : `${formatNumber(b.lo)} – ${formatNumber(b.hi)}`;
+      const what = brushWords(b);
       return el('span', { class: 'params-brush-chip', dataset: { axis: a.label } },
         el('span', { class: 'params-brush-axis', text: a.label }), ` ${what || '(nothing)'}`,
         el('button', { type: 'button', class: 'params-brush-clear', text: '×', title: `Clear the selection on ${a.label}`,
@@ -666,10 +768,16 @@ export async function mount(root, { query }) {
     build(view.runs);
   }
 
-  overlay.addEventListener('pointerdown', (e) => {
-    if (!view || e.button > 0) return;
+  // Pointer events come from the overlay and the axes' strips above it (the tooltip, once
+  // pinned, is left alone). A touch brushes only from a strip: elsewhere on the chart
+  // (touch-action: pan-y) a vertical swipe scrolls the page.
+  const fromChart = (e) => e.target === overlay || e.target.classList.contains('params-axis-strip');
+  const setCursor = (c) => { plot.style.cursor = c; };
+
+  plot.addEventListener('pointerdown', (e) => {
+    if (!view || e.button > 0 || !fromChart(e)) return;
     const p = pointAt(e);
-    const j = axisAt(p);
+    const j = e.pointerType === 'touch' && e.target === overlay ? -1 : axisAt(p);
     drag = { mode: 'click', x0: p.x, y0: p.y, x: p.x, moved: false, type: e.pointerType, j };
     if (j >= 0) {
       const range = brushRange(j);
@@ -682,8 +790,8 @@ export async function mount(root, { query }) {
     if (drag.mode !== 'click') { e.preventDefault(); overlay.setPointerCapture(e.pointerId); pinned = false; setHover(-1, p); }
   });
 
-  overlay.addEventListener('pointermove', (e) => {
-    if (!view) return;
+  plot.addEventListener('pointermove', (e) => {
+    if (!view || !(drag || fromChart(e))) return;
     const p = pointAt(e);
     if (drag && drag.mode !== 'click') {
       if (!drag.moved && Math.hypot(p.x - drag.x0, p.y - drag.y0) < 4) return;
@@ -703,12 +811,12 @@ export async function mount(root, { query }) {
     const onAxis = axisAt(p); const onTitle = onAxis < 0 ? titleAt(p) : -1;
     if (onAxis >= 0 || onTitle >= 0) {
       const range = onAxis >= 0 ? brushRange(onAxis) : null;
-      overlay.style.cursor = onTitle >= 0 ? 'ew-resize'
-        : range && p.y >= yOf(Math.min(1, range[1])) && p.y <= yOf(Math.max(0, range[0])) ? 'grab' : 'ns-resize';
+      setCursor(onTitle >= 0 ? 'ew-resize'
+        : range && p.y >= yOf(Math.min(1, range[1])) && p.y <= yOf(Math.max(0, range[0])) ? 'grab' : 'ns-resize');
       setHover(-1, p); return;
     }
     const r = nearestRun(p, HOVER_PX);
-    overlay.style.cursor = r >= 0 ? 'pointer' : 'default';
+    setCursor(r >= 0 ? 'pointer' : 'default');
     setHover(r, p);
   });
 
@@ -734,9 +842,9 @@ export async function mount(root, { query }) {
       }
     }
   }
-  overlay.addEventListener('pointerup', finish);
-  overlay.addEventListener('pointercancel', finish);
-  overlay.addEventListener('pointerleave', (e) => { if (e.pointerType === 'mouse' && !drag && !pinned) setHover(-1, pointAt(e)); });
+  plot.addEventListener('pointerup', finish);
+  plot.addEventListener('pointercancel', finish);
+  plot.addEventListener('pointerleave', (e) => { if (e.pointerType === 'mouse' && !drag && !pinned) setHover(-1, pointAt(e)); });
 
   const resize = new ResizeObserver(() => {
     if (view && plot.clientWidth !== width) {
