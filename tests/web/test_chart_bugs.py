@@ -129,6 +129,18 @@ def test_log_ticks_are_powers_of_ten_and_x_can_be_log(server):
         j = chart_index(page, 'spiky')
         y = page.evaluate(f'() => window.__aimCharts[{j}].tickLabels.y')
         assert {'0.1', '0.2', '0.5', '1', '2', '5', '10', '20'} <= set(y), y
+        # the keyboard zooms a log x axis in its own units: + halves the decades shown
+        page.mouse.move(5, 5)
+        lo, hi = page.evaluate(f'() => {{ const b = window.__aimCharts[{i}].b; return [b.xlo, b.xhi]; }}')
+        page.locator('.chart-overlay').nth(i).focus()
+        page.keyboard.press('+')
+        page.wait_for_function("() => location.search.includes('xmin=')")
+        q = page.evaluate("() => Object.fromEntries(new URLSearchParams(location.search))")
+        assert abs(math.log10(float(q['xmin'])) - (lo + (hi - lo) / 4)) < 1e-6, (q, lo, hi)
+        assert abs(math.log10(float(q['xmax'])) - (hi - (hi - lo) / 4)) < 1e-6, (q, lo, hi)
+        page.keyboard.press('0')
+        page.wait_for_function("() => !location.search.includes('xmin=')")
+        page.wait_for_selector('#page[data-ready="1"]')
         page.uncheck('#log-x')
         page.wait_for_function("() => !location.search.includes('logx=')")
         labels = page.evaluate(f'() => window.__aimCharts[{i}].tickLabels.x')
@@ -240,6 +252,21 @@ def test_live_page_has_a_legend_zooms_and_drops_its_tooltip(tmp_path):
             assert page.evaluate('() => window.__aimLiveCharts[0].zoomRange') is None
             # a move and a leave in the same frame: no tooltip is left behind
             page.mouse.move(box['x'] - 50, box['y'] - 50)
+            # keys on a chart that zooms itself (no onZoom): + halves x around the middle,
+            # Shift+Up zooms y and leaves x as it was, 0 resets both
+            keys = page.evaluate('''() => { const c = window.__aimLiveCharts[0];
+                c.overlay.focus();
+                const key = (k, shift) => c.overlay.dispatchEvent(new KeyboardEvent('keydown',
+                  { key: k, shiftKey: !!shift, bubbles: true, cancelable: true }));
+                const b = c.b; const before = [b.xlo, b.xhi];
+                key('+'); const x = c.zoomRange && [...c.zoomRange];
+                key('ArrowUp', true); const after = [[...c.zoomRange], c.zoomY && [...c.zoomY]];
+                key('0');
+                return { tab: c.overlay.tabIndex, before, x, after, reset: [c.zoomRange, c.zoomY] }; }''')
+            lo, hi = keys['before']
+            assert keys['tab'] == 0 and keys['x'] == [lo + (hi - lo) / 4, hi - (hi - lo) / 4], keys
+            assert keys['after'][0] == keys['x'] and keys['after'][1], keys
+            assert keys['reset'] == [None, None]
             hidden = page.evaluate('''async () => { const c = window.__aimLiveCharts[0];
                 const l = c.lines[0]; const i = l.x.length >> 1;
                 const r = c.overlay.getBoundingClientRect();

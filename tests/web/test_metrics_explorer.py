@@ -420,3 +420,103 @@ def test_system_metrics_come_after_the_others_in_the_api(client):
     assert '__system__cpu' not in kept
     newest = [s['name'] for s in series(c, width=10)['series'][:5]]
     assert newest[-1] == '__system__cpu'
+
+
+def url_zoom(page):
+    return page.evaluate("() => { const q = new URLSearchParams(location.search); return "
+                         "['xmin', 'xmax', 'ymin', 'ymax', 'ychart'].map((k) => q.get(k)); }")
+
+
+@in_browser
+def test_keyboard_zoom_requeries_keeps_history_and_resets(site, page):
+    open_view(page, site, '&chart=metric.name')
+    page.mouse.move(5, 5)   # off the charts: the keys zoom around the middle
+    i = chart_of(page, 'loss')
+    overlay = page.locator('.chart-overlay').nth(i)
+    assert overlay.get_attribute('tabindex') == '0'
+    label = overlay.get_attribute('aria-label')
+    assert 'metric.name = loss' in label and '0 resets' in label, label
+    assert page.evaluate(f'() => {{ const b = window.__aimCharts[{i}].b; '
+                         'return [b.xlo, b.xhi]; }') == [0, STEPS - 1]
+    # keys typed into a text field are the field's
+    page.focus('.query-input')
+    page.keyboard.type('+-0')
+    page.keyboard.press('ArrowLeft')
+    assert url_zoom(page)[0] is None and page.input_value('.query-input').endswith('+-0')
+    page.fill('.query-input', '')
+    page.series_requests.clear()
+    overlay.focus()
+    page.keyboard.press('=')
+    page.wait_for_function("() => location.search.includes('xmin=')")
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert any('x_min=' in u for u in page.series_requests)  # full resolution re-query
+    mid, span = (STEPS - 1) / 2, STEPS - 1
+    xmin, xmax, *_ = url_zoom(page)
+    assert abs(float(xmin) - (mid - span / 4)) < 1e-6 and abs(float(xmax) - (mid + span / 4)) < 1e-6
+    i = chart_of(page, 'loss')
+    b = page.evaluate(f'() => window.__aimCharts[{i}].b')
+    assert abs(b['xlo'] - float(xmin)) < 1e-9 and abs(b['xhi'] - float(xmax)) < 1e-9
+    # the redrawn chart has the focus (and its ring): the keys go on
+    assert page.evaluate(f'() => document.activeElement === window.__aimCharts[{i}].overlay '
+                         '&& document.activeElement.style.outline.startsWith("2px solid")')
+    page.keyboard.press('ArrowRight')   # pans by a fifth of the span
+    page.wait_for_function(f"() => new URLSearchParams(location.search).get('xmin') !== '{xmin}'")
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert abs(float(url_zoom(page)[0]) - (float(xmin) + span / 10)) < 1e-6
+    page.keyboard.press('Shift+ArrowUp')   # y: halved around the middle, this chart only
+    page.wait_for_function("() => location.search.includes('ymin=')")
+    *_, ymin, ymax, ychart = url_zoom(page)
+    assert ychart == 'loss'
+    i = chart_of(page, 'loss')
+    b = page.evaluate(f'() => window.__aimCharts[{i}].b')
+    assert abs(b['ylo'] - float(ymin)) < 1e-9 and abs(b['yhi'] - float(ymax)) < 1e-9
+    page.keyboard.press('-')   # x wider again, the y zoom kept
+    page.wait_for_function("() => +new URLSearchParams(location.search).get('xmax') - "
+                           f"+new URLSearchParams(location.search).get('xmin') > {span / 2 + 1}")
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert url_zoom(page)[4] == 'loss'
+    # every key zoom went on the history: Back (Backspace) returns to the one before
+    assert not page.is_disabled('#zoom-back')
+    page.keyboard.press('Backspace')
+    page.wait_for_function("() => +new URLSearchParams(location.search).get('xmax') - "
+                           f"+new URLSearchParams(location.search).get('xmin') < {span / 2 + 1}")
+    page.wait_for_selector('#page[data-ready="1"]')
+    page.locator('.chart-overlay').nth(chart_of(page, 'loss')).focus()
+    page.keyboard.press('0')
+    page.wait_for_function("() => !location.search.includes('xmin=') && "
+                           "!location.search.includes('ymin=')")
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert page.is_disabled('#zoom-back')
+    i = chart_of(page, 'loss')
+    assert page.evaluate(f'() => {{ const b = window.__aimCharts[{i}].b; '
+                         'return [b.xlo, b.xhi]; }') == [0, STEPS - 1]
+
+
+@in_browser
+def test_hidden_series_url_is_short_and_old_json_links_still_open(site, page):
+    import json
+    from urllib.parse import quote
+    url, hashes = site
+    # a bookmark from before: hide= a JSON list of run|name|context keys
+    old = json.dumps([f'{hashes[0]}|loss|{{"subset":"train"}}', f'{hashes[1]}|grad|{{}}'])
+    page.goto(f'{url}/metrics?runs={",".join(hashes)}&chart=metric.name&hide={quote(old)}')
+    page.wait_for_selector('#page[data-ready="1"]')
+    runs_of = '''(i) => window.__aimCharts[i].lines.map((l) =>
+        l.meta.s.run + JSON.stringify(l.meta.s.context))'''
+    loss = page.evaluate(runs_of, chart_of(page, 'loss'))
+    assert len(loss) == 5 and hashes[0] + '{"subset":"train"}' not in loss
+    assert hashes[1] + '{}' not in page.evaluate(runs_of, chart_of(page, 'grad'))
+    # written back in the short form: 8 characters of the hash, the name, the context
+    short = f'hide={hashes[0][:8]}:loss:subset=train,{hashes[1][:8]}:grad'
+    assert page.url.endswith(short), page.url
+    assert page.inner_text('#series-hidden-count') == '2 hidden'
+    # the short form opens as well, and a row unticked joins it
+    page.reload()
+    page.wait_for_selector('#page[data-ready="1"]')
+    assert len(page.evaluate(runs_of, chart_of(page, 'loss'))) == 5
+    page.locator(f'.series-table tr[data-run="{hashes[2]}"]', has_text='subset=val')\
+        .first.locator('input[type=checkbox]').uncheck()
+    assert page.url.endswith(short + f',{hashes[2][:8]}:loss:subset=val'), page.url
+    assert len(page.evaluate(runs_of, chart_of(page, 'loss'))) == 4
+    page.locator('.series-table thead input[type=checkbox]').check()
+    assert 'hide=' not in page.url

@@ -26,9 +26,14 @@ def shot(page, name: str) -> None:
 
 
 @pytest.fixture(scope='module')
-def server(tmp_path_factory):
+def object_repo(tmp_path_factory):
     path = str(tmp_path_factory.mktemp('objbrowser'))
-    hashes = build_object_repo(path)
+    return path, build_object_repo(path)
+
+
+@pytest.fixture(scope='module')
+def server(object_repo):
+    path, hashes = object_repo
     with aim_up(path) as url:
         yield url, hashes
 
@@ -238,3 +243,52 @@ def test_run_page_object_tabs(server, page):
     page.wait_for_selector('#run-objects [data-kind="distributions"][data-ready] canvas')
     assert page.evaluate('window.__xss') is None
     shot(page, 'run-objects')
+
+
+PLAYER = """() => { const a = window.__player;
+    return { connected: a.isConnected, paused: a.paused, time: a.currentTime,
+             players: document.querySelectorAll('audio').length }; }"""
+
+
+def test_playing_audio_survives_a_live_refresh_that_adds_a_series(object_repo, server, page):
+    """A live re-read that brings a new series draws the grid again; the clip being played
+    keeps its <audio> node, still playing, its position not reset. (Last in the module:
+    its run is added to the shared repository, and deleted at the end.)"""
+    import numpy as np
+
+    from aim import Audio, Repo
+    from tests.web.repo_factory import quiet_run
+    path, _ = object_repo
+    url, _ = server
+    repo = Repo(path)
+    run = quiet_run(repo, experiment='live-audio')
+    run.name = 'audio-live'
+    # 20 s at 8 kHz: playing still when the new series comes
+    wave = (np.sin(np.arange(8000 * 20) * 2 * np.pi * 440 / 8000) * 0.1).astype(np.float32)
+    run.track(Audio(wave, rate=8000, caption='long'), name='live-tone', step=0,
+              context={'take': 1})
+    run.flush()
+    try:
+        page.add_init_script('window.__aimLiveMs = 300;')
+        ready(page, url + "/audios?q=audios.name == 'live-tone'")
+        page.wait_for_function("() => !document.querySelector('#audios-live').hidden")
+        # muted, a clip may play without a user gesture in headless Chromium
+        page.evaluate("""async () => { const a = document.querySelector('audio');
+            window.__player = a; a.muted = true; await a.play(); }""")
+        page.wait_for_function('() => window.__player.currentTime > 0.3', timeout=10000)
+        before = page.evaluate(PLAYER)
+        run.track(Audio(wave[:4000], rate=8000, caption='short'), name='live-tone', step=0,
+                  context={'take': 2})
+        run.flush()
+        page.wait_for_function("() => document.querySelectorAll('audio').length === 2",
+                               timeout=10000)
+        after = page.evaluate(PLAYER)
+        assert after['connected'] and not after['paused'], after
+        assert after['time'] >= before['time'], (before, after)
+        assert page.evaluate("() => [...document.querySelectorAll('audio')]"
+                             ".includes(window.__player)")
+        page.wait_for_function(f"() => window.__player.currentTime > {after['time']} "
+                               "&& !window.__player.paused")
+    finally:
+        run.close()
+        repo.delete_run(run.hash)

@@ -6,7 +6,13 @@
 // drag zooms x; a drag that also spans 10 px or more vertically is a rectangle and gives
 // the y range too), onCursor(x | null) (the data x under the mouse, null once it leaves),
 // robustY (the y range from the 2nd-98th percentiles of the visible points: a spike is
-// clipped instead of flattening the rest). setData takes lines, bands, xRange and yRange.
+// clipped instead of flattening the rest), label (names the chart to screen readers).
+// setData takes lines, bands, xRange and yRange.
+//
+// Keyboard: the overlay canvas takes focus (Tab, or a click); then + or = zooms x in around
+// the mouse's x (the middle when the mouse is off the plot), - zooms out, Left / Right pan
+// x, Up / Down (with or without Shift) zoom y in / out, 0 resets. These go through zoomTo,
+// as a drag does: a page's onZoom sees the same calls.
 
 import { el } from './dom.js';
 import { formatNumber, formatTime } from './format.js';
@@ -85,6 +91,9 @@ function linkSheet() {
 // Where the y range of robustY comes from: at most this many visible points (strided).
 const ROBUST_SAMPLE = 20000;
 const RECT_MIN_PX = 10;
+const KEY_ZOOM = 0.5;   // + halves the visible span (around the anchor), - doubles it
+const KEY_PAN = 0.2;    // Left / Right move the x range by a fifth of its span
+const KEYS_HELP = 'keys: + and - zoom x, Left and Right pan x, Shift+Up and Shift+Down zoom y, 0 resets the zoom';
 
 const finite = (v) => v === v && v !== Infinity && v !== -Infinity;
 const nonFiniteName = (v) => (v !== v ? 'NaN' : v > 0 ? '+inf' : '-inf');
@@ -112,6 +121,7 @@ export class LineChart {
     this.overlay.addEventListener('mouseup', (e) => this.onUp(e));
     this.overlay.addEventListener('dblclick', () => this.zoomTo(null, null));
     this.listenToTouch();
+    this.listenToKeys();
     this.cursorX = null;  // a vertical rule at this data x (setCursor), e.g. another chart's
     // Redraw when the box's width changes (window resize, a sidebar, the grid reflowing)
     // or when the window moves to a screen of another pixel density.
@@ -135,6 +145,8 @@ export class LineChart {
   setData({ lines = [], bands = [], xRange = null, yRange = null } = {}) {
     this.lines = lines; this.bands = bands; this.xRange = xRange; this.yRange = yRange;
     this.hover = null;  // it pointed into the old lines: a tooltip must not outlive them
+    this.asked = null;  // a key's zoom handed to onZoom has arrived (or was not taken)
+    this.describe();
     this.draw();
   }
 
@@ -470,8 +482,82 @@ export class LineChart {
     this.overlay.addEventListener('pointercancel', end);
   }
 
+  // --- Keyboard ----------------------------------------------------------------------------
+  listenToKeys() {
+    const o = this.overlay;
+    o.tabIndex = 0;
+    o.setAttribute('role', 'application');
+    o.setAttribute('aria-roledescription', 'line chart');
+    // a ring inside the canvas (the chart's box clips what lies outside it); a click
+    // focuses without a ring until a key is pressed, as :focus-visible does elsewhere
+    const ring = (on) => { o.style.outline = on ? '2px solid var(--accent, #2f6fde)' : ''; o.style.outlineOffset = on ? '-2px' : ''; };
+    o.addEventListener('focus', () => ring(o.matches(':focus-visible')));
+    o.addEventListener('blur', () => ring(false));
+    o.addEventListener('keydown', (e) => {
+      if (!this.onKey(e)) return;
+      e.preventDefault();   // the arrows would scroll the page
+      ring(true);
+    });
+    this.describe();
+  }
+
+  describe() {
+    const n = this.lines.length;
+    const label = `${this.options.label ? `${this.options.label}: ` : ''}line chart of ${n} series by ${this.options.xAxis}; ${KEYS_HELP}`;
+    if (this.overlay.getAttribute('aria-label') !== label) this.overlay.setAttribute('aria-label', label);
+  }
+
+  // True when the key was one of the chart's. New ranges are worked out on the axes' own
+  // scale (log10 units on a log axis) from what is drawn, or from what the last key asked
+  // for while the page's onZoom is still fetching it (a key held down zooms on).
+  onKey(e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || !this.b || !this.invX) return false;
+    const t = e.target;
+    if (t !== this.overlay && t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))) return false;
+    const k = e.key;
+    if (k === '0') { this.asked = null; this.hover = null; this.zoomTo(null, null); return true; }
+    const b = this.asked || this.b;
+    const inside = this.pointer && this.pointer.x >= PAD.left && this.pointer.x <= this.w - PAD.right
+      && this.pointer.y >= PAD.top && this.pointer.y <= this.h - PAD.bottom;
+    // the anchor stays where it is on the screen: the mouse's x / y, or the middle
+    const frac = (v) => Math.min(1, Math.max(0, v));
+    const fx = inside ? frac((this.pointer.x - PAD.left) / (this.w - PAD.left - PAD.right)) : 0.5;
+    const fy = inside ? frac(1 - (this.pointer.y - PAD.top) / (this.h - PAD.top - PAD.bottom)) : 0.5;
+    const around = (lo, hi, f, scale) => { const at = lo + (hi - lo) * f; return [at - (at - lo) * scale, at + (hi - at) * scale]; };
+    let x = null; let y = null;
+    if (k === '+' || k === '=') x = around(b.xlo, b.xhi, fx, KEY_ZOOM);
+    else if (k === '-' || k === '_') x = around(b.xlo, b.xhi, fx, 1 / KEY_ZOOM);
+    else if (k === 'ArrowLeft' || k === 'ArrowRight') {
+      const d = (b.xhi - b.xlo) * KEY_PAN * (k === 'ArrowLeft' ? -1 : 1);
+      x = [b.xlo + d, b.xhi + d];
+    } else if (k === 'ArrowUp' || k === 'ArrowDown') y = around(b.ylo, b.yhi, fy, k === 'ArrowUp' ? KEY_ZOOM : 1 / KEY_ZOOM);
+    else return false;
+    if (x && !(x[1] - x[0] > 0 && Number.isFinite(x[1] - x[0]))) return true;   // too narrow (or wide) to zoom on
+    if (y && !(y[1] - y[0] > 0 && Number.isFinite(y[1] - y[0]))) return true;
+    const toX = (v) => (this.options.logX ? 10 ** v : v);
+    const toY = (v) => (this.options.logY ? 10 ** v : v);
+    this.hover = null;
+    if (!this.options.onZoom) {
+      // the chart's own zoom: a key on one axis leaves the other as it is (a y key does
+      // not pin x, so live points still widen an unzoomed x)
+      if (x) this.zoomRange = x.map(toX);
+      if (y) this.zoomY = y.map(toY);
+      this.draw();
+      return true;
+    }
+    // as a drag or a rectangle: x always; y when a key zooms it or it is zoomed already
+    const xr = x || [b.xlo, b.xhi];
+    const yZoomed = this.zoomY || (this.yRange && this.yRange[0] !== null && this.yRange[1] !== null);
+    const yr = y || (yZoomed ? [b.ylo, b.yhi] : null);
+    this.asked = { xlo: xr[0], xhi: xr[1], ylo: yr ? yr[0] : b.ylo, yhi: yr ? yr[1] : b.yhi };
+    if (yr) this.zoomTo(toX(xr[0]), toX(xr[1]), toY(yr[0]), toY(yr[1]));
+    else this.zoomTo(toX(xr[0]), toX(xr[1]));
+    return true;
+  }
+
   onMove(e) {
     const mx = this.localX(e); const my = this.localY(e);
+    this.pointer = { x: mx, y: my };
     if (this.drag) { this.drag.x1 = mx; this.drag.y1 = my; this.drawOverlay(); return; }
     if (this.pending) return;
     this.pending = requestAnimationFrame(() => {
@@ -488,6 +574,7 @@ export class LineChart {
   onLeave() {
     // a move still waiting for its frame would bring the tooltip back after the mouse left
     if (this.pending) { cancelAnimationFrame(this.pending); this.pending = null; }
+    this.pointer = null;
     this.hover = null; this.drag = null; this.drawOverlay();
     if (this.options.onCursor) this.options.onCursor(null, this);
   }

@@ -11,18 +11,31 @@ import {
 } from '../objects.js';
 import { LiveFollow } from '../live_follow.js';
 
-export function audioCard(obj, { series, runs, point, index }) {
+// A player's key: the series, the step, the index in the step's list and the blob. A card
+// drawn again (a live re-read, a new series) takes the player of its key from `keep`, so
+// a clip being played goes on playing where it is, and a paused one keeps its position.
+const playerKey = (series, point, index, obj) => `${series.id}|${point.step}|${index ?? 0}|${obj.blob}`;
+
+export function audioCard(obj, { series, runs, point, index, keep = null }) {
   const meta = [`step ${point.step}`, index !== null ? `#${index}` : null, obj.rate ? `${obj.rate} Hz` : null,
     obj.format || null].filter(Boolean).join(' · ');
+  const key = playerKey(series, point, index, obj);
+  const player = !obj.blob ? null : (keep && keep.get(key))
+    || el('audio', { controls: true, preload: 'none', src: blobUrl(obj.blob), dataset: { key } });
+  if (keep && player) keep.delete(key);   // one card per player
   return el('figure', { class: 'obj-card audio-card', dataset: { series: series.id, step: point.step } },
-    obj.blob ? el('audio', { controls: true, preload: 'none', src: blobUrl(obj.blob) })
-      : el('div', { class: 'muted small', text: 'no audio data' }),
+    player || el('div', { class: 'muted small', text: 'no audio data' }),
     el('figcaption', {}, obj.caption ? el('div', { class: 'caption', text: obj.caption }) : null,
       el('div', { class: 'muted small', text: `${runLabel(runs, series.run)} · ${seriesTitle(series)}` }),
       el('div', { class: 'muted small', text: meta })));
 }
 
-const cardsOf = (p, s, runs) => (p ? (p.objects || []).map((o, i) => audioCard(o, { series: s, runs, point: p, index: p.objects.length > 1 ? i : null })) : []);
+const cardsOf = (p, s, runs, keep = null) => (p ? (p.objects || []).map((o, i) => audioCard(o, { series: s, runs, point: p, index: p.objects.length > 1 ? i : null, keep })) : []);
+
+// The players on the page by key (see audioCard), to be put into the cards drawn next.
+// Moving a media element within one task does not pause it (the pause on removal waits
+// for a stable state, and by then it is back in the document).
+const playersIn = (box) => new Map([...box.querySelectorAll('audio[data-key]')].map((a) => [a.dataset.key, a]));
 
 export async function mount(root, { query }) {
   const state = { q: query.get('q') || '', rows: query.get('rows') || 'run',
@@ -78,7 +91,8 @@ export async function mount(root, { query }) {
       for (const s of ordered) if (playing(s.id) && points.has(s.id)) next.set(s.id, points.get(s.id));   // heard to the end
       const changed = ordered.filter((s) => next.get(s.id) && pointChanged(points.get(s.id), next.get(s.id)));
       const before = points; points = next;
-      if (!sameSet || !changed.every((s) => before.has(s.id) && replaceSeriesCards(body, s.id, cardsOf(points.get(s.id), s, data.runs)))) draw();
+      const keep = playersIn(body);
+      if (!sameSet || !changed.every((s) => before.has(s.id) && replaceSeriesCards(body, s.id, cardsOf(points.get(s.id), s, data.runs, keep)))) draw();
       else setUrlState({ q: state.q, rows: state.rows === 'run' ? '' : state.rows, step: state.step ?? '' });
     } else if (!sameSet) {
       const missing = ordered.filter((s) => !points.has(s.id)).map((s) => s.id);
@@ -106,10 +120,12 @@ export async function mount(root, { query }) {
   function draw() {
     setUrlState({ q: state.q, rows: state.rows === 'run' ? '' : state.rows, step: state.step ?? '' });
     const grid = groupGrid(ordered, data.runs, state.rows, 'none');
-    clear(body).append(...(ordered.length ? grid.rows.map(({ key, cols }) => el('section', { class: 'object-group' },
+    const keep = playersIn(body);   // taken before the cards are made, put back with them
+    const made = ordered.length ? grid.rows.map(({ key, cols }) => el('section', { class: 'object-group' },
       state.rows !== 'none' ? el('h3', { class: 'group-label', text: key || '(none)' }) : null,
-      el('div', { class: 'cards' }, (cols.get('') || []).flatMap((s) => cardsOf(points.get(s.id), s, data.runs)))))
-      : [emptyNote('audios', state.q)]));
+      el('div', { class: 'cards' }, (cols.get('') || []).flatMap((s) => cardsOf(points.get(s.id), s, data.runs, keep)))))
+      : [emptyNote('audios', state.q)];
+    clear(body).append(...made);
     status.textContent = ordered.length ? `${ordered.length} series${data.truncated ? ' (more match: narrow the query)' : ''}` : '';
     root.dataset.ready = '1';
   }

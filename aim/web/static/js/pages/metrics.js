@@ -38,8 +38,58 @@ function parseSmooth(text) {
   return { kind: 'ema', on: f > 0, factor: f > 0 ? f : 0.6, window: 11 };
 }
 
-function parseHidden(text) {
-  try { const keys = JSON.parse(text || '[]'); return new Set(Array.isArray(keys) ? keys.map(String) : []); } catch (_) { return new Set(); }
+// --- Hidden series in the URL ----------------------------------------------------------
+// `hide=` lists the hidden series by a short key each, comma-separated:
+// <first 8 characters of the run hash>:<metric name>[:<context key>=<value>...] (context
+// keys sorted, string values as they are, others as JSON), e.g.
+// hide=3f2a9c1b:loss:subset=train,3f2a9c1b:__system__cpu. A `%`, `,`, `:` or `=` inside a
+// part is written %25, %2C, %3A, %3D. Earlier URLs held a JSON list of `run|name|context`
+// series keys: they still open, read into the short keys.
+const HIDE_HASH = 8;
+const escapePart = (v) => String(v).replace(/[%,:=]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+
+function hideKeyOf(run, name, context) {
+  const ctx = context && typeof context === 'object' ? context : {};
+  const pairs = Object.keys(ctx).sort().map((k) => {
+    const v = ctx[k];
+    return `:${escapePart(k)}=${escapePart(typeof v === 'string' ? v : JSON.stringify(v))}`;
+  });
+  return `${escapePart(String(run).slice(0, HIDE_HASH))}:${escapePart(name)}${pairs.join('')}`;
+}
+
+export function hideKey(s) { return hideKeyOf(s.run, s.name, s.context); }
+
+// A series key of the old JSON form (`run|name|{context json}`) as a short key; null when
+// it is not one. The run hash holds no `|`; the name may: the context is the first tail
+// after a `|` that reads as a JSON object.
+function hideKeyFromSeriesKey(key) {
+  const first = key.indexOf('|');
+  if (first < 0) return null;
+  for (let at = key.indexOf('|', first + 1); at >= 0; at = key.indexOf('|', at + 1)) {
+    try {
+      const ctx = JSON.parse(key.slice(at + 1));
+      if (ctx && typeof ctx === 'object' && !Array.isArray(ctx)) return hideKeyOf(key.slice(0, first), key.slice(first + 1, at), ctx);
+    } catch (_) { /* a `|` inside the name: try the next one */ }
+  }
+  return null;
+}
+
+export function parseHidden(text) {
+  text = (text || '').trim();
+  if (!text) return new Set();
+  if (text.startsWith('[')) {   // a bookmark from before: a JSON list of series keys
+    try {
+      const keys = JSON.parse(text);
+      return new Set(Array.isArray(keys) ? keys.map((k) => hideKeyFromSeriesKey(String(k))).filter(Boolean) : []);
+    } catch (_) { return new Set(); }
+  }
+  return new Set(text.split(',').filter(Boolean));
+}
+
+// The short keys keep `,`, `:` and `=` as they are in the URL (URLSearchParams would write
+// %2C, %3A and %3D): everything else as encodeURIComponent writes it.
+function hideParam(keys) {
+  return encodeURIComponent([...keys].join(',')).replace(/%2C/g, ',').replace(/%3A/g, ':').replace(/%3D/g, '=');
 }
 
 // Index of the point of (ascending) xs nearest to x; -1 for an empty series.
@@ -224,8 +274,11 @@ export async function mount(root, { query }) {
       agg: state.agg, band: state.agg && state.band !== 'minmax' ? (state.band || 'none') : '',
       log: state.log ? '1' : '', logx: state.logx ? '1' : '', robust: state.robust ? '1' : '',
       xmin: state.xmin ?? '', xmax: state.xmax ?? '',
-      ymin: state.ymin ?? '', ymax: state.ymax ?? '', ychart: state.ymin !== null ? state.ychart : '',
-      hide: state.hidden.size ? JSON.stringify([...state.hidden]) : '' });
+      ymin: state.ymin ?? '', ymax: state.ymax ?? '', ychart: state.ymin !== null ? state.ychart : '' });
+    // hide= last, written by hand so that its separators stay readable (see hideParam)
+    if (state.hidden.size) {
+      history.replaceState(null, '', `${location.pathname}${location.search ? `${location.search}&` : '?'}hide=${hideParam(state.hidden)}`);
+    }
     backZoom.disabled = !zoomStack.length;
     const search = new URLSearchParams({ q: state.q, runs: state.runs, format: 'csv' });
     exportLink.href = `/api/series/export?${search}`;
@@ -430,6 +483,8 @@ export async function mount(root, { query }) {
 
   function redraw() {
     saveUrl();
+    // a chart zoomed with the keyboard is drawn anew: its successor takes the focus
+    const focused = drawn.find(({ chart }) => chart.overlay === document.activeElement);
     for (const { chart } of drawn) chart.destroy();
     drawn = [];
     clear(charts); clear(legend); clear(table);
@@ -444,7 +499,7 @@ export async function mount(root, { query }) {
       const si = styles.of(groupValue(s, run, state.style));
       const ki = chartKeys.of(groupValue(s, run, state.chart));
       if (!byChart.has(ki)) byChart.set(ki, []);
-      const item = { s, run, ci, si, key: seriesKey(s), color: PALETTE[ci % PALETTE.length], dash: DASH_STYLES[si % DASH_STYLES.length] };
+      const item = { s, run, ci, si, key: seriesKey(s), hide: hideKey(s), color: PALETTE[ci % PALETTE.length], dash: DASH_STYLES[si % DASH_STYLES.length] };
       byChart.get(ki).push(item);
       info.set(item.key, item);
     }
@@ -456,7 +511,7 @@ export async function mount(root, { query }) {
       const box = el('section', { class: 'chart-box', dataset: { chartKey: title } }, el('h3', { text: state.chart ? `${state.chart} = ${title}` : 'all series' }));
       charts.append(box);
       const chart = new LineChart(box, { height: byChart.size > 1 ? 260 : 380, logY: state.log, logX: state.logx, xAxis: state.x,
-        robustY: state.robust,
+        robustY: state.robust, label: state.chart ? `${state.chart} = ${title}` : 'all series',
         onZoom: (x0, x1, y0, y1) => zoom(x0, x1, y0, y1, title), tooltip: (hit) => tooltipRows(hit),
         onCursor: (x, from) => moveCursor(x, from) });
       chart.chartKey = title;
@@ -464,6 +519,8 @@ export async function mount(root, { query }) {
       window.__aimCharts.push(chart);
       drawn.push({ chart, items, colors, title });
     }
+    const successor = focused && drawn.find((d) => d.title === focused.title);
+    if (successor) successor.chart.overlay.focus({ preventScroll: true });
     drawLegend(colors, styles);
     drawTable();
   }
@@ -477,7 +534,7 @@ export async function mount(root, { query }) {
 
   function chartData(items, colors, title) {
     const lines = []; const bands = [];
-    const shown = items.filter((it) => !state.hidden.has(it.key));
+    const shown = items.filter((it) => !state.hidden.has(it.hide));
     if (state.agg) {
       const groups = new Map();
       for (const it of shown) {
@@ -584,10 +641,10 @@ export async function mount(root, { query }) {
   const cell = (v) => (Number.isFinite(v) ? formatNumber(v) : '—');
 
   function tableRow(item, columns) {
-    const { s, run, key, color } = item;
-    const hidden = state.hidden.has(key);
+    const { s, run, key, hide, color } = item;
+    const hidden = state.hidden.has(hide);
     const box = el('input', { type: 'checkbox', checked: !hidden, 'aria-label': 'show series',
-      onchange: () => { if (box.checked) state.hidden.delete(key); else state.hidden.add(key); saveUrl(); updateCharts(); } });
+      onchange: () => { if (box.checked) state.hidden.delete(hide); else state.hidden.add(hide); saveUrl(); updateCharts(); } });
     // the value at the cursor changes on every mouse move: its text sits in an absolutely
     // placed span, so that changing it lays out that span and not the whole table
     const atText = el('span', { class: 'live-text' });
@@ -602,7 +659,7 @@ export async function mount(root, { query }) {
       el('td', { text: contextLabel(s.context) }),
       ...columns.map((f) => el('td', { text: groupValue(s, run, f) })),
       at, mn, mx, last);
-    const row = { key, s, tr, box, at, atText, mn, mx, last };
+    const row = { key, hide, s, tr, box, at, atText, mn, mx, last };
     fillStats(row);
     return row;
   }
@@ -611,8 +668,8 @@ export async function mount(root, { query }) {
     const st = stats(row.s);
     row.stat = st;
     row.mn.textContent = cell(st.min); row.mx.textContent = cell(st.max); row.last.textContent = cell(st.last);
-    row.tr.classList.toggle('series-hidden', state.hidden.has(row.key));
-    row.box.checked = !state.hidden.has(row.key);
+    row.tr.classList.toggle('series-hidden', state.hidden.has(row.hide));
+    row.box.checked = !state.hidden.has(row.hide);
     fillCursor(row);
   }
 
@@ -650,7 +707,7 @@ export async function mount(root, { query }) {
     cursorHead = el('span', { class: 'live-text', id: 'cursor-head', text: 'last value' });
     const allBox = el('input', { type: 'checkbox', 'aria-label': 'show all series', id: 'series-all', checked: !state.hidden.size,
       onchange: () => {
-        if (allBox.checked) state.hidden.clear(); else for (const s of data.series) state.hidden.add(seriesKey(s));
+        if (allBox.checked) state.hidden.clear(); else for (const s of data.series) state.hidden.add(hideKey(s));
         saveUrl(); updateCharts();
       } });
     const body = el('tbody');
