@@ -520,7 +520,10 @@ export async function mount(root, { query }) {
       drawn.push({ chart, items, colors, title });
     }
     const successor = focused && drawn.find((d) => d.title === focused.title);
-    if (successor) successor.chart.overlay.focus({ preventScroll: true });
+    if (successor) {
+      successor.chart.pointer = focused.chart.pointer;   // a mouse resting there stays the keys' anchor
+      successor.chart.overlay.focus({ preventScroll: true });
+    }
     drawLegend(colors, styles);
     drawTable();
   }
