@@ -172,9 +172,12 @@ def test_keras_tuner(new_repo, tmp_path):
         assert not run.active
 
 
-def test_stable_baselines3(new_repo):
+def test_stable_baselines3(new_repo, tmp_path, monkeypatch):
     pytest.importorskip('torch')
     sb3 = pytest.importorskip('stable_baselines3')
+    # SB3 makes an empty SB3-<time> folder for its own logger at every learn(), in the
+    # system's temporary folder unless told otherwise
+    monkeypatch.setenv('SB3_LOGDIR', str(tmp_path / 'sb3-logs'))
 
     from aim.sb3 import AimCallback
     model = sb3.PPO('MlpPolicy', 'CartPole-v1', n_steps=64, batch_size=32, n_epochs=1,
