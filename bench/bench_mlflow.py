@@ -22,6 +22,7 @@ loopback ports, and measures on each with MLflow's own client (`MlflowClient`):
     python bench/bench_mlflow.py --quick    # R = 10: proves the script works
     python bench/bench_mlflow.py --no-mlflow-server   # aimkit only
     python bench/bench_mlflow.py --log-batch-only     # log_batch figures alone
+    python bench/bench_mlflow.py --quick --mlflow-url URL   # an MLflow server already up
 
 Exits 1 if the two servers disagree on a search result.
 """
@@ -78,6 +79,11 @@ def start_aim(workdir: str) -> tuple[subprocess.Popen, str]:
     url = f'http://127.0.0.1:{port}'
     wait_http(url + '/api/remote/v1/hello', proc)
     return proc, url
+
+
+# appended to experiment names: an MLflow server given with --mlflow-url may hold the
+# names already
+EXPERIMENT_SUFFIX = ''
 
 
 def start_mlflow(workdir: str) -> tuple[subprocess.Popen, str] | None:
@@ -160,7 +166,8 @@ def bench_log_batch(targets: dict[str, str], rounds: int) -> dict[str, float]:
         if name == 'client alone':
             runs[name] = '0' * 32
         else:
-            runs[name] = client.create_run(client.create_experiment('log-batch')).info.run_id
+            exp = client.create_experiment('log-batch' + EXPERIMENT_SUFFIX)
+            runs[name] = client.create_run(exp).info.run_id
     now = int(time.time() * 1000)
     rates: dict[str, list[float]] = {name: [] for name in targets}
     for r in range(rounds):
@@ -182,7 +189,7 @@ def bench_log_batch_raw(client, url: str, rounds: int) -> float:
     import json
 
     import requests
-    exp = client.create_experiment('log-batch-raw')
+    exp = client.create_experiment('log-batch-raw' + EXPERIMENT_SUFFIX)
     run = client.create_run(exp)
     now = int(time.time() * 1000)
     bodies = [json.dumps({'run_id': run.info.run_id, 'metrics': [
@@ -218,7 +225,7 @@ def search_raw(url: str, exp: str) -> list[str]:
 
 
 def bench_log_metric(client, calls: int) -> float:
-    exp = client.create_experiment('log-metric')
+    exp = client.create_experiment('log-metric' + EXPERIMENT_SUFFIX)
     run = client.create_run(exp)
     times = []
     for step in range(calls):
@@ -231,7 +238,7 @@ def bench_log_metric(client, calls: int) -> float:
 
 def populate(client, n_runs: int) -> str:
     from mlflow.entities import Metric, Param, RunTag
-    exp = client.create_experiment('search')
+    exp = client.create_experiment('search' + EXPERIMENT_SUFFIX)
     start = 1_750_000_000_000
     optimizers = ('adam', 'sgd', 'rmsprop', 'adamw')
 
@@ -282,6 +289,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true')
     parser.add_argument('--no-mlflow-server', action='store_true')
+    parser.add_argument('--mlflow-url', default=None,
+                        help="an MLflow server already running (the test suite's) instead "
+                             'of starting one: its start-up takes most of a quick run')
     parser.add_argument('--runs', type=int, default=None)
     parser.add_argument('--log-batch-only', action='store_true',
                         help='measure log_batch only (a minute; no search, no populate)')
@@ -299,7 +309,11 @@ def main() -> int:
     servers = []
     try:
         servers.append(('aimkit', *start_aim(workdir)))
-        if not args.no_mlflow_server:
+        if args.mlflow_url:
+            global EXPERIMENT_SUFFIX
+            EXPERIMENT_SUFFIX = f'-{os.getpid()}-{int(time.time())}'
+            servers.append(('mlflow', None, args.mlflow_url.rstrip('/')))
+        elif not args.no_mlflow_server:
             own = start_mlflow(workdir)
             if own is None:
                 print("MLflow's own server is not installed: aimkit only")
@@ -328,7 +342,8 @@ def main() -> int:
             res['search_raw'], _ = timed(repeats, search_raw, url, exp)
     finally:
         for _, proc, _ in servers:
-            stop(proc)
+            if proc is not None:  # None: a server given with --mlflow-url stays up
+                stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f'MLflow client against aimkit and MLflow servers; '

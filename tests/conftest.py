@@ -120,3 +120,54 @@ def make_run(repo):
     yield make
     for run in runs:
         run.close()
+
+
+@pytest.fixture(scope='session')
+def mlflow_own_server(tmp_path_factory):
+    """MLflow's own tracking server on SQLite (its url), when the full ``mlflow`` package is
+    installed (scripts/install_mlflow.sh), else the test is skipped. One per session: its
+    start-up takes most of a minute on a busy machine (tests/mlflow and bench_mlflow's
+    quick mode share it; each uses experiments of its own)."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+    try:
+        import mlflow.server  # noqa: F401
+        import sqlalchemy  # noqa: F401
+    except ImportError:
+        pytest.skip("MLflow's own server needs the full mlflow package "
+                    '(bash scripts/install_mlflow.sh)')
+    workdir = str(tmp_path_factory.mktemp('mlflow-own'))
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, '-m', 'mlflow', 'server', '--host', '127.0.0.1', '--port',
+           str(port), '--backend-store-uri', f'sqlite:///{workdir}/mlflow.db',
+           '--artifacts-destination', os.path.join(workdir, 'artifacts'), '--workers', '1']
+    log = open(os.path.join(workdir, 'server.log'), 'w')
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+                            start_new_session=True)
+    url = f'http://127.0.0.1:{port}'
+    deadline = time.monotonic() + 120
+    import urllib.request
+    while True:
+        try:
+            urllib.request.urlopen(url + '/health', timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                log.close()
+                text = open(os.path.join(workdir, 'server.log')).read()[-3000:]
+                pytest.skip(f"MLflow's own server did not start: {text}")
+            time.sleep(0.3)
+    yield url
+    import signal
+    try:  # its workers take 10 s or more to stop on SIGTERM; nothing of it is kept
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    log.close()
+    shutil.rmtree(workdir, ignore_errors=True)

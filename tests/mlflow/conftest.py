@@ -3,17 +3,12 @@
 ``aimkit_mlflow``: one ``aim server`` subprocess per test module, with MLflow's client
 pointed at it (``mlflow.set_tracking_uri``); ``.url``, ``.repo`` (the repository
 directory), ``.artifacts`` (its ``--artifacts-destination``), ``.server``.
-``mlflow_own_server``: MLflow's own tracking server on SQLite, when the full ``mlflow``
-package is installed (scripts/install_mlflow.sh installs it), else the test is skipped.
+``mlflow_own_server`` (tests/conftest.py): MLflow's own tracking server, one per session.
 """
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -74,45 +69,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope='module')
-def mlflow_own_server(tmp_path_factory):
-    """MLflow's own tracking server on SQLite: (url, process)."""
-    try:
-        import mlflow.server  # noqa: F401
-        import sqlalchemy  # noqa: F401
-    except ImportError:
-        pytest.skip("MLflow's own server needs the full mlflow package "
-                    '(bash scripts/install_mlflow.sh)')
-    workdir = str(tmp_path_factory.mktemp('mlflow-own'))
-    port = free_port()
-    cmd = [sys.executable, '-m', 'mlflow', 'server', '--host', '127.0.0.1', '--port',
-           str(port), '--backend-store-uri', f'sqlite:///{workdir}/mlflow.db',
-           '--artifacts-destination', os.path.join(workdir, 'artifacts'), '--workers', '1']
-    log = open(os.path.join(workdir, 'server.log'), 'w')
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
-                            start_new_session=True)
-    url = f'http://127.0.0.1:{port}'
-    deadline = time.monotonic() + 120
-    import urllib.request
-    while True:
-        try:
-            urllib.request.urlopen(url + '/health', timeout=2).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                text = open(os.path.join(workdir, 'server.log')).read()[-3000:]
-                pytest.skip(f"MLflow's own server did not start: {text}")
-            time.sleep(0.3)
-    yield url
-    import signal
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
-    shutil.rmtree(workdir, ignore_errors=True)
