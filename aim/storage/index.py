@@ -8,6 +8,7 @@ columns of ``series`` (count, first/last step, last, min, max). Queries read the
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from aim.errors import RepositoryError, RepositoryFormatError
@@ -174,6 +175,51 @@ class RepoIndex(Database):
             else:
                 conn.execute('INSERT OR REPLACE INTO meta VALUES(?, ?)',
                              (key, json.dumps(value, ensure_ascii=False)))
+
+    def update_meta_json(self, key: str, change: Callable[[Any], Any],
+                         default: Any = None) -> Any:
+        """Read-modify-write of the JSON value under ``key``, atomic across processes and
+        servers: ``change(current)`` gets the stored value (a copy of ``default`` when there
+        is none or it does not parse) and returns the value to store (None removes it),
+        all inside one write transaction that holds the value's write lock, so two
+        processes editing at once both see the other's edit. What ``change`` raises rolls
+        the transaction back and propagates. Returns what ``change`` returned.
+
+        SQLite: the transaction is ``BEGIN IMMEDIATE`` (the database's write lock, waited
+        for up to the busy timeout as every write). PostgreSQL: the row is inserted empty if
+        missing (ON CONFLICT DO NOTHING, so that there is a row to lock) and read with
+        ``SELECT ... FOR UPDATE``, at READ COMMITTED whatever the server's default, so a
+        second editor waits for the first one's commit (up to the lock timeout) and then
+        reads its value; the rows are those of :meth:`get_meta_json`."""
+        import copy
+        import json
+        key = _meta_key(key)
+        with self.write() as conn:
+            if getattr(self, 'dialect', 'sqlite') == 'postgresql':
+                # (the first statement of the transaction; no serialization failures at
+                # this level: a locked row is waited for, then read as committed)
+                conn.execute('SET TRANSACTION ISOLATION LEVEL READ COMMITTED')
+                conn.execute('INSERT INTO meta(key, value) VALUES(?, NULL) '
+                             'ON CONFLICT (key) DO NOTHING', (key,))
+                rows = conn.execute('SELECT value FROM meta WHERE key=? FOR UPDATE',
+                                    (key,)).fetchall()
+            else:
+                rows = conn.execute('SELECT value FROM meta WHERE key=?', (key,)).fetchall()
+            old = rows[0][0] if rows else None
+            current = copy.deepcopy(default)
+            if old is not None:
+                try:
+                    current = json.loads(old)
+                except (TypeError, ValueError):
+                    pass
+            value = change(current)
+            if value is None:
+                conn.execute('DELETE FROM meta WHERE key=?', (key,))
+            else:
+                text = json.dumps(value, ensure_ascii=False)
+                if text != old:
+                    conn.execute('INSERT OR REPLACE INTO meta VALUES(?, ?)', (key, text))
+        return value
 
     # index writes (inside a write transaction) ---------------------------------------------
     @staticmethod

@@ -8,8 +8,11 @@
 
 Colours and descriptions live in the repository's ``meta`` table under ``ui.tags`` (a JSON
 object ``{tag: {"color", "description"}}``), so both backends keep them and every UI
-on the repository shows the same. Renaming and removing edit each run's tags like the run
-page does; a run being written meanwhile is left as it is and listed in ``skipped``.
+on the repository shows the same. Each change of ``ui.tags`` is one read-modify-write
+transaction of the database (``RepoIndex.update_meta_json``), so edits made at the same
+instant by two servers (or a server and a script) are all kept. Renaming and removing edit
+each run's tags like the run page does (before that transaction); a run being written
+meanwhile is left as it is and listed in ``skipped``.
 """
 from __future__ import annotations
 
@@ -43,6 +46,21 @@ class TagEdit(BaseModel):
 def tag_meta(repo) -> dict[str, dict]:
     value = repo.index.get_meta_json(META_KEY, {})
     return value if isinstance(value, dict) else {}
+
+
+def _entry(meta: dict, name: str) -> dict:
+    """The set fields of a tag's stored entry."""
+    found = meta.get(name)
+    return {k: v for k, v in found.items() if v is not None} if isinstance(found, dict) else {}
+
+
+def update_tag_meta(repo, change: Callable[[dict], object]) -> None:
+    """``change(meta)`` edits the stored ``ui.tags`` in place, in one transaction."""
+    def apply(value):
+        meta = value if isinstance(value, dict) else {}
+        change(meta)
+        return meta or None
+    repo.index.update_meta_json(META_KEY, apply, {})
 
 
 def list_tags(repo) -> list[dict]:
@@ -85,7 +103,9 @@ def _retag(repo, tag: str, new: str | None) -> tuple[list[str], list[str]]:
 
 def tags_router(repo, writable: Callable[[], None]) -> APIRouter:
     router = APIRouter()
-    lock = threading.Lock()   # one read-modify-write of ui.tags at a time
+    # orders this server's renames and removals, which edit runs' tags one run at a time;
+    # the change of ui.tags itself is atomic across processes (update_tag_meta)
+    lock = threading.Lock()
 
     @router.get('/api/tags', tags=['repository'])
     def get_tags():
@@ -102,31 +122,34 @@ def tags_router(repo, writable: Callable[[], None]) -> APIRouter:
         if 'color' in sent and edit.color is not None and not COLOR.match(edit.color):
             raise ApiError(422, 'InvalidRequest', f'color must be #rrggbb (six hex digits), '
                            f'got {edit.color!r}; null removes the colour.')
-        meta = tag_meta(repo)
-        entry = {k: v for k, v in (meta.get(name) or {}).items() if v is not None}
         result: dict = {'skipped': []}
         target = name
+        skipped: list[str] = []
         if edit.name is not None and edit.name.strip() != name:
             target = edit.name.strip()
             if not target:
                 raise ApiError(422, 'InvalidRequest', 'A tag name cannot be blank.')
             changed, skipped = _retag(repo, name, target)
             result.update(renamed=changed, skipped=skipped)
-            # the new name keeps what it had, taking what it lacks from the old one
-            entry = {**entry, **{k: v for k, v in (meta.get(target) or {}).items()
-                                 if v is not None}}
-            if not skipped:
-                meta.pop(name, None)
-        if 'color' in sent:
-            entry['color'] = edit.color.lower() if edit.color else None
-        if 'description' in sent:
-            entry['description'] = edit.description or None
-        entry = {k: v for k, v in entry.items() if v is not None}
-        if entry:
-            meta[target] = entry
-        else:
-            meta.pop(target, None)
-        repo.index.set_meta_json(META_KEY, meta or None)
+
+        def change(meta: dict) -> None:
+            entry = _entry(meta, name)
+            if target != name:
+                # the new name keeps what it had, taking what it lacks from the old one
+                entry = {**entry, **_entry(meta, target)}
+                if not skipped:
+                    meta.pop(name, None)
+            if 'color' in sent:
+                entry['color'] = edit.color.lower() if edit.color else None
+            if 'description' in sent:
+                entry['description'] = edit.description or None
+            entry = {k: v for k, v in entry.items() if v is not None}
+            if entry:
+                meta[target] = entry
+            else:
+                meta.pop(target, None)
+
+        update_tag_meta(repo, change)
         result['tag'] = next((t for t in list_tags(repo) if t['name'] == target),
                              {'name': target, 'runs': 0, 'color': None, 'description': None})
         return result
@@ -139,10 +162,8 @@ def tags_router(repo, writable: Callable[[], None]) -> APIRouter:
 
     def _delete(name: str) -> dict:
         changed, skipped = _retag(repo, name, None)
-        meta = tag_meta(repo)
-        if not skipped and name in meta:
-            meta.pop(name)
-            repo.index.set_meta_json(META_KEY, meta or None)
+        if not skipped and name in tag_meta(repo):
+            update_tag_meta(repo, lambda meta: meta.pop(name, None))
         return {'removed_from': changed, 'skipped': skipped}
 
     return router

@@ -3,17 +3,16 @@ its path and query string, kept in the repository so that everyone who opens the
 repository's UI sees them.
 
 They live as one JSON list under the key ``ui.views`` of the repository's ``meta`` table
-(``RepoIndex.get_meta_json`` / ``set_meta_json``), which both backends have. Edits go
+(``RepoIndex.get_meta_json`` / ``update_meta_json``), which both backends have. Edits go
 through the write checks of every edit (aim/web/security.py: same origin, ``X-Aim-Token``)
-and are refused with 403 under ``aim up --read-only``. One server's edits are serialised
-by a lock; two servers editing the views of one repository at the same instant may lose
-one of the two edits.
+and are refused with 403 under ``aim up --read-only``. Each edit is one read-modify-write
+transaction of the database holding the value's write lock, so edits made at the same
+instant by two servers (or a server and a script) on one repository are all kept.
 """
 from __future__ import annotations
 
 import re
 import secrets
-import threading
 import time
 from typing import Annotated, Any
 
@@ -85,14 +84,22 @@ def check_path(value: Any, page_paths: tuple[str, ...]) -> str:
     return value
 
 
+def valid_views(value: Any) -> list[dict]:
+    """The saved views in a stored ``ui.views`` value (entries that are not views are
+    left out)."""
+    return [v for v in value if isinstance(v, dict) and 'id' in v] \
+        if isinstance(value, list) else []
+
+
 def views_router(repo, read_only: bool, page_paths: tuple[str, ...]) -> APIRouter:
     router = APIRouter(tags=['views'])
-    lock = threading.Lock()
 
     def stored() -> list[dict]:
-        value = repo.index.get_meta_json(META_KEY, [])
-        return [v for v in value if isinstance(v, dict) and 'id' in v] \
-            if isinstance(value, list) else []
+        return valid_views(repo.index.get_meta_json(META_KEY, []))
+
+    def update(change) -> None:
+        """``change(views)`` on the stored views, atomically (see the module doc)."""
+        repo.index.update_meta_json(META_KEY, lambda value: change(valid_views(value)), [])
 
     def writable() -> None:
         if read_only:
@@ -130,12 +137,14 @@ def views_router(repo, read_only: bool, page_paths: tuple[str, ...]) -> APIRoute
                 'description': check_description(body.get('description')),
                 'path': check_path(body.get('path'), page_paths)}
         view['created'] = view['updated'] = time.time()
-        with lock:
-            views = stored()
+
+        def add(views: list[dict]) -> list[dict]:
             if len(views) >= MAX_VIEWS:
                 raise ApiError(400, 'TooManyViews', f'A repository keeps at most {MAX_VIEWS} '
                                f'saved views; delete some first.', limit=MAX_VIEWS)
-            repo.index.set_meta_json(META_KEY, views + [view])
+            return views + [view]
+
+        update(add)
         return view
 
     @router.patch('/api/views/{view_id}')
@@ -149,20 +158,26 @@ def views_router(repo, read_only: bool, page_paths: tuple[str, ...]) -> APIRoute
             changes['description'] = check_description(body['description'])
         if 'path' in body:
             changes['path'] = check_path(body['path'], page_paths)
-        with lock:
-            views = stored()
+        edited: dict = {}
+
+        def edit(views: list[dict]) -> list[dict]:
             view = find(views, view_id)
             view.update(changes, updated=time.time())
-            repo.index.set_meta_json(META_KEY, views)
-        return view
+            edited.update(view)
+            return views
+
+        update(edit)
+        return edited
 
     @router.delete('/api/views/{view_id}')
     def delete_view(view_id: str):
         writable()
-        with lock:
-            views = stored()
+
+        def delete(views: list[dict]) -> list[dict]:
             view = find(views, view_id)
-            repo.index.set_meta_json(META_KEY, [v for v in views if v is not view])
+            return [v for v in views if v is not view]
+
+        update(delete)
         return {'deleted': view_id}
 
     return router

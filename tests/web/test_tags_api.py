@@ -98,3 +98,13 @@ def test_notes_through_the_api_and_the_sdk(small_repo, tmp_path):
     export_runs(Repo(path), [hashes[1]], str(tmp_path / 'export'), fmt='jsonl')
     import_export(Repo(str(tmp_path / 'imported'), init=True), str(tmp_path / 'export'))
     assert Repo(str(tmp_path / 'imported')).get_run(hashes[1]).notes == 'edited at rest'
+
+
+def test_tag_colours_set_by_two_processes_at_once_are_all_kept(repo_location):
+    """Two servers colouring tags at the same instant: each change of ``ui.tags`` is one
+    read-modify-write transaction, so none overwrites another (a lock per process did)."""
+    from tests.web.test_views_api import N_EDITS, edit_in_processes
+    edit_in_processes(repo_location, lambda i: [
+        ('PUT', f'/api/tags/p{i}-t{k}', {'color': f'#0000{k:02x}'}) for k in range(N_EDITS)])
+    assert Repo(repo_location).index.get_meta_json('ui.tags') == {
+        f'p{i}-t{k}': {'color': f'#0000{k:02x}'} for i in range(2) for k in range(N_EDITS)}

@@ -3,6 +3,12 @@ comparison (/api/compare), in process on SQLite repositories (tests/pg has the s
 PostgreSQL)."""
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -49,6 +55,74 @@ def check_views_round_trip(location) -> None:
 
 def test_views_round_trip_and_restart(repo_dir):
     check_views_round_trip(repo_dir)
+
+
+def _edit_in_child(location, requests, barrier) -> None:
+    """One process of :func:`edit_in_processes`."""
+    code = 1
+    try:
+        repo = Repo(location)
+        read = repo.index.get_meta_json
+
+        def slow_read(*args, **kwargs):
+            value = read(*args, **kwargs)
+            time.sleep(0.003)
+            return value
+
+        repo.index.get_meta_json = slow_read
+        client = TestClient(create_app(repo, write_token=TOKEN))
+        barrier.wait(timeout=60)
+        for method, url, body in requests:
+            answer = client.request(method, url, json=body, headers=H)
+            if answer.status_code >= 300:
+                print(f'{method} {url}: {answer.status_code} {answer.text}', file=sys.stderr)
+                break
+        else:
+            code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def edit_in_processes(location, requests_of, n_procs: int = 2) -> None:
+    """Each of ``n_procs`` processes (its own app, Repo and connection, as two `aim up`
+    servers) sends the requests ``requests_of(i)`` gives, all starting together. Reads of
+    meta values take a few milliseconds more in them (a busy server), which widens the
+    window in which an edit made of a read and a separate write loses another process'
+    edit. The processes come from a fork server that has imported the app (quick to
+    start, and without the locks that this process' threads may hold)."""
+    ctx = multiprocessing.get_context('forkserver')
+    ctx.set_forkserver_preload([__name__])
+    barrier = ctx.Barrier(n_procs)
+    procs = [ctx.Process(target=_edit_in_child, args=(location, requests_of(i), barrier))
+             for i in range(n_procs)]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join(120)
+        assert [p.exitcode for p in procs] == [0] * n_procs
+    finally:
+        for p in procs:
+            if p.exitcode is None:
+                p.kill()
+
+
+N_EDITS = 25
+
+
+@pytest.mark.backends
+def test_views_saved_by_two_processes_at_once_are_all_kept(repo_location):
+    """Two servers saving views at the same instant: the read-modify-write of ``ui.views``
+    is one database transaction, so no save overwrites another (a lock per process did)."""
+    edit_in_processes(repo_location, lambda i: [
+        ('POST', '/api/views', {'name': f'p{i} v{k}', 'path': f'/runs?k={k}'})
+        for k in range(N_EDITS)])
+    views = Repo(repo_location).index.get_meta_json('ui.views')
+    assert sorted(v['name'] for v in views) == \
+        sorted(f'p{i} v{k}' for i in range(2) for k in range(N_EDITS))
+    assert len({v['id'] for v in views}) == 2 * N_EDITS
 
 
 @pytest.mark.parametrize('body, field', [
