@@ -11,11 +11,25 @@ destination, so an interrupted migration leaves whole runs only; running it agai
 the runs already there (after checking they hold the same points) and copies the rest.
 At the end the counts of both sides are compared: runs, series, and points per series.
 Blobs (aim/storage/blobs.py) that the destination's blob store lacks are copied too.
+
+The UI's settings in the ``meta`` table are copied as well: only the keys that start with
+``ui.`` (saved views ``ui.views``, tag colours and descriptions ``ui.tags``); the
+storage's own entries (``format_version``, ``blob_store``) stay those of the destination.
+Each key is merged into the destination's value in one transaction
+(``RepoIndex.update_meta_json``), so running the migration again adds nothing twice:
+
+- views: a source view is added unless the destination has one with the same id, or with
+  the same name and path (the destination's is kept); at most 500 views in all, as the UI
+  allows;
+- tags: a tag the destination lacks is copied; for a tag it has, the source fills only the
+  fields (colour, description) the destination lacks;
+- any other ``ui.`` key is copied when the destination has none.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aim.storage.maintenance import CheckReport, RunCheck, VacuumReport, check_run_data
 
@@ -94,6 +108,9 @@ class MigrateReport:
     # the final comparison: what differs between SRC and DST (empty when they agree)
     mismatches: list[str] = field(default_factory=list)
     blobs_copied: int = 0
+    # what happened to each ``ui.`` meta key of SRC, one line each ("ui.views: 3 views
+    # added, 1 already there")
+    meta: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -137,6 +154,7 @@ def migrate(src, dst, progress: Progress | None = None) -> MigrateReport:
     from aim.storage.blobs import copy_blobs
     if src.blobs.location != dst.blobs.location:
         report.blobs_copied = copy_blobs(src.blobs, dst.blobs)
+    report.meta = copy_ui_meta(src, dst)
     done = set(report.copied) | set(report.already_there)
     for run_hash in sorted(done):
         a, b = _fingerprint(src, run_hash), _fingerprint(dst, run_hash)
@@ -146,3 +164,97 @@ def migrate(src, dst, progress: Progress | None = None) -> MigrateReport:
         elif src.run_data(run_hash).get_params_text() != dst.run_data(run_hash).get_params_text():
             report.mismatches.append(f'run {run_hash}: params differ')   # (copied verbatim)
     return report
+
+
+# ---------------------------------------------------------------- the UI's settings (meta)
+UI_PREFIX = 'ui.'
+MAX_VIEWS = 500     # as aim/web/views_api.py
+
+
+def _views(value: Any) -> list[dict]:
+    return [v for v in value if isinstance(v, dict) and 'id' in v] \
+        if isinstance(value, list) else []
+
+
+def merge_views(dest: Any, source: Any) -> tuple[list[dict], str]:
+    """The destination's views with the source's it lacks (see the module doc)."""
+    merged = _views(dest)
+    ids = {v['id'] for v in merged}
+    named = {(v.get('name'), v.get('path')) for v in merged}
+    added = there = over = 0
+    for view in _views(source):
+        if view['id'] in ids or (view.get('name'), view.get('path')) in named:
+            there += 1
+        elif len(merged) >= MAX_VIEWS:
+            over += 1
+        else:
+            merged.append(view)
+            ids.add(view['id'])
+            named.add((view.get('name'), view.get('path')))
+            added += 1
+    what = f'{added} views added, {there} already there'
+    if over:
+        what += f', {over} not copied (the destination holds the most, {MAX_VIEWS})'
+    return merged, what
+
+
+def merge_tags(dest: Any, source: Any) -> tuple[dict, str]:
+    """The destination's tag settings, completed by the source's (see the module doc)."""
+    merged = dict(dest) if isinstance(dest, dict) else {}
+    added = filled = there = 0
+    for name, entry in (source.items() if isinstance(source, dict) else ()):
+        if not isinstance(entry, dict):
+            continue
+        fields = {k: v for k, v in entry.items() if v is not None}
+        have = merged.get(name)
+        if not isinstance(have, dict):
+            if fields:
+                merged[name] = fields
+                added += 1
+            continue
+        missing = {k: v for k, v in fields.items() if have.get(k) is None}
+        if missing:
+            merged[name] = {**have, **missing}
+            filled += 1
+        else:
+            there += 1
+    return merged, f'{added} tags added, {filled} completed, {there} already there'
+
+
+def merge_ui_value(key: str, dest: Any, source: Any) -> tuple[Any, str]:
+    """The value of ``key`` for the destination (None: none) and what was done."""
+    merged: Any
+    if key == 'ui.views':
+        merged, what = merge_views(dest, source)
+    elif key == 'ui.tags':
+        merged, what = merge_tags(dest, source)
+    elif dest is None:
+        return source, 'copied'
+    else:
+        return dest, "the destination's value kept"
+    if dest is None and merged in ([], {}):
+        return None, what       # nothing to store
+    return merged, what
+
+
+def copy_ui_meta(src, dst) -> list[str]:
+    """Merge the ``ui.`` meta entries of ``src`` into ``dst``; a line per key saying what
+    was copied."""
+    keys = sorted(k for (k,) in src.index.query('SELECT key FROM meta')
+                  if isinstance(k, str) and k.startswith(UI_PREFIX))
+    lines = []
+    for key in keys:
+        source = src.index.get_meta_json(key)
+        if source is None:       # (an empty or unreadable entry)
+            continue
+        said: list[str] = []
+
+        def merge(dest: Any, key: str = key, source: Any = source,
+                  said: list[str] = said) -> Any:
+            merged, what = merge_ui_value(key, dest, source)
+            said.append(what)
+            return merged
+
+        dst.index.update_meta_json(key, merge)
+        lines.append(f'{key}: {said[-1]}')
+    return lines
