@@ -162,6 +162,8 @@ def migrate(src, dst):
     click.echo(f'Copied {len(report.copied)} runs from {redact(src)} to {redact(dst)}; '
                f'{len(report.already_there)} were already there.' +
                (f' Copied {report.blobs_copied} blobs.' if report.blobs_copied else ''))
+    for line in report.meta:   # the UI's settings: saved views, tag colours
+        click.echo(f'Settings {line}')
     for run_hash, why in report.skipped:
         click.echo(f'SKIPPED {run_hash}: {why}', err=True)
     for problem in report.mismatches:

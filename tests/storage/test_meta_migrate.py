@@ -96,3 +96,19 @@ def test_update_meta_json_stores_removes_and_rolls_back(repo_location):
     assert index.get_meta_json('ui.views', 'none') == 'none'
     with pytest.raises(ValueError):
         index.update_meta_json('format_version', lambda v: 2)
+
+
+def test_the_migrate_command_says_which_settings_it_copied(tmp_path):
+    from click.testing import CliRunner
+
+    from aim.cli.main import cli
+    src = RepoStore(str(tmp_path / 'src'), create=True)
+    try:
+        fill_source(src)
+    finally:
+        src.close()
+    res = CliRunner().invoke(cli, ['storage', 'migrate', str(tmp_path / 'src'),
+                                   str(tmp_path / 'dst')])
+    assert res.exit_code == 0, res.output
+    assert 'Settings ui.tags: 2 tags added, 0 completed, 0 already there' in res.output
+    assert 'Settings ui.views: 3 views added, 0 already there' in res.output
