@@ -171,3 +171,9 @@ def mlflow_own_server(tmp_path_factory):
         pass
     log.close()
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    live = sys.modules.get('tests.web.live_server')
+    if live is not None:   # the session's Chromium (tests/web/live_server.py)
+        live.close_shared_browser()

@@ -1,6 +1,7 @@
 """Start ``aim up`` in a subprocess on a free port and drive a real headless Chromium."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import subprocess
@@ -50,19 +51,73 @@ def aim_up(repo_path: str, *extra: str, timeout: float = 20.0, env: dict | None 
             proc.wait()
 
 
-@contextlib.contextmanager
-def chromium_page(width: int = 1400, height: int = 900):
+# One Chromium for the whole test session: a launch takes 1-3 s on a busy machine, a fresh
+# context about 50 ms, and a context shares no cookies, storage or cache with another.
+_session: list = []   # [playwright, browser] once started
+
+
+def shared_browser():
+    """The session's Chromium, launched on first use (again if it crashed); closed by
+    ``close_shared_browser`` at the end of the session (tests/conftest.py)."""
+    if _session and _session[1].is_connected():
+        return _session[1]
     from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={'width': width, 'height': height})
-            page.console_errors = []
-            # HTTP errors the pages handle (a 400 for a bad query) are not script errors.
-            page.on('console', lambda m: m.type == 'error'
-                    and not m.text.startswith('Failed to load resource')
-                    and page.console_errors.append(m.text))
-            page.on('pageerror', lambda e: page.console_errors.append(str(e)))
-            yield page
-        finally:
-            browser.close()
+    if not _session:
+        _session.extend([sync_playwright().start(), None])
+        atexit.register(close_shared_browser)   # scripts (bench/) that borrow it
+    _session[1] = _session[0].chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    return _session[1]
+
+
+def close_shared_browser() -> None:
+    if not _session:
+        return
+    playwright, browser = _session
+    _session.clear()
+    with contextlib.suppress(Exception):
+        browser.close()
+    playwright.stop()
+
+
+def watch_errors(page):
+    """``page.console_errors``: the script errors the page logs. HTTP errors the pages
+    handle (a 400 for a bad query) are not script errors."""
+    page.console_errors = []
+    page.on('console', lambda m: m.type == 'error'
+            and not m.text.startswith('Failed to load resource')
+            and page.console_errors.append(m.text))
+    page.on('pageerror', lambda e: page.console_errors.append(str(e)))
+    return page
+
+
+def open_page(width: int = 1400, height: int = 900, **context_options):
+    """A page of the shared browser in a fresh context of its own, recording script
+    errors; close it with ``page.context.close()``."""
+    context = shared_browser().new_context(viewport={'width': width, 'height': height},
+                                           **context_options)
+    return watch_errors(context.new_page())
+
+
+@contextlib.contextmanager
+def borrowed_browser():
+    """A module's ``browser`` fixture: the shared browser; contexts the module left open
+    are closed at the end."""
+    browser = shared_browser()
+    before = {id(c) for c in browser.contexts}
+    try:
+        yield browser
+    finally:
+        for context in list(browser.contexts):
+            if id(context) not in before:
+                with contextlib.suppress(Exception):
+                    context.close()
+
+
+@contextlib.contextmanager
+def chromium_page(width: int = 1400, height: int = 900, **context_options):
+    page = open_page(width, height, **context_options)
+    try:
+        yield page
+    finally:
+        with contextlib.suppress(Exception):
+            page.context.close()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from aim import Repo
-from tests.web.live_server import CHROMIUM, CHROMIUM_ARGS, aim_up
+from tests.web.live_server import CHROMIUM, aim_up, chromium_page
 from tests.web.repo_factory import quiet_run
 
 pytestmark = [
@@ -30,21 +30,9 @@ STEPS = 3000
 
 @contextlib.contextmanager
 def browser_page(width=1400, height=900, scale=1):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={'width': width, 'height': height},
-                                    device_scale_factor=scale)
-            errors: list[str] = []
-            page.on('console', lambda m: m.type == 'error'
-                    and not m.text.startswith('Failed to load resource')
-                    and errors.append(m.text))
-            page.on('pageerror', lambda e: errors.append(str(e)))
-            yield page
-            assert errors == []
-        finally:
-            browser.close()
+    with chromium_page(width, height, device_scale_factor=scale) as page:
+        yield page
+        assert page.console_errors == []
 
 
 @pytest.fixture(scope='module')
@@ -309,49 +297,41 @@ def test_touch_tap_tooltip_drag_pinch_and_double_tap(server):
     """Bug 12: on a phone a tap shows the tooltip, a sideways drag zooms, two fingers
     pinch-zoom, a double tap goes back; a vertical swipe is left to the page."""
     url, hashes = server
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={'width': 390, 'height': 844},
-                                       has_touch=True, is_mobile=True).new_page()
-            errors: list[str] = []
-            page.on('pageerror', lambda e: errors.append(str(e)))
-            open_metrics(page, url, f'?runs={hashes["spiky-0"]}&chart=none&names=spiky')
-            assert page.evaluate('() => window.__aimCharts[0].overlay.style.touchAction') == 'pan-y'
-            page.evaluate('() => window.__aimCharts[0].root.scrollIntoView()')
-            box = page.evaluate('() => { const r = window.__aimCharts[0].overlay'
-                                '.getBoundingClientRect(); return [r.left, r.top, r.width]; }')
+    with chromium_page(390, 844, has_touch=True, is_mobile=True) as page:
+        errors = page.console_errors
+        open_metrics(page, url, f'?runs={hashes["spiky-0"]}&chart=none&names=spiky')
+        assert page.evaluate('() => window.__aimCharts[0].overlay.style.touchAction') == 'pan-y'
+        page.evaluate('() => window.__aimCharts[0].root.scrollIntoView()')
+        box = page.evaluate('() => { const r = window.__aimCharts[0].overlay'
+                            '.getBoundingClientRect(); return [r.left, r.top, r.width]; }')
+        page.touchscreen.tap(box[0] + box[2] / 2, box[1] + 150)
+        page.wait_for_selector('.chart-tooltip:not([hidden])')
+        assert 'spiky-0' in page.inner_text('.chart-tooltip')
+
+        # one finger sideways: zooms x (from a quarter to three quarters of the width)
+        _touch(page, 'pointerdown', (1, 0.25, 0.5))
+        _touch(page, 'pointermove', (1, 0.5, 0.52))
+        _touch(page, 'pointermove', (1, 0.75, 0.55))
+        _touch(page, 'pointerup', (1, 0.75, 0.55))
+        page.wait_for_function("() => new URLSearchParams(location.search).has('xmin')")
+        lo, hi = _zoom(page)
+        assert 0.2 * STEPS < lo < 0.3 * STEPS and 0.7 * STEPS < hi < 0.8 * STEPS, (lo, hi)
+        page.wait_for_selector('#page[data-ready="1"]')
+
+        # two fingers spread from the middle fifth to the middle three fifths: 3x in
+        _touch(page, 'pointerdown', (1, 0.4, 0.5), (2, 0.6, 0.5))
+        _touch(page, 'pointermove', (1, 0.2, 0.5), (2, 0.8, 0.5))
+        _touch(page, 'pointerup', (1, 0.2, 0.5), (2, 0.8, 0.5))
+        page.wait_for_function('([lo, hi]) => { const q = new URLSearchParams(location.search);'
+                               ' return +q.get("xmin") > lo + 1 && +q.get("xmax") < hi - 1; }',
+                               arg=[lo, hi])
+        lo2, hi2 = _zoom(page)
+        assert abs((hi2 - lo2) - (hi - lo) / 3) < 0.05 * (hi - lo), (lo, hi, lo2, hi2)
+        assert abs((lo2 + hi2) / 2 - (lo + hi) / 2) < 0.05 * (hi - lo)
+        page.wait_for_selector('#page[data-ready="1"]')
+
+        # a double tap: the whole range again
+        for _ in range(2):
             page.touchscreen.tap(box[0] + box[2] / 2, box[1] + 150)
-            page.wait_for_selector('.chart-tooltip:not([hidden])')
-            assert 'spiky-0' in page.inner_text('.chart-tooltip')
-
-            # one finger sideways: zooms x (from a quarter to three quarters of the width)
-            _touch(page, 'pointerdown', (1, 0.25, 0.5))
-            _touch(page, 'pointermove', (1, 0.5, 0.52))
-            _touch(page, 'pointermove', (1, 0.75, 0.55))
-            _touch(page, 'pointerup', (1, 0.75, 0.55))
-            page.wait_for_function("() => new URLSearchParams(location.search).has('xmin')")
-            lo, hi = _zoom(page)
-            assert 0.2 * STEPS < lo < 0.3 * STEPS and 0.7 * STEPS < hi < 0.8 * STEPS, (lo, hi)
-            page.wait_for_selector('#page[data-ready="1"]')
-
-            # two fingers spread from the middle fifth to the middle three fifths: 3x in
-            _touch(page, 'pointerdown', (1, 0.4, 0.5), (2, 0.6, 0.5))
-            _touch(page, 'pointermove', (1, 0.2, 0.5), (2, 0.8, 0.5))
-            _touch(page, 'pointerup', (1, 0.2, 0.5), (2, 0.8, 0.5))
-            page.wait_for_function('([lo, hi]) => { const q = new URLSearchParams(location.search);'
-                                   ' return +q.get("xmin") > lo + 1 && +q.get("xmax") < hi - 1; }',
-                                   arg=[lo, hi])
-            lo2, hi2 = _zoom(page)
-            assert abs((hi2 - lo2) - (hi - lo) / 3) < 0.05 * (hi - lo), (lo, hi, lo2, hi2)
-            assert abs((lo2 + hi2) / 2 - (lo + hi) / 2) < 0.05 * (hi - lo)
-            page.wait_for_selector('#page[data-ready="1"]')
-
-            # a double tap: the whole range again
-            for _ in range(2):
-                page.touchscreen.tap(box[0] + box[2] / 2, box[1] + 150)
-            page.wait_for_function("() => !new URLSearchParams(location.search).has('xmin')")
-            assert errors == []
-        finally:
-            browser.close()
+        page.wait_for_function("() => !new URLSearchParams(location.search).has('xmin')")
+        assert errors == []

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.web.live_server import CHROMIUM, CHROMIUM_ARGS, aim_up
+from tests.web.live_server import CHROMIUM, aim_up, borrowed_browser
 from tests.web.repo_factory import quiet_run
 
 pytestmark = [
@@ -52,11 +52,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with borrowed_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.web.live_server import CHROMIUM, CHROMIUM_ARGS, aim_up
+from tests.web.live_server import CHROMIUM, aim_up, chromium_page
 from tests.web.repo_factory import build_repo, quiet_run
 
 pytestmark = [
@@ -31,21 +31,12 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        p = browser.new_page(viewport={'width': 1400, 'height': 900})
+    with chromium_page(1400, 900) as p:
         # every polling interval five times shorter (pollMs in js/live_follow.js)
         p.add_init_script('window.__aimLiveMs = 1000')
-        p.console_errors = []
-        p.on('console', lambda m: m.type == 'error'
-             and not m.text.startswith('Failed to load resource')
-             and p.console_errors.append(m.text))
-        p.on('pageerror', lambda e: p.console_errors.append(str(e)))
         yield p
         errors = p.console_errors
-        browser.close()
-        assert errors == []
+    assert errors == []
 
 
 def live_run(path: str, name: str, values):

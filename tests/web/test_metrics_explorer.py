@@ -13,7 +13,7 @@ import pytest
 
 from aim import Repo
 from aim.web.downsample import cma
-from tests.web.live_server import CHROMIUM, CHROMIUM_ARGS, aim_up
+from tests.web.live_server import CHROMIUM, aim_up, chromium_page
 from tests.web.repo_factory import quiet_run
 
 STEPS = 200
@@ -157,21 +157,11 @@ def site(repo_path):
 
 @pytest.fixture(scope='module')
 def page(site):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            p = chromium.new_page(viewport={'width': 1400, 'height': 900})
-            errors: list[str] = []
-            p.on('console', lambda m: m.type == 'error'
-                 and not m.text.startswith('Failed to load resource') and errors.append(m.text))
-            p.on('pageerror', lambda e: errors.append(str(e)))
-            p.series_requests = []
-            p.on('request', lambda r: '/api/series?' in r.url and p.series_requests.append(r.url))
-            yield p
-            assert errors == []
-        finally:
-            chromium.close()
+    with chromium_page(1400, 900) as p:
+        p.series_requests = []
+        p.on('request', lambda r: '/api/series?' in r.url and p.series_requests.append(r.url))
+        yield p
+        assert p.console_errors == []
 
 
 def open_view(page, site, query=''):

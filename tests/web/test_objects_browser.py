@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.live_server import CHROMIUM, CHROMIUM_ARGS, aim_up
+from tests.web.live_server import CHROMIUM, aim_up, borrowed_browser
 from tests.web.test_objects_api import HOSTILE, build_object_repo
 
 pytestmark = [
@@ -46,11 +46,8 @@ PLOTLY_CSP = 'Applying inline style violates'
 @pytest.fixture(scope='module')
 def browser():
     """One Chromium for the module (each test gets its own context and page)."""
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with borrowed_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from tests.web.live_server import CHROMIUM, CHROMIUM_ARGS, aim_up
+from tests.web.live_server import CHROMIUM, aim_up, borrowed_browser
 from tests.web.repo_factory import XSS_NAME, build_repo, quiet_run
 
 pytestmark = [
@@ -42,13 +42,8 @@ def server(repo_info):
 
 @pytest.fixture(scope='module')
 def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with borrowed_browser() as b:
+        yield b
 
 
 def _page(browser, width=1280, height=860):

@@ -313,7 +313,8 @@ def test_hover_names_the_run_and_a_click_opens_it(server, page, runs):
 
 def _brush_url(page) -> dict:
     from urllib.parse import parse_qs, urlparse
-    text = parse_qs(urlparse(page.url).query).get('brush', [''])[0]
+    # location.href, not page.url: Playwright learns of a replaceState a moment later
+    text = parse_qs(urlparse(page.evaluate('location.href')).query).get('brush', [''])[0]
     return {part.split(':')[0].split('=')[0]: part for part in text.split(';') if part}
 
 
@@ -438,7 +439,7 @@ def test_touch_swipe_scrolls_and_an_axis_strip_brushes(server, page, runs):
         x = box['x'] + (lay['x'][0] + lay['x'][1]) / 2
         y0 = min(box['y'] + lay['bottom'] - 10, 540)
         _swipe(cdp, x, y0, y0 - 200)
-        phone.wait_for_function('() => window.scrollY > 40', timeout=3000)
+        phone.wait_for_function('() => window.scrollY > 40', timeout=10_000)
         assert 'brush=' not in phone.url
         assert phone.locator('#params-count').inner_text().startswith('8 runs')
         # a swipe that starts on an axis' strip brushes it, and does not scroll
@@ -448,7 +449,7 @@ def test_touch_swipe_scrolls_and_an_axis_strip_brushes(server, page, runs):
         assert strip['width'] <= 30
         sx = strip['x'] + strip['width'] / 2
         _swipe(cdp, sx, box['y'] + _y(lay, _lr_t(0.05)), box['y'] + _y(lay, _lr_t(2e-4)))
-        phone.wait_for_function("() => location.search.includes('brush=')", timeout=3000)
+        phone.wait_for_function("() => location.search.includes('brush=')", timeout=10_000)
         assert phone.evaluate('window.scrollY') == scrolled
         part = _brush_url(phone)['hparams.lr']
         lo, hi = (float(v) for v in part.split(':')[1:])

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.web.live_server import CHROMIUM, CHROMIUM_ARGS, aim_up
+from tests.web.live_server import CHROMIUM, aim_up, chromium_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -18,8 +18,6 @@ HOSTILE = '<img src=x onerror="window.__xss=1">'
 
 
 def test_run_page_lists_log_records_and_artifacts(tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from aim import Run
     repo = str(tmp_path / 'repo')
     model = tmp_path / 'model.pt'
@@ -31,12 +29,9 @@ def test_run_page_lists_log_records_and_artifacts(tmp_path):
     run.set_artifacts_uri(f'file://{tmp_path / "store"}')
     run.log_artifact(str(model), name=f'best{HOSTILE}.pt')
     run.close()
-    errors: list[str] = []
     with aim_up(repo, '--artifacts-root', f'file://{tmp_path / "store"}') as url, \
-            sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.on('pageerror', lambda e: errors.append(str(e)))
+            chromium_page(accept_downloads=True) as page:
+        errors = page.console_errors
         page.goto(f'{url}/runs/{run.hash}?tab=logs')
         page.wait_for_selector('#run-log-records tbody tr')
         rows = page.locator('#run-log-records tbody tr')
@@ -54,5 +49,4 @@ def test_run_page_lists_log_records_and_artifacts(tmp_path):
         assert open(download.value.path(), 'rb').read() == b'w'
         assert page.evaluate('window.__xss') is None
         assert page.locator('#run-log-records img').count() == 0
-        browser.close()
     assert errors == []
