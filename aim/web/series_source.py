@@ -416,23 +416,31 @@ def _reduce_shared_x(loaded: dict, req: SeriesRequest, lo, hi, width: int) -> di
             continue
         part = visible_slice(x, req.x_min, req.x_max)
         xs = x[part]
-        ys = np.stack([loaded[i].y[part] for i in same])
-        flat = m4_positions_many(xs, ys, lo, hi, width)
-        if flat is None:
-            continue
-        positions, counts = flat
-        rows = np.repeat(np.arange(len(same)), counts)
-        bounds = np.cumsum(counts)[:-1]
-        x_kept = np.split(xs[positions], bounds)
-        y_kept = np.split(ys[rows, positions], bounds)
-        if req.x_axis == 'step':  # x is the step: shared too
-            step_kept = np.split(loaded[same[0]].step[part][positions], bounds)
-        else:
-            step_kept = [loaded[i].step[part][k] for i, k in
-                         zip(same, np.split(positions, bounds))]
-        for i, xk, yk, sk in zip(same, x_kept, y_kept, step_kept):
-            kept[i] = (xk, yk, sk)
+        # a few MB of rows at a time: the temporary arrays of a whole batch (80 MB for
+        # 1,000 series of 10,000 points, twice) cost more in fresh pages than in work
+        chunk = max(2, SHARED_X_CHUNK_POINTS // max(1, len(xs)))
+        for c in range(0, len(same), chunk):
+            rows_of = same[c:c + chunk]
+            ys = np.stack([loaded[i].y[part] for i in rows_of])
+            flat = m4_positions_many(xs, ys, lo, hi, width)
+            if flat is None:
+                continue
+            positions, counts = flat
+            rows = np.repeat(np.arange(len(rows_of)), counts)
+            bounds = np.cumsum(counts)[:-1]
+            x_kept = np.split(xs[positions], bounds)
+            y_kept = np.split(ys[rows, positions], bounds)
+            if req.x_axis == 'step':  # x is the step: shared too
+                step_kept = np.split(loaded[same[0]].step[part][positions], bounds)
+            else:
+                step_kept = [loaded[i].step[part][k] for i, k in
+                             zip(rows_of, np.split(positions, bounds))]
+            for i, xk, yk, sk in zip(rows_of, x_kept, y_kept, step_kept):
+                kept[i] = (xk, yk, sk)
     return kept
+
+
+SHARED_X_CHUNK_POINTS = 1 << 20   # points of the series reduced together (8 MB of y)
 
 
 def _reduce(loaded: dict, out: list, req: SeriesRequest, lo, hi, width: int,

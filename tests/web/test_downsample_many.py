@@ -36,3 +36,20 @@ def test_arg_extremes_find_the_first_extreme_and_never_nan():
     assert np.array_equal(low, np.where(nan, np.inf, values).argmin(axis=2))
     assert np.array_equal(high, np.where(nan, -np.inf, values).argmax(axis=2))
     assert low[0, 0] == high[0, 0] == 0
+
+
+def test_shared_x_series_reduced_a_chunk_at_a_time_as_all_at_once(monkeypatch):
+    """The server reduces series sharing their x a few MB of rows at a time; the kept
+    points are those of one series reduced alone."""
+    from aim.web import series_source
+    from aim.web.series_source import SeriesData, SeriesRequest, _reduce_shared_x
+    rng = np.random.default_rng(4)
+    x = np.arange(3000, dtype=np.float64)
+    loaded = {i: SeriesData(None, x, rng.normal(size=3000), x.copy()) for i in range(7)}
+    monkeypatch.setattr(series_source, 'SHARED_X_CHUNK_POINTS', 2 * 3000)  # 2 rows a chunk
+    kept = _reduce_shared_x(loaded, SeriesRequest(width=333), 0.0, 2999.0, 333)
+    assert sorted(kept) == list(range(7))
+    for i, (xk, yk, sk) in kept.items():
+        alone = m4_indices(x, loaded[i].y, 0.0, 2999.0, 333)
+        assert np.array_equal(xk, x[alone]) and np.array_equal(yk, loaded[i].y[alone])
+        assert np.array_equal(sk, x[alone])
