@@ -23,21 +23,6 @@ def test_many_equals_one_at_a_time(n, width):
     assert 500 % n in many[2]
 
 
-def test_arg_extremes_find_the_first_extreme_and_never_nan():
-    """The vectorised argmin / argmax of the buckets: the first of equal values, NaN
-    never wins, an all-NaN bucket gives 0; the same as numpy's argmin with NaN masked."""
-    from aim.web.downsample import _arg_extremes
-    rng = np.random.default_rng(3)
-    values = np.round(rng.normal(size=(50, 30, 7)), 1)
-    values[rng.random(values.shape) < 0.2] = np.nan
-    values[0, 0] = np.nan
-    low, high = _arg_extremes(values)
-    nan = np.isnan(values)
-    assert np.array_equal(low, np.where(nan, np.inf, values).argmin(axis=2))
-    assert np.array_equal(high, np.where(nan, -np.inf, values).argmax(axis=2))
-    assert low[0, 0] == high[0, 0] == 0
-
-
 def test_shared_x_series_reduced_a_chunk_at_a_time_as_all_at_once(monkeypatch):
     """The server reduces series sharing their x a few MB of rows at a time; the kept
     points are those of one series reduced alone."""
