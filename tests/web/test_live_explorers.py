@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.web.live_server import CHROMIUM, aim_up, borrowed_browser
+from tests.web.live_server import CHROMIUM, aim_up, borrowed_browser, chromium_page
 from tests.web.repo_factory import quiet_run
 
 pytestmark = [
@@ -58,17 +58,10 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={'width': 1300, 'height': 900})
-    context.add_init_script(f'window.__aimLiveMs = {LIVE_MS};')
-    p = context.new_page()
-    p.console_errors = []
-    p.on('console', lambda m: m.type == 'error'
-         and not m.text.startswith('Failed to load resource')
-         and p.console_errors.append(m.text))
-    p.on('pageerror', lambda e: p.console_errors.append(str(e)))
-    yield p
-    errors = p.console_errors
-    context.close()
+    with chromium_page(1300, 900) as p:
+        p.add_init_script(f'window.__aimLiveMs = {LIVE_MS};')
+        yield p
+        errors = p.console_errors
     assert errors == []
 
 

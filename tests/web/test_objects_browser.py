@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.live_server import CHROMIUM, aim_up, borrowed_browser
+from tests.web.live_server import CHROMIUM, aim_up, borrowed_browser, open_page
 from tests.web.test_objects_api import HOSTILE, build_object_repo
 
 pytestmark = [
@@ -56,14 +56,8 @@ def new_page(browser):
     contexts = []
 
     def make(width: int = 1400, height: int = 900):
-        context = browser.new_context(viewport={'width': width, 'height': height})
-        contexts.append(context)
-        p = context.new_page()
-        p.console_errors = []
-        p.on('console', lambda m: m.type == 'error'
-             and not m.text.startswith('Failed to load resource')
-             and p.console_errors.append(m.text))
-        p.on('pageerror', lambda e: p.console_errors.append(str(e)))
+        p = open_page(width, height)
+        contexts.append(p.context)
         return p
     yield make
     for context in contexts:

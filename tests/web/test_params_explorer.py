@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from tests.web.live_server import CHROMIUM, aim_up, chromium_page
+from tests.web.live_server import CHROMIUM, aim_up, chromium_page, open_page
 from tests.web.repo_factory import quiet_run
 from tests.web.test_browser import shot
 
@@ -256,12 +256,10 @@ def test_axis_reorder_clear_and_a_narrow_touch_screen(server, page, runs):
     assert 'brush=' not in page.url
 
     # 390 px wide, touch: nothing overflows; a tap names the nearest run, with a link to it
-    context = page.context.browser.new_context(viewport={'width': 390, 'height': 800},
-                                               has_touch=True)
+    narrow = open_page(390, 800, has_touch=True)
+    context = narrow.context
+    errors = narrow.console_errors
     try:
-        narrow = context.new_page()
-        errors = []
-        narrow.on('pageerror', lambda e: errors.append(str(e)))
         narrow.goto(server + '/params?brush=hparams.lr:0.0001:0.001')
         narrow.wait_for_selector('#page[data-ready="1"]')
         assert len(_selected(narrow)) == 3
@@ -423,12 +421,10 @@ def _swipe(cdp, x: float, y0: float, y1: float, steps: int = 8) -> None:
 
 
 def test_touch_swipe_scrolls_and_an_axis_strip_brushes(server, page, runs):
-    context = page.context.browser.new_context(viewport={'width': 390, 'height': 560},
-                                               has_touch=True, is_mobile=True)
+    phone = open_page(390, 560, has_touch=True, is_mobile=True)
+    context = phone.context
+    errors = phone.console_errors
     try:
-        phone = context.new_page()
-        errors = []
-        phone.on('pageerror', lambda e: errors.append(str(e)))
         phone.goto(server + '/params')
         phone.wait_for_selector('#page[data-ready="1"]')
         cdp = context.new_cdp_session(phone)
