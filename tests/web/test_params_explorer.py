@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import pytest
 
@@ -400,23 +401,31 @@ def test_keyboard_brushes_an_axis(server, page, runs):
 
 
 def _settle(page) -> int:
-    """scrollY once a fling has stopped (unchanged for 150 ms; 3 s at most)."""
+    """scrollY once scrolling has stopped (unchanged over three reads 150 ms apart: a
+    renderer starved by a busy machine may skip a frame; 6 s at most)."""
     y = page.evaluate('scrollY')
-    for _ in range(20):
+    still = 0
+    for _ in range(40):
         page.wait_for_timeout(150)
         y, last = page.evaluate('scrollY'), y
-        if y == last:
+        still = still + 1 if y == last else 0
+        if still == 3:
             break
     return y
 
 
 def _swipe(cdp, x: float, y0: float, y1: float, steps: int = 8) -> None:
-    """A one-finger swipe from (x, y0) to (x, y1), in CSS pixels of the viewport."""
+    """A one-finger swipe from (x, y0) to (x, y1), in CSS pixels of the viewport, that
+    rests at its end before the finger lifts: no fling goes on scrolling after it (on a
+    busy machine a fling outlived the checks and took the next swipe for itself)."""
     def touch(kind, points):
         cdp.send('Input.dispatchTouchEvent', {'type': kind, 'touchPoints': points})
     touch('touchStart', [{'x': x, 'y': y0}])
     for i in range(1, steps + 1):
         touch('touchMove', [{'x': x, 'y': y0 + (y1 - y0) * i / steps}])
+    for _ in range(3):
+        time.sleep(0.06)
+        touch('touchMove', [{'x': x, 'y': y1}])
     touch('touchEnd', [])
 
 
