@@ -120,9 +120,25 @@ def read_series_many(db: RepoIndex, series_ids: list[int], columns=('values',),
     ``written_after`` (a wall time) reads only the chunks holding a point written later,
     by their overview rows' ``last_time`` (a chunk without a current row is read): every
     such point is in the answer, with some earlier ones of the same chunks."""
+    need = ('steps',) + tuple(c for c in columns if c != 'steps')
+    groups = read_chunk_rows(db, series_ids, columns, first_step, last_step, written_after)
+    out = {}
+    for series_id, chunk_rows in groups.items():
+        try:
+            out[series_id] = decode_series(chunk_rows, first_step, last_step, need)
+        except Exception as e:  # a damaged chunk: name the series, as read_series_by_key
+            raise unreadable_series(db, series_id, e) from None
+    return out
+
+
+def read_chunk_rows(db: RepoIndex, series_ids: list[int], columns=('values',),
+                    first_step: int | None = None, last_step: int | None = None,
+                    written_after: float | None = None) -> dict[int, list[tuple]]:
+    """The chunk rows ``(seq, n, steps, vals, epochs, times)`` of many series in one
+    statement, ``{series_id: rows in seq order}`` (no rows: an empty list); blobs of
+    columns not named are None. ``written_after`` as in :func:`read_series_many`."""
     import json
 
-    need = ('steps',) + tuple(c for c in columns if c != 'steps')
     in_range, params = _step_range_sql('c.', first_step, last_step)
     sql = (f'SELECT c.series_id, c.seq, c.n, c.steps, {_blob_columns(set(columns), "c.")} '
            f'FROM chunks c')
@@ -136,17 +152,15 @@ def read_series_many(db: RepoIndex, series_ids: list[int], columns=('values',),
     groups: dict[int, list] = {int(i): [] for i in series_ids}
     for row in rows:
         groups[row[0]].append(row[1:])
-    out = {}
-    for series_id, chunk_rows in groups.items():
-        try:
-            out[series_id] = decode_series(chunk_rows, first_step, last_step, need)
-        except Exception as e:  # a damaged chunk: name the series, as read_series_by_key
-            found = db.query('SELECT run_hash, name, context FROM series WHERE id=?',
-                             (series_id,))
-            what = (f'series {found[0][1]!r} {found[0][2]} of run {found[0][0]}' if found
-                    else f'series #{series_id}')
-            raise _unreadable(what, e, db.path) from None
-    return out
+    return groups
+
+
+def unreadable_series(db: RepoIndex, series_id: int, e: Exception) -> RepositoryError:
+    """The error for a series whose chunks cannot be decoded, naming the series."""
+    found = db.query('SELECT run_hash, name, context FROM series WHERE id=?', (series_id,))
+    what = (f'series {found[0][1]!r} {found[0][2]} of run {found[0][0]}' if found
+            else f'series #{series_id}')
+    return _unreadable(what, e, db.path)
 
 
 def _blob_columns(wanted: set, prefix: str = '') -> str:

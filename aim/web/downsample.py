@@ -156,29 +156,59 @@ def m4_positions_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
     n_buckets = len(starts)
     lengths = np.diff(starts, append=n)
     longest = int(lengths.max())
-    even = longest == int(lengths.min())
-    if even:
-        values = ys.reshape(rows, n_buckets, longest)
-    else:
-        # Uneven buckets (10,000 steps over 801 pixels): pad the short ones by repeating
-        # their last point, which changes no minimum or maximum, and keep one 3-D array.
-        grid = starts[:, None] + np.arange(longest)
-        np.minimum(grid, (starts + lengths - 1)[:, None], out=grid)
-        values = ys[:, grid]
-    arg_min, arg_max = _arg_extremes(values)
-    local = np.empty((rows, n_buckets, 4), dtype=np.int64)
-    local[..., 0] = 0
-    np.minimum(arg_min, arg_max, out=local[..., 1])
-    np.maximum(arg_min, arg_max, out=local[..., 2])
-    # argmin / argmax return the first of equal values, so a padded repeat never wins
-    # over the real last point: every kept local index is within its bucket
-    local[..., 3] = lengths - 1
-    keep = np.empty(local.shape, dtype=bool)
-    keep[..., 0] = True
-    np.not_equal(local[..., 1:], local[..., :-1], out=keep[..., 1:])
-    local += starts[:, None]
-    counts = keep.reshape(rows, -1).sum(axis=1)
-    return local[keep], counts
+    if longest * n_buckets > 2 * n + 64:
+        # a few crowded buckets among sparse ones: padding would multiply the work; each
+        # series alone (m4_indices) costs less
+        return None
+    arg_min, arg_max = first_extremes(ys, starts, lengths, longest)
+    # Mark the kept points of every row on a (rows, points) grid and read the marks back
+    # in order: that sorts each row's picks and drops the repeats among them at once.
+    mark = np.zeros((rows, n), dtype=bool)
+    mark[:, starts] = True
+    mark[:, starts + lengths - 1] = True
+    flat = mark.reshape(-1)
+    base = (np.arange(rows) * n)[:, None] + starts
+    flat[base + arg_min] = True
+    flat[base + arg_max] = True
+    found = np.flatnonzero(flat)
+    counts = np.diff(found.searchsorted(np.arange(rows + 1) * n))
+    found -= np.repeat(np.arange(rows) * n, counts)
+    return found, counts
+
+
+def first_extremes(ys: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                   longest: int) -> tuple[np.ndarray, np.ndarray]:
+    """Position within its bucket of each bucket's first minimum and first maximum, for
+    every row of ``ys``: two (rows, buckets) arrays. NaN never wins unless a bucket is all
+    NaN (then 0).
+
+    numpy's argmin over a short last axis costs about 100 ns a bucket (a call per
+    bucket). Instead the buckets are laid out as (rows, position, bucket), short ones
+    padded by repeating their last point (a repeat changes no extreme and comes after the
+    point it repeats), so every step is one whole-array operation over the buckets: the
+    minimum, where it is reached, and the first such position as the maximum of
+    descending weights. Four times faster for 10,000-point series in 1,000 buckets."""
+    rows = ys.shape[0]
+    n_buckets = len(starts)
+    grid = np.arange(longest)[:, None] + starts   # (position, bucket)
+    np.minimum(grid, starts + lengths - 1, out=grid)
+    values = np.take(ys, grid.ravel(), axis=1).reshape(rows, longest, n_buckets)
+    weight_type = np.uint8 if longest < 255 else np.uint16 if longest < 65535 else np.int64
+    weights = np.arange(longest, 0, -1, dtype=weight_type)[:, None]  # first wins most
+    found = np.empty(values.shape, dtype=bool)
+    weighed = np.empty(values.shape, dtype=weight_type)
+    out = []
+    for reduce, skip_nan in ((np.minimum, np.fmin), (np.maximum, np.fmax)):
+        extreme = reduce.reduce(values, axis=1)
+        if values.dtype.kind == 'f' and np.isnan(extreme).any():
+            extreme = skip_nan.reduce(values, axis=1)  # NaN only where a bucket is all NaN
+        np.equal(values, extreme[:, None, :], out=found)
+        np.multiply(found.view(np.uint8), weights, out=weighed)
+        top = weighed.max(axis=1).astype(np.int64)
+        position = longest - top
+        position[top == 0] = 0  # an all-NaN bucket: its first point
+        out.append(position)
+    return out[0], out[1]
 
 
 MAX_SMOOTHING = 0.999
@@ -257,3 +287,75 @@ def smooth(y: np.ndarray, kind: str, factor: float, window: int) -> np.ndarray:
     if kind == 'cma':
         return cma(y, window)
     return ema(y, factor)
+
+
+ROW_BLOCK_BYTES = 1 << 20   # rows smoothed together: about a megabyte stays in cache
+
+
+def smooth_rows(ys: np.ndarray, kind: str, factor: float, window: int) -> np.ndarray:
+    """Every row of ``ys`` (float64, C-ordered) smoothed as :func:`smooth` smooths one
+    series, to the same bits; ``ys`` itself may be overwritten and is returned.
+
+    A chart of a thousand series sharing their steps smooths them as one matrix: each
+    pass of the EMA's doubling or the CMA's sums is one numpy call for a block of rows
+    instead of one per series. Rows holding NaN or ±inf (those are left out of the
+    average) are smoothed alone."""
+    rows, n = ys.shape
+    if rows == 0 or n == 0:
+        return ys
+    odd = ~np.isfinite(ys).all(axis=1)
+    alone = {int(r): smooth(ys[r], kind, factor, window) for r in np.flatnonzero(odd)}
+    ys[odd] = 0.0  # replaced below; zeros keep the passes free of NaN
+    if kind == 'cma':
+        _cma_rows(ys, window)
+    else:
+        _ema_rows(ys, factor)
+    for r, row in alone.items():
+        ys[r] = row
+    return ys
+
+
+def _ema_rows(ys: np.ndarray, factor: float) -> None:
+    """:func:`ema` of every row, in place, for rows without NaN or ±inf: the same
+    operations on the same values, so the same bits."""
+    if not factor > 0:
+        return
+    f = min(float(factor), MAX_SMOOTHING)
+    rows, n = ys.shape
+    block = max(1, ROW_BLOCK_BYTES // (8 * n))
+    scratch = np.empty((min(block, rows), n))
+    for a in range(0, rows, block):
+        s = ys[a:a + block]
+        first = s[:, 0].copy()
+        s *= 1 - f
+        s[:, 0] = first  # the average starts at the first value
+        shift, weight = 1, f
+        while shift < n and weight > 1e-17:
+            part = scratch[:len(s), :n - shift]
+            np.multiply(s[:, :-shift], weight, out=part)
+            s[:, shift:] += part
+            shift, weight = shift * 2, weight * weight
+
+
+def _cma_rows(ys: np.ndarray, window: int) -> None:
+    """:func:`cma` of every row, in place, for rows without NaN or ±inf."""
+    rows, n = ys.shape
+    half = max(0, int(window)) // 2
+    if half == 0:
+        return
+    idx = np.arange(n)
+    lo = np.maximum(idx - half, 0)
+    hi = np.minimum(idx + half + 1, n)
+    count = hi - lo
+    block = max(1, ROW_BLOCK_BYTES // (8 * n))
+    sums = np.empty((min(block, rows), n + 1))
+    sums[:, 0] = 0.0
+    for a in range(0, rows, block):
+        s = ys[a:a + block]
+        k = len(s)
+        centre = np.array([float(row.mean()) for row in s])
+        np.cumsum(s - centre[:, None], axis=1, out=sums[:k, 1:])
+        # s[i] = (sums[hi[i]] - sums[lo[i]]) / count[i] + centre, as cma computes it
+        np.subtract(np.take(sums[:k], hi, axis=1), np.take(sums[:k], lo, axis=1), out=s)
+        s /= count
+        s += centre[:, None]

@@ -27,6 +27,7 @@ from aim.web.downsample import (
     m4_indices,
     m4_positions_many,
     smooth,
+    smooth_rows,
     visible_slice,
 )
 from aim.web.query_bridge import matching_metrics
@@ -464,6 +465,76 @@ def _reduce(loaded: dict, out: list, req: SeriesRequest, lo, hi, width: int,
             cache.put(_cache_key(ref, req, width, lo, hi), (x, y, step))
 
 
+def _matrix_fits(req: SeriesRequest, refs: list[SeriesRef]) -> bool:
+    """Whether ``_load_reduce_matrix`` can serve these series: steps on x, whole series
+    (not only the points after ``since``), downsampled, and every series known by id."""
+    return (req.x_axis == 'step' and req.since is None and not req.full
+            and all(r.series_id is not None for r in refs))
+
+
+def _load_reduce_matrix(repo, indexed: dict[int, SeriesRef], req: SeriesRequest,
+                        zoom: tuple[int, int] | None, lo, hi, width: int, out: list,
+                        cache: ReducedCache | None) -> dict[int, SeriesData]:
+    """Read the series of ``indexed`` ({position in out: ref}) in one statement; those
+    sharing their steps with another are smoothed and reduced as rows of one matrix, a
+    block of rows at a time, into ``out``. Returns the others, read, not yet smoothed or
+    reduced."""
+    from aim.storage.runfile import decode_series, read_chunk_rows, unreadable_series
+    from aim.web.series_matrix import BadSeries, fill_rows, group_by_steps
+    first = last = None
+    if zoom is not None:
+        first, last = zoom[0], zoom[1] - 1
+    _flush_local_writers({r.run_hash for r in indexed.values()})
+    by_id: dict[int, list[int]] = {}
+    for i, ref in indexed.items():
+        by_id.setdefault(int(ref.series_id), []).append(i)  # type: ignore[arg-type]
+    rows_by_id = read_chunk_rows(repo.index, list(by_id), ('values',), first, last)
+    groups, alone = group_by_steps(rows_by_id, first, last)
+    for group in groups:
+        x = group.steps.astype(np.float64)
+        part = visible_slice(x, req.x_min, req.x_max)
+        xs, steps = x[part], group.steps[part]
+        block = max(2, SHARED_X_CHUNK_POINTS // max(1, group.width))
+        buffer = np.empty((min(block, len(group.ids)), group.width))
+        for start in range(0, len(group.ids), block):
+            try:
+                ys = fill_rows(group, start, buffer)
+            except BadSeries as e:
+                raise unreadable_series(repo.index, e.series_id, e.error) from None
+            if req.smoothed:
+                smooth_rows(ys, req.smoothing_kind, req.smoothing, req.window)
+            visible = ys[:, part]
+            flat = m4_positions_many(xs, visible, lo, hi, width)
+            if flat is None:  # crowded buckets among sparse ones: each series alone
+                kept_rows = [m4_indices(xs, row, lo, hi, width) for row in visible]
+                counts = np.array([len(k) for k in kept_rows], dtype=np.int64)
+                positions = np.concatenate(kept_rows)
+            else:
+                positions, counts = flat
+            # every row's kept points, gathered at once from the filled rows
+            row_of = np.repeat(np.arange(len(ys)) * ys.shape[1] + part.start, counts)
+            y_kept = np.take(ys.reshape(-1), positions + row_of)
+            x_kept, step_kept = xs[positions], steps[positions]
+            ends = np.cumsum(counts).tolist()
+            for r, (a, b) in enumerate(zip([0] + ends[:-1], ends)):
+                xk, yk, sk = x_kept[a:b], y_kept[a:b], step_kept[a:b]
+                for i in by_id[group.ids[start + r]]:
+                    ref = indexed[i]
+                    out[i] = SeriesData(ref, xk, yk, sk)
+                    if cache is not None and ref.count is not None:
+                        cache.put(_cache_key(ref, req, width, lo, hi), (xk, yk, sk))
+    rest: dict[int, SeriesData] = {}
+    for series_id in alone:
+        try:
+            steps_, values, _, _ = decode_series(rows_by_id[series_id], first, last,
+                                                 ('steps', 'values'))
+        except Exception as e:
+            raise unreadable_series(repo.index, series_id, e) from None
+        for i in by_id[series_id]:
+            rest[i] = on_axis(indexed[i], 'step', None, steps_, values)
+    return rest
+
+
 def _cache_key(ref: SeriesRef, req: SeriesRequest, width: int, lo, hi) -> tuple:
     return (ref.run_hash, ref.name, ref.context_key, ref.count, ref.last_step,
             ref.last_time, req.x_axis, width, lo, hi, req.smoothing_key)
@@ -620,7 +691,14 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
                                                         req, lo, hi, width).items():
                     out[i] = SeriesData(refs[i], *reduced)
             batch = [i for i in batch if out[i] is None]
-            loaded = _load_view(repo, [refs[i] for i in batch], req, zoom)
+            if _matrix_fits(req, [refs[i] for i in batch]):
+                # sweeps: series sharing their steps read, smoothed and reduced as a matrix
+                rest = _load_reduce_matrix(repo, {i: refs[i] for i in batch}, req, zoom, lo,
+                                           hi, width, out, cache if cacheable else None)
+                batch = list(rest)
+                loaded = _smoothed([rest[i] for i in batch], req)
+            else:
+                loaded = _load_view(repo, [refs[i] for i in batch], req, zoom)
             _reduce(dict(zip(batch, loaded)), out, req, lo, hi, width,
                     cache if cacheable else None)
     else:

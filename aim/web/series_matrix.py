@@ -1,0 +1,139 @@
+"""Series that share their steps, read as the rows of one matrix.
+
+A sweep tracks its runs' metrics at the same steps: a thousand ``loss`` series of 10,000
+steps each have the same step column, chunk for chunk. Read one at a time, each series
+costs a decode, a concatenation and a few conversions of its own; read as the rows of
+one (series, steps) float64 matrix, each costs one copy per chunk, and smoothing and M4
+then work on whole blocks of rows (``downsample.smooth_rows``,
+``downsample.m4_positions_many``).
+
+Two series share a layout when their chunks hold the same number of points with
+byte-identical step blobs, in the same order: then their decoded steps are identical
+too, and so is what decoding does with them (the order that keeps the last written
+value of a repeated step, the chunks a step range cuts).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aim.storage import chunks as codec
+
+# chunk row: (seq, n, steps, vals, epochs, times), as runfile.read_chunk_rows gives it
+N, STEPS, VALS = 1, 2, 3
+
+
+@dataclass
+class StepGroup:
+    """Series (by storage id) whose points sit at the same steps."""
+
+    ids: list[int]
+    rows: list[list[tuple]]   # each series' chunk rows, in seq order
+    steps: np.ndarray         # the shared steps, ascending, one per point, cut to the range
+    # (chunk, first point, end point, first column): what each chunk puts in the matrix,
+    # when the chunks' points are in step order; None when ``pick`` is needed
+    pieces: list[tuple[int, int, int, int]] | None
+    pick: np.ndarray | None   # else: which of the concatenated points make the columns
+
+    @property
+    def width(self) -> int:
+        return len(self.steps)
+
+
+def group_by_steps(rows_by_id: dict[int, list[tuple]], first_step: int | None = None,
+                   last_step: int | None = None) -> tuple[list[StepGroup], list[int]]:
+    """Groups of two or more series sharing their steps, and the ids of the others (their
+    own layout, or no points at all). ``first_step`` / ``last_step`` cut every group to
+    that range of steps, as ``runfile.decode_series`` cuts a series."""
+    layouts: dict[tuple, list[int]] = {}
+    alone: list[int] = []
+    for series_id, rows in rows_by_id.items():
+        if not rows:
+            alone.append(series_id)
+            continue
+        key = tuple((row[N], bytes(row[STEPS])) for row in rows)
+        layouts.setdefault(key, []).append(series_id)
+    groups = []
+    for ids in layouts.values():
+        if len(ids) < 2:
+            alone.extend(ids)
+            continue
+        try:
+            steps, pieces, pick = _layout(rows_by_id[ids[0]], first_step, last_step)
+        except Exception:  # a damaged step column: each series alone names its error
+            alone.extend(ids)
+            continue
+        if len(steps):
+            groups.append(StepGroup(ids, [rows_by_id[i] for i in ids], steps, pieces, pick))
+        else:
+            alone.extend(ids)
+    return groups, alone
+
+
+def _layout(rows: list[tuple], first_step: int | None, last_step: int | None):
+    parts = [codec.decode_column('steps', row[STEPS], row[N]) for row in rows]
+    raw = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    pick = codec.last_written_order(raw)
+    steps = raw if pick is None else raw[pick]
+    lo = int(steps.searchsorted(first_step)) if first_step is not None else 0
+    hi = int(steps.searchsorted(last_step, 'right')) if last_step is not None else len(steps)
+    steps = steps[lo:hi]
+    if pick is not None:
+        return steps, None, pick[lo:hi]
+    pieces = []
+    offset = 0
+    for k, part in enumerate(parts):
+        a, b = max(lo, offset), min(hi, offset + len(part))
+        if a < b:
+            pieces.append((k, a - offset, b - offset, a - lo))
+        offset += len(part)
+    return steps, pieces, None
+
+
+def _raw_values(blob) -> np.ndarray:
+    """A chunk's values without a copy where the bytes are raw (assigning them into the
+    float64 matrix converts them)."""
+    tag = bytes(blob[:1])
+    if tag == b'4':
+        return np.frombuffer(blob, dtype='<f4', offset=1)
+    if tag == b'F':
+        return np.frombuffer(blob, dtype='<f8', offset=1)
+    if tag == b'I':
+        return np.frombuffer(blob, dtype='<i8', offset=1)
+    return codec.decode_column('values', blob, 0)
+
+
+def fill_rows(group: StepGroup, start: int, out: np.ndarray) -> np.ndarray:
+    """The values of the group's series ``start``, ``start + 1``, ... as the rows of
+    ``out`` (as many as it has rows and the group has series left); returns the filled
+    rows. A series whose chunks cannot be decoded raises ``BadSeries`` with its id."""
+    count = min(len(out), len(group.ids) - start)
+    filled = out[:count]
+    for r in range(count):
+        rows = group.rows[start + r]
+        try:
+            if group.pieces is not None:
+                for k, a, b, column in group.pieces:
+                    values = _raw_values(rows[k][VALS])
+                    if len(values) != rows[k][N]:
+                        raise ValueError(f'a chunk of {rows[k][N]} steps holds '
+                                         f'{len(values)} values')
+                    filled[r, column:column + b - a] = values[a:b]
+            else:
+                parts = [_raw_values(row[VALS]) for row in rows]
+                if sum(len(p) for p in parts) != sum(row[N] for row in rows):
+                    raise ValueError('the chunks hold fewer values than steps')
+                filled[r] = np.concatenate(parts).astype(np.float64)[group.pick]
+        except Exception as e:
+            raise BadSeries(group.ids[start + r], e) from None
+    return filled
+
+
+class BadSeries(Exception):
+    """A series of a group whose values cannot be decoded."""
+
+    def __init__(self, series_id: int, error: Exception):
+        super().__init__(series_id, error)
+        self.series_id = series_id
+        self.error = error
