@@ -124,6 +124,18 @@ class Database:
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
         self.lock = threading.RLock()
+        self.mmap_bytes = 0  # see map_reads
+
+    def map_reads(self, nbytes: int) -> None:
+        """Read up to ``nbytes`` of the file through a memory map (SQLite's ``mmap_size``)
+        instead of a ``pread`` per 4 KB page: a chart reading 80 MB of points spends about
+        half as long in SQLite. Only for a long-lived reader on a local file system (a
+        server): an I/O error on a mapped page ends the process with SIGBUS instead of
+        raising an error, and network file systems do not keep a mapping coherent."""
+        with self.lock:
+            self.mmap_bytes = int(nbytes)
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.execute(f'PRAGMA mmap_size={self.mmap_bytes}').fetchall()
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -132,6 +144,8 @@ class Database:
                 _inherited.append(self._conn)
             self._conn = connect(self.path, create=not self.readonly, readonly=self.readonly)
             self._pid = os.getpid()
+            if self.mmap_bytes:
+                self._conn.execute(f'PRAGMA mmap_size={self.mmap_bytes}').fetchall()
         return self._conn
 
     def query(self, sql: str, params=()) -> list:

@@ -254,6 +254,8 @@ def create_app(repo, *, read_only: bool = False,
         if format not in ('json', 'binary'):
             raise ApiError(400, 'InvalidFormat', f'Unknown format {format!r}; use json or '
                            f'binary.')
+        if format == 'binary':
+            req.precision = precision
         started = time.perf_counter()
         cached = {}
 

@@ -322,15 +322,18 @@ def _ema_rows(ys: np.ndarray, factor: float) -> None:
         return
     f = min(float(factor), MAX_SMOOTHING)
     rows, n = ys.shape
-    block = max(1, ROW_BLOCK_BYTES // (8 * n))
-    scratch = np.empty((min(block, rows), n))
+    block = max(1, ROW_BLOCK_BYTES // (ys.itemsize * n))
+    scratch = np.empty((min(block, rows), n), dtype=ys.dtype)
+    # terms weighing less than this change no value in the rows' precision (as in ema
+    # for float64)
+    negligible = 1e-17 if ys.dtype == np.float64 else float(np.finfo(ys.dtype).eps) / 20
     for a in range(0, rows, block):
         s = ys[a:a + block]
         first = s[:, 0].copy()
         s *= 1 - f
         s[:, 0] = first  # the average starts at the first value
         shift, weight = 1, f
-        while shift < n and weight > 1e-17:
+        while shift < n and weight > negligible:
             part = scratch[:len(s), :n - shift]
             np.multiply(s[:, :-shift], weight, out=part)
             s[:, shift:] += part
@@ -348,12 +351,12 @@ def _cma_rows(ys: np.ndarray, window: int) -> None:
     hi = np.minimum(idx + half + 1, n)
     count = hi - lo
     block = max(1, ROW_BLOCK_BYTES // (8 * n))
-    sums = np.empty((min(block, rows), n + 1))
+    sums = np.empty((min(block, rows), n + 1))   # float64 whatever the rows' type
     sums[:, 0] = 0.0
     for a in range(0, rows, block):
         s = ys[a:a + block]
         k = len(s)
-        centre = np.array([float(row.mean()) for row in s])
+        centre = np.array([float(row.mean(dtype=np.float64)) for row in s])
         np.cumsum(s - centre[:, None], axis=1, out=sums[:k, 1:])
         # s[i] = (sums[hi[i]] - sums[lo[i]]) / count[i] + centre, as cma computes it
         np.subtract(np.take(sums[:k], hi, axis=1), np.take(sums[:k], lo, axis=1), out=s)

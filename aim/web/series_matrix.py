@@ -29,7 +29,7 @@ class StepGroup:
     """Series (by storage id) whose points sit at the same steps."""
 
     ids: list[int]
-    rows: list[list[tuple]]   # each series' chunk rows, in seq order
+    key: tuple                # the (points, step blob) of each chunk, what the ids share
     steps: np.ndarray         # the shared steps, ascending, one per point, cut to the range
     # (chunk, first point, end point, first column): what each chunk puts in the matrix,
     # when the chunks' points are in step order; None when ``pick`` is needed
@@ -44,18 +44,18 @@ class StepGroup:
 def group_by_steps(rows_by_id: dict[int, list[tuple]], first_step: int | None = None,
                    last_step: int | None = None) -> tuple[list[StepGroup], list[int]]:
     """Groups of two or more series sharing their steps, and the ids of the others (their
-    own layout, or no points at all). ``first_step`` / ``last_step`` cut every group to
-    that range of steps, as ``runfile.decode_series`` cuts a series."""
+    own layout, or no points at all), from chunk rows with or without their values.
+    ``first_step`` / ``last_step`` cut every group to that range of steps, as
+    ``runfile.decode_series`` cuts a series."""
     layouts: dict[tuple, list[int]] = {}
     alone: list[int] = []
     for series_id, rows in rows_by_id.items():
         if not rows:
             alone.append(series_id)
             continue
-        key = tuple((row[N], bytes(row[STEPS])) for row in rows)
-        layouts.setdefault(key, []).append(series_id)
+        layouts.setdefault(layout_key(rows), []).append(series_id)
     groups = []
-    for ids in layouts.values():
+    for key, ids in layouts.items():
         if len(ids) < 2:
             alone.extend(ids)
             continue
@@ -65,10 +65,16 @@ def group_by_steps(rows_by_id: dict[int, list[tuple]], first_step: int | None = 
             alone.extend(ids)
             continue
         if len(steps):
-            groups.append(StepGroup(ids, [rows_by_id[i] for i in ids], steps, pieces, pick))
+            groups.append(StepGroup(ids, key, steps, pieces, pick))
         else:
             alone.extend(ids)
     return groups, alone
+
+
+def layout_key(rows: list[tuple]) -> tuple:
+    """What two series must share for their steps to be the same: each chunk's number of
+    points and step blob, in order."""
+    return tuple((row[N], bytes(row[STEPS])) for row in rows)
 
 
 def _layout(rows: list[tuple], first_step: int | None, last_step: int | None):
@@ -104,30 +110,45 @@ def _raw_values(blob) -> np.ndarray:
     return codec.decode_column('values', blob, 0)
 
 
-def fill_rows(group: StepGroup, start: int, out: np.ndarray) -> np.ndarray:
-    """The values of the group's series ``start``, ``start + 1``, ... as the rows of
-    ``out`` (as many as it has rows and the group has series left); returns the filled
-    rows. A series whose chunks cannot be decoded raises ``BadSeries`` with its id."""
-    count = min(len(out), len(group.ids) - start)
-    filled = out[:count]
-    for r in range(count):
-        rows = group.rows[start + r]
+def fill_rows(group: StepGroup, ids: list[int], rows_by_id: dict[int, list[tuple]],
+              out: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The values of the series ``ids`` of ``group`` as the first rows of ``out`` (one
+    row each), from their chunk rows: (those rows, None). When ``out`` is float32 each
+    row holds its series less its first value (0 when that is NaN or ±inf), computed in
+    float64: (those rows, the values subtracted). A series whose chunks cannot be decoded
+    raises ``BadSeries`` with its id."""
+    filled = out[:len(ids)]
+    centred = filled.dtype != np.float64
+    centres = np.zeros(len(ids)) if centred else None
+    for r, series_id in enumerate(ids):
+        rows = rows_by_id[series_id]
         try:
             if group.pieces is not None:
+                parts = []
                 for k, a, b, column in group.pieces:
                     values = _raw_values(rows[k][VALS])
                     if len(values) != rows[k][N]:
                         raise ValueError(f'a chunk of {rows[k][N]} steps holds '
                                          f'{len(values)} values')
-                    filled[r, column:column + b - a] = values[a:b]
+                    parts.append((column, values[a:b]))
             else:
-                parts = [_raw_values(row[VALS]) for row in rows]
-                if sum(len(p) for p in parts) != sum(row[N] for row in rows):
+                chunks = [_raw_values(row[VALS]) for row in rows]
+                if sum(len(p) for p in chunks) != sum(row[N] for row in rows):
                     raise ValueError('the chunks hold fewer values than steps')
-                filled[r] = np.concatenate(parts).astype(np.float64)[group.pick]
+                parts = [(0, np.concatenate(chunks).astype(np.float64)[group.pick])]
         except Exception as e:
-            raise BadSeries(group.ids[start + r], e) from None
-    return filled
+            raise BadSeries(series_id, e) from None
+        centre = 0.0
+        if centres is not None and parts:
+            first = float(parts[0][1][0])
+            centre = centres[r] = first if np.isfinite(first) else 0.0
+        for column, values in parts:
+            target = filled[r, column:column + len(values)]
+            if centre:
+                np.subtract(values, centre, out=target, casting='unsafe')
+            else:
+                np.copyto(target, values, casting='unsafe')
+    return filled, centres
 
 
 class BadSeries(Exception):

@@ -7,9 +7,10 @@ series' summary (count, last step, last time), so a repeated view reads nothing 
 """
 from __future__ import annotations
 
+import functools
 import json
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,9 @@ class SeriesRequest:
     # 'ema' (with ``smoothing``) or 'cma': centred moving average over ``window`` points
     smoothing_kind: str = 'ema'
     window: int = 0
+    # 'f32': the answer goes out as float32, so series read as a matrix are smoothed and
+    # reduced in float32 (after subtracting each series' first value, see _reduce_block)
+    precision: str = 'f64'
 
     @property
     def align_metric(self) -> str | None:
@@ -475,12 +479,13 @@ def _matrix_fits(req: SeriesRequest, refs: list[SeriesRef]) -> bool:
 def _load_reduce_matrix(repo, indexed: dict[int, SeriesRef], req: SeriesRequest,
                         zoom: tuple[int, int] | None, lo, hi, width: int, out: list,
                         cache: ReducedCache | None) -> dict[int, SeriesData]:
-    """Read the series of ``indexed`` ({position in out: ref}) in one statement; those
-    sharing their steps with another are smoothed and reduced as rows of one matrix, a
-    block of rows at a time, into ``out``. Returns the others, read, not yet smoothed or
+    """Reduce the series of ``indexed`` ({position in out: ref}) that share their steps
+    with another into ``out``: their step columns are read first, then the values of a
+    block of rows at a time, which a worker thread smooths and reduces as a matrix while
+    this one reads the next block. Returns the others, read, not yet smoothed or
     reduced."""
     from aim.storage.runfile import decode_series, read_chunk_rows, unreadable_series
-    from aim.web.series_matrix import BadSeries, fill_rows, group_by_steps
+    from aim.web.series_matrix import BadSeries, group_by_steps, layout_key
     first = last = None
     if zoom is not None:
         first, last = zoom[0], zoom[1] - 1
@@ -488,51 +493,109 @@ def _load_reduce_matrix(repo, indexed: dict[int, SeriesRef], req: SeriesRequest,
     by_id: dict[int, list[int]] = {}
     for i, ref in indexed.items():
         by_id.setdefault(int(ref.series_id), []).append(i)  # type: ignore[arg-type]
-    rows_by_id = read_chunk_rows(repo.index, list(by_id), ('values',), first, last)
-    groups, alone = group_by_steps(rows_by_id, first, last)
+    groups, alone = group_by_steps(read_chunk_rows(repo.index, list(by_id), (), first, last),
+                                   first, last)
+    read_alone: dict[int, list[tuple]] = {}
+    pool, workers = _series_workers()
+    running: deque = deque()
+
+    def deliver() -> None:
+        ids, job = running.popleft()
+        try:
+            x_kept, y_kept, step_kept, counts = job.result() if workers else job()
+        except BadSeries as e:
+            raise unreadable_series(repo.index, e.series_id, e.error) from None
+        ends = np.cumsum(counts).tolist()
+        for series_id, a, b in zip(ids, [0] + ends[:-1], ends):
+            kept = x_kept[a:b], y_kept[a:b], step_kept[a:b]
+            for i in by_id[series_id]:
+                ref = indexed[i]
+                out[i] = SeriesData(ref, *kept)
+                if cache is not None and ref.count is not None:
+                    cache.put(_cache_key(ref, req, width, lo, hi), kept)
+
     for group in groups:
         x = group.steps.astype(np.float64)
         part = visible_slice(x, req.x_min, req.x_max)
-        xs, steps = x[part], group.steps[part]
         block = max(2, SHARED_X_CHUNK_POINTS // max(1, group.width))
-        buffer = np.empty((min(block, len(group.ids)), group.width))
         for start in range(0, len(group.ids), block):
-            try:
-                ys = fill_rows(group, start, buffer)
-            except BadSeries as e:
-                raise unreadable_series(repo.index, e.series_id, e.error) from None
-            if req.smoothed:
-                smooth_rows(ys, req.smoothing_kind, req.smoothing, req.window)
-            visible = ys[:, part]
-            flat = m4_positions_many(xs, visible, lo, hi, width)
-            if flat is None:  # crowded buckets among sparse ones: each series alone
-                kept_rows = [m4_indices(xs, row, lo, hi, width) for row in visible]
-                counts = np.array([len(k) for k in kept_rows], dtype=np.int64)
-                positions = np.concatenate(kept_rows)
-            else:
-                positions, counts = flat
-            # every row's kept points, gathered at once from the filled rows
-            row_of = np.repeat(np.arange(len(ys)) * ys.shape[1] + part.start, counts)
-            y_kept = np.take(ys.reshape(-1), positions + row_of)
-            x_kept, step_kept = xs[positions], steps[positions]
-            ends = np.cumsum(counts).tolist()
-            for r, (a, b) in enumerate(zip([0] + ends[:-1], ends)):
-                xk, yk, sk = x_kept[a:b], y_kept[a:b], step_kept[a:b]
-                for i in by_id[group.ids[start + r]]:
-                    ref = indexed[i]
-                    out[i] = SeriesData(ref, xk, yk, sk)
-                    if cache is not None and ref.count is not None:
-                        cache.put(_cache_key(ref, req, width, lo, hi), (xk, yk, sk))
+            rows_by_id = read_chunk_rows(repo.index, group.ids[start:start + block],
+                                         ('values',), first, last)
+            ids = []
+            for series_id, rows in rows_by_id.items():
+                if layout_key(rows) == group.key:
+                    ids.append(series_id)
+                else:  # written to since its steps were read: read alone
+                    read_alone[series_id] = rows
+            if not ids:
+                continue
+            job = functools.partial(_reduce_block, group, ids, rows_by_id, x, part, req,
+                                    lo, hi, width)
+            running.append((ids, pool.submit(job) if workers else job))
+            while len(running) > max(1, workers):
+                deliver()
+    while running:
+        deliver()
+    if alone:
+        read_alone.update(read_chunk_rows(repo.index, alone, ('values',), first, last))
     rest: dict[int, SeriesData] = {}
-    for series_id in alone:
+    for series_id, rows in read_alone.items():
         try:
-            steps_, values, _, _ = decode_series(rows_by_id[series_id], first, last,
-                                                 ('steps', 'values'))
+            steps, values, _, _ = decode_series(rows, first, last, ('steps', 'values'))
         except Exception as e:
             raise unreadable_series(repo.index, series_id, e) from None
         for i in by_id[series_id]:
-            rest[i] = on_axis(indexed[i], 'step', None, steps_, values)
+            rest[i] = on_axis(indexed[i], 'step', None, steps, values)
     return rest
+
+
+def _reduce_block(group, ids: list[int], rows_by_id: dict, x: np.ndarray, part: slice,
+                  req: SeriesRequest, lo, hi, width: int):
+    """Fill, smooth and reduce a block of a group's series: their kept x, y and steps,
+    one series after another, and how many points each kept.
+
+    For a float32 answer the rows are float32 with each series' first value subtracted
+    (added back to the kept points in float64): half the memory to move, and an average
+    or an extreme of values near zero keeps its digits, so every kept point is within a
+    few float32 units of the float64 result, relative to the series' range, not to its
+    magnitude (a millionth of a pixel)."""
+    from aim.web.series_matrix import fill_rows
+    dtype = np.float32 if req.precision == 'f32' else np.float64
+    ys, centres = fill_rows(group, ids, rows_by_id, np.empty((len(ids), group.width), dtype))
+    if req.smoothed:
+        smooth_rows(ys, req.smoothing_kind, req.smoothing, req.window)
+    xs, visible = x[part], ys[:, part]
+    flat = m4_positions_many(xs, visible, lo, hi, width)
+    if flat is None:  # crowded buckets among sparse ones: each series alone
+        kept_rows = [m4_indices(xs, row, lo, hi, width) for row in visible]
+        counts = np.array([len(k) for k in kept_rows], dtype=np.int64)
+        positions = np.concatenate(kept_rows)
+    else:
+        positions, counts = flat
+    # every row's kept points, gathered at once from the filled rows
+    row_of = np.repeat(np.arange(len(ys)) * ys.shape[1] + (part.start or 0), counts)
+    y_kept = np.take(ys.reshape(-1), positions + row_of).astype(np.float64)
+    if centres is not None:
+        y_kept += np.repeat(centres, counts)
+    return xs[positions], y_kept, group.steps[part][positions], counts
+
+
+_WORKERS: tuple | None = None
+_WORKERS_LOCK = threading.Lock()
+
+
+def _series_workers() -> tuple:
+    """(pool, number of threads) that reduce blocks of series beside the thread reading
+    them; (None, 0) on a single core, where the reading thread reduces them itself."""
+    global _WORKERS
+    with _WORKERS_LOCK:
+        if _WORKERS is None:
+            import os
+            from concurrent.futures import ThreadPoolExecutor
+            n = min(4, os.cpu_count() or 1)
+            _WORKERS = (ThreadPoolExecutor(n, thread_name_prefix='aim-series'), n) if n > 1 \
+                else (None, 0)
+        return _WORKERS
 
 
 def _cache_key(ref: SeriesRef, req: SeriesRequest, width: int, lo, hi) -> tuple:
@@ -694,7 +757,7 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
             if _matrix_fits(req, [refs[i] for i in batch]):
                 # sweeps: series sharing their steps read, smoothed and reduced as a matrix
                 rest = _load_reduce_matrix(repo, {i: refs[i] for i in batch}, req, zoom, lo,
-                                           hi, width, out, cache if cacheable else None)
+                                           hi, width, out, None)
                 batch = list(rest)
                 loaded = _smoothed([rest[i] for i in batch], req)
             else:

@@ -60,6 +60,7 @@ def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = Fa
     """Serve ``repo`` until SIGTERM / SIGINT; ``auth_token``: every request must carry it
     (see :mod:`aim.web.security`)."""
     queries = QueryWorkers(repo.root_path, size=query_workers, timeout_s=query_timeout_s)
+    map_repository_reads(repo)
 
     scheme = 'https' if ssl_certfile else 'http'
     if uds:
@@ -110,6 +111,26 @@ class StoppingServer(uvicorn.Server):
     def handle_exit(self, sig, frame) -> None:
         self._on_exit()
         super().handle_exit(sig, frame)
+
+
+MAP_ENV = 'AIM_UI_MMAP'
+MAP_BYTES = 1 << 31
+
+
+def map_repository_reads(repo) -> bool:
+    """Let the server read a SQLite repository on a local disk through a memory map
+    (``Database.map_reads``): the first smoothed chart of a thousand long series reads
+    all their points, and a ``pread`` system call per page cost it as much CPU time as
+    smoothing them. Left off on network file systems, for PostgreSQL, and when
+    ``AIM_UI_MMAP=0``. Returns whether reads are mapped."""
+    db = repo.index
+    if getattr(db, 'dialect', None) != 'sqlite' or os.environ.get(MAP_ENV, '1') == '0':
+        return False
+    from aim.storage.netfs import network_filesystem
+    if network_filesystem(db.path):
+        return False
+    db.map_reads(MAP_BYTES)
+    return True
 
 
 def keep_freed_memory() -> bool:

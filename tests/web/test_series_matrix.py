@@ -131,3 +131,58 @@ def test_a_damaged_chunk_names_its_series_and_spares_the_others(sweep, tmp_path)
                                              (series_id,))]
     answer = fetch_series(Repo(path), SeriesRequest(runs=others, smoothing=0.9))
     assert len(answer['series']) == 9 and all(len(s.y) for s in answer['series'])
+
+
+@pytest.mark.parametrize('params', [dict(smoothing=0.9), dict(smoothing=0.999, width=333),
+                                    dict(smoothing_kind='cma', window=25), dict(width=500)])
+def test_a_float32_answer_stays_on_the_float64_curve(sweep, params):
+    """Rows read for a float32 answer are smoothed and reduced in float32 after their
+    first value is taken off: every kept point lies on the float64 curve to a few
+    float32 units of the series' range, and the kept steps are nearly the same."""
+    req = dict(names=['loss'], **params)
+    exact = fetch_series(Repo(sweep), SeriesRequest(**req))['series']
+    fast = fetch_series(Repo(sweep), SeriesRequest(precision='f32', **req))['series']
+    for a, b in zip(fast, exact):
+        finite = np.isfinite(b.y)
+        scale = float(np.ptp(b.y[finite])) + 1e-300
+        on_curve = np.isin(a.step, b.step)
+        assert on_curve.mean() > 0.97
+        at = np.searchsorted(b.step, a.step[on_curve])
+        with np.errstate(invalid='ignore'):  # inf - inf
+            diff = np.abs(a.y[on_curve] - b.y[at])
+        same = np.isfinite(b.y[at])
+        assert np.array_equal(np.isnan(a.y[on_curve]), np.isnan(b.y[at]))
+        assert np.all(diff[same] <= 1e-5 * scale), np.max(diff[same]) / scale
+
+
+def test_values_far_from_zero_keep_their_digits_in_float32(tmp_path):
+    """A series near 1e6 varying by 0.01 (a counter, a timestamp): float32 alone has
+    0.06 steps there; after taking off the first value the smoothed curve keeps its
+    shape."""
+    repo = Repo(str(tmp_path), init=True)
+    for i in range(2):
+        run = quiet_run(repo)
+        for step in range(5000):
+            run.track(1e6 + 0.01 * np.sin(step / 100) + i, name='loss', step=step)
+        run.close()
+    req = dict(names=['loss'], smoothing=0.9, width=100)
+    exact = fetch_series(Repo(str(tmp_path)), SeriesRequest(**req))['series']
+    fast = fetch_series(Repo(str(tmp_path)), SeriesRequest(precision='f32', **req))['series']
+    for a, b in zip(fast, exact):
+        at = np.searchsorted(b.step, a.step)
+        assert np.max(np.abs(a.y - b.y[at])) < 1e-6
+
+
+def test_the_server_maps_a_local_repository_for_reading(sweep, monkeypatch):
+    from aim.storage import netfs
+    from aim.web.server import map_repository_reads
+    repo = Repo(sweep)
+    assert map_repository_reads(repo)
+    assert repo.index.query('PRAGMA mmap_size')[0][0] > 0
+    monkeypatch.setenv('AIM_UI_MMAP', '0')
+    assert not map_repository_reads(Repo(sweep))
+    monkeypatch.delenv('AIM_UI_MMAP')
+    monkeypatch.setattr(netfs, 'network_filesystem', lambda path: 'nfs4')
+    other = Repo(sweep)
+    assert not map_repository_reads(other)
+    assert other.index.query('PRAGMA mmap_size')[0][0] == 0
