@@ -358,7 +358,14 @@ def _cma_rows(ys: np.ndarray, window: int) -> None:
         k = len(s)
         centre = np.array([float(row.mean(dtype=np.float64)) for row in s])
         np.cumsum(s - centre[:, None], axis=1, out=sums[:k, 1:])
-        # s[i] = (sums[hi[i]] - sums[lo[i]]) / count[i] + centre, as cma computes it
-        np.subtract(np.take(sums[:k], hi, axis=1), np.take(sums[:k], lo, axis=1), out=s)
+        # s[i] = (sums[hi[i]] - sums[lo[i]]) / count[i] + centre, as cma computes it:
+        # by slices where the window is whole, by index within half a window of the ends
+        S = sums[:k]
+        if n > 2 * half:
+            np.subtract(S[:, 2 * half + 1:], S[:, :n - 2 * half], out=s[:, half:n - half])
+            ends = np.r_[0:half, n - half:n]
+            s[:, ends] = np.take(S, hi[ends], axis=1) - np.take(S, lo[ends], axis=1)
+        else:
+            np.subtract(np.take(S, hi, axis=1), np.take(S, lo, axis=1), out=s)
         s /= count
         s += centre[:, None]

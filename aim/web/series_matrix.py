@@ -14,6 +14,7 @@ value of a repeated step, the chunks a step range cuts).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,14 +101,13 @@ def _layout(rows: list[tuple], first_step: int | None, last_step: int | None):
 def _raw_values(blob) -> np.ndarray:
     """A chunk's values without a copy where the bytes are raw (assigning them into the
     float64 matrix converts them)."""
-    tag = bytes(blob[:1])
-    if tag == b'4':
-        return np.frombuffer(blob, dtype='<f4', offset=1)
-    if tag == b'F':
-        return np.frombuffer(blob, dtype='<f8', offset=1)
-    if tag == b'I':
-        return np.frombuffer(blob, dtype='<i8', offset=1)
+    dtype = _RAW.get(blob[0]) if len(blob) else None
+    if dtype is not None:
+        return np.frombuffer(blob, dtype=dtype, offset=1)
     return codec.decode_column('values', blob, 0)
+
+
+_RAW = {ord('4'): '<f4', ord('F'): '<f8', ord('I'): '<i8'}   # raw values, by tag
 
 
 def fill_rows(group: StepGroup, ids: list[int], rows_by_id: dict[int, list[tuple]],
@@ -118,17 +118,27 @@ def fill_rows(group: StepGroup, ids: list[int], rows_by_id: dict[int, list[tuple
     float64: (those rows, the values subtracted). A series whose chunks cannot be decoded
     raises ``BadSeries`` with its id."""
     filled = out[:len(ids)]
-    centred = filled.dtype != np.float64
-    centres = np.zeros(len(ids)) if centred else None
+    centres = np.zeros(len(ids)) if filled.dtype != np.float64 else None
+    pieces = group.pieces
+    joined = _joined_raw(group, ids, rows_by_id)
+    if joined is not None:  # one copy (and conversion) for the whole block
+        if centres is None:
+            filled[...] = joined
+        else:
+            firsts = joined[:, 0]
+            centres[...] = np.where(np.isfinite(firsts), firsts, 0.0)
+            np.subtract(joined, centres[:, None], out=filled, casting='unsafe')
+        return filled, centres
     for r, series_id in enumerate(ids):
         rows = rows_by_id[series_id]
         try:
-            if group.pieces is not None:
+            if pieces is not None:
                 parts = []
-                for k, a, b, column in group.pieces:
-                    values = _raw_values(rows[k][VALS])
-                    if len(values) != rows[k][N]:
-                        raise ValueError(f'a chunk of {rows[k][N]} steps holds '
+                for k, a, b, column in pieces:
+                    row = rows[k]
+                    values = _raw_values(row[VALS])
+                    if len(values) != row[N]:
+                        raise ValueError(f'a chunk of {row[N]} steps holds '
                                          f'{len(values)} values')
                     parts.append((column, values[a:b]))
             else:
@@ -138,17 +148,48 @@ def fill_rows(group: StepGroup, ids: list[int], rows_by_id: dict[int, list[tuple
                 parts = [(0, np.concatenate(chunks).astype(np.float64)[group.pick])]
         except Exception as e:
             raise BadSeries(series_id, e) from None
-        centre = 0.0
-        if centres is not None and parts:
-            first = float(parts[0][1][0])
-            centre = centres[r] = first if np.isfinite(first) else 0.0
+        target = filled[r]
+        if centres is None:
+            for column, values in parts:
+                target[column:column + len(values)] = values
+            continue
+        centre = float(parts[0][1][0]) if parts else 0.0
+        if not math.isfinite(centre):
+            centre = 0.0
+        centres[r] = centre
         for column, values in parts:
-            target = filled[r, column:column + len(values)]
-            if centre:
-                np.subtract(values, centre, out=target, casting='unsafe')
-            else:
-                np.copyto(target, values, casting='unsafe')
+            np.subtract(values, centre, out=target[column:column + len(values)],
+                        casting='unsafe')
     return filled, centres
+
+
+def _joined_raw(group: StepGroup, ids: list[int],
+                rows_by_id: dict[int, list[tuple]]) -> np.ndarray | None:
+    """The series' values as one (series, points) array made by joining their raw value
+    bytes, when every chunk holds raw values of one type (float32, float64 or integer)
+    and as many as it has steps; else None (each series is then filled on its own)."""
+    if not group.pieces or not ids:
+        return None
+    first_blob = rows_by_id[ids[0]][group.pieces[0][0]][VALS]
+    tag = first_blob[0] if first_blob else None
+    dtype = _RAW.get(tag) if tag is not None else None
+    if dtype is None:
+        return None
+    size = np.dtype(dtype).itemsize
+    # per piece: (chunk, blob length, first byte, end byte)
+    cuts = [(k, 1 + size * group.key[k][0], 1 + a * size, 1 + b * size)
+            for k, a, b, _ in group.pieces]
+    views = []
+    append = views.append
+    for series_id in ids:
+        rows = rows_by_id[series_id]
+        for k, length, start, end in cuts:
+            blob = rows[k][VALS]
+            if len(blob) != length or blob[0] != tag:
+                return None  # another type, or a damaged chunk (named by the slow path)
+            append(memoryview(blob)[start:end])
+    values = np.frombuffer(b''.join(views), dtype=dtype)
+    return values.reshape(len(ids), group.width)
 
 
 class BadSeries(Exception):

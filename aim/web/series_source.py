@@ -7,10 +7,9 @@ series' summary (count, last step, last time), so a repeated view reads nothing 
 """
 from __future__ import annotations
 
-import functools
 import json
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -477,13 +476,17 @@ def _matrix_fits(req: SeriesRequest, refs: list[SeriesRef]) -> bool:
 
 
 def _load_reduce_matrix(repo, indexed: dict[int, SeriesRef], req: SeriesRequest,
-                        zoom: tuple[int, int] | None, lo, hi, width: int, out: list,
-                        cache: ReducedCache | None) -> dict[int, SeriesData]:
+                        zoom: tuple[int, int] | None, lo, hi, width: int,
+                        out: list) -> dict[int, SeriesData]:
     """Reduce the series of ``indexed`` ({position in out: ref}) that share their steps
     with another into ``out``: their step columns are read first, then the values of a
-    block of rows at a time, which a worker thread smooths and reduces as a matrix while
-    this one reads the next block. Returns the others, read, not yet smoothed or
-    reduced."""
+    block of rows at a time (a few MB, whatever the number and length of the series),
+    smoothed and reduced as a matrix. Returns the others, read, not yet smoothed or
+    reduced.
+
+    (Not kept in the ReducedCache: like answers from the overviews, reducing them again
+    costs less than the memory a cache of them holds, and a repeated view reuses its
+    encoded answer anyway.)"""
     from aim.storage.runfile import decode_series, read_chunk_rows, unreadable_series
     from aim.web.series_matrix import BadSeries, group_by_steps, layout_key
     first = last = None
@@ -496,24 +499,6 @@ def _load_reduce_matrix(repo, indexed: dict[int, SeriesRef], req: SeriesRequest,
     groups, alone = group_by_steps(read_chunk_rows(repo.index, list(by_id), (), first, last),
                                    first, last)
     read_alone: dict[int, list[tuple]] = {}
-    pool, workers = _series_workers()
-    running: deque = deque()
-
-    def deliver() -> None:
-        ids, job = running.popleft()
-        try:
-            x_kept, y_kept, step_kept, counts = job.result() if workers else job()
-        except BadSeries as e:
-            raise unreadable_series(repo.index, e.series_id, e.error) from None
-        ends = np.cumsum(counts).tolist()
-        for series_id, a, b in zip(ids, [0] + ends[:-1], ends):
-            kept = x_kept[a:b], y_kept[a:b], step_kept[a:b]
-            for i in by_id[series_id]:
-                ref = indexed[i]
-                out[i] = SeriesData(ref, *kept)
-                if cache is not None and ref.count is not None:
-                    cache.put(_cache_key(ref, req, width, lo, hi), kept)
-
     for group in groups:
         x = group.steps.astype(np.float64)
         part = visible_slice(x, req.x_min, req.x_max)
@@ -529,13 +514,16 @@ def _load_reduce_matrix(repo, indexed: dict[int, SeriesRef], req: SeriesRequest,
                     read_alone[series_id] = rows
             if not ids:
                 continue
-            job = functools.partial(_reduce_block, group, ids, rows_by_id, x, part, req,
-                                    lo, hi, width)
-            running.append((ids, pool.submit(job) if workers else job))
-            while len(running) > max(1, workers):
-                deliver()
-    while running:
-        deliver()
+            try:
+                x_kept, y_kept, step_kept, counts = _reduce_block(
+                    group, ids, rows_by_id, x, part, req, lo, hi, width)
+            except BadSeries as e:
+                raise unreadable_series(repo.index, e.series_id, e.error) from None
+            ends = np.cumsum(counts).tolist()
+            for series_id, a, b in zip(ids, [0] + ends[:-1], ends):
+                for i in by_id[series_id]:
+                    out[i] = SeriesData(indexed[i], x_kept[a:b], y_kept[a:b],
+                                        step_kept[a:b])
     if alone:
         read_alone.update(read_chunk_rows(repo.index, alone, ('values',), first, last))
     rest: dict[int, SeriesData] = {}
@@ -578,24 +566,6 @@ def _reduce_block(group, ids: list[int], rows_by_id: dict, x: np.ndarray, part: 
     if centres is not None:
         y_kept += np.repeat(centres, counts)
     return xs[positions], y_kept, group.steps[part][positions], counts
-
-
-_WORKERS: tuple | None = None
-_WORKERS_LOCK = threading.Lock()
-
-
-def _series_workers() -> tuple:
-    """(pool, number of threads) that reduce blocks of series beside the thread reading
-    them; (None, 0) on a single core, where the reading thread reduces them itself."""
-    global _WORKERS
-    with _WORKERS_LOCK:
-        if _WORKERS is None:
-            import os
-            from concurrent.futures import ThreadPoolExecutor
-            n = min(4, os.cpu_count() or 1)
-            _WORKERS = (ThreadPoolExecutor(n, thread_name_prefix='aim-series'), n) if n > 1 \
-                else (None, 0)
-        return _WORKERS
 
 
 def _cache_key(ref: SeriesRef, req: SeriesRequest, width: int, lo, hi) -> tuple:
@@ -757,7 +727,7 @@ def fetch_series(repo, req: SeriesRequest, cache: ReducedCache | None = None,
             if _matrix_fits(req, [refs[i] for i in batch]):
                 # sweeps: series sharing their steps read, smoothed and reduced as a matrix
                 rest = _load_reduce_matrix(repo, {i: refs[i] for i in batch}, req, zoom, lo,
-                                           hi, width, out, None)
+                                           hi, width, out)
                 batch = list(rest)
                 loaded = _smoothed([rest[i] for i in batch], req)
             else:
