@@ -179,7 +179,7 @@ def _joined_raw(group: StepGroup, ids: list[int],
     # per piece: (chunk, blob length, first byte, end byte)
     cuts = [(k, 1 + size * group.key[k][0], 1 + a * size, 1 + b * size)
             for k, a, b, _ in group.pieces]
-    views = []
+    views: list[memoryview] = []
     append = views.append
     for series_id in ids:
         rows = rows_by_id[series_id]
