@@ -132,37 +132,48 @@ def m4_indices_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
 def m4_positions_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
                       width: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The kept indices of every row of ``ys`` as one flat array (row 0's, then row 1's,
-    each ascending) and the number kept per row.
+    each ascending) and the number kept per row (see :func:`m4_mark_many`)."""
+    mark = m4_mark_many(x, ys, lo_x, hi_x, width)
+    if mark is None:
+        return None
+    rows, n = mark.shape
+    found = np.flatnonzero(mark)
+    counts = np.diff(found.searchsorted(np.arange(rows + 1) * n))
+    found -= np.repeat(np.arange(rows) * n, counts)
+    return found, counts
 
-    A bucket's kept points are, in order, its first point, the earlier
-    and the later of its minimum and maximum, and its last point; repeats among those four
-    are dropped. That is a handful of whole-array operations, whatever the row count."""
+
+def m4_mark_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
+                 width: int) -> np.ndarray | None:
+    """Which points of every row of ``ys`` (series sharing the ascending ``x``) M4 keeps
+    when ``[lo_x, hi_x]`` is cut into ``width`` buckets, as a (rows, points) bool array;
+    None when a few crowded buckets among sparse ones would make the shared layout cost
+    more than reducing each series alone (``m4_indices``).
+
+    A bucket's kept points are, in order, its first point, the earlier and the later of
+    its minimum and maximum, and its last point; repeats among those four are one mark.
+    Points beyond the range (a zoomed view's neighbours) are all kept and never stand in
+    for an extreme of the range. A handful of whole-array operations, whatever the row
+    count, and ``values[mark]`` reads every row's kept points in order at once."""
     n = len(x)
     rows = ys.shape[0]
     a, b = _inside(x, lo_x, hi_x)
-    if a > 0 or b < n:  # neighbours beyond the range: kept, never an extreme (m4_indices)
-        inner = m4_positions_many(x[a:b], ys[:, a:b], lo_x, hi_x, width)
+    if a > 0 or b < n:
+        inner = m4_mark_many(x[a:b], ys[:, a:b], lo_x, hi_x, width)
         if inner is None:
             return None
-        positions, counts = inner
-        bounds = np.cumsum(counts)[:-1]
-        head, tail = np.arange(a), np.arange(b, n)
-        return (np.concatenate([part for p in np.split(positions, bounds)
-                                for part in (head, p + a, tail)]),
-                counts + a + (n - b))
+        mark = np.ones((rows, n), dtype=bool)
+        mark[:, a:b] = inner
+        return mark
     starts = _bucket_starts(x, lo_x, hi_x, width)
     if starts is None:
-        return np.tile(np.arange(n), rows), np.full(rows, n, dtype=np.int64)
+        return np.ones((rows, n), dtype=bool)
     n_buckets = len(starts)
     lengths = np.diff(starts, append=n)
     longest = int(lengths.max())
     if longest * n_buckets > 2 * n + 64:
-        # a few crowded buckets among sparse ones: padding would multiply the work; each
-        # series alone (m4_indices) costs less
-        return None
+        return None  # padding every bucket to the longest would multiply the work
     arg_min, arg_max = first_extremes(ys, starts, lengths, longest)
-    # Mark the kept points of every row on a (rows, points) grid and read the marks back
-    # in order: that sorts each row's picks and drops the repeats among them at once.
     mark = np.zeros((rows, n), dtype=bool)
     mark[:, starts] = True
     mark[:, starts + lengths - 1] = True
@@ -170,10 +181,7 @@ def m4_positions_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
     base = (np.arange(rows) * n)[:, None] + starts
     flat[base + arg_min] = True
     flat[base + arg_max] = True
-    found = np.flatnonzero(flat)
-    counts = np.diff(found.searchsorted(np.arange(rows + 1) * n))
-    found -= np.repeat(np.arange(rows) * n, counts)
-    return found, counts
+    return mark
 
 
 def first_extremes(ys: np.ndarray, starts: np.ndarray, lengths: np.ndarray,

@@ -25,6 +25,7 @@ from aim.web.downsample import (
     SMOOTHING_KINDS,
     clamp_width,
     m4_indices,
+    m4_mark_many,
     m4_positions_many,
     smooth,
     smooth_rows,
@@ -553,16 +554,20 @@ def _reduce_block(group, ids: list[int], rows_by_id: dict, x: np.ndarray, part: 
     if req.smoothed:
         smooth_rows(ys, req.smoothing_kind, req.smoothing, req.window)
     xs, visible = x[part], ys[:, part]
-    flat = m4_positions_many(xs, visible, lo, hi, width)
-    if flat is None:  # crowded buckets among sparse ones: each series alone
-        kept_rows = [m4_indices(xs, row, lo, hi, width) for row in visible]
-        counts = np.array([len(k) for k in kept_rows], dtype=np.int64)
-        positions = np.concatenate(kept_rows)
-    else:
-        positions, counts = flat
-    # every row's kept points, gathered at once from the filled rows
-    row_of = np.repeat(np.arange(len(ys)) * ys.shape[1] + (part.start or 0), counts)
-    y_kept = np.take(ys.reshape(-1), positions + row_of).astype(np.float64)
+    mark = m4_mark_many(xs, visible, lo, hi, width)
+    if mark is None:  # crowded buckets among sparse ones: each series alone
+        mark = np.zeros(visible.shape, dtype=bool)
+        for row, kept in zip(mark, visible):
+            row[m4_indices(xs, kept, lo, hi, width)] = True
+    # every row's kept points, read at once from the filled rows (index arrays: a bool
+    # mask over the whole block reads several times slower)
+    rows, shown = mark.shape
+    found = np.flatnonzero(mark)
+    counts = np.diff(found.searchsorted(np.arange(rows + 1) * shown))
+    positions = found - np.repeat(np.arange(rows) * shown, counts)
+    at = found if shown == ys.shape[1] else \
+        positions + np.repeat(np.arange(rows) * ys.shape[1] + (part.start or 0), counts)
+    y_kept = np.take(ys.reshape(-1), at).astype(np.float64)
     if centres is not None:
         y_kept += np.repeat(centres, counts)
     return xs[positions], y_kept, group.steps[part][positions], counts
