@@ -349,31 +349,36 @@ def _ema_rows(ys: np.ndarray, factor: float) -> None:
 
 
 def _cma_rows(ys: np.ndarray, window: int) -> None:
-    """:func:`cma` of every row, in place, for rows without NaN or ±inf."""
+    """:func:`cma` of every row, in place, for rows without NaN or ±inf (the same
+    operations on the same values as cma: the same bits for float64 rows)."""
     rows, n = ys.shape
     half = max(0, int(window)) // 2
     if half == 0:
         return
+    whole = 2 * half + 1   # points in a window that is not cut by an end
     idx = np.arange(n)
     lo = np.maximum(idx - half, 0)
     hi = np.minimum(idx + half + 1, n)
     count = hi - lo
+    ends = np.r_[0:half, n - half:n] if n > 2 * half else idx
     block = max(1, ROW_BLOCK_BYTES // (8 * n))
     sums = np.empty((min(block, rows), n + 1))   # float64 whatever the rows' type
     sums[:, 0] = 0.0
+    inner = np.empty((min(block, rows), max(0, n - 2 * half)))
     for a in range(0, rows, block):
         s = ys[a:a + block]
         k = len(s)
-        centre = np.array([float(row.mean(dtype=np.float64)) for row in s])
-        np.cumsum(s - centre[:, None], axis=1, out=sums[:k, 1:])
-        # s[i] = (sums[hi[i]] - sums[lo[i]]) / count[i] + centre, as cma computes it:
-        # by slices where the window is whole, by index within half a window of the ends
         S = sums[:k]
+        centre = s.mean(axis=1, dtype=np.float64)
+        np.subtract(s, centre[:, None], out=S[:, 1:])
+        np.cumsum(S[:, 1:], axis=1, out=S[:, 1:])
+        # s[i] = (sums[hi[i]] - sums[lo[i]]) / count[i] + centre, as cma computes it:
+        # by slices (count is the whole window) away from the ends, by index near them
         if n > 2 * half:
-            np.subtract(S[:, 2 * half + 1:], S[:, :n - 2 * half], out=s[:, half:n - half])
-            ends = np.r_[0:half, n - half:n]
-            s[:, ends] = np.take(S, hi[ends], axis=1) - np.take(S, lo[ends], axis=1)
-        else:
-            np.subtract(np.take(S, hi, axis=1), np.take(S, lo, axis=1), out=s)
-        s /= count
-        s += centre[:, None]
+            middle = inner[:k]
+            np.subtract(S[:, whole:], S[:, :n - 2 * half], out=middle)
+            middle /= whole
+            middle += centre[:, None]
+            s[:, half:n - half] = middle
+        s[:, ends] = (np.take(S, hi[ends], axis=1) - np.take(S, lo[ends], axis=1)) / \
+            count[ends] + centre[:, None]
