@@ -7,6 +7,7 @@ series' summary (count, last step, last time), so a repeated view reads nothing 
 """
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import OrderedDict
@@ -171,6 +172,17 @@ class ReducedCache:
 SYSTEM_LAST = "substr(name, 1, 10) = '__system__', "
 SYSTEM_LAST_S = "substr(s.name, 1, 10) = '__system__', "
 
+@functools.lru_cache(maxsize=4096)
+def _parsed_context(text: str) -> dict:
+    return json.loads(text)
+
+
+def _context(text: str) -> dict:
+    """A series' context from its canonical JSON (a thousand series of a sweep share a
+    handful of contexts: parsed once, copied for each)."""
+    return dict(_parsed_context(text))
+
+
 def _summary_rows(repo, run_hashes: list[str], names: list[str]) -> list[tuple]:
     sql = ('SELECT run_hash, name, context, count, first_step, last_step, last_time, id '
            'FROM series WHERE run_hash IN (SELECT value FROM json_each(?))')
@@ -195,7 +207,7 @@ def select_series(repo, req: SeriesRequest,
         for run_hash, name, context, count, first, last, last_time, series_id in rows:
             total += 1
             if len(refs) < req.max_series:
-                refs.append(SeriesRef(run_hash, name, json.loads(context), None, count, first,
+                refs.append(SeriesRef(run_hash, name, _context(context), None, count, first,
                                       last, last_time, series_id))
         return refs, total
     if not req.query.strip():
@@ -224,7 +236,7 @@ def select_series(repo, req: SeriesRequest,
             rows = repo.index.query(sql.replace('LIMIT ?', '') + order_sql,
                                     args + [req.max_series])
         for run_hash, name, context, count, first, last, last_time, series_id in rows:
-            refs.append(SeriesRef(run_hash, name, json.loads(context), None, count, first,
+            refs.append(SeriesRef(run_hash, name, _context(context), None, count, first,
                                   last, last_time, series_id))
         return refs, total
     if queries is not None:
@@ -602,7 +614,7 @@ def _align_refs(repo, refs: list[SeriesRef], name: str) -> dict:
     for run_hash, mname, context, count, first, last, last_time, series_id in _summary_rows(
             repo, sorted({r.run_hash for r in refs}), [name]):
         by_run.setdefault(run_hash, {})[context] = SeriesRef(
-            run_hash, mname, json.loads(context), None, count, first, last, last_time,
+            run_hash, mname, _context(context), None, count, first, last, last_time,
             series_id)
     chosen = {}
     for r in refs:
