@@ -90,6 +90,23 @@ def runs_info(repo, run_hashes: list[str]) -> RunsInfo:
     return info
 
 
+def warm_runs_info(repo, newest: int = 1000) -> threading.Thread:
+    """Fill the runs info cache with the ``newest`` runs in the background (what the first
+    chart of ``aim up`` shows): its first answer then skips parsing their params (about
+    30 ms for 1,000 runs). Errors are left to the requests to report."""
+    def warm():
+        try:
+            hashes = [h for (h,) in repo.index.query(
+                'SELECT hash FROM runs WHERE COALESCE(archived, 0) = 0 '
+                'ORDER BY creation_time DESC LIMIT ?', (newest,))]
+            runs_info(repo, hashes)
+        except Exception:
+            pass
+    thread = threading.Thread(target=warm, name='aim-runs-info', daemon=True)
+    thread.start()
+    return thread
+
+
 def dumps_head(head: dict) -> bytes:
     """``dumps(head)``, with a ``RunsInfo`` under ``'runs'`` joined from its entries'
     cached JSON text."""

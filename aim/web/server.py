@@ -12,6 +12,7 @@ import uvicorn
 
 from aim.web.app import create_app
 from aim.web.query_pool import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, QueryWorkers
+from aim.web.series_payload import warm_runs_info
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -85,6 +86,7 @@ def serve(repo, host: str = '127.0.0.1', port: int = 43800, read_only: bool = Fa
     if keep_freed_memory():
         threading.Thread(target=prefault_heap, name='aim-prefault', daemon=True).start()
     app.state.params_summary.warm_in_background()
+    warm_runs_info(repo)
     threading.Thread(target=queries.warm, name='aim-query-warm', daemon=True).start()
     # A request still running at shutdown gets this long before the server exits anyway.
     config = uvicorn.Config(app, log_level=log_level, access_log=False,
