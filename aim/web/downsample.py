@@ -154,7 +154,7 @@ def m4_mark_many(x: np.ndarray, ys: np.ndarray, lo_x: float, hi_x: float,
     its minimum and maximum, and its last point; repeats among those four are one mark.
     Points beyond the range (a zoomed view's neighbours) are all kept and never stand in
     for an extreme of the range. A handful of whole-array operations, whatever the row
-    count, and ``values[mark]`` reads every row's kept points in order at once."""
+    count; ``np.flatnonzero(mark)`` gives every row's kept points in order at once."""
     n = len(x)
     rows = ys.shape[0]
     a, b = _inside(x, lo_x, hi_x)
@@ -301,8 +301,9 @@ ROW_BLOCK_BYTES = 1 << 20   # rows smoothed together: about a megabyte stays in 
 
 
 def smooth_rows(ys: np.ndarray, kind: str, factor: float, window: int) -> np.ndarray:
-    """Every row of ``ys`` (float64, C-ordered) smoothed as :func:`smooth` smooths one
-    series, to the same bits; ``ys`` itself may be overwritten and is returned.
+    """Every row of ``ys`` (float64 or float32, C-ordered) smoothed as :func:`smooth`
+    smooths one series (to the same bits for float64 rows); ``ys`` itself is overwritten
+    and returned.
 
     A chart of a thousand series sharing their steps smooths them as one matrix: each
     pass of the EMA's doubling or the CMA's sums is one numpy call for a block of rows

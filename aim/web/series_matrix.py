@@ -3,9 +3,9 @@
 A sweep tracks its runs' metrics at the same steps: a thousand ``loss`` series of 10,000
 steps each have the same step column, chunk for chunk. Read one at a time, each series
 costs a decode, a concatenation and a few conversions of its own; read as the rows of
-one (series, steps) float64 matrix, each costs one copy per chunk, and smoothing and M4
-then work on whole blocks of rows (``downsample.smooth_rows``,
-``downsample.m4_positions_many``).
+one (series, steps) matrix, a block of series costs one join of their value bytes, and
+smoothing and M4 then work on the whole block (``downsample.smooth_rows``,
+``downsample.m4_mark_many``). See docs/series-matrix.md.
 
 Two series share a layout when their chunks hold the same number of points with
 byte-identical step blobs, in the same order: then their decoded steps are identical

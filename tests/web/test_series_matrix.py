@@ -186,3 +186,49 @@ def test_the_server_maps_a_local_repository_for_reading(sweep, monkeypatch):
     other = Repo(sweep)
     assert not map_repository_reads(other)
     assert other.index.query('PRAGMA mmap_size')[0][0] == 0
+
+
+def test_answers_while_another_process_writes_the_sweep(tmp_path):
+    """A writer process appends to three runs' ``loss`` (value = step) in lock step while
+    smoothed and plain charts of them are asked for: a series written between the read of
+    its steps and of its values is read alone, and every answer holds tracked points in
+    step order (a CMA of value = step is the step itself away from the ends)."""
+    import subprocess
+    import sys
+    import time
+    Repo(str(tmp_path), init=True)
+    script = (
+        'import sys, time\n'
+        'from aim import Run\n'
+        'runs = [Run(repo=sys.argv[1], system_tracking_interval=None, '
+        'capture_terminal_logs=False) for _ in range(3)]\n'
+        'print(" ".join(r.hash for r in runs), flush=True)\n'
+        'for step in range(30_000):\n'
+        '    for run in runs:\n'
+        '        run.track(float(step), name="loss", step=step)\n'
+        '    if step % 1500 == 1499:\n'
+        '        time.sleep(0.05)\n'
+        'for run in runs:\n'
+        '    run.close()\n')
+    writer = subprocess.Popen([sys.executable, '-c', script, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    hashes = writer.stdout.readline().split()
+    answers = 0
+    deadline = time.monotonic() + 90
+    views = [dict(width=300), dict(width=300, smoothing_kind='cma', window=5),
+             dict(width=300, smoothing=0.5, precision='f32')]
+    while writer.poll() is None and time.monotonic() < deadline:
+        req = SeriesRequest(runs=hashes, names=['loss'], **views[answers % len(views)])
+        for series in fetch_series(Repo(str(tmp_path)), req)['series']:
+            if not len(series.step):
+                continue
+            assert np.all(np.diff(series.step) > 0)
+            assert np.array_equal(series.x, series.step.astype(float))
+            if not req.smoothed:
+                assert np.array_equal(series.y, series.step.astype(float))
+            elif req.smoothing_kind == 'cma':
+                inner = (series.step >= 2) & (series.step <= series.step[-1] - 2)
+                assert np.allclose(series.y[inner], series.step[inner])
+        answers += 1
+    assert writer.wait(60) == 0
+    assert answers > 3
