@@ -35,3 +35,29 @@ def build_repo(path: str, n_runs: int = 6, steps: int = 300) -> list[str]:
         run.close()
         hashes.append(run.hash)
     return hashes
+
+
+WRITER = (
+    'import sys, time\n'
+    'from aim import Run\n'
+    'path, runs, steps, every = sys.argv[1], *map(int, sys.argv[2:])\n'
+    'runs = [Run(repo=path, system_tracking_interval=None, capture_terminal_logs=False)\n'
+    '        for _ in range(runs)]\n'
+    'print(" ".join(r.hash for r in runs), flush=True)\n'
+    'for step in range(steps):\n'
+    '    for run in runs:\n'
+    '        run.track(float(step), name="loss", step=step)\n'
+    '    if step % every == every - 1:\n'
+    '        time.sleep(0.05)\n'
+    'for run in runs:\n'
+    '    run.close()\n')
+
+
+def start_writer(path: str, runs: int, steps: int, pause_every: int):
+    """A process tracking ``loss`` = step for ``runs`` new runs in lock step, pausing
+    50 ms every ``pause_every`` steps: (the process, the run hashes)."""
+    import subprocess
+    import sys
+    writer = subprocess.Popen([sys.executable, '-c', WRITER, path, str(runs), str(steps),
+                               str(pause_every)], stdout=subprocess.PIPE, text=True)
+    return writer, writer.stdout.readline().split()

@@ -193,26 +193,11 @@ def test_answers_while_another_process_writes_the_sweep(tmp_path):
     smoothed and plain charts of them are asked for: a series written between the read of
     its steps and of its values is read alone, and every answer holds tracked points in
     step order (a CMA of value = step is the step itself away from the ends)."""
-    import subprocess
-    import sys
     import time
+
+    from tests.web.repo_factory import start_writer
     Repo(str(tmp_path), init=True)
-    script = (
-        'import sys, time\n'
-        'from aim import Run\n'
-        'runs = [Run(repo=sys.argv[1], system_tracking_interval=None, '
-        'capture_terminal_logs=False) for _ in range(3)]\n'
-        'print(" ".join(r.hash for r in runs), flush=True)\n'
-        'for step in range(30_000):\n'
-        '    for run in runs:\n'
-        '        run.track(float(step), name="loss", step=step)\n'
-        '    if step % 1500 == 1499:\n'
-        '        time.sleep(0.05)\n'
-        'for run in runs:\n'
-        '    run.close()\n')
-    writer = subprocess.Popen([sys.executable, '-c', script, str(tmp_path)],
-                              stdout=subprocess.PIPE, text=True)
-    hashes = writer.stdout.readline().split()
+    writer, hashes = start_writer(str(tmp_path), runs=3, steps=30_000, pause_every=1500)
     answers = 0
     deadline = time.monotonic() + 90
     views = [dict(width=300), dict(width=300, smoothing_kind='cma', window=5),

@@ -201,24 +201,11 @@ def test_answers_while_another_process_writes_the_series(tmp_path):
     """A writer process appends to a long series (value = step) while charts are asked
     for: every answer is made of tracked points in step order, whether it came from the
     overviews or, while a flush lands between the summary and the overviews, the points."""
-    import subprocess
-    import sys
     import time
+
+    from tests.web.repo_factory import start_writer
     Repo(str(tmp_path), init=True)
-    script = (
-        'import sys, time\n'
-        'from aim import Run\n'
-        'run = Run(repo=sys.argv[1], system_tracking_interval=None, '
-        'capture_terminal_logs=False)\n'
-        'print(run.hash, flush=True)\n'
-        'for step in range(40_000):\n'
-        '    run.track(float(step), name="loss", step=step)\n'
-        '    if step % 2000 == 1999:\n'
-        '        time.sleep(0.05)\n'
-        'run.close()\n')
-    writer = subprocess.Popen([sys.executable, '-c', script, str(tmp_path)],
-                              stdout=subprocess.PIPE, text=True)
-    run_hash = writer.stdout.readline().strip()
+    writer, (run_hash,) = start_writer(str(tmp_path), runs=1, steps=40_000, pause_every=2000)
     last_seen = -1
     answers = 0
     deadline = time.monotonic() + 60
