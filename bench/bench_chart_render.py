@@ -36,7 +36,6 @@ import argparse
 import gzip
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -271,20 +270,12 @@ def main() -> int:
     cases = QUICK_CASES if args.quick else CASES
     rounds, warmup = (1, 0) if args.quick else (args.rounds, 1)
 
-    if not os.path.exists(CHROMIUM):
-        skip(f'{CHROMIUM} not found (scripts/setup_web.sh installs it)')
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip('playwright is not installed (scripts/setup_web.sh installs it)')
-    if not os.path.isfile(UPLOT_JS):
-        hint = 'run scripts/setup_web.sh'
-        if not shutil.which('npm'):
-            hint = 'install npm, then ' + hint
-        skip(f'uPlot is not in {os.path.relpath(UPLOT_DIR, ROOT)}/ ({hint}; it comes from '
-             'the npm registry)')
     sys.path.insert(0, os.path.join(ROOT, 'tests', 'web'))
-    from live_server import CHROMIUM_ARGS
+    from live_server import CHROMIUM_ARGS, browser_bench_missing
+    missing = browser_bench_missing(UPLOT_JS, 'uPlot', ROOT)
+    if missing:
+        skip(missing)
+    from playwright.sync_api import sync_playwright
 
     version = json.load(open(os.path.join(UPLOT_DIR, 'package.json'))).get('version', '?')
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')

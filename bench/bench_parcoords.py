@@ -325,18 +325,12 @@ def main() -> int:
     rounds, warmup = (1, 0) if args.quick else (args.rounds, 1)
     moves = 2 if args.quick else 5   # brush positions per round and side
 
-    if not os.path.exists(CHROMIUM):
-        skip(f'{CHROMIUM} not found (scripts/setup_web.sh installs it)')
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip('playwright is not installed (scripts/setup_web.sh installs it)')
-    if not os.path.isfile(PLOTLY_JS):
-        hint = 'run scripts/setup_web.sh' + ('' if shutil.which('npm') else ' with npm installed')
-        skip(f'plotly.js is not in {os.path.relpath(PLOTLY_JS, ROOT)} ({hint}; it comes from '
-             'the npm registry)')
     sys.path.insert(0, os.path.join(ROOT, 'tests', 'web'))
-    from live_server import CHROMIUM_ARGS, aim_up
+    from live_server import CHROMIUM_ARGS, aim_up, browser_bench_missing
+    missing = browser_bench_missing(PLOTLY_JS, 'plotly.js', ROOT)
+    if missing:
+        skip(missing)
+    from playwright.sync_api import sync_playwright
 
     with open(PLOTLY_JS, encoding='utf-8', errors='replace') as f:
         head = f.read(200)

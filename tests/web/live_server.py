@@ -14,6 +14,24 @@ CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic'
                  '--disable-component-update', '--disable-sync']
 
 
+def browser_bench_missing(library: str, name: str, root: str) -> str | None:
+    """Why a bench that draws in Chromium cannot run here: Debian's Chromium, Playwright,
+    or the library ``name`` that scripts/setup_web.sh puts at ``library`` (from the npm
+    registry) missing; None when everything is there."""
+    import importlib.util
+    import shutil
+    if not os.path.exists(CHROMIUM):
+        return f'{CHROMIUM} not found (scripts/setup_web.sh installs it)'
+    if importlib.util.find_spec('playwright') is None:
+        return 'playwright is not installed (scripts/setup_web.sh installs it)'
+    if not os.path.exists(library):
+        hint = 'run scripts/setup_web.sh' + ('' if shutil.which('npm') else
+                                             ' with npm installed')
+        return (f'{name} is not in {os.path.relpath(library, root)} ({hint}; it comes from '
+                'the npm registry)')
+    return None
+
+
 @contextlib.contextmanager
 def aim_up(repo_path: str, *extra: str, timeout: float = 20.0, env: dict | None = None,
            process: list | None = None):
